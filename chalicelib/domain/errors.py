@@ -1,0 +1,110 @@
+"""Errors are types (DESIGN.md rule 4): the API maps them to HTTP status by class.
+
+Workflow task errors carry distinct class names because the ASL ``Retry``/``Catch``
+clauses match on the Lambda's ``errorType``, which is the exception class name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """Base for every error a caller can cause or should see."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class ValidationError(DomainError):
+    status_code = 400
+    code = "validation_error"
+
+
+class UnprocessableError(DomainError):
+    status_code = 422
+    code = "unprocessable"
+
+
+class NotFoundError(DomainError):
+    status_code = 404
+    code = "not_found"
+
+    def __init__(self, entity: str, entity_id: str) -> None:
+        super().__init__(f"{entity} '{entity_id}' was not found", {"entity": entity, "id": entity_id})
+
+
+class ConflictError(DomainError):
+    status_code = 409
+    code = "conflict"
+
+
+class StaleVersionError(ConflictError):
+    """Optimistic lock lost: the caller edited an older version."""
+
+    code = "stale_version"
+
+
+class BudgetExceededError(ConflictError):
+    code = "over_budget"
+
+
+class PayloadTooLargeError(DomainError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnauthorizedError(DomainError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class ForbiddenError(DomainError):
+    status_code = 403
+    code = "forbidden"
+
+
+class RateLimitedError(DomainError):
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message, {"retry_after_seconds": round(retry_after, 1)})
+        self.retry_after = retry_after
+
+
+class PromptTemplateError(ValidationError):
+    """A template references a placeholder that has no value, or vice versa."""
+
+    code = "template_error"
+
+
+# --------------------------------------------------------------------------- workflow errors
+# Names below appear in statemachines/generation.asl.json; rename both together.
+
+
+class TransientGenerationError(Exception):
+    """Worth retrying: provider throttling/overload, timeouts, 5xx."""
+
+
+class ProviderRateLimitError(TransientGenerationError):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentGenerationError(Exception):
+    """Retrying will not help: bad request, malformed or truncated answer, auth."""
+
+
+class MalformedResponseError(PermanentGenerationError):
+    pass
+
+
+class ItemSkipped(Exception):
+    """The item is no longer eligible (already generated, deleted, job cancelled)."""

@@ -1,0 +1,441 @@
+"""Domain models: the product's nouns, free of AWS and HTTP concerns.
+
+Three kinds of model are kept apart (DESIGN.md rule 3): API schemas live in
+``chalicelib.api.schemas``, pynamodb records in ``chalicelib.store.records``, and
+these pydantic models are what services pass around.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+FLAG_THRESHOLD = 6.0  # quality_score below this flags a conversation for review
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    """Short, URL-safe, sortable-enough ids such as ``conv_3f9a...``."""
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+class Tier(StrEnum):
+    TEMPLATE = "template"
+    SCENARIO = "scenario"
+    EDGE_CASE = "edge_case"
+
+
+class ConversationStatus(StrEnum):
+    NOT_GENERATED = "not_generated"
+    GENERATING = "generating"
+    GENERATED = "generated"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+# Statuses from which a generation job may (re)generate a conversation.
+GENERATABLE_STATUSES = frozenset(
+    {ConversationStatus.NOT_GENERATED, ConversationStatus.FAILED}
+)
+# Statuses a reviewer may act on.
+REVIEWABLE_STATUSES = frozenset(
+    {ConversationStatus.GENERATED, ConversationStatus.APPROVED, ConversationStatus.REJECTED}
+)
+
+
+class DomainModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", validate_assignment=False)
+
+
+# --------------------------------------------------------------------------- taxonomy
+
+
+class TaxonomyEntry(DomainModel):
+    name: str = Field(min_length=1, max_length=120)
+    description: str = Field(default="", max_length=2000)
+
+
+class Taxonomy(DomainModel):
+    personas: list[TaxonomyEntry] = Field(default_factory=list)
+    emotions: list[TaxonomyEntry] = Field(default_factory=list)
+    topics: list[TaxonomyEntry] = Field(default_factory=list)
+    intents: list[TaxonomyEntry] = Field(default_factory=list)
+    tones: list[TaxonomyEntry] = Field(default_factory=list)
+
+    def names(self, dimension: str) -> list[str]:
+        entries: list[TaxonomyEntry] = getattr(self, dimension)
+        return [e.name for e in entries]
+
+    def describe(self, dimension: str, name: str) -> str:
+        for entry in getattr(self, dimension):
+            if entry.name == name:
+                return str(entry.description)
+        return ""
+
+
+DIMENSIONS: tuple[str, ...] = ("persona", "emotion", "topic", "intent", "tone")
+TAXONOMY_FIELD = {
+    "persona": "personas",
+    "emotion": "emotions",
+    "topic": "topics",
+    "intent": "intents",
+    "tone": "tones",
+}
+
+
+class Chunk(DomainModel):
+    """A document chunk produced by the platform's stage 2, with its dimensions."""
+
+    chunk_id: str = Field(min_length=1, max_length=200)
+    document_id: str = Field(min_length=1, max_length=200)
+    document_title: str = ""
+    text: str = Field(min_length=1, max_length=20000)
+    persona: str | None = None
+    emotion: str | None = None
+    topic: str | None = None
+    intent: str | None = None
+    tone: str | None = None
+
+
+class TierDistribution(DomainModel):
+    """Relative weights of the three tiers (any positive scale: 40/35/15, 50/30/20...)."""
+
+    template: float = Field(default=40, ge=0)
+    scenario: float = Field(default=35, ge=0)
+    edge_case: float = Field(default=15, ge=0)
+
+    @field_validator("edge_case")
+    @classmethod
+    def _some_weight(cls, v: float, info: Any) -> float:
+        if v + info.data.get("template", 0) + info.data.get("scenario", 0) <= 0:
+            raise ValueError("tier weights must not all be zero")
+        return v
+
+    def counts(self, total: int) -> dict[Tier, int]:
+        """Split ``total`` by weight with the largest-remainder method (sums exactly)."""
+        weights = {
+            Tier.TEMPLATE: self.template,
+            Tier.SCENARIO: self.scenario,
+            Tier.EDGE_CASE: self.edge_case,
+        }
+        s = sum(weights.values())
+        raw = {t: total * w / s for t, w in weights.items()}
+        out = {t: int(v) for t, v in raw.items()}
+        rest = total - sum(out.values())
+        for t in sorted(raw, key=lambda t: raw[t] - out[t], reverse=True)[:rest]:
+            out[t] += 1
+        return out
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+class Dataset(DomainModel):
+    tenant_id: str
+    dataset_id: str = Field(default_factory=lambda: new_id("ds"))
+    name: str
+    description: str = ""
+    target_count: int = 90
+    tier_distribution: TierDistribution = Field(default_factory=TierDistribution)
+    budget_usd: float | None = None
+    model: str | None = None
+    taxonomy: Taxonomy = Field(default_factory=Taxonomy)
+    chunk_count: int = 0
+    plan_seed: int = 7
+    created_by: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    version: int = 1
+
+
+# --------------------------------------------------------------------------- conversations
+
+
+class Turn(DomainModel):
+    turn_number: int = Field(ge=1)
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class QualityCheck(DomainModel):
+    name: str
+    passed: bool
+    score: float = Field(ge=0, le=1)  # 0..1 contribution before weighting
+    weight: float = Field(ge=0)
+    detail: str = ""
+
+
+class QualityReport(DomainModel):
+    score: float = Field(ge=1, le=10)
+    checks: list[QualityCheck] = Field(default_factory=list)
+    flagged: bool = False
+    duplicate_of: str | None = None
+    judge_score: float | None = None
+    judge_cost_usd: float | None = None
+    validated_at: datetime = Field(default_factory=utcnow)
+
+
+class ConversationSpec(DomainModel):
+    """What the planner decides about a conversation before it is generated."""
+
+    persona: str
+    emotion: str
+    topic: str
+    intent: str
+    tone: str
+    tier: Tier
+    arc: str | None = None  # tier 1 emotional arc
+    scenario: str | None = None  # tier 2 scenario summary
+    edge_case_type: str | None = None  # tier 3 boundary case
+    chunk_id: str | None = None
+    document_id: str | None = None
+
+
+class Conversation(DomainModel):
+    tenant_id: str
+    dataset_id: str
+    conversation_id: str = Field(default_factory=lambda: new_id("conv"))
+    persona: str
+    emotion: str
+    topic: str
+    intent: str
+    tone: str
+    tier: Tier
+    arc: str | None = None
+    scenario: str | None = None
+    edge_case_type: str | None = None
+    chunk_id: str | None = None
+    document_id: str | None = None
+    title: str | None = None
+    status: ConversationStatus = ConversationStatus.NOT_GENERATED
+    quality_score: float | None = None
+    quality: QualityReport | None = None
+    turn_count: int = 0
+    estimated_cost_usd: float | None = None
+    actual_cost_usd: float | None = None
+    generation_duration_ms: int | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    model: str | None = None
+    template_id: str | None = None
+    template_version: int | None = None
+    parse_path: str | None = None  # "tool_use" | "json" | "fenced" | "embedded"
+    job_id: str | None = None
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
+    reviewer_notes: str | None = None
+    error_message: str | None = None
+    generated_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    version: int = 1
+
+    @property
+    def flagged(self) -> bool:
+        return self.quality_score is not None and self.quality_score < FLAG_THRESHOLD
+
+    @classmethod
+    def from_spec(cls, tenant_id: str, dataset_id: str, spec: ConversationSpec) -> Conversation:
+        return cls(tenant_id=tenant_id, dataset_id=dataset_id, **spec.model_dump())
+
+    def spec(self) -> ConversationSpec:
+        return ConversationSpec.model_validate(self.model_dump())
+
+
+class ConversationWithTurns(DomainModel):
+    conversation: Conversation
+    turns: list[Turn] = Field(default_factory=list)
+
+
+class GenerationLog(DomainModel):
+    tenant_id: str
+    log_id: str = Field(default_factory=lambda: new_id("log"))
+    conversation_id: str
+    job_id: str | None = None
+    run_id: str | None = None  # one id per generation attempt
+    template_id: str | None = None
+    template_version: int | None = None
+    model: str
+    request_payload: dict[str, Any] = Field(default_factory=dict)
+    response_payload: dict[str, Any] | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cost_usd: float = 0.0
+    duration_ms: int = 0
+    error_message: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+# --------------------------------------------------------------------------- templates
+
+
+class PromptTemplate(DomainModel):
+    tenant_id: str
+    template_id: str = Field(default_factory=lambda: new_id("tpl"))
+    name: str
+    tier: Tier
+    text: str
+    description: str = ""
+    parameters: list[str] = Field(default_factory=list)
+    version: int = 1
+    is_active: bool = True
+    weight: float = 1.0
+    applicable_personas: list[str] | None = None
+    applicable_emotions: list[str] | None = None
+    created_by: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class TemplateVersion(DomainModel):
+    template_id: str
+    version: int
+    text: str
+    parameters: list[str]
+    change_note: str = ""
+    created_by: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSING = "pausing"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_JOB_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.PAUSING})
+
+
+class BudgetWarning(DomainModel):
+    threshold_percent: int
+    spent_usd: float
+    budget_usd: float
+    at: datetime = Field(default_factory=utcnow)
+
+
+class JobCurrent(DomainModel):
+    conversation_id: str | None = None
+    persona: str | None = None
+    topic: str | None = None
+
+
+class Job(DomainModel):
+    tenant_id: str
+    job_id: str = Field(default_factory=lambda: new_id("job"))
+    dataset_id: str
+    kind: Literal["single", "batch", "all"]
+    mode: Literal["standard", "economy"] = "standard"
+    status: JobStatus = JobStatus.QUEUED
+    conversation_ids: list[str] = Field(default_factory=list)
+    total: int = 0
+    completed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    current: JobCurrent = Field(default_factory=JobCurrent)
+    cost_usd: float = 0.0
+    estimated_cost_usd: float = 0.0
+    estimated_seconds: float = 0.0
+    budget_usd: float | None = None
+    warnings: list[BudgetWarning] = Field(default_factory=list)
+    max_concurrency: int = 10
+    max_attempts: int = 3
+    execution_arns: list[str] = Field(default_factory=list)
+    pause_reason: str | None = None
+    error_message: str | None = None
+    created_by: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def done(self) -> int:
+        return self.completed + self.failed + self.skipped
+
+    @property
+    def percent(self) -> float:
+        return round(100.0 * self.done / self.total, 1) if self.total else 100.0
+
+
+# --------------------------------------------------------------------------- exports
+
+
+class ExportFormat(StrEnum):
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+    SHAREGPT = "sharegpt"
+    HF_MESSAGES = "hf_messages"
+    GENERIC = "generic"
+    CSV = "csv"
+
+
+class ExportStatus(StrEnum):
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class ExportRecord(DomainModel):
+    tenant_id: str
+    export_id: str = Field(default_factory=lambda: new_id("exp"))
+    format: ExportFormat
+    filters: dict[str, Any] = Field(default_factory=dict)
+    split: dict[str, float] | None = None
+    status: ExportStatus = ExportStatus.PENDING
+    filename: str | None = None
+    files: list[dict[str, Any]] = Field(default_factory=list)  # [{split, key, filename, count}]
+    conversation_count: int = 0
+    counts: dict[str, int] = Field(default_factory=dict)
+    stats: dict[str, Any] = Field(default_factory=dict)
+    skipped: list[dict[str, str]] = Field(default_factory=list)  # not expressible in format
+    error_message: str | None = None
+    created_by: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+
+
+# --------------------------------------------------------------------------- audit
+
+
+class AuditRecord(DomainModel):
+    tenant_id: str
+    audit_id: str = Field(default_factory=lambda: new_id("aud"))
+    actor: str
+    action: str  # e.g. conversation.approve, template.update, export.create
+    entity_type: str
+    entity_id: str
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class NotificationMessage(DomainModel):
+    tenant_id: str
+    message_id: str = Field(default_factory=lambda: new_id("msg"))
+    subject: str
+    body: str
+    kind: str  # job.completed, job.failed, budget.warning, budget.paused
+    job_id: str | None = None
+    dataset_id: str | None = None
+    at: datetime = Field(default_factory=utcnow)
