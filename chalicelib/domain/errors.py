@@ -36,7 +36,9 @@ class NotFoundError(DomainError):
     code = "not_found"
 
     def __init__(self, entity: str, entity_id: str) -> None:
-        super().__init__(f"{entity} '{entity_id}' was not found", {"entity": entity, "id": entity_id})
+        super().__init__(
+            f"{entity} '{entity_id}' was not found", {"entity": entity, "id": entity_id}
+        )
 
 
 class ConflictError(DomainError):

@@ -42,9 +42,7 @@ class ConversationStatus(StrEnum):
 
 
 # Statuses from which a generation job may (re)generate a conversation.
-GENERATABLE_STATUSES = frozenset(
-    {ConversationStatus.NOT_GENERATED, ConversationStatus.FAILED}
-)
+GENERATABLE_STATUSES = frozenset({ConversationStatus.NOT_GENERATED, ConversationStatus.FAILED})
 # Statuses a reviewer may act on.
 REVIEWABLE_STATUSES = frozenset(
     {ConversationStatus.GENERATED, ConversationStatus.APPROVED, ConversationStatus.REJECTED}
