@@ -1,0 +1,223 @@
+"""Deterministic, leakage-free train/validation/test splits.
+
+Group key (what must stay on one side): conversations generated from the same source
+chunk share facts and phrasing, so they form one group (``chunk:<chunk_id>``); a
+conversation without a chunk is its own group (``conv:<conversation_id>``). Groups are
+then joined through ``quality.duplicate_of`` links, because a near-duplicate on the other
+side of the split is leakage too. Scenario/arc/persona/topic are deliberately not group
+keys: tier-1 arcs and topics repeat across many conversations by design, so grouping on
+them would leave a handful of huge groups and make the ratios unreachable.
+
+Assignment is stratified by (tier, persona) with systematic allocation: groups are laid
+out stratum by stratum (tier blocks, persona blocks within them; block and in-block order
+from a seeded hash), and each group goes to the split furthest behind its target share at
+that point. Any contiguous block therefore gets its ratios to within about one group,
+which stratifies every tier and every (tier, persona) cell, and the overall counts land
+within about one group of target. No global random state is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Final
+
+from chalicelib.domain.errors import ValidationError
+from chalicelib.domain.models import Conversation, ConversationWithTurns
+
+SPLIT_NAMES: Final[tuple[str, ...]] = ("train", "validation", "test")
+DEFAULT_RATIOS: Final[dict[str, float]] = {"train": 0.8, "validation": 0.1, "test": 0.1}
+RATIO_TOLERANCE: Final = 1e-6
+
+
+def validate_ratios(ratios: Mapping[str, float]) -> dict[str, float]:
+    """Return the ratios in canonical split order, or raise :class:`ValidationError`.
+
+    Names must be train/validation/test (any subset), values finite and non-negative,
+    summing to 1 within 1e-6."""
+    if not ratios:
+        raise ValidationError("split ratios must not be empty")
+    unknown = sorted(set(ratios) - set(SPLIT_NAMES))
+    if unknown:
+        raise ValidationError(
+            f"unknown split names {unknown}", {"allowed": list(SPLIT_NAMES), "unknown": unknown}
+        )
+    out: dict[str, float] = {}
+    for name in SPLIT_NAMES:
+        if name not in ratios:
+            continue
+        value = ratios[name]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            raise ValidationError(f"split ratio for {name!r} must be a finite number")
+        if value < 0:
+            raise ValidationError(f"split ratio for {name!r} must not be negative")
+        out[name] = float(value)
+    total = sum(out.values())
+    if abs(total - 1.0) > RATIO_TOLERANCE:
+        raise ValidationError(f"split ratios must sum to 1 (got {total:.6g})", {"sum": total})
+    return out
+
+
+def _hash(seed: int | str, *parts: str) -> int:
+    # blake2b, not hash(): stable across processes and PYTHONHASHSEED.
+    data = "\x1f".join((str(seed), *parts)).encode("utf-8")
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+
+
+def base_group_key(conversation: Conversation) -> str:
+    if conversation.chunk_id:
+        return f"chunk:{conversation.chunk_id}"
+    return f"conv:{conversation.conversation_id}"
+
+
+def group_conversations(conversations: Iterable[Conversation]) -> dict[str, str]:
+    """conversation_id -> group key (chunk groups joined through duplicate_of links).
+
+    A joined group is named by its smallest member key so the result is order-independent.
+    """
+    convs = list(conversations)
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:  # path compression
+            parent[x], x = root, parent[x]
+        return root
+
+    def union(a: str, b: str) -> None:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            # Keep the smaller key as root so the component name is deterministic.
+            lo, hi = (ra, rb) if ra < rb else (rb, ra)
+            parent[hi] = lo
+
+    key_of = {c.conversation_id: base_group_key(c) for c in convs}
+    for key in key_of.values():
+        parent.setdefault(key, key)
+    for c in convs:
+        dup = c.quality.duplicate_of if c.quality is not None else None
+        if dup is not None and dup in key_of:
+            union(key_of[c.conversation_id], key_of[dup])
+    return {cid: find(key) for cid, key in key_of.items()}
+
+
+def assign_splits(
+    conversations: list[Conversation],
+    ratios: Mapping[str, float] | None = None,
+    seed: int | str = 0,
+) -> dict[str, str]:
+    """conversation_id -> split name; whole groups go to one split (see module doc)."""
+    weights = validate_ratios(DEFAULT_RATIOS if ratios is None else ratios)
+    ids = [c.conversation_id for c in conversations]
+    if len(set(ids)) != len(ids):
+        dupes = sorted(k for k, n in Counter(ids).items() if n > 1)
+        raise ValidationError("duplicate conversation ids", {"conversation_ids": dupes[:20]})
+
+    group_of = group_conversations(conversations)
+    members: dict[str, list[Conversation]] = defaultdict(list)
+    for c in conversations:
+        members[group_of[c.conversation_id]].append(c)
+
+    # A group spanning strata (one chunk used for two personas) counts in its majority
+    # stratum; ties go to the smallest key so the choice does not depend on input order.
+    def stratum(group: list[Conversation]) -> tuple[str, str]:
+        counts = Counter((c.tier.value, c.persona) for c in group)
+        return min(counts, key=lambda k: (-counts[k], k))
+
+    def order(item: tuple[str, list[Conversation]]) -> tuple[int, str, int, str, int, str]:
+        key, group = item
+        tier, persona = stratum(group)
+        return (
+            _hash(seed, "tier", tier),
+            tier,
+            _hash(seed, "persona", tier, persona),
+            persona,
+            _hash(seed, "group", key),
+            key,
+        )
+
+    names = list(weights)
+    counts = dict.fromkeys(names, 0)
+    placed = 0
+    out: dict[str, str] = {}
+    for _key, group in sorted(members.items(), key=order):
+        placed += len(group)
+        # Furthest behind target wins; a 0-ratio split can never win because the deficits
+        # sum to the group size (> 0). Ties: larger ratio, then canonical order.
+        best = max(names, key=lambda s: (weights[s] * placed - counts[s], weights[s]))
+        counts[best] += len(group)
+        for c in group:
+            out[c.conversation_id] = best
+    return out
+
+
+def select_split(
+    source: Iterable[ConversationWithTurns], assignments: Mapping[str, str], split: str
+) -> Iterator[ConversationWithTurns]:
+    """The conversations of one split, for writing one file per split."""
+    for cwt in source:
+        if assignments.get(cwt.conversation.conversation_id) == split:
+            yield cwt
+
+
+def split_manifest(
+    assignments: Mapping[str, str],
+    conversations: Iterable[Conversation],
+    ratios: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
+    """Counts per split, split x tier and split x persona, group counts and a leakage check
+    recomputed from the conversations (so it also catches a hand-edited assignment)."""
+    convs = list(conversations)
+    group_of = group_conversations(convs)
+    present = [c for c in convs if c.conversation_id in assignments]
+    unassigned = sorted(c.conversation_id for c in convs if c.conversation_id not in assignments)
+    names = [n for n in SPLIT_NAMES if n in set(assignments.values())]
+    names += sorted(set(assignments.values()) - set(SPLIT_NAMES))  # surface strays
+
+    counts = Counter(assignments[c.conversation_id] for c in present)
+    by_tier: dict[str, Counter[str]] = defaultdict(Counter)
+    by_persona: dict[str, Counter[str]] = defaultdict(Counter)
+    splits_of_group: dict[str, set[str]] = defaultdict(set)
+    group_sizes: Counter[str] = Counter()
+    for c in present:
+        split = assignments[c.conversation_id]
+        by_tier[split][c.tier.value] += 1
+        by_persona[split][c.persona] += 1
+        splits_of_group[group_of[c.conversation_id]].add(split)
+        group_sizes[group_of[c.conversation_id]] += 1
+
+    leaking = sorted(g for g, s in splits_of_group.items() if len(s) > 1)
+    total = len(present)
+    manifest: dict[str, Any] = {
+        "total": total,
+        "counts": {n: counts.get(n, 0) for n in names},
+        "shares": {n: round(counts.get(n, 0) / total, 4) if total else 0.0 for n in names},
+        "by_tier": {n: dict(sorted(by_tier[n].items())) for n in names},
+        "by_persona": {n: dict(sorted(by_persona[n].items())) for n in names},
+        "groups": {
+            "total": len(group_sizes),
+            "multi_conversation": sum(1 for n in group_sizes.values() if n > 1),
+            "largest": max(group_sizes.values(), default=0),
+            "per_split": {n: sum(1 for s in splits_of_group.values() if n in s) for n in names},
+        },
+        "leakage": {
+            "ok": not leaking,
+            "groups_across_splits": [
+                {"group": g, "splits": sorted(splits_of_group[g])} for g in leaking
+            ],
+        },
+        "unassigned": unassigned,
+        "unknown_ids": sorted(set(assignments) - {c.conversation_id for c in convs}),
+    }
+    if ratios is not None:
+        weights = validate_ratios(ratios)
+        manifest["targets"] = {n: round(w * total, 2) for n, w in weights.items()}
+    return manifest
