@@ -147,6 +147,7 @@ class Dataset(DomainModel):
     model: str | None = None
     taxonomy: Taxonomy = Field(default_factory=Taxonomy)
     chunk_count: int = 0
+    spent_usd: float = 0.0  # every billed call of the dataset, counted once
     plan_seed: int = 7
     created_by: str = ""
     created_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,177 @@
+"""Settings from the environment, read once and lazily (never at import time)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+# Table logical names -> environment variable that carries the physical name in the cloud.
+TABLES: dict[str, str] = {
+    "datasets": "DATASETS_TABLE",
+    "chunks": "CHUNKS_TABLE",
+    "conversations": "CONVERSATIONS_TABLE",
+    "turns": "TURNS_TABLE",
+    "jobs": "JOBS_TABLE",
+    "job_items": "JOB_ITEMS_TABLE",
+    "generation_logs": "GENERATION_LOGS_TABLE",
+    "templates": "TEMPLATES_TABLE",
+    "template_versions": "TEMPLATE_VERSIONS_TABLE",
+    "exports": "EXPORTS_TABLE",
+    "audit": "AUDIT_TABLE",
+    "notifications": "NOTIFICATIONS_TABLE",
+    "rate_limits": "RATE_LIMITS_TABLE",
+}
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    """USD per million tokens. Batch discount applies to input and output (Batches API)."""
+
+    input: float
+    output: float
+    cache_write: float
+    cache_read: float
+    batch_discount: float = 0.5
+
+
+# Dated price table (USD / MTok), overridable with MODEL_PRICES_JSON without a code change.
+PRICES_AS_OF = "2026-11-01"
+DEFAULT_PRICES: dict[str, ModelPrice] = {
+    "claude-sonnet-5": ModelPrice(3.0, 15.0, 3.75, 0.30),
+    "claude-sonnet-4-6": ModelPrice(3.0, 15.0, 3.75, 0.30),
+    "claude-sonnet-4-5": ModelPrice(3.0, 15.0, 3.75, 0.30),
+    "claude-opus-4-6": ModelPrice(5.0, 25.0, 6.25, 0.50),
+    "claude-haiku-4-5": ModelPrice(1.0, 5.0, 1.25, 0.10),
+}
+DEFAULT_MODEL = "claude-sonnet-4-6"
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str = "local"
+    region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+    table_prefix: str = "brightrun-local"
+    table_names: Mapping[str, str] = field(default_factory=dict)
+    export_bucket: str = "brightrun-local-exports"
+    topic_arn: str | None = None
+    state_machine_arn: str | None = None
+    app_base_url: str = "http://127.0.0.1:8000"
+    # LLM
+    anthropic_api_key: str | None = None
+    anthropic_base_url: str | None = None
+    anthropic_secret_id: str | None = None
+    llm_mode: str = "simulator"  # "anthropic" | "simulator"
+    model: str = DEFAULT_MODEL
+    temperature: float = 0.5
+    max_tokens: int = 4096
+    llm_timeout_seconds: float = 120.0
+    llm_sdk_retries: int = 2
+    prices: Mapping[str, ModelPrice] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    # Provider limits, per tenant and model (stated by the account's tier: configuration)
+    rate_limit_rpm: int = 50
+    rate_limit_otpm: int = 80_000
+    default_max_concurrency: int = 10
+    default_max_attempts: int = 3
+    # Abuse limits
+    max_body_bytes: int = 1_048_576
+    max_bulk_ids: int = 500
+    max_job_conversations: int = 1000
+    max_active_jobs_per_tenant: int = 3
+    expensive_route_rpm: int = 30
+    # Step Functions chunking: one execution handles at most this many items, then
+    # continues as a new execution (keeps history far below 25,000 events).
+    execution_chunk_size: int = 250
+    presign_seconds: int = 900
+    auth_mode: str = "none"  # "cognito" | "none" (local dev default; tests use cognito)
+    default_tenant: str = "tenant-demo"
+    cognito_user_pool_id: str | None = None
+    cognito_client_id: str | None = None
+    cognito_region: str | None = None
+    cognito_jwks_url: str | None = None
+    data_dir: Path = Path(".data")
+
+    def table(self, logical: str) -> str:
+        return self.table_names.get(logical) or f"{self.table_prefix}-{logical}"
+
+    def price(self, model: str) -> ModelPrice:
+        if model in self.prices:
+            return self.prices[model]
+        # Dated ids (e.g. claude-sonnet-4-5-20250929) price as their family alias.
+        for name, price in self.prices.items():
+            if model.startswith(name):
+                return price
+        return self.prices.get(DEFAULT_MODEL, DEFAULT_PRICES[DEFAULT_MODEL])
+
+
+def _float(env: Mapping[str, str], key: str, default: float) -> float:
+    return float(env[key]) if env.get(key) else default
+
+
+def _int(env: Mapping[str, str], key: str, default: int) -> int:
+    return int(env[key]) if env.get(key) else default
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    prices = dict(DEFAULT_PRICES)
+    if env.get("MODEL_PRICES_JSON"):
+        for name, p in json.loads(env["MODEL_PRICES_JSON"]).items():
+            prices[name] = ModelPrice(**p)
+    key = env.get("ANTHROPIC_API_KEY") or None
+    base_url = env.get("ANTHROPIC_BASE_URL") or None
+    secret_id = env.get("ANTHROPIC_SECRET_ID") or None
+    real = bool(key or secret_id) and not env.get("LLM_FORCE_SIMULATOR")
+    return Settings(
+        stage=env.get("STAGE", "local"),
+        region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+        table_prefix=env.get("TABLE_PREFIX", "brightrun-local"),
+        table_names={k: env[v] for k, v in TABLES.items() if env.get(v)},
+        export_bucket=env.get("EXPORT_BUCKET", "brightrun-local-exports"),
+        topic_arn=env.get("NOTIFICATION_TOPIC_ARN") or None,
+        state_machine_arn=env.get("STATE_MACHINE_ARN") or None,
+        app_base_url=env.get("APP_BASE_URL", "http://127.0.0.1:8000"),
+        anthropic_api_key=key,
+        anthropic_base_url=base_url,
+        anthropic_secret_id=secret_id,
+        llm_mode="anthropic" if real else "simulator",
+        model=env.get("ANTHROPIC_MODEL", DEFAULT_MODEL),
+        temperature=_float(env, "LLM_TEMPERATURE", 0.5),
+        max_tokens=_int(env, "LLM_MAX_TOKENS", 4096),
+        llm_timeout_seconds=_float(env, "LLM_TIMEOUT_SECONDS", 120.0),
+        llm_sdk_retries=_int(env, "LLM_SDK_RETRIES", 2),
+        prices=prices,
+        rate_limit_rpm=_int(env, "RATE_LIMIT_RPM", 50),
+        rate_limit_otpm=_int(env, "RATE_LIMIT_OTPM", 80_000),
+        default_max_concurrency=_int(env, "DEFAULT_MAX_CONCURRENCY", 10),
+        default_max_attempts=_int(env, "DEFAULT_MAX_ATTEMPTS", 3),
+        max_body_bytes=_int(env, "MAX_BODY_BYTES", 1_048_576),
+        max_bulk_ids=_int(env, "MAX_BULK_IDS", 500),
+        max_job_conversations=_int(env, "MAX_JOB_CONVERSATIONS", 1000),
+        max_active_jobs_per_tenant=_int(env, "MAX_ACTIVE_JOBS_PER_TENANT", 3),
+        expensive_route_rpm=_int(env, "EXPENSIVE_ROUTE_RPM", 30),
+        execution_chunk_size=_int(env, "EXECUTION_CHUNK_SIZE", 250),
+        presign_seconds=min(_int(env, "PRESIGN_SECONDS", 900), 900),
+        auth_mode=env.get("AUTH_MODE", "none"),
+        default_tenant=env.get("DEFAULT_TENANT", "tenant-demo"),
+        cognito_user_pool_id=env.get("COGNITO_USER_POOL_ID") or None,
+        cognito_client_id=env.get("COGNITO_CLIENT_ID") or None,
+        cognito_region=env.get("COGNITO_REGION") or None,
+        cognito_jwks_url=env.get("COGNITO_JWKS_URL") or None,
+        data_dir=Path(env.get("BRIGHTRUN_DATA_DIR", ".data")),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def reset_settings() -> None:
+    """Tests and the local launcher change the environment, then call this."""
+    get_settings.cache_clear()

@@ -1,0 +1,235 @@
+"""The LLM port and its adapter on the real ``anthropic`` SDK.
+
+The same adapter talks to Claude (``ANTHROPIC_API_KEY``) or to the offline Messages-API
+simulator (``base_url``); provider errors are translated into the workflow's error
+classes by type, so the state machine can retry or catch them by name.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import anthropic
+
+from chalicelib.domain.errors import (
+    PermanentGenerationError,
+    ProviderRateLimitError,
+    TransientGenerationError,
+)
+
+CONVERSATION_TOOL_NAME = "record_conversation"
+
+# The structured-output contract: the model fills this schema through tool use, so
+# answers parse by construction; the tolerant text parser is the fallback.
+CONVERSATION_TOOL: dict[str, Any] = {
+    "name": CONVERSATION_TOOL_NAME,
+    "description": "Record the complete training conversation.",
+    "input_schema": {
+        "type": "object",
+        "properties": {
+            "title": {"type": "string", "description": "A short title for the conversation"},
+            "turns": {
+                "type": "array",
+                "minItems": 2,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "role": {"type": "string", "enum": ["user", "assistant"]},
+                        "content": {"type": "string"},
+                    },
+                    "required": ["role", "content"],
+                },
+            },
+        },
+        "required": ["title", "turns"],
+    },
+}
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+
+
+@dataclass
+class LLMRequest:
+    model: str
+    system: str
+    prompt: str
+    max_tokens: int
+    temperature: float
+    use_tool: bool = True
+    cache_system: bool = True
+
+    def params(self) -> dict[str, Any]:
+        system_block: dict[str, Any] = {"type": "text", "text": self.system}
+        if self.cache_system:
+            # The system prompt is the long part shared by every conversation of a dataset.
+            system_block["cache_control"] = {"type": "ephemeral"}
+        params: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "system": [system_block],
+            "messages": [{"role": "user", "content": self.prompt}],
+        }
+        if self.use_tool:
+            params["tools"] = [CONVERSATION_TOOL]
+            params["tool_choice"] = {"type": "tool", "name": CONVERSATION_TOOL_NAME}
+        return params
+
+
+@dataclass
+class LLMResponse:
+    content: list[dict[str, Any]]
+    stop_reason: str | None
+    usage: Usage
+    model: str
+    request_id: str | None = None
+    duration_ms: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def as_payload(self) -> dict[str, Any]:
+        return {
+            "content": self.content,
+            "stop_reason": self.stop_reason,
+            "model": self.model,
+            "request_id": self.request_id,
+            "usage": self.usage.__dict__,
+        }
+
+
+@dataclass
+class BatchStatus:
+    batch_id: str
+    ended: bool
+    succeeded: int = 0
+    errored: int = 0
+    processing: int = 0
+
+
+class LLMClient(Protocol):
+    def create(self, request: LLMRequest) -> LLMResponse: ...
+
+    def count_tokens(self, request: LLMRequest) -> int: ...
+
+    def submit_batch(self, requests: list[tuple[str, LLMRequest]]) -> str: ...
+
+    def batch_status(self, batch_id: str) -> BatchStatus: ...
+
+    def batch_results(self, batch_id: str) -> Iterator[tuple[str, LLMResponse | None, str | None]]: ...
+
+
+def _retry_after(headers: Any) -> float | None:
+    try:
+        value = headers.get("retry-after")
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def translate_error(e: Exception) -> Exception:
+    """Provider error -> workflow error class (by type, never by message text)."""
+    if isinstance(e, anthropic.RateLimitError):
+        return ProviderRateLimitError(
+            f"provider rate limit: {e.message}", retry_after=_retry_after(e.response.headers)
+        )
+    if isinstance(e, anthropic.APITimeoutError):
+        return TransientGenerationError("provider request timed out")
+    if isinstance(e, anthropic.APIConnectionError):
+        return TransientGenerationError(f"provider connection error: {e}")
+    if isinstance(e, anthropic.APIStatusError):
+        if e.status_code >= 500 or e.status_code in (408, 409):
+            return TransientGenerationError(f"provider error {e.status_code}: {e.message}")
+        return PermanentGenerationError(f"provider rejected the request ({e.status_code}): {e.message}")
+    return e
+
+
+def _usage(u: Any) -> Usage:
+    return Usage(
+        input_tokens=int(getattr(u, "input_tokens", 0) or 0),
+        output_tokens=int(getattr(u, "output_tokens", 0) or 0),
+        cache_creation_input_tokens=int(getattr(u, "cache_creation_input_tokens", 0) or 0),
+        cache_read_input_tokens=int(getattr(u, "cache_read_input_tokens", 0) or 0),
+    )
+
+
+def _response(message: Any, duration_ms: int, headers: dict[str, str]) -> LLMResponse:
+    return LLMResponse(
+        content=[block.model_dump(mode="json") for block in message.content],
+        stop_reason=message.stop_reason,
+        usage=_usage(message.usage),
+        model=message.model,
+        request_id=getattr(message, "_request_id", None) or headers.get("request-id"),
+        duration_ms=duration_ms,
+        headers=headers,
+    )
+
+
+class AnthropicLLMClient:
+    def __init__(
+        self, api_key: str, base_url: str | None, timeout: float, max_retries: int
+    ) -> None:
+        self._client = anthropic.Anthropic(
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
+        )
+
+    def create(self, request: LLMRequest) -> LLMResponse:
+        started = time.monotonic()
+        try:
+            raw = self._client.messages.with_raw_response.create(**request.params())
+            message = raw.parse()
+        except anthropic.AnthropicError as e:
+            raise translate_error(e) from e
+        headers = {k.lower(): v for k, v in raw.headers.items() if k.lower().startswith(("anthropic-ratelimit", "request-id", "retry-after", "x-simulator"))}
+        return _response(message, int((time.monotonic() - started) * 1000), headers)
+
+    def count_tokens(self, request: LLMRequest) -> int:
+        params = request.params()
+        params.pop("max_tokens", None)
+        params.pop("temperature", None)
+        try:
+            result = self._client.messages.count_tokens(**params)
+        except anthropic.AnthropicError as e:
+            raise translate_error(e) from e
+        return int(result.input_tokens)
+
+    def submit_batch(self, requests: list[tuple[str, LLMRequest]]) -> str:
+        try:
+            batch = self._client.messages.batches.create(
+                requests=[{"custom_id": cid, "params": req.params()} for cid, req in requests]  # type: ignore[misc]
+            )
+        except anthropic.AnthropicError as e:
+            raise translate_error(e) from e
+        return str(batch.id)
+
+    def batch_status(self, batch_id: str) -> BatchStatus:
+        try:
+            batch = self._client.messages.batches.retrieve(batch_id)
+        except anthropic.AnthropicError as e:
+            raise translate_error(e) from e
+        counts = batch.request_counts
+        return BatchStatus(
+            batch_id=batch_id,
+            ended=batch.processing_status == "ended",
+            succeeded=counts.succeeded,
+            errored=counts.errored + counts.expired + counts.canceled,
+            processing=counts.processing,
+        )
+
+    def batch_results(self, batch_id: str) -> Iterator[tuple[str, LLMResponse | None, str | None]]:
+        try:
+            results = self._client.messages.batches.results(batch_id)
+            for item in results:
+                if item.result.type == "succeeded":
+                    yield item.custom_id, _response(item.result.message, 0, {}), None
+                else:
+                    yield item.custom_id, None, f"batch request {item.result.type}"
+        except anthropic.AnthropicError as e:
+            raise translate_error(e) from e

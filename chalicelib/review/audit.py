@@ -1,0 +1,70 @@
+"""The audit trail: append-only records of every action on data (DESIGN.md rule 7)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from chalicelib.domain.models import AuditRecord
+
+# Fields worth showing as before/after of a conversation (not the whole document).
+CONVERSATION_AUDIT_FIELDS = (
+    "status",
+    "persona",
+    "emotion",
+    "topic",
+    "intent",
+    "tone",
+    "tier",
+    "title",
+    "quality_score",
+    "reviewer_notes",
+    "approved_by",
+    "version",
+    "actual_cost_usd",
+    "turn_count",
+    "error_message",
+)
+
+
+class AuditRepository(Protocol):
+    def append(self, record: AuditRecord) -> None: ...
+
+    def append_many(self, records: list[AuditRecord]) -> None: ...
+
+
+def snapshot(model: BaseModel | None, fields: tuple[str, ...] = CONVERSATION_AUDIT_FIELDS) -> dict[str, Any] | None:
+    if model is None:
+        return None
+    data = model.model_dump(mode="json")
+    return {k: data.get(k) for k in fields if k in data}
+
+
+class AuditLog:
+    def __init__(self, repository: AuditRepository) -> None:
+        self._repo = repository
+
+    def record(
+        self,
+        tenant_id: str,
+        actor: str,
+        action: str,
+        entity_type: str,
+        entity_id: str,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        **details: Any,
+    ) -> AuditRecord:
+        record = AuditRecord(
+            tenant_id=tenant_id,
+            actor=actor,
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            before=before,
+            after=after,
+            details=details,
+        )
+        self._repo.append(record)
+        return record

@@ -1,0 +1,349 @@
+"""pynamodb records. The only module (with repositories.py) that imports pynamodb.
+
+Key design: every hash key starts with the tenant id (``tenant_id`` itself, or
+``tenant#<parent id>`` for child collections), so an IAM ``dynamodb:LeadingKeys``
+condition and a glance at any key both show whose data it is.
+
+Turns are stored as ONE item per conversation (``TurnsRecord.turns``), not one item per
+turn: a conversation's turns are always written and read together, so one item makes
+the write atomic with the conversation's status change (a single TransactWrite), a
+retried generation overwrites instead of doubling turns, and a read is one GetItem. A
+conversation of 16 long turns is ~40 KB, far below DynamoDB's 400 KB item limit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+
+def tenant_key(tenant_id: str, *parts: str) -> str:
+    return "#".join((tenant_id, *parts))
+
+
+class BaseRecord(Model):
+    """Common base; physical table names are set at runtime by ``configure_records``."""
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+class DatasetRecord(BaseRecord):
+    class Meta:
+        table_name = "unset"
+        logical_name = "datasets"
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    dataset_id = UnicodeAttribute(range_key=True)
+    name = UnicodeAttribute()
+    description = UnicodeAttribute(default="")
+    target_count = NumberAttribute(default=90)
+    tier_distribution = JSONAttribute(null=True)
+    budget_usd = NumberAttribute(null=True)
+    model = UnicodeAttribute(null=True)
+    taxonomy = JSONAttribute(null=True)
+    chunk_count = NumberAttribute(default=0)
+    spent_usd = NumberAttribute(default=0)
+    plan_seed = NumberAttribute(default=7)
+    created_by = UnicodeAttribute(default="")
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    version = NumberAttribute(default=1)
+    # Bumped after every conversation write: list caches compare it to know they are stale.
+    conv_seq = NumberAttribute(default=0)
+
+
+class ChunkRecord(BaseRecord):
+    class Meta:
+        table_name = "unset"
+        logical_name = "chunks"
+
+    dataset_key = UnicodeAttribute(hash_key=True)  # tenant#dataset
+    chunk_id = UnicodeAttribute(range_key=True)
+    document_id = UnicodeAttribute()
+    document_title = UnicodeAttribute(default="")
+    text = UnicodeAttribute()
+    persona = UnicodeAttribute(null=True)
+    emotion = UnicodeAttribute(null=True)
+    topic = UnicodeAttribute(null=True)
+    intent = UnicodeAttribute(null=True)
+    tone = UnicodeAttribute(null=True)
+
+
+# --------------------------------------------------------------------------- conversations
+
+
+class ConversationsByDataset(GlobalSecondaryIndex["ConversationRecord"]):
+    """Changed-since query for the list index: (tenant#dataset, updated_ms)."""
+
+    class Meta:
+        index_name = "by_dataset_updated"
+        projection = AllProjection()
+
+    dataset_key = UnicodeAttribute(hash_key=True)
+    updated_ms = NumberAttribute(range_key=True)
+
+
+class ConversationRecord(BaseRecord):
+    class Meta:
+        table_name = "unset"
+        logical_name = "conversations"
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    conversation_id = UnicodeAttribute(range_key=True)
+    dataset_id = UnicodeAttribute()
+    dataset_key = UnicodeAttribute()
+    updated_ms = NumberAttribute()
+    by_dataset = ConversationsByDataset()
+
+    persona = UnicodeAttribute()
+    emotion = UnicodeAttribute()
+    topic = UnicodeAttribute()
+    intent = UnicodeAttribute()
+    tone = UnicodeAttribute()
+    tier = UnicodeAttribute()
+    arc = UnicodeAttribute(null=True)
+    scenario = UnicodeAttribute(null=True)
+    edge_case_type = UnicodeAttribute(null=True)
+    chunk_id = UnicodeAttribute(null=True)
+    document_id = UnicodeAttribute(null=True)
+    title = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    quality_score = NumberAttribute(null=True)
+    quality = JSONAttribute(null=True)
+    turn_count = NumberAttribute(default=0)
+    estimated_cost_usd = NumberAttribute(null=True)
+    actual_cost_usd = NumberAttribute(null=True)
+    generation_duration_ms = NumberAttribute(null=True)
+    input_tokens = NumberAttribute(default=0)
+    output_tokens = NumberAttribute(default=0)
+    model = UnicodeAttribute(null=True)
+    template_id = UnicodeAttribute(null=True)
+    template_version = NumberAttribute(null=True)
+    parse_path = UnicodeAttribute(null=True)
+    job_id = UnicodeAttribute(null=True)
+    approved_by = UnicodeAttribute(null=True)
+    approved_at = UTCDateTimeAttribute(null=True)
+    reviewed_by = UnicodeAttribute(null=True)
+    reviewed_at = UTCDateTimeAttribute(null=True)
+    reviewer_notes = UnicodeAttribute(null=True)
+    error_message = UnicodeAttribute(null=True)
+    generated_at = UTCDateTimeAttribute(null=True)
+    created_at = UTCDateTimeAttribute()
+    updated_at = UTCDateTimeAttribute()
+    version = NumberAttribute(default=1)
+    # Lower-cased turn text kept beside the summary so the list index can search turn
+    # content without reading the turns table.
+    search_text = UnicodeAttribute(null=True)
+    deleted = BooleanAttribute(default=False)
+
+
+class TurnsRecord(BaseRecord):
+    class Meta:
+        table_name = "unset"
+        logical_name = "turns"
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    conversation_id = UnicodeAttribute(range_key=True)
+    turns = JSONAttribute()  # [{"turn_number", "role", "content"}]
+    created_at = UTCDateTimeAttribute()
+
+
+class GenerationLogRecord(BaseRecord):
+    class Meta:
+        table_name = "unset"
+        logical_name = "generation_logs"
+
+    conversation_key = UnicodeAttribute(hash_key=True)  # tenant#conversation
+    log_id = UnicodeAttribute(range_key=True)  # time-ordered: <iso time>#<id>
+    tenant_id = UnicodeAttribute()
+    doc = JSONAttribute()
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+class JobsByDataset(GlobalSecondaryIndex["JobRecord"]):
+    class Meta:
+        index_name = "by_dataset_created"
+        projection = KeysOnlyProjection()
+
+    dataset_key = UnicodeAttribute(hash_key=True)
+    created_ms = NumberAttribute(range_key=True)
+
+
+class JobRecord(BaseRecord):
+    class Meta:
+        table_name = "unset"
+        logical_name = "jobs"
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    job_id = UnicodeAttribute(range_key=True)
+    dataset_key = UnicodeAttribute()
+    created_ms = NumberAttribute()
+    by_dataset = JobsByDataset()
+    dataset_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    mode = UnicodeAttribute(default="standard")
+    status = UnicodeAttribute()
+    conversation_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    total = NumberAttribute(default=0)
+    completed = NumberAttribute(default=0)
+    failed = NumberAttribute(default=0)
+    skipped = NumberAttribute(default=0)
+    current = JSONAttribute(null=True)
+    cost_usd = NumberAttribute(default=0)
+    estimated_cost_usd = NumberAttribute(default=0)
+    estimated_seconds = NumberAttribute(default=0)
+    budget_usd = NumberAttribute(null=True)
+    warnings = JSONAttribute(null=True)
+    warned_thresholds = ListAttribute(of=NumberAttribute, default=list)
+    max_concurrency = NumberAttribute(default=10)
+    max_attempts = NumberAttribute(default=3)
+    execution_arns = ListAttribute(of=UnicodeAttribute, default=list)
+    batch_id = UnicodeAttribute(null=True)
+    pause_reason = UnicodeAttribute(null=True)
+    error_message = UnicodeAttribute(null=True)
+    created_by = UnicodeAttribute(default="")
+    created_at = UTCDateTimeAttribute()
+    started_at = UTCDateTimeAttribute(null=True)
+    finished_at = UTCDateTimeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute()
+
+
+class JobItemRecord(BaseRecord):
+    """One per (job, conversation) once its outcome is known: the exactly-once counter."""
+
+    class Meta:
+        table_name = "unset"
+        logical_name = "job_items"
+
+    job_key = UnicodeAttribute(hash_key=True)  # tenant#job
+    conversation_id = UnicodeAttribute(range_key=True)
+    outcome = UnicodeAttribute()  # completed | failed | skipped
+    cost_usd = NumberAttribute(default=0)
+    error_message = UnicodeAttribute(null=True)
+    at = UTCDateTimeAttribute()
+
+
+class RateLimitRecord(BaseRecord):
+    """GCRA state shared by every Lambda: the theoretical arrival time per limiter."""
+
+    class Meta:
+        table_name = "unset"
+        logical_name = "rate_limits"
+
+    limiter_key = UnicodeAttribute(hash_key=True)  # tenant#model#kind
+    tat = NumberAttribute(default=0)  # epoch seconds (float)
+    blocked_until = NumberAttribute(default=0)
+
+
+# --------------------------------------------------------------------------- templates
+
+
+class TemplateRecord(BaseRecord):
+    class Meta:
+        table_name = "unset"
+        logical_name = "templates"
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    template_id = UnicodeAttribute(range_key=True)
+    doc = JSONAttribute()
+    version = NumberAttribute(default=1)
+
+
+class TemplateVersionRecord(BaseRecord):
+    class Meta:
+        table_name = "unset"
+        logical_name = "template_versions"
+
+    template_key = UnicodeAttribute(hash_key=True)  # tenant#template
+    version = NumberAttribute(range_key=True)
+    doc = JSONAttribute()
+
+
+# --------------------------------------------------------------------------- exports, audit, notices
+
+
+class ExportRecordRow(BaseRecord):
+    class Meta:
+        table_name = "unset"
+        logical_name = "exports"
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    export_id = UnicodeAttribute(range_key=True)
+    created_ms = NumberAttribute()
+    doc = JSONAttribute()
+
+
+class AuditByEntity(GlobalSecondaryIndex["AuditRecordRow"]):
+    class Meta:
+        index_name = "by_entity"
+        projection = AllProjection()
+
+    entity_key = UnicodeAttribute(hash_key=True)  # tenant#entity_id
+    sort_key = UnicodeAttribute(range_key=True)
+
+
+class AuditRecordRow(BaseRecord):
+    """Append-only: written with attribute_not_exists, never updated or deleted by the app."""
+
+    class Meta:
+        table_name = "unset"
+        logical_name = "audit"
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    sort_key = UnicodeAttribute(range_key=True)  # <iso time>#<audit id>
+    entity_key = UnicodeAttribute()
+    by_entity = AuditByEntity()
+    action = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    doc = JSONAttribute()
+
+
+class NotificationRecord(BaseRecord):
+    class Meta:
+        table_name = "unset"
+        logical_name = "notifications"
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    sort_key = UnicodeAttribute(range_key=True)  # msg#<iso>#<id> | sub#<email>
+    doc = JSONAttribute()
+
+
+ALL_RECORDS: tuple[type[BaseRecord], ...] = (
+    DatasetRecord,
+    ChunkRecord,
+    ConversationRecord,
+    TurnsRecord,
+    GenerationLogRecord,
+    JobRecord,
+    JobItemRecord,
+    RateLimitRecord,
+    TemplateRecord,
+    TemplateVersionRecord,
+    ExportRecordRow,
+    AuditRecordRow,
+    NotificationRecord,
+)
+
+
+def configure_records(
+    table_name: Any, region: str, host: str | None
+) -> None:  # table_name: Callable[[str], str]
+    """Point every record class at its physical table and endpoint (called by bootstrap)."""
+    for record in ALL_RECORDS:
+        record.Meta.table_name = table_name(record.Meta.logical_name)  # type: ignore[attr-defined]
+        record.Meta.region = region
+        record.Meta.host = host
+        record._connection = None

@@ -1,0 +1,939 @@
+"""DynamoDB repositories (pynamodb). Every method takes the tenant id first.
+
+Writes that a retry can repeat are conditional (DESIGN.md rule 5); review edits use an
+explicit ``version`` number as optimistic lock (a stale write is a ``StaleVersionError``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import (
+    DeleteError,
+    DoesNotExist,
+    PutError,
+    TransactWriteError,
+    UpdateError,
+)
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.domain.errors import ConflictError, NotFoundError, StaleVersionError
+from chalicelib.domain.models import (
+    AuditRecord,
+    Chunk,
+    Conversation,
+    ConversationStatus,
+    ConversationWithTurns,
+    Dataset,
+    ExportRecord,
+    GenerationLog,
+    Job,
+    JobStatus,
+    NotificationMessage,
+    PromptTemplate,
+    TemplateVersion,
+    Turn,
+    utcnow,
+)
+from chalicelib.store.mapping import doc_of, domain_from_record, record_from_domain
+from chalicelib.store.records import (
+    AuditRecordRow,
+    ChunkRecord,
+    ConversationRecord,
+    DatasetRecord,
+    ExportRecordRow,
+    GenerationLogRecord,
+    JobItemRecord,
+    JobRecord,
+    NotificationRecord,
+    RateLimitRecord,
+    TemplateRecord,
+    TemplateVersionRecord,
+    TurnsRecord,
+    tenant_key,
+)
+
+
+def _ms(dt: datetime | None = None) -> int:
+    return int((dt or utcnow()).timestamp() * 1000)
+
+
+def _is_condition_failure(exc: Exception) -> bool:
+    code = getattr(exc, "cause_response_code", None)
+    if code in ("ConditionalCheckFailedException", "TransactionCanceledException"):
+        return True
+    reasons = getattr(exc, "cancellation_reasons", None) or []
+    return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
+
+
+def _connection() -> Connection:
+    meta = ConversationRecord.Meta
+    return Connection(region=meta.region, host=meta.host)
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+class DynamoDatasetRepository:
+    def create(self, dataset: Dataset) -> Dataset:
+        record = record_from_domain(DatasetRecord, dataset)
+        try:
+            record.save(condition=DatasetRecord.dataset_id.does_not_exist())
+        except PutError as e:
+            raise ConflictError(f"dataset '{dataset.dataset_id}' already exists") from e
+        return dataset
+
+    def get(self, tenant_id: str, dataset_id: str) -> Dataset:
+        try:
+            record = DatasetRecord.get(tenant_id, dataset_id, consistent_read=True)
+        except DoesNotExist as e:
+            raise NotFoundError("dataset", dataset_id) from e
+        return domain_from_record(Dataset, record)
+
+    def list(self, tenant_id: str) -> list[Dataset]:
+        return [domain_from_record(Dataset, r) for r in DatasetRecord.query(tenant_id)]
+
+    def save(self, dataset: Dataset, expected_version: int) -> Dataset:
+        """Replace the dataset's editable fields; stale ``expected_version`` -> 409."""
+        dataset = dataset.model_copy(update={"version": expected_version + 1, "updated_at": utcnow()})
+        record = record_from_domain(DatasetRecord, dataset)
+        actions = [
+            getattr(DatasetRecord, name).set(getattr(record, name))
+            for name in (
+                "name",
+                "description",
+                "target_count",
+                "tier_distribution",
+                "budget_usd",
+                "model",
+                "taxonomy",
+                "chunk_count",
+                "plan_seed",
+                "updated_at",
+                "version",
+            )
+        ]
+        try:
+            DatasetRecord(dataset.tenant_id, dataset.dataset_id).update(
+                actions=actions,
+                condition=DatasetRecord.dataset_id.exists()
+                & (DatasetRecord.version == expected_version),
+            )
+        except UpdateError as e:
+            if _is_condition_failure(e):
+                current = self.get(dataset.tenant_id, dataset.dataset_id)
+                raise StaleVersionError(
+                    "the dataset was changed by someone else",
+                    {"current": doc_of(current)},
+                ) from e
+            raise
+        return dataset
+
+    def bump_conversation_seq(self, tenant_id: str, dataset_id: str, n: int = 1) -> None:
+        """Signal list caches that conversations of this dataset changed."""
+        try:
+            DatasetRecord(tenant_id, dataset_id).update(
+                actions=[DatasetRecord.conv_seq.add(n)],
+                condition=DatasetRecord.dataset_id.exists(),
+            )
+        except UpdateError as e:
+            if not _is_condition_failure(e):
+                raise
+
+    def conversation_seq(self, tenant_id: str, dataset_id: str) -> int:
+        try:
+            record = DatasetRecord.get(
+                tenant_id,
+                dataset_id,
+                attributes_to_get=["conv_seq"],
+                consistent_read=True,
+            )
+        except DoesNotExist as e:
+            raise NotFoundError("dataset", dataset_id) from e
+        return int(record.conv_seq or 0)
+
+    # chunks ---------------------------------------------------------------------
+    def replace_chunks(self, tenant_id: str, dataset_id: str, chunks: list[Chunk]) -> None:
+        key = tenant_key(tenant_id, dataset_id)
+        new_ids = {c.chunk_id for c in chunks}
+        with ChunkRecord.batch_write() as batch:
+            for old in ChunkRecord.query(key, attributes_to_get=["chunk_id"]):
+                if old.chunk_id not in new_ids:
+                    batch.delete(old)
+            for chunk in chunks:
+                batch.save(record_from_domain(ChunkRecord, chunk, dataset_key=key))
+
+    def list_chunks(self, tenant_id: str, dataset_id: str) -> list[Chunk]:
+        key = tenant_key(tenant_id, dataset_id)
+        return [domain_from_record(Chunk, r) for r in ChunkRecord.query(key)]
+
+
+# --------------------------------------------------------------------------- conversations
+
+
+class ClaimOutcome(StrEnum):
+    CLAIMED = "claimed"
+    ALREADY_DONE = "already_done"  # this job already stored it (a retried task)
+    INELIGIBLE = "ineligible"  # deleted, generated by someone else, or being generated
+
+
+@dataclass
+class ConversationRow:
+    """What the list index keeps per conversation."""
+
+    conversation: Conversation
+    search_text: str
+    deleted: bool
+    updated_ms: int
+
+
+def _search_text(turns: Iterable[Turn]) -> str:
+    return " ".join(t.content for t in turns).lower()
+
+
+class DynamoConversationRepository:
+    def __init__(self, datasets: DynamoDatasetRepository) -> None:
+        self._datasets = datasets
+
+    # reads ----------------------------------------------------------------------
+    def _record(self, tenant_id: str, conversation_id: str) -> ConversationRecord:
+        try:
+            record = ConversationRecord.get(tenant_id, conversation_id, consistent_read=True)
+        except DoesNotExist as e:
+            raise NotFoundError("conversation", conversation_id) from e
+        if record.deleted:
+            raise NotFoundError("conversation", conversation_id)
+        return record
+
+    def get(self, tenant_id: str, conversation_id: str) -> Conversation:
+        return domain_from_record(Conversation, self._record(tenant_id, conversation_id))
+
+    def get_many(self, tenant_id: str, ids: Iterable[str]) -> dict[str, Conversation]:
+        keys = [(tenant_id, i) for i in dict.fromkeys(ids)]
+        out: dict[str, Conversation] = {}
+        for record in ConversationRecord.batch_get(keys):
+            if not record.deleted:
+                out[record.conversation_id] = domain_from_record(Conversation, record)
+        return out
+
+    def get_turns(self, tenant_id: str, conversation_id: str) -> list[Turn]:
+        try:
+            record = TurnsRecord.get(tenant_id, conversation_id, consistent_read=True)
+        except DoesNotExist:
+            return []
+        return [Turn.model_validate(t) for t in record.turns]
+
+    def get_turns_many(self, tenant_id: str, ids: Iterable[str]) -> dict[str, list[Turn]]:
+        keys = [(tenant_id, i) for i in dict.fromkeys(ids)]
+        return {
+            r.conversation_id: [Turn.model_validate(t) for t in r.turns]
+            for r in TurnsRecord.batch_get(keys)
+        }
+
+    def get_with_turns(self, tenant_id: str, conversation_id: str) -> ConversationWithTurns:
+        return ConversationWithTurns(
+            conversation=self.get(tenant_id, conversation_id),
+            turns=self.get_turns(tenant_id, conversation_id),
+        )
+
+    def changed_since(self, tenant_id: str, dataset_id: str, since_ms: int) -> Iterator[ConversationRow]:
+        key = tenant_key(tenant_id, dataset_id)
+        for record in ConversationRecord.by_dataset.query(
+            key, ConversationRecord.updated_ms > since_ms
+        ):
+            yield ConversationRow(
+                conversation=domain_from_record(Conversation, record),
+                search_text=record.search_text or "",
+                deleted=bool(record.deleted),
+                updated_ms=int(record.updated_ms),
+            )
+
+    def list_for_dataset(self, tenant_id: str, dataset_id: str) -> list[Conversation]:
+        return [
+            row.conversation
+            for row in self.changed_since(tenant_id, dataset_id, -1)
+            if not row.deleted
+        ]
+
+    # writes ---------------------------------------------------------------------
+    def _to_record(self, c: Conversation, search_text: str | None = None) -> ConversationRecord:
+        return record_from_domain(
+            ConversationRecord,
+            c,
+            dataset_key=tenant_key(c.tenant_id, c.dataset_id),
+            updated_ms=_ms(),
+            search_text=search_text,
+            deleted=False,
+        )
+
+    def add_planned(self, conversations: list[Conversation]) -> None:
+        if not conversations:
+            return
+        with ConversationRecord.batch_write() as batch:
+            for c in conversations:
+                batch.save(self._to_record(c))
+        first = conversations[0]
+        self._datasets.bump_conversation_seq(first.tenant_id, first.dataset_id, len(conversations))
+
+    def claim_for_generation(self, tenant_id: str, conversation_id: str, job_id: str) -> tuple[ClaimOutcome, Conversation | None]:
+        """not_generated|failed -> generating (owned by job). Idempotent for the same job."""
+        R = ConversationRecord
+        now = utcnow()
+        try:
+            R(tenant_id, conversation_id).update(
+                actions=[
+                    R.status.set(ConversationStatus.GENERATING.value),
+                    R.job_id.set(job_id),
+                    R.error_message.remove(),
+                    R.updated_at.set(now),
+                    R.updated_ms.set(_ms(now)),
+                    R.version.add(1),
+                ],
+                condition=R.conversation_id.exists()
+                & (R.deleted == False)  # noqa: E712 (pynamodb condition, not a bool test)
+                & (
+                    R.status.is_in(
+                        ConversationStatus.NOT_GENERATED.value, ConversationStatus.FAILED.value
+                    )
+                    | ((R.status == ConversationStatus.GENERATING.value) & (R.job_id == job_id))
+                ),
+            )
+        except UpdateError as e:
+            if not _is_condition_failure(e):
+                raise
+            try:
+                current = self.get(tenant_id, conversation_id)
+            except NotFoundError:
+                return ClaimOutcome.INELIGIBLE, None
+            if current.job_id == job_id and current.status in (
+                ConversationStatus.GENERATED,
+                ConversationStatus.APPROVED,
+                ConversationStatus.REJECTED,
+            ):
+                return ClaimOutcome.ALREADY_DONE, current
+            return ClaimOutcome.INELIGIBLE, current
+        conversation = self.get(tenant_id, conversation_id)
+        self._datasets.bump_conversation_seq(tenant_id, conversation.dataset_id)
+        return ClaimOutcome.CLAIMED, conversation
+
+    def release_claim(self, tenant_id: str, conversation_id: str, job_id: str) -> None:
+        """generating -> not_generated when a job stops before running the item."""
+        R = ConversationRecord
+        try:
+            R(tenant_id, conversation_id).update(
+                actions=[R.status.set(ConversationStatus.NOT_GENERATED.value), R.updated_ms.set(_ms())],
+                condition=(R.status == ConversationStatus.GENERATING.value) & (R.job_id == job_id),
+            )
+        except UpdateError as e:
+            if not _is_condition_failure(e):
+                raise
+
+    def commit_generation(
+        self,
+        conversation: Conversation,
+        turns: list[Turn],
+        job_item: JobItemWrite | None,
+    ) -> bool:
+        """Store a generated conversation, its turns and the job's count in one transaction.
+
+        Returns False (and writes nothing) if the conversation is no longer being
+        generated by this job or the job already counted the item: a retry never
+        stores twice, never doubles turns, never counts twice.
+        """
+        R = ConversationRecord
+        record = self._to_record(conversation, _search_text(turns))
+        try:
+            with TransactWrite(connection=_connection()) as tx:
+                tx.save(
+                    record,
+                    condition=(R.status == ConversationStatus.GENERATING.value)
+                    & (R.job_id == (conversation.job_id or "")),
+                )
+                tx.save(
+                    TurnsRecord(
+                        conversation.tenant_id,
+                        conversation.conversation_id,
+                        turns=[t.model_dump() for t in turns],
+                        created_at=utcnow(),
+                    )
+                )
+                if job_item is not None:
+                    job_item.add_to(tx)
+        except TransactWriteError as e:
+            if _is_condition_failure(e):
+                return False
+            raise
+        self._datasets.bump_conversation_seq(conversation.tenant_id, conversation.dataset_id)
+        return True
+
+    def commit_failure(
+        self, conversation: Conversation, message: str, job_item: JobItemWrite | None
+    ) -> bool:
+        R = ConversationRecord
+        try:
+            with TransactWrite(connection=_connection()) as tx:
+                tx.update(
+                    R(conversation.tenant_id, conversation.conversation_id),
+                    actions=[
+                        R.status.set(ConversationStatus.FAILED.value),
+                        R.error_message.set(message[:2000]),
+                        R.updated_at.set(utcnow()),
+                        R.updated_ms.set(_ms()),
+                        R.version.add(1),
+                    ],
+                    condition=(R.status == ConversationStatus.GENERATING.value)
+                    & (R.job_id == (conversation.job_id or "")),
+                )
+                if job_item is not None:
+                    job_item.add_to(tx)
+        except TransactWriteError as e:
+            if _is_condition_failure(e):
+                return False
+            raise
+        self._datasets.bump_conversation_seq(conversation.tenant_id, conversation.dataset_id)
+        return True
+
+    def save_reviewed(
+        self, conversation: Conversation, expected_version: int, *, bump: bool = True
+    ) -> Conversation:
+        """Write a review/metadata edit if nobody changed the conversation meanwhile."""
+        R = ConversationRecord
+        updated = conversation.model_copy(
+            update={"version": expected_version + 1, "updated_at": utcnow()}
+        )
+        old_turns_text = None  # search_text unchanged by reviews; keep attribute as is
+        record = self._to_record(updated, old_turns_text)
+        actions = [
+            getattr(R, name).set(getattr(record, name))
+            for name in (
+                "status",
+                "persona",
+                "emotion",
+                "topic",
+                "intent",
+                "tone",
+                "tier",
+                "title",
+                "approved_by",
+                "approved_at",
+                "reviewed_by",
+                "reviewed_at",
+                "reviewer_notes",
+                "quality_score",
+                "quality",
+                "updated_at",
+                "updated_ms",
+                "version",
+            )
+            if getattr(record, name) is not None
+        ]
+        for name in ("approved_by", "approved_at", "reviewer_notes", "quality_score", "quality"):
+            if getattr(record, name) is None:
+                actions.append(getattr(R, name).remove())
+        try:
+            R(conversation.tenant_id, conversation.conversation_id).update(
+                actions=actions,
+                condition=R.conversation_id.exists()
+                & (R.deleted == False)  # noqa: E712
+                & (R.version == expected_version),
+            )
+        except UpdateError as e:
+            if _is_condition_failure(e):
+                current = self.get(conversation.tenant_id, conversation.conversation_id)
+                raise StaleVersionError(
+                    "the conversation was changed by someone else; reload and retry",
+                    {"current": doc_of(current), "your_version": expected_version},
+                ) from e
+            raise
+        if bump:
+            self._datasets.bump_conversation_seq(conversation.tenant_id, conversation.dataset_id)
+        return updated
+
+    def reset_for_regeneration(self, conversation: Conversation) -> Conversation:
+        """Regenerate: back to not_generated, keeping metadata; turns are replaced later."""
+        R = ConversationRecord
+        try:
+            R(conversation.tenant_id, conversation.conversation_id).update(
+                actions=[
+                    R.status.set(ConversationStatus.NOT_GENERATED.value),
+                    R.approved_by.remove(),
+                    R.approved_at.remove(),
+                    R.error_message.remove(),
+                    R.updated_at.set(utcnow()),
+                    R.updated_ms.set(_ms()),
+                    R.version.add(1),
+                ],
+                condition=(R.deleted == False)  # noqa: E712
+                & (R.status != ConversationStatus.GENERATING.value)
+                & (R.version == conversation.version),
+            )
+        except UpdateError as e:
+            if _is_condition_failure(e):
+                raise ConflictError(
+                    "conversation is being generated or was changed; try again"
+                ) from e
+            raise
+        self._datasets.bump_conversation_seq(conversation.tenant_id, conversation.dataset_id)
+        return self.get(conversation.tenant_id, conversation.conversation_id)
+
+    def soft_delete(self, conversation: Conversation) -> None:
+        """Tombstone (kept for list-cache deltas and the audit trail); turns are removed."""
+        R = ConversationRecord
+        try:
+            with TransactWrite(connection=_connection()) as tx:
+                tx.update(
+                    R(conversation.tenant_id, conversation.conversation_id),
+                    actions=[
+                        R.deleted.set(True),
+                        R.updated_ms.set(_ms()),
+                        R.updated_at.set(utcnow()),
+                        R.search_text.remove(),
+                        R.version.add(1),
+                    ],
+                    condition=(R.deleted == False)  # noqa: E712
+                    & (R.status != ConversationStatus.GENERATING.value),
+                )
+                tx.delete(TurnsRecord(conversation.tenant_id, conversation.conversation_id))
+        except TransactWriteError as e:
+            if _is_condition_failure(e):
+                raise ConflictError("conversation is being generated or already deleted") from e
+            raise
+        self._datasets.bump_conversation_seq(conversation.tenant_id, conversation.dataset_id)
+
+    def save_quality(self, conversation: Conversation) -> None:
+        R = ConversationRecord
+        record = self._to_record(conversation)
+        try:
+            R(conversation.tenant_id, conversation.conversation_id).update(
+                actions=[
+                    R.quality_score.set(record.quality_score),
+                    R.quality.set(record.quality),
+                    R.updated_ms.set(_ms()),
+                ],
+                condition=R.conversation_id.exists(),
+            )
+        except UpdateError as e:
+            if _is_condition_failure(e):
+                raise NotFoundError("conversation", conversation.conversation_id) from e
+            raise
+        self._datasets.bump_conversation_seq(conversation.tenant_id, conversation.dataset_id)
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+@dataclass
+class JobItemWrite:
+    """The exactly-once part of an item's commit: outcome marker + job counter."""
+
+    tenant_id: str
+    job_id: str
+    conversation_id: str
+    outcome: str  # completed | failed | skipped
+    cost_usd: float = 0.0
+    error_message: str | None = None
+
+    def add_to(self, tx: TransactWrite) -> None:
+        tx.save(
+            JobItemRecord(
+                tenant_key(self.tenant_id, self.job_id),
+                self.conversation_id,
+                outcome=self.outcome,
+                cost_usd=self.cost_usd,
+                error_message=(self.error_message or None) and self.error_message[:1000],
+                at=utcnow(),
+            ),
+            condition=JobItemRecord.outcome.does_not_exist(),
+        )
+        counter = {
+            "completed": JobRecord.completed,
+            "failed": JobRecord.failed,
+            "skipped": JobRecord.skipped,
+        }[self.outcome]
+        tx.update(
+            JobRecord(self.tenant_id, self.job_id),
+            actions=[counter.add(1), JobRecord.updated_at.set(utcnow())],
+            condition=JobRecord.job_id.exists(),
+        )
+
+
+class DynamoJobRepository:
+    def create(self, job: Job) -> Job:
+        record = record_from_domain(
+            JobRecord,
+            job,
+            dataset_key=tenant_key(job.tenant_id, job.dataset_id),
+            created_ms=_ms(job.created_at),
+        )
+        record.save(condition=JobRecord.job_id.does_not_exist())
+        return job
+
+    def get(self, tenant_id: str, job_id: str) -> Job:
+        try:
+            record = JobRecord.get(tenant_id, job_id, consistent_read=True)
+        except DoesNotExist as e:
+            raise NotFoundError("job", job_id) from e
+        return domain_from_record(Job, record)
+
+    def list_for_dataset(self, tenant_id: str, dataset_id: str, limit: int = 50) -> list[Job]:
+        keys = JobRecord.by_dataset.query(
+            tenant_key(tenant_id, dataset_id), scan_index_forward=False, limit=limit
+        )
+        ids = [k.job_id for k in keys]
+        records = {r.job_id: r for r in JobRecord.batch_get([(tenant_id, i) for i in ids])}
+        return [domain_from_record(Job, records[i]) for i in ids if i in records]
+
+    def list_for_tenant(self, tenant_id: str) -> list[Job]:
+        return [domain_from_record(Job, r) for r in JobRecord.query(tenant_id)]
+
+    def set_status(
+        self,
+        tenant_id: str,
+        job_id: str,
+        status: JobStatus,
+        *,
+        expected: Iterable[JobStatus] | None = None,
+        **fields: Any,
+    ) -> bool:
+        R = JobRecord
+        actions = [R.status.set(status.value), R.updated_at.set(utcnow())]
+        for name, value in fields.items():
+            attr = getattr(R, name)
+            actions.append(attr.remove() if value is None else attr.set(value))
+        condition = R.job_id.exists()
+        if expected is not None:
+            condition = condition & R.status.is_in(*[s.value for s in expected])
+        try:
+            R(tenant_id, job_id).update(actions=actions, condition=condition)
+        except UpdateError as e:
+            if _is_condition_failure(e):
+                return False
+            raise
+        return True
+
+    def set_current(self, tenant_id: str, job_id: str, current: dict[str, Any]) -> None:
+        JobRecord(tenant_id, job_id).update(
+            actions=[JobRecord.current.set(current), JobRecord.updated_at.set(utcnow())],
+            condition=JobRecord.job_id.exists(),
+        )
+
+    def append_execution(self, tenant_id: str, job_id: str, arn: str) -> None:
+        JobRecord(tenant_id, job_id).update(
+            actions=[JobRecord.execution_arns.set(JobRecord.execution_arns.append([arn]))],
+        )
+
+    def record_spend(
+        self, log: GenerationLog, job_id: str | None, dataset_id: str | None = None
+    ) -> float | None:
+        """Log one billed call and add its cost to the job exactly once (by log id).
+
+        Returns the job's new cumulative cost (None when the call was already logged
+        or there is no job).
+        """
+        log_record = GenerationLogRecord(
+            tenant_key(log.tenant_id, log.conversation_id),
+            f"{log.created_at.isoformat()}#{log.log_id}",
+            tenant_id=log.tenant_id,
+            doc=doc_of(log),
+        )
+        try:
+            with TransactWrite(connection=_connection()) as tx:
+                tx.save(log_record, condition=GenerationLogRecord.log_id.does_not_exist())
+                if job_id and log.cost_usd:
+                    tx.update(
+                        JobRecord(log.tenant_id, job_id),
+                        actions=[JobRecord.cost_usd.add(round(log.cost_usd, 8))],
+                        condition=JobRecord.job_id.exists(),
+                    )
+                if dataset_id and log.cost_usd:
+                    tx.update(
+                        DatasetRecord(log.tenant_id, dataset_id),
+                        actions=[DatasetRecord.spent_usd.add(round(log.cost_usd, 8))],
+                        condition=DatasetRecord.dataset_id.exists(),
+                    )
+        except TransactWriteError as e:
+            if _is_condition_failure(e):
+                return None
+            raise
+        if not job_id:
+            return None
+        return float(self.get(log.tenant_id, job_id).cost_usd)
+
+    def mark_threshold(self, tenant_id: str, job_id: str, threshold: int, warning: dict[str, Any]) -> bool:
+        """Record a budget warning once per threshold; True if this call recorded it."""
+        R = JobRecord
+        job = JobRecord.get(tenant_id, job_id, consistent_read=True)
+        if threshold in (job.warned_thresholds or []):
+            return False
+        warnings = [*(job.warnings or []), warning]
+        try:
+            R(tenant_id, job_id).update(
+                actions=[
+                    R.warned_thresholds.set([*(job.warned_thresholds or []), threshold]),
+                    R.warnings.set(warnings),
+                ],
+                condition=R.warned_thresholds == list(job.warned_thresholds or []),
+            )
+        except UpdateError as e:
+            if _is_condition_failure(e):
+                return self.mark_threshold(tenant_id, job_id, threshold, warning)
+            raise
+        return True
+
+    def item_outcomes(self, tenant_id: str, job_id: str) -> dict[str, str]:
+        return {
+            r.conversation_id: r.outcome
+            for r in JobItemRecord.query(tenant_key(tenant_id, job_id), consistent_read=True)
+        }
+
+    def record_item(self, item: JobItemWrite) -> bool:
+        try:
+            with TransactWrite(connection=_connection()) as tx:
+                item.add_to(tx)
+        except TransactWriteError as e:
+            if _is_condition_failure(e):
+                return False
+            raise
+        return True
+
+    def set_batch_id(self, tenant_id: str, job_id: str, batch_id: str) -> None:
+        JobRecord(tenant_id, job_id).update(actions=[JobRecord.batch_id.set(batch_id)])
+
+    def batch_id(self, tenant_id: str, job_id: str) -> str | None:
+        return JobRecord.get(tenant_id, job_id, consistent_read=True).batch_id
+
+
+class DynamoGenerationLogRepository:
+    def list_for_conversation(self, tenant_id: str, conversation_id: str) -> list[GenerationLog]:
+        key = tenant_key(tenant_id, conversation_id)
+        return [GenerationLog.model_validate(r.doc) for r in GenerationLogRecord.query(key)]
+
+
+class DynamoRateLimitStore:
+    """Atomic read-modify-write of GCRA state with a compare-and-set on ``tat``."""
+
+    def read(self, key: str) -> tuple[float, float]:
+        try:
+            r = RateLimitRecord.get(key, consistent_read=True)
+        except DoesNotExist:
+            return 0.0, 0.0
+        return float(r.tat or 0), float(r.blocked_until or 0)
+
+    def compare_and_set(self, key: str, old_tat: float, new_tat: float) -> bool:
+        R = RateLimitRecord
+        cond = R.tat.does_not_exist() if old_tat == 0 else R.tat == old_tat
+        try:
+            R(key).update(actions=[R.tat.set(new_tat)], condition=cond)
+        except UpdateError as e:
+            if _is_condition_failure(e):
+                return False
+            raise
+        return True
+
+    def block_until(self, key: str, until: float) -> None:
+        R = RateLimitRecord
+        try:
+            R(key).update(
+                actions=[R.blocked_until.set(until)],
+                condition=R.blocked_until.does_not_exist() | (R.blocked_until < until),
+            )
+        except UpdateError as e:
+            if not _is_condition_failure(e):
+                raise
+
+
+# --------------------------------------------------------------------------- templates
+
+
+class DynamoTemplateRepository:
+    def list(self, tenant_id: str) -> list[PromptTemplate]:
+        return [PromptTemplate.model_validate(r.doc) for r in TemplateRecord.query(tenant_id)]
+
+    def get(self, tenant_id: str, template_id: str) -> PromptTemplate:
+        try:
+            record = TemplateRecord.get(tenant_id, template_id, consistent_read=True)
+        except DoesNotExist as e:
+            raise NotFoundError("template", template_id) from e
+        return PromptTemplate.model_validate(record.doc)
+
+    def create(self, template: PromptTemplate, version: TemplateVersion) -> None:
+        with TransactWrite(connection=_connection()) as tx:
+            tx.save(
+                TemplateRecord(template.tenant_id, template.template_id, doc=doc_of(template), version=template.version),
+                condition=TemplateRecord.template_id.does_not_exist(),
+            )
+            tx.save(
+                TemplateVersionRecord(
+                    tenant_key(template.tenant_id, template.template_id), version.version, doc=doc_of(version)
+                )
+            )
+
+    def save(
+        self, template: PromptTemplate, expected_version: int, new_version: TemplateVersion | None
+    ) -> None:
+        try:
+            with TransactWrite(connection=_connection()) as tx:
+                tx.save(
+                    TemplateRecord(template.tenant_id, template.template_id, doc=doc_of(template), version=template.version),
+                    condition=TemplateRecord.version == expected_version,
+                )
+                if new_version is not None:
+                    tx.save(
+                        TemplateVersionRecord(
+                            tenant_key(template.tenant_id, template.template_id),
+                            new_version.version,
+                            doc=doc_of(new_version),
+                        ),
+                        condition=TemplateVersionRecord.version.does_not_exist(),
+                    )
+        except TransactWriteError as e:
+            if _is_condition_failure(e):
+                raise StaleVersionError("the template was changed by someone else") from e
+            raise
+
+    def versions(self, tenant_id: str, template_id: str) -> list[TemplateVersion]:
+        key = tenant_key(tenant_id, template_id)
+        return [TemplateVersion.model_validate(r.doc) for r in TemplateVersionRecord.query(key)]
+
+    def version(self, tenant_id: str, template_id: str, version: int) -> TemplateVersion:
+        try:
+            r = TemplateVersionRecord.get(tenant_key(tenant_id, template_id), version)
+        except DoesNotExist as e:
+            raise NotFoundError("template version", f"{template_id}@{version}") from e
+        return TemplateVersion.model_validate(r.doc)
+
+
+# --------------------------------------------------------------------------- exports, audit, notices
+
+
+class DynamoExportRepository:
+    def save(self, export: ExportRecord) -> ExportRecord:
+        ExportRecordRow(
+            export.tenant_id, export.export_id, created_ms=_ms(export.created_at), doc=doc_of(export)
+        ).save()
+        return export
+
+    def get(self, tenant_id: str, export_id: str) -> ExportRecord:
+        try:
+            r = ExportRecordRow.get(tenant_id, export_id, consistent_read=True)
+        except DoesNotExist as e:
+            raise NotFoundError("export", export_id) from e
+        return ExportRecord.model_validate(r.doc)
+
+    def list(self, tenant_id: str) -> list[ExportRecord]:
+        rows = [ExportRecord.model_validate(r.doc) for r in ExportRecordRow.query(tenant_id)]
+        return sorted(rows, key=lambda e: e.created_at, reverse=True)
+
+
+class DynamoAuditRepository:
+    def append(self, record: AuditRecord) -> None:
+        sort_key = f"{record.at.isoformat()}#{record.audit_id}"
+        try:
+            AuditRecordRow(
+                record.tenant_id,
+                sort_key,
+                entity_key=tenant_key(record.tenant_id, record.entity_id),
+                action=record.action,
+                actor=record.actor,
+                doc=doc_of(record),
+            ).save(condition=AuditRecordRow.sort_key.does_not_exist())
+        except PutError as e:
+            if not _is_condition_failure(e):
+                raise
+
+    def append_many(self, records: list[AuditRecord]) -> None:
+        with AuditRecordRow.batch_write() as batch:
+            for record in records:
+                batch.save(
+                    AuditRecordRow(
+                        record.tenant_id,
+                        f"{record.at.isoformat()}#{record.audit_id}",
+                        entity_key=tenant_key(record.tenant_id, record.entity_id),
+                        action=record.action,
+                        actor=record.actor,
+                        doc=doc_of(record),
+                    )
+                )
+
+    def query(
+        self,
+        tenant_id: str,
+        *,
+        entity_id: str | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        limit: int = 200,
+        newest_first: bool = True,
+    ) -> list[AuditRecord]:
+        R = AuditRecordRow
+        condition = None
+        if action:
+            condition = R.action == action
+        if actor:
+            condition = (R.actor == actor) if condition is None else condition & (R.actor == actor)
+        if entity_id:
+            rows = R.by_entity.query(
+                tenant_key(tenant_id, entity_id),
+                filter_condition=condition,
+                scan_index_forward=not newest_first,
+            )
+        else:
+            rows = R.query(tenant_id, filter_condition=condition, scan_index_forward=not newest_first)
+        out: list[AuditRecord] = []
+        for row in rows:
+            out.append(AuditRecord.model_validate(row.doc))
+            if len(out) >= limit:
+                break
+        return out
+
+
+class DynamoNotificationRepository:
+    def add_message(self, message: NotificationMessage) -> None:
+        NotificationRecord(
+            message.tenant_id, f"msg#{message.at.isoformat()}#{message.message_id}", doc=doc_of(message)
+        ).save()
+
+    def messages(self, tenant_id: str, limit: int = 50) -> list[NotificationMessage]:
+        rows = NotificationRecord.query(
+            tenant_id,
+            NotificationRecord.sort_key.startswith("msg#"),
+            scan_index_forward=False,
+            limit=limit,
+        )
+        return [NotificationMessage.model_validate(r.doc) for r in rows]
+
+    def add_subscription(self, tenant_id: str, email: str, subscription_arn: str | None) -> dict[str, Any]:
+        doc = {"email": email, "subscription_arn": subscription_arn, "created_at": utcnow().isoformat()}
+        NotificationRecord(tenant_id, f"sub#{email.lower()}", doc=doc).save()
+        return doc
+
+    def subscriptions(self, tenant_id: str) -> list[dict[str, Any]]:
+        rows = NotificationRecord.query(tenant_id, NotificationRecord.sort_key.startswith("sub#"))
+        return [dict(r.doc) for r in rows]
+
+
+def now_seconds() -> float:
+    return time.time()
+
+
+__all__ = [
+    "ClaimOutcome",
+    "ConversationRow",
+    "DeleteError",
+    "DynamoAuditRepository",
+    "DynamoConversationRepository",
+    "DynamoDatasetRepository",
+    "DynamoExportRepository",
+    "DynamoGenerationLogRepository",
+    "DynamoJobRepository",
+    "DynamoNotificationRepository",
+    "DynamoRateLimitStore",
+    "DynamoTemplateRepository",
+    "JobItemWrite",
+]

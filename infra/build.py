@@ -1,0 +1,516 @@
+"""Writes infra/template.json: the CloudFormation resources beside the Chalice app.
+
+The tables are derived from the pynamodb records (one source of truth for keys and
+indexes), the state machine's definition is the ASL file under statemachines/. The
+output is plain CloudFormation, merged with the app by
+``chalice package --merge-template infra/template.json`` and created as-is by the local
+stack through moto's CloudFormation, so local and cloud cannot drift.
+
+Run ``python -m infra.build`` after changing records or the ASL; a test fails when the
+committed template is out of date.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pynamodb.attributes import NumberAttribute
+from pynamodb.indexes import AllProjection, KeysOnlyProjection
+
+from chalicelib.store.records import ALL_RECORDS, BaseRecord
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = ROOT / "infra" / "template.json"
+ASL_PATH = ROOT / "statemachines" / "generation.asl.json"
+
+# Lambda functions of app.py that the state machine invokes (Chalice logical ids).
+WORKFLOW_FUNCTIONS = {
+    "PrepareJobArn": "PrepareJob",
+    "GenerateItemArn": "GenerateItem",
+    "RecordItemFailureArn": "RecordItemFailure",
+    "FinishJobArn": "FinishJob",
+    "SubmitBatchArn": "SubmitBatch",
+    "PollBatchArn": "PollBatch",
+}
+LAMBDA_FUNCTIONS = ["APIHandler", *WORKFLOW_FUNCTIONS.values()]
+
+
+def _logical(name: str) -> str:
+    return "".join(p.capitalize() for p in name.split("_")) + "Table"
+
+
+def _attr_type(attr: Any) -> str:
+    return "N" if isinstance(attr, NumberAttribute) else "S"
+
+
+def table_resource(record: type[BaseRecord]) -> dict[str, Any]:
+    logical = record.Meta.logical_name  # type: ignore[attr-defined]
+    attrs = record.get_attributes()
+    hash_key = next(n for n, a in attrs.items() if a.is_hash_key)
+    range_key = next((n for n, a in attrs.items() if a.is_range_key), None)
+    defined = {hash_key: _attr_type(attrs[hash_key])}
+    schema = [{"AttributeName": hash_key, "KeyType": "HASH"}]
+    if range_key:
+        defined[range_key] = _attr_type(attrs[range_key])
+        schema.append({"AttributeName": range_key, "KeyType": "RANGE"})
+    gsis = []
+    for index in record._indexes.values():
+        idx_schema = []
+        for name, attr in index.Meta.attributes.items():
+            defined[name] = _attr_type(attr)
+            idx_schema.append(
+                {"AttributeName": name, "KeyType": "HASH" if attr.is_hash_key else "RANGE"}
+            )
+        idx_schema.sort(key=lambda k: k["KeyType"] != "HASH")
+        projection = index.Meta.projection
+        ptype = (
+            "ALL"
+            if isinstance(projection, AllProjection)
+            else "KEYS_ONLY"
+            if isinstance(projection, KeysOnlyProjection)
+            else "INCLUDE"
+        )
+        gsis.append(
+            {
+                "IndexName": index.Meta.index_name,
+                "KeySchema": idx_schema,
+                "Projection": {"ProjectionType": ptype},
+            }
+        )
+    props: dict[str, Any] = {
+        "TableName": {"Fn::Sub": f"brightrun-${{Stage}}-{logical}"},
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": n, "AttributeType": t} for n, t in sorted(defined.items())
+        ],
+        "KeySchema": schema,
+        "SSESpecification": {"SSEEnabled": True},
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+    }
+    if gsis:
+        props["GlobalSecondaryIndexes"] = gsis
+    return {
+        "Type": "AWS::DynamoDB::Table",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": props,
+    }
+
+
+def build_template() -> dict[str, Any]:
+    asl = ASL_PATH.read_text()
+    tables = {_logical(r.Meta.logical_name): table_resource(r) for r in ALL_RECORDS}  # type: ignore[attr-defined]
+    table_arns: list[Any] = []
+    for logical in tables:
+        table_arns.append({"Fn::GetAtt": [logical, "Arn"]})
+        table_arns.append({"Fn::Sub": f"${{{logical}.Arn}}/index/*"})
+    env: dict[str, Any] = {
+        "STAGE": {"Ref": "Stage"},
+        "EXPORT_BUCKET": {"Ref": "ExportBucket"},
+        "NOTIFICATION_TOPIC_ARN": {"Ref": "NotificationTopic"},
+        "STATE_MACHINE_ARN": {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:brightrun-${Stage}-generation"},
+        "TABLE_PREFIX": {"Fn::Sub": "brightrun-${Stage}"},
+        "ANTHROPIC_SECRET_ID": {"Ref": "AnthropicSecretArn"},
+        "AUTH_MODE": "cognito",
+        "COGNITO_USER_POOL_ID": {"Ref": "UserPool"},
+        "COGNITO_CLIENT_ID": {"Ref": "UserPoolClient"},
+        "APP_BASE_URL": {"Fn::Sub": "https://${FrontendDistribution.DomainName}"},
+        "POWERTOOLS_SERVICE_NAME": "conversation-studio",
+        "POWERTOOLS_METRICS_NAMESPACE": "BrightRun",
+    }
+    resources: dict[str, Any] = dict(tables)
+    resources.update(
+        {
+            "ExportBucket": {
+                "Type": "AWS::S3::Bucket",
+                "DeletionPolicy": "Retain",
+                "UpdateReplacePolicy": "Retain",
+                "Properties": {
+                    "PublicAccessBlockConfiguration": {
+                        "BlockPublicAcls": True,
+                        "BlockPublicPolicy": True,
+                        "IgnorePublicAcls": True,
+                        "RestrictPublicBuckets": True,
+                    },
+                    "BucketEncryption": {
+                        "ServerSideEncryptionConfiguration": [
+                            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                        ]
+                    },
+                    "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+                    "VersioningConfiguration": {"Status": "Enabled"},
+                    "LifecycleConfiguration": {
+                        "Rules": [
+                            {
+                                "Id": "expire-old-versions",
+                                "Status": "Enabled",
+                                "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+                            }
+                        ]
+                    },
+                },
+            },
+            "ExportBucketPolicy": {
+                "Type": "AWS::S3::BucketPolicy",
+                "Properties": {
+                    "Bucket": {"Ref": "ExportBucket"},
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "TlsOnly",
+                                "Effect": "Deny",
+                                "Principal": "*",
+                                "Action": "s3:*",
+                                "Resource": [
+                                    {"Fn::GetAtt": ["ExportBucket", "Arn"]},
+                                    {"Fn::Sub": "${ExportBucket.Arn}/*"},
+                                ],
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            }
+                        ],
+                    },
+                },
+            },
+            "FrontendBucket": {
+                "Type": "AWS::S3::Bucket",
+                "Properties": {
+                    "PublicAccessBlockConfiguration": {
+                        "BlockPublicAcls": True,
+                        "BlockPublicPolicy": True,
+                        "IgnorePublicAcls": True,
+                        "RestrictPublicBuckets": True,
+                    },
+                    "BucketEncryption": {
+                        "ServerSideEncryptionConfiguration": [
+                            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                        ]
+                    },
+                },
+            },
+            "FrontendOriginAccessControl": {
+                "Type": "AWS::CloudFront::OriginAccessControl",
+                "Properties": {
+                    "OriginAccessControlConfig": {
+                        "Name": {"Fn::Sub": "brightrun-${Stage}-frontend"},
+                        "OriginAccessControlOriginType": "s3",
+                        "SigningBehavior": "always",
+                        "SigningProtocol": "sigv4",
+                    }
+                },
+            },
+            "FrontendDistribution": {
+                "Type": "AWS::CloudFront::Distribution",
+                "Properties": {
+                    "DistributionConfig": {
+                        "Enabled": True,
+                        "DefaultRootObject": "index.html",
+                        "Origins": [
+                            {
+                                "Id": "frontend",
+                                "DomainName": {"Fn::GetAtt": ["FrontendBucket", "RegionalDomainName"]},
+                                "OriginAccessControlId": {"Fn::GetAtt": ["FrontendOriginAccessControl", "Id"]},
+                                "S3OriginConfig": {"OriginAccessIdentity": ""},
+                            },
+                            {
+                                "Id": "api",
+                                "DomainName": {"Fn::Sub": "${RestAPI}.execute-api.${AWS::Region}.amazonaws.com"},
+                                "OriginPath": "/api",
+                                "CustomOriginConfig": {"OriginProtocolPolicy": "https-only"},
+                            },
+                        ],
+                        "DefaultCacheBehavior": {
+                            "TargetOriginId": "frontend",
+                            "ViewerProtocolPolicy": "redirect-to-https",
+                            "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6",
+                        },
+                        "CacheBehaviors": [
+                            {
+                                "PathPattern": "/api/*",
+                                "TargetOriginId": "api",
+                                "ViewerProtocolPolicy": "https-only",
+                                "AllowedMethods": ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"],
+                                "CachePolicyId": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
+                                "OriginRequestPolicyId": "b689b0a8-53d0-40ab-baf2-68738e2966ac",
+                            }
+                        ],
+                    }
+                },
+            },
+            "FrontendBucketPolicy": {
+                "Type": "AWS::S3::BucketPolicy",
+                "Properties": {
+                    "Bucket": {"Ref": "FrontendBucket"},
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "CloudFrontRead",
+                                "Effect": "Allow",
+                                "Principal": {"Service": "cloudfront.amazonaws.com"},
+                                "Action": "s3:GetObject",
+                                "Resource": {"Fn::Sub": "${FrontendBucket.Arn}/*"},
+                                "Condition": {
+                                    "StringEquals": {
+                                        "AWS:SourceArn": {
+                                            "Fn::Sub": "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${FrontendDistribution}"
+                                        }
+                                    }
+                                },
+                            },
+                            {
+                                "Sid": "TlsOnly",
+                                "Effect": "Deny",
+                                "Principal": "*",
+                                "Action": "s3:*",
+                                "Resource": [
+                                    {"Fn::GetAtt": ["FrontendBucket", "Arn"]},
+                                    {"Fn::Sub": "${FrontendBucket.Arn}/*"},
+                                ],
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            },
+                        ],
+                    },
+                },
+            },
+            "NotificationTopic": {
+                "Type": "AWS::SNS::Topic",
+                "Properties": {
+                    "TopicName": {"Fn::Sub": "brightrun-${Stage}-notifications"},
+                    "KmsMasterKeyId": "alias/aws/sns",
+                },
+            },
+            "AlarmTopic": {
+                "Type": "AWS::SNS::Topic",
+                "Properties": {
+                    "TopicName": {"Fn::Sub": "brightrun-${Stage}-alarms"},
+                    "KmsMasterKeyId": "alias/aws/sns",
+                    "Subscription": [{"Endpoint": {"Ref": "AlarmEmail"}, "Protocol": "email"}],
+                },
+            },
+            "UserPool": {
+                "Type": "AWS::Cognito::UserPool",
+                "Properties": {
+                    "UserPoolName": {"Fn::Sub": "brightrun-${Stage}"},
+                    "AutoVerifiedAttributes": ["email"],
+                    "UsernameAttributes": ["email"],
+                    "Schema": [
+                        {"Name": "email", "AttributeDataType": "String", "Required": True, "Mutable": True},
+                        {"Name": "tenant_id", "AttributeDataType": "String", "Mutable": False},
+                    ],
+                    "Policies": {
+                        "PasswordPolicy": {
+                            "MinimumLength": 12,
+                            "RequireLowercase": True,
+                            "RequireUppercase": True,
+                            "RequireNumbers": True,
+                            "RequireSymbols": False,
+                        }
+                    },
+                },
+            },
+            "UserPoolClient": {
+                "Type": "AWS::Cognito::UserPoolClient",
+                "Properties": {
+                    "UserPoolId": {"Ref": "UserPool"},
+                    "ClientName": {"Fn::Sub": "brightrun-${Stage}-web"},
+                    "GenerateSecret": False,
+                    "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+                    "ReadAttributes": ["email", "custom:tenant_id"],
+                    "WriteAttributes": ["email"],
+                },
+            },
+            "StateMachineRole": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "AssumeRolePolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "states.amazonaws.com"},
+                                "Action": "sts:AssumeRole",
+                            }
+                        ],
+                    },
+                    "Policies": [
+                        {
+                            "PolicyName": "invoke-and-notify",
+                            "PolicyDocument": {
+                                "Version": "2012-10-17",
+                                "Statement": [
+                                    {
+                                        "Effect": "Allow",
+                                        "Action": "lambda:InvokeFunction",
+                                        "Resource": [
+                                            {"Fn::GetAtt": [fn, "Arn"]} for fn in WORKFLOW_FUNCTIONS.values()
+                                        ],
+                                    },
+                                    {
+                                        "Effect": "Allow",
+                                        "Action": "sns:Publish",
+                                        "Resource": {"Ref": "NotificationTopic"},
+                                    },
+                                ],
+                            },
+                        }
+                    ],
+                },
+            },
+            "GenerationStateMachine": {
+                "Type": "AWS::StepFunctions::StateMachine",
+                "Properties": {
+                    "StateMachineName": {"Fn::Sub": "brightrun-${Stage}-generation"},
+                    "StateMachineType": "STANDARD",
+                    "RoleArn": {"Fn::GetAtt": ["StateMachineRole", "Arn"]},
+                    "DefinitionString": {
+                        "Fn::Sub": [
+                            asl,
+                            {
+                                **{k: {"Fn::GetAtt": [v, "Arn"]} for k, v in WORKFLOW_FUNCTIONS.items()},
+                                "NotificationTopicArn": {"Ref": "NotificationTopic"},
+                            },
+                        ]
+                    },
+                },
+            },
+            "FunctionPolicy": {
+                "Type": "AWS::IAM::ManagedPolicy",
+                "Properties": {
+                    "Description": "Data access of the API and workflow Lambdas",
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "Tables",
+                                "Effect": "Allow",
+                                "Action": [
+                                    "dynamodb:GetItem",
+                                    "dynamodb:BatchGetItem",
+                                    "dynamodb:Query",
+                                    "dynamodb:PutItem",
+                                    "dynamodb:UpdateItem",
+                                    "dynamodb:DeleteItem",
+                                    "dynamodb:BatchWriteItem",
+                                    "dynamodb:ConditionCheckItem",
+                                    "dynamodb:DescribeTable",
+                                ],
+                                "Resource": table_arns,
+                            },
+                            {
+                                "Sid": "Exports",
+                                "Effect": "Allow",
+                                "Action": ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
+                                "Resource": {"Fn::Sub": "${ExportBucket.Arn}/*"},
+                            },
+                            {
+                                "Sid": "Notify",
+                                "Effect": "Allow",
+                                "Action": ["sns:Publish", "sns:Subscribe", "sns:ListSubscriptionsByTopic"],
+                                "Resource": {"Ref": "NotificationTopic"},
+                            },
+                            {
+                                "Sid": "Workflow",
+                                "Effect": "Allow",
+                                "Action": ["states:StartExecution", "states:DescribeExecution", "states:StopExecution"],
+                                "Resource": [
+                                    {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:brightrun-${Stage}-generation"},
+                                    {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:brightrun-${Stage}-generation:*"},
+                                ],
+                            },
+                            {
+                                "Sid": "AnthropicKey",
+                                "Effect": "Allow",
+                                "Action": "secretsmanager:GetSecretValue",
+                                "Resource": {"Ref": "AnthropicSecretArn"},
+                            },
+                        ],
+                    },
+                },
+            },
+            "FailedExecutionsAlarm": {
+                "Type": "AWS::CloudWatch::Alarm",
+                "Properties": {
+                    "AlarmDescription": "A generation workflow execution failed",
+                    "Namespace": "AWS/States",
+                    "MetricName": "ExecutionsFailed",
+                    "Dimensions": [{"Name": "StateMachineArn", "Value": {"Ref": "GenerationStateMachine"}}],
+                    "Statistic": "Sum",
+                    "Period": 300,
+                    "EvaluationPeriods": 1,
+                    "Threshold": 1,
+                    "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                    "TreatMissingData": "notBreaching",
+                    "AlarmActions": [{"Ref": "AlarmTopic"}],
+                },
+            },
+        }
+    )
+    for fn in LAMBDA_FUNCTIONS:
+        resources[f"{fn}ErrorsAlarm"] = {
+            "Type": "AWS::CloudWatch::Alarm",
+            "Properties": {
+                "AlarmDescription": f"Errors in the {fn} Lambda",
+                "Namespace": "AWS/Lambda",
+                "MetricName": "Errors",
+                "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": fn}}],
+                "Statistic": "Sum",
+                "Period": 300,
+                "EvaluationPeriods": 1,
+                "Threshold": 1,
+                "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                "TreatMissingData": "notBreaching",
+                "AlarmActions": [{"Ref": "AlarmTopic"}],
+            },
+        }
+        # Merged into Chalice's generated function resources by --merge-template.
+        resources[fn] = {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {"Environment": {"Variables": env}, "Tracing": "Active"},
+        }
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "Bright Run Conversation Studio: data, workflow, notifications, frontend",
+        "Parameters": {
+            "Stage": {"Type": "String", "Default": "dev", "AllowedPattern": "[a-z0-9-]+"},
+            "AlarmEmail": {"Type": "String", "Default": "ops@example.com"},
+            "AnthropicSecretArn": {
+                "Type": "String",
+                "Default": "arn:aws:secretsmanager:us-east-1:000000000000:secret:brightrun/anthropic",
+                "Description": "Secrets Manager secret holding the Anthropic API key",
+            },
+        },
+        "Resources": resources,
+        "Outputs": {
+            "ExportBucketName": {"Value": {"Ref": "ExportBucket"}},
+            "FrontendBucketName": {"Value": {"Ref": "FrontendBucket"}},
+            "FrontendUrl": {"Value": {"Fn::Sub": "https://${FrontendDistribution.DomainName}"}},
+            "NotificationTopicArn": {"Value": {"Ref": "NotificationTopic"}},
+            "StateMachineArn": {"Value": {"Ref": "GenerationStateMachine"}},
+            "UserPoolId": {"Value": {"Ref": "UserPool"}},
+            "UserPoolClientId": {"Value": {"Ref": "UserPoolClient"}},
+        },
+    }
+
+
+def render() -> str:
+    return json.dumps(build_template(), indent=2) + "\n"
+
+
+def main() -> int:
+    text = render()
+    if "--check" in sys.argv:
+        if not TEMPLATE_PATH.exists() or TEMPLATE_PATH.read_text() != text:
+            print("infra/template.json is out of date: run python -m infra.build", file=sys.stderr)
+            return 1
+        return 0
+    TEMPLATE_PATH.write_text(text)
+    print(f"wrote {TEMPLATE_PATH.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
