@@ -93,6 +93,7 @@ class Settings:
     cognito_client_id: str | None = None
     cognito_region: str | None = None
     cognito_jwks_url: str | None = None
+    cognito_issuer: str | None = None
     data_dir: Path = Path(".data")
 
     def table(self, logical: str) -> str:
@@ -163,6 +164,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cognito_client_id=env.get("COGNITO_CLIENT_ID") or None,
         cognito_region=env.get("COGNITO_REGION") or None,
         cognito_jwks_url=env.get("COGNITO_JWKS_URL") or None,
+        cognito_issuer=env.get("COGNITO_ISSUER") or None,
         data_dir=Path(env.get("BRIGHTRUN_DATA_DIR", ".data")),
     )
 

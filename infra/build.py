@@ -111,7 +111,9 @@ def build_template() -> dict[str, Any]:
         "STAGE": {"Ref": "Stage"},
         "EXPORT_BUCKET": {"Ref": "ExportBucket"},
         "NOTIFICATION_TOPIC_ARN": {"Ref": "NotificationTopic"},
-        "STATE_MACHINE_ARN": {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:brightrun-${Stage}-generation"},
+        "STATE_MACHINE_ARN": {
+            "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:brightrun-${Stage}-generation"
+        },
         "TABLE_PREFIX": {"Fn::Sub": "brightrun-${Stage}"},
         "ANTHROPIC_SECRET_ID": {"Ref": "AnthropicSecretArn"},
         "AUTH_MODE": "cognito",
@@ -211,13 +213,19 @@ def build_template() -> dict[str, Any]:
                         "Origins": [
                             {
                                 "Id": "frontend",
-                                "DomainName": {"Fn::GetAtt": ["FrontendBucket", "RegionalDomainName"]},
-                                "OriginAccessControlId": {"Fn::GetAtt": ["FrontendOriginAccessControl", "Id"]},
+                                "DomainName": {
+                                    "Fn::GetAtt": ["FrontendBucket", "RegionalDomainName"]
+                                },
+                                "OriginAccessControlId": {
+                                    "Fn::GetAtt": ["FrontendOriginAccessControl", "Id"]
+                                },
                                 "S3OriginConfig": {"OriginAccessIdentity": ""},
                             },
                             {
                                 "Id": "api",
-                                "DomainName": {"Fn::Sub": "${RestAPI}.execute-api.${AWS::Region}.amazonaws.com"},
+                                "DomainName": {
+                                    "Fn::Sub": "${RestAPI}.execute-api.${AWS::Region}.amazonaws.com"
+                                },
                                 "OriginPath": "/api",
                                 "CustomOriginConfig": {"OriginProtocolPolicy": "https-only"},
                             },
@@ -232,7 +240,15 @@ def build_template() -> dict[str, Any]:
                                 "PathPattern": "/api/*",
                                 "TargetOriginId": "api",
                                 "ViewerProtocolPolicy": "https-only",
-                                "AllowedMethods": ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"],
+                                "AllowedMethods": [
+                                    "GET",
+                                    "HEAD",
+                                    "OPTIONS",
+                                    "PUT",
+                                    "PATCH",
+                                    "POST",
+                                    "DELETE",
+                                ],
                                 "CachePolicyId": "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
                                 "OriginRequestPolicyId": "b689b0a8-53d0-40ab-baf2-68738e2966ac",
                             }
@@ -298,7 +314,12 @@ def build_template() -> dict[str, Any]:
                     "AutoVerifiedAttributes": ["email"],
                     "UsernameAttributes": ["email"],
                     "Schema": [
-                        {"Name": "email", "AttributeDataType": "String", "Required": True, "Mutable": True},
+                        {
+                            "Name": "email",
+                            "AttributeDataType": "String",
+                            "Required": True,
+                            "Mutable": True,
+                        },
                         {"Name": "tenant_id", "AttributeDataType": "String", "Mutable": False},
                     ],
                     "Policies": {
@@ -318,7 +339,11 @@ def build_template() -> dict[str, Any]:
                     "UserPoolId": {"Ref": "UserPool"},
                     "ClientName": {"Fn::Sub": "brightrun-${Stage}-web"},
                     "GenerateSecret": False,
-                    "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+                    "ExplicitAuthFlows": [
+                        "ALLOW_USER_PASSWORD_AUTH",
+                        "ALLOW_USER_SRP_AUTH",
+                        "ALLOW_REFRESH_TOKEN_AUTH",
+                    ],
                     "ReadAttributes": ["email", "custom:tenant_id"],
                     "WriteAttributes": ["email"],
                 },
@@ -346,7 +371,8 @@ def build_template() -> dict[str, Any]:
                                         "Effect": "Allow",
                                         "Action": "lambda:InvokeFunction",
                                         "Resource": [
-                                            {"Fn::GetAtt": [fn, "Arn"]} for fn in WORKFLOW_FUNCTIONS.values()
+                                            {"Fn::GetAtt": [fn, "Arn"]}
+                                            for fn in WORKFLOW_FUNCTIONS.values()
                                         ],
                                     },
                                     {
@@ -370,7 +396,10 @@ def build_template() -> dict[str, Any]:
                         "Fn::Sub": [
                             asl,
                             {
-                                **{k: {"Fn::GetAtt": [v, "Arn"]} for k, v in WORKFLOW_FUNCTIONS.items()},
+                                **{
+                                    k: {"Fn::GetAtt": [v, "Arn"]}
+                                    for k, v in WORKFLOW_FUNCTIONS.items()
+                                },
                                 "NotificationTopicArn": {"Ref": "NotificationTopic"},
                             },
                         ]
@@ -403,22 +432,38 @@ def build_template() -> dict[str, Any]:
                             {
                                 "Sid": "Exports",
                                 "Effect": "Allow",
-                                "Action": ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
+                                "Action": [
+                                    "s3:PutObject",
+                                    "s3:GetObject",
+                                    "s3:AbortMultipartUpload",
+                                ],
                                 "Resource": {"Fn::Sub": "${ExportBucket.Arn}/*"},
                             },
                             {
                                 "Sid": "Notify",
                                 "Effect": "Allow",
-                                "Action": ["sns:Publish", "sns:Subscribe", "sns:ListSubscriptionsByTopic"],
+                                "Action": [
+                                    "sns:Publish",
+                                    "sns:Subscribe",
+                                    "sns:ListSubscriptionsByTopic",
+                                ],
                                 "Resource": {"Ref": "NotificationTopic"},
                             },
                             {
                                 "Sid": "Workflow",
                                 "Effect": "Allow",
-                                "Action": ["states:StartExecution", "states:DescribeExecution", "states:StopExecution"],
+                                "Action": [
+                                    "states:StartExecution",
+                                    "states:DescribeExecution",
+                                    "states:StopExecution",
+                                ],
                                 "Resource": [
-                                    {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:brightrun-${Stage}-generation"},
-                                    {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:brightrun-${Stage}-generation:*"},
+                                    {
+                                        "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:brightrun-${Stage}-generation"
+                                    },
+                                    {
+                                        "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:brightrun-${Stage}-generation:*"
+                                    },
                                 ],
                             },
                             {
@@ -437,7 +482,9 @@ def build_template() -> dict[str, Any]:
                     "AlarmDescription": "A generation workflow execution failed",
                     "Namespace": "AWS/States",
                     "MetricName": "ExecutionsFailed",
-                    "Dimensions": [{"Name": "StateMachineArn", "Value": {"Ref": "GenerationStateMachine"}}],
+                    "Dimensions": [
+                        {"Name": "StateMachineArn", "Value": {"Ref": "GenerationStateMachine"}}
+                    ],
                     "Statistic": "Sum",
                     "Period": 300,
                     "EvaluationPeriods": 1,

@@ -141,6 +141,7 @@ class Dataset(DomainModel):
     dataset_id: str = Field(default_factory=lambda: new_id("ds"))
     name: str
     description: str = ""
+    business_name: str | None = None  # who the assistant speaks for; defaults to name
     target_count: int = 90
     tier_distribution: TierDistribution = Field(default_factory=TierDistribution)
     budget_usd: float | None = None
@@ -228,6 +229,7 @@ class Conversation(DomainModel):
     template_version: int | None = None
     parse_path: str | None = None  # "tool_use" | "json" | "fenced" | "embedded"
     job_id: str | None = None
+    generation_attempts: int = 0  # attempts by the current job (retries included)
     approved_by: str | None = None
     approved_at: datetime | None = None
     reviewed_by: str | None = None

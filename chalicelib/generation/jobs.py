@@ -139,7 +139,9 @@ class JobService:
                 f"a job may hold at most {self.settings.max_job_conversations} conversations",
                 {"requested": len(targets)},
             )
-        active = [j for j in self.jobs.list_for_tenant(tenant_id) if j.status in ACTIVE_JOB_STATUSES]
+        active = [
+            j for j in self.jobs.list_for_tenant(tenant_id) if j.status in ACTIVE_JOB_STATUSES
+        ]
         if len(active) >= self.settings.max_active_jobs_per_tenant:
             raise RateLimitedError(
                 f"{len(active)} jobs are already running; wait for one to finish", retry_after=30
@@ -164,18 +166,32 @@ class JobService:
             mode=mode,
             conversation_ids=[c.conversation_id for c in targets],
             total=len(targets),
-            estimated_cost_usd=estimate["estimated_economy_cost_usd" if mode == "economy" else "estimated_cost_usd"],
+            estimated_cost_usd=estimate[
+                "estimated_economy_cost_usd" if mode == "economy" else "estimated_cost_usd"
+            ],
             estimated_seconds=estimate["estimated_seconds"],
             budget_usd=remaining_budget,
-            max_concurrency=max(1, min(max_concurrency or self.settings.default_max_concurrency, 40)),
+            max_concurrency=max(
+                1, min(max_concurrency or self.settings.default_max_concurrency, 40)
+            ),
             max_attempts=max(1, min(max_attempts or self.settings.default_max_attempts, 6)),
             created_by=actor,
         )
         self.jobs.create(job)
         self.audit.record(
-            tenant_id, actor, "job.start", "job", job.job_id,
-            after={"kind": kind, "mode": mode, "total": job.total, "estimated_cost_usd": job.estimated_cost_usd},
-            dataset_id=dataset.dataset_id, confirm=confirm,
+            tenant_id,
+            actor,
+            "job.start",
+            "job",
+            job.job_id,
+            after={
+                "kind": kind,
+                "mode": mode,
+                "total": job.total,
+                "estimated_cost_usd": job.estimated_cost_usd,
+            },
+            dataset_id=dataset.dataset_id,
+            confirm=confirm,
         )
         self._start_execution(job)
         return self.jobs.get(tenant_id, job.job_id), estimate
@@ -196,15 +212,18 @@ class JobService:
             return False
         try:
             status = self.sfn.describe_execution(executionArn=job.execution_arns[-1])["status"]
-        except Exception:  # noqa: BLE001 - unknown execution (e.g. local stack restarted)
+        except Exception:
             return False
         return bool(status == "RUNNING")
 
     # ------------------------------------------------------------------ control
     def pause(self, tenant_id: str, actor: str, job_id: str) -> Job:
         if not self.jobs.set_status(
-            tenant_id, job_id, JobStatus.PAUSED,
-            expected=[JobStatus.QUEUED, JobStatus.RUNNING], pause_reason="user",
+            tenant_id,
+            job_id,
+            JobStatus.PAUSED,
+            expected=[JobStatus.QUEUED, JobStatus.RUNNING],
+            pause_reason="user",
         ):
             job = self.jobs.get(tenant_id, job_id)
             raise ConflictError(f"job is {job.status.value}; only a running job can be paused")
@@ -213,9 +232,13 @@ class JobService:
 
     def resume(self, tenant_id: str, actor: str, job_id: str) -> Job:
         job = self.jobs.get(tenant_id, job_id)
-        stuck = job.status in (JobStatus.RUNNING, JobStatus.QUEUED) and not self._execution_alive(job)
+        stuck = job.status in (JobStatus.RUNNING, JobStatus.QUEUED) and not self._execution_alive(
+            job
+        )
         if job.status != JobStatus.PAUSED and not stuck:
-            raise ConflictError(f"job is {job.status.value}; only a paused or stalled job can be resumed")
+            raise ConflictError(
+                f"job is {job.status.value}; only a paused or stalled job can be resumed"
+            )
         dataset = self.datasets.get(tenant_id, job.dataset_id)
         budget = None
         if dataset.budget_usd is not None:
@@ -227,9 +250,12 @@ class JobService:
                 )
             budget = round(job.cost_usd + left, 6)
         self.jobs.set_status(
-            tenant_id, job_id, JobStatus.RUNNING,
+            tenant_id,
+            job_id,
+            JobStatus.RUNNING,
             expected=[JobStatus.PAUSED, JobStatus.RUNNING, JobStatus.QUEUED],
-            pause_reason=None, budget_usd=budget,
+            pause_reason=None,
+            budget_usd=budget,
         )
         self.audit.record(tenant_id, actor, "job.resume", "job", job_id, stalled=stuck)
         job = self.jobs.get(tenant_id, job_id)
@@ -238,7 +264,9 @@ class JobService:
 
     def cancel(self, tenant_id: str, actor: str, job_id: str) -> Job:
         if not self.jobs.set_status(
-            tenant_id, job_id, JobStatus.CANCELLED,
+            tenant_id,
+            job_id,
+            JobStatus.CANCELLED,
             expected=[JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.PAUSING, JobStatus.PAUSED],
             finished_at=utcnow(),
         ):
@@ -273,24 +301,36 @@ class JobService:
         if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
             return base
         self.jobs.set_status(
-            tenant_id, job_id, JobStatus.RUNNING,
+            tenant_id,
+            job_id,
+            JobStatus.RUNNING,
             expected=[JobStatus.QUEUED, JobStatus.RUNNING],
             started_at=job.started_at or utcnow(),
         )
-        items = self._remaining(job)[: self.settings.execution_chunk_size]
+        ids = self._remaining(job)[: self.settings.execution_chunk_size]
+        # Each Map item carries its own keys (self-contained task input).
+        items = [{"tenant_id": tenant_id, "job_id": job_id, "conversation_id": i} for i in ids]
         return {**base, "items": items, "run": bool(items)}
 
     def finish(self, payload: dict[str, Any]) -> dict[str, Any]:
         tenant_id, job_id = payload["tenant_id"], payload["job_id"]
         job = self.jobs.get(tenant_id, job_id)
         remaining = self._remaining(job)
-        result: dict[str, Any] = {"tenant_id": tenant_id, "job_id": job_id, "notify": False, "kind": "none"}
+        result: dict[str, Any] = {
+            "tenant_id": tenant_id,
+            "job_id": job_id,
+            "notify": False,
+            "kind": "none",
+        }
         if job.status == JobStatus.RUNNING and remaining:
-            chunk = set(payload.get("items") or [])
+            chunk = {i["conversation_id"] for i in payload.get("items") or []}
             if chunk and chunk.issubset(remaining):
                 # No item of this execution got an outcome: stop instead of looping.
                 self.jobs.set_status(
-                    tenant_id, job_id, JobStatus.FAILED, finished_at=utcnow(),
+                    tenant_id,
+                    job_id,
+                    JobStatus.FAILED,
+                    finished_at=utcnow(),
                     error_message="no progress in the last execution",
                 )
                 job = self.jobs.get(tenant_id, job_id)
@@ -309,7 +349,9 @@ class JobService:
 
     def _summary(self, job: Job, result: dict[str, Any], kind: str) -> dict[str, Any]:
         link = f"{self.settings.app_base_url}/?dataset={job.dataset_id}&job={job.job_id}"
-        verb = {"job.completed": "complete", "job.cancelled": "cancelled", "job.failed": "failed"}[kind]
+        verb = {"job.completed": "complete", "job.cancelled": "cancelled", "job.failed": "failed"}[
+            kind
+        ]
         subject = f"Generation {verb}: {job.completed} of {job.total} conversations generated"
         lines = [
             f"Your generation job {job.job_id} is {verb}.",
@@ -323,15 +365,21 @@ class JobService:
         if job.started_at and job.finished_at:
             lines.append(f"Duration:  {(job.finished_at - job.started_at).total_seconds():.0f} s")
         if job.failed:
-            lines.append("Failed conversations can be regenerated with Generate All -> only failed.")
+            lines.append(
+                "Failed conversations can be regenerated with Generate All -> only failed."
+            )
         if job.error_message:
             lines.append(f"Error:     {job.error_message}")
         lines += ["", f"Review them: {link}"]
         body = "\n".join(lines)
         self.notifier.store(
             NotificationMessage(
-                tenant_id=job.tenant_id, kind=kind, job_id=job.job_id,
-                dataset_id=job.dataset_id, subject=subject, body=body,
+                tenant_id=job.tenant_id,
+                kind=kind,
+                job_id=job.job_id,
+                dataset_id=job.dataset_id,
+                subject=subject,
+                body=body,
             )
         )
         return {**result, "notify": True, "kind": kind, "subject": subject[:100], "message": body}
@@ -346,7 +394,8 @@ class JobService:
         dataset = self.datasets.get(tenant_id, job.dataset_id)
         templates = self.generation.templates.active_for_generation(tenant_id)
         requests: list[tuple[str, LLMRequest]] = []
-        for cid in payload.get("items") or []:
+        for item in payload.get("items") or []:
+            cid = item["conversation_id"]
             outcome, conv = self.conversations.claim_for_generation(tenant_id, cid, job_id)
             if outcome is ClaimOutcome.INELIGIBLE or conv is None:
                 self.jobs.record_item(JobItemWrite(tenant_id, job_id, cid, "skipped"))
@@ -381,7 +430,7 @@ class JobService:
             seen.add(cid)
             try:
                 conv = self.conversations.get(tenant_id, cid)
-            except Exception:  # noqa: BLE001 - deleted meanwhile
+            except Exception:
                 continue
             if conv.status != ConversationStatus.GENERATING or conv.job_id != job_id:
                 continue  # stored by an earlier poll
@@ -391,15 +440,24 @@ class JobService:
             request, template, params = self.generation.build_request(conv, dataset, templates)
             try:
                 self.generation.store_response(
-                    job, conv, dataset, request, template, params, response, new_id("run"), batch=True
+                    job,
+                    conv,
+                    dataset,
+                    request,
+                    template,
+                    params,
+                    response,
+                    new_id("run"),
+                    batch=True,
                 )
             except (TransientGenerationError, PermanentGenerationError) as e:
                 self.generation._fail(job, conv, str(e))
-        for cid in payload.get("items") or []:
+        for item in payload.get("items") or []:
+            cid = item["conversation_id"]
             if cid not in seen:
                 try:
                     conv = self.conversations.get(tenant_id, cid)
-                except Exception:  # noqa: BLE001
+                except Exception:
                     continue
                 if conv.status == ConversationStatus.GENERATING and conv.job_id == job_id:
                     self.generation._fail(job, conv, "missing from the batch results")

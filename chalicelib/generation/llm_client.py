@@ -63,7 +63,7 @@ class LLMRequest:
     system: str
     prompt: str
     max_tokens: int
-    temperature: float
+    temperature: float | None
     use_tool: bool = True
     cache_system: bool = True
 
@@ -75,7 +75,6 @@ class LLMRequest:
         params: dict[str, Any] = {
             "model": self.model,
             "max_tokens": self.max_tokens,
-            "temperature": self.temperature,
             "system": [system_block],
             "messages": [{"role": "user", "content": self.prompt}],
         }
@@ -123,7 +122,9 @@ class LLMClient(Protocol):
 
     def batch_status(self, batch_id: str) -> BatchStatus: ...
 
-    def batch_results(self, batch_id: str) -> Iterator[tuple[str, LLMResponse | None, str | None]]: ...
+    def batch_results(
+        self, batch_id: str
+    ) -> Iterator[tuple[str, LLMResponse | None, str | None]]: ...
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -147,7 +148,9 @@ def translate_error(e: Exception) -> Exception:
     if isinstance(e, anthropic.APIStatusError):
         if e.status_code >= 500 or e.status_code in (408, 409):
             return TransientGenerationError(f"provider error {e.status_code}: {e.message}")
-        return PermanentGenerationError(f"provider rejected the request ({e.status_code}): {e.message}")
+        return PermanentGenerationError(
+            f"provider rejected the request ({e.status_code}): {e.message}"
+        )
     return e
 
 
@@ -179,21 +182,42 @@ class AnthropicLLMClient:
         self._client = anthropic.Anthropic(
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
         )
+        self._send_temperature = True
+
+    def _extra(self, request: LLMRequest) -> dict[str, Any]:
+        # SDK 2.x no longer types sampling parameters; the spec's temperature is sent
+        # as an extra field, and dropped for good if the API says the model refuses it.
+        if request.temperature is None or not self._send_temperature:
+            return {}
+        return {"extra_body": {"temperature": request.temperature}}
 
     def create(self, request: LLMRequest) -> LLMResponse:
         started = time.monotonic()
         try:
-            raw = self._client.messages.with_raw_response.create(**request.params())
+            try:
+                raw = self._client.messages.with_raw_response.create(
+                    **request.params(), **self._extra(request)
+                )
+            except anthropic.BadRequestError as e:
+                if "temperature" not in str(e.message).lower() or not self._send_temperature:
+                    raise
+                self._send_temperature = False
+                raw = self._client.messages.with_raw_response.create(**request.params())
             message = raw.parse()
         except anthropic.AnthropicError as e:
             raise translate_error(e) from e
-        headers = {k.lower(): v for k, v in raw.headers.items() if k.lower().startswith(("anthropic-ratelimit", "request-id", "retry-after", "x-simulator"))}
+        headers = {
+            k.lower(): v
+            for k, v in raw.headers.items()
+            if k.lower().startswith(
+                ("anthropic-ratelimit", "request-id", "retry-after", "x-simulator")
+            )
+        }
         return _response(message, int((time.monotonic() - started) * 1000), headers)
 
     def count_tokens(self, request: LLMRequest) -> int:
         params = request.params()
         params.pop("max_tokens", None)
-        params.pop("temperature", None)
         try:
             result = self._client.messages.count_tokens(**params)
         except anthropic.AnthropicError as e:
@@ -203,7 +227,7 @@ class AnthropicLLMClient:
     def submit_batch(self, requests: list[tuple[str, LLMRequest]]) -> str:
         try:
             batch = self._client.messages.batches.create(
-                requests=[{"custom_id": cid, "params": req.params()} for cid, req in requests]  # type: ignore[misc]
+                requests=[{"custom_id": cid, "params": req.params()} for cid, req in requests]  # type: ignore[typeddict-item]
             )
         except anthropic.AnthropicError as e:
             raise translate_error(e) from e

@@ -38,13 +38,15 @@ def _turns_from(obj: Any) -> tuple[str | None, list[Turn]]:
         if not isinstance(raw, dict):
             raise MalformedResponseError(f"turn {i} is not an object")
         role = str(raw.get("role", "")).strip().lower()
-        role = {"human": "user", "client": "user", "advisor": "assistant", "gpt": "assistant"}.get(role, role)
+        role = {"human": "user", "client": "user", "advisor": "assistant", "gpt": "assistant"}.get(
+            role, role
+        )
         content = raw.get("content")
         if role not in ("user", "assistant"):
             raise MalformedResponseError(f"turn {i} has role '{raw.get('role')}'")
         if not isinstance(content, str):
             raise MalformedResponseError(f"turn {i} has no text content")
-        turns.append(Turn(turn_number=i, role=role, content=content.strip()))  # type: ignore[arg-type]
+        turns.append(Turn(turn_number=i, role=role, content=content.strip()))
     title = obj.get("title")
     return (str(title) if title else None), turns
 

@@ -37,7 +37,9 @@ class SharedRateLimiter:
         # Up to this many seconds' worth of requests may start at once.
         self._burst_seconds = burst_seconds
 
-    def acquire(self, key: str, per_minute: float, cost: float = 1.0, max_wait: float = 600.0) -> float:
+    def acquire(
+        self, key: str, per_minute: float, cost: float = 1.0, max_wait: float = 600.0
+    ) -> float:
         """Reserve ``cost`` units at ``per_minute``; returns the seconds waited."""
         if per_minute <= 0:
             return 0.0

@@ -17,8 +17,8 @@ from chalicelib.config import Settings
 from chalicelib.domain.errors import (
     MalformedResponseError,
     PermanentGenerationError,
-    ProviderRateLimitError,
     PromptTemplateError,
+    ProviderRateLimitError,
     TransientGenerationError,
 )
 from chalicelib.domain.models import (
@@ -42,7 +42,8 @@ from chalicelib.generation.parsing import parse_response
 from chalicelib.generation.pricing import cost_usd
 from chalicelib.generation.prompts import build_parameters, choose_template, render_prompt
 from chalicelib.generation.rate_limit import SharedRateLimiter
-from chalicelib.planning.seed_templates import DEFAULT_SYSTEM_PROMPT
+from chalicelib.planning.seed_templates import SYSTEM_PROMPT_TEMPLATE
+from chalicelib.quality.duplicates import conversation_text
 from chalicelib.quality.scoring import score_conversation
 from chalicelib.review.audit import AuditLog, snapshot
 from chalicelib.store.repositories import (
@@ -78,6 +79,10 @@ class Estimate:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def system_prompt_for(dataset: Dataset) -> str:
+    return SYSTEM_PROMPT_TEMPLATE.format(business_name=dataset.business_name or dataset.name)
 
 
 class GenerationService:
@@ -118,7 +123,7 @@ class GenerationService:
         prompt = render_prompt(template.text, params)
         request = LLMRequest(
             model=self.model_for(dataset),
-            system=DEFAULT_SYSTEM_PROMPT.replace("{business_name}", dataset.name),
+            system=system_prompt_for(dataset),
             prompt=prompt,
             max_tokens=self.settings.max_tokens,
             temperature=self.settings.temperature,
@@ -170,9 +175,7 @@ class GenerationService:
                     system_tokens = self.llm.count_tokens(system_only)
             except (PromptTemplateError, TransientGenerationError, PermanentGenerationError):
                 per_tier[tier] = 1500
-        generated = [
-            c for c in all_conversations if c.output_tokens and c.generation_duration_ms
-        ]
+        generated = [c for c in all_conversations if c.output_tokens and c.generation_duration_ms]
         if len(generated) >= 3:
             out_tokens = int(statistics.mean(c.output_tokens for c in generated))
             latency = statistics.mean((c.generation_duration_ms or 0) / 1000 for c in generated)
@@ -237,19 +240,27 @@ class GenerationService:
             return "completed"
         if outcome is ClaimOutcome.INELIGIBLE or conversation is None:
             self.jobs.record_item(
-                JobItemWrite(tenant_id, job_id, conversation_id, "skipped", error_message="not eligible")
+                JobItemWrite(
+                    tenant_id, job_id, conversation_id, "skipped", error_message="not eligible"
+                )
             )
             return "skipped"
         self.jobs.set_current(
             tenant_id,
             job_id,
-            {"conversation_id": conversation_id, "persona": conversation.persona, "topic": conversation.topic},
+            {
+                "conversation_id": conversation_id,
+                "persona": conversation.persona,
+                "topic": conversation.topic,
+            },
         )
         try:
             return self._generate_claimed(job, conversation)
         except TransientGenerationError as e:
-            if retry_count + 1 >= job.max_attempts:
-                return self._fail(job, conversation, f"gave up after {retry_count + 1} attempts: {e}")
+            # The attempt count lives on the claim (moto's ASL has no $$ context object).
+            attempts = max(conversation.generation_attempts, retry_count + 1)
+            if attempts >= job.max_attempts:
+                return self._fail(job, conversation, f"gave up after {attempts} attempts: {e}")
             raise
         except (PermanentGenerationError, PromptTemplateError) as e:
             return self._fail(job, conversation, str(e))
@@ -273,7 +284,9 @@ class GenerationService:
             self._log_call(job, conversation, request, template, params, None, run_id, str(e))
             raise
         self._respect_headers(rpm_key, response)
-        return self.store_response(job, conversation, dataset, request, template, params, response, run_id)
+        return self.store_response(
+            job, conversation, dataset, request, template, params, response, run_id
+        )
 
     def store_response(
         self,
@@ -291,7 +304,9 @@ class GenerationService:
         """Log and bill the call, parse, score and store: shared by standard and batch mode."""
         tenant_id = job.tenant_id
         call_cost = cost_usd(self.settings, request.model, response.usage, batch=batch)
-        self._log_call(job, conversation, request, template, params, response, run_id, None, call_cost)
+        self._log_call(
+            job, conversation, request, template, params, response, run_id, None, call_cost
+        )
         try:
             parsed = parse_response(response)
         except MalformedResponseError as e:
@@ -321,7 +336,9 @@ class GenerationService:
         stored = self.conversations.commit_generation(
             generated,
             parsed.turns,
-            JobItemWrite(tenant_id, job.job_id, conversation.conversation_id, "completed", call_cost),
+            JobItemWrite(
+                tenant_id, job.job_id, conversation.conversation_id, "completed", call_cost
+            ),
         )
         if stored:
             self.audit.record(
@@ -340,10 +357,12 @@ class GenerationService:
             )
         return "completed"
 
-    def apply_quality(self, conversation: Conversation, turns: list[Turn], dataset: Dataset) -> Conversation:
+    def apply_quality(
+        self, conversation: Conversation, turns: list[Turn], dataset: Dataset
+    ) -> Conversation:
         duplicate = None
         if self.duplicate_finder is not None:
-            text = " ".join(t.content for t in turns)
+            text = conversation_text(turns)
             duplicate = self.duplicate_finder(
                 conversation.tenant_id, dataset.dataset_id, conversation.conversation_id, text
             )
@@ -387,7 +406,9 @@ class GenerationService:
             parameters=params,
             input_tokens=response.usage.input_tokens if response else 0,
             output_tokens=response.usage.output_tokens if response else 0,
-            cache_creation_input_tokens=response.usage.cache_creation_input_tokens if response else 0,
+            cache_creation_input_tokens=response.usage.cache_creation_input_tokens
+            if response
+            else 0,
             cache_read_input_tokens=response.usage.cache_read_input_tokens if response else 0,
             cost_usd=call_cost,
             duration_ms=response.duration_ms if response else 0,
@@ -405,9 +426,13 @@ class GenerationService:
         for threshold in BUDGET_THRESHOLDS:
             if percent >= threshold:
                 warning = BudgetWarning(
-                    threshold_percent=threshold, spent_usd=round(spent, 6), budget_usd=job.budget_usd
+                    threshold_percent=threshold,
+                    spent_usd=round(spent, 6),
+                    budget_usd=job.budget_usd,
                 )
-                if self.jobs.mark_threshold(job.tenant_id, job.job_id, threshold, warning.model_dump(mode="json")):
+                if self.jobs.mark_threshold(
+                    job.tenant_id, job.job_id, threshold, warning.model_dump(mode="json")
+                ):
                     self.notifier.publish(
                         NotificationMessage(
                             tenant_id=job.tenant_id,
@@ -457,7 +482,13 @@ class GenerationService:
         recorded = self.conversations.commit_failure(
             conversation.model_copy(update={"job_id": job.job_id}),
             message,
-            JobItemWrite(job.tenant_id, job.job_id, conversation.conversation_id, "failed", error_message=message),
+            JobItemWrite(
+                job.tenant_id,
+                job.job_id,
+                conversation.conversation_id,
+                "failed",
+                error_message=message,
+            ),
         )
         if recorded:
             self.audit.record(
@@ -481,7 +512,7 @@ class GenerationService:
         job = self.jobs.get(tenant_id, job_id)
         try:
             conversation = self.conversations.get(tenant_id, conversation_id)
-        except Exception:  # noqa: BLE001 - deleted meanwhile: count it as skipped
+        except Exception:
             self.jobs.record_item(JobItemWrite(tenant_id, job_id, conversation_id, "skipped"))
             return "skipped"
         if conversation.status != ConversationStatus.GENERATING or conversation.job_id != job_id:

@@ -36,11 +36,11 @@ class TemplateService:
         self._cache: dict[str, tuple[float, list[PromptTemplate]]] = {}
 
     def ensure_seeded(self, tenant_id: str) -> list[PromptTemplate]:
-        existing = self.repo.list(tenant_id)
+        existing = self.repo.list_all(tenant_id)
         if existing:
             return existing
         with self._lock:
-            existing = self.repo.list(tenant_id)
+            existing = self.repo.list_all(tenant_id)
             if existing:
                 return existing
             for i, seed in enumerate(SEED_TEMPLATES, start=1):
@@ -57,9 +57,9 @@ class TemplateService:
                 )
                 try:
                     self.repo.create(template, self._version_of(template, "seeded"))
-                except Exception:  # noqa: BLE001 - another container seeded it first
+                except Exception:
                     continue
-            return self.repo.list(tenant_id)
+            return self.repo.list_all(tenant_id)
 
     def active_for_generation(self, tenant_id: str) -> list[PromptTemplate]:
         """Active templates, cached a few seconds per container (read on every item)."""
@@ -82,7 +82,7 @@ class TemplateService:
             created_by=template.created_by,
         )
 
-    def list(self, tenant_id: str) -> list[PromptTemplate]:
+    def list_all(self, tenant_id: str) -> list[PromptTemplate]:
         return sorted(self.ensure_seeded(tenant_id), key=lambda t: (t.tier.value, t.name))
 
     def get(self, tenant_id: str, template_id: str) -> PromptTemplate:
@@ -109,13 +109,24 @@ class TemplateService:
         )
         self.repo.create(template, self._version_of(template, data.get("change_note") or "created"))
         self._cache.pop(tenant_id, None)
-        self.audit.record(tenant_id, actor, "template.create", "template", template.template_id,
-                          after=template.model_dump(mode="json", exclude={"text"}))
+        self.audit.record(
+            tenant_id,
+            actor,
+            "template.create",
+            "template",
+            template.template_id,
+            after=template.model_dump(mode="json", exclude={"text"}),
+        )
         return template
 
-    def update(self, tenant_id: str, actor: str, template_id: str, changes: dict[str, Any]) -> PromptTemplate:
+    def update(
+        self, tenant_id: str, actor: str, template_id: str, changes: dict[str, Any]
+    ) -> PromptTemplate:
         current = self.repo.get(tenant_id, template_id)
-        if changes.get("expected_version") is not None and changes["expected_version"] != current.version:
+        if (
+            changes.get("expected_version") is not None
+            and changes["expected_version"] != current.version
+        ):
             from chalicelib.domain.errors import StaleVersionError
 
             raise StaleVersionError(
@@ -128,7 +139,14 @@ class TemplateService:
             update["parameters"] = validate_template_text(changes["text"])
             update["text"] = changes["text"]
             update["version"] = current.version + 1
-        for field in ("name", "description", "is_active", "weight", "applicable_personas", "applicable_emotions"):
+        for field in (
+            "name",
+            "description",
+            "is_active",
+            "weight",
+            "applicable_personas",
+            "applicable_emotions",
+        ):
             if field in changes and changes[field] is not None:
                 update[field] = changes[field]
         if "weight" in update and update["weight"] < 0:
@@ -140,14 +158,20 @@ class TemplateService:
         self.repo.save(updated, current.version, new_version)
         self._cache.pop(tenant_id, None)
         self.audit.record(
-            tenant_id, actor, "template.update", "template", template_id,
+            tenant_id,
+            actor,
+            "template.update",
+            "template",
+            template_id,
             before={k: current.model_dump(mode="json").get(k) for k in update if k != "updated_at"},
             after={k: updated.model_dump(mode="json").get(k) for k in update if k != "updated_at"},
         )
         return updated
 
     @staticmethod
-    def usage_stats(template_id: str, conversations: Iterable[Conversation]) -> list[dict[str, Any]]:
+    def usage_stats(
+        template_id: str, conversations: Iterable[Conversation]
+    ) -> list[dict[str, Any]]:
         """Per version: usage, mean quality, approval rate."""
         per: dict[int, dict[str, Any]] = {}
         for c in conversations:
@@ -155,7 +179,13 @@ class TemplateService:
                 continue
             row = per.setdefault(
                 c.template_version,
-                {"version": c.template_version, "usage": 0, "scores": [], "approved": 0, "rejected": 0},
+                {
+                    "version": c.template_version,
+                    "usage": 0,
+                    "scores": [],
+                    "approved": 0,
+                    "rejected": 0,
+                },
             )
             row["usage"] += 1
             if c.quality_score is not None:

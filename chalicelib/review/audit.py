@@ -34,7 +34,9 @@ class AuditRepository(Protocol):
     def append_many(self, records: list[AuditRecord]) -> None: ...
 
 
-def snapshot(model: BaseModel | None, fields: tuple[str, ...] = CONVERSATION_AUDIT_FIELDS) -> dict[str, Any] | None:
+def snapshot(
+    model: BaseModel | None, fields: tuple[str, ...] = CONVERSATION_AUDIT_FIELDS
+) -> dict[str, Any] | None:
     if model is None:
         return None
     data = model.model_dump(mode="json")

@@ -75,7 +75,9 @@ class ListQuery:
 
     def signature(self) -> str:
         data = {k: v for k, v in self.__dict__.items() if k not in ("page", "cursor", "page_size")}
-        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[
+            :16
+        ]
 
 
 @dataclass
@@ -160,7 +162,9 @@ class ConversationIndex:
         if row.deleted:
             index.rows.pop(cid, None)
         else:
-            index.rows[cid] = IndexedRow(row.conversation, _haystack(row.conversation, row.search_text))
+            index.rows[cid] = IndexedRow(
+                row.conversation, _haystack(row.conversation, row.search_text)
+            )
 
     def conversations(self, tenant_id: str, dataset_id: str) -> list[Conversation]:
         return [r.conversation for r in self.refresh(tenant_id, dataset_id).rows.values()]
@@ -172,7 +176,9 @@ class ConversationIndex:
                 yield cid, turn_text
 
     # ------------------------------------------------------------------ querying
-    def _matching(self, tenant_id: str, dataset_ids: Sequence[str], query: ListQuery) -> list[Conversation]:
+    def _matching(
+        self, tenant_id: str, dataset_ids: Sequence[str], query: ListQuery
+    ) -> list[Conversation]:
         wanted = {d: set(v) for d, v in query.filters.items() if v}
         needle = (query.q or "").strip().lower()
         out: list[Conversation] = []
@@ -180,7 +186,8 @@ class ConversationIndex:
             for row in self.refresh(tenant_id, dataset_id).rows.values():
                 c = row.conversation
                 if any(
-                    (getattr(c, dim).value if dim in ("tier", "status") else getattr(c, dim)) not in values
+                    (getattr(c, dim).value if dim in ("tier", "status") else getattr(c, dim))
+                    not in values
                     for dim, values in wanted.items()
                 ):
                     continue
@@ -227,11 +234,13 @@ class ConversationIndex:
         if query.page < 1:
             raise ValidationError("page must be >= 1")
 
-    def ordered(self, tenant_id: str, dataset_ids: Sequence[str], query: ListQuery) -> list[Conversation]:
+    def ordered(
+        self, tenant_id: str, dataset_ids: Sequence[str], query: ListQuery
+    ) -> list[Conversation]:
         self.validate(query)
         return self._sort(self._matching(tenant_id, dataset_ids, query), query.sort, query.order)
 
-    def list(self, tenant_id: str, dataset_ids: Sequence[str], query: ListQuery) -> dict[str, Any]:
+    def page(self, tenant_id: str, dataset_ids: Sequence[str], query: ListQuery) -> dict[str, Any]:
         rows = self.ordered(tenant_id, dataset_ids, query)
         offset = (query.page - 1) * query.page_size
         if query.cursor:
@@ -244,7 +253,9 @@ class ConversationIndex:
             "page": offset // query.page_size + 1,
             "page_size": query.page_size,
             "pages": max(1, -(-len(rows) // query.page_size)),
-            "next_cursor": self._encode_cursor(next_offset, query) if next_offset < len(rows) else None,
+            "next_cursor": self._encode_cursor(next_offset, query)
+            if next_offset < len(rows)
+            else None,
         }
 
     def neighbours(
@@ -259,9 +270,11 @@ class ConversationIndex:
 
     # ------------------------------------------------------------------ cursors
     def _encode_cursor(self, offset: int, query: ListQuery) -> str:
-        body = base64.urlsafe_b64encode(
-            json.dumps({"o": offset, "s": query.signature()}).encode()
-        ).decode().rstrip("=")
+        body = (
+            base64.urlsafe_b64encode(json.dumps({"o": offset, "s": query.signature()}).encode())
+            .decode()
+            .rstrip("=")
+        )
         mac = hmac.new(self._secret, body.encode(), hashlib.sha256).hexdigest()[:24]
         return f"{body}.{mac}"
 

@@ -80,7 +80,11 @@ class ReviewService:
 
     # ------------------------------------------------------------------ single edits
     def _apply_changes(
-        self, conversation: Conversation, actor: str, changes: dict[str, Any], dataset: Dataset | None
+        self,
+        conversation: Conversation,
+        actor: str,
+        changes: dict[str, Any],
+        dataset: Dataset | None,
     ) -> Conversation:
         update: dict[str, Any] = {}
         status = changes.get("status")
@@ -137,14 +141,23 @@ class ReviewService:
             )
         changed = self._apply_changes(current, actor, changes, dataset)
         saved = self.conversations.save_reviewed(changed, expected)
-        action = {
-            ConversationStatus.APPROVED: "conversation.approve",
-            ConversationStatus.REJECTED: "conversation.reject",
-            ConversationStatus.GENERATED: "conversation.unreview",
-        }.get(ConversationStatus(changes["status"])) if changes.get("status") else "conversation.edit"
+        action = (
+            {
+                ConversationStatus.APPROVED: "conversation.approve",
+                ConversationStatus.REJECTED: "conversation.reject",
+                ConversationStatus.GENERATED: "conversation.unreview",
+            }.get(ConversationStatus(changes["status"]))
+            if changes.get("status")
+            else "conversation.edit"
+        )
         self.audit.record(
-            tenant_id, actor, action or "conversation.edit", "conversation", conversation_id,
-            before=snapshot(current), after=snapshot(saved),
+            tenant_id,
+            actor,
+            action or "conversation.edit",
+            "conversation",
+            conversation_id,
+            before=snapshot(current),
+            after=snapshot(saved),
             reviewer_notes=changes.get("reviewer_notes"),
         )
         return saved
@@ -153,8 +166,13 @@ class ReviewService:
         current = self.conversations.get(tenant_id, conversation_id)
         self.conversations.soft_delete(current)
         self.audit.record(
-            tenant_id, actor, "conversation.delete", "conversation", conversation_id,
-            before=snapshot(current), after=None,
+            tenant_id,
+            actor,
+            "conversation.delete",
+            "conversation",
+            conversation_id,
+            before=snapshot(current),
+            after=None,
         )
 
     # ------------------------------------------------------------------ bulk
@@ -175,7 +193,9 @@ class ReviewService:
         for cid in dict.fromkeys(ids):
             current = found.get(cid)
             if current is None:
-                failed.append({"id": cid, "error": {"code": "not_found", "message": "conversation not found"}})
+                failed.append(
+                    {"id": cid, "error": {"code": "not_found", "message": "conversation not found"}}
+                )
                 continue
             try:
                 if action == "delete":
@@ -196,21 +216,32 @@ class ReviewService:
             datasets_touched.add(current.dataset_id)
             succeeded.append(cid)
             self.audit.record(
-                tenant_id, actor, audit_action, "conversation", cid,
-                before=snapshot(current), after=after, bulk=True, reviewer_notes=reviewer_notes,
+                tenant_id,
+                actor,
+                audit_action,
+                "conversation",
+                cid,
+                before=snapshot(current),
+                after=after,
+                bulk=True,
+                reviewer_notes=reviewer_notes,
             )
         for dataset_id in datasets_touched:
             self.datasets.bump_conversation_seq(tenant_id, dataset_id)
         return {"action": action, "succeeded": succeeded, "failed": failed}
 
-    def reset_for_regeneration(self, tenant_id: str, actor: str, ids: Sequence[str]) -> tuple[list[Conversation], list[dict[str, Any]]]:
+    def reset_for_regeneration(
+        self, tenant_id: str, actor: str, ids: Sequence[str]
+    ) -> tuple[list[Conversation], list[dict[str, Any]]]:
         found = self.conversations.get_many(tenant_id, ids)
         ready: list[Conversation] = []
         failed: list[dict[str, Any]] = []
         for cid in dict.fromkeys(ids):
             current = found.get(cid)
             if current is None:
-                failed.append({"id": cid, "error": {"code": "not_found", "message": "conversation not found"}})
+                failed.append(
+                    {"id": cid, "error": {"code": "not_found", "message": "conversation not found"}}
+                )
                 continue
             if current.status == ConversationStatus.NOT_GENERATED:
                 ready.append(current)
@@ -221,8 +252,13 @@ class ReviewService:
                 failed.append({"id": cid, "error": {"code": e.code, "message": e.message}})
                 continue
             self.audit.record(
-                tenant_id, actor, "conversation.regenerate", "conversation", cid,
-                before=snapshot(current), after=snapshot(reset),
+                tenant_id,
+                actor,
+                "conversation.regenerate",
+                "conversation",
+                cid,
+                before=snapshot(current),
+                after=snapshot(reset),
             )
             ready.append(reset)
         return ready, failed

@@ -73,7 +73,7 @@ def _is_condition_failure(exc: Exception) -> bool:
 
 
 def _connection() -> Connection:
-    meta = ConversationRecord.Meta
+    meta: Any = ConversationRecord.Meta
     return Connection(region=meta.region, host=meta.host)
 
 
@@ -96,18 +96,21 @@ class DynamoDatasetRepository:
             raise NotFoundError("dataset", dataset_id) from e
         return domain_from_record(Dataset, record)
 
-    def list(self, tenant_id: str) -> list[Dataset]:
+    def list_all(self, tenant_id: str) -> list[Dataset]:
         return [domain_from_record(Dataset, r) for r in DatasetRecord.query(tenant_id)]
 
     def save(self, dataset: Dataset, expected_version: int) -> Dataset:
         """Replace the dataset's editable fields; stale ``expected_version`` -> 409."""
-        dataset = dataset.model_copy(update={"version": expected_version + 1, "updated_at": utcnow()})
+        dataset = dataset.model_copy(
+            update={"version": expected_version + 1, "updated_at": utcnow()}
+        )
         record = record_from_domain(DatasetRecord, dataset)
         actions = [
             getattr(DatasetRecord, name).set(getattr(record, name))
             for name in (
                 "name",
                 "description",
+                "business_name",
                 "target_count",
                 "tier_distribution",
                 "budget_usd",
@@ -242,7 +245,9 @@ class DynamoConversationRepository:
             turns=self.get_turns(tenant_id, conversation_id),
         )
 
-    def changed_since(self, tenant_id: str, dataset_id: str, since_ms: int) -> Iterator[ConversationRow]:
+    def changed_since(
+        self, tenant_id: str, dataset_id: str, since_ms: int
+    ) -> Iterator[ConversationRow]:
         key = tenant_key(tenant_id, dataset_id)
         for record in ConversationRecord.by_dataset.query(
             key, ConversationRecord.updated_ms > since_ms
@@ -281,43 +286,53 @@ class DynamoConversationRepository:
         first = conversations[0]
         self._datasets.bump_conversation_seq(first.tenant_id, first.dataset_id, len(conversations))
 
-    def claim_for_generation(self, tenant_id: str, conversation_id: str, job_id: str) -> tuple[ClaimOutcome, Conversation | None]:
-        """not_generated|failed -> generating (owned by job). Idempotent for the same job."""
+    def claim_for_generation(
+        self, tenant_id: str, conversation_id: str, job_id: str
+    ) -> tuple[ClaimOutcome, Conversation | None]:
+        """not_generated|failed -> generating (owned by job); a re-claim by the same job
+        (a retried task) counts the attempt. Never takes an item from another job."""
         R = ConversationRecord
         now = utcnow()
+        common = [R.updated_at.set(now), R.updated_ms.set(_ms(now)), R.version.add(1)]
+        alive = R.conversation_id.exists() & (R.deleted == False)  # noqa: E712
         try:
             R(tenant_id, conversation_id).update(
                 actions=[
                     R.status.set(ConversationStatus.GENERATING.value),
                     R.job_id.set(job_id),
+                    R.generation_attempts.set(1),
                     R.error_message.remove(),
-                    R.updated_at.set(now),
-                    R.updated_ms.set(_ms(now)),
-                    R.version.add(1),
+                    *common,
                 ],
-                condition=R.conversation_id.exists()
-                & (R.deleted == False)  # noqa: E712 (pynamodb condition, not a bool test)
-                & (
-                    R.status.is_in(
-                        ConversationStatus.NOT_GENERATED.value, ConversationStatus.FAILED.value
-                    )
-                    | ((R.status == ConversationStatus.GENERATING.value) & (R.job_id == job_id))
+                condition=alive
+                & R.status.is_in(
+                    ConversationStatus.NOT_GENERATED.value, ConversationStatus.FAILED.value
                 ),
             )
         except UpdateError as e:
             if not _is_condition_failure(e):
                 raise
             try:
-                current = self.get(tenant_id, conversation_id)
-            except NotFoundError:
-                return ClaimOutcome.INELIGIBLE, None
-            if current.job_id == job_id and current.status in (
-                ConversationStatus.GENERATED,
-                ConversationStatus.APPROVED,
-                ConversationStatus.REJECTED,
-            ):
-                return ClaimOutcome.ALREADY_DONE, current
-            return ClaimOutcome.INELIGIBLE, current
+                R(tenant_id, conversation_id).update(
+                    actions=[R.generation_attempts.add(1), *common],
+                    condition=alive
+                    & (R.status == ConversationStatus.GENERATING.value)
+                    & (R.job_id == job_id),
+                )
+            except UpdateError as e2:
+                if not _is_condition_failure(e2):
+                    raise
+                try:
+                    current = self.get(tenant_id, conversation_id)
+                except NotFoundError:
+                    return ClaimOutcome.INELIGIBLE, None
+                if current.job_id == job_id and current.status in (
+                    ConversationStatus.GENERATED,
+                    ConversationStatus.APPROVED,
+                    ConversationStatus.REJECTED,
+                ):
+                    return ClaimOutcome.ALREADY_DONE, current
+                return ClaimOutcome.INELIGIBLE, current
         conversation = self.get(tenant_id, conversation_id)
         self._datasets.bump_conversation_seq(tenant_id, conversation.dataset_id)
         return ClaimOutcome.CLAIMED, conversation
@@ -327,7 +342,10 @@ class DynamoConversationRepository:
         R = ConversationRecord
         try:
             R(tenant_id, conversation_id).update(
-                actions=[R.status.set(ConversationStatus.NOT_GENERATED.value), R.updated_ms.set(_ms())],
+                actions=[
+                    R.status.set(ConversationStatus.NOT_GENERATED.value),
+                    R.updated_ms.set(_ms()),
+                ],
                 condition=(R.status == ConversationStatus.GENERATING.value) & (R.job_id == job_id),
             )
         except UpdateError as e:
@@ -602,7 +620,7 @@ class DynamoJobRepository:
         **fields: Any,
     ) -> bool:
         R = JobRecord
-        actions = [R.status.set(status.value), R.updated_at.set(utcnow())]
+        actions: list[Any] = [R.status.set(status.value), R.updated_at.set(utcnow())]
         for name, value in fields.items():
             attr = getattr(R, name)
             actions.append(attr.remove() if value is None else attr.set(value))
@@ -665,7 +683,9 @@ class DynamoJobRepository:
             return None
         return float(self.get(log.tenant_id, job_id).cost_usd)
 
-    def mark_threshold(self, tenant_id: str, job_id: str, threshold: int, warning: dict[str, Any]) -> bool:
+    def mark_threshold(
+        self, tenant_id: str, job_id: str, threshold: int, warning: dict[str, Any]
+    ) -> bool:
         """Record a budget warning once per threshold; True if this call recorded it."""
         R = JobRecord
         job = JobRecord.get(tenant_id, job_id, consistent_read=True)
@@ -675,7 +695,7 @@ class DynamoJobRepository:
         try:
             R(tenant_id, job_id).update(
                 actions=[
-                    R.warned_thresholds.set([*(job.warned_thresholds or []), threshold]),
+                    R.warned_thresholds.set([*(job.warned_thresholds or []), threshold]),  # type: ignore[list-item]
                     R.warnings.set(warnings),
                 ],
                 condition=R.warned_thresholds == list(job.warned_thresholds or []),
@@ -752,7 +772,7 @@ class DynamoRateLimitStore:
 
 
 class DynamoTemplateRepository:
-    def list(self, tenant_id: str) -> list[PromptTemplate]:
+    def list_all(self, tenant_id: str) -> list[PromptTemplate]:
         return [PromptTemplate.model_validate(r.doc) for r in TemplateRecord.query(tenant_id)]
 
     def get(self, tenant_id: str, template_id: str) -> PromptTemplate:
@@ -765,12 +785,19 @@ class DynamoTemplateRepository:
     def create(self, template: PromptTemplate, version: TemplateVersion) -> None:
         with TransactWrite(connection=_connection()) as tx:
             tx.save(
-                TemplateRecord(template.tenant_id, template.template_id, doc=doc_of(template), version=template.version),
+                TemplateRecord(
+                    template.tenant_id,
+                    template.template_id,
+                    doc=doc_of(template),
+                    version=template.version,
+                ),
                 condition=TemplateRecord.template_id.does_not_exist(),
             )
             tx.save(
                 TemplateVersionRecord(
-                    tenant_key(template.tenant_id, template.template_id), version.version, doc=doc_of(version)
+                    tenant_key(template.tenant_id, template.template_id),
+                    version.version,
+                    doc=doc_of(version),
                 )
             )
 
@@ -780,7 +807,12 @@ class DynamoTemplateRepository:
         try:
             with TransactWrite(connection=_connection()) as tx:
                 tx.save(
-                    TemplateRecord(template.tenant_id, template.template_id, doc=doc_of(template), version=template.version),
+                    TemplateRecord(
+                        template.tenant_id,
+                        template.template_id,
+                        doc=doc_of(template),
+                        version=template.version,
+                    ),
                     condition=TemplateRecord.version == expected_version,
                 )
                 if new_version is not None:
@@ -815,7 +847,10 @@ class DynamoTemplateRepository:
 class DynamoExportRepository:
     def save(self, export: ExportRecord) -> ExportRecord:
         ExportRecordRow(
-            export.tenant_id, export.export_id, created_ms=_ms(export.created_at), doc=doc_of(export)
+            export.tenant_id,
+            export.export_id,
+            created_ms=_ms(export.created_at),
+            doc=doc_of(export),
         ).save()
         return export
 
@@ -826,7 +861,7 @@ class DynamoExportRepository:
             raise NotFoundError("export", export_id) from e
         return ExportRecord.model_validate(r.doc)
 
-    def list(self, tenant_id: str) -> list[ExportRecord]:
+    def list_all(self, tenant_id: str) -> list[ExportRecord]:
         rows = [ExportRecord.model_validate(r.doc) for r in ExportRecordRow.query(tenant_id)]
         return sorted(rows, key=lambda e: e.created_at, reverse=True)
 
@@ -884,7 +919,9 @@ class DynamoAuditRepository:
                 scan_index_forward=not newest_first,
             )
         else:
-            rows = R.query(tenant_id, filter_condition=condition, scan_index_forward=not newest_first)
+            rows = R.query(
+                tenant_id, filter_condition=condition, scan_index_forward=not newest_first
+            )
         out: list[AuditRecord] = []
         for row in rows:
             out.append(AuditRecord.model_validate(row.doc))
@@ -896,7 +933,9 @@ class DynamoAuditRepository:
 class DynamoNotificationRepository:
     def add_message(self, message: NotificationMessage) -> None:
         NotificationRecord(
-            message.tenant_id, f"msg#{message.at.isoformat()}#{message.message_id}", doc=doc_of(message)
+            message.tenant_id,
+            f"msg#{message.at.isoformat()}#{message.message_id}",
+            doc=doc_of(message),
         ).save()
 
     def messages(self, tenant_id: str, limit: int = 50) -> list[NotificationMessage]:
@@ -908,8 +947,14 @@ class DynamoNotificationRepository:
         )
         return [NotificationMessage.model_validate(r.doc) for r in rows]
 
-    def add_subscription(self, tenant_id: str, email: str, subscription_arn: str | None) -> dict[str, Any]:
-        doc = {"email": email, "subscription_arn": subscription_arn, "created_at": utcnow().isoformat()}
+    def add_subscription(
+        self, tenant_id: str, email: str, subscription_arn: str | None
+    ) -> dict[str, Any]:
+        doc = {
+            "email": email,
+            "subscription_arn": subscription_arn,
+            "created_at": utcnow().isoformat(),
+        }
         NotificationRecord(tenant_id, f"sub#{email.lower()}", doc=doc).save()
         return doc
 

@@ -1,0 +1,69 @@
+# Bright Run Conversation Studio: two commands for a new user.
+#   make dev   set up everything and run the whole stack locally (http://127.0.0.1:8000)
+#   make test  set up everything and run every check and test
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+FRONT_STAMP := frontend/node_modules/.installed
+PORT ?= 8000
+
+.PHONY: dev test setup frontend lint typecheck unit integration e2e bench deploy clean browser
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements-dev.txt
+	@touch $(STAMP)
+
+$(FRONT_STAMP): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(FRONT_STAMP)
+
+setup: $(STAMP) $(FRONT_STAMP)
+
+frontend/dist/index.html: $(FRONT_STAMP) $(shell find frontend/src frontend/index.html -type f 2>/dev/null)
+	cd frontend && npm run build --silent
+
+frontend: frontend/dist/index.html
+
+# Debian's Chromium for the browser tests (test tools cannot download browsers here).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+dev: setup frontend
+	$(PY) -m chalicelib.local.launcher --port $(PORT)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP) $(FRONT_STAMP)
+	$(VENV)/bin/mypy app.py chalicelib infra
+	cd frontend && npm run typecheck --silent
+
+test: setup frontend browser
+	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory lint typecheck && \
+	$(PY) -m infra.build --check && \
+	(cd frontend && npm test --silent) && \
+	$(VENV)/bin/pytest -q; status=$$?; \
+	echo "make test finished in $$(( $$(date +%s) - start )) s"; exit $$status
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest -q tests/unit
+
+bench: setup
+	$(PY) bench/generation.py
+	$(PY) bench/list_query.py
+	$(PY) bench/export.py
+	$(PY) bench/quality.py
+	$(PY) bench/planner_coverage.py
+
+deploy: setup frontend
+	$(PY) -m infra.deploy $(if $(STAGE),--stage $(STAGE)) $(if $(REGION),--region $(REGION)) $(if $(ALARM_EMAIL),--alarm-email $(ALARM_EMAIL)) $(if $(DRY_RUN),--dry-run)
+
+clean:
+	rm -rf $(VENV) frontend/node_modules frontend/dist .pytest_cache .mypy_cache .ruff_cache

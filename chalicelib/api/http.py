@@ -1,0 +1,172 @@
+"""HTTP glue for thin handlers: body parsing, errors -> responses, serialisation."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pydantic
+from chalice import Response
+
+from chalicelib.domain.errors import (
+    DomainError,
+    PayloadTooLargeError,
+    RateLimitedError,
+    ValidationError,
+)
+
+log = logging.getLogger(__name__)
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return Response(
+        body=json.dumps(body, default=str),
+        status_code=status,
+        headers={**JSON_HEADERS, **(headers or {})},
+    )
+
+
+def domain_error_response(e: DomainError) -> Response:
+    headers = {}
+    if isinstance(e, RateLimitedError):
+        headers["Retry-After"] = str(max(1, round(e.retry_after)))
+    return error_response(e.status_code, e.code, e.message, e.details, headers)
+
+
+def _pydantic_details(e: pydantic.ValidationError) -> dict[str, Any]:
+    return {
+        "errors": [
+            {
+                "field": ".".join(str(p) for p in err["loc"]) or "(body)",
+                "error": err["msg"],
+                "type": err["type"],
+            }
+            for err in e.errors(include_url=False, include_input=False)
+        ]
+    }
+
+
+def json_body(raw: bytes | None, max_bytes: int) -> Any:
+    if raw is not None and len(raw) > max_bytes:
+        raise PayloadTooLargeError(
+            f"request body is {len(raw)} bytes; the limit is {max_bytes}", {"limit": max_bytes}
+        )
+    if not raw:
+        raise ValidationError("a JSON request body is required")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValidationError(f"malformed JSON: {e}", {"code": "malformed_json"}) from e
+
+
+def parse_model(model: type[M], data: Any) -> M:
+    if not isinstance(data, dict):
+        raise ValidationError("the request body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as e:
+        raise ValidationError("the request body is not valid", _pydantic_details(e)) from e
+
+
+def dump(value: Any) -> Any:
+    if isinstance(value, pydantic.BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [dump(v) for v in value]
+    if isinstance(value, dict):
+        return {k: dump(v) for k, v in value.items()}
+    return value
+
+
+def respond(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        body=json.dumps(dump(body), default=str),
+        status_code=status,
+        headers={**JSON_HEADERS, **(headers or {})},
+    )
+
+
+def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Maps domain errors to the API error shape; an unexpected error is a logged 500."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DomainError as e:
+            return domain_error_response(e)
+        except pydantic.ValidationError as e:
+            return error_response(400, "validation_error", "invalid input", _pydantic_details(e))
+        except Exception:
+            log.exception("unhandled error in %s", fn.__name__)
+            return error_response(
+                500, "internal_error", "an unexpected error occurred; it has been logged"
+            )
+
+    return wrapper
+
+
+def query_list(params: Any, name: str) -> list[str]:
+    if not params:
+        return []
+    if hasattr(params, "getlist"):
+        values = params.getlist(name) if name in params else []
+    else:
+        values = [params.get(name)]
+    out: list[str] = []
+    for v in values:
+        if v is None:
+            continue
+        out.extend(part for part in str(v).split(",") if part != "")
+    return out
+
+
+def query_one(params: Any, name: str) -> str | None:
+    if not params:
+        return None
+    values = query_list(params, name)
+    return values[-1] if values else None
+
+
+def query_float(params: Any, name: str) -> float | None:
+    value = query_one(params, name)
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError as e:
+        raise ValidationError(f"{name} must be a number", {"field": name}) from e
+
+
+def query_int(params: Any, name: str, default: int) -> int:
+    value = query_one(params, name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError as e:
+        raise ValidationError(f"{name} must be an integer", {"field": name}) from e
+
+
+def query_bool(params: Any, name: str) -> bool | None:
+    value = query_one(params, name)
+    if value is None:
+        return None
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise ValidationError(f"{name} must be true or false", {"field": name})

@@ -1,0 +1,461 @@
+"""OpenAPI 3.1 document generated from the request/response models (never hand-kept).
+
+``ROUTES`` lists every public route once; a test checks it against the Chalice app.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from chalicelib.api import schemas as s
+from chalicelib.domain.models import ExportFormat
+
+FILTER_PARAMS = ["persona", "emotion", "topic", "intent", "tone", "tier", "status"]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    summary: str
+    response: type[BaseModel] | None
+    status: int = 200
+    request: type[BaseModel] | None = None
+    query: tuple[tuple[str, dict[str, Any], bool], ...] = ()
+    tag: str = "conversations"
+    errors: tuple[int, ...] = (400, 401, 404)
+    request_content: dict[str, Any] | None = field(default=None, compare=False)
+
+
+STR: dict[str, Any] = {"type": "string"}
+INT: dict[str, Any] = {"type": "integer"}
+NUM: dict[str, Any] = {"type": "number"}
+BOOL: dict[str, Any] = {"type": "boolean"}
+ARR: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
+Param = tuple[str, dict[str, Any], bool]
+
+LIST_QUERY: tuple[Param, ...] = (
+    ("dataset_id", STR, False),
+    *((p, ARR, False) for p in FILTER_PARAMS),
+    ("quality_min", NUM, False),
+    ("quality_max", NUM, False),
+    ("flagged", BOOL, False),
+    ("q", STR, False),
+    ("sort", STR, False),
+    ("order", {"type": "string", "enum": ["asc", "desc"]}, False),
+    ("page_size", {"type": "integer", "enum": [25, 50, 100]}, False),
+    ("page", {"type": "integer", "minimum": 1}, False),
+    ("cursor", STR, False),
+)
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/health", "Service health and LLM mode", s.Health, tag="system", errors=()),
+    Route("GET", "/api/openapi.json", "This document", s.AnyObject, tag="system", errors=()),
+    Route(
+        "POST",
+        "/api/datasets",
+        "Create a dataset",
+        s.DatasetOut,
+        201,
+        s.DatasetCreate,
+        tag="datasets",
+    ),
+    Route("GET", "/api/datasets", "List datasets", s.DatasetList, tag="datasets"),
+    Route(
+        "POST",
+        "/api/datasets/sample",
+        "Create the sample dataset (financial advisory firm)",
+        s.DatasetOut,
+        201,
+        tag="datasets",
+    ),
+    Route("GET", "/api/datasets/{dataset_id}", "Get a dataset", s.DatasetOut, tag="datasets"),
+    Route(
+        "PATCH",
+        "/api/datasets/{dataset_id}",
+        "Edit a dataset (name, budget, tiers...)",
+        s.DatasetOut,
+        200,
+        s.DatasetPatch,
+        tag="datasets",
+        errors=(400, 401, 404, 409),
+    ),
+    Route(
+        "PUT",
+        "/api/datasets/{dataset_id}/taxonomy",
+        "Set the taxonomy",
+        s.DatasetOut,
+        200,
+        tag="datasets",
+        request_content={"application/json": {"schema": {"type": "object"}}},
+    ),
+    Route(
+        "POST",
+        "/api/datasets/{dataset_id}/chunks",
+        "Import document chunks (JSON list or CSV)",
+        s.ChunkImportResult,
+        201,
+        tag="datasets",
+        request_content={
+            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    ),
+    Route("GET", "/api/datasets/{dataset_id}/chunks", "List chunks", s.ChunkList, tag="datasets"),
+    Route(
+        "POST",
+        "/api/datasets/{dataset_id}/plan",
+        "Plan conversations covering the taxonomy",
+        s.PlanResult,
+        201,
+        s.PlanRequest,
+        tag="datasets",
+        errors=(400, 401, 404, 409),
+    ),
+    Route(
+        "POST",
+        "/api/datasets/{dataset_id}/fill-gaps",
+        "Plan the conversations that fill coverage gaps",
+        s.PlanResult,
+        201,
+        tag="datasets",
+        errors=(400, 401, 404, 409),
+    ),
+    Route(
+        "GET",
+        "/api/conversations",
+        "List, filter, search, sort and page conversations",
+        s.ConversationList,
+        query=LIST_QUERY,
+    ),
+    Route(
+        "GET",
+        "/api/conversations/quality-stats",
+        "Quality statistics",
+        s.AnyObject,
+        query=(("dataset_id", STR, False),),
+    ),
+    Route(
+        "GET",
+        "/api/conversations/coverage-analysis",
+        "Coverage per dimension, pair and tier, with gaps",
+        s.AnyObject,
+        query=(("dataset_id", STR, True),),
+    ),
+    Route(
+        "GET",
+        "/api/conversations/{conversation_id}",
+        "A conversation with turns, quality, logs, audit, prev/next",
+        s.ConversationDetail,
+        query=LIST_QUERY,
+    ),
+    Route(
+        "PATCH",
+        "/api/conversations/{conversation_id}",
+        "Approve/reject with notes, or edit metadata",
+        s.ConversationSummary,
+        200,
+        s.ConversationPatch,
+        errors=(400, 401, 404, 409),
+    ),
+    Route(
+        "DELETE",
+        "/api/conversations/{conversation_id}",
+        "Delete a conversation",
+        None,
+        204,
+        errors=(401, 404, 409),
+    ),
+    Route(
+        "POST",
+        "/api/conversations/{conversation_id}/validate",
+        "Re-run quality checks",
+        s.ConversationSummary,
+        errors=(401, 404, 409),
+    ),
+    Route(
+        "POST",
+        "/api/conversations/bulk-action",
+        "Approve, reject, delete or regenerate many",
+        s.BulkResult,
+        200,
+        s.BulkActionRequest,
+        errors=(400, 401, 409, 429),
+    ),
+    Route(
+        "POST",
+        "/api/conversations/estimate",
+        "Cost and time estimate",
+        s.EstimateOut,
+        200,
+        s.EstimateRequest,
+        tag="generation",
+    ),
+    Route(
+        "POST",
+        "/api/conversations/generate",
+        "Generate one conversation (a job of one)",
+        s.JobAccepted,
+        202,
+        s.GenerateRequest,
+        tag="generation",
+        errors=(400, 401, 404, 409, 429),
+    ),
+    Route(
+        "POST",
+        "/api/conversations/generate-batch",
+        "Generate selected conversations",
+        s.JobAccepted,
+        202,
+        s.GenerateBatchRequest,
+        tag="generation",
+        errors=(400, 401, 404, 409, 429),
+    ),
+    Route(
+        "POST",
+        "/api/conversations/generate-all",
+        "Generate every not-generated (or failed) conversation",
+        s.JobAccepted,
+        202,
+        s.GenerateAllRequest,
+        tag="generation",
+        errors=(400, 401, 404, 409, 429),
+    ),
+    Route(
+        "GET",
+        "/api/conversations/status",
+        "Job progress",
+        s.JobOut,
+        query=(("job_id", STR, True),),
+        tag="generation",
+    ),
+    Route(
+        "GET",
+        "/api/jobs",
+        "List jobs",
+        s.JobList,
+        query=(("dataset_id", STR, False), ("active", BOOL, False)),
+        tag="generation",
+    ),
+    Route("GET", "/api/jobs/{job_id}", "Job progress", s.JobOut, tag="generation"),
+    Route(
+        "POST",
+        "/api/jobs/{job_id}/pause",
+        "Pause a job",
+        s.JobOut,
+        tag="generation",
+        errors=(401, 404, 409),
+    ),
+    Route(
+        "POST",
+        "/api/jobs/{job_id}/resume",
+        "Resume a paused or stalled job",
+        s.JobOut,
+        tag="generation",
+        errors=(401, 404, 409, 429),
+    ),
+    Route(
+        "POST",
+        "/api/jobs/{job_id}/cancel",
+        "Cancel a job",
+        s.JobOut,
+        tag="generation",
+        errors=(401, 404, 409),
+    ),
+    Route("GET", "/api/templates", "List prompt templates", s.TemplateList, tag="templates"),
+    Route(
+        "POST",
+        "/api/templates",
+        "Create a prompt template",
+        s.TemplateOut,
+        201,
+        s.TemplateCreate,
+        tag="templates",
+    ),
+    Route(
+        "GET",
+        "/api/templates/{template_id}",
+        "A template with versions and usage",
+        s.TemplateDetail,
+        tag="templates",
+    ),
+    Route(
+        "PATCH",
+        "/api/templates/{template_id}",
+        "Edit (new version), activate/deactivate, weight",
+        s.TemplateOut,
+        200,
+        s.TemplatePatch,
+        tag="templates",
+        errors=(400, 401, 404, 409),
+    ),
+    Route(
+        "GET",
+        "/api/export/preview",
+        "Preview the first records of an export",
+        s.ExportPreview,
+        query=(
+            ("format", {"type": "string", "enum": [f.value for f in ExportFormat]}, False),
+            ("dataset_id", STR, False),
+            ("limit", INT, False),
+        ),
+        tag="export",
+    ),
+    Route(
+        "POST",
+        "/api/export/conversations",
+        "Export approved conversations",
+        s.ExportOut,
+        201,
+        s.ExportRequest,
+        tag="export",
+        errors=(400, 401, 404, 429),
+    ),
+    Route("GET", "/api/export/history", "Past exports", s.ExportList, tag="export"),
+    Route(
+        "GET",
+        "/api/exports/{export_id}",
+        "An export with a fresh download URL",
+        s.ExportOut,
+        tag="export",
+    ),
+    Route(
+        "GET",
+        "/api/audit",
+        "The audit trail",
+        s.AuditList,
+        query=(
+            ("entity_id", STR, False),
+            ("action", STR, False),
+            ("actor", STR, False),
+            ("limit", INT, False),
+        ),
+        tag="audit",
+    ),
+    Route(
+        "POST",
+        "/api/notifications/subscriptions",
+        "Subscribe an email address",
+        s.SubscriptionOut,
+        201,
+        s.SubscriptionRequest,
+        tag="notifications",
+    ),
+    Route(
+        "GET",
+        "/api/notifications/subscriptions",
+        "List subscriptions",
+        s.SubscriptionList,
+        tag="notifications",
+    ),
+    Route(
+        "GET",
+        "/api/notifications/messages",
+        "Recent notifications",
+        s.NotificationList,
+        tag="notifications",
+    ),
+)
+
+
+def _path_params(path: str) -> list[str]:
+    return [p[1:-1] for p in path.split("/") if p.startswith("{")]
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    models: set[type[BaseModel]] = {s.ErrorResponse}
+    for r in ROUTES:
+        for m in (r.request, r.response):
+            if m is not None:
+                models.add(m)
+    ordered = sorted(models, key=lambda m: m.__name__)
+    keys = [
+        (m, "validation" if any(r.request is m for r in ROUTES) else "serialization")
+        for m in ordered
+    ]
+    refs, defs = models_json_schema(keys, ref_template="#/components/schemas/{model}")  # type: ignore[arg-type]
+    schemas = defs.get("$defs", {})
+
+    def ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
+        return refs[(model, mode)]  # type: ignore[index]
+
+    paths: dict[str, Any] = {}
+    for r in ROUTES:
+        op: dict[str, Any] = {
+            "summary": r.summary,
+            "operationId": f"{r.method.lower()}_{r.path.strip('/').replace('/', '_').replace('{', '').replace('}', '').replace('-', '_').replace('.', '_')}",
+            "tags": [r.tag],
+            "parameters": [
+                {
+                    "name": p,
+                    "in": "path",
+                    "required": True,
+                    "schema": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 64,
+                        "pattern": "^[A-Za-z0-9_-]+$",
+                    },
+                }
+                for p in _path_params(r.path)
+            ]
+            + [
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": required,
+                    "schema": schema,
+                    **({"style": "form", "explode": True} if schema.get("type") == "array" else {}),
+                }
+                for name, schema, required in r.query
+            ],
+            "responses": {},
+        }
+        if r.request is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref(r.request, "validation")}},
+            }
+        elif r.request_content is not None:
+            op["requestBody"] = {"required": True, "content": r.request_content}
+        if r.response is None:
+            op["responses"][str(r.status)] = {"description": "Done"}
+        else:
+            op["responses"][str(r.status)] = {
+                "description": "OK",
+                "content": {"application/json": {"schema": ref(r.response, "serialization")}},
+            }
+        for code in sorted(
+            {*r.errors, 400, 413} if r.request or r.request_content else set(r.errors)
+        ):
+            op["responses"][str(code)] = {
+                "description": "Error",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}
+                },
+            }
+        paths.setdefault(r.path, {})[r.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Bright Run Conversation Studio API",
+            "version": "1.0.0",
+            "description": "Plan, generate, review and export LoRA training conversations. "
+            'Errors: {"error": {"code", "message", "details"}}.',
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "cognito": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+        "security": [{"cognito": []}],
+    }

@@ -1,0 +1,494 @@
+"""API request/response schemas (kept apart from domain models, DESIGN.md rule 3).
+
+Request models forbid unknown fields so a typo is a 400, not a silently ignored field.
+The OpenAPI document is generated from these models (``chalicelib.api.openapi``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.domain.models import (
+    AuditRecord,
+    Chunk,
+    ConversationStatus,
+    ExportFormat,
+    ExportStatus,
+    JobStatus,
+    QualityReport,
+    Taxonomy,
+    Tier,
+    TierDistribution,
+    Turn,
+)
+
+Id = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- requests
+
+
+class DatasetCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    business_name: str | None = Field(default=None, max_length=200)
+    target_count: int | None = Field(default=None, ge=1, le=10000)
+    tier_distribution: TierDistribution | None = None
+    budget_usd: float | None = Field(default=None, ge=0, le=1_000_000)
+    model: str | None = Field(default=None, max_length=100)
+
+
+class DatasetPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    business_name: str | None = Field(default=None, max_length=200)
+    target_count: int | None = Field(default=None, ge=1, le=10000)
+    tier_distribution: TierDistribution | None = None
+    budget_usd: float | None = Field(default=None, ge=0, le=1_000_000)
+    model: str | None = Field(default=None, max_length=100)
+    version: int | None = Field(default=None, ge=1)
+
+
+class PlanRequest(Strict):
+    count: int | None = Field(default=None, ge=1, le=10000)
+    tier_distribution: TierDistribution | None = None
+    seed: int | None = Field(default=None, ge=0, le=2**31)
+    replace: bool = False
+
+
+class ConversationPatch(Strict):
+    version: int = Field(ge=1, description="The version you read; a stale one gets 409")
+    status: Literal["approved", "rejected", "generated"] | None = None
+    reviewer_notes: str | None = Field(default=None, max_length=5000)
+    persona: str | None = Field(default=None, min_length=1, max_length=120)
+    emotion: str | None = Field(default=None, min_length=1, max_length=120)
+    topic: str | None = Field(default=None, min_length=1, max_length=120)
+    intent: str | None = Field(default=None, min_length=1, max_length=120)
+    tone: str | None = Field(default=None, min_length=1, max_length=120)
+    tier: Tier | None = None
+    title: str | None = Field(default=None, max_length=300)
+
+
+class BulkActionRequest(Strict):
+    action: Literal["approve", "reject", "delete", "regenerate"]
+    ids: list[str] = Field(min_length=1, max_length=500)
+    reviewer_notes: str | None = Field(default=None, max_length=5000)
+    confirm: bool = False
+
+
+class EstimateRequest(Strict):
+    ids: list[str] | None = Field(default=None, min_length=1, max_length=1000)
+    dataset_id: str | None = Field(default=None, min_length=1, max_length=64)
+    only: Literal["not_generated", "failed"] | None = None
+    mode: Literal["standard", "economy"] = "standard"
+
+
+class GenerateRequest(Strict):
+    conversation_id: str = Field(min_length=1, max_length=64)
+    confirm: bool = False
+
+
+class JobOptions(Strict):
+    confirm: bool = False
+    mode: Literal["standard", "economy"] = "standard"
+    max_concurrency: int | None = Field(default=None, ge=1, le=40)
+    max_attempts: int | None = Field(default=None, ge=1, le=6)
+
+
+class GenerateBatchRequest(JobOptions):
+    conversation_ids: list[str] = Field(min_length=1, max_length=1000)
+
+
+class GenerateAllRequest(JobOptions):
+    dataset_id: str = Field(min_length=1, max_length=64)
+    only: Literal["not_generated", "failed"] = "not_generated"
+
+
+class TemplateCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    tier: Tier
+    text: str = Field(min_length=1, max_length=50_000)
+    description: str | None = Field(default=None, max_length=2000)
+    is_active: bool = True
+    weight: float = Field(default=1.0, ge=0, le=1000)
+    applicable_personas: list[str] | None = None
+    applicable_emotions: list[str] | None = None
+    change_note: str | None = Field(default=None, max_length=500)
+
+
+class TemplatePatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    text: str | None = Field(default=None, min_length=1, max_length=50_000)
+    description: str | None = Field(default=None, max_length=2000)
+    is_active: bool | None = None
+    weight: float | None = Field(default=None, ge=0, le=1000)
+    applicable_personas: list[str] | None = None
+    applicable_emotions: list[str] | None = None
+    expected_version: int | None = Field(default=None, ge=1)
+    change_note: str | None = Field(default=None, max_length=500)
+
+
+class ExportFilters(Strict):
+    dataset_id: str | None = Field(default=None, max_length=64)
+    persona: list[str] | None = None
+    emotion: list[str] | None = None
+    topic: list[str] | None = None
+    intent: list[str] | None = None
+    tone: list[str] | None = None
+    tier: list[Tier] | None = None
+    quality_min: float | None = Field(default=None, ge=0, le=10)
+    quality_max: float | None = Field(default=None, ge=0, le=10)
+
+
+class ExportOptionsIn(Strict):
+    assistant_weights: bool = False
+
+
+class ExportRequest(Strict):
+    format: ExportFormat
+    filters: ExportFilters = Field(default_factory=ExportFilters)
+    split: dict[Literal["train", "validation", "test"], float] | None = None
+    options: ExportOptionsIn | None = None
+
+
+class SubscriptionRequest(Strict):
+    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+# --------------------------------------------------------------------------- responses
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class DatasetOut(BaseModel):
+    dataset_id: str
+    name: str
+    description: str
+    business_name: str | None
+    target_count: int
+    tier_distribution: TierDistribution
+    budget_usd: float | None
+    spent_usd: float
+    model: str | None
+    taxonomy: Taxonomy
+    chunk_count: int
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class DatasetList(BaseModel):
+    items: list[DatasetOut]
+    total: int
+    next_cursor: str | None = None
+
+
+class ConversationSummary(BaseModel):
+    conversation_id: str
+    dataset_id: str
+    persona: str
+    emotion: str
+    topic: str
+    intent: str
+    tone: str
+    tier: Tier
+    status: ConversationStatus
+    title: str | None = None
+    arc: str | None = None
+    scenario: str | None = None
+    edge_case_type: str | None = None
+    chunk_id: str | None = None
+    document_id: str | None = None
+    quality_score: float | None = None
+    flagged: bool
+    turn_count: int
+    estimated_cost_usd: float | None = None
+    actual_cost_usd: float | None = None
+    generation_duration_ms: int | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    model: str | None = None
+    template_id: str | None = None
+    template_version: int | None = None
+    parse_path: str | None = None
+    job_id: str | None = None
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    reviewed_by: str | None = None
+    reviewed_at: datetime | None = None
+    reviewer_notes: str | None = None
+    error_message: str | None = None
+    generated_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class ConversationList(BaseModel):
+    items: list[ConversationSummary]
+    total: int
+    page: int
+    page_size: int
+    pages: int
+    next_cursor: str | None = None
+
+
+class GenerationLogSummary(BaseModel):
+    log_id: str
+    run_id: str | None = None
+    created_at: datetime
+    model: str
+    template_id: str | None = None
+    template_version: int | None = None
+    input_tokens: int
+    output_tokens: int
+    cache_read_input_tokens: int
+    cache_creation_input_tokens: int
+    cost_usd: float
+    duration_ms: int
+    error_message: str | None = None
+
+
+class ConversationDetail(ConversationSummary):
+    turns: list[Turn]
+    quality: QualityReport | None = None
+    generation_logs: list[GenerationLogSummary]
+    audit: list[AuditRecord]
+    previous_id: str | None = None
+    next_id: str | None = None
+    position: int | None = None
+
+
+class BulkFailure(BaseModel):
+    id: str
+    error: dict[str, Any]
+
+
+class BulkResult(BaseModel):
+    action: str
+    succeeded: list[str]
+    failed: list[BulkFailure]
+    job_id: str | None = None
+
+
+class EstimateOut(BaseModel):
+    count: int
+    estimated_cost_usd: float
+    estimated_economy_cost_usd: float
+    estimated_seconds: float
+    input_tokens_per_conversation: int
+    output_tokens_per_conversation: int
+    cached_system_tokens: int
+    budget_usd: float | None
+    budget_remaining_usd: float | None
+    over_budget: bool
+    model: str
+    basis: str
+    rejected: list[dict[str, str]] = Field(default_factory=list)
+
+
+class JobCurrentOut(BaseModel):
+    conversation_id: str | None = None
+    persona: str | None = None
+    topic: str | None = None
+
+
+class JobOut(BaseModel):
+    job_id: str
+    dataset_id: str
+    kind: str
+    mode: str
+    status: JobStatus
+    total: int
+    completed: int
+    failed: int
+    skipped: int
+    remaining: int
+    current: JobCurrentOut
+    percent: float
+    eta_seconds: float | None
+    cost_usd: float
+    estimated_cost_usd: float
+    estimated_seconds: float
+    budget: float | None
+    budget_usd: float | None
+    warnings: list[dict[str, Any]]
+    pause_reason: str | None = None
+    error_message: str | None = None
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    rejected: list[dict[str, str]] = Field(default_factory=list)
+
+
+class JobList(BaseModel):
+    items: list[JobOut]
+    total: int
+    next_cursor: str | None = None
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: JobStatus
+    total: int
+    estimated_cost_usd: float
+    estimated_seconds: float
+    rejected: list[dict[str, str]] = Field(default_factory=list)
+    status_url: str
+
+
+class TemplateOut(BaseModel):
+    template_id: str
+    name: str
+    tier: Tier
+    text: str
+    description: str
+    parameters: list[str]
+    version: int
+    is_active: bool
+    weight: float
+    applicable_personas: list[str] | None = None
+    applicable_emotions: list[str] | None = None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class TemplateList(BaseModel):
+    items: list[TemplateOut]
+    total: int
+    next_cursor: str | None = None
+
+
+class TemplateVersionOut(BaseModel):
+    version: int
+    text: str
+    parameters: list[str]
+    change_note: str
+    created_by: str
+    created_at: datetime
+
+
+class TemplateDetail(TemplateOut):
+    versions: list[TemplateVersionOut]
+    usage: list[dict[str, Any]]
+    total_usage: int
+    approval_rate: float | None
+    mean_quality: float | None
+
+
+class ExportOut(BaseModel):
+    export_id: str
+    format: ExportFormat
+    status: ExportStatus
+    filters: dict[str, Any]
+    split: dict[str, float] | None = None
+    filename: str | None = None
+    files: list[dict[str, Any]]
+    conversation_count: int
+    counts: dict[str, int]
+    stats: dict[str, Any]
+    skipped: list[dict[str, str]]
+    error_message: str | None = None
+    created_by: str
+    created_at: datetime
+    finished_at: datetime | None = None
+    download_url: str | None = None
+    expires_in: int | None = None
+
+
+class ExportList(BaseModel):
+    items: list[ExportOut]
+    total: int
+    next_cursor: str | None = None
+
+
+class ExportPreview(BaseModel):
+    format: ExportFormat
+    extension: str
+    content_type: str
+    records: list[Any]
+    skipped: list[dict[str, str]]
+
+
+class AuditList(BaseModel):
+    items: list[AuditRecord]
+    total: int
+    next_cursor: str | None = None
+
+
+class SubscriptionOut(BaseModel):
+    email: str
+    subscription_arn: str | None = None
+    created_at: str
+
+
+class SubscriptionList(BaseModel):
+    items: list[SubscriptionOut]
+    total: int
+    next_cursor: str | None = None
+
+
+class NotificationOut(BaseModel):
+    message_id: str
+    subject: str
+    body: str
+    kind: str
+    job_id: str | None = None
+    dataset_id: str | None = None
+    at: datetime
+
+
+class NotificationList(BaseModel):
+    items: list[NotificationOut]
+    total: int
+    next_cursor: str | None = None
+
+
+class ChunkList(BaseModel):
+    items: list[Chunk]
+    total: int
+    next_cursor: str | None = None
+
+
+class ChunkImportResult(BaseModel):
+    imported: int
+    dataset: DatasetOut
+
+
+class PlanResult(BaseModel):
+    planned: int
+    tiers: dict[str, int]
+    pair_coverage: dict[str, Any] | None = None
+    conversation_ids: list[str]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    llm: Literal["anthropic", "simulator"]
+    llm_note: str
+    model: str
+    stage: str
+    auth: str
+    prices_as_of: str
+
+
+class AnyObject(BaseModel):
+    model_config = ConfigDict(extra="allow")

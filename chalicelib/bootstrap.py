@@ -1,0 +1,273 @@
+"""Builds clients, repositories and services once per container (lazily, thread-safe).
+
+Nothing here runs at import time (DESIGN.md rule 2). Tests and the local launcher call
+``reset_container()`` after changing the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from functools import cached_property
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from chalicelib.config import Settings, get_settings
+from chalicelib.domain.errors import ValidationError
+from chalicelib.export.service import ExportService
+from chalicelib.generation.jobs import JobService
+from chalicelib.generation.llm_client import AnthropicLLMClient
+from chalicelib.generation.notifier import Notifier
+from chalicelib.generation.rate_limit import SharedRateLimiter
+from chalicelib.generation.service import GenerationService
+from chalicelib.generation.templates import TemplateService
+from chalicelib.planning.service import DatasetService
+from chalicelib.quality.duplicates import (
+    CELL_DUPLICATE_THRESHOLD,
+    NEAR_DUPLICATE_THRESHOLD,
+    NearDuplicateIndex,
+    cell_of,
+)
+from chalicelib.review.audit import AuditLog
+from chalicelib.review.listing import ConversationIndex
+from chalicelib.review.service import ReviewService
+from chalicelib.store.records import configure_records
+from chalicelib.store.repositories import (
+    DynamoAuditRepository,
+    DynamoConversationRepository,
+    DynamoDatasetRepository,
+    DynamoExportRepository,
+    DynamoGenerationLogRepository,
+    DynamoJobRepository,
+    DynamoNotificationRepository,
+    DynamoRateLimitStore,
+    DynamoTemplateRepository,
+)
+
+
+class Container:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.RLock()
+        self._dup_indexes: dict[tuple[str, str], NearDuplicateIndex] = {}
+        configure_records(settings.table, settings.region, settings.aws_endpoint_url)
+
+    # ------------------------------------------------------------------ AWS clients
+    def client(self, service: str) -> Any:
+        with self._lock:
+            return boto3.client(
+                service,  # type: ignore[call-overload]
+                region_name=self.settings.region,
+                endpoint_url=self.settings.aws_endpoint_url,
+                config=Config(
+                    retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=50
+                ),
+            )
+
+    @cached_property
+    def s3(self) -> Any:
+        return self.client("s3")
+
+    @cached_property
+    def sns(self) -> Any:
+        return self.client("sns")
+
+    @cached_property
+    def sfn(self) -> Any:
+        return self.client("stepfunctions")
+
+    @cached_property
+    def lambda_client(self) -> Any:
+        return self.client("lambda")
+
+    # ------------------------------------------------------------------ repositories
+    @cached_property
+    def dataset_repo(self) -> DynamoDatasetRepository:
+        return DynamoDatasetRepository()
+
+    @cached_property
+    def conversation_repo(self) -> DynamoConversationRepository:
+        return DynamoConversationRepository(self.dataset_repo)
+
+    @cached_property
+    def job_repo(self) -> DynamoJobRepository:
+        return DynamoJobRepository()
+
+    @cached_property
+    def audit_repo(self) -> DynamoAuditRepository:
+        return DynamoAuditRepository()
+
+    @cached_property
+    def export_repo(self) -> DynamoExportRepository:
+        return DynamoExportRepository()
+
+    @cached_property
+    def notification_repo(self) -> DynamoNotificationRepository:
+        return DynamoNotificationRepository()
+
+    @cached_property
+    def log_repo(self) -> DynamoGenerationLogRepository:
+        return DynamoGenerationLogRepository()
+
+    @cached_property
+    def template_repo(self) -> DynamoTemplateRepository:
+        return DynamoTemplateRepository()
+
+    # ------------------------------------------------------------------ LLM
+    def anthropic_api_key(self) -> str:
+        s = self.settings
+        if s.anthropic_api_key:
+            return s.anthropic_api_key
+        if s.anthropic_secret_id and s.llm_mode == "anthropic":
+            secret = self.client("secretsmanager").get_secret_value(SecretId=s.anthropic_secret_id)
+            return str(secret["SecretString"]).strip()
+        return "simulator-no-key"
+
+    @cached_property
+    def llm(self) -> AnthropicLLMClient:
+        s = self.settings
+        if s.llm_mode == "simulator" and not s.anthropic_base_url:
+            raise ValidationError(
+                "no ANTHROPIC_API_KEY and no simulator: start the local stack with `make dev`"
+            )
+        return AnthropicLLMClient(
+            api_key=self.anthropic_api_key(),
+            base_url=s.anthropic_base_url,
+            timeout=s.llm_timeout_seconds,
+            max_retries=s.llm_sdk_retries,
+        )
+
+    # ------------------------------------------------------------------ services
+    @cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.audit_repo)
+
+    @cached_property
+    def notifier(self) -> Notifier:
+        return Notifier(self.sns, self.settings.topic_arn, self.notification_repo)
+
+    @cached_property
+    def index(self) -> ConversationIndex:
+        secret = (
+            os.environ.get("CURSOR_SECRET")
+            or hashlib.sha256(
+                f"brightrun-cursor-{self.settings.stage}-{self.settings.table_prefix}".encode()
+            ).hexdigest()
+        )
+        return ConversationIndex(self.dataset_repo, self.conversation_repo, secret.encode())
+
+    @cached_property
+    def templates(self) -> TemplateService:
+        return TemplateService(self.template_repo, self.audit)
+
+    @cached_property
+    def datasets(self) -> DatasetService:
+        return DatasetService(self.dataset_repo, self.conversation_repo, self.audit, self.index)
+
+    def find_duplicate(
+        self, tenant_id: str, dataset_id: str, conversation_id: str, text: str
+    ) -> tuple[str, float] | None:
+        """Most similar other conversation of the dataset: >= 0.8 estimated Jaccard
+        anywhere, or >= 0.6 within the same persona x emotion x topic cell (where
+        conversations collapse into each other). The MinHash index is kept per dataset
+        and grows incrementally."""
+        key = (tenant_id, dataset_id)
+        with self._lock:
+            index = self._dup_indexes.setdefault(key, NearDuplicateIndex(CELL_DUPLICATE_THRESHOLD))
+            cells = {
+                c.conversation_id: cell_of(c)
+                for c in self.index.conversations(tenant_id, dataset_id)
+            }
+            for cid, other in self.index.texts(tenant_id, dataset_id):
+                if cid not in index and cid != conversation_id:
+                    index.add(cid, other)
+            mine = cells.get(conversation_id)
+            matches = [
+                (cid, sim)
+                for cid, sim in index.query(text)
+                if cid != conversation_id
+                and (
+                    sim >= NEAR_DUPLICATE_THRESHOLD or (mine is not None and cells.get(cid) == mine)
+                )
+            ]
+            index.add(conversation_id, text)
+        return matches[0] if matches else None
+
+    @cached_property
+    def generation(self) -> GenerationService:
+        return GenerationService(
+            settings=self.settings,
+            llm=self.llm,
+            datasets=self.dataset_repo,
+            conversations=self.conversation_repo,
+            jobs=self.job_repo,
+            templates=self.templates,
+            limiter=SharedRateLimiter(DynamoRateLimitStore()),
+            notifier=self.notifier,
+            audit=self.audit,
+            duplicate_finder=self.find_duplicate,
+        )
+
+    @cached_property
+    def jobs(self) -> JobService:
+        return JobService(
+            settings=self.settings,
+            sfn=self.sfn,
+            state_machine_arn=self.settings.state_machine_arn,
+            datasets=self.dataset_repo,
+            conversations=self.conversation_repo,
+            jobs=self.job_repo,
+            generation=self.generation,
+            notifier=self.notifier,
+            audit=self.audit,
+        )
+
+    @cached_property
+    def review(self) -> ReviewService:
+        return ReviewService(
+            self.dataset_repo, self.conversation_repo, self.log_repo, self.audit_repo, self.audit
+        )
+
+    def _run_export_async(self, tenant_id: str, export_id: str) -> None:
+        import json
+
+        self.lambda_client.invoke(
+            FunctionName=os.environ.get("RUN_EXPORT_FUNCTION", "run_export"),
+            InvocationType="Event",
+            Payload=json.dumps({"tenant_id": tenant_id, "export_id": export_id}).encode(),
+        )
+
+    @cached_property
+    def exports(self) -> ExportService:
+        return ExportService(
+            s3=self.s3,
+            bucket=self.settings.export_bucket,
+            presign_seconds=self.settings.presign_seconds,
+            datasets=self.dataset_repo,
+            conversations=self.conversation_repo,
+            exports=self.export_repo,
+            audit=self.audit,
+            run_async=self._run_export_async,
+        )
+
+
+_container: Container | None = None
+_container_lock = threading.Lock()
+
+
+def get_container() -> Container:
+    global _container
+    if _container is None:
+        with _container_lock:
+            if _container is None:
+                _container = Container(get_settings())
+    return _container
+
+
+def reset_container() -> None:
+    global _container
+    with _container_lock:
+        _container = None

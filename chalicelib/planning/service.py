@@ -1,0 +1,291 @@
+"""Datasets: create and edit, taxonomy and chunk imports, planning, coverage, gap filling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.domain.errors import ConflictError, ValidationError
+from chalicelib.domain.models import (
+    Conversation,
+    ConversationStatus,
+    Dataset,
+    Taxonomy,
+    TierDistribution,
+)
+from chalicelib.planning.coverage import analyze_coverage, plan_gap_fill
+from chalicelib.planning.imports import parse_chunks_csv, parse_chunks_json, parse_taxonomy
+from chalicelib.planning.planner import pair_coverage, plan_conversations
+from chalicelib.planning.sample_data import load_sample_dataset
+from chalicelib.review.audit import AuditLog
+from chalicelib.store.repositories import DynamoConversationRepository, DynamoDatasetRepository
+
+DATASET_FIELDS = (
+    "name",
+    "description",
+    "business_name",
+    "target_count",
+    "tier_distribution",
+    "budget_usd",
+    "model",
+)
+
+
+def _dataset_snapshot(d: Dataset) -> dict[str, Any]:
+    data = d.model_dump(mode="json")
+    return {k: data.get(k) for k in (*DATASET_FIELDS, "version")}
+
+
+class DatasetService:
+    def __init__(
+        self,
+        datasets: DynamoDatasetRepository,
+        conversations: DynamoConversationRepository,
+        audit: AuditLog,
+        index: Any,  # ConversationIndex
+    ) -> None:
+        self.datasets = datasets
+        self.conversations = conversations
+        self.audit = audit
+        self.index = index
+
+    def create(self, tenant_id: str, actor: str, data: dict[str, Any]) -> Dataset:
+        dataset = Dataset(
+            tenant_id=tenant_id,
+            created_by=actor,
+            **{k: v for k, v in data.items() if v is not None},
+        )
+        self.datasets.create(dataset)
+        self.audit.record(
+            tenant_id,
+            actor,
+            "dataset.create",
+            "dataset",
+            dataset.dataset_id,
+            after=_dataset_snapshot(dataset),
+        )
+        return dataset
+
+    def create_sample(self, tenant_id: str, actor: str) -> Dataset:
+        taxonomy, chunks, meta = load_sample_dataset()
+        dataset = Dataset(
+            tenant_id=tenant_id,
+            created_by=actor,
+            name=meta.get("name", "Sample dataset"),
+            description=meta.get("description", ""),
+            business_name=meta.get("business_name") or meta.get("name"),
+            budget_usd=meta.get("suggested_budget_usd") or meta.get("budget_usd") or 25.0,
+            taxonomy=taxonomy,
+            chunk_count=len(chunks),
+        )
+        self.datasets.create(dataset)
+        self.datasets.replace_chunks(tenant_id, dataset.dataset_id, chunks)
+        self.audit.record(
+            tenant_id,
+            actor,
+            "dataset.create",
+            "dataset",
+            dataset.dataset_id,
+            after=_dataset_snapshot(dataset),
+            sample=True,
+            chunks=len(chunks),
+        )
+        return dataset
+
+    def get(self, tenant_id: str, dataset_id: str) -> Dataset:
+        return self.datasets.get(tenant_id, dataset_id)
+
+    def list_all(self, tenant_id: str) -> list[Dataset]:
+        return sorted(self.datasets.list_all(tenant_id), key=lambda d: d.created_at, reverse=True)
+
+    def update(
+        self, tenant_id: str, actor: str, dataset_id: str, changes: dict[str, Any]
+    ) -> Dataset:
+        current = self.datasets.get(tenant_id, dataset_id)
+        expected = changes.get("version", current.version)
+        if expected != current.version:
+            from chalicelib.domain.errors import StaleVersionError
+
+            raise StaleVersionError(
+                "the dataset was changed by someone else",
+                {"current": current.model_dump(mode="json")},
+            )
+        update = {k: changes[k] for k in DATASET_FIELDS if k in changes and changes[k] is not None}
+        if (
+            "budget_usd" in changes
+            and changes["budget_usd"] is None
+            and changes.get("clear_budget")
+        ):
+            update["budget_usd"] = None
+        if "tier_distribution" in update and isinstance(update["tier_distribution"], dict):
+            update["tier_distribution"] = TierDistribution.model_validate(
+                update["tier_distribution"]
+            )
+        updated = current.model_copy(update=update)
+        saved = self.datasets.save(updated, current.version)
+        self.audit.record(
+            tenant_id,
+            actor,
+            "dataset.update",
+            "dataset",
+            dataset_id,
+            before=_dataset_snapshot(current),
+            after=_dataset_snapshot(saved),
+        )
+        return saved
+
+    def set_taxonomy(self, tenant_id: str, actor: str, dataset_id: str, data: Any) -> Dataset:
+        taxonomy = parse_taxonomy(data)
+        current = self.datasets.get(tenant_id, dataset_id)
+        saved = self.datasets.save(
+            current.model_copy(update={"taxonomy": taxonomy}), current.version
+        )
+        self.audit.record(
+            tenant_id,
+            actor,
+            "dataset.taxonomy",
+            "dataset",
+            dataset_id,
+            before={"counts": _taxonomy_counts(current.taxonomy)},
+            after={"counts": _taxonomy_counts(taxonomy)},
+        )
+        return saved
+
+    def import_chunks(
+        self, tenant_id: str, actor: str, dataset_id: str, body: Any, content_type: str
+    ) -> dict[str, Any]:
+        dataset = self.datasets.get(tenant_id, dataset_id)
+        taxonomy = dataset.taxonomy if _taxonomy_counts(dataset.taxonomy)["personas"] else None
+        if isinstance(body, str):
+            chunks = parse_chunks_csv(body, taxonomy)
+        else:
+            if isinstance(body, dict) and "chunks" in body:
+                body = body["chunks"]
+            chunks = parse_chunks_json(body, taxonomy)
+        self.datasets.replace_chunks(tenant_id, dataset_id, chunks)
+        saved = self.datasets.save(
+            dataset.model_copy(update={"chunk_count": len(chunks)}), dataset.version
+        )
+        self.audit.record(
+            tenant_id,
+            actor,
+            "dataset.chunks",
+            "dataset",
+            dataset_id,
+            before={"chunk_count": dataset.chunk_count},
+            after={"chunk_count": len(chunks)},
+            content_type=content_type,
+        )
+        return {"imported": len(chunks), "dataset": saved}
+
+    def chunks(self, tenant_id: str, dataset_id: str) -> list[Any]:
+        self.datasets.get(tenant_id, dataset_id)
+        return self.datasets.list_chunks(tenant_id, dataset_id)
+
+    def _require_taxonomy(self, dataset: Dataset) -> None:
+        counts = _taxonomy_counts(dataset.taxonomy)
+        empty = [k for k, v in counts.items() if v == 0]
+        if empty:
+            raise ConflictError(
+                f"set the taxonomy first: {', '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty",
+                {"empty": empty},
+            )
+
+    def plan(
+        self, tenant_id: str, actor: str, dataset_id: str, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        dataset = self.datasets.get(tenant_id, dataset_id)
+        self._require_taxonomy(dataset)
+        count = data.get("count") or dataset.target_count
+        distribution = dataset.tier_distribution
+        if data.get("tier_distribution") is not None:
+            distribution = TierDistribution.model_validate(data["tier_distribution"])
+        seed = data.get("seed", dataset.plan_seed)
+        existing = self.conversations.list_for_dataset(tenant_id, dataset_id)
+        if existing and not data.get("replace", False):
+            raise ConflictError(
+                f"this dataset already has {len(existing)} planned conversations; "
+                "use fill-gaps to add what is missing, or send replace: true to plan again "
+                "(only not-generated conversations are replaced)",
+                {"existing": len(existing)},
+            )
+        chunks = self.datasets.list_chunks(tenant_id, dataset_id)
+        specs = plan_conversations(dataset.taxonomy, chunks, count, distribution, seed)
+        if data.get("replace"):
+            for c in existing:
+                if c.status == ConversationStatus.NOT_GENERATED:
+                    self.conversations.soft_delete(c)
+        conversations = [Conversation.from_spec(tenant_id, dataset_id, s) for s in specs]
+        self.conversations.add_planned(conversations)
+        if data.get("tier_distribution") is not None or count != dataset.target_count:
+            self.datasets.save(
+                dataset.model_copy(
+                    update={"tier_distribution": distribution, "target_count": count}
+                ),
+                dataset.version,
+            )
+        tiers: dict[str, int] = {}
+        for c in conversations:
+            tiers[c.tier.value] = tiers.get(c.tier.value, 0) + 1
+        self.audit.record(
+            tenant_id,
+            actor,
+            "dataset.plan",
+            "dataset",
+            dataset_id,
+            after={"planned": len(conversations), "tiers": tiers, "seed": seed},
+        )
+        return {
+            "planned": len(conversations),
+            "tiers": tiers,
+            "pair_coverage": pair_coverage(specs, dataset.taxonomy),
+            "conversation_ids": [c.conversation_id for c in conversations],
+        }
+
+    def coverage(self, tenant_id: str, dataset_id: str) -> dict[str, Any]:
+        dataset = self.datasets.get(tenant_id, dataset_id)
+        conversations = self.index.conversations(tenant_id, dataset_id)
+        return analyze_coverage(
+            dataset.taxonomy, conversations, dataset.target_count, dataset.tier_distribution
+        )
+
+    def fill_gaps(self, tenant_id: str, actor: str, dataset_id: str) -> dict[str, Any]:
+        dataset = self.datasets.get(tenant_id, dataset_id)
+        self._require_taxonomy(dataset)
+        conversations = self.index.conversations(tenant_id, dataset_id)
+        chunks = self.datasets.list_chunks(tenant_id, dataset_id)
+        specs = plan_gap_fill(
+            dataset.taxonomy,
+            chunks,
+            conversations,
+            dataset.target_count,
+            dataset.tier_distribution,
+            dataset.plan_seed,
+        )
+        new = [Conversation.from_spec(tenant_id, dataset_id, s) for s in specs]
+        self.conversations.add_planned(new)
+        tiers: dict[str, int] = {}
+        for c in new:
+            tiers[c.tier.value] = tiers.get(c.tier.value, 0) + 1
+        self.audit.record(
+            tenant_id,
+            actor,
+            "dataset.fill_gaps",
+            "dataset",
+            dataset_id,
+            after={"planned": len(new), "tiers": tiers},
+        )
+        return {
+            "planned": len(new),
+            "tiers": tiers,
+            "conversation_ids": [c.conversation_id for c in new],
+        }
+
+
+def _taxonomy_counts(t: Taxonomy) -> dict[str, int]:
+    return {k: len(getattr(t, k)) for k in ("personas", "emotions", "topics", "intents", "tones")}
+
+
+def require_dict(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValidationError(f"{what} must be a JSON object")
+    return value

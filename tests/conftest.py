@@ -1,0 +1,88 @@
+"""Shared fixtures: one local stack (moto + real ASL + app + simulator) per session."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+warnings.filterwarnings("ignore", message=".*not supported by moto.*")
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+
+class Api:
+    """A tiny JSON HTTP client for the local stack (stdlib only, like a plain curl)."""
+
+    def __init__(self, base: str, token: str | None = None) -> None:
+        self.base = base
+        self.token = token
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        raw: bytes | None = None,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any, dict[str, str]]:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        h = {"Content-Type": content_type, **(headers or {})}
+        if self.token:
+            h["Authorization"] = f"Bearer {self.token}"
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=h)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                text = resp.read()
+                status, hdrs = resp.status, dict(resp.headers)
+        except urllib.error.HTTPError as e:
+            text = e.read()
+            status, hdrs = e.code, dict(e.headers)
+        try:
+            parsed = json.loads(text) if text else None
+        except ValueError:
+            parsed = text
+        return status, parsed, hdrs
+
+    def get(self, path: str, **kw: Any) -> tuple[int, Any, dict[str, str]]:
+        return self.call("GET", path, **kw)
+
+    def post(self, path: str, body: Any = None, **kw: Any) -> tuple[int, Any, dict[str, str]]:
+        return self.call("POST", path, body if body is not None else {}, **kw)
+
+    def patch(self, path: str, body: Any, **kw: Any) -> tuple[int, Any, dict[str, str]]:
+        return self.call("PATCH", path, body, **kw)
+
+    def put(self, path: str, body: Any, **kw: Any) -> tuple[int, Any, dict[str, str]]:
+        return self.call("PUT", path, body, **kw)
+
+    def delete(self, path: str, **kw: Any) -> tuple[int, Any, dict[str, str]]:
+        return self.call("DELETE", path, **kw)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from chalicelib.local.launcher import LocalStack
+
+    os.environ.setdefault("LLM_SIM_LATENCY", "0.01")
+    os.environ.setdefault("EXPENSIVE_ROUTE_RPM", "10000")
+    os.environ.setdefault("RATE_LIMIT_RPM", "6000")
+    os.environ.setdefault("MAX_ACTIVE_JOBS_PER_TENANT", "50")
+    data: Path = tmp_path_factory.mktemp("stack-data")
+    s = LocalStack(port=0, data_dir=data, persist=False, quiet=True)
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def api(stack: Any) -> Api:
+    return Api(stack.url)
