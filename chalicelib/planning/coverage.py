@@ -43,6 +43,9 @@ EXCLUDED_STATUSES: tuple[ConversationStatus, ...] = (
     ConversationStatus.FAILED,
 )
 TIERS: tuple[Tier, ...] = (Tier.TEMPLATE, Tier.SCENARIO, Tier.EDGE_CASE)
+# Per pair kind, so a huge taxonomy cannot make the answer huge; the matrices and the
+# counts still describe every cell.
+MAX_LISTED_PAIR_GAPS = 500
 COUNTING_NOTE = (
     "Effective counts exclude rejected and failed conversations, so the pairs and tiers "
     "they covered show up as gaps again until replacements are planned."
@@ -139,6 +142,7 @@ def analyze_coverage(
 
     pairs: dict[str, dict[str, Any]] = {}
     pair_gaps: list[dict[str, Any]] = []
+    pair_gap_total = 0
     for kind, row_dim, col_dim in PAIR_KINDS:
         rows_ = taxonomy.names(TAXONOMY_FIELD[row_dim])
         cols = taxonomy.names(TAXONOMY_FIELD[col_dim])
@@ -162,13 +166,16 @@ def analyze_coverage(
             "possible": possible,
             "allowed": allowed,
             "percent": round(100.0 * achieved / allowed, 1) if allowed else 100.0,
+            "shortfall": max(0, allowed - achieved),  # pairs still to cover for this target
             "min_expected": floor,
-            "missing": missing,
+            "missing_count": len(missing),
+            "missing": missing[:MAX_LISTED_PAIR_GAPS],
         }
         # Below the target's reach (target < possible) only the shortfall is a gap, but
         # any missing pair may fill it, so all are listed as candidates.
+        kind_gaps: list[dict[str, Any]] = []
         if achieved < allowed:
-            pair_gaps.extend(
+            kind_gaps.extend(
                 {
                     "kind": kind,
                     row_dim: r,
@@ -179,7 +186,7 @@ def analyze_coverage(
                 }
                 for r, c in missing
             )
-        pair_gaps.extend(
+        kind_gaps.extend(
             {
                 "kind": kind,
                 row_dim: r,
@@ -192,6 +199,8 @@ def analyze_coverage(
             for c in cols
             if 0 < eff_pairs[(r, c)] < floor
         )
+        pair_gap_total += len(kind_gaps)
+        pair_gaps.extend(kind_gaps[:MAX_LISTED_PAIR_GAPS])
 
     targets = (distribution or TierDistribution()).counts(target_count)
     tier_total = Counter(Tier(c.tier) for c in conversations)
@@ -222,7 +231,7 @@ def analyze_coverage(
                 }
             )
 
-    gap_count = len(pair_gaps) + len(tier_gaps) + len(dimension_gaps)
+    gap_count = pair_gap_total + len(tier_gaps) + len(dimension_gaps)
     return {
         "target_count": target_count,
         "total": len(conversations),
@@ -234,7 +243,13 @@ def analyze_coverage(
         "dimensions": dimensions,
         "pairs": pairs,
         "tiers": tiers,
-        "gaps": {"pairs": pair_gaps, "tiers": tier_gaps, "dimensions": dimension_gaps},
+        "gaps": {
+            "pairs": pair_gaps,
+            "pairs_total": pair_gap_total,
+            "pairs_truncated": pair_gap_total > len(pair_gaps),
+            "tiers": tier_gaps,
+            "dimensions": dimension_gaps,
+        },
         "gap_count": gap_count,
         "complete": gap_count == 0,
     }

@@ -73,6 +73,7 @@ PAIR_KINDS: tuple[tuple[str, str, str], ...] = (
 Signature = tuple[str | None, str | None, str | None]
 
 SCENARIO_MAX_CHARS = 200
+MAX_LISTED_MISSING = 500  # pair_coverage lists at most this many missing pairs per kind
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[])")
 
 
@@ -451,6 +452,9 @@ def pair_coverage(specs: Sequence[HasDimensions], taxonomy: Taxonomy) -> dict[st
             "allowed": allowed,
             "percent": round(100.0 * len(seen) / allowed, 1) if allowed else 100.0,
             "percent_of_possible": round(100.0 * len(seen) / possible, 1) if possible else 100.0,
-            "missing": [[r, c] for r in rows for c in cols if (r, c) not in seen],
+            "missing_count": possible - len(seen),
+            "missing": [[r, c] for r in rows for c in cols if (r, c) not in seen][
+                :MAX_LISTED_MISSING
+            ],
         }
     return out
