@@ -1,0 +1,794 @@
+/**
+ * The one typed client for the Bright Run HTTP API (see shared/API.md).
+ *
+ * Every request the app makes goes through this module, and every response type the
+ * screens read is declared here, so following a backend field change is a one-file edit.
+ * All paths are relative (`/api/...`): the app is served from the API's origin. In dev
+ * mode `VITE_API_BASE` may point at another origin.
+ */
+
+// --------------------------------------------------------------------------- enums
+
+export const STATUSES = [
+  "not_generated",
+  "generating",
+  "generated",
+  "approved",
+  "rejected",
+  "failed",
+] as const;
+export type ConversationStatus = (typeof STATUSES)[number];
+
+export const TIERS = ["template", "scenario", "edge_case"] as const;
+export type Tier = (typeof TIERS)[number];
+
+/** Taxonomy-driven filter dimensions (singular: conversation field / query param). */
+export const DIMENSIONS = ["persona", "emotion", "topic", "intent", "tone"] as const;
+export type Dimension = (typeof DIMENSIONS)[number];
+export const TAXONOMY_FIELD: Record<Dimension, keyof Taxonomy> = {
+  persona: "personas",
+  emotion: "emotions",
+  topic: "topics",
+  intent: "intents",
+  tone: "tones",
+};
+
+export const EXPORT_FORMATS = ["openai", "anthropic", "sharegpt", "hf_messages", "generic", "csv"] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+export type JobStatus = "queued" | "running" | "pausing" | "paused" | "completed" | "failed" | "cancelled";
+export const ACTIVE_JOB_STATUSES: readonly JobStatus[] = ["queued", "running", "pausing", "paused"];
+
+export type BulkAction = "approve" | "reject" | "delete" | "regenerate";
+
+// --------------------------------------------------------------------------- models
+
+export interface TaxonomyEntry {
+  name: string;
+  description?: string;
+}
+
+export interface Taxonomy {
+  personas: TaxonomyEntry[];
+  emotions: TaxonomyEntry[];
+  topics: TaxonomyEntry[];
+  intents: TaxonomyEntry[];
+  tones: TaxonomyEntry[];
+}
+
+export interface TierDistribution {
+  template: number;
+  scenario: number;
+  edge_case: number;
+}
+
+export interface Dataset {
+  dataset_id: string;
+  name: string;
+  description?: string;
+  target_count: number;
+  tier_distribution: TierDistribution;
+  budget_usd: number | null;
+  model?: string | null;
+  taxonomy: Taxonomy;
+  chunk_count: number;
+  created_at: string;
+  updated_at?: string;
+  version?: number;
+  /** What generation has cost so far. */
+  spent_usd?: number;
+}
+
+export interface Turn {
+  turn_number: number;
+  role: "user" | "assistant";
+  content: string;
+}
+
+export interface QualityCheck {
+  name: string;
+  passed: boolean;
+  score: number;
+  weight?: number;
+  detail?: string;
+}
+
+export interface QualityReport {
+  score: number;
+  checks: QualityCheck[];
+  flagged?: boolean;
+  duplicate_of?: string | null;
+  judge_score?: number | null;
+}
+
+/** One row of `GET /api/conversations`. */
+export interface ConversationSummary {
+  conversation_id: string;
+  dataset_id?: string;
+  persona: string;
+  emotion: string;
+  topic: string;
+  intent: string;
+  tone: string;
+  tier: Tier;
+  status: ConversationStatus;
+  quality_score: number | null;
+  flagged: boolean;
+  actual_cost_usd: number | null;
+  estimated_cost_usd: number | null;
+  created_at: string;
+  version: number;
+  turn_count: number;
+  title?: string | null;
+  error_message?: string | null;
+}
+
+export interface AuditEntry {
+  actor: string;
+  action: string;
+  at: string;
+  details?: Record<string, unknown> | null;
+}
+
+/** `GET /api/conversations/{id}`: the conversation plus turns, quality, audit, neighbours. */
+export interface ConversationDetail extends ConversationSummary {
+  arc?: string | null;
+  scenario?: string | null;
+  edge_case_type?: string | null;
+  chunk_id?: string | null;
+  document_id?: string | null;
+  model?: string | null;
+  template_id?: string | null;
+  template_version?: number | null;
+  input_tokens?: number;
+  output_tokens?: number;
+  generation_duration_ms?: number | null;
+  reviewer_notes?: string | null;
+  reviewed_by?: string | null;
+  reviewed_at?: string | null;
+  approved_by?: string | null;
+  approved_at?: string | null;
+  generated_at?: string | null;
+  updated_at?: string;
+  turns: Turn[];
+  quality: QualityReport | null;
+  audit: AuditEntry[];
+  previous_id: string | null;
+  next_id: string | null;
+}
+
+export interface ConversationPage {
+  items: ConversationSummary[];
+  total: number;
+  page?: number;
+  page_size?: number;
+  next_cursor?: string | null;
+}
+
+export interface BulkFailure {
+  id: string;
+  error: string | { code?: string; message?: string };
+}
+
+export interface BulkResult {
+  succeeded: string[];
+  failed: BulkFailure[];
+  /** Set for `regenerate`: the generation job that rewrites them. */
+  job_id?: string | null;
+}
+
+export function bulkFailureText(f: BulkFailure): string {
+  const e = f.error;
+  return typeof e === "string" ? e : e?.message ?? e?.code ?? "failed";
+}
+
+export interface Estimate {
+  count: number;
+  estimated_cost_usd: number;
+  estimated_seconds: number;
+  over_budget: boolean;
+  budget_usd?: number | null;
+  budget_remaining_usd?: number | null;
+  estimated_economy_cost_usd?: number;
+}
+
+export interface BudgetWarning {
+  threshold_percent: number;
+  spent_usd: number;
+  budget_usd: number;
+  at?: string;
+}
+
+export interface Job {
+  job_id: string;
+  dataset_id?: string;
+  kind?: "single" | "batch" | "all";
+  mode?: "standard" | "economy";
+  status: JobStatus;
+  total: number;
+  completed: number;
+  failed: number;
+  skipped: number;
+  current?: { conversation_id?: string | null; persona?: string | null; topic?: string | null } | null;
+  percent?: number;
+  eta_seconds?: number | null;
+  cost_usd: number;
+  estimated_cost_usd: number;
+  budget_usd?: number | null;
+  /** API.md names it `budget`; either is read. */
+  budget?: number | null;
+  warnings?: BudgetWarning[];
+  pause_reason?: string | null;
+  error_message?: string | null;
+  created_at?: string;
+  finished_at?: string | null;
+}
+
+export interface CoverageMatrix {
+  rows: string[];
+  cols: string[];
+  cells: number[][];
+}
+
+export type CoverageGap = string | Record<string, unknown>;
+
+export interface Coverage {
+  pairs: {
+    persona_emotion?: CoverageMatrix;
+    persona_topic?: CoverageMatrix;
+    [pair: string]: CoverageMatrix | undefined;
+  };
+  /** Conversations per tier (counted ones) vs the tier's target. */
+  tiers: Partial<Record<Tier, { count: number; target: number }>>;
+  gaps: CoverageGap[];
+  gap_count?: number;
+  note?: string;
+}
+
+/**
+ * Accepts `tiers` as `{template: {count, target}}` or as a list of
+ * `{tier, target, effective|total|count}`, and `gaps` as a list or as
+ * `{pairs: [...], tiers: [...], dimensions: [...]}`.
+ */
+export function normalizeCoverage(raw: unknown): Coverage {
+  const r = (raw ?? {}) as Record<string, unknown>;
+  const tiers: Coverage["tiers"] = {};
+  const rawTiers = r["tiers"];
+  if (Array.isArray(rawTiers)) {
+    for (const t of rawTiers as Record<string, unknown>[]) {
+      const name = t["tier"] as Tier;
+      const count = Number(t["effective"] ?? t["count"] ?? t["total"] ?? 0);
+      tiers[name] = { count, target: Number(t["target"] ?? 0) };
+    }
+  } else if (rawTiers && typeof rawTiers === "object") {
+    for (const [name, v] of Object.entries(rawTiers as Record<string, Record<string, unknown>>)) {
+      tiers[name as Tier] = { count: Number(v["count"] ?? v["effective"] ?? v["total"] ?? 0), target: Number(v["target"] ?? 0) };
+    }
+  }
+  let gaps: CoverageGap[] = [];
+  const rawGaps = r["gaps"];
+  if (Array.isArray(rawGaps)) gaps = rawGaps as CoverageGap[];
+  else if (rawGaps && typeof rawGaps === "object") {
+    for (const [group, list] of Object.entries(rawGaps as Record<string, unknown>)) {
+      if (Array.isArray(list)) for (const g of list) gaps.push(g && typeof g === "object" ? { group, ...(g as Record<string, unknown>) } : (g as CoverageGap));
+    }
+  }
+  const pairs = (r["pairs"] && typeof r["pairs"] === "object" ? r["pairs"] : {}) as Coverage["pairs"];
+  return {
+    pairs,
+    tiers,
+    gaps,
+    gap_count: typeof r["gap_count"] === "number" ? r["gap_count"] : gaps.length,
+    note: typeof r["note"] === "string" ? r["note"] : undefined,
+  };
+}
+
+export interface TemplateVersion {
+  version: number;
+  text: string;
+  parameters?: string[];
+  change_note?: string;
+  created_by?: string;
+  created_at?: string;
+}
+
+export interface PromptTemplate {
+  template_id: string;
+  name: string;
+  tier: Tier;
+  text: string;
+  description?: string;
+  parameters?: string[];
+  version: number;
+  is_active: boolean;
+  weight: number;
+  created_at?: string;
+  updated_at?: string;
+}
+
+/** Per template version: how many conversations it wrote and how they were reviewed. */
+export interface TemplateVersionUsage {
+  version: number;
+  usage: number;
+  approved: number;
+  rejected: number;
+  mean_quality?: number | null;
+  approval_rate?: number | null;
+}
+
+export interface TemplateDetail extends PromptTemplate {
+  versions: TemplateVersion[];
+  usage: TemplateVersionUsage[];
+  total_usage: number;
+  /** 0..1 over all versions; null before any review. */
+  approval_rate: number | null;
+  mean_quality?: number | null;
+}
+
+export interface ExportFile {
+  split?: string;
+  filename?: string;
+  count?: number;
+  download_url?: string;
+}
+
+export interface ExportRecord {
+  export_id: string;
+  format: ExportFormat;
+  filters?: Record<string, unknown>;
+  split?: Record<string, number> | null;
+  status: "pending" | "ready" | "failed";
+  filename?: string | null;
+  files?: ExportFile[];
+  conversation_count?: number;
+  counts?: Record<string, number>;
+  stats?: Record<string, unknown>;
+  skipped?: Record<string, string>[];
+  error_message?: string | null;
+  download_url?: string | null;
+  created_at?: string;
+  finished_at?: string | null;
+}
+
+export interface Subscription {
+  email: string;
+  status?: string;
+  subscription_id?: string;
+  created_at?: string;
+}
+
+export interface NotificationMessage {
+  message_id?: string;
+  subject: string;
+  body: string;
+  kind: string;
+  job_id?: string | null;
+  dataset_id?: string | null;
+  at: string;
+}
+
+export interface Health {
+  status: string;
+  llm: "anthropic" | "simulator" | string;
+  llm_note?: string;
+  model?: string;
+  [key: string]: unknown;
+}
+
+export interface ImportResult {
+  imported: number;
+  dataset?: Dataset;
+}
+
+/** Result of plan / fill-gaps: the `not_generated` conversations added. */
+export interface PlanResult {
+  planned: number;
+  tiers?: Record<string, number>;
+  conversation_ids?: string[];
+}
+
+// --------------------------------------------------------------------------- request shapes
+
+export interface ConversationQuery {
+  dataset_id?: string | null;
+  persona?: string[];
+  emotion?: string[];
+  topic?: string[];
+  intent?: string[];
+  tone?: string[];
+  tier?: string[];
+  status?: string[];
+  quality_min?: number | null;
+  quality_max?: number | null;
+  flagged?: boolean | null;
+  q?: string;
+  sort?: string;
+  order?: "asc" | "desc";
+  page_size?: number;
+  page?: number;
+}
+
+export interface CreateDatasetBody {
+  name: string;
+  target_count?: number;
+  tier_distribution?: TierDistribution;
+  budget_usd?: number | null;
+  description?: string;
+}
+
+/** Export filters (approved conversations only; no status / text search). */
+export interface ExportFilters {
+  dataset_id?: string;
+  persona?: string[];
+  emotion?: string[];
+  topic?: string[];
+  intent?: string[];
+  tone?: string[];
+  tier?: string[];
+  quality_min?: number;
+  quality_max?: number;
+}
+
+export const EXPORT_FILTER_KEYS = ["dataset_id", "persona", "emotion", "topic", "intent", "tone", "tier", "quality_min", "quality_max"] as const;
+
+/** The export-relevant, non-empty part of a conversation query. */
+export function toExportFilters(q: ConversationQuery): ExportFilters {
+  const out: Record<string, unknown> = {};
+  for (const k of EXPORT_FILTER_KEYS) {
+    const v = q[k];
+    if (v === null || v === undefined || v === "") continue;
+    if (Array.isArray(v) && v.length === 0) continue;
+    out[k] = v;
+  }
+  return out as ExportFilters;
+}
+
+export interface ExportBody {
+  format: ExportFormat;
+  filters?: ExportFilters;
+  split?: { train: number; validation: number; test: number } | null;
+}
+
+// --------------------------------------------------------------------------- errors
+
+export interface ApiErrorBody {
+  code: string;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+/** Every failed call rejects with this: the API's `{"error": {code, message, details}}`. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details: Record<string, unknown>;
+
+  constructor(status: number, code: string, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.details = details ?? {};
+  }
+
+  /** Row-numbered import errors (`error.details.errors[]`) as readable lines. */
+  rowErrors(): string[] {
+    const errs = this.details["errors"];
+    if (!Array.isArray(errs)) return [];
+    return errs.map((e: unknown) => describeRowError(e));
+  }
+}
+
+function describeRowError(e: unknown): string {
+  if (typeof e === "string") return e;
+  if (e && typeof e === "object") {
+    const o = e as Record<string, unknown>;
+    const row = o["row"] ?? o["line"] ?? o["index"];
+    const field = o["field"] ?? o["column"] ?? (Array.isArray(o["loc"]) ? (o["loc"] as unknown[]).join(".") : undefined);
+    const msg = o["message"] ?? o["msg"] ?? o["error"] ?? JSON.stringify(o);
+    const parts: string[] = [];
+    if (typeof o["dimension"] === "string" && o["dimension"]) parts.push(String(o["dimension"]));
+    if (row !== undefined && row !== null) parts.push(`Row ${String(row)}`);
+    if (field !== undefined && field !== null && field !== "") parts.push(String(field));
+    return parts.length ? `${parts.join(", ")}: ${String(msg)}` : String(msg);
+  }
+  return String(e);
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: "The request was not accepted",
+  401: "Your session has expired: please sign in again",
+  403: "You do not have permission to do that",
+  404: "Not found",
+  409: "Conflict: the data changed in the meantime",
+  413: "That file or request is too large",
+  422: "The request could not be processed",
+  429: "Too many requests: please wait a moment and try again",
+  500: "The server had a problem",
+  502: "The server is unreachable right now",
+  503: "The service is temporarily unavailable",
+  504: "The server took too long to answer",
+};
+
+/** Turn a non-2xx response into an ApiError, whatever its body. */
+export async function errorFromResponse(res: Response): Promise<ApiError> {
+  let text = "";
+  try {
+    text = await res.text();
+  } catch {
+    text = "";
+  }
+  if (text) {
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (parsed && typeof parsed === "object" && "error" in parsed) {
+        const err = (parsed as { error: unknown }).error;
+        if (err && typeof err === "object") {
+          const e = err as Partial<ApiErrorBody>;
+          return new ApiError(
+            res.status,
+            typeof e.code === "string" ? e.code : `http_${res.status}`,
+            typeof e.message === "string" && e.message ? e.message : STATUS_TEXT[res.status] ?? `Request failed (${res.status})`,
+            e.details && typeof e.details === "object" ? e.details : {},
+          );
+        }
+        if (typeof err === "string") return new ApiError(res.status, `http_${res.status}`, err);
+      }
+      if (parsed && typeof parsed === "object" && "message" in parsed) {
+        const m = (parsed as { message: unknown }).message;
+        if (typeof m === "string") return new ApiError(res.status, `http_${res.status}`, m);
+      }
+    } catch {
+      /* not JSON: fall through */
+    }
+  }
+  const base = STATUS_TEXT[res.status] ?? `Request failed (${res.status})`;
+  return new ApiError(res.status, `http_${res.status}`, `${base} (HTTP ${res.status}).`);
+}
+
+// --------------------------------------------------------------------------- transport
+
+function apiBase(): string {
+  const env = import.meta.env;
+  if (env.DEV && typeof env.VITE_API_BASE === "string" && env.VITE_API_BASE) {
+    return env.VITE_API_BASE.replace(/\/+$/, "");
+  }
+  return "";
+}
+
+let authToken: string | null = null;
+/** Optional bearer token (Cognito id token) sent with every request. */
+export function setAuthToken(token: string | null): void {
+  authToken = token;
+}
+
+type QueryValue = string | number | boolean | null | undefined | readonly (string | number)[];
+
+/** Build a query string: arrays repeat the key, empty values are left out. */
+export function buildQuery(params: Record<string, QueryValue>): string {
+  const sp = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value === undefined || value === null || value === "") continue;
+    if (Array.isArray(value)) {
+      for (const v of value as readonly (string | number)[]) sp.append(key, String(v));
+    } else {
+      sp.append(key, String(value));
+    }
+  }
+  const s = sp.toString();
+  return s ? `?${s}` : "";
+}
+
+interface RequestOptions {
+  query?: Record<string, QueryValue> | string;
+  body?: unknown;
+  /** Send `body` as-is (a string) with this content type instead of JSON. */
+  rawContentType?: string;
+  signal?: AbortSignal;
+}
+
+export async function request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+  let qs = "";
+  if (typeof opts.query === "string") qs = opts.query ? (opts.query.startsWith("?") ? opts.query : `?${opts.query}`) : "";
+  else if (opts.query) qs = buildQuery(opts.query);
+  const headers: Record<string, string> = { Accept: "application/json" };
+  let body: string | undefined;
+  if (opts.body !== undefined) {
+    if (opts.rawContentType) {
+      headers["Content-Type"] = opts.rawContentType;
+      body = String(opts.body);
+    } else {
+      headers["Content-Type"] = "application/json";
+      body = JSON.stringify(opts.body);
+    }
+  }
+  if (authToken) headers["Authorization"] = `Bearer ${authToken}`;
+  let res: Response;
+  try {
+    res = await fetch(`${apiBase()}${path}${qs}`, { method, headers, body, signal: opts.signal });
+  } catch (e) {
+    if (e instanceof DOMException && e.name === "AbortError") throw e;
+    throw new ApiError(0, "network_error", "Could not reach the server. Check your connection and try again.");
+  }
+  if (!res.ok) throw await errorFromResponse(res);
+  if (res.status === 204) return undefined as T;
+  const text = await res.text();
+  if (!text) return undefined as T;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new ApiError(res.status, "bad_response", "The server sent an answer the app could not read.");
+  }
+}
+
+/** Lists are `{items, total}`; a bare array is accepted too. */
+export interface ItemList<T> {
+  items: T[];
+  total: number;
+}
+function asList<T>(data: unknown): ItemList<T> {
+  if (Array.isArray(data)) return { items: data as T[], total: data.length };
+  const o = (data ?? {}) as { items?: T[]; total?: number };
+  const items = Array.isArray(o.items) ? o.items : [];
+  return { items, total: typeof o.total === "number" ? o.total : items.length };
+}
+
+const enc = encodeURIComponent;
+
+/** Accept either a flat detail or `{conversation: {...}, turns, ...}`. */
+export function normalizeDetail(data: unknown): ConversationDetail {
+  const o = (data ?? {}) as Record<string, unknown>;
+  const nested = o["conversation"];
+  const flat: Record<string, unknown> =
+    nested && typeof nested === "object" ? { ...(nested as Record<string, unknown>), ...o } : { ...o };
+  delete flat["conversation"];
+  const quality = (flat["quality"] as QualityReport | null | undefined) ?? null;
+  return {
+    ...(flat as unknown as ConversationDetail),
+    turns: Array.isArray(flat["turns"]) ? (flat["turns"] as Turn[]) : [],
+    audit: Array.isArray(flat["audit"]) ? (flat["audit"] as AuditEntry[]) : [],
+    quality: quality ? { ...quality, checks: Array.isArray(quality.checks) ? quality.checks : [] } : null,
+    previous_id: (flat["previous_id"] as string | null | undefined) ?? null,
+    next_id: (flat["next_id"] as string | null | undefined) ?? null,
+  };
+}
+
+export function jobBudget(job: Job): number | null {
+  return job.budget_usd ?? job.budget ?? null;
+}
+
+export function jobPercent(job: Job): number {
+  if (typeof job.percent === "number") return job.percent;
+  const done = job.completed + job.failed + job.skipped;
+  return job.total ? Math.round((1000 * done) / job.total) / 10 : 100;
+}
+
+export function isJobActive(job: Job): boolean {
+  return ACTIVE_JOB_STATUSES.includes(job.status);
+}
+
+// --------------------------------------------------------------------------- endpoints
+
+export const api = {
+  health: () => request<Health>("GET", "/api/health"),
+
+  // datasets
+  listDatasets: async () => asList<Dataset>(await request<unknown>("GET", "/api/datasets")),
+  getDataset: (id: string) => request<Dataset>("GET", `/api/datasets/${enc(id)}`),
+  createDataset: (body: CreateDatasetBody) => request<Dataset>("POST", "/api/datasets", { body }),
+  updateDataset: (id: string, body: Partial<CreateDatasetBody>) =>
+    request<Dataset>("PATCH", `/api/datasets/${enc(id)}`, { body }),
+  loadSampleDataset: () => request<Dataset>("POST", "/api/datasets/sample", { body: {} }),
+  putTaxonomy: (id: string, taxonomy: Taxonomy) =>
+    request<Dataset>("PUT", `/api/datasets/${enc(id)}/taxonomy`, { body: taxonomy }),
+  importChunksJson: (id: string, chunks: unknown[]) =>
+    request<ImportResult>("POST", `/api/datasets/${enc(id)}/chunks`, { body: chunks }),
+  importChunksCsv: (id: string, csv: string) =>
+    request<ImportResult>("POST", `/api/datasets/${enc(id)}/chunks`, { body: csv, rawContentType: "text/csv" }),
+  planDataset: (id: string, body: { count?: number; tier_distribution?: TierDistribution }) =>
+    request<PlanResult>("POST", `/api/datasets/${enc(id)}/plan`, { body }),
+  fillGaps: (id: string) => request<PlanResult>("POST", `/api/datasets/${enc(id)}/fill-gaps`, { body: {} }),
+  coverage: async (datasetId: string): Promise<Coverage> =>
+    normalizeCoverage(await request<unknown>("GET", "/api/conversations/coverage-analysis", { query: { dataset_id: datasetId } })),
+
+  // conversations
+  listConversations: async (query: ConversationQuery, signal?: AbortSignal) => {
+    const data = await request<ConversationPage>("GET", "/api/conversations", {
+      query: conversationQueryParams(query),
+      signal,
+    });
+    return { ...data, items: Array.isArray(data?.items) ? data.items : [], total: data?.total ?? 0 };
+  },
+  /** `listQuery` is the table's filter/sort query string so previous/next follow the table. */
+  getConversation: async (id: string, listQuery = "", signal?: AbortSignal) =>
+    normalizeDetail(await request<unknown>("GET", `/api/conversations/${enc(id)}`, { query: listQuery, signal })),
+  reviewConversation: async (
+    id: string,
+    body: { status: "approved" | "rejected"; reviewer_notes?: string; version: number },
+  ) => normalizeDetail(await request<unknown>("PATCH", `/api/conversations/${enc(id)}`, { body })),
+  deleteConversation: (id: string) => request<void>("DELETE", `/api/conversations/${enc(id)}`),
+  bulkAction: async (body: { action: BulkAction; ids: string[]; reviewer_notes?: string; confirm?: boolean }) => {
+    const r = await request<Partial<BulkResult>>("POST", "/api/conversations/bulk-action", { body });
+    return { succeeded: r?.succeeded ?? [], failed: r?.failed ?? [], job_id: r?.job_id ?? null } satisfies BulkResult;
+  },
+  validateConversation: (id: string) => request<unknown>("POST", `/api/conversations/${enc(id)}/validate`, { body: {} }),
+
+  // generation
+  estimate: (body: { dataset_id: string; only?: "not_generated" | "failed"; mode?: "economy" } | { ids: string[]; mode?: "economy" }) =>
+    request<Estimate>("POST", "/api/conversations/estimate", { body }),
+  generate: (conversationId: string, confirm = false) =>
+    request<{ job_id: string }>("POST", "/api/conversations/generate", {
+      body: confirm ? { conversation_id: conversationId, confirm } : { conversation_id: conversationId },
+    }),
+  generateBatch: (conversationIds: string[], confirm: boolean, mode?: "economy") =>
+    request<{ job_id: string }>("POST", "/api/conversations/generate-batch", {
+      body: { conversation_ids: conversationIds, confirm, ...(mode ? { mode } : {}) },
+    }),
+  generateAll: (datasetId: string, only: "not_generated" | "failed", confirm: boolean, mode?: "economy") =>
+    request<{ job_id: string }>("POST", "/api/conversations/generate-all", {
+      body: { dataset_id: datasetId, only, confirm, ...(mode ? { mode } : {}) },
+    }),
+  getJob: (id: string) => request<Job>("GET", `/api/jobs/${enc(id)}`),
+  listActiveJobs: async (datasetId: string) =>
+    asList<Job>(await request<unknown>("GET", "/api/jobs", { query: { dataset_id: datasetId, active: "true" } })),
+  pauseJob: (id: string) => request<Job>("POST", `/api/jobs/${enc(id)}/pause`, { body: {} }),
+  resumeJob: (id: string) => request<Job>("POST", `/api/jobs/${enc(id)}/resume`, { body: {} }),
+  cancelJob: (id: string) => request<Job>("POST", `/api/jobs/${enc(id)}/cancel`, { body: {} }),
+
+  // templates
+  listTemplates: async () => asList<PromptTemplate>(await request<unknown>("GET", "/api/templates")),
+  getTemplate: async (id: string) => {
+    const t = await request<TemplateDetail>("GET", `/api/templates/${enc(id)}`);
+    const usage = Array.isArray(t.usage) ? t.usage : [];
+    return {
+      ...t,
+      versions: Array.isArray(t.versions) ? t.versions : [],
+      usage,
+      total_usage: typeof t.total_usage === "number" ? t.total_usage : usage.reduce((n, u) => n + (u.usage ?? 0), 0),
+      approval_rate: t.approval_rate ?? null,
+    };
+  },
+  createTemplate: (body: { name: string; tier: Tier; text: string; description?: string }) =>
+    request<PromptTemplate>("POST", "/api/templates", { body }),
+  updateTemplate: (id: string, body: { text?: string; change_note?: string; is_active?: boolean; weight?: number }) =>
+    request<PromptTemplate>("PATCH", `/api/templates/${enc(id)}`, { body }),
+
+  // export
+  exportPreview: async (format: ExportFormat, filters: ExportFilters) => {
+    const r = await request<{ records?: unknown[] }>("GET", "/api/export/preview", {
+      query: { format, ...(filters as Record<string, QueryValue>) },
+    });
+    return { records: Array.isArray(r?.records) ? r.records : [] };
+  },
+  createExport: (body: ExportBody) => request<ExportRecord>("POST", "/api/export/conversations", { body }),
+  getExport: (id: string) => request<ExportRecord>("GET", `/api/exports/${enc(id)}`),
+  exportHistory: async () => asList<ExportRecord>(await request<unknown>("GET", "/api/export/history")),
+
+  // notifications
+  subscribe: (email: string) => request<Subscription>("POST", "/api/notifications/subscriptions", { body: { email } }),
+  listSubscriptions: async () =>
+    asList<Subscription>(await request<unknown>("GET", "/api/notifications/subscriptions")),
+  listMessages: async () => asList<NotificationMessage>(await request<unknown>("GET", "/api/notifications/messages")),
+};
+
+/** Query params for `GET /api/conversations` (and the detail / preview endpoints). */
+export function conversationQueryParams(q: ConversationQuery): Record<string, QueryValue> {
+  return {
+    dataset_id: q.dataset_id ?? undefined,
+    persona: q.persona,
+    emotion: q.emotion,
+    topic: q.topic,
+    intent: q.intent,
+    tone: q.tone,
+    tier: q.tier,
+    status: q.status,
+    quality_min: q.quality_min ?? undefined,
+    quality_max: q.quality_max ?? undefined,
+    flagged: q.flagged ?? undefined,
+    q: q.q || undefined,
+    sort: q.sort,
+    order: q.order,
+    page_size: q.page_size,
+    page: q.page,
+  };
+}

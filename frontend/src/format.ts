@@ -1,0 +1,46 @@
+import type { ConversationStatus, Tier } from "./api";
+
+export function money(v: number | null | undefined, digits = 4): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return "–";
+  const d = Math.abs(v) >= 1 || v === 0 ? 2 : digits;
+  return `$${v.toFixed(d)}`;
+}
+
+export function dateTime(iso: string | null | undefined): string {
+  if (!iso) return "–";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return d.toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
+export function duration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "–";
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${s % 60}s`;
+  return `${Math.floor(m / 60)}h ${m % 60}m`;
+}
+
+export function shortId(id: string): string {
+  return id.length > 14 ? `${id.slice(0, 13)}…` : id;
+}
+
+export const STATUS_LABEL: Record<ConversationStatus, string> = {
+  not_generated: "Not generated",
+  generating: "Generating",
+  generated: "Generated",
+  approved: "Approved",
+  rejected: "Rejected",
+  failed: "Failed",
+};
+
+export const TIER_LABEL: Record<Tier, string> = {
+  template: "Template",
+  scenario: "Scenario",
+  edge_case: "Edge case",
+};
+
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n.toLocaleString()} ${n === 1 ? one : many}`;
+}

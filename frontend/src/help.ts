@@ -1,0 +1,36 @@
+/** Inline help texts shown by the "?" markers. Plain language: users are not engineers. */
+export const HELP = {
+  dataset:
+    "A dataset is one training-data project: the people, feelings and topics to cover (taxonomy), your source text (chunks), the planned conversations and a spending budget.",
+  tiers:
+    "Every conversation belongs to one of three tiers. Template: follows a proven emotional arc (e.g. anxiety to relief). Scenario: based on a real customer situation from your documents. Edge case: unusual or difficult situations that teach the model its limits. A typical mix is 40 / 35 / 15.",
+  quality:
+    "An automatic score from 1 to 10 combining checks such as number of turns, length, structure and tone. Red is below 6 (flagged for a closer look), yellow is 6 to 8, green is above 8.",
+  status:
+    "Not generated: planned but not written yet. Generating: being written now. Generated: ready for your review. Approved / Rejected: your decision. Failed: writing failed; click the badge to see why and retry.",
+  cost: "What it cost to write this conversation with Claude (or the estimate if it has not been written yet).",
+  economy:
+    "Economy mode sends the work as a batch: it costs about half as much but can take longer (up to several hours) to finish.",
+  splits:
+    "Splitting puts 80% of conversations in a training file, 10% in a validation file (to check progress while training) and 10% in a test file (to measure the result afterwards).",
+  budget:
+    "The most you want to spend on writing conversations for this dataset, in US dollars. You are warned at 50%, 75% and 90%; at 100% generation pauses itself until you resume it.",
+  targetCount: "How many conversations you want in this dataset in total.",
+  taxonomy:
+    "The lists of personas (who is talking), emotions, topics, intents (what they want) and tones (how the assistant should sound). Conversations are planned to cover their combinations.",
+  chunks:
+    "Passages of your own documents (from the earlier document-processing stage). Scenario conversations are based on them, so the model learns your real content.",
+  plan: "Planning creates empty 'Not generated' conversations that cover your taxonomy in the tier mix you choose. Nothing is written or charged until you generate them.",
+  coverage:
+    "Shows how many conversations exist for each combination. Red (zero) cells are gaps: combinations your model would never see in training.",
+  fillGaps: "Plans extra 'Not generated' conversations for the empty combinations. You still decide when to generate them.",
+  weight:
+    "How often this template is picked compared to the other active templates of the same tier. A weight of 2 is picked twice as often as a weight of 1.",
+  templateActive: "Only active templates are used for new conversations. Deactivating keeps the template and its history.",
+  templateVersion: "Saving new text creates a new version. Conversations remember which version wrote them.",
+  approvalRate: "The share of reviewed conversations written with this template that were approved.",
+  exportApproved: "Only approved conversations are exported. Approve conversations on the Dashboard first.",
+  generateAll:
+    "Writes every conversation of this dataset that has not been generated yet (or retries the failed ones). You see the cost and time estimate before anything starts.",
+  keyboard: "Keyboard shortcuts work when you are not typing in a text box.",
+};

@@ -1,0 +1,538 @@
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { api, ApiError, bulkFailureText, type BulkAction, type ConversationSummary } from "../api";
+import { useApp } from "../appContext";
+import { ConfirmDialog, Dialog } from "../components/Dialog";
+import { ExportDialog } from "../components/ExportDialog";
+import { Help } from "../components/Help";
+import { errorMessage, useToast } from "../components/Toasts";
+import { plural } from "../format";
+import { HELP } from "../help";
+import {
+  activeFilterCount,
+  decodeDashboard,
+  encodeDashboard,
+  neighbourQueryString,
+  PAGE_SIZES,
+  toConversationQuery,
+  toggleSort,
+  toListQuery,
+  useSearch,
+  viewSearch,
+  type DashboardState,
+  type PageSize,
+} from "../urlState";
+import { COLUMNS, ConversationTable } from "./ConversationTable";
+import { FilterBar } from "./FilterBar";
+import { GenerateDialog, type GenerateTarget } from "./GenerateDialog";
+import { ProgressTracker } from "./ProgressTracker";
+import { ReviewPanel } from "./ReviewPanel";
+
+export const LIST_REFRESH_MS = 3000;
+
+function NoDataset() {
+  const { refreshDatasets, selectDataset } = useApp();
+  const toast = useToast();
+  const [, setSearch] = useSearch();
+  const [busy, setBusy] = useState(false);
+  const loadSample = async () => {
+    setBusy(true);
+    try {
+      const ds = await api.loadSampleDataset();
+      toast.success(`Sample dataset “${ds.name}” loaded.`);
+      await refreshDatasets();
+      selectDataset(ds.dataset_id);
+    } catch (e) {
+      toast.error(e, "Could not load the sample dataset");
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div className="empty" data-testid="empty-no-dataset">
+      <h2>Welcome! Start with a dataset</h2>
+      <p>
+        A dataset holds everything for one training-data project. The quickest way to look around is the sample dataset: it comes with
+        personas, emotions and topics already filled in.
+      </p>
+      <div className="button-row">
+        <button type="button" className="btn btn-primary" onClick={() => void loadSample()} disabled={busy} data-testid="btn-load-sample">
+          {busy ? "Loading…" : "Load sample dataset"}
+        </button>
+        <button type="button" className="btn" onClick={() => setSearch(viewSearch("datasets", null))} data-testid="btn-go-datasets">
+          Create my own dataset
+        </button>
+      </div>
+    </div>
+  );
+}
+
+function ColumnToggle({ state, onChange }: { state: DashboardState; onChange: (s: DashboardState) => void }) {
+  const [open, setOpen] = useState(false);
+  const ref = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (!open) return;
+    const on = (e: MouseEvent) => {
+      if (ref.current && !ref.current.contains(e.target as Node)) setOpen(false);
+    };
+    document.addEventListener("mousedown", on);
+    return () => document.removeEventListener("mousedown", on);
+  }, [open]);
+  return (
+    <div className="multiselect" ref={ref} data-testid="column-toggle">
+      <button type="button" className="btn btn-small" aria-expanded={open} onClick={() => setOpen((o) => !o)} data-testid="column-toggle-button">
+        Columns ▾
+      </button>
+      {open && (
+        <div className="multiselect-menu multiselect-menu-right">
+          {COLUMNS.map((c) => (
+            <label key={c.key} className="multiselect-option">
+              <input
+                type="checkbox"
+                checked={!state.hiddenCols.includes(c.key)}
+                onChange={(e) =>
+                  onChange({
+                    ...state,
+                    hiddenCols: e.target.checked ? state.hiddenCols.filter((k) => k !== c.key) : [...state.hiddenCols, c.key],
+                  })
+                }
+                data-testid={`column-toggle-${c.key}`}
+              />
+              {c.label}
+            </label>
+          ))}
+        </div>
+      )}
+    </div>
+  );
+}
+
+function FailedDialog({ conv, onClose, onRetry }: { conv: ConversationSummary; onClose: () => void; onRetry: () => void }) {
+  const [message, setMessage] = useState<string | null>(conv.error_message ?? null);
+  const [loading, setLoading] = useState(!conv.error_message);
+  useEffect(() => {
+    if (conv.error_message) return;
+    api
+      .getConversation(conv.conversation_id)
+      .then((d) => setMessage(d.error_message ?? "No error message was recorded."))
+      .catch((e: unknown) => setMessage(`Could not load the error: ${errorMessage(e)}`))
+      .finally(() => setLoading(false));
+  }, [conv]);
+  return (
+    <Dialog
+      title="Why generation failed"
+      onClose={onClose}
+      testId="failed-dialog"
+      footer={
+        <>
+          <button type="button" className="btn" onClick={onClose}>
+            Close
+          </button>
+          <button type="button" className="btn btn-primary" onClick={onRetry} data-testid="btn-retry" data-autofocus>
+            Retry generation
+          </button>
+        </>
+      }
+    >
+      <p className="small muted">
+        {conv.persona} · {conv.topic}
+      </p>
+      {loading ? <p className="loading">Loading…</p> : <pre className="error-text" data-testid="failed-error-message">{message}</pre>}
+      <p className="small">Failures are usually temporary (the AI service was busy). Retrying is safe: you are not charged twice.</p>
+    </Dialog>
+  );
+}
+
+type BulkConfirm = { action: BulkAction; ids: string[] } | null;
+
+export function Dashboard() {
+  const { datasets, datasetId, dataset, jobs } = useApp();
+  const toast = useToast();
+  const [search, setSearch] = useSearch();
+  const state = useMemo(() => decodeDashboard(search), [search]);
+
+  const [items, setItems] = useState<ConversationSummary[]>([]);
+  const [total, setTotal] = useState(0);
+  const [loading, setLoading] = useState(false);
+  const [loaded, setLoaded] = useState(false);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [reloadTick, setReloadTick] = useState(0);
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const [generating, setGenerating] = useState<Set<string>>(new Set());
+  const [genTarget, setGenTarget] = useState<GenerateTarget | null>(null);
+  const [bulkConfirm, setBulkConfirm] = useState<BulkConfirm>(null);
+  const [bulkNotes, setBulkNotes] = useState("");
+  const [bulkBusy, setBulkBusy] = useState(false);
+  const [failedConv, setFailedConv] = useState<ConversationSummary | null>(null);
+  const [exportOpen, setExportOpen] = useState(false);
+  const [overBudget, setOverBudget] = useState<{ message: string; retry: () => void } | null>(null);
+
+  const update = useCallback(
+    (next: DashboardState, replace = false) => setSearch(encodeDashboard(next, window.location.search), replace),
+    [setSearch],
+  );
+
+  const listQuery = useMemo(() => toListQuery(state, datasetId), [state, datasetId]);
+  const listKey = JSON.stringify(listQuery);
+  const reload = useCallback(() => setReloadTick((t) => t + 1), []);
+
+  // Load the table whenever the query changes (and on reload()).
+  useEffect(() => {
+    if (!datasetId) return;
+    const ctrl = new AbortController();
+    setLoading(true);
+    api
+      .listConversations(JSON.parse(listKey) as typeof listQuery, ctrl.signal)
+      .then((page) => {
+        setItems(page.items);
+        setTotal(page.total);
+        setLoadError(null);
+        setLoaded(true);
+      })
+      .catch((e: unknown) => {
+        if (e instanceof DOMException && e.name === "AbortError") return;
+        setLoadError(errorMessage(e));
+        setLoaded(true);
+      })
+      .finally(() => {
+        if (!ctrl.signal.aborted) setLoading(false);
+      });
+    return () => ctrl.abort();
+  }, [datasetId, listKey, reloadTick]);
+
+  // A new query clears the selection (it only ever covers visible rows).
+  const filterKey = JSON.stringify({ ...listQuery });
+  useEffect(() => setSelected(new Set()), [filterKey]);
+  useEffect(() => {
+    setLoaded(false);
+    setItems([]);
+    setTotal(0);
+  }, [datasetId]);
+
+  // Keep the table fresh while conversations are being written.
+  const anyGenerating = items.some((i) => i.status === "generating");
+  const job = jobs.job;
+  const jobDone = job ? job.completed + job.failed + job.skipped : -1;
+  const jobStatus = job?.status;
+  useEffect(() => {
+    if (jobDone >= 0) reload();
+  }, [jobDone, jobStatus, reload]);
+  useEffect(() => {
+    if (!anyGenerating) return;
+    const t = window.setTimeout(reload, LIST_REFRESH_MS);
+    return () => window.clearTimeout(t);
+  }, [anyGenerating, items, reload]);
+
+  const generateOne = useCallback(
+    async (id: string, confirm = false): Promise<void> => {
+      setGenerating((g) => new Set(g).add(id));
+      try {
+        const r = await api.generate(id, confirm);
+        toast.success("Writing the conversation… it appears here when done.");
+        if (!jobs.job || !["queued", "running", "pausing", "paused"].includes(jobs.job.status)) jobs.track(r.job_id);
+        setItems((its) => its.map((i) => (i.conversation_id === id ? { ...i, status: "generating" } : i)));
+        reload();
+      } catch (e) {
+        if (e instanceof ApiError && e.code === "over_budget" && !confirm) {
+          setOverBudget({ message: e.message, retry: () => void generateOne(id, true) });
+        } else {
+          toast.error(e, "Could not start generation");
+        }
+      } finally {
+        setGenerating((g) => {
+          const n = new Set(g);
+          n.delete(id);
+          return n;
+        });
+      }
+    },
+    [toast, jobs, reload],
+  );
+
+  const runBulk = async (action: BulkAction, ids: string[], notes?: string, confirm = false): Promise<void> => {
+    setBulkBusy(true);
+    try {
+      const r = await api.bulkAction({
+        action,
+        ids,
+        reviewer_notes: notes?.trim() ? notes.trim() : undefined,
+        ...(confirm ? { confirm: true } : {}),
+      });
+      const verb = { approve: "Approved", reject: "Rejected", delete: "Deleted", regenerate: "Queued for regeneration" }[action];
+      const detail = r.failed.map((f) => `${f.id}: ${bulkFailureText(f)}`);
+      if (r.failed.length === 0) toast.success(`${verb}: ${plural(r.succeeded.length, "conversation")}.`);
+      else
+        toast.warning(`${verb}: ${r.succeeded.length} succeeded, ${r.failed.length} failed.`, detail.slice(0, 8));
+      if (r.job_id) jobs.track(r.job_id);
+      setSelected(new Set());
+      reload();
+    } catch (e) {
+      if (e instanceof ApiError && e.code === "over_budget" && !confirm) {
+        setOverBudget({ message: e.message, retry: () => void runBulk(action, ids, notes, true) });
+      } else {
+        toast.error(e, "The bulk action failed");
+      }
+    } finally {
+      setBulkBusy(false);
+      setBulkConfirm(null);
+      setBulkNotes("");
+    }
+  };
+
+  const openConv = useCallback((id: string, replace = false) => update({ ...state, conv: id }, replace), [state, update]);
+  const closeConv = useCallback(() => update({ ...state, conv: null }), [state, update]);
+  const navigateConv = useCallback((id: string) => openConv(id, true), [openConv]);
+
+  if (datasets && datasets.length === 0 && !datasetId) return <NoDataset />;
+  if (!datasetId) return <div className="loading" data-testid="dashboard-loading">Loading…</div>;
+
+  const filtersActive = activeFilterCount(state) > 0;
+  const pages = Math.max(1, Math.ceil(total / state.pageSize));
+  const selectedIds = [...selected];
+  const neighbourQuery = neighbourQueryString(state, datasetId);
+
+  return (
+    <div className={`dashboard${state.conv ? " with-panel" : ""}`}>
+      <div className="dashboard-main">
+        <div className="toolbar">
+          <h2 className="page-title">
+            {dataset?.name ?? "Conversations"}
+            <span className="count" data-testid="conversation-count" aria-live="polite">
+              {loaded ? `${plural(total, "conversation")}${filtersActive ? " match your filters" : ""}` : "…"}
+            </span>
+          </h2>
+          <span className="spacer" />
+          <button
+            type="button"
+            className="btn btn-primary"
+            onClick={() => setGenTarget({ kind: "all", datasetId })}
+            data-testid="btn-generate-all"
+            title={HELP.generateAll}
+          >
+            Generate all…
+          </button>
+          <Help text={HELP.generateAll} />
+          <button type="button" className="btn" onClick={() => setExportOpen(true)} data-testid="btn-export">
+            Export approved…
+          </button>
+        </div>
+
+        <ProgressTracker tracker={jobs} />
+
+        <FilterBar state={state} dataset={dataset} onChange={update} />
+
+        <div className="table-controls">
+          {selected.size > 0 ? (
+            <div className="bulk-bar" data-testid="bulk-bar" role="region" aria-label="Bulk actions">
+              <b data-testid="selected-count">{selected.size} selected</b>
+              <button type="button" className="btn btn-small btn-primary" onClick={() => setGenTarget({ kind: "batch", ids: selectedIds })} data-testid="btn-generate-selected">
+                Generate selected
+              </button>
+              <button type="button" className="btn btn-small btn-approve" disabled={bulkBusy} onClick={() => void runBulk("approve", selectedIds)} data-testid="btn-bulk-approve">
+                Approve
+              </button>
+              <button type="button" className="btn btn-small btn-reject" disabled={bulkBusy} onClick={() => setBulkConfirm({ action: "reject", ids: selectedIds })} data-testid="btn-bulk-reject">
+                Reject
+              </button>
+              <button type="button" className="btn btn-small" disabled={bulkBusy} onClick={() => setBulkConfirm({ action: "regenerate", ids: selectedIds })} data-testid="btn-bulk-regenerate">
+                Regenerate
+              </button>
+              <button type="button" className="btn btn-small btn-danger" disabled={bulkBusy} onClick={() => setBulkConfirm({ action: "delete", ids: selectedIds })} data-testid="btn-bulk-delete">
+                Delete
+              </button>
+              <button type="button" className="link-btn" onClick={() => setSelected(new Set())} data-testid="btn-clear-selection">
+                Clear selection
+              </button>
+            </div>
+          ) : (
+            <span className="small muted">Tip: tick conversations to approve, reject, regenerate or delete several at once.</span>
+          )}
+          <span className="spacer" />
+          <ColumnToggle state={state} onChange={(s) => update(s, true)} />
+          <label className="small">
+            Rows per page{" "}
+            <select
+              value={state.pageSize}
+              onChange={(e) => update({ ...state, pageSize: Number(e.target.value) as PageSize, page: 1 })}
+              data-testid="page-size"
+            >
+              {PAGE_SIZES.map((n) => (
+                <option key={n} value={n}>
+                  {n}
+                </option>
+              ))}
+            </select>
+          </label>
+        </div>
+
+        {loadError && (
+          <div className="banner banner-error" role="alert" data-testid="table-error">
+            Could not load conversations: {loadError}{" "}
+            <button type="button" className="link-btn" onClick={reload}>
+              Try again
+            </button>
+          </div>
+        )}
+
+        <div className="table-area" aria-busy={loading}>
+          {loading && (
+            <div className="table-loading" data-testid="table-loading">
+              Loading conversations…
+            </div>
+          )}
+          {loaded && items.length === 0 && !loadError ? (
+            filtersActive ? (
+              <div className="empty" data-testid="empty-filtered">
+                <p>No conversations match these filters.</p>
+                <button
+                  type="button"
+                  className="btn"
+                  onClick={() =>
+                    update({ ...decodeDashboard(""), hiddenCols: state.hiddenCols, pageSize: state.pageSize, sort: state.sort, order: state.order })
+                  }
+                >
+                  Clear all filters
+                </button>
+              </div>
+            ) : state.page > 1 ? (
+              <div className="empty" data-testid="empty-page">
+                <p>This page is empty.</p>
+                <button type="button" className="btn" onClick={() => update({ ...state, page: 1 })}>
+                  Go to the first page
+                </button>
+              </div>
+            ) : (
+              <div className="empty" data-testid="empty-dataset">
+                <h3>No conversations planned yet</h3>
+                <p>
+                  Next step: on the Datasets page, import your taxonomy (personas, emotions, topics…) and click <b>Plan conversations</b>.
+                  Planning is free; nothing is written until you generate.
+                </p>
+                <button type="button" className="btn btn-primary" onClick={() => setSearch(viewSearch("datasets", datasetId))} data-testid="btn-go-plan">
+                  Go to dataset setup
+                </button>
+              </div>
+            )
+          ) : (
+            <ConversationTable
+              items={items}
+              state={state}
+              selected={selected}
+              activeId={state.conv}
+              generatingIds={generating}
+              onToggle={(id) =>
+                setSelected((s) => {
+                  const n = new Set(s);
+                  if (n.has(id)) n.delete(id);
+                  else n.add(id);
+                  return n;
+                })
+              }
+              onToggleAll={(checked) => setSelected(checked ? new Set(items.map((i) => i.conversation_id)) : new Set())}
+              onSort={(key) => update(toggleSort(state, key))}
+              onOpen={(id) => openConv(id)}
+              onGenerate={(c) => void generateOne(c.conversation_id)}
+              onShowError={(c) => setFailedConv(c)}
+            />
+          )}
+        </div>
+
+        {total > 0 && (
+          <nav className="pagination" aria-label="Pages">
+            <button type="button" className="btn btn-small" disabled={state.page <= 1} onClick={() => update({ ...state, page: state.page - 1 })} data-testid="btn-prev-page">
+              ← Previous page
+            </button>
+            <span data-testid="page-indicator">
+              Page {state.page} of {pages}
+            </span>
+            <button type="button" className="btn btn-small" disabled={state.page >= pages} onClick={() => update({ ...state, page: state.page + 1 })} data-testid="btn-next-page">
+              Next page →
+            </button>
+          </nav>
+        )}
+      </div>
+
+      {state.conv && (
+        <ReviewPanel
+          key={state.conv}
+          conversationId={state.conv}
+          listQuery={neighbourQuery}
+          onNavigate={navigateConv}
+          onClose={closeConv}
+          onChanged={reload}
+          onGenerate={(id) => void generateOne(id)}
+        />
+      )}
+
+      {genTarget && <GenerateDialog target={genTarget} onClose={() => setGenTarget(null)} onStarted={(id) => { jobs.track(id); setSelected(new Set()); reload(); }} />}
+
+      {bulkConfirm && (
+        <ConfirmDialog
+          title={
+            bulkConfirm.action === "delete"
+              ? `Delete ${plural(bulkConfirm.ids.length, "conversation")}?`
+              : bulkConfirm.action === "regenerate"
+                ? `Regenerate ${plural(bulkConfirm.ids.length, "conversation")}?`
+                : `Reject ${plural(bulkConfirm.ids.length, "conversation")}?`
+          }
+          message={
+            bulkConfirm.action === "delete"
+              ? "They are removed from the dataset for good. This cannot be undone."
+              : bulkConfirm.action === "regenerate"
+                ? "Their current text is replaced by newly written conversations. This costs money like a normal generation."
+                : "They will not be exported. You can still approve them later."
+          }
+          confirmLabel={bulkConfirm.action === "delete" ? "Delete" : bulkConfirm.action === "regenerate" ? "Regenerate" : "Reject"}
+          danger={bulkConfirm.action !== "reject"}
+          busy={bulkBusy}
+          onConfirm={() => void runBulk(bulkConfirm.action, bulkConfirm.ids, bulkNotes)}
+          onCancel={() => setBulkConfirm(null)}
+        >
+          {bulkConfirm.action === "reject" && (
+            <label className="block">
+              Reviewer notes (optional)
+              <textarea rows={2} value={bulkNotes} onChange={(e) => setBulkNotes(e.target.value)} data-testid="bulk-notes-input" />
+            </label>
+          )}
+        </ConfirmDialog>
+      )}
+
+      {failedConv && (
+        <FailedDialog
+          conv={failedConv}
+          onClose={() => setFailedConv(null)}
+          onRetry={() => {
+            const id = failedConv.conversation_id;
+            setFailedConv(null);
+            void generateOne(id);
+          }}
+        />
+      )}
+
+      {overBudget && (
+        <ConfirmDialog
+          title="This would go over your budget"
+          message={
+            <div data-testid="over-budget">
+              <p>{overBudget.message}</p>
+              <p className="small">
+                You can raise the budget on the Datasets page, or start anyway. Generation pauses itself when the budget is used up.
+              </p>
+            </div>
+          }
+          confirmLabel="Start anyway"
+          danger
+          onConfirm={() => {
+            const retry = overBudget.retry;
+            setOverBudget(null);
+            retry();
+          }}
+          onCancel={() => setOverBudget(null)}
+        />
+      )}
+
+      {exportOpen && (
+        <ExportDialog datasetId={datasetId} dashboardFilters={toConversationQuery(state, datasetId)} onClose={() => setExportOpen(false)} />
+      )}
+    </div>
+  );
+}

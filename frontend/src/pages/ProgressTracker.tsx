@@ -1,0 +1,148 @@
+import { useState } from "react";
+import { api, isJobActive, jobBudget, jobPercent, type Job } from "../api";
+import { ConfirmDialog } from "../components/Dialog";
+import { Help } from "../components/Help";
+import { useToast } from "../components/Toasts";
+import { duration, money } from "../format";
+import { HELP } from "../help";
+import type { JobTracker } from "../jobs";
+
+const STATUS_TEXT: Record<Job["status"], string> = {
+  queued: "Waiting to start",
+  running: "Generating",
+  pausing: "Pausing after the current conversations…",
+  paused: "Paused",
+  completed: "Finished",
+  failed: "Stopped with an error",
+  cancelled: "Cancelled",
+};
+
+export function ProgressTracker({ tracker }: { tracker: JobTracker }) {
+  const toast = useToast();
+  const job = tracker.job;
+  const [busy, setBusy] = useState(false);
+  const [confirmCancel, setConfirmCancel] = useState(false);
+  if (!job) return null;
+
+  const pct = Math.max(0, Math.min(100, jobPercent(job)));
+  const done = job.completed + job.failed + job.skipped;
+  const active = isJobActive(job);
+  const budget = jobBudget(job);
+  const warnings = job.warnings ?? [];
+
+  const act = async (what: "pause" | "resume" | "cancel") => {
+    setBusy(true);
+    try {
+      const fn = what === "pause" ? api.pauseJob : what === "resume" ? api.resumeJob : api.cancelJob;
+      const updated = await fn(job.job_id);
+      if (updated && typeof updated === "object" && "status" in updated) tracker.setJob({ ...job, ...updated });
+      else await tracker.refresh();
+      toast.success(what === "pause" ? "Pausing generation." : what === "resume" ? "Generation resumed." : "Generation cancelled.");
+    } catch (e) {
+      toast.error(e, `Could not ${what} the job`);
+    } finally {
+      setBusy(false);
+      setConfirmCancel(false);
+    }
+  };
+
+  return (
+    <section className={`progress-tracker job-${job.status}`} data-testid="progress-tracker" data-job-id={job.job_id} data-status={job.status} aria-label="Generation progress">
+      <div className="progress-head">
+        <strong data-testid="progress-status">{STATUS_TEXT[job.status] ?? job.status}</strong>
+        {job.mode === "economy" && (
+          <span className="badge">
+            Economy mode <Help text={HELP.economy} />
+          </span>
+        )}
+        <span className="progress-count" data-testid="progress-count">
+          {done.toLocaleString()} of {job.total.toLocaleString()} conversations · {Math.round(pct)}%
+        </span>
+        <span className="spacer" />
+        {active && job.status !== "paused" && (
+          <button type="button" className="btn btn-small" disabled={busy || job.status === "pausing"} onClick={() => void act("pause")} data-testid="btn-pause">
+            Pause
+          </button>
+        )}
+        {job.status === "paused" && (
+          <button type="button" className="btn btn-small btn-primary" disabled={busy} onClick={() => void act("resume")} data-testid="btn-resume">
+            Resume
+          </button>
+        )}
+        {active && (
+          <button type="button" className="btn btn-small btn-danger" disabled={busy} onClick={() => setConfirmCancel(true)} data-testid="btn-cancel-job">
+            Cancel
+          </button>
+        )}
+        {!active && (
+          <button type="button" className="btn btn-small" onClick={tracker.dismiss} data-testid="btn-dismiss-job">
+            Dismiss
+          </button>
+        )}
+      </div>
+      <div
+        className="progress-bar"
+        role="progressbar"
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={Math.round(pct)}
+        aria-label="Generation progress"
+        data-testid="progress-bar"
+      >
+        <div className="progress-fill" style={{ width: `${pct}%` }} />
+      </div>
+      <div className="progress-details small">
+        {active && job.current?.persona && (
+          <span data-testid="progress-current">
+            Now writing: <b>{job.current.persona}</b>
+            {job.current.topic ? ` · ${job.current.topic}` : ""}
+          </span>
+        )}
+        {active && (
+          <span data-testid="progress-eta">
+            Time left: {job.eta_seconds !== null && job.eta_seconds !== undefined ? `about ${duration(job.eta_seconds)}` : "calculating…"}
+          </span>
+        )}
+        <span data-testid="progress-cost">
+          Spent {money(job.cost_usd)} of {money(job.estimated_cost_usd)} estimated
+          {budget !== null ? ` · budget ${money(budget)}` : ""}
+        </span>
+        {job.failed > 0 && <span className="text-warn">{job.failed} failed</span>}
+        {job.skipped > 0 && <span className="muted">{job.skipped} skipped</span>}
+      </div>
+      {warnings.map((w) => (
+        <div key={w.threshold_percent} className="banner banner-warning small" data-testid="progress-warning">
+          Budget warning: {w.threshold_percent}% of the budget used ({money(w.spent_usd)} of {money(w.budget_usd)}).
+          {w.threshold_percent >= 100 ? " Generation paused itself; resume to continue anyway." : ""}
+        </div>
+      ))}
+      {job.status === "paused" && job.pause_reason && (
+        <div className="banner banner-warning small" data-testid="progress-pause-reason">
+          Paused: {job.pause_reason}
+        </div>
+      )}
+      {tracker.error && <div className="small text-warn">Could not refresh progress: {tracker.error} (retrying)</div>}
+      {!active && (
+        <div className="banner banner-info" data-testid="progress-summary">
+          {job.status === "completed" ? "Done. " : job.status === "cancelled" ? "Cancelled. " : "The job stopped. "}
+          {job.completed} written, {job.failed} failed{job.skipped ? `, ${job.skipped} skipped` : ""}. Cost {money(job.cost_usd)} (estimate was{" "}
+          {money(job.estimated_cost_usd)}).
+          {job.error_message ? ` ${job.error_message}` : ""}
+          {job.completed > 0 ? " Review the new conversations below: filter Status = Generated." : ""}
+          {job.failed > 0 ? " Use Generate all → “Only the ones that failed” to retry the failures." : ""}
+        </div>
+      )}
+      {confirmCancel && (
+        <ConfirmDialog
+          title="Cancel generation?"
+          message="Conversations already written are kept. The rest stay 'Not generated' and you can start them again later."
+          confirmLabel="Cancel generation"
+          danger
+          busy={busy}
+          onConfirm={() => void act("cancel")}
+          onCancel={() => setConfirmCancel(false)}
+        />
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,482 @@
+import { useCallback, useEffect, useRef, useState } from "react";
+import { api, ApiError, normalizeDetail, type ConversationDetail } from "../api";
+import { QualityBadge, StatusBadge } from "../components/Badges";
+import { Help } from "../components/Help";
+import { errorMessage, useToast } from "../components/Toasts";
+import { dateTime, duration, money, STATUS_LABEL, TIER_LABEL } from "../format";
+import { HELP } from "../help";
+
+interface Props {
+  conversationId: string;
+  /** The table's filter/sort query string, so previous/next follow the table. */
+  listQuery: string;
+  onNavigate: (id: string) => void;
+  onClose: () => void;
+  /** Called after the conversation changed on the server (table refresh). */
+  onChanged: () => void;
+  onGenerate: (id: string) => void;
+}
+
+const AUTO_KEY = "brightrun.autoAdvance";
+
+function isTextField(el: EventTarget | null): boolean {
+  if (!(el instanceof HTMLElement)) return false;
+  const tag = el.tagName;
+  if (tag === "TEXTAREA" || tag === "SELECT") return true;
+  if (tag === "INPUT") {
+    const type = (el as HTMLInputElement).type;
+    return !["checkbox", "radio", "button", "submit", "reset"].includes(type);
+  }
+  return el.isContentEditable;
+}
+
+function ConflictBanner({ current }: { current: Partial<ConversationDetail> | null }) {
+  return (
+    <div className="banner banner-warning" role="alert" data-testid="conflict-banner">
+      <strong>Someone else changed this conversation</strong> while you were looking at it, so your change was not saved.
+      {current && (
+        <div className="small">
+          It is now <b>{STATUS_LABEL[current.status as keyof typeof STATUS_LABEL] ?? current.status ?? "changed"}</b>
+          {current.reviewed_by ? ` (by ${current.reviewed_by}${current.reviewed_at ? `, ${dateTime(current.reviewed_at)}` : ""})` : ""}
+          {current.reviewer_notes ? (
+            <>
+              {" "}
+              with the note: “<span data-testid="conflict-notes">{current.reviewer_notes}</span>”
+            </>
+          ) : null}
+          . The latest version is shown below; decide again if you still want to change it.
+        </div>
+      )}
+    </div>
+  );
+}
+
+export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, onChanged, onGenerate }: Props) {
+  const toast = useToast();
+  const [detail, setDetail] = useState<ConversationDetail | null>(null);
+  const [loading, setLoading] = useState(true);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [notes, setNotes] = useState("");
+  const [busy, setBusy] = useState<"approved" | "rejected" | null>(null);
+  const [conflict, setConflict] = useState<{ current: Partial<ConversationDetail> | null } | null>(null);
+  const [autoAdvance, setAutoAdvance] = useState(() => {
+    try {
+      return localStorage.getItem(AUTO_KEY) !== "false";
+    } catch {
+      return true;
+    }
+  });
+  const notesRef = useRef<HTMLTextAreaElement>(null);
+  const panelRef = useRef<HTMLElement>(null);
+
+  const load = useCallback(
+    async (signal?: AbortSignal) => {
+      setLoading(true);
+      setLoadError(null);
+      try {
+        const d = await api.getConversation(conversationId, listQuery, signal);
+        setDetail(d);
+        setNotes(d.reviewer_notes ?? "");
+      } catch (e) {
+        if (e instanceof DOMException && e.name === "AbortError") return;
+        setLoadError(errorMessage(e));
+      } finally {
+        if (!signal?.aborted) setLoading(false);
+      }
+    },
+    [conversationId, listQuery],
+  );
+
+  useEffect(() => {
+    const ctrl = new AbortController();
+    setConflict(null);
+    void load(ctrl.signal);
+    return () => ctrl.abort();
+  }, [load]);
+
+  // While a conversation is being written, refresh it every few seconds.
+  useEffect(() => {
+    if (detail?.status !== "generating") return;
+    const t = window.setTimeout(() => void load(), 3000);
+    return () => window.clearTimeout(t);
+  }, [detail, load]);
+
+  const [validating, setValidating] = useState(false);
+  const validate = async () => {
+    if (!detail) return;
+    setValidating(true);
+    try {
+      await api.validateConversation(detail.conversation_id);
+      toast.success("Quality checks ran again.");
+      await load();
+      onChanged();
+    } catch (e) {
+      toast.error(e, "Could not re-check quality");
+    } finally {
+      setValidating(false);
+    }
+  };
+
+  const canReview = detail !== null && ["generated", "approved", "rejected"].includes(detail.status);
+
+  const review = useCallback(
+    async (status: "approved" | "rejected") => {
+      if (!detail || busy) return;
+      if (!["generated", "approved", "rejected"].includes(detail.status)) {
+        toast.info("Only written conversations can be approved or rejected. Generate it first.");
+        return;
+      }
+      setBusy(status);
+      try {
+        const updated = await api.reviewConversation(detail.conversation_id, {
+          status,
+          reviewer_notes: notes.trim() ? notes.trim() : undefined,
+          version: detail.version,
+        });
+        setConflict(null);
+        toast.success(status === "approved" ? "Conversation approved." : "Conversation rejected.");
+        onChanged();
+        const next = detail.next_id;
+        if (autoAdvance && next) {
+          onNavigate(next);
+        } else {
+          setDetail((d) =>
+            d
+              ? {
+                  ...d,
+                  ...updated,
+                  turns: updated.turns.length ? updated.turns : d.turns,
+                  audit: updated.audit.length ? updated.audit : d.audit,
+                  quality: updated.quality ?? d.quality,
+                  previous_id: d.previous_id,
+                  next_id: d.next_id,
+                }
+              : d,
+          );
+          void load();
+        }
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 409) {
+          const cur = e.details["current"];
+          const current = cur && typeof cur === "object" ? normalizeDetail(cur) : null;
+          setConflict({ current });
+          if (current) {
+            setDetail((d) =>
+              d
+                ? {
+                    ...d,
+                    ...current,
+                    turns: current.turns.length ? current.turns : d.turns,
+                    audit: current.audit.length ? current.audit : d.audit,
+                    quality: current.quality ?? d.quality,
+                    previous_id: d.previous_id,
+                    next_id: d.next_id,
+                  }
+                : d,
+            );
+          } else {
+            void load();
+          }
+          onChanged();
+        } else {
+          toast.error(e, "Could not save your review");
+        }
+      } finally {
+        setBusy(null);
+      }
+    },
+    [detail, busy, notes, toast, onChanged, autoAdvance, onNavigate, load],
+  );
+
+  // Keyboard shortcuts: j/k next/previous, a approve, r reject, n notes, Esc close.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
+      if (document.querySelector(".backdrop")) return; // a dialog is open
+      if (isTextField(e.target)) {
+        if (e.key === "Escape" && e.target instanceof HTMLElement) e.target.blur();
+        return;
+      }
+      switch (e.key) {
+        case "j":
+          if (detail?.next_id) onNavigate(detail.next_id);
+          break;
+        case "k":
+          if (detail?.previous_id) onNavigate(detail.previous_id);
+          break;
+        case "a":
+          void review("approved");
+          break;
+        case "r":
+          void review("rejected");
+          break;
+        case "n":
+          notesRef.current?.focus();
+          break;
+        case "Escape":
+          onClose();
+          break;
+        default:
+          return;
+      }
+      e.preventDefault();
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [detail, onNavigate, onClose, review]);
+
+  const d = detail;
+  return (
+    <aside className="review-panel" aria-label="Conversation review" data-testid="review-panel" ref={panelRef} tabIndex={-1}>
+      <div className="panel-head">
+        <div className="panel-nav">
+          <button
+            type="button"
+            className="btn btn-small"
+            disabled={!d?.previous_id}
+            onClick={() => d?.previous_id && onNavigate(d.previous_id)}
+            data-testid="btn-prev"
+            title="Previous conversation (k)"
+          >
+            ← Previous
+          </button>
+          <button
+            type="button"
+            className="btn btn-small"
+            disabled={!d?.next_id}
+            onClick={() => d?.next_id && onNavigate(d.next_id)}
+            data-testid="btn-next"
+            title="Next conversation (j)"
+          >
+            Next →
+          </button>
+        </div>
+        <h2 className="panel-title">{d?.title || "Conversation"}</h2>
+        <button type="button" className="icon-btn" aria-label="Close review panel (Esc)" onClick={onClose} data-testid="btn-close-panel">
+          ×
+        </button>
+      </div>
+      <p className="shortcut-hint small muted" data-testid="shortcut-hint">
+        Keys: <kbd>j</kbd>/<kbd>k</kbd> next/previous · <kbd>a</kbd> approve · <kbd>r</kbd> reject · <kbd>n</kbd> notes ·{" "}
+        <kbd>Esc</kbd> close <Help text={HELP.keyboard} />
+      </p>
+
+      {loading && !d && (
+        <div className="loading" data-testid="panel-loading">
+          Loading conversation…
+        </div>
+      )}
+      {loadError && (
+        <div className="banner banner-error" role="alert" data-testid="review-error">
+          Could not load this conversation: {loadError}{" "}
+          <button type="button" className="link-btn" onClick={() => void load()}>
+            Try again
+          </button>
+        </div>
+      )}
+
+      {d && (
+        <div className="panel-body" data-conversation-id={d.conversation_id} data-testid="panel-body">
+          {conflict && <ConflictBanner current={conflict.current} />}
+
+          <div className="panel-status">
+            <StatusBadge status={d.status} testId="panel-status" />
+            <QualityBadge score={d.quality_score ?? d.quality?.score ?? null} testId="panel-quality" />
+            <Help text={HELP.quality} />
+            <code className="small muted">{d.conversation_id}</code>
+            {canReview && (
+              <button
+                type="button"
+                className="btn btn-small"
+                disabled={validating}
+                onClick={() => void validate()}
+                data-testid="btn-validate"
+                title="Run the automatic quality checks again"
+              >
+                {validating ? "Checking…" : "Re-check quality"}
+              </button>
+            )}
+            {loading && <span className="small muted"> refreshing…</span>}
+          </div>
+
+          {d.status === "failed" && d.error_message && (
+            <div className="banner banner-error" data-testid="panel-error-message">
+              Generation failed: {d.error_message}
+            </div>
+          )}
+
+          <section className="review-actions" aria-label="Review">
+            <label htmlFor="review-notes" className="small">
+              Reviewer notes (optional)
+            </label>
+            <textarea
+              id="review-notes"
+              ref={notesRef}
+              rows={2}
+              value={notes}
+              placeholder="Why you approve or reject it (helps improve the templates)"
+              onChange={(e) => setNotes(e.target.value)}
+              data-testid="notes-input"
+            />
+            <div className="button-row">
+              <button
+                type="button"
+                className="btn btn-approve"
+                disabled={!canReview || busy !== null}
+                onClick={() => void review("approved")}
+                data-testid="btn-approve"
+                title="Approve (a)"
+              >
+                {busy === "approved" ? "Approving…" : "✓ Approve"}
+              </button>
+              <button
+                type="button"
+                className="btn btn-reject"
+                disabled={!canReview || busy !== null}
+                onClick={() => void review("rejected")}
+                data-testid="btn-reject"
+                title="Reject (r)"
+              >
+                {busy === "rejected" ? "Rejecting…" : "✗ Reject"}
+              </button>
+              {(d.status === "not_generated" || d.status === "failed") && (
+                <button type="button" className="btn btn-primary" onClick={() => onGenerate(d.conversation_id)} data-testid="btn-generate-one">
+                  {d.status === "failed" ? "Retry generation" : "Generate now"}
+                </button>
+              )}
+              <label className="inline-check small" title="After approving or rejecting, open the next conversation">
+                <input
+                  type="checkbox"
+                  checked={autoAdvance}
+                  onChange={(e) => {
+                    setAutoAdvance(e.target.checked);
+                    try {
+                      localStorage.setItem(AUTO_KEY, String(e.target.checked));
+                    } catch {
+                      /* ignore */
+                    }
+                  }}
+                  data-testid="auto-advance"
+                />
+                then go to next
+              </label>
+            </div>
+            {!canReview && d.status !== "generating" && (
+              <p className="small muted">This conversation has not been written yet, so there is nothing to review.</p>
+            )}
+            {d.status === "generating" && <p className="small muted">Being written now… this view refreshes by itself.</p>}
+          </section>
+
+          <section aria-label="Conversation turns" className="turns" data-testid="turns">
+            {d.turns.length === 0 && <p className="muted">No turns yet.</p>}
+            {d.turns.map((t) => (
+              <div key={t.turn_number} className={`turn turn-${t.role}`} data-testid={`turn-${t.turn_number}`}>
+                <div className="turn-role">{t.role === "user" ? "USER" : "ASSISTANT"}:</div>
+                {/* Model text is untrusted: rendered as a text node, never as HTML. */}
+                <div className="turn-content">{t.content}</div>
+              </div>
+            ))}
+          </section>
+
+          <section aria-label="Details" className="meta">
+            <h3>Details</h3>
+            <dl className="meta-grid" data-testid="panel-metadata">
+              <dt>Persona</dt>
+              <dd>{d.persona}</dd>
+              <dt>Emotion</dt>
+              <dd>{d.emotion}</dd>
+              <dt>Topic</dt>
+              <dd>{d.topic}</dd>
+              <dt>Intent</dt>
+              <dd>{d.intent}</dd>
+              <dt>Tone</dt>
+              <dd>{d.tone}</dd>
+              <dt>
+                Tier <Help text={HELP.tiers} />
+              </dt>
+              <dd>
+                {TIER_LABEL[d.tier] ?? d.tier}
+                {d.arc ? ` · arc: ${d.arc}` : ""}
+                {d.scenario ? ` · ${d.scenario}` : ""}
+                {d.edge_case_type ? ` · ${d.edge_case_type}` : ""}
+              </dd>
+              <dt>Turns</dt>
+              <dd>{d.turn_count || d.turns.length}</dd>
+              <dt>Template</dt>
+              <dd data-testid="panel-template">
+                {d.template_id ? `${d.template_id}${d.template_version ? ` v${d.template_version}` : ""}` : "–"}
+              </dd>
+              <dt>Model</dt>
+              <dd>{d.model ?? "–"}</dd>
+              <dt>Cost</dt>
+              <dd data-testid="panel-cost">
+                {money(d.actual_cost_usd)} <span className="muted small">(estimate {money(d.estimated_cost_usd)})</span>
+              </dd>
+              {(d.input_tokens || d.output_tokens) ? (
+                <>
+                  <dt>Tokens</dt>
+                  <dd>
+                    {d.input_tokens ?? 0} in / {d.output_tokens ?? 0} out
+                  </dd>
+                </>
+              ) : null}
+              {d.generation_duration_ms ? (
+                <>
+                  <dt>Took</dt>
+                  <dd>{duration(d.generation_duration_ms / 1000)}</dd>
+                </>
+              ) : null}
+              <dt>Created</dt>
+              <dd>{dateTime(d.created_at)}</dd>
+              <dt>Generated</dt>
+              <dd>{dateTime(d.generated_at)}</dd>
+              {d.reviewed_by && (
+                <>
+                  <dt>Reviewed</dt>
+                  <dd>
+                    {d.reviewed_by}, {dateTime(d.reviewed_at)}
+                  </dd>
+                </>
+              )}
+            </dl>
+          </section>
+
+          {d.quality && (
+            <section aria-label="Quality checks" className="meta">
+              <h3>
+                Quality checks <Help text={HELP.quality} />
+              </h3>
+              <ul className="checks" data-testid="quality-checks">
+                {d.quality.checks.map((c) => (
+                  <li key={c.name} className={c.passed ? "pass" : "fail"}>
+                    <span aria-label={c.passed ? "passed" : "failed"}>{c.passed ? "✓" : "✗"}</span> <b>{c.name}</b>{" "}
+                    <span className="muted small">({Math.round(c.score * 100)}%)</span>
+                    {c.detail ? <div className="small muted">{c.detail}</div> : null}
+                  </li>
+                ))}
+              </ul>
+            </section>
+          )}
+
+          <section aria-label="History" className="meta">
+            <h3>History</h3>
+            {d.audit.length === 0 ? (
+              <p className="muted small">No actions recorded yet.</p>
+            ) : (
+              <ol className="audit" data-testid="audit-trail">
+                {d.audit.map((a, i) => (
+                  <li key={`${a.at}-${i}`}>
+                    <span className="muted small">{dateTime(a.at)}</span> <b>{a.actor}</b> {a.action}
+                    {a.details && typeof a.details["reviewer_notes"] === "string" && a.details["reviewer_notes"] ? (
+                      <div className="small">“{String(a.details["reviewer_notes"])}”</div>
+                    ) : null}
+                  </li>
+                ))}
+              </ol>
+            )}
+          </section>
+        </div>
+      )}
+    </aside>
+  );
+}

@@ -1,0 +1,230 @@
+/**
+ * All dashboard state (filters, sort, page, page size, hidden columns, open conversation)
+ * lives in the URL query string so a view is bookmarkable, shareable and survives reload.
+ * These functions are pure: decode(search) -> state, encode(state) -> search.
+ */
+import { useCallback, useEffect, useState } from "react";
+import { DIMENSIONS, STATUSES, TIERS, type ConversationQuery, type Dimension } from "./api";
+
+export const VIEWS = ["dashboard", "datasets", "templates", "exports", "notifications"] as const;
+export type View = (typeof VIEWS)[number];
+
+export const PAGE_SIZES = [25, 50, 100] as const;
+export type PageSize = (typeof PAGE_SIZES)[number];
+
+export const SORT_KEYS = [
+  "conversation_id",
+  "persona",
+  "emotion",
+  "topic",
+  "intent",
+  "tone",
+  "tier",
+  "status",
+  "quality_score",
+  "actual_cost_usd",
+  "created_at",
+] as const;
+export type SortKey = (typeof SORT_KEYS)[number];
+
+/** Multi-select filter dimensions: the 5 taxonomy dimensions plus tier and status. */
+export const LIST_FILTERS = [...DIMENSIONS, "tier", "status"] as const;
+export type ListFilter = Dimension | "tier" | "status";
+
+export type Filters = Record<ListFilter, string[]>;
+
+export interface DashboardState {
+  filters: Filters;
+  qualityMin: number | null;
+  qualityMax: number | null;
+  flagged: boolean | null;
+  q: string;
+  sort: SortKey;
+  order: "asc" | "desc";
+  pageSize: PageSize;
+  page: number;
+  hiddenCols: string[];
+  /** Conversation open in the review panel. */
+  conv: string | null;
+}
+
+export const DEFAULT_SORT: SortKey = "created_at";
+export const DEFAULT_ORDER = "desc";
+
+export function emptyFilters(): Filters {
+  return { persona: [], emotion: [], topic: [], intent: [], tone: [], tier: [], status: [] };
+}
+
+export function defaultDashboard(): DashboardState {
+  return {
+    filters: emptyFilters(),
+    qualityMin: null,
+    qualityMax: null,
+    flagged: null,
+    q: "",
+    sort: DEFAULT_SORT,
+    order: DEFAULT_ORDER,
+    pageSize: 25,
+    page: 1,
+    hiddenCols: [],
+    conv: null,
+  };
+}
+
+function parseQuality(v: string | null): number | null {
+  if (v === null || v.trim() === "") return null;
+  const n = Number(v);
+  if (!Number.isFinite(n)) return null;
+  return Math.min(10, Math.max(0, n));
+}
+
+function uniq(values: string[]): string[] {
+  return [...new Set(values.map((v) => v.trim()).filter((v) => v !== ""))];
+}
+
+export function decodeDashboard(search: string): DashboardState {
+  const sp = new URLSearchParams(search);
+  const s = defaultDashboard();
+  for (const dim of DIMENSIONS) s.filters[dim] = uniq(sp.getAll(dim));
+  s.filters.tier = uniq(sp.getAll("tier")).filter((t) => (TIERS as readonly string[]).includes(t));
+  s.filters.status = uniq(sp.getAll("status")).filter((t) => (STATUSES as readonly string[]).includes(t));
+  s.qualityMin = parseQuality(sp.get("quality_min"));
+  s.qualityMax = parseQuality(sp.get("quality_max"));
+  const flagged = sp.get("flagged");
+  s.flagged = flagged === "true" ? true : flagged === "false" ? false : null;
+  s.q = sp.get("q") ?? "";
+  const sort = sp.get("sort");
+  if (sort && (SORT_KEYS as readonly string[]).includes(sort)) s.sort = sort as SortKey;
+  const order = sp.get("order");
+  if (order === "asc" || order === "desc") s.order = order;
+  const size = Number(sp.get("page_size"));
+  if ((PAGE_SIZES as readonly number[]).includes(size)) s.pageSize = size as PageSize;
+  const page = Number(sp.get("page"));
+  if (Number.isInteger(page) && page >= 1) s.page = page;
+  const hide = sp.get("hide");
+  s.hiddenCols = hide ? uniq(hide.split(",")) : [];
+  s.conv = sp.get("conv") || null;
+  return s;
+}
+
+/**
+ * Write dashboard state into `base` (other params such as `view` and `dataset_id` are kept).
+ * Defaults are left out so URLs stay short.
+ */
+export function encodeDashboard(state: DashboardState, base: string | URLSearchParams = ""): string {
+  const sp = new URLSearchParams(base);
+  for (const key of [...LIST_FILTERS, "quality_min", "quality_max", "flagged", "q", "sort", "order", "page_size", "page", "hide", "conv"]) {
+    sp.delete(key);
+  }
+  for (const key of LIST_FILTERS) for (const v of state.filters[key]) sp.append(key, v);
+  if (state.qualityMin !== null) sp.set("quality_min", String(state.qualityMin));
+  if (state.qualityMax !== null) sp.set("quality_max", String(state.qualityMax));
+  if (state.flagged !== null) sp.set("flagged", String(state.flagged));
+  if (state.q) sp.set("q", state.q);
+  if (state.sort !== DEFAULT_SORT || state.order !== DEFAULT_ORDER) {
+    sp.set("sort", state.sort);
+    sp.set("order", state.order);
+  }
+  if (state.pageSize !== 25) sp.set("page_size", String(state.pageSize));
+  if (state.page !== 1) sp.set("page", String(state.page));
+  if (state.hiddenCols.length) sp.set("hide", state.hiddenCols.join(","));
+  if (state.conv) sp.set("conv", state.conv);
+  return sp.toString();
+}
+
+/** The filter part of a state as API query fields (no paging). */
+export function toConversationQuery(state: DashboardState, datasetId: string | null): ConversationQuery {
+  return {
+    dataset_id: datasetId,
+    ...state.filters,
+    quality_min: state.qualityMin,
+    quality_max: state.qualityMax,
+    flagged: state.flagged,
+    q: state.q,
+    sort: state.sort,
+    order: state.order,
+  };
+}
+
+/** Query for `GET /api/conversations` (filters + sort + page). */
+export function toListQuery(state: DashboardState, datasetId: string | null): ConversationQuery {
+  return { ...toConversationQuery(state, datasetId), page_size: state.pageSize, page: state.page };
+}
+
+/** Query string (without `?`) passed to `GET /api/conversations/{id}` so prev/next follow the table. */
+export function neighbourQueryString(state: DashboardState, datasetId: string | null): string {
+  const sp = new URLSearchParams();
+  if (datasetId) sp.set("dataset_id", datasetId);
+  for (const key of LIST_FILTERS) for (const v of state.filters[key]) sp.append(key, v);
+  if (state.qualityMin !== null) sp.set("quality_min", String(state.qualityMin));
+  if (state.qualityMax !== null) sp.set("quality_max", String(state.qualityMax));
+  if (state.flagged !== null) sp.set("flagged", String(state.flagged));
+  if (state.q) sp.set("q", state.q);
+  sp.set("sort", state.sort);
+  sp.set("order", state.order);
+  return sp.toString();
+}
+
+export function activeFilterCount(state: DashboardState): number {
+  let n = 0;
+  for (const key of LIST_FILTERS) n += state.filters[key].length;
+  if (state.qualityMin !== null) n++;
+  if (state.qualityMax !== null) n++;
+  if (state.flagged !== null) n++;
+  if (state.q) n++;
+  return n;
+}
+
+/** Clicking a header: same column flips the order, a new column starts ascending. */
+export function toggleSort(state: DashboardState, key: SortKey): DashboardState {
+  if (state.sort === key) return { ...state, order: state.order === "asc" ? "desc" : "asc", page: 1 };
+  return { ...state, sort: key, order: "asc", page: 1 };
+}
+
+// --------------------------------------------------------------------------- app-level URL
+
+export function decodeView(search: string): View {
+  const v = new URLSearchParams(search).get("view");
+  return v && (VIEWS as readonly string[]).includes(v) ? (v as View) : "dashboard";
+}
+
+export function decodeDatasetId(search: string): string | null {
+  return new URLSearchParams(search).get("dataset_id") || null;
+}
+
+const URL_EVENT = "brightrun:urlchange";
+
+/** Change the query string (push a history entry, or replace the current one). */
+export function setSearch(search: string, replace = false): void {
+  const clean = search.startsWith("?") ? search.slice(1) : search;
+  const url = `${window.location.pathname}${clean ? `?${clean}` : ""}${window.location.hash}`;
+  if (url === `${window.location.pathname}${window.location.search}${window.location.hash}`) return;
+  if (replace) window.history.replaceState(null, "", url);
+  else window.history.pushState(null, "", url);
+  window.dispatchEvent(new Event(URL_EVENT));
+}
+
+/** The current query string, re-rendering on back/forward and on setSearch. */
+export function useSearch(): [string, (search: string, replace?: boolean) => void] {
+  const [search, setState] = useState(() => window.location.search);
+  useEffect(() => {
+    const on = () => setState(window.location.search);
+    window.addEventListener("popstate", on);
+    window.addEventListener(URL_EVENT, on);
+    return () => {
+      window.removeEventListener("popstate", on);
+      window.removeEventListener(URL_EVENT, on);
+    };
+  }, []);
+  const set = useCallback((s: string, replace = false) => setSearch(s, replace), []);
+  return [search, set];
+}
+
+/** A link target that switches view (keeping the dataset) and drops view-specific params. */
+export function viewSearch(view: View, datasetId: string | null, extra: Record<string, string> = {}): string {
+  const sp = new URLSearchParams();
+  if (view !== "dashboard") sp.set("view", view);
+  if (datasetId) sp.set("dataset_id", datasetId);
+  for (const [k, v] of Object.entries(extra)) sp.set(k, v);
+  return sp.toString();
+}
