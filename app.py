@@ -735,34 +735,34 @@ def list_messages() -> Response:
 
 @app.lambda_function(name="prepare_job")
 def prepare_job(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return workflow.prepare_job(event)
+    return workflow.prepare_job(event, context)
 
 
 @app.lambda_function(name="generate_item")
 def generate_item(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return workflow.generate_item(event)
+    return workflow.generate_item(event, context)
 
 
 @app.lambda_function(name="record_item_failure")
 def record_item_failure(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return workflow.record_item_failure(event)
+    return workflow.record_item_failure(event, context)
 
 
 @app.lambda_function(name="finish_job")
 def finish_job(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return workflow.finish_job(event)
+    return workflow.finish_job(event, context)
 
 
 @app.lambda_function(name="submit_batch")
 def submit_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return workflow.submit_batch(event)
+    return workflow.submit_batch(event, context)
 
 
 @app.lambda_function(name="poll_batch")
 def poll_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return workflow.poll_batch(event)
+    return workflow.poll_batch(event, context)
 
 
 @app.lambda_function(name="run_export")
 def run_export(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return workflow.run_export(event)
+    return workflow.run_export(event, context)

@@ -26,7 +26,14 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_PATH = ROOT / "infra" / "template.json"
 ASL_PATH = ROOT / "statemachines" / "generation.asl.json"
 
-# Lambda functions of app.py that the state machine invokes (Chalice logical ids).
+# Logical ids that ``chalice package`` gives app.py's functions (tests/integration/
+# test_infra.py packages the app and checks them): the API handler is "APIHandler", each
+# ``@app.lambda_function(name="x_y")`` is "XY". With ``autogen_policy`` off (.chalice/
+# config.json) Chalice also generates one role per function, "<resource>Role", where the
+# API handler's resource is "api_handler", hence "ApiHandlerRole".
+API_FUNCTION = "APIHandler"
+EXPORT_FUNCTION = "RunExport"  # invoked asynchronously by the API (POST .../exports)
+# Functions the state machine invokes: ASL placeholder -> logical id.
 WORKFLOW_FUNCTIONS = {
     "PrepareJobArn": "PrepareJob",
     "GenerateItemArn": "GenerateItem",
@@ -35,7 +42,23 @@ WORKFLOW_FUNCTIONS = {
     "SubmitBatchArn": "SubmitBatch",
     "PollBatchArn": "PollBatch",
 }
-LAMBDA_FUNCTIONS = ["APIHandler", *WORKFLOW_FUNCTIONS.values()]
+LAMBDA_FUNCTIONS = [API_FUNCTION, *WORKFLOW_FUNCTIONS.values(), EXPORT_FUNCTION]
+FUNCTION_ROLES = {
+    fn: "ApiHandlerRole" if fn == API_FUNCTION else f"{fn}Role" for fn in LAMBDA_FUNCTIONS
+}
+# Physical names, stage-scoped like every other resource: predictable for logs and
+# ``aws lambda invoke``, and they let the API's log group be named without a reference
+# (Chalice names it "/aws/lambda/${ApiHandler}", an id that does not exist).
+FUNCTION_NAMES = {
+    fn: "api"
+    if fn == API_FUNCTION
+    else "".join("-" + c.lower() if c.isupper() else c for c in fn)[1:]
+    for fn in LAMBDA_FUNCTIONS
+}
+
+
+def function_name(fn: str) -> dict[str, str]:
+    return {"Fn::Sub": f"brightrun-${{Stage}}-{FUNCTION_NAMES[fn]}"}
 
 
 def _logical(name: str) -> str:
@@ -100,6 +123,104 @@ def table_resource(record: type[BaseRecord]) -> dict[str, Any]:
     }
 
 
+STATE_MACHINE_ARN = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:brightrun-${Stage}-generation"
+
+
+def function_policy(table_arns: list[Any]) -> dict[str, Any]:
+    """What the Lambdas may do, attached to every role Chalice generates for them.
+
+    Exactly the calls the code makes: pynamodb's GetItem/BatchGetItem/Query/PutItem/
+    UpdateItem/DeleteItem/BatchWriteItem (a TransactWriteItems is authorised per item by
+    the same Put/Update/Delete actions; no Scan, no DescribeTable: pynamodb 6 knows the
+    schema from the records), the export writer's multipart upload, copy and delete, SNS
+    publish/subscribe, the job lifecycle on the one state machine, and the Anthropic key.
+
+    Tenancy and ``dynamodb:LeadingKeys``: every hash key starts with the tenant id, so a
+    ``ForAllValues:StringLike`` condition on ``dynamodb:LeadingKeys`` could confine a
+    principal to one tenant, but only one that carries its tenant, i.e. a role session
+    tagged with it (``["${aws:PrincipalTag/tenant_id}", "${aws:PrincipalTag/tenant_id}#*"]``
+    after ``sts:AssumeRole`` with ``Tags``). These roles are the Lambdas' execution roles
+    and act for every tenant (the workflow handles jobs of all tenants, the API serves
+    all users), so such a condition would deny them everything; stating a pattern any
+    tenant matches would only look like isolation. Decision: no LeadingKeys condition here;
+    tenant isolation is enforced where the tenant is known, in the API (the tenant comes
+    from the verified Cognito token, never from the request) and in the repositories
+    (every key is built from that tenant id). A per-request tenant-scoped role assumed
+    with a session tag is the upgrade path if defence in depth at the IAM layer is needed.
+    """
+    return {
+        "Type": "AWS::IAM::ManagedPolicy",
+        "Properties": {
+            "Description": "Data access of the API and workflow Lambdas",
+            "Roles": [{"Ref": FUNCTION_ROLES[fn]} for fn in LAMBDA_FUNCTIONS],
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "Tables",
+                        "Effect": "Allow",
+                        "Action": [
+                            "dynamodb:GetItem",
+                            "dynamodb:BatchGetItem",
+                            "dynamodb:Query",
+                            "dynamodb:PutItem",
+                            "dynamodb:UpdateItem",
+                            "dynamodb:DeleteItem",
+                            "dynamodb:BatchWriteItem",
+                        ],
+                        "Resource": table_arns,
+                    },
+                    {
+                        "Sid": "Exports",
+                        "Effect": "Allow",
+                        "Action": [
+                            "s3:PutObject",
+                            "s3:GetObject",
+                            "s3:DeleteObject",
+                            "s3:AbortMultipartUpload",
+                        ],
+                        "Resource": {"Fn::Sub": "${ExportBucket.Arn}/*"},
+                    },
+                    {
+                        "Sid": "Notify",
+                        "Effect": "Allow",
+                        "Action": ["sns:Publish", "sns:Subscribe"],
+                        "Resource": {"Ref": "NotificationTopic"},
+                    },
+                    {
+                        "Sid": "Workflow",
+                        "Effect": "Allow",
+                        "Action": "states:StartExecution",
+                        "Resource": {"Fn::Sub": STATE_MACHINE_ARN},
+                    },
+                    {
+                        "Sid": "Executions",
+                        "Effect": "Allow",
+                        "Action": ["states:DescribeExecution", "states:StopExecution"],
+                        "Resource": {
+                            "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:brightrun-${Stage}-generation:*"
+                        },
+                    },
+                    {
+                        "Sid": "AnthropicKey",
+                        "Effect": "Allow",
+                        "Action": "secretsmanager:GetSecretValue",
+                        "Resource": {"Ref": "AnthropicSecretArn"},
+                    },
+                    {
+                        "Sid": "Logs",
+                        "Effect": "Allow",
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                        "Resource": {
+                            "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/brightrun-${Stage}-*:*"
+                        },
+                    },
+                ],
+            },
+        },
+    }
+
+
 def build_template() -> dict[str, Any]:
     asl = ASL_PATH.read_text()
     tables = {_logical(r.Meta.logical_name): table_resource(r) for r in ALL_RECORDS}  # type: ignore[attr-defined]
@@ -107,21 +228,37 @@ def build_template() -> dict[str, Any]:
     for logical in tables:
         table_arns.append({"Fn::GetAtt": [logical, "Arn"]})
         table_arns.append({"Fn::Sub": f"${{{logical}.Arn}}/index/*"})
-    env: dict[str, Any] = {
+    # Environment of the functions, merged into Chalice's by --merge-template. What only
+    # some functions need is given to those only, and two references would be cycles:
+    # APP_BASE_URL (CloudFront -> RestAPI -> APIHandler) is not set on the API handler or
+    # RunExport (which the API references), neither of which builds links.
+    common_env: dict[str, Any] = {
         "STAGE": {"Ref": "Stage"},
         "EXPORT_BUCKET": {"Ref": "ExportBucket"},
         "NOTIFICATION_TOPIC_ARN": {"Ref": "NotificationTopic"},
-        "STATE_MACHINE_ARN": {
-            "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:brightrun-${Stage}-generation"
-        },
+        "STATE_MACHINE_ARN": {"Fn::Sub": STATE_MACHINE_ARN},
         "TABLE_PREFIX": {"Fn::Sub": "brightrun-${Stage}"},
         "ANTHROPIC_SECRET_ID": {"Ref": "AnthropicSecretArn"},
-        "AUTH_MODE": "cognito",
-        "COGNITO_USER_POOL_ID": {"Ref": "UserPool"},
-        "COGNITO_CLIENT_ID": {"Ref": "UserPoolClient"},
-        "APP_BASE_URL": {"Fn::Sub": "https://${FrontendDistribution.DomainName}"},
         "POWERTOOLS_SERVICE_NAME": "conversation-studio",
         "POWERTOOLS_METRICS_NAMESPACE": "BrightRun",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+    function_env: dict[str, dict[str, Any]] = {
+        API_FUNCTION: {
+            **common_env,
+            "AUTH_MODE": "cognito",
+            "COGNITO_USER_POOL_ID": {"Ref": "UserPool"},
+            "COGNITO_CLIENT_ID": {"Ref": "UserPoolClient"},
+            "RUN_EXPORT_FUNCTION": {"Ref": EXPORT_FUNCTION},
+        },
+        EXPORT_FUNCTION: dict(common_env),
+        **{
+            fn: {
+                **common_env,
+                "APP_BASE_URL": {"Fn::Sub": "https://${FrontendDistribution.DomainName}"},
+            }
+            for fn in WORKFLOW_FUNCTIONS.values()
+        },
     }
     resources: dict[str, Any] = dict(tables)
     resources.update(
@@ -406,72 +543,21 @@ def build_template() -> dict[str, Any]:
                     },
                 },
             },
-            "FunctionPolicy": {
+            "FunctionPolicy": function_policy(table_arns),
+            "ExportInvokePolicy": {
                 "Type": "AWS::IAM::ManagedPolicy",
                 "Properties": {
-                    "Description": "Data access of the API and workflow Lambdas",
+                    "Description": "The API starts exports by invoking RunExport asynchronously",
+                    "Roles": [{"Ref": FUNCTION_ROLES[API_FUNCTION]}],
                     "PolicyDocument": {
                         "Version": "2012-10-17",
                         "Statement": [
                             {
-                                "Sid": "Tables",
+                                "Sid": "RunExport",
                                 "Effect": "Allow",
-                                "Action": [
-                                    "dynamodb:GetItem",
-                                    "dynamodb:BatchGetItem",
-                                    "dynamodb:Query",
-                                    "dynamodb:PutItem",
-                                    "dynamodb:UpdateItem",
-                                    "dynamodb:DeleteItem",
-                                    "dynamodb:BatchWriteItem",
-                                    "dynamodb:ConditionCheckItem",
-                                    "dynamodb:DescribeTable",
-                                ],
-                                "Resource": table_arns,
-                            },
-                            {
-                                "Sid": "Exports",
-                                "Effect": "Allow",
-                                "Action": [
-                                    "s3:PutObject",
-                                    "s3:GetObject",
-                                    "s3:AbortMultipartUpload",
-                                ],
-                                "Resource": {"Fn::Sub": "${ExportBucket.Arn}/*"},
-                            },
-                            {
-                                "Sid": "Notify",
-                                "Effect": "Allow",
-                                "Action": [
-                                    "sns:Publish",
-                                    "sns:Subscribe",
-                                    "sns:ListSubscriptionsByTopic",
-                                ],
-                                "Resource": {"Ref": "NotificationTopic"},
-                            },
-                            {
-                                "Sid": "Workflow",
-                                "Effect": "Allow",
-                                "Action": [
-                                    "states:StartExecution",
-                                    "states:DescribeExecution",
-                                    "states:StopExecution",
-                                ],
-                                "Resource": [
-                                    {
-                                        "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:brightrun-${Stage}-generation"
-                                    },
-                                    {
-                                        "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:brightrun-${Stage}-generation:*"
-                                    },
-                                ],
-                            },
-                            {
-                                "Sid": "AnthropicKey",
-                                "Effect": "Allow",
-                                "Action": "secretsmanager:GetSecretValue",
-                                "Resource": {"Ref": "AnthropicSecretArn"},
-                            },
+                                "Action": "lambda:InvokeFunction",
+                                "Resource": {"Fn::GetAtt": [EXPORT_FUNCTION, "Arn"]},
+                            }
                         ],
                     },
                 },
@@ -513,11 +599,25 @@ def build_template() -> dict[str, Any]:
                 "AlarmActions": [{"Ref": "AlarmTopic"}],
             },
         }
-        # Merged into Chalice's generated function resources by --merge-template.
+        # Merged into Chalice's generated function resources by --merge-template
+        # (dicts merge key by key; the template's value wins for everything else).
         resources[fn] = {
             "Type": "AWS::Serverless::Function",
-            "Properties": {"Environment": {"Variables": env}, "Tracing": "Active"},
+            "Properties": {
+                "FunctionName": function_name(fn),
+                "Environment": {"Variables": function_env[fn]},
+                "Tracing": "Active",
+            },
         }
+    # Chalice names the API handler's log group after "ApiHandler", which is no resource.
+    resources["ApiHandlerLogGroup"] = {
+        "Type": "AWS::Logs::LogGroup",
+        "Properties": {
+            "LogGroupName": {
+                "Fn::Sub": f"/aws/lambda/brightrun-${{Stage}}-{FUNCTION_NAMES[API_FUNCTION]}"
+            }
+        },
+    }
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": "Bright Run Conversation Studio: data, workflow, notifications, frontend",
@@ -537,6 +637,7 @@ def build_template() -> dict[str, Any]:
             "FrontendUrl": {"Value": {"Fn::Sub": "https://${FrontendDistribution.DomainName}"}},
             "NotificationTopicArn": {"Value": {"Ref": "NotificationTopic"}},
             "StateMachineArn": {"Value": {"Ref": "GenerationStateMachine"}},
+            "FrontendDistributionId": {"Value": {"Ref": "FrontendDistribution"}},
             "UserPoolId": {"Value": {"Ref": "UserPool"}},
             "UserPoolClientId": {"Value": {"Ref": "UserPoolClient"}},
         },

@@ -1,0 +1,289 @@
+"""The deployable template: ``chalice package --merge-template infra/template.json``.
+
+Packages the real app into a temp dir (Chalice reuses its dependency zip from
+.chalice/deployments when requirements and app are unchanged; a cold package downloads
+the Lambda wheels, ~30 s), lints the merged sam.json with cfn-lint and checks what the
+deployment relies on: the merge fragments land on Chalice's own resources, the policies,
+the buckets, the topic, the state machine, the tables' tenant-first keys and the alarms.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.build import (
+    API_FUNCTION,
+    ASL_PATH,
+    EXPORT_FUNCTION,
+    FUNCTION_ROLES,
+    LAMBDA_FUNCTIONS,
+    ROOT,
+    TEMPLATE_PATH,
+    WORKFLOW_FUNCTIONS,
+)
+from infra.deploy import prune_deployment_cache
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+TENANT_FIRST_KEYS = {
+    "tenant_id",
+    "dataset_key",
+    "job_key",
+    "conversation_key",
+    "template_key",
+    "limiter_key",
+}
+TENANT_FIRST_INDEX_KEYS = {"dataset_key", "entity_key"}  # tenant#dataset, tenant#entity
+DYNAMODB_ACTIONS = {
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+}
+
+
+def cfn_lint(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "cfn-lint"), "--", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def package_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("chalice-package")
+    done = subprocess.run(
+        [
+            str(BIN / "chalice"),
+            "--project-dir",
+            str(ROOT),
+            "package",
+            "--stage",
+            "dev",
+            "--merge-template",
+            str(TEMPLATE_PATH),
+            str(out),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    prune_deployment_cache()  # Chalice keeps a ~35 MB zip per app revision
+    return out
+
+
+@pytest.fixture(scope="module")
+def sam(package_dir: Path) -> dict[str, Any]:
+    return json.loads((package_dir / "sam.json").read_text())
+
+
+def res(sam: dict[str, Any], logical: str) -> dict[str, Any]:
+    assert logical in sam["Resources"], f"{logical} missing from the merged template"
+    return sam["Resources"][logical]
+
+
+def test_merged_template_is_lint_clean(package_dir: Path) -> None:
+    done = cfn_lint(package_dir / "sam.json")
+    assert done.returncode == 0 and not done.stdout.strip(), done.stdout + done.stderr
+
+
+def test_lint_catches_a_broken_merge(package_dir: Path, tmp_path: Path) -> None:
+    # The clean result above means something: a fragment whose logical id misses
+    # Chalice's (a renamed function) becomes a function without code, which lint rejects.
+    broken = json.loads((package_dir / "sam.json").read_text())
+    broken["Resources"]["PrepareJobFn"] = {
+        "Type": "AWS::Serverless::Function",
+        "Properties": {"Tracing": "Active", "Environment": {"Variables": {"A": "b"}}},
+    }
+    broken["Resources"]["FailedExecutionsAlarm"]["Properties"]["AlarmActions"] = [
+        {"Ref": "NoSuchTopic"}
+    ]
+    path = tmp_path / "sam.json"
+    path.write_text(json.dumps(broken))
+    done = cfn_lint(path)
+    assert done.returncode != 0
+    assert "NoSuchTopic" in done.stdout
+
+
+def test_fragments_merge_into_chalice_functions(sam: dict[str, Any]) -> None:
+    functions = {
+        k: v for k, v in sam["Resources"].items() if v["Type"] == "AWS::Serverless::Function"
+    }
+    assert set(functions) == set(LAMBDA_FUNCTIONS)
+    handlers = {k: v["Properties"]["Handler"] for k, v in functions.items()}
+    assert handlers[API_FUNCTION] == "app.app"
+    for fn in LAMBDA_FUNCTIONS:
+        props = functions[fn]["Properties"]
+        if fn != API_FUNCTION:
+            snake = re.sub(r"(?<!^)([A-Z])", r"_\1", fn).lower()
+            assert handlers[fn] == f"app.{snake}"
+        assert props["CodeUri"] == "./deployment.zip"
+        assert props["Runtime"] == "python3.11"
+        assert props["Tracing"] == "Active"
+        assert "Layers" not in props  # automatic_layer is off
+        env = props["Environment"]["Variables"]
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "BrightRun"
+        assert env["POWERTOOLS_SERVICE_NAME"] == "conversation-studio"
+        assert env["TABLE_PREFIX"] == {"Fn::Sub": "brightrun-${Stage}"}
+        # Chalice's role for this function is the one the policies attach to.
+        assert props["Role"] == {"Fn::GetAtt": [FUNCTION_ROLES[fn], "Arn"]}
+        assert res(sam, FUNCTION_ROLES[fn])["Type"] == "AWS::IAM::Role"
+    assert functions["GenerateItem"]["Properties"]["Timeout"] == 300
+    assert functions[API_FUNCTION]["Properties"]["Timeout"] <= 29  # API Gateway's limit
+    api_env = functions[API_FUNCTION]["Properties"]["Environment"]["Variables"]
+    assert api_env["RUN_EXPORT_FUNCTION"] == {"Ref": EXPORT_FUNCTION}
+    assert api_env["AUTH_MODE"] == "cognito"
+    # Log groups are named after functions that exist (Chalice's API one was not).
+    for logical, r in sam["Resources"].items():
+        if r["Type"] == "AWS::Logs::LogGroup":
+            name = r["Properties"]["LogGroupName"]["Fn::Sub"]
+            assert name.startswith("/aws/lambda/"), logical
+            refs = re.findall(r"\$\{([^}]+)\}", name)
+            assert all(ref in sam["Resources"] or ref in sam["Parameters"] for ref in refs)
+
+
+def test_roles_get_exactly_the_needed_permissions(sam: dict[str, Any]) -> None:
+    policy = res(sam, "FunctionPolicy")
+    assert policy["Type"] == "AWS::IAM::ManagedPolicy"
+    roles = {r["Ref"] for r in policy["Properties"]["Roles"]}
+    assert roles == set(FUNCTION_ROLES.values())
+    statements = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    tables = set(statements["Tables"]["Action"])
+    assert tables == DYNAMODB_ACTIONS
+    table_ids = {k for k, v in sam["Resources"].items() if v["Type"] == "AWS::DynamoDB::Table"}
+    arns = statements["Tables"]["Resource"]
+    assert {a["Fn::GetAtt"][0] for a in arns if "Fn::GetAtt" in a} == table_ids
+    assert {a["Fn::Sub"] for a in arns if "Fn::Sub" in a} == {
+        f"${{{t}.Arn}}/index/*" for t in table_ids
+    }
+    assert statements["Exports"]["Resource"] == {"Fn::Sub": "${ExportBucket.Arn}/*"}
+    assert set(statements["Notify"]["Action"]) == {"sns:Publish", "sns:Subscribe"}
+    assert statements["Notify"]["Resource"] == {"Ref": "NotificationTopic"}
+    states = {statements["Workflow"]["Action"], *statements["Executions"]["Action"]}
+    assert states == {"states:StartExecution", "states:DescribeExecution", "states:StopExecution"}
+    assert statements["AnthropicKey"] == {
+        "Sid": "AnthropicKey",
+        "Effect": "Allow",
+        "Action": "secretsmanager:GetSecretValue",
+        "Resource": {"Ref": "AnthropicSecretArn"},
+    }
+    for s in statements.values():
+        assert s["Effect"] == "Allow" and s["Resource"] != "*"
+        actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+        assert not any(a.endswith("*") for a in actions)
+    invoke = res(sam, "ExportInvokePolicy")["Properties"]
+    assert invoke["Roles"] == [{"Ref": FUNCTION_ROLES[API_FUNCTION]}]
+    (stmt,) = invoke["PolicyDocument"]["Statement"]
+    assert stmt["Action"] == "lambda:InvokeFunction"
+    assert stmt["Resource"] == {"Fn::GetAtt": [EXPORT_FUNCTION, "Arn"]}
+    # Chalice's inline policy (the .chalice policy file) only carries X-Ray.
+    inline = res(sam, "GenerateItemRole")["Properties"]["Policies"]
+    (doc,) = [p["PolicyDocument"] for p in inline]
+    assert {a for s in doc["Statement"] for a in s["Action"]} == {
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
+
+
+def test_export_bucket_is_private_encrypted_tls_only(sam: dict[str, Any]) -> None:
+    bucket = res(sam, "ExportBucket")["Properties"]
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    (sse,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    policy = res(sam, "ExportBucketPolicy")["Properties"]
+    assert policy["Bucket"] == {"Ref": "ExportBucket"}
+    (deny,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+    assert deny["Principal"] == "*" and deny["Action"] == "s3:*"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny["Resource"] == [
+        {"Fn::GetAtt": ["ExportBucket", "Arn"]},
+        {"Fn::Sub": "${ExportBucket.Arn}/*"},
+    ]
+
+
+def test_topics(sam: dict[str, Any]) -> None:
+    topic = res(sam, "NotificationTopic")
+    assert topic["Type"] == "AWS::SNS::Topic"
+    assert topic["Properties"]["TopicName"] == {"Fn::Sub": "brightrun-${Stage}-notifications"}
+    alarms = res(sam, "AlarmTopic")["Properties"]
+    assert alarms["Subscription"] == [{"Endpoint": {"Ref": "AlarmEmail"}, "Protocol": "email"}]
+
+
+def test_state_machine_is_the_asl_with_function_arns(sam: dict[str, Any]) -> None:
+    machine = res(sam, "GenerationStateMachine")
+    assert machine["Type"] == "AWS::StepFunctions::StateMachine"
+    asl, mapping = machine["Properties"]["DefinitionString"]["Fn::Sub"]
+    assert asl == ASL_PATH.read_text()
+    placeholders = set(re.findall(r"\$\{([^}]+)\}", asl))
+    assert placeholders == set(mapping)
+    for placeholder, logical in WORKFLOW_FUNCTIONS.items():
+        assert mapping[placeholder] == {"Fn::GetAtt": [logical, "Arn"]}
+        assert res(sam, logical)["Type"] == "AWS::Serverless::Function"
+    assert mapping["NotificationTopicArn"] == {"Ref": "NotificationTopic"}
+    # The role may invoke exactly those functions.
+    role = res(sam, machine["Properties"]["RoleArn"]["Fn::GetAtt"][0])
+    (policy,) = role["Properties"]["Policies"]
+    invoke = next(
+        s for s in policy["PolicyDocument"]["Statement"] if s["Action"] == "lambda:InvokeFunction"
+    )
+    assert invoke["Resource"] == [{"Fn::GetAtt": [fn, "Arn"]} for fn in WORKFLOW_FUNCTIONS.values()]
+
+
+def test_tables_keys_start_with_the_tenant(sam: dict[str, Any]) -> None:
+    tables = {k: v for k, v in sam["Resources"].items() if v["Type"] == "AWS::DynamoDB::Table"}
+    assert len(tables) == 13
+    hash_keys = set()
+    for logical, table in tables.items():
+        props = table["Properties"]
+        (hash_key,) = [k["AttributeName"] for k in props["KeySchema"] if k["KeyType"] == "HASH"]
+        assert hash_key in TENANT_FIRST_KEYS, logical
+        hash_keys.add(hash_key)
+        for index in props.get("GlobalSecondaryIndexes", []):
+            (ih,) = [k["AttributeName"] for k in index["KeySchema"] if k["KeyType"] == "HASH"]
+            assert ih in TENANT_FIRST_INDEX_KEYS, (logical, index["IndexName"])
+        assert props["SSESpecification"] == {"SSEEnabled": True}
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert table["DeletionPolicy"] == "Retain"
+    assert hash_keys == TENANT_FIRST_KEYS
+
+
+def test_alarms_on_failed_executions_and_lambda_errors(sam: dict[str, Any]) -> None:
+    alarms = {
+        k: v["Properties"] for k, v in sam["Resources"].items() if v["Type"].endswith("Alarm")
+    }
+    failed = alarms["FailedExecutionsAlarm"]
+    assert (failed["Namespace"], failed["MetricName"]) == ("AWS/States", "ExecutionsFailed")
+    assert failed["Dimensions"] == [
+        {"Name": "StateMachineArn", "Value": {"Ref": "GenerationStateMachine"}}
+    ]
+    watched = set()
+    for props in alarms.values():
+        assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+        if props["Namespace"] == "AWS/Lambda":
+            assert props["MetricName"] == "Errors"
+            (dim,) = props["Dimensions"]
+            watched.add(dim["Value"]["Ref"])
+    assert watched == set(LAMBDA_FUNCTIONS)
