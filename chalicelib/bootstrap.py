@@ -30,6 +30,7 @@ from chalicelib.quality.duplicates import (
     NEAR_DUPLICATE_THRESHOLD,
     NearDuplicateIndex,
     cell_of,
+    minhash_signature,
 )
 from chalicelib.review.audit import AuditLog
 from chalicelib.review.listing import ConversationIndex
@@ -175,25 +176,31 @@ class Container:
         conversations collapse into each other). The MinHash index is kept per dataset
         and grows incrementally."""
         key = (tenant_id, dataset_id)
+        # A second-old view of the dataset is fine here and saves a read per item.
+        others = self.index.texts(tenant_id, dataset_id, max_age=1.0)
+        signature = minhash_signature(text)
         with self._lock:
             index = self._dup_indexes.setdefault(key, NearDuplicateIndex(CELL_DUPLICATE_THRESHOLD))
-            cells = {
-                c.conversation_id: cell_of(c)
-                for c in self.index.conversations(tenant_id, dataset_id)
-            }
-            for cid, other in self.index.texts(tenant_id, dataset_id):
-                if cid not in index and cid != conversation_id:
-                    index.add(cid, other)
+            cells = {c.conversation_id: cell_of(c) for c, _ in others}
+            fresh = [
+                (c.conversation_id, t)
+                for c, t in others
+                if c.conversation_id not in index and c.conversation_id != conversation_id
+            ]
+        signatures = [(cid, minhash_signature(t)) for cid, t in fresh]
+        with self._lock:
+            for cid, sig in signatures:
+                index.add_signature(cid, sig)
             mine = cells.get(conversation_id)
             matches = [
                 (cid, sim)
-                for cid, sim in index.query(text)
+                for cid, sim in index.query_signature(signature)
                 if cid != conversation_id
                 and (
                     sim >= NEAR_DUPLICATE_THRESHOLD or (mine is not None and cells.get(cid) == mine)
                 )
             ]
-            index.add(conversation_id, text)
+            index.add_signature(conversation_id, signature)
         return matches[0] if matches else None
 
     @cached_property

@@ -1,8 +1,9 @@
 """A rate limiter shared by every concurrent Lambda of a tenant and model.
 
 GCRA (generic cell rate algorithm) over one DynamoDB item: the item holds the
-"theoretical arrival time" (TAT); each caller reserves the next slot with a
-compare-and-set and sleeps until it. Requests are spaced at the configured RPM (and
+"theoretical arrival time" (TAT, epoch milliseconds); each caller reserves the next
+slot and sleeps until it. A busy limiter costs one conditional ADD per request; an idle
+one a read and a compare-and-set. Requests are spaced at the configured RPM (and
 output-token budget per minute), a small burst is allowed, and a provider
 ``retry-after`` blocks every caller of the key until it passes.
 """
@@ -16,11 +17,15 @@ from typing import Protocol
 
 
 class RateLimitStore(Protocol):
-    def read(self, key: str) -> tuple[float, float]: ...
+    def read(self, key: str) -> tuple[int, int]: ...
 
-    def compare_and_set(self, key: str, old_tat: float, new_tat: float) -> bool: ...
+    def compare_and_set(self, key: str, old_tat: int, new_tat: int) -> bool: ...
 
-    def block_until(self, key: str, until: float) -> None: ...
+    def block_until(self, key: str, until: int) -> None: ...
+
+    def advance(self, key: str, interval: int, floor: int) -> tuple[int, int] | None:
+        """Atomically tat += interval if tat >= floor; (new tat, blocked_until) or None."""
+        ...
 
 
 class SharedRateLimiter:
@@ -35,7 +40,10 @@ class SharedRateLimiter:
         self._clock = clock
         self._sleep = sleep
         # Up to this many seconds' worth of requests may start at once.
-        self._burst_seconds = burst_seconds
+        self._burst_ms = int(burst_seconds * 1000)
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
 
     def acquire(
         self, key: str, per_minute: float, cost: float = 1.0, max_wait: float = 600.0
@@ -43,27 +51,37 @@ class SharedRateLimiter:
         """Reserve ``cost`` units at ``per_minute``; returns the seconds waited."""
         if per_minute <= 0:
             return 0.0
-        interval = 60.0 / per_minute * cost
-        tolerance = self._burst_seconds
-        waited = 0.0
+        return self.acquire_interval(key, 60.0 / per_minute * cost, max_wait)
+
+    def acquire_interval(self, key: str, interval: float, max_wait: float = 600.0) -> float:
+        """Reserve the next slot ``interval`` seconds after the previous reservation.
+
+        Several limits on one key (requests/min and output tokens/min) combine as the
+        largest interval: for similar requests that enforces all of them at once.
+        """
+        step = max(round(interval * 1000), 1)
+        now = self._now_ms()
+        advanced = self._store.advance(key, step, now - self._burst_ms)
+        if advanced is not None:  # busy limiter: one conditional ADD reserved the slot
+            new_tat, blocked_until = advanced
+            return self._wait_for(new_tat - step, blocked_until, now, max_wait)
         for _ in range(100):
-            now = self._clock()
+            now = self._now_ms()
             tat, blocked_until = self._store.read(key)
-            if blocked_until > now:
-                pause = blocked_until - now + random.uniform(0, 0.05)
-                self._sleep(pause)
-                waited += pause
-                continue
-            start = max(tat, now)
-            if self._store.compare_and_set(key, tat, start + interval):
-                delay = start - tolerance - now
-                if delay > 0:
-                    self._sleep(min(delay, max_wait))
-                    waited += delay
-                return waited
+            start = max(tat, now - self._burst_ms)
+            if self._store.compare_and_set(key, tat, start + step):
+                return self._wait_for(start, blocked_until, now, max_wait)
             self._sleep(random.uniform(0.001, 0.01))  # lost the race: re-read
         raise RuntimeError(f"rate limiter contention on {key}")
 
+    def _wait_for(self, slot_ms: int, blocked_until_ms: int, now_ms: int, max_wait: float) -> float:
+        delay = max(slot_ms - now_ms, blocked_until_ms - now_ms) / 1000.0
+        if delay <= 0:
+            return 0.0
+        delay = min(delay + random.uniform(0, 0.01), max_wait)
+        self._sleep(delay)
+        return delay
+
     def penalise(self, key: str, retry_after: float) -> None:
         """The provider said wait: every caller of this key waits."""
-        self._store.block_until(key, self._clock() + max(retry_after, 0.0))
+        self._store.block_until(key, self._now_ms() + int(max(retry_after, 0.0) * 1000))

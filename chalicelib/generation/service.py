@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import statistics
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,8 @@ log = logging.getLogger(__name__)
 BUDGET_THRESHOLDS = (50, 75, 90)
 DEFAULT_OUTPUT_TOKENS = 1800  # ~12 turns; replaced by the dataset's observed mean
 DEFAULT_LATENCY_SECONDS = 20.0
+CACHE_SECONDS = 5.0
+JOB_CACHE_SECONDS = 1.0  # per-container cache of a dataset's taxonomy and chunks
 STATUSES_THAT_RUN = frozenset({JobStatus.RUNNING, JobStatus.QUEUED})
 
 
@@ -109,6 +112,10 @@ class GenerationService:
         self.notifier = notifier
         self.audit = audit
         self.duplicate_finder = duplicate_finder
+        self._chunk_cache: dict[tuple[str, str], tuple[float, dict[str, Chunk]]] = {}
+        self._dataset_cache: dict[tuple[str, str], tuple[float, Dataset]] = {}
+        self._job_cache: dict[tuple[str, str], tuple[float, Job]] = {}
+        self._current_written: dict[str, float] = {}
 
     # ------------------------------------------------------------------ request building
     def model_for(self, dataset: Dataset) -> str:
@@ -133,10 +140,31 @@ class GenerationService:
     def _chunk(self, conversation: Conversation, dataset: Dataset) -> Chunk | None:
         if not conversation.chunk_id:
             return None
-        for chunk in self.datasets.list_chunks(conversation.tenant_id, dataset.dataset_id):
-            if chunk.chunk_id == conversation.chunk_id:
-                return chunk
-        return None
+        key = (conversation.tenant_id, dataset.dataset_id)
+        now = time.monotonic()
+        cached = self._chunk_cache.get(key)
+        if cached is None or now - cached[0] > CACHE_SECONDS:
+            chunks = {c.chunk_id: c for c in self.datasets.list_chunks(*key)}
+            self._chunk_cache[key] = cached = (now, chunks)
+        return cached[1].get(conversation.chunk_id)
+
+    def _dataset(self, tenant_id: str, dataset_id: str) -> Dataset:
+        """Taxonomy and name change rarely; budgets live on the job, read per item."""
+        key = (tenant_id, dataset_id)
+        now = time.monotonic()
+        cached = self._dataset_cache.get(key)
+        if cached is None or now - cached[0] > CACHE_SECONDS:
+            self._dataset_cache[key] = cached = (now, self.datasets.get(tenant_id, dataset_id))
+        return cached[1]
+
+    def request_interval(self) -> float:
+        """Seconds between request starts allowed by the stated RPM and OTPM limits."""
+        s = self.settings
+        by_requests = 60.0 / s.rate_limit_rpm if s.rate_limit_rpm > 0 else 0.0
+        by_tokens = (
+            60.0 * DEFAULT_OUTPUT_TOKENS / s.rate_limit_otpm if s.rate_limit_otpm > 0 else 0.0
+        )
+        return max(by_requests, by_tokens)
 
     def limiter_keys(self, tenant_id: str, model: str) -> tuple[str, str]:
         return f"{tenant_id}#{model}#rpm", f"{tenant_id}#{model}#otpm"
@@ -224,10 +252,36 @@ class GenerationService:
         )
 
     # ------------------------------------------------------------------ one item
+    def _job(self, tenant_id: str, job_id: str) -> Job:
+        """The job, read at most once a second per container: a pause or cancel takes
+        effect within a second, and a busy job saves a read per item."""
+        key = (tenant_id, job_id)
+        now = time.monotonic()
+        cached = self._job_cache.get(key)
+        if cached is None or now - cached[0] > JOB_CACHE_SECONDS:
+            self._job_cache[key] = cached = (now, self.jobs.get(tenant_id, job_id))
+        return cached[1]
+
+    def _note_current(self, job: Job, conversation: Conversation) -> None:
+        """Progress shows the conversation being generated; written at most once a second."""
+        now = time.monotonic()
+        if now - self._current_written.get(job.job_id, 0.0) < JOB_CACHE_SECONDS:
+            return
+        self._current_written[job.job_id] = now
+        self.jobs.set_current(
+            job.tenant_id,
+            job.job_id,
+            {
+                "conversation_id": conversation.conversation_id,
+                "persona": conversation.persona,
+                "topic": conversation.topic,
+            },
+        )
+
     def generate_item(
         self, tenant_id: str, job_id: str, conversation_id: str, retry_count: int = 0
     ) -> str:
-        job = self.jobs.get(tenant_id, job_id)
+        job = self._job(tenant_id, job_id)
         if job.status not in STATUSES_THAT_RUN:
             return "deferred"  # paused or cancelled: leave it for resume
         if job.budget_usd is not None and job.cost_usd >= job.budget_usd:
@@ -245,15 +299,7 @@ class GenerationService:
                 )
             )
             return "skipped"
-        self.jobs.set_current(
-            tenant_id,
-            job_id,
-            {
-                "conversation_id": conversation_id,
-                "persona": conversation.persona,
-                "topic": conversation.topic,
-            },
-        )
+        self._note_current(job, conversation)
         try:
             return self._generate_claimed(job, conversation)
         except TransientGenerationError as e:
@@ -267,12 +313,11 @@ class GenerationService:
 
     def _generate_claimed(self, job: Job, conversation: Conversation) -> str:
         tenant_id = job.tenant_id
-        dataset = self.datasets.get(tenant_id, conversation.dataset_id)
+        dataset = self._dataset(tenant_id, conversation.dataset_id)
         templates = self.templates.active_for_generation(tenant_id)
         request, template, params = self.build_request(conversation, dataset, templates)
-        rpm_key, otpm_key = self.limiter_keys(tenant_id, request.model)
-        self.limiter.acquire(rpm_key, self.settings.rate_limit_rpm)
-        self.limiter.acquire(otpm_key, self.settings.rate_limit_otpm, cost=DEFAULT_OUTPUT_TOKENS)
+        rpm_key, _ = self.limiter_keys(tenant_id, request.model)
+        self.limiter.acquire_interval(rpm_key, self.request_interval())
         run_id = new_id("run")
         try:
             response = self.llm.create(request)
@@ -333,28 +378,29 @@ class GenerationService:
             }
         )
         generated = self.apply_quality(generated, parsed.turns, dataset)
-        stored = self.conversations.commit_generation(
+        audit = self.audit.build(
+            tenant_id,
+            f"job:{job.job_id}",
+            "conversation.generate",
+            "conversation",
+            conversation.conversation_id,
+            before=snapshot(conversation),
+            after=snapshot(generated),
+            job_id=job.job_id,
+            template_id=template.template_id,
+            template_version=template.version,
+            parse_path=parsed.parse_path,
+            mode="economy" if batch else "standard",
+        )
+        # One transaction: conversation, turns, the job's count and the audit record.
+        self.conversations.commit_generation(
             generated,
             parsed.turns,
             JobItemWrite(
                 tenant_id, job.job_id, conversation.conversation_id, "completed", call_cost
             ),
+            audit=audit,
         )
-        if stored:
-            self.audit.record(
-                tenant_id,
-                f"job:{job.job_id}",
-                "conversation.generate",
-                "conversation",
-                conversation.conversation_id,
-                before=snapshot(conversation),
-                after=snapshot(generated),
-                job_id=job.job_id,
-                template_id=template.template_id,
-                template_version=template.version,
-                parse_path=parsed.parse_path,
-                mode="economy" if batch else "standard",
-            )
         return "completed"
 
     def apply_quality(
@@ -414,9 +460,11 @@ class GenerationService:
             duration_ms=response.duration_ms if response else 0,
             error_message=error,
         )
-        new_total = self.jobs.record_spend(entry, job.job_id, conversation.dataset_id)
-        if new_total is not None and call_cost:
-            self._check_budget(job, new_total)
+        counted = self.jobs.record_spend(entry, job.job_id, conversation.dataset_id)
+        if counted and call_cost:
+            # The job as read at the start of this item plus this call: concurrent
+            # items' spend shows up on the next item's read (one read saved per call).
+            self._check_budget(job, job.cost_usd + call_cost)
 
     # ------------------------------------------------------------------ budget
     def _check_budget(self, job: Job, spent: float) -> None:

@@ -81,12 +81,46 @@ def localize_template(template: dict[str, Any]) -> dict[str, Any]:
         return node
 
     t["Resources"] = walk(t["Resources"])
-    t["Outputs"] = {
-        k: v
-        for k, v in t.get("Outputs", {}).items()
-        if k not in ("FrontendUrl", "UserPoolId", "UserPoolClientId")
-    }
+    # Drop whatever depends on a removed resource (repeat until stable).
+    known = set(t.get("Parameters", {}))
+    while True:
+        kept = set(t["Resources"]) | known
+        dropped = [n for n, r in t["Resources"].items() if not _references(r) <= kept]
+        if not dropped:
+            break
+        for name in dropped:
+            del t["Resources"][name]
+    kept = set(t["Resources"]) | known
+    t["Outputs"] = {k: v for k, v in t.get("Outputs", {}).items() if _references(v) <= kept}
     return t
+
+
+def _references(node: Any) -> set[str]:
+    """Logical ids a template fragment refers to (Ref, GetAtt, ${X} in Sub)."""
+    import re
+
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str) and not value.startswith("AWS::"):
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                target = value[0] if isinstance(value, list) else str(value).split(".")[0]
+                found.add(target)
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) else value
+                local = set(value[1]) if isinstance(value, list) and len(value) > 1 else set()
+                for ref in re.findall(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z]+)?\}", text):
+                    if ref not in local:
+                        found.add(ref)
+                if isinstance(value, list) and len(value) > 1:
+                    found |= _references(value[1])
+            else:
+                found |= _references(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _references(item)
+    return found
 
 
 class TrackingMotoServer:
@@ -187,6 +221,9 @@ class LocalStack:
         }.items():
             os.environ[key] = value
         os.environ.pop("AWS_PROFILE", None)
+        from chalicelib.local.moto_patches import install as patch_moto
+
+        patch_moto()
         self.moto = TrackingMotoServer("127.0.0.1", 0)
         self.moto_port = self.moto.start()
         os.environ["MOTO_PORT"] = str(self.moto_port)
@@ -219,6 +256,9 @@ class LocalStack:
 
     # ------------------------------------------------------------------ moto
     def _moto_config(self) -> None:
+        # moto's backends are process-wide: start from a clean slate each time.
+        reset = urllib.request.Request(f"{self.endpoint}/moto-api/reset", data=b"", method="POST")
+        urllib.request.urlopen(reset, timeout=30).read()
         request = urllib.request.Request(
             f"{self.endpoint}/moto-api/config",
             data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),

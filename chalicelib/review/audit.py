@@ -47,6 +47,29 @@ class AuditLog:
     def __init__(self, repository: AuditRepository) -> None:
         self._repo = repository
 
+    def build(
+        self,
+        tenant_id: str,
+        actor: str,
+        action: str,
+        entity_type: str,
+        entity_id: str,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        **details: Any,
+    ) -> AuditRecord:
+        """An audit record to write inside the caller's own transaction."""
+        return AuditRecord(
+            tenant_id=tenant_id,
+            actor=actor,
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            before=before,
+            after=after,
+            details=details,
+        )
+
     def record(
         self,
         tenant_id: str,
@@ -70,3 +93,8 @@ class AuditLog:
         )
         self._repo.append(record)
         return record
+
+    def record_many(self, records: list[AuditRecord]) -> None:
+        """Append records built with ``build`` in batches (e.g. one per planned item)."""
+        if records:
+            self._repo.append_many(records)

@@ -13,6 +13,12 @@ fresh by deltas:
 
 So a steady-state list costs one small read whatever the dataset size, a change costs
 a read proportional to what changed, and only a cold container reads the dataset once.
+
+In memory, each row keeps its filter/sort values as plain Python values (computed once
+when the row changes, not per query), and the filtered+sorted order of a query is cached
+per (query signature, index generation): paging through a result, or the prev/next of
+the detail view, costs a dictionary lookup plus the page itself, whatever the dataset
+size. A query the cache has not seen costs one pass over the rows and one sort.
 """
 
 from __future__ import annotations
@@ -23,8 +29,11 @@ import hmac
 import json
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from chalicelib.domain.errors import ValidationError
@@ -57,6 +66,7 @@ SORT_FIELDS = (
 )
 OVERLAP_MS = 5_000  # re-read this much history on each delta (skew, GSI lag)
 MAX_STALENESS_S = 30.0  # even without a seq change, re-check deltas this often
+ORDER_CACHE_SIZE = 64  # cached query orders per container
 
 
 @dataclass
@@ -73,17 +83,58 @@ class ListQuery:
     page: int = 1
     cursor: str | None = None
 
+    def terms(self) -> list[str]:
+        """``q`` as lower-cased terms; a row matches when its text has all of them."""
+        return (self.q or "").lower().split()
+
     def signature(self) -> str:
-        data = {k: v for k, v in self.__dict__.items() if k not in ("page", "cursor", "page_size")}
+        """What selects and orders the rows (not which page): two queries with the same
+        signature list the same rows in the same order."""
+        data = {
+            "dataset_id": self.dataset_id,
+            "filters": {k: sorted(set(v)) for k, v in sorted(self.filters.items()) if v},
+            "quality_min": self.quality_min,
+            "quality_max": self.quality_max,
+            "flagged": self.flagged,
+            "q": self.terms(),
+            "sort": self.sort,
+            "order": self.order,
+        }
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[
             :16
         ]
 
 
-@dataclass
+def _plain(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def _sort_key(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.casefold()  # "apple" and "Apple" sort together
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return value
+
+
+@dataclass(eq=False)
 class IndexedRow:
     conversation: Conversation
+    text: str  # lower-cased turn text
     haystack: str  # lower-cased metadata + turn text, for ``q``
+    values: dict[str, Any]  # plain filter values (enums as their strings)
+    keys: dict[str, Any]  # sort keys (None when the value is missing)
+
+    @classmethod
+    def of(cls, c: Conversation, turn_text: str) -> IndexedRow:
+        values = {name: _plain(getattr(c, name)) for name in FILTER_DIMENSIONS}
+        keys = {}
+        for name in SORT_FIELDS:
+            value = _plain(getattr(c, name))
+            keys[name] = None if value is None else _sort_key(value)
+        return cls(c, turn_text, _haystack(c, turn_text), values, keys)
 
 
 @dataclass
@@ -92,7 +143,21 @@ class DatasetIndex:
     seq: int = -1
     synced_ms: int = -1
     checked_at: float = 0.0
+    generation: int = 0  # +1 whenever a row is added, changed or removed
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class OrderedResult:
+    """A query's matching rows in order, and (built on demand) each id's position."""
+
+    rows: list[IndexedRow]
+    _positions: dict[str, int] | None = None
+
+    def position(self, conversation_id: str) -> int | None:
+        if self._positions is None:
+            self._positions = {r.conversation.conversation_id: i for i, r in enumerate(self.rows)}
+        return self._positions.get(conversation_id)
 
 
 def _haystack(c: Conversation, turn_text: str) -> str:
@@ -133,14 +198,20 @@ class ConversationIndex:
         self._clock = clock
         self._indexes: dict[tuple[str, str], DatasetIndex] = {}
         self._guard = threading.Lock()
+        self._orders: OrderedDict[tuple[Any, ...], OrderedResult] = OrderedDict()
+        self._orders_lock = threading.Lock()
 
     # ------------------------------------------------------------------ freshness
     def _index(self, tenant_id: str, dataset_id: str) -> DatasetIndex:
         with self._guard:
             return self._indexes.setdefault((tenant_id, dataset_id), DatasetIndex())
 
-    def refresh(self, tenant_id: str, dataset_id: str) -> DatasetIndex:
+    def refresh(self, tenant_id: str, dataset_id: str, max_age: float = 0.0) -> DatasetIndex:
+        """Bring the dataset's index up to date; ``max_age`` > 0 accepts an index checked
+        that recently without even reading the change counter (for background work)."""
         index = self._index(tenant_id, dataset_id)
+        if max_age and index.seq >= 0 and self._clock() - index.checked_at < max_age:
+            return index
         with index.lock:
             seq = self._datasets.conversation_seq(tenant_id, dataset_id)
             fresh = seq == index.seq and self._clock() - index.checked_at < MAX_STALENESS_S
@@ -148,75 +219,80 @@ class ConversationIndex:
                 return index
             since = index.synced_ms - OVERLAP_MS if index.synced_ms >= 0 else -1
             newest = index.synced_ms
+            rows = dict(index.rows)  # readers keep iterating the old dict meanwhile
+            changed = False
             for row in self._conversations.changed_since(tenant_id, dataset_id, since):
-                self._apply(index, row)
+                changed = self._apply(rows, row) or changed
                 newest = max(newest, row.updated_ms)
+            if changed:
+                index.rows = rows
+                index.generation += 1
             index.seq = seq
             index.synced_ms = newest
             index.checked_at = self._clock()
             return index
 
     @staticmethod
-    def _apply(index: DatasetIndex, row: ConversationRow) -> None:
+    def _apply(rows: dict[str, IndexedRow], row: ConversationRow) -> bool:
+        """Merge one changed row; False when it was already known as it is."""
         cid = row.conversation.conversation_id
         if row.deleted:
-            index.rows.pop(cid, None)
-        else:
-            index.rows[cid] = IndexedRow(
-                row.conversation, _haystack(row.conversation, row.search_text)
-            )
+            return rows.pop(cid, None) is not None
+        known = rows.get(cid)
+        if (
+            known is not None
+            and known.text == row.search_text
+            and known.conversation == row.conversation
+        ):
+            return False  # the overlap window re-read it
+        rows[cid] = IndexedRow.of(row.conversation, row.search_text)
+        return True
 
     def conversations(self, tenant_id: str, dataset_id: str) -> list[Conversation]:
         return [r.conversation for r in self.refresh(tenant_id, dataset_id).rows.values()]
 
-    def texts(self, tenant_id: str, dataset_id: str) -> Iterable[tuple[str, str]]:
-        for cid, row in self.refresh(tenant_id, dataset_id).rows.items():
-            turn_text = row.haystack.split("\n", 1)[-1]
-            if turn_text.strip():
-                yield cid, turn_text
+    def texts(
+        self, tenant_id: str, dataset_id: str, max_age: float = 0.0
+    ) -> list[tuple[Conversation, str]]:
+        """(conversation, turn text) of every generated conversation of the dataset."""
+        rows = self.refresh(tenant_id, dataset_id, max_age).rows
+        return [(row.conversation, row.text) for row in rows.values() if row.text.strip()]
 
     # ------------------------------------------------------------------ querying
-    def _matching(
-        self, tenant_id: str, dataset_ids: Sequence[str], query: ListQuery
-    ) -> list[Conversation]:
-        wanted = {d: set(v) for d, v in query.filters.items() if v}
-        needle = (query.q or "").strip().lower()
-        out: list[Conversation] = []
-        for dataset_id in dataset_ids:
-            for row in self.refresh(tenant_id, dataset_id).rows.values():
-                c = row.conversation
-                if any(
-                    (getattr(c, dim).value if dim in ("tier", "status") else getattr(c, dim))
-                    not in values
-                    for dim, values in wanted.items()
-                ):
+    @staticmethod
+    def _matching(rows: Iterable[IndexedRow], query: ListQuery) -> list[IndexedRow]:
+        wanted = [(d, frozenset(v)) for d, v in query.filters.items() if v]
+        terms = query.terms()
+        qmin, qmax, flagged = query.quality_min, query.quality_max, query.flagged
+        out: list[IndexedRow] = []
+        for row in rows:
+            values = row.values
+            if wanted and any(values[dim] not in allowed for dim, allowed in wanted):
+                continue
+            if qmin is not None or qmax is not None or flagged is not None:
+                score = row.keys["quality_score"]
+                if qmin is not None and (score is None or score < qmin):
                     continue
-                score = c.quality_score
-                if query.quality_min is not None and (score is None or score < query.quality_min):
+                if qmax is not None and (score is None or score > qmax):
                     continue
-                if query.quality_max is not None and (score is None or score > query.quality_max):
+                if flagged is not None and row.conversation.flagged != flagged:
                     continue
-                if query.flagged is not None and c.flagged != query.flagged:
-                    continue
-                if needle and needle not in row.haystack:
-                    continue
-                out.append(c)
+            if terms and not all(t in row.haystack for t in terms):
+                continue
+            out.append(row)
         return out
 
     @staticmethod
-    def _sort(rows: list[Conversation], sort: str, order: str) -> list[Conversation]:
-        def key(c: Conversation) -> tuple[int, Any, str]:
-            value = getattr(c, sort)
-            if hasattr(value, "value"):
-                value = value.value
-            # Missing values sort last in both directions; id breaks ties stably.
-            missing = value is None
-            return (1 if missing else 0, value if not missing else 0, c.conversation_id)
-
-        present = [c for c in rows if getattr(c, sort) is not None]
-        missing = [c for c in rows if getattr(c, sort) is None]
-        present.sort(key=key, reverse=order == "desc")
-        missing.sort(key=lambda c: c.conversation_id)
+    def _sort(rows: list[IndexedRow], sort: str, order: str) -> list[IndexedRow]:
+        """By ``sort`` (text case-insensitively), ties by id, in ``order``; rows without a
+        value last in both orders, by id."""
+        present = [r for r in rows if r.keys[sort] is not None]
+        missing = [r for r in rows if r.keys[sort] is None]
+        present.sort(
+            key=lambda r: (r.keys[sort], r.conversation.conversation_id),
+            reverse=order == "desc",
+        )
+        missing.sort(key=lambda r: r.conversation.conversation_id)
         return present + missing
 
     def validate(self, query: ListQuery) -> None:
@@ -225,60 +301,94 @@ class ConversationIndex:
                 f"unknown sort field '{query.sort}'", {"allowed": list(SORT_FIELDS)}
             )
         if query.order not in ("asc", "desc"):
-            raise ValidationError("order must be 'asc' or 'desc'")
+            raise ValidationError("order must be 'asc' or 'desc'", {"allowed": ["asc", "desc"]})
         if query.page_size not in PAGE_SIZES:
             raise ValidationError(
                 f"page_size must be one of {', '.join(map(str, PAGE_SIZES))}",
                 {"allowed": list(PAGE_SIZES)},
             )
         if query.page < 1:
-            raise ValidationError("page must be >= 1")
+            raise ValidationError("page must be >= 1", {"field": "page"})
+        unknown = sorted(set(query.filters) - set(FILTER_DIMENSIONS))
+        if unknown:
+            raise ValidationError(
+                f"unknown filter '{unknown[0]}'", {"allowed": list(FILTER_DIMENSIONS)}
+            )
+
+    def _ordered(
+        self, tenant_id: str, dataset_ids: Sequence[str], query: ListQuery
+    ) -> OrderedResult:
+        self.validate(query)
+        indexes = [self.refresh(tenant_id, d) for d in dataset_ids]
+        key = (
+            tenant_id,
+            tuple(dataset_ids),
+            tuple(i.generation for i in indexes),
+            query.signature(),
+        )
+        with self._orders_lock:
+            cached = self._orders.get(key)
+            if cached is not None:
+                self._orders.move_to_end(key)
+                return cached
+        rows: list[IndexedRow] = []
+        for index in indexes:
+            rows.extend(self._matching(index.rows.values(), query))
+        result = OrderedResult(self._sort(rows, query.sort, query.order))
+        with self._orders_lock:
+            self._orders[key] = result
+            while len(self._orders) > ORDER_CACHE_SIZE:
+                self._orders.popitem(last=False)
+        return result
 
     def ordered(
         self, tenant_id: str, dataset_ids: Sequence[str], query: ListQuery
     ) -> list[Conversation]:
-        self.validate(query)
-        return self._sort(self._matching(tenant_id, dataset_ids, query), query.sort, query.order)
+        return [r.conversation for r in self._ordered(tenant_id, dataset_ids, query).rows]
 
     def page(self, tenant_id: str, dataset_ids: Sequence[str], query: ListQuery) -> dict[str, Any]:
-        rows = self.ordered(tenant_id, dataset_ids, query)
+        result = self._ordered(tenant_id, dataset_ids, query)
+        rows = result.rows
         offset = (query.page - 1) * query.page_size
         if query.cursor:
-            offset = self._decode_cursor(query.cursor, query)
+            offset = self._decode_cursor(query.cursor, query, result)
         page_rows = rows[offset : offset + query.page_size]
-        next_offset = offset + query.page_size
+        next_offset = offset + len(page_rows)
         return {
-            "items": page_rows,
+            "items": [r.conversation for r in page_rows],
             "total": len(rows),
             "page": offset // query.page_size + 1,
             "page_size": query.page_size,
             "pages": max(1, -(-len(rows) // query.page_size)),
-            "next_cursor": self._encode_cursor(next_offset, query)
-            if next_offset < len(rows)
+            "next_cursor": self._encode_cursor(
+                next_offset, query, page_rows[-1].conversation.conversation_id
+            )
+            if page_rows and next_offset < len(rows)
             else None,
         }
 
     def neighbours(
         self, tenant_id: str, dataset_ids: Sequence[str], query: ListQuery, conversation_id: str
     ) -> tuple[str | None, str | None, int | None]:
-        rows = self.ordered(tenant_id, dataset_ids, query)
-        ids = [c.conversation_id for c in rows]
-        if conversation_id not in ids:
+        result = self._ordered(tenant_id, dataset_ids, query)
+        i = result.position(conversation_id)
+        if i is None:
             return None, None, None
-        i = ids.index(conversation_id)
-        return (ids[i - 1] if i > 0 else None), (ids[i + 1] if i + 1 < len(ids) else None), i + 1
+        rows = result.rows
+        previous = rows[i - 1].conversation.conversation_id if i > 0 else None
+        following = rows[i + 1].conversation.conversation_id if i + 1 < len(rows) else None
+        return previous, following, i + 1
 
     # ------------------------------------------------------------------ cursors
-    def _encode_cursor(self, offset: int, query: ListQuery) -> str:
-        body = (
-            base64.urlsafe_b64encode(json.dumps({"o": offset, "s": query.signature()}).encode())
-            .decode()
-            .rstrip("=")
-        )
+    def _encode_cursor(self, offset: int, query: ListQuery, last_id: str) -> str:
+        payload = {"o": offset, "s": query.signature(), "k": last_id}
+        body = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
         mac = hmac.new(self._secret, body.encode(), hashlib.sha256).hexdigest()[:24]
         return f"{body}.{mac}"
 
-    def _decode_cursor(self, cursor: str, query: ListQuery) -> int:
+    def _decode_cursor(self, cursor: str, query: ListQuery, result: OrderedResult) -> int:
+        """The offset to resume at: just after the last row the previous page showed
+        (so rows added or removed before it shift nothing), else the stored offset."""
         try:
             body, mac = cursor.rsplit(".", 1)
             expected = hmac.new(self._secret, body.encode(), hashlib.sha256).hexdigest()[:24]
@@ -288,8 +398,11 @@ class ConversationIndex:
             offset = int(data["o"])
             if data["s"] != query.signature() or offset < 0:
                 raise ValueError("query changed")
-        except (ValueError, KeyError, TypeError, json.JSONDecodeError) as e:
+            last = data.get("k")
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise ValidationError(
-                "invalid cursor: it was altered or belongs to a different filter/sort"
+                "invalid cursor: it was altered or belongs to a different filter/sort",
+                {"field": "cursor"},
             ) from e
-        return offset
+        position = result.position(last) if isinstance(last, str) else None
+        return offset if position is None else position + 1

@@ -246,8 +246,8 @@ class RateLimitRecord(BaseRecord):
         logical_name = "rate_limits"
 
     limiter_key = UnicodeAttribute(hash_key=True)  # tenant#model#kind
-    tat = NumberAttribute(default=0)  # epoch seconds (float)
-    blocked_until = NumberAttribute(default=0)
+    tat = NumberAttribute(default=0)  # epoch milliseconds (int)
+    blocked_until = NumberAttribute(default=0)  # epoch milliseconds (int)
 
 
 # --------------------------------------------------------------------------- templates

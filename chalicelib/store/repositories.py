@@ -7,7 +7,7 @@ explicit ``version`` number as optimistic lock (a stale write is a ``StaleVersio
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -72,9 +72,18 @@ def _is_condition_failure(exc: Exception) -> bool:
     return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
 
 
+_tx_connection: dict[tuple[str, str | None], Connection] = {}
+
+
 def _connection() -> Connection:
+    """One pynamodb Connection (one botocore client) per endpoint for transactions:
+    building a client loads botocore's service model, far too slow per call."""
     meta: Any = ConversationRecord.Meta
-    return Connection(region=meta.region, host=meta.host)
+    key = (meta.region, meta.host)
+    conn = _tx_connection.get(key)
+    if conn is None:
+        conn = _tx_connection[key] = Connection(region=meta.region, host=meta.host)
+    return conn
 
 
 # --------------------------------------------------------------------------- datasets
@@ -196,6 +205,54 @@ class ConversationRow:
     updated_ms: int
 
 
+TRANSACTION_MAX_OPS = 100  # DynamoDB's limit per TransactWriteItems
+REVIEW_TX_ATTEMPTS = 4
+# What a review (PATCH, bulk approve/reject) writes; the removable ones are cleared
+# when the new state has none (e.g. approved_by after a reject).
+REVIEW_FIELDS = (
+    "status",
+    "persona",
+    "emotion",
+    "topic",
+    "intent",
+    "tone",
+    "tier",
+    "title",
+    "approved_by",
+    "approved_at",
+    "reviewed_by",
+    "reviewed_at",
+    "reviewer_notes",
+    "updated_at",
+    "updated_ms",
+    "version",
+)
+REVIEW_REMOVABLE = ("approved_by", "approved_at", "reviewer_notes")
+
+
+@dataclass(frozen=True)
+class ReviewWrite:
+    """One conversation's review change (or delete) and its audit record."""
+
+    before: Conversation  # as read: its version is the write's condition
+    after: Conversation | None  # the new state (version + 1); None deletes
+    audit: AuditRecord
+
+    @property
+    def conversation_id(self) -> str:
+        return self.before.conversation_id
+
+    @property
+    def operations(self) -> int:
+        return 3 if self.after is None else 2  # update (+ delete turns) + audit put
+
+
+@dataclass(frozen=True)
+class ReviewFailure:
+    reason: str  # not_found | generating | stale | conflict
+    current: Conversation | None = None
+
+
 def _search_text(turns: Iterable[Turn]) -> str:
     return " ".join(t.content for t in turns).lower()
 
@@ -295,8 +352,9 @@ class DynamoConversationRepository:
         now = utcnow()
         common = [R.updated_at.set(now), R.updated_ms.set(_ms(now)), R.version.add(1)]
         alive = R.conversation_id.exists() & (R.deleted == False)  # noqa: E712
+        record = R(tenant_id, conversation_id)
         try:
-            R(tenant_id, conversation_id).update(
+            record.update(
                 actions=[
                     R.status.set(ConversationStatus.GENERATING.value),
                     R.job_id.set(job_id),
@@ -313,7 +371,7 @@ class DynamoConversationRepository:
             if not _is_condition_failure(e):
                 raise
             try:
-                R(tenant_id, conversation_id).update(
+                record.update(
                     actions=[R.generation_attempts.add(1), *common],
                     condition=alive
                     & (R.status == ConversationStatus.GENERATING.value)
@@ -333,9 +391,9 @@ class DynamoConversationRepository:
                 ):
                     return ClaimOutcome.ALREADY_DONE, current
                 return ClaimOutcome.INELIGIBLE, current
-        conversation = self.get(tenant_id, conversation_id)
-        self._datasets.bump_conversation_seq(tenant_id, conversation.dataset_id)
-        return ClaimOutcome.CLAIMED, conversation
+        # pynamodb's update returns ALL_NEW into the instance: no second read. The
+        # list index sees "generating" with the next bump (a commit), not this one.
+        return ClaimOutcome.CLAIMED, domain_from_record(Conversation, record)
 
     def release_claim(self, tenant_id: str, conversation_id: str, job_id: str) -> None:
         """generating -> not_generated when a job stops before running the item."""
@@ -357,6 +415,7 @@ class DynamoConversationRepository:
         conversation: Conversation,
         turns: list[Turn],
         job_item: JobItemWrite | None,
+        audit: AuditRecord | None = None,
     ) -> bool:
         """Store a generated conversation, its turns and the job's count in one transaction.
 
@@ -383,6 +442,8 @@ class DynamoConversationRepository:
                 )
                 if job_item is not None:
                     job_item.add_to(tx)
+                if audit is not None:
+                    tx.save(audit_row(audit))
         except TransactWriteError as e:
             if _is_condition_failure(e):
                 return False
@@ -417,61 +478,102 @@ class DynamoConversationRepository:
         self._datasets.bump_conversation_seq(conversation.tenant_id, conversation.dataset_id)
         return True
 
-    def save_reviewed(
-        self, conversation: Conversation, expected_version: int, *, bump: bool = True
-    ) -> Conversation:
-        """Write a review/metadata edit if nobody changed the conversation meanwhile."""
-        R = ConversationRecord
-        updated = conversation.model_copy(
-            update={"version": expected_version + 1, "updated_at": utcnow()}
-        )
-        old_turns_text = None  # search_text unchanged by reviews; keep attribute as is
-        record = self._to_record(updated, old_turns_text)
-        actions = [
-            getattr(R, name).set(getattr(record, name))
-            for name in (
-                "status",
-                "persona",
-                "emotion",
-                "topic",
-                "intent",
-                "tone",
-                "tier",
-                "title",
-                "approved_by",
-                "approved_at",
-                "reviewed_by",
-                "reviewed_at",
-                "reviewer_notes",
-                "quality_score",
-                "quality",
-                "updated_at",
-                "updated_ms",
-                "version",
-            )
-            if getattr(record, name) is not None
-        ]
-        for name in ("approved_by", "approved_at", "reviewer_notes", "quality_score", "quality"):
-            if getattr(record, name) is None:
-                actions.append(getattr(R, name).remove())
+    def write_reviews(self, writes: Sequence[ReviewWrite]) -> dict[str, ReviewFailure]:
+        """Apply review edits/deletes, each atomically with its audit record.
+
+        A write is all-or-nothing: the conversation change and its audit record commit
+        in one transaction, conditional on the version that was read. Writes are packed
+        into transactions of up to 100 operations (one round trip for 50 approvals); a
+        transaction cancelled because of some of its writes is retried without them.
+        Returns the writes that did not apply, by conversation id. The caller bumps the
+        datasets' list seq.
+        """
+        failed: set[str] = set()
+        unresolved: set[str] = set()
+        pending = list(writes)
+        while pending:
+            chunk: list[ReviewWrite] = []
+            ops = 0
+            while pending and ops + pending[0].operations <= TRANSACTION_MAX_OPS:
+                ops += pending[0].operations
+                chunk.append(pending.pop(0))
+            for _ in range(REVIEW_TX_ATTEMPTS):
+                refused = self._write_review_chunk(chunk)
+                if refused is None:
+                    chunk = []
+                    break
+                failed |= refused
+                chunk = [w for w in chunk if w.conversation_id not in refused]
+                if not chunk:
+                    break
+            unresolved |= {w.conversation_id for w in chunk}
+        out: dict[str, ReviewFailure] = {}
+        if failed or unresolved:
+            tenant_id = writes[0].before.tenant_id
+            current = self.get_many(tenant_id, [*failed, *unresolved])
+            for cid in [*failed, *unresolved]:
+                now = current.get(cid)
+                if now is None:
+                    out[cid] = ReviewFailure("not_found")
+                elif cid in unresolved:
+                    out[cid] = ReviewFailure("conflict", now)
+                elif now.status == ConversationStatus.GENERATING:
+                    out[cid] = ReviewFailure("generating", now)
+                else:
+                    out[cid] = ReviewFailure("stale", now)
+        return out
+
+    def _write_review_chunk(self, chunk: list[ReviewWrite]) -> set[str] | None:
+        """One transaction. None when it committed; else the ids whose condition failed
+        (empty when it was cancelled only by transient conflicts)."""
+        owners: list[str] = []
         try:
-            R(conversation.tenant_id, conversation.conversation_id).update(
-                actions=actions,
-                condition=R.conversation_id.exists()
-                & (R.deleted == False)  # noqa: E712
-                & (R.version == expected_version),
+            with TransactWrite(connection=_connection()) as tx:
+                for w in chunk:
+                    self._add_review(tx, w)
+                    owners.extend([w.conversation_id] * w.operations)
+        except TransactWriteError as e:
+            reasons = list(getattr(e, "cancellation_reasons", None) or [])
+            if len(reasons) != len(owners):
+                raise
+            codes = [getattr(r, "code", None) for r in reasons]
+            if all(code in (None, "None") for code in codes):
+                raise
+            return {
+                o for o, code in zip(owners, codes, strict=True) if code == "ConditionalCheckFailed"
+            }
+        return None
+
+    def _add_review(self, tx: TransactWrite, w: ReviewWrite) -> None:
+        R = ConversationRecord
+        c = w.before
+        unchanged = (R.deleted == False) & (R.version == c.version)  # noqa: E712
+        if w.after is None:
+            tx.update(
+                R(c.tenant_id, c.conversation_id),
+                actions=[
+                    R.deleted.set(True),
+                    R.updated_ms.set(_ms()),
+                    R.updated_at.set(utcnow()),
+                    R.search_text.remove(),
+                    R.version.add(1),
+                ],
+                condition=unchanged & (R.status != ConversationStatus.GENERATING.value),
             )
-        except UpdateError as e:
-            if _is_condition_failure(e):
-                current = self.get(conversation.tenant_id, conversation.conversation_id)
-                raise StaleVersionError(
-                    "the conversation was changed by someone else; reload and retry",
-                    {"current": doc_of(current), "your_version": expected_version},
-                ) from e
-            raise
-        if bump:
-            self._datasets.bump_conversation_seq(conversation.tenant_id, conversation.dataset_id)
-        return updated
+            tx.delete(TurnsRecord(c.tenant_id, c.conversation_id))
+        else:
+            # Only the fields a review may change: never quality (revalidation writes it
+            # without a version bump) nor anything generation owns.
+            record = self._to_record(w.after)
+            actions: list[Any] = []
+            for name in REVIEW_FIELDS:
+                value = getattr(record, name)
+                if value is not None:
+                    actions.append(getattr(R, name).set(value))
+                elif name in REVIEW_REMOVABLE:
+                    actions.append(getattr(R, name).remove())
+            tx.update(R(c.tenant_id, c.conversation_id), actions=actions, condition=unchanged)
+        tx.save(audit_row(w.audit), condition=AuditRecordRow.sort_key.does_not_exist())
 
     def reset_for_regeneration(self, conversation: Conversation) -> Conversation:
         """Regenerate: back to not_generated, keeping metadata; turns are replaced later."""
@@ -648,11 +750,10 @@ class DynamoJobRepository:
 
     def record_spend(
         self, log: GenerationLog, job_id: str | None, dataset_id: str | None = None
-    ) -> float | None:
-        """Log one billed call and add its cost to the job exactly once (by log id).
+    ) -> bool:
+        """Log one call and add its cost to the job and dataset exactly once (by log id).
 
-        Returns the job's new cumulative cost (None when the call was already logged
-        or there is no job).
+        Returns False when the call was already logged (a repeated write).
         """
         log_record = GenerationLogRecord(
             tenant_key(log.tenant_id, log.conversation_id),
@@ -677,11 +778,9 @@ class DynamoJobRepository:
                     )
         except TransactWriteError as e:
             if _is_condition_failure(e):
-                return None
+                return False
             raise
-        if not job_id:
-            return None
-        return float(self.get(log.tenant_id, job_id).cost_usd)
+        return True
 
     def mark_threshold(
         self, tenant_id: str, job_id: str, threshold: int, warning: dict[str, Any]
@@ -736,16 +835,17 @@ class DynamoGenerationLogRepository:
 
 
 class DynamoRateLimitStore:
-    """Atomic read-modify-write of GCRA state with a compare-and-set on ``tat``."""
+    """GCRA state in integer milliseconds: exact compare-and-set (float seconds would
+    drift through DynamoDB's decimal arithmetic and never compare equal)."""
 
-    def read(self, key: str) -> tuple[float, float]:
+    def read(self, key: str) -> tuple[int, int]:
         try:
             r = RateLimitRecord.get(key, consistent_read=True)
         except DoesNotExist:
-            return 0.0, 0.0
-        return float(r.tat or 0), float(r.blocked_until or 0)
+            return 0, 0
+        return int(r.tat or 0), int(r.blocked_until or 0)
 
-    def compare_and_set(self, key: str, old_tat: float, new_tat: float) -> bool:
+    def compare_and_set(self, key: str, old_tat: int, new_tat: int) -> bool:
         R = RateLimitRecord
         cond = R.tat.does_not_exist() if old_tat == 0 else R.tat == old_tat
         try:
@@ -756,7 +856,18 @@ class DynamoRateLimitStore:
             raise
         return True
 
-    def block_until(self, key: str, until: float) -> None:
+    def advance(self, key: str, interval: int, floor: int) -> tuple[int, int] | None:
+        R = RateLimitRecord
+        record = R(key)
+        try:
+            record.update(actions=[R.tat.add(interval)], condition=R.tat >= floor)
+        except UpdateError as e:
+            if _is_condition_failure(e):
+                return None
+            raise
+        return int(record.tat or 0), int(record.blocked_until or 0)
+
+    def block_until(self, key: str, until: int) -> None:
         R = RateLimitRecord
         try:
             R(key).update(
@@ -864,6 +975,17 @@ class DynamoExportRepository:
     def list_all(self, tenant_id: str) -> list[ExportRecord]:
         rows = [ExportRecord.model_validate(r.doc) for r in ExportRecordRow.query(tenant_id)]
         return sorted(rows, key=lambda e: e.created_at, reverse=True)
+
+
+def audit_row(record: AuditRecord) -> AuditRecordRow:
+    return AuditRecordRow(
+        record.tenant_id,
+        f"{record.at.isoformat()}#{record.audit_id}",
+        entity_key=tenant_key(record.tenant_id, record.entity_id),
+        action=record.action,
+        actor=record.actor,
+        doc=doc_of(record),
+    )
 
 
 class DynamoAuditRepository:
@@ -981,4 +1103,6 @@ __all__ = [
     "DynamoRateLimitStore",
     "DynamoTemplateRepository",
     "JobItemWrite",
+    "ReviewFailure",
+    "ReviewWrite",
 ]

@@ -1,0 +1,131 @@
+"""Local-emulator fixes for moto's DynamoDB transactions (local stack only).
+
+moto backs up every table a transaction touches with ``copy.deepcopy`` before applying
+it, so each TransactWriteItems costs O(table size) (seconds at 10,000 conversations),
+and a rollback restores the whole table object, which would also undo other requests'
+writes made meanwhile. DynamoDB itself does neither. This replacement keeps moto's
+semantics (per-op condition checks, one op per item, cancellation reasons) but backs
+up only the items the transaction targets and serialises transactions with a lock.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any
+
+_lock = threading.RLock()
+_installed = False
+
+
+def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MockValidationException,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    with _lock:
+        backups: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = []
+        seen: set[tuple[str, str]] = set()
+        errors: list[Any] = []
+
+        def rollback() -> None:
+            for table_name, key, attrs in reversed(backups):
+                if attrs is None:
+                    if self.get_item(table_name, key) is not None:
+                        self.delete_item(table_name, key)
+                else:
+                    self.put_item(table_name, attrs)
+
+        for item in transact_items:
+            original_item: dict[str, Any] | None = None
+            if len(item) > 1:
+                raise TransactWriteSingleOpException
+            try:
+                op_type, op = next(iter(item.items()))
+                if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                    raise ValueError("Unsupported transaction operation")
+                table_name = op["TableName"]
+                condition = op.get("ConditionExpression")
+                names = op.get("ExpressionAttributeNames")
+                values = op.get("ExpressionAttributeValues")
+                if op_type == "Put":
+                    attrs = op["Item"]
+                    table = self.get_table(table_name)
+                    key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+                    if table.range_key_attr is not None:
+                        key[table.range_key_attr] = attrs[table.range_key_attr]
+                else:
+                    key = op["Key"]
+                marker = (str(table_name), str(dict(sorted(key.items()))))
+                if marker in seen:
+                    raise MultipleTransactionsException()
+                seen.add(marker)
+                current = self.get_item(table_name, key)
+                if condition is not None:
+                    condition_op = get_filter_expression(condition, names, values)
+                    if not condition_op.expr(current):
+                        if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                            original_item = current.to_json()["Attributes"]
+                        raise ConditionalCheckFailed(item=original_item)
+                if op_type != "ConditionCheck":
+                    backups.append(
+                        (
+                            table_name,
+                            key,
+                            copy.deepcopy(current.to_json()["Attributes"]) if current else None,
+                        )
+                    )
+                if op_type == "Put":
+                    self.put_item(
+                        table_name,
+                        op["Item"],
+                        condition_expression=condition,
+                        expression_attribute_names=names,
+                        expression_attribute_values=values,
+                    )
+                elif op_type == "Delete":
+                    self.delete_item(
+                        table_name,
+                        key,
+                        condition_expression=condition,
+                        expression_attribute_names=names,
+                        expression_attribute_values=values,
+                    )
+                elif op_type == "Update":
+                    self.update_item(
+                        table_name,
+                        key,
+                        update_expression=op["UpdateExpression"],
+                        condition_expression=condition,
+                        expression_attribute_names=names,
+                        expression_attribute_values=values,
+                    )
+                errors.append((None, None, None))
+            except (MultipleTransactionsException, MockValidationException):
+                rollback()
+                raise
+            except ConditionalCheckFailed as e:
+                errors.append(("ConditionalCheckFailed", str(e.message), original_item))
+            except Exception as e:
+                errors.append((type(e).__name__, str(e), original_item))
+        if any(code is not None for code, _, _ in errors):
+            rollback()
+            raise TransactionCanceledException(errors)
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    from moto.dynamodb.models import DynamoDBBackend
+
+    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    _installed = True
