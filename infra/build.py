@@ -637,7 +637,6 @@ def build_template() -> dict[str, Any]:
             "FrontendUrl": {"Value": {"Fn::Sub": "https://${FrontendDistribution.DomainName}"}},
             "NotificationTopicArn": {"Value": {"Ref": "NotificationTopic"}},
             "StateMachineArn": {"Value": {"Ref": "GenerationStateMachine"}},
-            "FrontendDistributionId": {"Value": {"Ref": "FrontendDistribution"}},
             "UserPoolId": {"Value": {"Ref": "UserPool"}},
             "UserPoolClientId": {"Value": {"Ref": "UserPoolClient"}},
         },

@@ -521,14 +521,19 @@ def _outputs(cfn: Any, stack: str) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in desc.get("Outputs", [])}
 
 
-def publish_frontend(s3: Any, cloudfront: Any, plan: Plan, outputs: dict[str, str]) -> None:
-    bucket = outputs["FrontendBucketName"]
+def distribution_id(cfn: Any, stack: str) -> str:
+    detail = cfn.describe_stack_resource(StackName=stack, LogicalResourceId="FrontendDistribution")
+    return str(detail["StackResourceDetail"]["PhysicalResourceId"])
+
+
+def publish_frontend(
+    s3: Any, cloudfront: Any, plan: Plan, bucket: str, distribution: str | None
+) -> None:
     uploads = plan.frontend_uploads(bucket)
     # Assets first, index.html last: a reader never gets a page whose assets are missing.
     for up in sorted(uploads, key=lambda u: u.key == "index.html"):
         upload(s3, up)
     print(f"uploaded {len(uploads)} frontend files to s3://{bucket}")
-    distribution = outputs.get("FrontendDistributionId")
     if distribution:
         cloudfront.create_invalidation(
             DistributionId=distribution,
@@ -622,7 +627,8 @@ def run(args: argparse.Namespace) -> int:
         ensure_artifacts_bucket(s3, plan.artifacts_bucket, region, account, partition)
         template_url = publish_package(s3, plan)
         outputs = deploy_stack(cfn, plan, template_url)
-    publish_frontend(s3, client("cloudfront"), plan, outputs)
+        distribution = distribution_id(cfn, plan.stack)
+    publish_frontend(s3, client("cloudfront"), plan, outputs["FrontendBucketName"], distribution)
     print(f"FrontendUrl: {outputs.get('FrontendUrl')}")
     return 0
 

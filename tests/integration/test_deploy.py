@@ -130,7 +130,8 @@ PLAIN_TEMPLATE: dict[str, Any] = {
         "AnthropicSecretArn": {"Type": "String"},
     },
     "Resources": {
-        "Topic": {
+        # Stands in for the CloudFront distribution (the lookup is by logical id).
+        "FrontendDistribution": {
             "Type": "AWS::SNS::Topic",
             "Properties": {"TopicName": {"Fn::Sub": "brightrun-${Stage}-alarms"}},
         }
@@ -235,6 +236,8 @@ def test_change_sets_create_then_update_or_nothing(
     params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
     assert params["Stage"] == "dev" and params["AlarmEmail"] == "ops@example.org"
     assert {t["Key"]: t["Value"] for t in stack["Tags"]}["stage"] == "dev"
+    topic_arn = aws.client("sns").list_topics()["Topics"][0]["TopicArn"]
+    assert deploy.distribution_id(cfn, "brightrun-dev") == topic_arn
 
     deploy.deploy_stack(cfn, plan, deploy.publish_package(s3, plan))
     assert "no changes to the stack" in capsys.readouterr().out
@@ -250,7 +253,7 @@ def test_change_sets_create_then_update_or_nothing(
     params = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
     assert params["AlarmEmail"] == "ops@example.org"  # the previous value was kept
     resources = cfn.describe_stack_resources(StackName="brightrun-dev")["StackResources"]
-    assert {r["LogicalResourceId"] for r in resources} == {"Topic", "Second"}
+    assert {r["LogicalResourceId"] for r in resources} == {"FrontendDistribution", "Second"}
 
 
 class Recorder:
@@ -273,8 +276,7 @@ def test_publish_frontend_uploads_assets_then_index_and_invalidates(
     s3.create_bucket(Bucket="front", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     plan = make_plan(tmp_path, PLAIN_TEMPLATE, None)
     spy, cloudfront = Recorder(s3), Recorder()
-    outputs = {"FrontendBucketName": "front", "FrontendDistributionId": "E123"}
-    deploy.publish_frontend(spy, cloudfront, plan, outputs)
+    deploy.publish_frontend(spy, cloudfront, plan, "front", "E123")
     keys = [c[1]["args"][2] for c in spy.calls if c[0] == "upload_file"]
     assert keys[-1] == "index.html" and len(keys) == 3
     index = s3.head_object(Bucket="front", Key="index.html")
