@@ -134,10 +134,20 @@ def query_list(params: Any, name: str) -> list[str]:
     return out
 
 
-def query_one(params: Any, name: str) -> str | None:
+def query_values(params: Any, name: str) -> list[str]:
+    """Every value of a repeatable parameter, verbatim (no splitting on commas)."""
     if not params:
-        return None
-    values = query_list(params, name)
+        return []
+    if hasattr(params, "getlist"):
+        values = params.getlist(name) if name in params else []
+    else:
+        values = [params.get(name)]
+    return [str(v) for v in values if v is not None and str(v) != ""]
+
+
+def query_one(params: Any, name: str) -> str | None:
+    """The (last) value of a parameter, verbatim: ``q=a, b`` searches for ``a, b``."""
+    values = query_values(params, name)
     return values[-1] if values else None
 
 

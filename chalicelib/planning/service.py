@@ -16,7 +16,7 @@ from chalicelib.planning.coverage import analyze_coverage, plan_gap_fill
 from chalicelib.planning.imports import parse_chunks_csv, parse_chunks_json, parse_taxonomy
 from chalicelib.planning.planner import pair_coverage, plan_conversations
 from chalicelib.planning.sample_data import load_sample_dataset
-from chalicelib.review.audit import AuditLog
+from chalicelib.review.audit import AuditLog, snapshot
 from chalicelib.store.repositories import DynamoConversationRepository, DynamoDatasetRepository
 
 DATASET_FIELDS = (
@@ -190,6 +190,27 @@ class DatasetService:
                 {"empty": empty},
             )
 
+    def _audit_planned(
+        self, tenant_id: str, actor: str, conversations: list[Conversation], via: str
+    ) -> None:
+        """One ``conversation.plan`` record per conversation: its audit history starts
+        where it was planned (the dataset's own record holds the totals)."""
+        self.audit.record_many(
+            [
+                self.audit.build(
+                    tenant_id,
+                    actor,
+                    "conversation.plan",
+                    "conversation",
+                    c.conversation_id,
+                    after=snapshot(c),
+                    dataset_id=c.dataset_id,
+                    via=via,
+                )
+                for c in conversations
+            ]
+        )
+
     def plan(
         self, tenant_id: str, actor: str, dataset_id: str, data: dict[str, Any]
     ) -> dict[str, Any]:
@@ -216,6 +237,7 @@ class DatasetService:
                     self.conversations.soft_delete(c)
         conversations = [Conversation.from_spec(tenant_id, dataset_id, s) for s in specs]
         self.conversations.add_planned(conversations)
+        self._audit_planned(tenant_id, actor, conversations, "plan")
         if data.get("tier_distribution") is not None or count != dataset.target_count:
             self.datasets.save(
                 dataset.model_copy(
@@ -263,6 +285,7 @@ class DatasetService:
         )
         new = [Conversation.from_spec(tenant_id, dataset_id, s) for s in specs]
         self.conversations.add_planned(new)
+        self._audit_planned(tenant_id, actor, new, "fill_gaps")
         tiers: dict[str, int] = {}
         for c in new:
             tiers[c.tier.value] = tiers.get(c.tier.value, 0) + 1

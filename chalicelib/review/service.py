@@ -9,6 +9,7 @@ from chalicelib.domain.errors import (
     ConflictError,
     DomainError,
     NotFoundError,
+    StaleVersionError,
     ValidationError,
 )
 from chalicelib.domain.models import (
@@ -24,9 +25,21 @@ from chalicelib.store.repositories import (
     DynamoConversationRepository,
     DynamoDatasetRepository,
     DynamoGenerationLogRepository,
+    ReviewFailure,
+    ReviewWrite,
 )
 
 EDITABLE_METADATA = ("persona", "emotion", "topic", "intent", "tone", "tier", "title")
+
+
+def public_state(c: Conversation) -> dict[str, Any]:
+    """A conversation as the API shows it (same shape as ``views.conversation_summary``),
+    for the ``current`` of a 409."""
+    data = c.model_dump(mode="json", exclude={"tenant_id", "quality"})
+    data["flagged"] = c.flagged
+    return data
+
+
 REVIEW_TARGETS = {
     ConversationStatus.APPROVED,
     ConversationStatus.REJECTED,
@@ -124,6 +137,21 @@ class ReviewService:
             raise ValidationError("nothing to change")
         return conversation.model_copy(update=update)
 
+    @staticmethod
+    def _next(changed: Conversation, current: Conversation) -> Conversation:
+        return changed.model_copy(update={"version": current.version + 1, "updated_at": utcnow()})
+
+    @staticmethod
+    def _failure_error(cid: str, failure: ReviewFailure, your_version: int) -> DomainError:
+        if failure.reason == "not_found" or failure.current is None:
+            return NotFoundError("conversation", cid)
+        if failure.reason == "generating":
+            return ConflictError("the conversation is being generated; wait for it to finish")
+        return StaleVersionError(
+            "the conversation was changed by someone else; reload and retry",
+            {"current": public_state(failure.current), "your_version": your_version},
+        )
+
     def update(
         self, tenant_id: str, actor: str, conversation_id: str, changes: dict[str, Any]
     ) -> Conversation:
@@ -131,49 +159,59 @@ class ReviewService:
         if expected is None:
             raise ValidationError("version is required (optimistic locking)", {"field": "version"})
         current = self.conversations.get(tenant_id, conversation_id)
-        dataset = self.datasets.get(tenant_id, current.dataset_id)
         if current.version != expected:
-            from chalicelib.domain.errors import StaleVersionError
-
-            raise StaleVersionError(
-                "the conversation was changed by someone else; reload and retry",
-                {"current": current.model_dump(mode="json"), "your_version": expected},
-            )
+            raise self._failure_error(conversation_id, ReviewFailure("stale", current), expected)
+        dataset = self.datasets.get(tenant_id, current.dataset_id)
         changed = self._apply_changes(current, actor, changes, dataset)
-        saved = self.conversations.save_reviewed(changed, expected)
+        saved = self._next(changed, current)
         action = (
             {
                 ConversationStatus.APPROVED: "conversation.approve",
                 ConversationStatus.REJECTED: "conversation.reject",
                 ConversationStatus.GENERATED: "conversation.unreview",
-            }.get(ConversationStatus(changes["status"]))
+            }[ConversationStatus(changes["status"])]
             if changes.get("status")
             else "conversation.edit"
         )
-        self.audit.record(
+        audit = self.audit.build(
             tenant_id,
             actor,
-            action or "conversation.edit",
+            action,
             "conversation",
             conversation_id,
             before=snapshot(current),
             after=snapshot(saved),
             reviewer_notes=changes.get("reviewer_notes"),
         )
+        failures = self.conversations.write_reviews([ReviewWrite(current, saved, audit)])
+        if conversation_id in failures:
+            raise self._failure_error(conversation_id, failures[conversation_id], expected)
+        self.datasets.bump_conversation_seq(tenant_id, current.dataset_id)
         return saved
 
     def delete(self, tenant_id: str, actor: str, conversation_id: str) -> None:
-        current = self.conversations.get(tenant_id, conversation_id)
-        self.conversations.soft_delete(current)
-        self.audit.record(
-            tenant_id,
-            actor,
-            "conversation.delete",
-            "conversation",
-            conversation_id,
-            before=snapshot(current),
-            after=None,
-        )
+        for _ in range(3):  # no client version: retry when it changed between read and write
+            current = self.conversations.get(tenant_id, conversation_id)
+            if current.status == ConversationStatus.GENERATING:
+                raise ConflictError("the conversation is being generated; wait for it to finish")
+            audit = self.audit.build(
+                tenant_id,
+                actor,
+                "conversation.delete",
+                "conversation",
+                conversation_id,
+                before=snapshot(current),
+                after=None,
+            )
+            failure = self.conversations.write_reviews([ReviewWrite(current, None, audit)]).get(
+                conversation_id
+            )
+            if failure is None:
+                self.datasets.bump_conversation_seq(tenant_id, current.dataset_id)
+                return
+            if failure.reason != "stale":
+                raise self._failure_error(conversation_id, failure, current.version)
+        raise ConflictError("the conversation keeps changing; try again")
 
     # ------------------------------------------------------------------ bulk
     def bulk_review(
@@ -184,51 +222,57 @@ class ReviewService:
         ids: Sequence[str],
         reviewer_notes: str | None,
     ) -> dict[str, Any]:
-        """approve | reject | delete for many ids; each id is all-or-nothing."""
-        found = self.conversations.get_many(tenant_id, ids)
-        succeeded: list[str] = []
-        failed: list[dict[str, Any]] = []
-        datasets_touched: set[str] = set()
+        """approve | reject | delete for many ids. Each id is all-or-nothing (its change
+        and its audit record commit together); one id failing never blocks the others."""
+        unique = list(dict.fromkeys(ids))
+        found = self.conversations.get_many(tenant_id, unique)
+        errors: dict[str, dict[str, Any]] = {}
+        writes: list[ReviewWrite] = []
         status = {"approve": "approved", "reject": "rejected"}.get(action)
-        for cid in dict.fromkeys(ids):
+        for cid in unique:
             current = found.get(cid)
             if current is None:
-                failed.append(
-                    {"id": cid, "error": {"code": "not_found", "message": "conversation not found"}}
-                )
+                errors[cid] = {"code": "not_found", "message": "conversation not found"}
                 continue
             try:
                 if action == "delete":
-                    self.conversations.soft_delete(current)
+                    if current.status == ConversationStatus.GENERATING:
+                        raise ConflictError(
+                            "the conversation is being generated; wait for it to finish"
+                        )
                     after = None
-                    audit_action = "conversation.delete"
                 else:
                     changes: dict[str, Any] = {"status": status}
                     if reviewer_notes is not None:
                         changes["reviewer_notes"] = reviewer_notes
-                    changed = self._apply_changes(current, actor, changes, None)
-                    saved = self.conversations.save_reviewed(changed, current.version, bump=False)
-                    after = snapshot(saved)
-                    audit_action = f"conversation.{action}"
+                    after = self._next(self._apply_changes(current, actor, changes, None), current)
             except DomainError as e:
-                failed.append({"id": cid, "error": {"code": e.code, "message": e.message}})
+                errors[cid] = {"code": e.code, "message": e.message}
                 continue
-            datasets_touched.add(current.dataset_id)
-            succeeded.append(cid)
-            self.audit.record(
+            audit = self.audit.build(
                 tenant_id,
                 actor,
-                audit_action,
+                f"conversation.{action}",
                 "conversation",
                 cid,
                 before=snapshot(current),
-                after=after,
+                after=snapshot(after),
                 bulk=True,
                 reviewer_notes=reviewer_notes,
             )
-        for dataset_id in datasets_touched:
+            writes.append(ReviewWrite(current, after, audit))
+        failures = self.conversations.write_reviews(writes) if writes else {}
+        for cid, failure in failures.items():
+            error = self._failure_error(cid, failure, found[cid].version)
+            errors[cid] = {"code": error.code, "message": error.message}
+        succeeded = [w.conversation_id for w in writes if w.conversation_id not in failures]
+        for dataset_id in {found[cid].dataset_id for cid in succeeded}:
             self.datasets.bump_conversation_seq(tenant_id, dataset_id)
-        return {"action": action, "succeeded": succeeded, "failed": failed}
+        return {
+            "action": action,
+            "succeeded": succeeded,
+            "failed": [{"id": cid, "error": errors[cid]} for cid in unique if cid in errors],
+        }
 
     def reset_for_regeneration(
         self, tenant_id: str, actor: str, ids: Sequence[str]

@@ -1,0 +1,279 @@
+"""Review list at scale: p50/p95 of ``GET /api/conversations`` at 1,000 and 10,000 rows.
+
+    .venv/bin/python bench/list_query.py [--sizes 1000 10000] [--repeat 50] [--seed 5]
+
+Starts the local stack in-process (moto + app over HTTP, no persistence), creates one
+dataset per size and writes its conversations straight into the table (pynamodb batch
+writes of ``ConversationRecord`` rows with realistic metadata, statuses, quality scores,
+costs and turn text in ``search_text``; no LLM). Then, over HTTP against ``stack.url``,
+each query below is called once to warm up and ``--repeat`` times measured:
+
+- ``no filter``: the dataset's first page (default sort, newest first)
+- ``3 filters + sort``: persona x2 (OR), status x2 (OR), tier; sorted by quality_score
+- ``text search``: ``q=`` a phrase found in the turn text of a few percent of rows
+- ``page 40``: page_size 25, page 40 (rows 976-1000)
+- ``uncached``: a different text search every call (no result can be reused)
+
+and a bulk approve of 500 ids (``POST /api/conversations/bulk-action``) is timed at each
+size. Prints a table with p95(10k)/p95(1k); exit status 1 when a target is missed
+(p95 <= 300 ms at 10,000, p95 ratio <= 3, bulk approve of 500 <= 10 s).
+Timings are wall-clock on a shared machine: expect noise of +-20% between runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+P95_TARGET_MS = 300.0
+RATIO_TARGET = 3.0
+BULK_TARGET_S = 10.0
+TENANT = "tenant-demo"
+INTENTS = ("Learn", "Get Reassurance", "Compare Options", "Take Action", "Resolve a Problem")
+TONES = ("Warm and Reassuring", "Clear and Educational", "Direct and Professional")
+STATUS_WEIGHTS = (
+    ("generated", 0.45),
+    ("approved", 0.25),
+    ("rejected", 0.08),
+    ("not_generated", 0.17),
+    ("failed", 0.05),
+)
+SEARCH_PHRASE = "map your"  # in the turn text of ~7% of rows
+
+
+def call(base: str, method: str, path: str, body: Any = None) -> tuple[int, Any, float]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(
+        base + path, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    start = time.perf_counter()
+    try:
+        with urllib.request.urlopen(req, timeout=300) as resp:
+            raw, status = resp.read(), resp.status
+    except urllib.error.HTTPError as e:
+        raw, status = e.read(), e.code
+    elapsed = time.perf_counter() - start
+    return status, (json.loads(raw) if raw else None), elapsed
+
+
+def make_rows(dataset_id: str, n: int, rng: random.Random) -> list[tuple[Any, str]]:
+    """``n`` (Conversation, search_text) pairs with a realistic spread of values."""
+    from chalicelib.domain.models import Conversation, ConversationStatus, Tier
+    from chalicelib.quality import synthetic as syn
+
+    statuses = [s for s, _ in STATUS_WEIGHTS]
+    weights = [w for _, w in STATUS_WEIGHTS]
+    base = datetime.now(UTC) - timedelta(days=30)
+    out: list[tuple[Any, str]] = []
+    for i in range(n):
+        persona, emotion, topic = (
+            rng.choice(syn.PERSONAS),
+            rng.choice(syn.EMOTIONS),
+            rng.choice(syn.TOPICS),
+        )
+        status = ConversationStatus(rng.choices(statuses, weights)[0])
+        tier = rng.choice((Tier.TEMPLATE, Tier.TEMPLATE, Tier.SCENARIO, Tier.EDGE_CASE))
+        created = base + timedelta(seconds=i * 60 + rng.randint(0, 59))
+        generated = status not in (ConversationStatus.NOT_GENERATED, ConversationStatus.FAILED)
+        turns = (
+            syn.generate_turns(rng, persona, emotion, topic, rng.choice((8, 10, 12, 14, 16)))
+            if generated
+            else []
+        )
+        quality = round(min(10.0, max(0.0, rng.gauss(8.2, 1.4))), 1) if generated else None
+        conversation = Conversation(
+            tenant_id=TENANT,
+            dataset_id=dataset_id,
+            conversation_id=f"conv_b{n}_{i:06d}",
+            persona=persona.name,
+            emotion=emotion.name,
+            topic=topic.name,
+            intent=rng.choice(INTENTS),
+            tone=rng.choice(TONES),
+            tier=tier,
+            status=status,
+            title=f"{emotion.name} {persona.name.lower()} asks about {topic.name.lower()}"
+            if generated
+            else None,
+            quality_score=quality,
+            turn_count=len(turns),
+            estimated_cost_usd=round(rng.uniform(0.01, 0.03), 6),
+            actual_cost_usd=round(rng.uniform(0.008, 0.035), 6) if generated else None,
+            input_tokens=rng.randint(1500, 4000) if generated else 0,
+            output_tokens=rng.randint(800, 3000) if generated else 0,
+            model="claude-sonnet-4-5" if generated else None,
+            generated_at=created + timedelta(minutes=5) if generated else None,
+            created_at=created,
+            updated_at=created + timedelta(minutes=5),
+            error_message="provider timeout after 5 attempts"
+            if status == ConversationStatus.FAILED
+            else None,
+            version=3 if generated else 1,
+        )
+        out.append((conversation, " ".join(t.content for t in turns).lower()))
+    return out
+
+
+def write_rows(rows: list[tuple[Any, str]]) -> float:
+    """Batch-write ConversationRecord rows (with search_text) and bump the list seq."""
+    from chalicelib.bootstrap import get_container
+    from chalicelib.store.mapping import record_from_domain
+    from chalicelib.store.records import ConversationRecord, tenant_key
+
+    start = time.perf_counter()
+    with ConversationRecord.batch_write() as batch:
+        for c, text in rows:
+            batch.save(
+                record_from_domain(
+                    ConversationRecord,
+                    c,
+                    dataset_key=tenant_key(c.tenant_id, c.dataset_id),
+                    updated_ms=int(c.updated_at.timestamp() * 1000),
+                    search_text=text or None,
+                    deleted=False,
+                )
+            )
+    first = rows[0][0]
+    get_container().dataset_repo.bump_conversation_seq(first.tenant_id, first.dataset_id, len(rows))
+    return time.perf_counter() - start
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def measure(base: str, path: str, repeat: int) -> tuple[float, float, Any]:
+    status, body, _ = call(base, "GET", path)  # warm-up
+    if status != 200:
+        raise RuntimeError(f"GET {path} -> {status}: {body}")
+    times = []
+    for _ in range(repeat):
+        status, body, elapsed = call(base, "GET", path)
+        assert status == 200, body
+        times.append(elapsed * 1000)
+    return pct(times, 0.5), pct(times, 0.95), body
+
+
+def measure_uncached(base: str, dsid: str, repeat: int, rng: random.Random) -> tuple[float, float]:
+    words = ["savings", "mortgage", "budget", "retire", "index fund", "tax", "debt", "rate"]
+    times = []
+    for i in range(repeat + 1):
+        q = urllib.parse.quote(f"{rng.choice(words)} {i}")
+        status, body, elapsed = call(base, "GET", f"/api/conversations?dataset_id={dsid}&q={q}")
+        assert status == 200, body
+        if i:
+            times.append(elapsed * 1000)
+    return pct(times, 0.5), pct(times, 0.95)
+
+
+def queries(dsid: str) -> dict[str, str]:
+    d = f"/api/conversations?dataset_id={dsid}"
+    q = urllib.parse.quote(SEARCH_PHRASE)
+    return {
+        "no filter": d,
+        "3 filters + sort": (
+            f"{d}&persona=Anxious+Investor&persona=Pre-Retiree&status=generated&status=approved"
+            "&tier=template&sort=quality_score&order=desc"
+        ),
+        "text search": f"{d}&q={q}",
+        "page 40": f"{d}&page_size=25&page=40",
+    }
+
+
+def run_size(base: str, n: int, repeat: int, seed: int) -> dict[str, Any]:
+    rng = random.Random(seed + n)
+    status, ds, _ = call(base, "POST", "/api/datasets", {"name": f"Bench {n}"})
+    assert status == 201, ds
+    dsid = ds["dataset_id"]
+    rows = make_rows(dsid, n, rng)
+    load_s = write_rows(rows)
+    _, body, cold = call(base, "GET", f"/api/conversations?dataset_id={dsid}")
+    assert body["total"] == n, body
+    result: dict[str, Any] = {"n": n, "load_s": load_s, "cold_ms": cold * 1000, "rows": {}}
+    for name, path in queries(dsid).items():
+        p50, p95, body = measure(base, path, repeat)
+        result["rows"][name] = (p50, p95, body["total"])
+    p50, p95 = measure_uncached(base, dsid, repeat, rng)
+    result["rows"]["uncached search"] = (p50, p95, None)
+    generated = [c.conversation_id for c, _ in rows if c.status.value == "generated"][:500]
+    status, bulk, bulk_s = call(
+        base,
+        "POST",
+        "/api/conversations/bulk-action",
+        {"action": "approve", "ids": generated, "reviewer_notes": "bench"},
+    )
+    assert status == 200 and len(bulk["succeeded"]) == len(generated), bulk
+    result["bulk_s"] = bulk_s
+    result["bulk_n"] = len(generated)
+    _, _, after = call(base, "GET", f"/api/conversations?dataset_id={dsid}")
+    result["after_bulk_ms"] = after * 1000
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--repeat", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=5)
+    args = parser.parse_args()
+
+    os.environ.setdefault("EXPENSIVE_ROUTE_RPM", "10000")
+    from chalicelib.local.launcher import LocalStack
+
+    stack = LocalStack(port=0, data_dir=Path(tempfile.mkdtemp()), persist=False, quiet=True).start()
+    try:
+        results = [run_size(stack.url, n, args.repeat, args.seed) for n in args.sizes]
+    finally:
+        stack.stop()
+
+    small, large = results[0], results[-1]
+    print(f"\nGET /api/conversations over HTTP, {args.repeat} calls each after one warm-up (ms)")
+    head = f"{'query':<18}"
+    for r in results:
+        size = f"{r['n']:,}"
+        head += f"{'p50 ' + size:>12}{'p95 ' + size:>12}{'rows ' + size:>13}"
+    print(head + (f"{'p95 ratio':>11}" if len(results) > 1 else ""))
+    ok = True
+    for name in small["rows"]:
+        line = f"{name:<18}"
+        for r in results:
+            p50, p95, total = r["rows"][name]
+            line += f"{p50:>12.1f}{p95:>12.1f}{'' if total is None else total:>13}"
+        if len(results) > 1:
+            ratio = large["rows"][name][1] / small["rows"][name][1]
+            line += f"{ratio:>11.2f}"
+            ok = ok and ratio <= RATIO_TARGET
+        ok = ok and large["rows"][name][1] <= P95_TARGET_MS
+        print(line)
+    print()
+    for r in results:
+        print(
+            f"{r['n']:>6,} rows: loaded in {r['load_s']:.1f} s; first (cold) list {r['cold_ms']:.0f} ms; "
+            f"bulk approve of {r['bulk_n']} ids {r['bulk_s']:.2f} s; "
+            f"first list after the bulk {r['after_bulk_ms']:.0f} ms"
+        )
+        ok = ok and r["bulk_s"] <= BULK_TARGET_S
+    print(
+        f"\ntargets: p95 <= {P95_TARGET_MS:.0f} ms at {large['n']:,}, p95 ratio <= {RATIO_TARGET}, "
+        f"bulk approve of 500 <= {BULK_TARGET_S:.0f} s: {'met' if ok else 'MISSED'}"
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
