@@ -424,7 +424,10 @@ class ExportPreview(BaseModel):
     format: ExportFormat
     extension: str
     content_type: str
+    # JSONL formats: one parsed record per conversation; generic: the conversation
+    # objects (header in ``metadata``); csv: the file text, header row included.
     records: list[Any]
+    metadata: dict[str, Any] | None = None
     skipped: list[dict[str, str]]
 
 

@@ -279,6 +279,7 @@ class FormatWriter(ABC):
         conversations: Iterable[ConversationWithTurns],
         opts: ExportOptions,
         report: ExportReport | None,
+        on_written: Callable[[ConversationWithTurns, list[Turn]], None] | None = None,
     ) -> Iterator[str]:
         splits = opts.splits
         for cwt in conversations:
@@ -304,6 +305,8 @@ class FormatWriter(ABC):
                 if splits is not None:
                     name = splits.get(cid, "unassigned")
                     report.split_counts[name] = report.split_counts.get(name, 0) + 1
+            if on_written is not None:
+                on_written(cwt, turns)
             yield text
 
 
@@ -759,6 +762,45 @@ class GenericWriter(FormatWriter):
                 f"header counts {agg.count} conversations but {n} were written"
                 " (source changed between passes or a record failed its check)"
             )
+
+    def write_deferred_header(
+        self,
+        source: Source,
+        options: ExportOptions | None = None,
+        report: ExportReport | None = None,
+    ) -> tuple[Iterator[bytes], Callable[[], bytes]]:
+        """Single pass over ``source`` (any iterable, one-shot included): returns the body
+        stream and a function giving the header once the body is exhausted. The header's
+        counts are those of the records written; ``header() + b"".join(body)`` is the
+        same document ``write`` produces. For sinks that can put bytes in front later (an
+        S3 multipart upload: part numbers, not upload order, set the order)."""
+        opts = options or ExportOptions()
+        agg = _Aggregates()
+        splits = opts.splits
+        done = False
+
+        def count(cwt: ConversationWithTurns, turns: list[Turn]) -> None:
+            cid = cwt.conversation.conversation_id
+            agg.add(cwt.conversation, len(turns), None if splits is None else splits.get(cid))
+
+        def texts() -> Iterator[str]:
+            nonlocal done
+            yield '"conversations":['
+            records = self._accepted(_open_source(source)(), opts, report, count)
+            for n, text in enumerate(records):
+                yield ("\n" if n == 0 else ",\n") + text
+            yield "\n]}\n"
+            done = True
+
+        def header() -> bytes:
+            if not done:
+                raise RuntimeError("the header is known only once the body is consumed")
+            data = ('{"metadata":' + _dumps(agg.metadata(opts)) + ",").encode("utf-8")
+            if report is not None:
+                report.bytes_written += len(data)
+            return data
+
+        return _chunked(texts(), opts.chunk_size, report), header
 
     def _render(
         self, cwt: ConversationWithTurns, turns: list[Turn], opts: ExportOptions

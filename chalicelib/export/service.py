@@ -11,11 +11,15 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator
+import queue
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from itertools import islice
+from typing import Any, Final
 
-from chalicelib.domain.errors import NotFoundError, ValidationError
+from chalicelib.domain.errors import NotFoundError, UnprocessableError, ValidationError
 from chalicelib.domain.models import (
     Conversation,
     ConversationStatus,
@@ -23,13 +27,21 @@ from chalicelib.domain.models import (
     ExportFormat,
     ExportRecord,
     ExportStatus,
+    Turn,
     utcnow,
 )
 from chalicelib.export.filenames import export_filename
-from chalicelib.export.formats import ExportOptions, get_writer, write_validated
+from chalicelib.export.formats import (
+    ExportOptions,
+    ExportReport,
+    GenericWriter,
+    get_writer,
+    write_validated,
+)
 from chalicelib.export.splits import assign_splits, split_manifest, validate_ratios
 from chalicelib.generation.service import system_prompt_for
 from chalicelib.review.audit import AuditLog
+from chalicelib.store.export_source import DynamoExportSource
 from chalicelib.store.repositories import (
     DynamoConversationRepository,
     DynamoDatasetRepository,
@@ -40,8 +52,35 @@ log = logging.getLogger(__name__)
 
 INLINE_LIMIT = 300
 PART_SIZE = 8 * 1024 * 1024  # S3 multipart parts must be >= 5 MiB except the last
-PAGE = 100
+PAGE = 100  # conversations whose turns are read together (one BatchGetItem)
+PREFETCH_PAGES = 3  # pages read ahead of the writer (bounds memory)
 FILTER_KEYS = ("persona", "emotion", "topic", "intent", "tone", "tier")
+
+# Conversation fields each writer reads beyond the base fields the source always reads
+# (``None``: every field). Reading less keeps the big metadata off the wire; a unit test
+# renders every format from a conversation reduced to these fields to keep them honest.
+FORMAT_FIELDS: Final[dict[ExportFormat, frozenset[str] | None]] = {
+    ExportFormat.OPENAI: frozenset(),
+    ExportFormat.ANTHROPIC: frozenset(),
+    ExportFormat.SHAREGPT: frozenset(),
+    ExportFormat.CSV: frozenset(),
+    ExportFormat.HF_MESSAGES: frozenset(
+        {
+            "title",
+            "arc",
+            "scenario",
+            "edge_case_type",
+            "chunk_id",
+            "document_id",
+            "model",
+            "template_id",
+            "template_version",
+            "actual_cost_usd",
+        }
+    ),
+    ExportFormat.GENERIC: None,
+}
+SPLIT_FIELDS: Final = frozenset({"chunk_id", "quality"})  # what assign_splits groups on
 
 
 def _matches(c: Conversation, filters: dict[str, Any]) -> bool:
@@ -61,9 +100,22 @@ def _matches(c: Conversation, filters: dict[str, Any]) -> bool:
 
 
 class S3MultipartSink:
-    """Buffers bytes into >= 8 MiB parts; aborts the upload on any failure."""
+    """Buffers bytes into >= 8 MiB parts; aborts the upload on any failure.
 
-    def __init__(self, s3: Any, bucket: str, key: str, content_type: str, filename: str) -> None:
+    With ``hold_first_part`` the first part is kept back and uploaded last, with the
+    ``prefix`` given to ``close`` in front of it: a header that is only known once the body
+    is written still goes first in the object (part numbers, not upload order, decide the
+    order), and every part but the last stays >= 5 MiB."""
+
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        key: str,
+        content_type: str,
+        filename: str,
+        hold_first_part: bool = False,
+    ) -> None:
         self.s3, self.bucket, self.key = s3, bucket, key
         self.upload_id = s3.create_multipart_upload(
             Bucket=bucket,
@@ -75,6 +127,8 @@ class S3MultipartSink:
         self.parts: list[dict[str, Any]] = []
         self.buffer = io.BytesIO()
         self.size = 0
+        self.hold_first_part = hold_first_part
+        self.first: bytes | None = None
 
     def write(self, data: bytes) -> None:
         self.buffer.write(data)
@@ -82,28 +136,128 @@ class S3MultipartSink:
         if self.buffer.tell() >= PART_SIZE:
             self._flush()
 
+    def _upload(self, number: int, body: bytes) -> None:
+        etag = self.s3.upload_part(
+            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=body
+        )["ETag"]
+        self.parts.append({"PartNumber": number, "ETag": etag})
+
     def _flush(self) -> None:
         body = self.buffer.getvalue()
-        if not body and self.parts:
-            return
-        n = len(self.parts) + 1
-        etag = self.s3.upload_part(
-            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=n, Body=body
-        )["ETag"]
-        self.parts.append({"PartNumber": n, "ETag": etag})
         self.buffer = io.BytesIO()
+        if self.hold_first_part and self.first is None:
+            self.first = body
+            return
+        if not body and (self.parts or self.hold_first_part):
+            return
+        self._upload(len(self.parts) + (2 if self.hold_first_part else 1), body)
 
-    def close(self) -> None:
-        self._flush()
+    def close(self, prefix: bytes = b"") -> None:
+        if self.hold_first_part:
+            if self.first is None:  # everything fits in one part
+                self.first, self.buffer = self.buffer.getvalue(), io.BytesIO()
+            self._flush()  # the tail after the held part, if any
+            self._upload(1, prefix + self.first)
+            self.size += len(prefix)
+        else:
+            if prefix:
+                raise ValueError("a prefix needs hold_first_part")
+            self._flush()
         self.s3.complete_multipart_upload(
             Bucket=self.bucket,
             Key=self.key,
             UploadId=self.upload_id,
-            MultipartUpload={"Parts": self.parts},
+            MultipartUpload={"Parts": sorted(self.parts, key=lambda p: p["PartNumber"])},
         )
 
     def abort(self) -> None:
         self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_DONE: Final = object()
+
+
+def prefetched_pages(
+    conversations: Iterable[Conversation],
+    fetch_turns: Callable[[list[str]], dict[str, list[Turn]]],
+    page_size: int = PAGE,
+    depth: int | None = None,
+) -> Iterator[ConversationWithTurns]:
+    """Conversations with their turns, read ahead of the consumer.
+
+    A producer thread drives ``conversations`` (the dataset query) and hands every page to
+    a small pool that reads its turns, while the caller renders and uploads what came
+    before: reads overlap writing. At most ``depth`` pages (default ``PREFETCH_PAGES``)
+    wait in the queue, so memory stays flat. Errors surface in the caller; leaving early
+    stops the producer. ``depth`` 0 reads in the caller's thread (no read-ahead).
+    """
+    depth = PREFETCH_PAGES if depth is None else depth
+    if depth <= 0:
+        it = iter(conversations)
+        while page := list(islice(it, page_size)):
+            turns = fetch_turns([c.conversation_id for c in page])
+            for c in page:
+                yield ConversationWithTurns.model_construct(
+                    conversation=c, turns=turns.get(c.conversation_id, [])
+                )
+        return
+    pending: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="export-turns")
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                pending.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            page: list[Conversation] = []
+            for c in conversations:
+                page.append(c)
+                if len(page) >= page_size:
+                    ids = [x.conversation_id for x in page]
+                    if not put((page, pool.submit(fetch_turns, ids))):
+                        return
+                    page = []
+                if stop.is_set():
+                    return
+            if page:
+                ids = [x.conversation_id for x in page]
+                if not put((page, pool.submit(fetch_turns, ids))):
+                    return
+            put(_DONE)
+        except BaseException as e:  # handed to the consumer, which re-raises
+            put(_Failed(e))
+
+    producer = threading.Thread(target=produce, name="export-pages", daemon=True)
+    producer.start()
+    try:
+        while True:
+            item = pending.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            page, future = item
+            fetched: dict[str, list[Turn]] = future.result()
+            for c in page:
+                yield ConversationWithTurns.model_construct(
+                    conversation=c, turns=fetched.get(c.conversation_id, [])
+                )
+    finally:
+        stop.set()
+        producer.join(timeout=5)  # it stops at its next step; never wait on a slow read
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 class ExportService:
@@ -117,6 +271,7 @@ class ExportService:
         exports: DynamoExportRepository,
         audit: AuditLog,
         run_async: Callable[[str, str], None] | None = None,
+        source: DynamoExportSource | None = None,
     ) -> None:
         self.s3 = s3
         self.bucket = bucket
@@ -126,33 +281,42 @@ class ExportService:
         self.exports = exports
         self.audit = audit
         self.run_async = run_async
+        self.source = source or DynamoExportSource()
 
     # ------------------------------------------------------------------ sources
     def _approved(
-        self, tenant_id: str, dataset_ids: list[str], filters: dict[str, Any]
+        self,
+        tenant_id: str,
+        dataset_ids: list[str],
+        filters: dict[str, Any],
+        fields: Collection[str] | None = None,
+        page_size: int | None = None,
     ) -> Iterator[Conversation]:
         for dataset_id in dataset_ids:
-            for row in self.conversations.changed_since(tenant_id, dataset_id, -1):
-                if not row.deleted and _matches(row.conversation, filters):
-                    yield row.conversation
+            for c in self.source.approved(tenant_id, dataset_id, filters, fields, page_size):
+                # The query filters in DynamoDB; this re-check keeps the rule in one place
+                # (and covers filter lists longer than DynamoDB's IN allows).
+                if _matches(c, filters):
+                    yield c
 
     def _with_turns(
         self, tenant_id: str, conversations: Iterable[Conversation]
     ) -> Iterator[ConversationWithTurns]:
-        page: list[Conversation] = []
+        return prefetched_pages(
+            conversations, lambda ids: self.source.turns(tenant_id, ids), page_size=PAGE
+        )
 
-        def flush() -> Iterator[ConversationWithTurns]:
-            turns = self.conversations.get_turns_many(tenant_id, [c.conversation_id for c in page])
-            for c in page:
-                yield ConversationWithTurns(conversation=c, turns=turns.get(c.conversation_id, []))
-
-        for c in conversations:
-            page.append(c)
-            if len(page) >= PAGE:
-                yield from flush()
-                page = []
-        if page:
-            yield from flush()
+    def _count(
+        self, tenant_id: str, dataset_ids: list[str], filters: dict[str, Any], stop_at: int
+    ) -> int:
+        """Matching conversations, counting no further than ``stop_at`` (the request path
+        only needs "none", "a few" or "too many to write inline")."""
+        n = 0
+        for _ in self._approved(tenant_id, dataset_ids, filters, frozenset(), page_size=stop_at):
+            n += 1
+            if n >= stop_at:
+                break
+        return n
 
     def _dataset_ids(self, tenant_id: str, filters: dict[str, Any]) -> list[str]:
         dataset_id = filters.get("dataset_id")
@@ -170,19 +334,28 @@ class ExportService:
     def preview(
         self, tenant_id: str, fmt: ExportFormat, filters: dict[str, Any], limit: int = 3
     ) -> dict[str, Any]:
+        """The first ``limit`` approved conversations written exactly as the export writes
+        them: JSONL formats one parsed record each, generic its conversation objects (and
+        the header as ``metadata``), CSV the file text (header row included)."""
         dataset_ids = self._dataset_ids(tenant_id, filters)
-        approved = []
-        for c in self._approved(tenant_id, dataset_ids, filters):
-            approved.append(c)
-            if len(approved) >= limit:
-                break
+        approved = list(
+            islice(
+                self._approved(tenant_id, dataset_ids, filters, FORMAT_FIELDS[fmt], page_size=100),
+                limit,
+            )
+        )
         writer = get_writer(fmt)
         options = ExportOptions(system_prompt=self._system_prompt(tenant_id, dataset_ids))
         items = list(self._with_turns(tenant_id, approved))
-        stream, report = write_validated(fmt, lambda: items, options)
+        stream, report = write_validated(fmt, items, options)
         text = b"".join(stream).decode()
-        if fmt in (ExportFormat.GENERIC, ExportFormat.CSV):
-            records: list[Any] = [text[:20000]]
+        metadata: dict[str, Any] | None = None
+        records: list[Any]
+        if fmt == ExportFormat.GENERIC:
+            document = json.loads(text)
+            records, metadata = document["conversations"], document["metadata"]
+        elif fmt == ExportFormat.CSV:
+            records = [text] if report.written else []
         else:
             records = [json.loads(line) for line in text.splitlines() if line.strip()]
         return {
@@ -190,6 +363,7 @@ class ExportService:
             "extension": writer.extension,
             "content_type": writer.content_type,
             "records": records,
+            "metadata": metadata,
             "skipped": report.skipped_records(),
         }
 
@@ -203,9 +377,20 @@ class ExportService:
         split: dict[str, float] | None,
         options: dict[str, Any] | None = None,
     ) -> ExportRecord:
+        """Validate, then write inline (small) or hand to the async worker (large).
+
+        Bad input (unknown dataset, bad split, nothing approved) raises before anything is
+        stored. The request path counts no further than ``INLINE_LIMIT`` + 1."""
+        fmt = get_writer(fmt).format  # a ValidationError for an unknown format
         if split is not None:
             split = validate_ratios(split)
         dataset_ids = self._dataset_ids(tenant_id, filters)
+        count = self._count(tenant_id, dataset_ids, filters, stop_at=INLINE_LIMIT + 1)
+        if count == 0:
+            raise ValidationError(
+                "no approved conversations match: approve some first, or widen the filters",
+                {"filters": filters},
+            )
         record = ExportRecord(
             tenant_id=tenant_id,
             format=fmt,
@@ -214,19 +399,20 @@ class ExportService:
             created_by=actor,
         )
         self.exports.save(record)
-        count = sum(1 for _ in self._approved(tenant_id, dataset_ids, filters))
-        if count == 0:
-            record.status = ExportStatus.FAILED
-            record.error_message = (
-                "no approved conversations match: approve some first, or widen the filters"
-            )
-            record.finished_at = utcnow()
-            self.exports.save(record)
-            raise ValidationError(record.error_message, {"export_id": record.export_id})
         if count > INLINE_LIMIT and self.run_async is not None:
-            self.run_async(tenant_id, record.export_id)
+            try:
+                self.run_async(tenant_id, record.export_id)
+            except Exception as e:
+                self._fail(record, f"could not start the export: {e}")
+                raise
             return record
         return self.run(tenant_id, record.export_id)
+
+    def _fail(self, record: ExportRecord, message: str) -> None:
+        record.status = ExportStatus.FAILED
+        record.error_message = message[:1000]
+        record.finished_at = utcnow()
+        self.exports.save(record)
 
     def run(self, tenant_id: str, export_id: str) -> ExportRecord:
         record = self.exports.get(tenant_id, export_id)
@@ -236,11 +422,10 @@ class ExportService:
             record = self._write(record)
         except Exception as e:
             log.exception("export %s failed", export_id)
-            record.status = ExportStatus.FAILED
-            record.error_message = str(e)[:1000]
-            record.finished_at = utcnow()
-            self.exports.save(record)
-            if isinstance(e, ValidationError | NotFoundError):
+            if isinstance(e, UnprocessableError):
+                record.skipped = e.details.get("skipped", [])
+            self._fail(record, str(e))
+            if isinstance(e, ValidationError | NotFoundError | UnprocessableError):
                 raise
             return record
         self.audit.record(
@@ -255,6 +440,7 @@ class ExportService:
                 "filename": record.filename,
                 "filters": record.filters,
                 "split": record.split,
+                "skipped": len(record.skipped),
             },
         )
         return record
@@ -265,33 +451,74 @@ class ExportService:
         options_in = record.filters.get("options") or {}
         dataset_ids = self._dataset_ids(tenant_id, filters)
         writer = get_writer(record.format)
+        fields = FORMAT_FIELDS[record.format]
         date = datetime.now(UTC).date()
+        split_convs: dict[str, Conversation] = {}
         assignments: dict[str, str] | None = None
-        manifest: dict[str, Any] | None = None
         if record.split:
-            conversations = list(self._approved(tenant_id, dataset_ids, filters))
-            assignments = assign_splits(conversations, record.split, seed=0)
-            manifest = split_manifest(assignments, conversations, record.split)
+            # Splits need every group before the first line is written: one light pass.
+            split_convs = {
+                c.conversation_id: c
+                for c in self._approved(tenant_id, dataset_ids, filters, SPLIT_FIELDS)
+            }
+            assignments = assign_splits(list(split_convs.values()), record.split, seed=0)
         options = ExportOptions(
             system_prompt=self._system_prompt(tenant_id, dataset_ids),
             assistant_weights=bool(options_in.get("assistant_weights")),
             splits=assignments,
         )
+        late: list[str] = []  # approved after the split was computed: not in this file
+        seen: set[str] = set()
 
-        def source() -> Iterable[ConversationWithTurns]:
-            return self._with_turns(tenant_id, self._approved(tenant_id, dataset_ids, filters))
+        def source() -> Iterator[ConversationWithTurns]:
+            conversations = self._approved(tenant_id, dataset_ids, filters, fields)
+            for cwt in self._with_turns(tenant_id, conversations):
+                cid = cwt.conversation.conversation_id
+                if assignments is not None:
+                    if cid not in assignments:
+                        late.append(cid)
+                        continue
+                    seen.add(cid)
+                yield cwt
 
-        stream, report = write_validated(record.format, source, options)
         provisional = f"exports/{tenant_id}/{record.export_id}/export.{writer.extension}"
-        sink = S3MultipartSink(self.s3, self.bucket, provisional, writer.content_type, "export")
+        deferred = isinstance(writer, GenericWriter)
+        sink = S3MultipartSink(
+            self.s3,
+            self.bucket,
+            provisional,
+            writer.content_type,
+            "export",
+            hold_first_part=deferred,
+        )
         try:
-            for chunk in stream:
-                sink.write(chunk)
-            sink.close()
-        except Exception:
-            sink.abort()
+            if isinstance(writer, GenericWriter):
+                # One read of the data: the header goes in front once the body is known.
+                report = ExportReport(format=writer.format)
+                body, header = writer.write_deferred_header(source(), options, report)
+                for chunk in body:
+                    sink.write(chunk)
+                sink.close(prefix=header())
+            else:
+                stream, report = write_validated(record.format, source, options)
+                for chunk in stream:
+                    sink.write(chunk)
+                sink.close()
+        except BaseException:
+            try:
+                sink.abort()
+            except Exception:  # keep the original error; S3 expires orphan uploads
+                log.exception("could not abort the multipart upload of %s", provisional)
             raise
+        for cid in late:
+            report.skip(cid, ["approved after the split was computed; export again to include it"])
         count = report.written
+        if count == 0:
+            self.s3.delete_object(Bucket=self.bucket, Key=provisional)
+            raise UnprocessableError(
+                f"none of the approved conversations can be written as {record.format.value}",
+                {"skipped": report.skipped_records()},
+            )
         filename = export_filename(date, "approved", count=count, extension=writer.extension)
         key = f"exports/{tenant_id}/{record.export_id}/{filename}"
         # Copy to the descriptive key with its final Content-Disposition (count known now).
@@ -314,13 +541,23 @@ class ExportService:
                 "bytes": report.bytes_written,
             }
         ]
-        if manifest is not None:
+        manifest: dict[str, Any] | None = None
+        if assignments is not None and record.split is not None:
+            # Describe the file as written: inexpressible conversations are not in it.
+            skipped = {s.conversation_id for s in report.skipped}
+            written = [c for cid, c in split_convs.items() if cid in seen and cid not in skipped]
+            manifest = split_manifest(
+                {c.conversation_id: assignments[c.conversation_id] for c in written},
+                written,
+                record.split,
+            )
             manifest_name = filename.rsplit(".", 1)[0] + "-manifest.json"
             manifest_key = f"exports/{tenant_id}/{record.export_id}/{manifest_name}"
+            manifest_body = json.dumps(manifest, indent=2).encode()
             self.s3.put_object(
                 Bucket=self.bucket,
                 Key=manifest_key,
-                Body=json.dumps(manifest, indent=2).encode(),
+                Body=manifest_body,
                 ContentType="application/json",
                 ContentDisposition=f'attachment; filename="{manifest_name}"',
                 ServerSideEncryption="AES256",
@@ -331,6 +568,7 @@ class ExportService:
                     "key": manifest_key,
                     "filename": manifest_name,
                     "count": count,
+                    "bytes": len(manifest_body),
                 }
             )
         record.status = ExportStatus.READY

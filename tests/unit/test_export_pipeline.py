@@ -1,0 +1,244 @@
+"""Export service plumbing: read-ahead pages, field projections per format, the generic
+writer's single pass, and the multipart sink's held first part (moto in-process)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from chalicelib.domain.models import (
+    Conversation,
+    ConversationStatus,
+    ConversationWithTurns,
+    ExportFormat,
+    QualityCheck,
+    QualityReport,
+    Tier,
+    Turn,
+)
+from chalicelib.export import service as export_service
+from chalicelib.export.formats import ExportOptions, ExportReport, GenericWriter, get_writer
+from chalicelib.export.service import FORMAT_FIELDS, S3MultipartSink, prefetched_pages
+from chalicelib.store.export_source import BASE_FIELDS, CONVERSATION_FIELDS
+
+EXPORT_DATE = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def full_conversation(cid: str) -> ConversationWithTurns:
+    """Every field set to a distinctive value, so a field a writer reads but the
+    projection leaves out shows up as a difference."""
+    conv = Conversation(
+        tenant_id="tenant_1",
+        dataset_id="ds_1",
+        conversation_id=cid,
+        persona="Pre-Retiree",
+        emotion="Fear",
+        topic="Fees",
+        intent="Understand",
+        tone="Warm",
+        tier=Tier.SCENARIO,
+        arc="reassure",
+        scenario="fee question",
+        edge_case_type="none",
+        chunk_id="chunk-7",
+        document_id="doc-3",
+        title="A fee question",
+        status=ConversationStatus.APPROVED,
+        quality_score=8.5,
+        quality=QualityReport(
+            score=8.5, checks=[QualityCheck(name="turns", passed=True, score=1, weight=1)]
+        ),
+        turn_count=2,
+        estimated_cost_usd=0.03,
+        actual_cost_usd=0.02,
+        generation_duration_ms=1234,
+        input_tokens=100,
+        output_tokens=200,
+        model="claude-sonnet-4-6",
+        template_id="tpl_1",
+        template_version=3,
+        parse_path="tool_use",
+        job_id="job_1",
+        generation_attempts=1,
+        approved_by="reviewer@example.com",
+        approved_at=EXPORT_DATE,
+        reviewed_by="reviewer@example.com",
+        reviewed_at=EXPORT_DATE,
+        reviewer_notes="good",
+        generated_at=EXPORT_DATE,
+        created_at=EXPORT_DATE,
+        updated_at=EXPORT_DATE,
+        version=4,
+    )
+    turns = [
+        Turn(turn_number=1, role="user", content="What does the fee cover?"),
+        Turn(turn_number=2, role="assistant", content="Planning, management and reviews."),
+    ]
+    return ConversationWithTurns(conversation=conv, turns=turns)
+
+
+@pytest.mark.parametrize("fmt", list(ExportFormat))
+def test_projected_fields_render_the_same_records(fmt: ExportFormat) -> None:
+    """The export reads only BASE_FIELDS + FORMAT_FIELDS[fmt]; rendering from such a
+    reduced conversation must give byte-identical output."""
+    full = full_conversation("conv_1")
+    fields = FORMAT_FIELDS[fmt]
+    names = CONVERSATION_FIELDS if fields is None else BASE_FIELDS | fields
+    data = full.conversation.model_dump()
+    reduced = ConversationWithTurns(
+        conversation=Conversation.model_validate({k: data[k] for k in names}),
+        turns=full.turns,
+    )
+    options = ExportOptions(system_prompt="Be kind.", export_date=EXPORT_DATE)
+    writer = get_writer(fmt)
+    assert b"".join(writer.write([reduced], options)) == b"".join(writer.write([full], options))
+
+
+def test_every_conversation_field_is_read_for_generic() -> None:
+    stored_elsewhere = set(Conversation.model_fields) - set(CONVERSATION_FIELDS)
+    assert stored_elsewhere == set(), stored_elsewhere
+    assert FORMAT_FIELDS[ExportFormat.GENERIC] is None
+
+
+def test_generic_single_pass_equals_two_pass_and_counts_what_it_wrote() -> None:
+    good = [full_conversation(f"conv_{i}") for i in range(3)]
+    bad = full_conversation("conv_bad")
+    bad = ConversationWithTurns(conversation=bad.conversation, turns=[])  # inexpressible
+    items = [good[0], bad, good[1], good[2]]
+    options = ExportOptions(
+        system_prompt="Be kind.",
+        export_date=EXPORT_DATE,
+        splits={"conv_0": "train", "conv_1": "test", "conv_2": "train"},
+    )
+    writer = GenericWriter()
+    two_pass = b"".join(writer.write(items, options, ExportReport(format=writer.format)))
+    report = ExportReport(format=writer.format)
+    body, header = writer.write_deferred_header(iter(items), options, report)  # one-shot
+    with pytest.raises(RuntimeError):
+        header()
+    body_bytes = b"".join(body)
+    head = header()
+    assert head + body_bytes == two_pass
+    assert report.written == 3 and [s.conversation_id for s in report.skipped] == ["conv_bad"]
+    assert report.bytes_written == len(two_pass)
+    assert report.warnings == []
+
+
+def _cwt(i: int) -> Conversation:
+    return full_conversation(f"conv_{i:04d}").conversation.model_copy(
+        update={"conversation_id": f"conv_{i:04d}"}
+    )
+
+
+def _turns_for(ids: list[str]) -> dict[str, list[Turn]]:
+    return {cid: [Turn(turn_number=1, role="user", content=cid)] for cid in ids}
+
+
+@pytest.mark.parametrize("depth", [0, 1, 3])
+def test_prefetched_pages_keep_order_and_pair_turns(depth: int) -> None:
+    convs = [_cwt(i) for i in range(257)]
+    calls: list[int] = []
+
+    def fetch(ids: list[str]) -> dict[str, list[Turn]]:
+        calls.append(len(ids))
+        return _turns_for(ids)
+
+    out = list(prefetched_pages(iter(convs), fetch, page_size=100, depth=depth))
+    assert [c.conversation.conversation_id for c in out] == [c.conversation_id for c in convs]
+    assert all(c.turns[0].content == c.conversation.conversation_id for c in out)
+    assert calls == [100, 100, 57]
+
+
+def test_prefetched_pages_surface_errors_from_the_reader() -> None:
+    def conversations() -> Iterator[Conversation]:
+        yield from (_cwt(i) for i in range(150))
+        raise ConnectionError("query failed")
+
+    seen = 0
+    with pytest.raises(ConnectionError, match="query failed"):
+        for _ in prefetched_pages(conversations(), _turns_for, page_size=100, depth=2):
+            seen += 1
+    assert seen == 100  # the complete first page, then the error
+
+    def failing_turns(ids: list[str]) -> dict[str, list[Turn]]:
+        raise TimeoutError("batch get failed")
+
+    with pytest.raises(TimeoutError, match="batch get failed"):
+        list(prefetched_pages(iter([_cwt(1)]), failing_turns, depth=2))
+
+
+def test_prefetched_pages_read_ahead_is_bounded_and_stops_when_left() -> None:
+    produced = 0
+    lock = threading.Lock()
+
+    def conversations() -> Iterator[Conversation]:
+        nonlocal produced
+        for i in range(100_000):
+            with lock:
+                produced += 1
+            yield _cwt(i)
+
+    threads_before = threading.active_count()
+    pages = prefetched_pages(conversations(), _turns_for, page_size=10, depth=2)
+    next(pages)
+    time.sleep(0.3)  # let the producer run as far as it may
+    with lock:
+        ahead = produced
+    # the page being consumed + 2 queued + 1 being handed over, at most
+    assert ahead <= 10 * 5, ahead
+    pages.close()  # leaving early
+    deadline = time.time() + 5
+    while threading.active_count() > threads_before and time.time() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() <= threads_before
+    with lock:
+        assert produced == ahead or produced <= ahead + 10
+
+
+# --------------------------------------------------------------------------- S3 sink
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="exports")
+        yield client
+
+
+@pytest.mark.parametrize("size", [0, 1000, 9 * 1024 * 1024 + 17])
+def test_sink_held_first_part_goes_first(s3: object, size: int) -> None:
+    body = bytes(i % 251 for i in range(size))
+    sink = S3MultipartSink(s3, "exports", "k", "application/json", "f.json", hold_first_part=True)
+    for i in range(0, len(body), 1 << 20):
+        sink.write(body[i : i + (1 << 20)])
+    sink.close(prefix=b'{"metadata":{},')
+    got = s3.get_object(Bucket="exports", Key="k")  # type: ignore[attr-defined]
+    assert got["Body"].read() == b'{"metadata":{},' + body
+    assert sink.size == len(body) + len(b'{"metadata":{},')
+    expected_parts = 2 if size > export_service.PART_SIZE else 1
+    assert len(sink.parts) == expected_parts
+
+
+def test_sink_without_hold_rejects_a_prefix_and_aborts(s3: object) -> None:
+    sink = S3MultipartSink(s3, "exports", "k2", "text/csv", "f.csv")
+    sink.write(b"a,b\n")
+    with pytest.raises(ValueError):
+        sink.close(prefix=b"x")
+    sink.abort()
+    uploads = s3.list_multipart_uploads(Bucket="exports")  # type: ignore[attr-defined]
+    assert not uploads.get("Uploads")
