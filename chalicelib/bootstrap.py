@@ -235,7 +235,12 @@ class Container:
     @cached_property
     def review(self) -> ReviewService:
         return ReviewService(
-            self.dataset_repo, self.conversation_repo, self.log_repo, self.audit_repo, self.audit
+            self.dataset_repo,
+            self.conversation_repo,
+            self.log_repo,
+            self.audit_repo,
+            self.audit,
+            self.index,
         )
 
     def _run_export_async(self, tenant_id: str, export_id: str) -> None:

@@ -248,6 +248,35 @@ class ConversationIndex:
         rows[cid] = IndexedRow.of(row.conversation, row.search_text)
         return True
 
+    def apply_written(
+        self,
+        tenant_id: str,
+        dataset_id: str,
+        seq: int | None,
+        written: Sequence[tuple[str, Conversation | None]],
+    ) -> bool:
+        """Write-through for this container's own writes: ``written`` are (id, new state
+        or None if deleted) and ``seq`` the counter their single bump returned. When the
+        bump moved the counter by exactly one from what the index has seen, nobody else
+        wrote in between, so the index takes the new states and the counter without a
+        delta read (a reviewer's next list costs no more than before the edit). Otherwise
+        the next list reads the delta as usual. Returns whether it applied."""
+        index = self._index(tenant_id, dataset_id)
+        with index.lock:
+            if seq is None or index.seq < 0 or seq != index.seq + 1:
+                return False
+            rows = dict(index.rows)
+            for cid, conversation in written:
+                known = rows.get(cid)
+                if conversation is None:
+                    rows.pop(cid, None)
+                else:
+                    rows[cid] = IndexedRow.of(conversation, known.text if known else "")
+            index.rows = rows
+            index.generation += 1
+            index.seq = seq
+            return True
+
     def conversations(self, tenant_id: str, dataset_id: str) -> list[Conversation]:
         return [r.conversation for r in self.refresh(tenant_id, dataset_id).rows.values()]
 

@@ -20,6 +20,7 @@ from chalicelib.domain.models import (
     utcnow,
 )
 from chalicelib.review.audit import AuditLog, snapshot
+from chalicelib.review.listing import ConversationIndex
 from chalicelib.store.repositories import (
     DynamoAuditRepository,
     DynamoConversationRepository,
@@ -55,12 +56,25 @@ class ReviewService:
         logs: DynamoGenerationLogRepository,
         audit_repo: DynamoAuditRepository,
         audit: AuditLog,
+        index: ConversationIndex | None = None,
     ) -> None:
         self.datasets = datasets
         self.conversations = conversations
         self.logs = logs
         self.audit_repo = audit_repo
         self.audit = audit
+        self.index = index
+
+    def _changed(
+        self,
+        tenant_id: str,
+        dataset_id: str,
+        written: list[tuple[str, Conversation | None]],
+    ) -> None:
+        """Tell list caches (one bump per dataset) and write through to this container's."""
+        seq = self.datasets.bump_conversation_seq(tenant_id, dataset_id)
+        if self.index is not None:
+            self.index.apply_written(tenant_id, dataset_id, seq, written)
 
     # ------------------------------------------------------------------ detail
     def detail(self, tenant_id: str, conversation_id: str) -> dict[str, Any]:
@@ -186,7 +200,7 @@ class ReviewService:
         failures = self.conversations.write_reviews([ReviewWrite(current, saved, audit)])
         if conversation_id in failures:
             raise self._failure_error(conversation_id, failures[conversation_id], expected)
-        self.datasets.bump_conversation_seq(tenant_id, current.dataset_id)
+        self._changed(tenant_id, current.dataset_id, [(conversation_id, saved)])
         return saved
 
     def delete(self, tenant_id: str, actor: str, conversation_id: str) -> None:
@@ -207,7 +221,7 @@ class ReviewService:
                 conversation_id
             )
             if failure is None:
-                self.datasets.bump_conversation_seq(tenant_id, current.dataset_id)
+                self._changed(tenant_id, current.dataset_id, [(conversation_id, None)])
                 return
             if failure.reason != "stale":
                 raise self._failure_error(conversation_id, failure, current.version)
@@ -265,9 +279,13 @@ class ReviewService:
         for cid, failure in failures.items():
             error = self._failure_error(cid, failure, found[cid].version)
             errors[cid] = {"code": error.code, "message": error.message}
-        succeeded = [w.conversation_id for w in writes if w.conversation_id not in failures]
-        for dataset_id in {found[cid].dataset_id for cid in succeeded}:
-            self.datasets.bump_conversation_seq(tenant_id, dataset_id)
+        done = [w for w in writes if w.conversation_id not in failures]
+        by_dataset: dict[str, list[tuple[str, Conversation | None]]] = {}
+        for w in done:
+            by_dataset.setdefault(w.before.dataset_id, []).append((w.conversation_id, w.after))
+        for dataset_id, written in by_dataset.items():
+            self._changed(tenant_id, dataset_id, written)
+        succeeded = [w.conversation_id for w in done]
         return {
             "action": action,
             "succeeded": succeeded,

@@ -147,16 +147,20 @@ class DynamoDatasetRepository:
             raise
         return dataset
 
-    def bump_conversation_seq(self, tenant_id: str, dataset_id: str, n: int = 1) -> None:
-        """Signal list caches that conversations of this dataset changed."""
+    def bump_conversation_seq(self, tenant_id: str, dataset_id: str, n: int = 1) -> int | None:
+        """Signal list caches that conversations of this dataset changed; returns the new
+        counter (None when the dataset is gone)."""
+        record = DatasetRecord(tenant_id, dataset_id)
         try:
-            DatasetRecord(tenant_id, dataset_id).update(
+            record.update(
                 actions=[DatasetRecord.conv_seq.add(n)],
                 condition=DatasetRecord.dataset_id.exists(),
             )
         except UpdateError as e:
             if not _is_condition_failure(e):
                 raise
+            return None
+        return int(record.conv_seq or 0)
 
     def conversation_seq(self, tenant_id: str, dataset_id: str) -> int:
         try:
@@ -277,7 +281,8 @@ class DynamoConversationRepository:
     def get_many(self, tenant_id: str, ids: Iterable[str]) -> dict[str, Conversation]:
         keys = [(tenant_id, i) for i in dict.fromkeys(ids)]
         out: dict[str, Conversation] = {}
-        for record in ConversationRecord.batch_get(keys):
+        wanted = [n for n in ConversationRecord.get_attributes() if n != "search_text"]
+        for record in ConversationRecord.batch_get(keys, attributes_to_get=wanted):
             if not record.deleted:
                 out[record.conversation_id] = domain_from_record(Conversation, record)
         return out
@@ -526,12 +531,15 @@ class DynamoConversationRepository:
     def _write_review_chunk(self, chunk: list[ReviewWrite]) -> set[str] | None:
         """One transaction. None when it committed; else the ids whose condition failed
         (empty when it was cancelled only by transient conflicts)."""
-        owners: list[str] = []
+        # pynamodb sends deletes, then puts, then updates (whatever the order they were
+        # added in); cancellation reasons come in that order.
+        owners = [w.conversation_id for w in chunk if w.after is None]  # turns deletes
+        owners += [w.conversation_id for w in chunk]  # audit puts
+        owners += [w.conversation_id for w in chunk]  # conversation updates
         try:
             with TransactWrite(connection=_connection()) as tx:
                 for w in chunk:
                     self._add_review(tx, w)
-                    owners.extend([w.conversation_id] * w.operations)
         except TransactWriteError as e:
             reasons = list(getattr(e, "cancellation_reasons", None) or [])
             if len(reasons) != len(owners):
@@ -564,13 +572,15 @@ class DynamoConversationRepository:
         else:
             # Only the fields a review may change: never quality (revalidation writes it
             # without a version bump) nor anything generation owns.
-            record = self._to_record(w.after)
+            # The version condition guarantees the item is ``before``: write what differs.
+            record, old = self._to_record(w.after), self._to_record(c)
             actions: list[Any] = []
             for name in REVIEW_FIELDS:
                 value = getattr(record, name)
                 if value is not None:
-                    actions.append(getattr(R, name).set(value))
-                elif name in REVIEW_REMOVABLE:
+                    if value != getattr(old, name) or name in ("updated_ms", "version"):
+                        actions.append(getattr(R, name).set(value))
+                elif name in REVIEW_REMOVABLE and getattr(old, name) is not None:
                     actions.append(getattr(R, name).remove())
             tx.update(R(c.tenant_id, c.conversation_id), actions=actions, condition=unchanged)
         tx.save(audit_row(w.audit), condition=AuditRecordRow.sort_key.does_not_exist())
