@@ -86,6 +86,7 @@ class Settings:
     # Step Functions chunking: one execution handles at most this many items, then
     # continues as a new execution (keeps history far below 25,000 events).
     execution_chunk_size: int = 250
+    batch_poll_seconds: int = 30
     presign_seconds: int = 900
     auth_mode: str = "none"  # "cognito" | "none" (local dev default; tests use cognito)
     default_tenant: str = "tenant-demo"
@@ -157,6 +158,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_active_jobs_per_tenant=_int(env, "MAX_ACTIVE_JOBS_PER_TENANT", 3),
         expensive_route_rpm=_int(env, "EXPENSIVE_ROUTE_RPM", 30),
         execution_chunk_size=_int(env, "EXECUTION_CHUNK_SIZE", 250),
+        batch_poll_seconds=_int(env, "BATCH_POLL_SECONDS", 30),
         presign_seconds=min(_int(env, "PRESIGN_SECONDS", 900), 900),
         auth_mode=env.get("AUTH_MODE", "none"),
         default_tenant=env.get("DEFAULT_TENANT", "tenant-demo"),

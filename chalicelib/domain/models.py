@@ -230,6 +230,7 @@ class Conversation(DomainModel):
     parse_path: str | None = None  # "tool_use" | "json" | "fenced" | "embedded"
     job_id: str | None = None
     generation_attempts: int = 0  # attempts by the current job (retries included)
+    claim_token: str | None = None  # the workflow execution that owns a "generating" claim
     approved_by: str | None = None
     approved_at: datetime | None = None
     reviewed_by: str | None = None

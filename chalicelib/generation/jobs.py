@@ -75,7 +75,7 @@ class JobService:
         self.generation = generation
         self.notifier = notifier
         self.audit = audit
-        self.batch_poll_seconds = BATCH_POLL_SECONDS
+        self.batch_poll_seconds = settings.batch_poll_seconds or BATCH_POLL_SECONDS
 
     # ------------------------------------------------------------------ selection
     def _busy_ids(self, tenant_id: str) -> set[str]:
@@ -203,7 +203,8 @@ class JobService:
         response = self.sfn.start_execution(
             stateMachineArn=self.state_machine_arn,
             name=name,
-            input=json.dumps({"tenant_id": job.tenant_id, "job_id": job.job_id}),
+            # The execution name is the claim token of the items it generates.
+            input=json.dumps({"tenant_id": job.tenant_id, "job_id": job.job_id, "execution": name}),
         )
         self.jobs.append_execution(job.tenant_id, job.job_id, response["executionArn"])
 
@@ -218,10 +219,14 @@ class JobService:
 
     # ------------------------------------------------------------------ control
     def pause(self, tenant_id: str, actor: str, job_id: str) -> Job:
+        # "pausing" until the running execution has drained (its finish step sets
+        # "paused"), so a resume can never run two executions of one job at once.
+        job = self.jobs.get(tenant_id, job_id)
+        target = JobStatus.PAUSING if self._execution_alive(job) else JobStatus.PAUSED
         if not self.jobs.set_status(
             tenant_id,
             job_id,
-            JobStatus.PAUSED,
+            target,
             expected=[JobStatus.QUEUED, JobStatus.RUNNING],
             pause_reason="user",
         ):
@@ -232,9 +237,14 @@ class JobService:
 
     def resume(self, tenant_id: str, actor: str, job_id: str) -> Job:
         job = self.jobs.get(tenant_id, job_id)
-        stuck = job.status in (JobStatus.RUNNING, JobStatus.QUEUED) and not self._execution_alive(
-            job
-        )
+        active = (JobStatus.RUNNING, JobStatus.QUEUED, JobStatus.PAUSING)
+        alive = self._execution_alive(job)
+        stuck = job.status in active and not alive
+        if job.status in (JobStatus.PAUSING, JobStatus.PAUSED) and alive:
+            raise ConflictError(
+                "the job is still pausing (finishing the conversations in flight); "
+                "try again in a few seconds"
+            )
         if job.status != JobStatus.PAUSED and not stuck:
             raise ConflictError(
                 f"job is {job.status.value}; only a paused or stalled job can be resumed"
@@ -253,12 +263,14 @@ class JobService:
             tenant_id,
             job_id,
             JobStatus.RUNNING,
-            expected=[JobStatus.PAUSED, JobStatus.RUNNING, JobStatus.QUEUED],
+            expected=[JobStatus.PAUSED, *active],
             pause_reason=None,
             budget_usd=budget,
         )
         self.audit.record(tenant_id, actor, "job.resume", "job", job_id, stalled=stuck)
         job = self.jobs.get(tenant_id, job_id)
+        # No execution of this job is alive: claims left by a crashed one are void.
+        self._release_unfinished(job)
         self._start_execution(job)
         return self.jobs.get(tenant_id, job_id)
 
@@ -285,13 +297,15 @@ class JobService:
     def _release_unfinished(self, job: Job) -> None:
         for cid in self._remaining(job):
             self.conversations.release_claim(job.tenant_id, cid, job.job_id)
+        self.datasets.bump_conversation_seq(job.tenant_id, job.dataset_id)
 
     # ------------------------------------------------------------------ workflow steps
-    def prepare(self, tenant_id: str, job_id: str) -> dict[str, Any]:
+    def prepare(self, tenant_id: str, job_id: str, execution: str = "") -> dict[str, Any]:
         job = self.jobs.get(tenant_id, job_id)
         base = {
             "tenant_id": tenant_id,
             "job_id": job_id,
+            "execution": execution,
             "mode": job.mode,
             "max_concurrency": job.max_concurrency,
             "poll_seconds": self.batch_poll_seconds,
@@ -309,12 +323,23 @@ class JobService:
         )
         ids = self._remaining(job)[: self.settings.execution_chunk_size]
         # Each Map item carries its own keys (self-contained task input).
-        items = [{"tenant_id": tenant_id, "job_id": job_id, "conversation_id": i} for i in ids]
+        items = [
+            {"tenant_id": tenant_id, "job_id": job_id, "conversation_id": i, "claim": execution}
+            for i in ids
+        ]
         return {**base, "items": items, "run": bool(items)}
 
     def finish(self, payload: dict[str, Any]) -> dict[str, Any]:
         tenant_id, job_id = payload["tenant_id"], payload["job_id"]
         job = self.jobs.get(tenant_id, job_id)
+        execution = payload.get("execution") or ""
+        if (
+            execution
+            and job.execution_arns
+            and not job.execution_arns[-1].endswith(":" + execution)
+        ):
+            # A newer execution of this job (a resume) owns its state now.
+            return {"tenant_id": tenant_id, "job_id": job_id, "notify": False, "kind": "superseded"}
         remaining = self._remaining(job)
         result: dict[str, Any] = {
             "tenant_id": tenant_id,
@@ -344,7 +369,9 @@ class JobService:
         if job.status == JobStatus.CANCELLED:
             self._release_unfinished(job)
             return self._summary(job, result, "job.cancelled")
-        self._release_unfinished(job)  # paused: unstarted items stay for resume
+        # Paused (by a user or the budget): the Map has drained, nothing is in flight.
+        self.jobs.set_status(tenant_id, job_id, JobStatus.PAUSED, expected=[JobStatus.PAUSING])
+        self._release_unfinished(job)  # unstarted items stay for resume
         return result
 
     def _summary(self, job: Job, result: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -396,7 +423,9 @@ class JobService:
         requests: list[tuple[str, LLMRequest]] = []
         for item in payload.get("items") or []:
             cid = item["conversation_id"]
-            outcome, conv = self.conversations.claim_for_generation(tenant_id, cid, job_id)
+            outcome, conv = self.conversations.claim_for_generation(
+                tenant_id, cid, job_id, item.get("claim", "")
+            )
             if outcome is ClaimOutcome.INELIGIBLE or conv is None:
                 self.jobs.record_item(JobItemWrite(tenant_id, job_id, cid, "skipped"))
                 continue

@@ -258,7 +258,12 @@ class GenerationService:
         key = (tenant_id, job_id)
         now = time.monotonic()
         cached = self._job_cache.get(key)
-        if cached is None or now - cached[0] > JOB_CACHE_SECONDS:
+        # Only a running job is cached: a resume must be seen at once.
+        if (
+            cached is None
+            or now - cached[0] > JOB_CACHE_SECONDS
+            or cached[1].status not in STATUSES_THAT_RUN
+        ):
             self._job_cache[key] = cached = (now, self.jobs.get(tenant_id, job_id))
         return cached[1]
 
@@ -279,19 +284,33 @@ class GenerationService:
         )
 
     def generate_item(
-        self, tenant_id: str, job_id: str, conversation_id: str, retry_count: int = 0
+        self,
+        tenant_id: str,
+        job_id: str,
+        conversation_id: str,
+        retry_count: int = 0,
+        claim: str = "",
     ) -> str:
         job = self._job(tenant_id, job_id)
         if job.status not in STATUSES_THAT_RUN:
-            return "deferred"  # paused or cancelled: leave it for resume
+            # A re-run after the job stopped: report work already done, run nothing.
+            done = self.jobs.item_outcome(tenant_id, job_id, conversation_id)
+            return done or "deferred"  # paused or cancelled: leave it for resume
         if job.budget_usd is not None and job.cost_usd >= job.budget_usd:
             self._pause_for_budget(job)
             return "deferred"
         outcome, conversation = self.conversations.claim_for_generation(
-            tenant_id, conversation_id, job_id
+            tenant_id, conversation_id, job_id, claim
         )
         if outcome is ClaimOutcome.ALREADY_DONE:
             return "completed"
+        if (
+            outcome is ClaimOutcome.INELIGIBLE
+            and conversation is not None
+            and conversation.status == ConversationStatus.GENERATING
+            and conversation.job_id == job_id
+        ):
+            return "deferred"  # another execution of this job is generating it
         if outcome is ClaimOutcome.INELIGIBLE or conversation is None:
             self.jobs.record_item(
                 JobItemWrite(
@@ -499,10 +518,14 @@ class GenerationService:
             self._pause_for_budget(job)
 
     def _pause_for_budget(self, job: Job) -> None:
+        fresh = self.jobs.get(job.tenant_id, job.job_id)  # the cached view may predate a resume
+        self._job_cache[(job.tenant_id, job.job_id)] = (time.monotonic(), fresh)
+        if fresh.budget_usd is None or fresh.cost_usd < fresh.budget_usd:
+            return
         paused = self.jobs.set_status(
             job.tenant_id,
             job.job_id,
-            JobStatus.PAUSED,
+            JobStatus.PAUSING,  # the finish step makes it "paused" once the Map drained
             expected=[JobStatus.RUNNING, JobStatus.QUEUED],
             pause_reason="budget",
         )

@@ -134,6 +134,7 @@ class ConversationRecord(BaseRecord):
     parse_path = UnicodeAttribute(null=True)
     job_id = UnicodeAttribute(null=True)
     generation_attempts = NumberAttribute(default=0)
+    claim_token = UnicodeAttribute(null=True)
     approved_by = UnicodeAttribute(null=True)
     approved_at = UTCDateTimeAttribute(null=True)
     reviewed_by = UnicodeAttribute(null=True)

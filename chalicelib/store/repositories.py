@@ -349,7 +349,7 @@ class DynamoConversationRepository:
         self._datasets.bump_conversation_seq(first.tenant_id, first.dataset_id, len(conversations))
 
     def claim_for_generation(
-        self, tenant_id: str, conversation_id: str, job_id: str
+        self, tenant_id: str, conversation_id: str, job_id: str, token: str = ""
     ) -> tuple[ClaimOutcome, Conversation | None]:
         """not_generated|failed -> generating (owned by job); a re-claim by the same job
         (a retried task) counts the attempt. Never takes an item from another job."""
@@ -363,6 +363,7 @@ class DynamoConversationRepository:
                 actions=[
                     R.status.set(ConversationStatus.GENERATING.value),
                     R.job_id.set(job_id),
+                    R.claim_token.set(token or job_id),
                     R.generation_attempts.set(1),
                     R.error_message.remove(),
                     *common,
@@ -378,9 +379,12 @@ class DynamoConversationRepository:
             try:
                 record.update(
                     actions=[R.generation_attempts.add(1), *common],
+                    # Only the execution that claimed it may retry it: two executions
+                    # of one job (a resume racing a drain) never generate it twice.
                     condition=alive
                     & (R.status == ConversationStatus.GENERATING.value)
-                    & (R.job_id == job_id),
+                    & (R.job_id == job_id)
+                    & (R.claim_token == (token or job_id)),
                 )
             except UpdateError as e2:
                 if not _is_condition_failure(e2):
@@ -407,6 +411,7 @@ class DynamoConversationRepository:
             R(tenant_id, conversation_id).update(
                 actions=[
                     R.status.set(ConversationStatus.NOT_GENERATED.value),
+                    R.claim_token.remove(),
                     R.updated_ms.set(_ms()),
                 ],
                 condition=(R.status == ConversationStatus.GENERATING.value) & (R.job_id == job_id),
@@ -814,6 +819,15 @@ class DynamoJobRepository:
                 return self.mark_threshold(tenant_id, job_id, threshold, warning)
             raise
         return True
+
+    def item_outcome(self, tenant_id: str, job_id: str, conversation_id: str) -> str | None:
+        try:
+            r = JobItemRecord.get(
+                tenant_key(tenant_id, job_id), conversation_id, consistent_read=True
+            )
+        except DoesNotExist:
+            return None
+        return str(r.outcome)
 
     def item_outcomes(self, tenant_id: str, job_id: str) -> dict[str, str]:
         return {

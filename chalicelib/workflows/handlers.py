@@ -21,10 +21,12 @@ from chalicelib.observability import get_observability, workflow_handler
 class JobPayload(BaseModel):
     tenant_id: str = Field(min_length=1)
     job_id: str = Field(min_length=1)
+    execution: str = ""  # the execution name: claim token of its items
 
 
 class ItemPayload(JobPayload):
     conversation_id: str = Field(min_length=1)
+    claim: str = ""
     retry_count: int = 0
     error: dict[str, Any] | None = None
 
@@ -37,7 +39,7 @@ def _job_keys(p: JobPayload) -> None:
 def prepare_job(event: dict[str, Any]) -> dict[str, Any]:
     p = JobPayload.model_validate(event)
     _job_keys(p)
-    return get_container().jobs.prepare(p.tenant_id, p.job_id)
+    return get_container().jobs.prepare(p.tenant_id, p.job_id, p.execution)
 
 
 @workflow_handler
@@ -48,7 +50,7 @@ def generate_item(event: dict[str, Any]) -> dict[str, Any]:
         tenant_id=p.tenant_id, job_id=p.job_id, conversation_id=p.conversation_id
     )
     outcome = get_container().generation.generate_item(
-        p.tenant_id, p.job_id, p.conversation_id, p.retry_count
+        p.tenant_id, p.job_id, p.conversation_id, p.retry_count, p.claim
     )
     if outcome == "completed":
         obs.count("ConversationsGenerated")

@@ -1,0 +1,356 @@
+"""Generate All through the real ASL on moto, against the simulator with faults (issue 3)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import pytest
+
+from chalicelib.bootstrap import get_container
+from chalicelib.store.records import GenerationLogRecord, JobItemRecord, TurnsRecord
+
+pytestmark = pytest.mark.e2e
+
+TERMINAL = ("completed", "failed", "cancelled", "paused")
+
+
+def wait_job(api: Any, job_id: str, until: tuple[str, ...] = TERMINAL, timeout: float = 90) -> dict:
+    deadline = time.time() + timeout
+    job: dict = {}
+    while time.time() < deadline:
+        status, job, _ = api.get(f"/api/jobs/{job_id}")
+        assert status == 200, job
+        if job["status"] in until:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} still {job.get('status')}: {job}")
+
+
+def new_dataset(api: Any, count: int, budget: float | None = 1000.0) -> tuple[str, list[str]]:
+    status, ds, _ = api.post("/api/datasets/sample")
+    assert status == 201, ds
+    dsid = ds["dataset_id"]
+    status, ds, _ = api.patch(
+        f"/api/datasets/{dsid}",
+        {"budget_usd": budget} if budget is not None else {"name": ds["name"]},
+    )
+    assert status == 200, ds
+    status, plan, _ = api.post(f"/api/datasets/{dsid}/plan", {"count": count})
+    assert status == 201, plan
+    return dsid, plan["conversation_ids"]
+
+
+def tenant() -> str:
+    return get_container().settings.default_tenant
+
+
+def stored_turn_items(ids: list[str]) -> int:
+    return sum(
+        1 for cid in ids for _ in TurnsRecord.query(tenant(), TurnsRecord.conversation_id == cid)
+    )
+
+
+def billed_logs(ids: list[str]) -> list[Any]:
+    return [
+        r
+        for cid in ids
+        for r in GenerationLogRecord.query(f"{tenant()}#{cid}")
+        if r.doc.get("response_payload")
+    ]
+
+
+@pytest.fixture()
+def sim(stack: Any) -> Any:
+    stack.simulator.configure(
+        rate_429=0.0,
+        rate_529=0.0,
+        rate_500=0.0,
+        rate_timeout=0.0,
+        rate_malformed=0.0,
+        rate_truncated=0.0,
+        latency_seconds=0.01,
+        latency_jitter=0.0,
+        rpm_limit=None,
+    )
+    stack.simulator.reset_stats()
+    yield stack.simulator
+    stack.simulator.configure(
+        rate_429=0.0,
+        rate_529=0.0,
+        rate_500=0.0,
+        rate_timeout=0.0,
+        rate_malformed=0.0,
+        rate_truncated=0.0,
+        latency_seconds=0.01,
+        latency_jitter=0.0,
+        rpm_limit=None,
+    )
+
+
+def test_generate_all_with_30_percent_transient_faults_loses_nothing(api: Any, sim: Any) -> None:
+    sim.configure(rate_429=0.1, rate_529=0.1, rate_500=0.1, retry_after_seconds=0.2, seed=5)
+    dsid, ids = new_dataset(api, 30)
+    status, accepted, _ = api.post(
+        "/api/conversations/generate-all", {"dataset_id": dsid, "confirm": True}
+    )
+    assert status == 202, accepted
+    job = wait_job(api, accepted["job_id"])
+    assert job["status"] == "completed", job
+    stats = sim.stats()
+    assert sum(stats["faults"][k] for k in ("429", "529", "500")) > 0, stats
+    assert job["completed"] + job["failed"] == 30
+    assert job["completed"] >= 29, job  # >= 99% with retries
+    # exactly one turns item per generated conversation, one billed log per billed call
+    assert stored_turn_items(ids) == job["completed"]
+    logs = billed_logs(ids)
+    assert len(logs) == stats["billed"]
+    assert abs(sum(r.doc["cost_usd"] for r in logs) - job["cost_usd"]) < 1e-6
+    status, listing, _ = api.get(
+        f"/api/conversations?dataset_id={dsid}&status=generated&page_size=50"
+    )
+    assert listing["total"] == job["completed"]
+
+
+def test_malformed_and_truncated_answers_fail_only_that_conversation(api: Any, sim: Any) -> None:
+    dsid, ids = new_dataset(api, 3)
+    sim.configure(rate_malformed=1.0)
+    status, accepted, _ = api.post("/api/conversations/generate", {"conversation_id": ids[0]})
+    assert status == 202
+    job = wait_job(api, accepted["job_id"])
+    assert job["failed"] == 1 and job["completed"] == 0
+    status, conv, _ = api.get(f"/api/conversations/{ids[0]}")
+    assert conv["status"] == "failed" and "malformed" in conv["error_message"]
+    assert conv["turns"] == []
+    sim.configure(rate_malformed=0.0, rate_truncated=1.0)
+    status, accepted, _ = api.post("/api/conversations/generate", {"conversation_id": ids[1]})
+    job = wait_job(api, accepted["job_id"])
+    status, conv, _ = api.get(f"/api/conversations/{ids[1]}")
+    assert conv["status"] == "failed" and "truncated" in conv["error_message"]
+    sim.configure(rate_truncated=0.0)
+    # failed ones can be regenerated alone
+    status, accepted, _ = api.post(
+        "/api/conversations/generate-all", {"dataset_id": dsid, "only": "failed"}
+    )
+    assert status == 202, accepted
+    job = wait_job(api, accepted["job_id"])
+    assert job["total"] == 2 and job["completed"] == 2
+    status, conv, _ = api.get(f"/api/conversations/{ids[2]}")
+    assert conv["status"] == "not_generated"  # untouched by the failed-only run
+
+
+def test_retried_item_never_stores_or_bills_twice(api: Any, sim: Any) -> None:
+    _dsid, ids = new_dataset(api, 1)
+    _status, accepted, _ = api.post("/api/conversations/generate", {"conversation_id": ids[0]})
+    job = wait_job(api, accepted["job_id"])
+    assert job["completed"] == 1
+    c = get_container()
+    # Step Functions retries the task, or Lambda re-runs it: nothing is counted again.
+    outcome = c.generation.generate_item(tenant(), job["job_id"], ids[0], retry_count=1)
+    assert outcome == "completed"
+    again = c.job_repo.get(tenant(), job["job_id"])
+    assert (again.completed, again.failed, again.skipped) == (1, 0, 0)
+    assert stored_turn_items(ids) == 1
+    assert len(billed_logs(ids)) == 1
+    items = list(JobItemRecord.query(f"{tenant()}#{job['job_id']}"))
+    assert len(items) == 1
+
+
+def test_pause_resume_runs_only_the_remaining_items(api: Any, sim: Any) -> None:
+    sim.configure(latency_seconds=0.15)
+    dsid, ids = new_dataset(api, 12)
+    status, accepted, _ = api.post(
+        "/api/conversations/generate-all",
+        {"dataset_id": dsid, "max_concurrency": 2, "confirm": True},
+    )
+    job_id = accepted["job_id"]
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        _, job, _ = api.get(f"/api/jobs/{job_id}")
+        if job["completed"] >= 2:
+            break
+        time.sleep(0.05)
+    status, paused, _ = api.post(f"/api/jobs/{job_id}/pause")
+    assert status == 200 and paused["status"] in ("pausing", "paused"), paused
+    if paused["status"] == "pausing":
+        status, early, _ = api.post(f"/api/jobs/{job_id}/resume")
+        assert status in (200, 409), early  # 409 while the execution drains
+        if status == 200:
+            pytest.skip("the execution drained before the resume")
+    job = wait_job(api, job_id, until=("paused",))
+    done_at_pause = job["completed"]
+    assert 2 <= done_at_pause < 12
+    assert job["status"] == "paused"
+    for _ in range(50):  # 409 until the paused execution has fully ended
+        status, resumed, _ = api.post(f"/api/jobs/{job_id}/resume")
+        if status != 409:
+            break
+        time.sleep(0.1)
+    assert status == 200, resumed
+    job = wait_job(api, job_id, until=("completed", "failed", "cancelled"))
+    assert job["completed"] == 12
+    # every conversation was billed exactly once across pause and resume
+    assert sim.stats()["billed"] == 12, _debug_logs(ids)
+    assert stored_turn_items(ids) == 12
+    status, conflict, _ = api.post(f"/api/jobs/{job_id}/resume")
+    assert status == 409 and conflict["error"]["code"] == "conflict"
+
+
+def test_cancel_leaves_unstarted_items_not_generated(api: Any, sim: Any) -> None:
+    sim.configure(latency_seconds=0.2)
+    dsid, _ids = new_dataset(api, 8)
+    _, accepted, _ = api.post(
+        "/api/conversations/generate-all",
+        {"dataset_id": dsid, "max_concurrency": 1, "confirm": True},
+    )
+    time.sleep(0.5)
+    status, cancelled, _ = api.post(f"/api/jobs/{accepted['job_id']}/cancel")
+    assert status == 200 and cancelled["status"] == "cancelled"
+    deadline = time.time() + 10
+    while time.time() < deadline:  # the execution drains: in-flight items finish
+        _, listing, _ = api.get(f"/api/conversations?dataset_id={dsid}&page_size=25")
+        statuses = {c["status"] for c in listing["items"]}
+        if "generating" not in statuses:
+            break
+        time.sleep(0.2)
+    assert "generating" not in statuses
+    assert "not_generated" in statuses
+
+
+def test_budget_confirm_warnings_and_self_pause(api: Any, sim: Any, stack: Any) -> None:
+    dsid, ids = new_dataset(api, 10, budget=0.05)
+    status, est, _ = api.post("/api/conversations/estimate", {"dataset_id": dsid})
+    assert status == 200 and est["over_budget"] is True and est["count"] == 10
+    assert est["estimated_economy_cost_usd"] < est["estimated_cost_usd"]
+    status, err, _ = api.post("/api/conversations/generate-all", {"dataset_id": dsid})
+    assert status == 409 and err["error"]["code"] == "over_budget"
+    status, accepted, _ = api.post(
+        "/api/conversations/generate-all",
+        {"dataset_id": dsid, "confirm": True, "max_concurrency": 1},
+    )
+    assert status == 202
+    job = wait_job(api, accepted["job_id"])
+    assert job["status"] == "paused" and job["pause_reason"] == "budget", job
+    assert [w["threshold_percent"] for w in job["warnings"]] == [50, 75, 90]
+    assert job["completed"] < 10
+    _, messages, _ = api.get("/api/notifications/messages")
+    kinds = [m["kind"] for m in messages["items"] if m.get("job_id") == job["job_id"]]
+    assert "budget.paused" in kinds and "budget.warning" in kinds
+    # raise the budget and resume: only the rest runs
+    api.patch(f"/api/datasets/{dsid}", {"budget_usd": 100})
+    status, resumed, _ = api.post(f"/api/jobs/{job['job_id']}/resume")
+    assert status == 200, resumed
+    job = wait_job(api, job["job_id"], until=("completed", "failed", "cancelled"))
+    assert job["completed"] == 10
+    assert stored_turn_items(ids) == 10
+
+
+def test_bad_batches_and_double_starts(api: Any, sim: Any, stack: Any) -> None:
+    _dsid, ids = new_dataset(api, 3)
+    status, err, _ = api.post("/api/conversations/generate-batch", {"conversation_ids": []})
+    assert status == 400 and "error" in err
+    status, accepted, _ = api.post(
+        "/api/conversations/generate-batch", {"conversation_ids": [ids[0], "conv_doesnotexist"]}
+    )
+    assert status == 202, accepted
+    assert {"id": "conv_doesnotexist", "error": "not_found"} in accepted["rejected"]
+    wait_job(api, accepted["job_id"])
+    status, err, _ = api.post("/api/conversations/generate", {"conversation_id": "conv_nope"})
+    assert status == 404 and err["error"]["code"] == "not_found"
+    # a second start for an item already in a running job is refused
+    sim.configure(latency_seconds=0.5)
+    status, first, _ = api.post("/api/conversations/generate", {"conversation_id": ids[1]})
+    assert status == 202
+    status, second, _ = api.post("/api/conversations/generate", {"conversation_id": ids[1]})
+    assert status == 409, second
+    wait_job(api, first["job_id"])
+    assert stored_turn_items([ids[1]]) == 1
+
+
+def test_long_jobs_continue_as_new_executions(api: Any, sim: Any) -> None:
+    c = get_container()
+    original = c.jobs.settings
+    c.jobs.settings = dataclasses.replace(original, execution_chunk_size=4)
+    try:
+        dsid, _ids = new_dataset(api, 10)
+        _, accepted, _ = api.post(
+            "/api/conversations/generate-all", {"dataset_id": dsid, "confirm": True}
+        )
+        job = wait_job(api, accepted["job_id"])
+    finally:
+        c.jobs.settings = original
+    assert job["status"] == "completed" and job["completed"] == 10
+    stored = c.job_repo.get(tenant(), job["job_id"])
+    assert len(stored.execution_arns) == 3  # 4 + 4 + 2 items
+
+
+def test_economy_mode_uses_message_batches_at_half_price(api: Any, sim: Any) -> None:
+    c = get_container()
+    c.jobs.batch_poll_seconds = 1
+    dsid, ids = new_dataset(api, 4)
+    status, accepted, _ = api.post(
+        "/api/conversations/generate-all", {"dataset_id": dsid, "mode": "economy", "confirm": True}
+    )
+    assert status == 202, accepted
+    job = wait_job(api, accepted["job_id"], timeout=60)
+    assert job["status"] == "completed" and job["completed"] == 4, job
+    assert sim.stats()["batches"] >= 1
+    logs = billed_logs(ids)
+    assert len(logs) == 4
+    from chalicelib.generation.llm_client import Usage
+    from chalicelib.generation.pricing import cost_usd
+
+    for log in logs:
+        u = log.doc
+        usage = Usage(
+            u["input_tokens"],
+            u["output_tokens"],
+            u["cache_creation_input_tokens"],
+            u["cache_read_input_tokens"],
+        )
+        assert (
+            abs(log.doc["cost_usd"] - cost_usd(c.settings, log.doc["model"], usage, batch=True))
+            < 1e-9
+        )
+        assert log.doc["cost_usd"] < cost_usd(c.settings, log.doc["model"], usage)
+
+
+def test_completion_notice_and_subscription(api: Any, sim: Any, stack: Any) -> None:
+    status, sub, _ = api.post("/api/notifications/subscriptions", {"email": "owner@example.com"})
+    assert status == 201, sub
+    sns = stack.client("sns")
+    subs = sns.list_subscriptions_by_topic(TopicArn=stack.outputs["NotificationTopicArn"])[
+        "Subscriptions"
+    ]
+    mine = [s for s in subs if s["Endpoint"] == "owner@example.com"]
+    assert mine
+    attrs = sns.get_subscription_attributes(SubscriptionArn=mine[0]["SubscriptionArn"])[
+        "Attributes"
+    ]
+    assert tenant() in attrs["FilterPolicy"]
+    status, _bad, _ = api.post("/api/notifications/subscriptions", {"email": "not-an-email"})
+    assert status == 400
+    dsid, _ids = new_dataset(api, 2)
+    _, accepted, _ = api.post("/api/conversations/generate-all", {"dataset_id": dsid})
+    job = wait_job(api, accepted["job_id"])
+    _, messages, _ = api.get("/api/notifications/messages")
+    done = [
+        m
+        for m in messages["items"]
+        if m.get("job_id") == job["job_id"] and m["kind"] == "job.completed"
+    ]
+    assert done, messages
+    body = done[0]["body"]
+    assert "Generated: 2" in body and "Cost:" in body and f"dataset={dsid}" in body
+    assert done[0]["subject"].startswith("Generation complete: 2 of 2")
+
+
+def _debug_logs(ids):  # pragma: no cover - debugging aid
+    from collections import Counter
+
+    per = Counter()
+    for cid in ids:
+        for r in GenerationLogRecord.query(f"{tenant()}#{cid}"):
+            per[(cid, bool(r.doc.get("response_payload")), r.doc.get("error_message"))] += 1
+    return per
