@@ -26,6 +26,7 @@ import threading
 import time
 import urllib.request
 from copy import deepcopy
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,24 @@ CLOUD_ONLY_TYPES = (
 )
 CLOUD_ONLY_RESOURCES = ("FrontendBucketPolicy",)
 WRITE_TARGETS = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    email: str
+    password: str
+    tenant_id: str
+    organisation: str
+
+
+# The local stack's sign-ins (moto's Cognito; documented, never used in the cloud). The
+# user pool is re-created on every start, so tenants are fixed here: data kept under
+# .data/ stays with its owner. Harbor Pine owns the default tenant, so data created
+# with AUTH_MODE=none (which maps everyone to DEFAULT_TENANT) is theirs after sign-in.
+DEMO_USERS: tuple[DemoUser, ...] = (
+    DemoUser("owner@harbor-pine.example", "HarborPine-demo-2026", "tenant-demo", "Harbor Pine"),
+    DemoUser("owner@northwind.example", "Northwind-demo-2026", "tenant-northwind", "Northwind"),
+)
 
 
 def local_function_arn(logical_id: str) -> str:
@@ -131,6 +150,7 @@ class TrackingMotoServer:
 
         self._inner = ThreadedMotoServer(host, port, verbose=False)
         self.dirty = threading.Event()
+        self.write_gate = threading.RLock()
         inner = self._inner
         tracker = self
 
@@ -150,7 +170,11 @@ class TrackingMotoServer:
                 if any(target.endswith(op) for op in WRITE_TARGETS) or (
                     not target and method in ("PUT", "POST", "DELETE")
                 ):
-                    tracker.dirty.set()
+                    # Writes wait while a snapshot is taken, so every snapshot is a
+                    # consistent cut (a job's counters never run ahead of its items).
+                    with tracker.write_gate:
+                        tracker.dirty.set()
+                        return list(app(environ, start_response))
                 return app(environ, start_response)
 
             inner._server = make_server(
@@ -194,6 +218,8 @@ class LocalStack:
         self.simulator: Any = None
         self.http: ThreadingHTTPServer | None = None
         self.outputs: dict[str, str] = {}
+        self.demo_users: tuple[DemoUser, ...] = DEMO_USERS
+        self._template: dict[str, Any] = {}
         self._stop = threading.Event()
         self._snapshot_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -229,6 +255,7 @@ class LocalStack:
         os.environ["MOTO_PORT"] = str(self.moto_port)
         self._moto_config()
         self._provision()
+        self._provision_cognito()
         self._start_llm()
         self._configure_app()
         self._install_hook()
@@ -275,7 +302,8 @@ class LocalStack:
     def _provision(self) -> None:
         from infra.build import build_template
 
-        template = localize_template(build_template())
+        self._template = build_template()
+        template = localize_template(self._template)
         cfn = self.client("cloudformation")
         cfn.create_stack(
             StackName=STACK_NAME,
@@ -290,6 +318,58 @@ class LocalStack:
             )
         self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         self._make_state_machine_executable()
+
+    def _provision_cognito(self) -> None:
+        """The template's user pool and web client, created in moto's Cognito (its
+        CloudFormation cannot make them), plus the demo users. The app then verifies
+        moto's ID tokens exactly as it verifies the cloud's: issuer, audience, expiry
+        and RS256 signature against the pool's JWKS (served by moto)."""
+        resources = self._template["Resources"]
+        pool_props = dict(resources["UserPool"]["Properties"])
+        client_props = dict(resources["UserPoolClient"]["Properties"])
+        pool_props.pop("UserPoolName")
+        client_props.pop("UserPoolId")
+        client_props.pop("ClientName")
+        idp = self.client("cognito-idp")
+        pool_id = idp.create_user_pool(PoolName=f"brightrun-{STAGE}", **pool_props)["UserPool"][
+            "Id"
+        ]
+        client_id = idp.create_user_pool_client(
+            UserPoolId=pool_id, ClientName=f"brightrun-{STAGE}-web", **client_props
+        )["UserPoolClient"]["ClientId"]
+        for user in self.demo_users:
+            idp.admin_create_user(
+                UserPoolId=pool_id,
+                Username=user.email,
+                UserAttributes=[
+                    {"Name": "email", "Value": user.email},
+                    {"Name": "email_verified", "Value": "true"},
+                    {"Name": "custom:tenant_id", "Value": user.tenant_id},
+                ],
+                MessageAction="SUPPRESS",
+            )
+            idp.admin_set_user_password(
+                UserPoolId=pool_id, Username=user.email, Password=user.password, Permanent=True
+            )
+        issuer = f"https://cognito-idp.{REGION}.amazonaws.com/{pool_id}"
+        self.outputs.update({"UserPoolId": pool_id, "UserPoolClientId": client_id})
+        os.environ.update(
+            {
+                # AUTH_MODE=none stays available (everyone is DEFAULT_TENANT, no sign-in).
+                "AUTH_MODE": os.environ.get("AUTH_MODE") or "cognito",
+                "COGNITO_USER_POOL_ID": pool_id,
+                "COGNITO_CLIENT_ID": client_id,
+                "COGNITO_REGION": REGION,
+                "COGNITO_ISSUER": issuer,
+                "COGNITO_JWKS_URL": f"{self.endpoint}/{pool_id}/.well-known/jwks.json",
+                "LOCAL_DEMO_USERS": json.dumps(
+                    [
+                        {"email": u.email, "password": u.password, "organisation": u.organisation}
+                        for u in self.demo_users
+                    ]
+                ),
+            }
+        )
 
     def _make_state_machine_executable(self) -> None:
         # moto's CloudFormation puts state machines in a store that does not execute;
@@ -485,7 +565,7 @@ class LocalStack:
             return False
         from moto.dynamodb.models import dynamodb_backends
 
-        with self._snapshot_lock:
+        with self._snapshot_lock, self.moto.write_gate:
             self.moto.dirty.clear()
             backend = dynamodb_backends[ACCOUNT][REGION]
             tmp = self.data_dir.with_name(self.data_dir.name + ".tmp")
@@ -585,6 +665,13 @@ def main(argv: list[str] | None = None) -> int:
         if stack.simulator
         else "Claude via the Anthropic API (ANTHROPIC_API_KEY is set)"
     )
+    if os.environ.get("AUTH_MODE") == "none":
+        sign_in = "not needed (AUTH_MODE=none: everyone is the default tenant)"
+    else:
+        sign_in = "Cognito (moto) demo users, one tenant each:" + "".join(
+            f"\n                 {u.email} / {u.password}  ({u.organisation}, {u.tenant_id})"
+            for u in stack.demo_users
+        )
     print(
         f"""
   Bright Run Conversation Studio is running.
@@ -594,6 +681,7 @@ def main(argv: list[str] | None = None) -> int:
     LLM:       {llm}
     AWS:       moto at {stack.endpoint} (tables, bucket, topic, state machine from infra/template.json)
     Data:      {stack.data_dir} (kept across restarts)
+    Sign in:   {sign_in}
 
   Press Ctrl-C to stop.
 """,

@@ -1,0 +1,162 @@
+"""The local stack as a user runs it (`make dev`): Ctrl-C, restarts, and a kill mid-job."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Api
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def launch(port: int, data: Path, log: Path, **env: str) -> subprocess.Popen[bytes]:
+    full_env = {
+        **os.environ,
+        "LLM_SIM_LATENCY": "0.3",
+        "RATE_LIMIT_RPM": "6000",
+        "EXPENSIVE_ROUTE_RPM": "10000",
+        "AUTH_MODE": "none",
+        "PYTHONUNBUFFERED": "1",
+        **env,
+    }
+    full_env.pop("ANTHROPIC_API_KEY", None)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "chalicelib.local.launcher",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+        ],
+        cwd=ROOT,
+        env=full_env,
+        stdout=open(log, "ab"),  # noqa: SIM115 - the child owns it
+        stderr=subprocess.STDOUT,
+    )
+    api = Api(f"http://127.0.0.1:{port}")
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"launcher exited early:\n{log.read_text()[-3000:]}")
+        try:
+            status, body, _ = api.get("/api/health")
+            if status == 200:
+                return proc
+        except OSError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise AssertionError(f"launcher did not come up:\n{log.read_text()[-3000:]}")
+
+
+def wait(api: Api, job_id: str, pred: Any, timeout: float = 120) -> dict:
+    deadline = time.time() + timeout
+    job: dict = {}
+    while time.time() < deadline:
+        status, job, _ = api.get(f"/api/jobs/{job_id}")
+        if status == 200 and pred(job):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"timed out: {job}")
+
+
+def conversations(api: Api, dsid: str) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    page = 1
+    while True:
+        status, body, _ = api.get(f"/api/conversations?dataset_id={dsid}&page_size=100&page={page}")
+        assert status == 200, body
+        out.update({c["conversation_id"]: c for c in body["items"]})
+        if page >= body["pages"]:
+            return out
+        page += 1
+
+
+def test_ctrl_c_exits_cleanly_and_data_survives_a_restart(tmp_path: Path) -> None:
+    port, data, log = free_port(), tmp_path / "data", tmp_path / "launcher.log"
+    proc = launch(port, data, log)
+    api = Api(f"http://127.0.0.1:{port}")
+    status, ds, _ = api.post("/api/datasets", {"name": "Survives restarts"})
+    assert status == 201
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 0
+    text = log.read_text()
+    assert f"http://127.0.0.1:{port}" in text and "SIMULATOR" in text and "Stopped" in text
+    proc = launch(port, data, log)
+    try:
+        status, again, _ = api.get(f"/api/datasets/{ds['dataset_id']}")
+        assert status == 200 and again["name"] == "Survives restarts"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+
+
+def test_killing_the_stack_mid_job_loses_nothing(tmp_path: Path) -> None:
+    port, data, log = free_port(), tmp_path / "data", tmp_path / "launcher.log"
+    proc = launch(port, data, log)
+    api = Api(f"http://127.0.0.1:{port}")
+    try:
+        status, ds, _ = api.post("/api/datasets/sample")
+        dsid = ds["dataset_id"]
+        api.patch(f"/api/datasets/{dsid}", {"budget_usd": 1000})
+        status, plan, _ = api.post(f"/api/datasets/{dsid}/plan", {"count": 16})
+        assert status == 201
+        status, accepted, _ = api.post(
+            "/api/conversations/generate-all",
+            {"dataset_id": dsid, "max_concurrency": 2, "confirm": True},
+        )
+        job_id = accepted["job_id"]
+        wait(api, job_id, lambda j: j["completed"] >= 4)
+        time.sleep(4)  # at least one snapshot after those
+    finally:
+        proc.kill()  # SIGKILL: no clean shutdown, no final snapshot
+        proc.wait(timeout=30)
+
+    proc = launch(port, data, log)
+    try:
+        before = conversations(api, dsid)
+        generated_before = {
+            cid: c["generated_at"] for cid, c in before.items() if c["status"] == "generated"
+        }
+        assert generated_before, "the snapshot kept the work done before the kill"
+        status, job, _ = api.get(f"/api/jobs/{job_id}")
+        assert status == 200 and job["status"] in ("running", "queued"), job
+        status, resumed, _ = api.post(f"/api/jobs/{job_id}/resume")  # stalled: no live execution
+        assert status == 200, resumed
+        job = wait(api, job_id, lambda j: j["status"] in ("completed", "failed"))
+        assert job["status"] == "completed", job
+        after = conversations(api, dsid)
+        assert all(c["status"] == "generated" for c in after.values()), [
+            c["status"] for c in after.values()
+        ]
+        # work finished before the kill was not redone
+        for cid, generated_at in generated_before.items():
+            assert after[cid]["generated_at"] == generated_at
+        assert job["completed"] + job["failed"] + job["skipped"] == 16
+        # no conversation was stored twice: one audit 'generate' record each since the restore
+        status, audit, _ = api.get("/api/audit?action=conversation.generate&limit=1000")
+        per_conv: dict[str, int] = {}
+        for rec in audit["items"]:
+            per_conv[rec["entity_id"]] = per_conv.get(rec["entity_id"], 0) + 1
+        assert all(n == 1 for cid, n in per_conv.items() if cid in after), per_conv
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
