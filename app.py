@@ -13,7 +13,7 @@ from chalice.app import Request
 
 from chalicelib.api import schemas as s
 from chalicelib.api import views
-from chalicelib.api.auth import Principal, authenticate, enforce_rate
+from chalicelib.api.auth import Principal, authenticate, enforce_rate, sign_in
 from chalicelib.api.http import (
     handled,
     json_body,
@@ -121,10 +121,19 @@ def health() -> Response:
             ),
             "model": settings.model,
             "stage": settings.stage,
-            "auth": settings.auth_mode,
+            "auth": "none" if settings.auth_mode == "none" else "cognito",
             "prices_as_of": PRICES_AS_OF,
+            **({"demo_users": list(settings.demo_users)} if settings.demo_users else {}),
         }
     )
+
+
+@app.route("/api/auth/login", methods=["POST"], content_types=JSON, cors=True)
+@handled
+def login() -> Response:
+    """Unauthenticated, like health: email + password -> an ID token (Cognito)."""
+    req = body(s.LoginRequest)
+    return respond(sign_in(req.email, req.password))
 
 
 @app.route("/api/openapi.json", methods=["GET"], cors=True)

@@ -95,6 +95,8 @@ class Settings:
     cognito_region: str | None = None
     cognito_jwks_url: str | None = None
     cognito_issuer: str | None = None
+    # The local stack's demo sign-ins, shown on its sign-in screen (never set in the cloud).
+    demo_users: tuple[dict[str, str], ...] = ()
     data_dir: Path = Path(".data")
 
     def table(self, logical: str) -> str:
@@ -167,6 +169,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         cognito_region=env.get("COGNITO_REGION") or None,
         cognito_jwks_url=env.get("COGNITO_JWKS_URL") or None,
         cognito_issuer=env.get("COGNITO_ISSUER") or None,
+        demo_users=tuple(json.loads(env["LOCAL_DEMO_USERS"]))
+        if env.get("LOCAL_DEMO_USERS") and env.get("STAGE", "local") == "local"
+        else (),
         data_dir=Path(env.get("BRIGHTRUN_DATA_DIR", ".data")),
     )
 

@@ -76,6 +76,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     os.environ.setdefault("EXPENSIVE_ROUTE_RPM", "10000")
     os.environ.setdefault("RATE_LIMIT_RPM", "6000")
     os.environ.setdefault("MAX_ACTIVE_JOBS_PER_TENANT", "50")
+    os.environ["AUTH_MODE"] = "cognito"  # the test stack signs in like the cloud does
     data: Path = tmp_path_factory.mktemp("stack-data")
     s = LocalStack(port=0, data_dir=data, persist=False, quiet=True)
     s.start()
@@ -83,6 +84,25 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     s.stop()
 
 
+def sign_in(stack: Any, user: Any) -> Api:
+    """An Api client holding the demo user's ID token (POST /api/auth/login)."""
+    client = Api(stack.url)
+    status, body, _ = client.post(
+        "/api/auth/login", {"email": user.email, "password": user.password}
+    )
+    assert status == 200, body
+    assert body["tenant_id"] == user.tenant_id
+    client.token = body["id_token"]
+    return client
+
+
 @pytest.fixture(scope="session")
 def api(stack: Any) -> Api:
-    return Api(stack.url)
+    """Demo user A (owner@harbor-pine.example, the default tenant)."""
+    return sign_in(stack, stack.demo_users[0])
+
+
+@pytest.fixture(scope="session")
+def api_b(stack: Any) -> Api:
+    """Demo user B (owner@northwind.example): another tenant."""
+    return sign_in(stack, stack.demo_users[1])

@@ -30,6 +30,7 @@ class Route:
     tag: str = "conversations"
     errors: tuple[int, ...] = (400, 401, 404)
     request_content: dict[str, Any] | None = field(default=None, compare=False)
+    public: bool = False  # no token needed
 
 
 STR: dict[str, Any] = {"type": "string"}
@@ -54,8 +55,35 @@ LIST_QUERY: tuple[Param, ...] = (
 )
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/api/health", "Service health and LLM mode", s.Health, tag="system", errors=()),
-    Route("GET", "/api/openapi.json", "This document", s.AnyObject, tag="system", errors=()),
+    Route(
+        "GET",
+        "/api/health",
+        "Service health and LLM mode",
+        s.Health,
+        tag="system",
+        errors=(),
+        public=True,
+    ),
+    Route(
+        "GET",
+        "/api/openapi.json",
+        "This document",
+        s.AnyObject,
+        tag="system",
+        errors=(),
+        public=True,
+    ),
+    Route(
+        "POST",
+        "/api/auth/login",
+        "Sign in with email and password; returns an ID token for 'Authorization: Bearer'",
+        s.LoginOut,
+        200,
+        s.LoginRequest,
+        tag="auth",
+        errors=(400, 401, 429),
+        public=True,
+    ),
     Route(
         "POST",
         "/api/datasets",
@@ -417,6 +445,8 @@ def openapi_document() -> dict[str, Any]:
             ],
             "responses": {},
         }
+        if r.public:
+            op["security"] = []
         if r.request is not None:
             op["requestBody"] = {
                 "required": True,

@@ -158,6 +158,11 @@ class ExportRequest(Strict):
     options: ExportOptionsIn | None = None
 
 
+class LoginRequest(Strict):
+    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    password: str = Field(min_length=1, max_length=256)
+
+
 class SubscriptionRequest(Strict):
     email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -483,14 +488,30 @@ class PlanResult(BaseModel):
     conversation_ids: list[str]
 
 
+class LoginOut(BaseModel):
+    id_token: str = Field(description="Send as 'Authorization: Bearer <id_token>'")
+    expires_in: int = Field(description="Seconds until the token expires")
+    tenant_id: str
+    email: str
+
+
+class DemoUser(BaseModel):
+    email: str
+    password: str
+    organisation: str
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     llm: Literal["anthropic", "simulator"]
     llm_note: str
     model: str
     stage: str
-    auth: str
+    auth: Literal["cognito", "none"]
     prices_as_of: str
+    demo_users: list[DemoUser] | None = Field(
+        default=None, description="Local stack only: the demo sign-ins (one tenant each)"
+    )
 
 
 class AnyObject(BaseModel):
