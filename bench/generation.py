@@ -52,6 +52,7 @@ def run(n: int, rpm: int, latency: float, concurrency: int, faults: float, seed:
         "RATE_LIMIT_RPM": str(rpm),
         "RATE_LIMIT_OTPM": "100000000",
         "EXPENSIVE_ROUTE_RPM": "10000",
+        "AUTH_MODE": "none",  # this benchmark measures generation, not sign-in
     }
     with tempfile.TemporaryDirectory() as tmp:
         stack = LocalStack(port=0, data_dir=Path(tmp), persist=False, quiet=True, llm_env=env)

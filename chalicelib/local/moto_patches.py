@@ -1,4 +1,4 @@
-"""Local-emulator fixes for moto's DynamoDB transactions (local stack only).
+"""Local-emulator fixes for moto (local stack only): speed and transaction isolation.
 
 moto backs up every table a transaction touches with ``copy.deepcopy`` before applying
 it, so each TransactWriteItems costs O(table size) (seconds at 10,000 conversations),
@@ -121,6 +121,63 @@ def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> No
             raise TransactionCanceledException(errors)
 
 
+_clients: dict[tuple[str, str], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def _patch_sfn_clients() -> None:
+    """moto's ASL interpreter builds a new boto3 client for every task (loading the
+    service model each time); botocore clients are thread-safe, so reuse one."""
+    import importlib
+    import pkgutil
+
+    import moto.stepfunctions.parser as parser_pkg
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+
+    def cached(region: str, service: str, state_credentials: Any = None) -> Any:
+        key = (region, service)
+        with _clients_lock:
+            client = _clients.get(key)
+            if client is None:
+                client = _clients[key] = original(region, service, state_credentials)
+            return client
+
+    for info in pkgutil.walk_packages(parser_pkg.__path__, parser_pkg.__name__ + "."):
+        if "state_task" not in info.name and "boto_client" not in info.name:
+            continue
+        module = importlib.import_module(info.name)
+        if getattr(module, "boto_client_for", None) is original:
+            module.boto_client_for = cached  # type: ignore[attr-defined]
+
+
+def _patch_dispatcher() -> None:
+    """moto resolves the backend of every request under a global lock (listing every
+    moto module each time); SDK requests name their service in the signature scope,
+    so cache the answer per (region, service, target prefix)."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.get_application
+    cache: dict[tuple[str, str, str], Any] = {}
+
+    def get_application(self: Any, environ: dict[str, Any]) -> Any:
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        path = environ.get("PATH_INFO", "")
+        if "Credential=" not in auth or path.startswith(("/moto-api", "/latest/")):
+            return original(self, environ)
+        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+        if len(scope) < 5:
+            return original(self, environ)
+        key = (scope[2], scope[3], environ.get("HTTP_X_AMZ_TARGET", "").split(".")[0])
+        app = cache.get(key)
+        if app is None:
+            app = cache[key] = original(self, environ)
+        return app
+
+    DomainDispatcherApplication.get_application = get_application  # type: ignore[method-assign]
+
+
 def install() -> None:
     global _installed
     if _installed:
@@ -128,4 +185,6 @@ def install() -> None:
     from moto.dynamodb.models import DynamoDBBackend
 
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
+    _patch_sfn_clients()
+    _patch_dispatcher()
     _installed = True
