@@ -332,6 +332,11 @@ def delete_conversation(conversation_id: str) -> Response:
 def validate_conversation(conversation_id: str) -> Response:
     who = principal()
     c = get_container()
+    judge = False
+    if raw_body().strip():
+        judge = body(s.ValidateRequest).judge
+    if judge:
+        enforce_rate(who, "generate")  # a judge call is a paid model call
     saved = revalidate(
         who.tenant_id,
         who.actor,
@@ -340,6 +345,7 @@ def validate_conversation(conversation_id: str) -> Response:
         c.conversation_repo,
         c.find_duplicate,
         c.audit,
+        judge=c.judge if judge else None,
     )
     return respond(
         views.conversation_summary(saved)

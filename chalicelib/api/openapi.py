@@ -30,6 +30,7 @@ class Route:
     tag: str = "conversations"
     errors: tuple[int, ...] = (400, 401, 404)
     request_content: dict[str, Any] | None = field(default=None, compare=False)
+    body_required: bool = True
     public: bool = False  # no token needed
 
 
@@ -202,9 +203,11 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
         "/api/conversations/{conversation_id}/validate",
-        "Re-run quality checks",
+        'Re-run quality checks (optionally with an LLM judge score: {"judge": true})',
         s.ConversationSummary,
-        errors=(401, 404, 409),
+        request=s.ValidateRequest,
+        errors=(401, 404, 409, 429),
+        body_required=False,
     ),
     Route(
         "POST",
@@ -449,7 +452,7 @@ def openapi_document() -> dict[str, Any]:
             op["security"] = []
         if r.request is not None:
             op["requestBody"] = {
-                "required": True,
+                "required": r.body_required,
                 "content": {"application/json": {"schema": ref(r.request, "validation")}},
             }
         elif r.request_content is not None:

@@ -163,6 +163,12 @@ class LoginRequest(Strict):
     password: str = Field(min_length=1, max_length=256)
 
 
+class ValidateRequest(Strict):
+    judge: bool = Field(
+        default=False, description="Also ask the model for a 1-10 review score (a paid call)"
+    )
+
+
 class SubscriptionRequest(Strict):
     email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 

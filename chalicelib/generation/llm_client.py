@@ -192,17 +192,21 @@ class AnthropicLLMClient:
         return {"extra_body": {"temperature": request.temperature}}
 
     def create(self, request: LLMRequest) -> LLMResponse:
+        return self.create_raw(request, request.params())
+
+    def create_raw(self, request: LLMRequest, params: dict[str, Any]) -> LLMResponse:
+        """``create`` with explicit request parameters (e.g. another tool schema)."""
         started = time.monotonic()
         try:
             try:
                 raw = self._client.messages.with_raw_response.create(
-                    **request.params(), **self._extra(request)
+                    **params, **self._extra(request)
                 )
             except anthropic.BadRequestError as e:
                 if "temperature" not in str(e.message).lower() or not self._send_temperature:
                     raise
                 self._send_temperature = False
-                raw = self._client.messages.with_raw_response.create(**request.params())
+                raw = self._client.messages.with_raw_response.create(**params)
             message = raw.parse()
         except anthropic.AnthropicError as e:
             raise translate_error(e) from e

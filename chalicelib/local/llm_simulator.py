@@ -79,6 +79,7 @@ log = logging.getLogger(__name__)
 SIMULATOR_NAME = "bright-run-llm-simulator"
 SIMULATOR_HEADER = "x-simulator"
 FAULT_KINDS: tuple[str, ...] = ("429", "529", "500", "timeout", "malformed", "truncated")
+JUDGE_TOOL_NAME = "record_judgement"  # the LLM-as-judge tool of chalicelib.quality.judge
 
 _RATE_FIELDS: tuple[str, ...] = tuple(f"rate_{kind}" for kind in FAULT_KINDS)
 _FLOAT_FIELDS: tuple[str, ...] = (
@@ -1652,6 +1653,14 @@ class LLMSimulator:
         )
         payload: dict[str, Any] = {"title": title, "turns": turns}
         tool_name = _forced_tool(req)
+        if tool_name == JUDGE_TOOL_NAME:
+            # A reviewer call (LLM-as-judge): a deterministic, plausible verdict.
+            score = rng.choice((6, 7, 7, 8, 8, 8, 9, 9, 10))
+            payload = {
+                "score": score,
+                "reasons": f"Simulated review: stays on {params.topic or 'topic'}, "
+                f"{'natural' if score >= 8 else 'somewhat generic'} voice for the persona.",
+            }
         max_tokens = int(req["max_tokens"])
         stop_reason = "tool_use" if tool_name else "end_turn"
         content: list[dict[str, Any]]
@@ -1661,6 +1670,17 @@ class LLMSimulator:
             text = _malformed_text(payload, rng)
             content, stop_reason = [{"type": "text", "text": text}], "end_turn"
             output_chars = len(text)
+        elif tool_name == JUDGE_TOOL_NAME:
+            serialized = json.dumps(payload)
+            content = [
+                {
+                    "type": "tool_use",
+                    "id": _new_id("toolu_sim"),
+                    "name": tool_name,
+                    "input": payload,
+                }
+            ]
+            output_chars = len(serialized)
         elif tool_name:
             serialized = json.dumps(payload, ensure_ascii=False)
             budget = max_tokens * 4

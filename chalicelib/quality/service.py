@@ -19,6 +19,7 @@ def revalidate(
     conversations: Any,
     find_duplicate: Any,
     audit: AuditLog,
+    judge: Any = None,  # callable(conversation, turns, dataset) -> (score, reasons, cost)
 ) -> Conversation:
     current: Conversation = conversations.get(tenant_id, conversation_id)
     turns = conversations.get_turns(tenant_id, conversation_id)
@@ -28,6 +29,11 @@ def revalidate(
     text = conversation_text(turns)
     duplicate = find_duplicate(tenant_id, current.dataset_id, conversation_id, text)
     report = score_conversation(current, turns, dataset.taxonomy, duplicate_of=duplicate)
+    judged: dict[str, Any] = {}
+    if judge is not None:
+        score, reasons, cost = judge(current, turns, dataset)
+        report = report.model_copy(update={"judge_score": score, "judge_cost_usd": cost})
+        judged = {"judge_score": score, "judge_reasons": reasons, "judge_cost_usd": cost}
     updated = current.model_copy(update={"quality": report, "quality_score": report.score})
     conversations.save_quality(updated)
     audit.record(
@@ -37,6 +43,6 @@ def revalidate(
         "conversation",
         conversation_id,
         before={"quality_score": current.quality_score},
-        after={"quality_score": report.score},
+        after={"quality_score": report.score, **judged},
     )
     return updated
