@@ -21,7 +21,13 @@ from chalicelib.domain.errors import (
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=pydantic.BaseModel)
 
-JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+# nosniff: a browser never reads a JSON body (which may quote model output verbatim,
+# "<script>" and all) as HTML.
+JSON_HEADERS = {
+    "Content-Type": "application/json",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 def error_response(
