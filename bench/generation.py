@@ -17,8 +17,8 @@ import os
 import sys
 import tempfile
 import time
-from datetime import datetime
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
