@@ -41,7 +41,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 P95_TARGET_MS = 300.0
 RATIO_TARGET = 3.0
 BULK_TARGET_S = 10.0
-TENANT = "tenant-demo"
 INTENTS = ("Learn", "Get Reassurance", "Compare Options", "Take Action", "Resolve a Problem")
 TONES = ("Warm and Reassuring", "Clear and Educational", "Direct and Professional")
 STATUS_WEIGHTS = (
@@ -71,9 +70,11 @@ def call(base: str, method: str, path: str, body: Any = None) -> tuple[int, Any,
 
 def make_rows(dataset_id: str, n: int, rng: random.Random) -> list[tuple[Any, str]]:
     """``n`` (Conversation, search_text) pairs with a realistic spread of values."""
+    from chalicelib.config import get_settings
     from chalicelib.domain.models import Conversation, ConversationStatus, Tier
     from chalicelib.quality import synthetic as syn
 
+    tenant = get_settings().default_tenant  # AUTH_MODE=none: every caller's tenant
     statuses = [s for s, _ in STATUS_WEIGHTS]
     weights = [w for _, w in STATUS_WEIGHTS]
     base = datetime.now(UTC) - timedelta(days=30)
@@ -95,7 +96,7 @@ def make_rows(dataset_id: str, n: int, rng: random.Random) -> list[tuple[Any, st
         )
         quality = round(min(10.0, max(0.0, rng.gauss(8.2, 1.4))), 1) if generated else None
         conversation = Conversation(
-            tenant_id=TENANT,
+            tenant_id=tenant,
             dataset_id=dataset_id,
             conversation_id=f"conv_b{n}_{i:06d}",
             persona=persona.name,
@@ -234,6 +235,7 @@ def main() -> int:
     args = parser.parse_args()
 
     os.environ.setdefault("EXPENSIVE_ROUTE_RPM", "10000")
+    os.environ.setdefault("AUTH_MODE", "none")  # measures the list, not sign-in
     from chalicelib.local.launcher import LocalStack
 
     stack = LocalStack(port=0, data_dir=Path(tempfile.mkdtemp()), persist=False, quiet=True).start()

@@ -156,6 +156,12 @@ def audit_of(api: Any, cid: str) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------- data
 
 
+@pytest.fixture(scope="module")
+def tenant(stack: Any) -> str:
+    """The tenant of the ``api`` fixture's user (for the in-process checks)."""
+    return str(stack.demo_users[0].tenant_id)
+
+
 def reserved(ds: dict[str, Any]) -> set[str]:
     """Planned conversations that tests below use by index (so none deletes another's)."""
     return {ds["planned"][i] for i in (0, 1, 10, 11, 12, 20, 30, 40)}
@@ -251,7 +257,7 @@ def test_unknown_filter_values_give_an_empty_page(api: Any, ds: dict[str, Any]) 
         assert body["next_cursor"] is None and body["pages"] == 1
 
 
-def test_quality_range_and_flagged(api: Any, ds: dict[str, Any]) -> None:
+def test_quality_range_and_flagged(api: Any, ds: dict[str, Any], tenant: str) -> None:
     """One generated conversation gets a low score (as a revalidation would write it)."""
     from chalicelib.bootstrap import get_container
     from chalicelib.domain.models import QualityReport
@@ -259,7 +265,7 @@ def test_quality_range_and_flagged(api: Any, ds: dict[str, Any]) -> None:
     dsid = ds["id"]
     low_id = ds["generated"][9]
     repo = get_container().conversation_repo
-    low = repo.get("tenant-demo", low_id)
+    low = repo.get(tenant, low_id)
     report = (low.quality or QualityReport(score=2.5)).model_copy(
         update={"score": 2.5, "flagged": True}
     )
@@ -877,7 +883,7 @@ def test_metadata_edit_is_checked_against_the_taxonomy_and_refilters(
 
 
 def test_bulk_writes_are_all_or_nothing_per_id_across_transactions(
-    api: Any, ds: dict[str, Any]
+    api: Any, ds: dict[str, Any], tenant: str
 ) -> None:
     """60 deletes (3 operations each: two transactions), one of them on a stale read:
     only that one fails; each applied delete has its audit record, the stale one none."""
@@ -890,7 +896,7 @@ def test_bulk_writes_are_all_or_nothing_per_id_across_transactions(
     status, plan, _ = api.post(f"/api/datasets/{dataset['dataset_id']}/plan", {"count": 60})
     assert status == 201, plan
     c = get_container()
-    rows = c.conversation_repo.get_many("tenant-demo", plan["conversation_ids"])
+    rows = c.conversation_repo.get_many(tenant, plan["conversation_ids"])
     stale_id = plan["conversation_ids"][45]
     status, body, _ = api.patch(
         f"/api/conversations/{stale_id}",
@@ -902,7 +908,7 @@ def test_bulk_writes_are_all_or_nothing_per_id_across_transactions(
             conv,
             None,
             c.audit.build(
-                "tenant-demo",
+                tenant,
                 "test",
                 "conversation.delete",
                 "conversation",
@@ -917,7 +923,7 @@ def test_bulk_writes_are_all_or_nothing_per_id_across_transactions(
     assert failures[stale_id].reason == "stale"
     assert failures[stale_id].current is not None
     assert failures[stale_id].current.title == "changed meanwhile"
-    c.dataset_repo.bump_conversation_seq("tenant-demo", dataset["dataset_id"])
+    c.dataset_repo.bump_conversation_seq(tenant, dataset["dataset_id"])
     assert ids(list_all(api, dataset["dataset_id"])) == [stale_id]
     assert [a["action"] for a in audit_of(api, stale_id)] == [
         "conversation.plan",
@@ -952,7 +958,9 @@ def test_taxonomy_names_with_commas_can_be_filtered(api: Any) -> None:
     assert len(list_all(api, dsid, topic="Income, Taxes")) == len(items)
 
 
-def test_a_review_does_not_overwrite_a_newer_quality_score(api: Any, ds: dict[str, Any]) -> None:
+def test_a_review_does_not_overwrite_a_newer_quality_score(
+    api: Any, ds: dict[str, Any], tenant: str
+) -> None:
     """Revalidation writes quality without a version bump; a review that read the
     conversation before must not put the old score back."""
     from chalicelib.bootstrap import get_container
@@ -962,13 +970,13 @@ def test_a_review_does_not_overwrite_a_newer_quality_score(api: Any, ds: dict[st
 
     c = get_container()
     cid = ds["generated"][10]
-    read = c.conversation_repo.get("tenant-demo", cid)
+    read = c.conversation_repo.get(tenant, cid)
     c.conversation_repo.save_quality(read.model_copy(update={"quality_score": 7.25}))
     after = read.model_copy(
         update={"status": ConversationStatus.APPROVED, "version": read.version + 1}
     )
     audit = c.audit.build(
-        "tenant-demo",
+        tenant,
         "test",
         "conversation.approve",
         "conversation",
@@ -977,13 +985,13 @@ def test_a_review_does_not_overwrite_a_newer_quality_score(api: Any, ds: dict[st
         after=snapshot(after),
     )
     assert c.conversation_repo.write_reviews([ReviewWrite(read, after, audit)]) == {}
-    c.dataset_repo.bump_conversation_seq("tenant-demo", ds["id"])
+    c.dataset_repo.bump_conversation_seq(tenant, ds["id"])
     d = detail(api, cid)
     assert d["status"] == "approved" and d["quality_score"] == 7.25
 
 
 def test_own_edits_reach_the_list_without_a_delta_read(
-    api: Any, ds: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    api: Any, ds: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tenant: str
 ) -> None:
     """A container applies its own review writes to its list index (write-through):
     the next list shows them without querying the changed rows back."""
@@ -1016,7 +1024,7 @@ def test_own_edits_reach_the_list_without_a_delta_read(
     # A write this container did not make still arrives through the delta read.
     from chalicelib.domain.models import QualityReport
 
-    other = repo.get("tenant-demo", ds["generated"][0])
+    other = repo.get(tenant, ds["generated"][0])
     report = (other.quality or QualityReport(score=3.0)).model_copy(update={"score": 3.0})
     repo.save_quality(other.model_copy(update={"quality_score": 3.0, "quality": report}))
     assert other.conversation_id in ids(list_all(api, dsid, quality_max=3.0))
