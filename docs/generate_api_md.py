@@ -23,6 +23,7 @@ REF_PREFIX = "#/components/schemas/"
 METHOD_ORDER = {"get": 0, "post": 1, "put": 2, "patch": 3, "delete": 4}
 TAG_TITLES = {
     "system": "System",
+    "auth": "Authentication",
     "datasets": "Datasets",
     "conversations": "Conversations",
     "generation": "Generation and jobs",
@@ -191,7 +192,11 @@ class Renderer:
             "schema", {}
         ):
             name = _name(content["application/json"]["schema"]["$ref"])
-            lines += [f"Request body (`application/json`, {name}; unknown fields are a 400):", ""]
+            optional = "" if body.get("required", True) else "optional; "
+            lines += [
+                f"Request body ({optional}`application/json`, {name}; unknown fields are a 400):",
+                "",
+            ]
             lines += self.fields_table(content["application/json"]["schema"], with_required=True)
         else:
             lines += ["Request body:", ""]
@@ -239,9 +244,9 @@ class Renderer:
             "tenant only (taken from the token; see [security.md](security.md)).",
             "- The machine-readable document: `GET /api/openapi.json` (OpenAPI "
             f"{self.doc.get('openapi', '')}).",
-            "- Authentication: `Authorization: Bearer <Cognito ID token>` when "
-            "`AUTH_MODE=cognito` (the cloud); the local stack runs with `AUTH_MODE=none` "
-            "and one tenant.",
+            "- Authentication: `Authorization: Bearer <ID token>`, a Cognito ID token (for "
+            "example from `POST /api/auth/login`); routes marked *No sign-in needed* are open. "
+            "With `AUTH_MODE=none` (single-user local mode) every caller is the default tenant.",
             '- Errors: `{"error": {"code", "message", "details"}}`. Lists: '
             '`{"items": [...], "total": N, "next_cursor": ...}`.',
             "",
@@ -269,6 +274,8 @@ class Renderer:
             out += [f"## {TAG_TITLES.get(tag, tag.title())}", ""]
             for _, path, method, op in (r for r in routes if r[0] == tag):
                 out += [f"### `{method.upper()} {path}`", "", op.get("summary", ""), ""]
+                if op.get("security") == []:
+                    out += ["*No sign-in needed.*", ""]
                 out += self.parameters(op)
                 out += self.request(op)
                 out += self.responses(op)
