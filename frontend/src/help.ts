@@ -34,3 +34,12 @@ export const HELP = {
     "Writes every conversation of this dataset that has not been generated yet (or retries the failed ones). You see the cost and time estimate before anything starts.",
   keyboard: "Keyboard shortcuts work when you are not typing in a text box.",
 };
+
+/** The whole workflow in five steps, shown to newcomers on the welcome screen. */
+export const GETTING_STARTED: { title: string; text: string }[] = [
+  { title: "Set up a dataset", text: "Name your project and list who talks (personas), how they feel, what about, what they want and the tone to answer in." },
+  { title: "Plan", text: "The studio plans conversations that cover every combination. Free: nothing is written yet." },
+  { title: "Generate", text: "Claude writes the planned conversations. You see the cost and time first, and can pause at any moment." },
+  { title: "Review", text: "Read each conversation and approve or reject it (keys a and r). Quality scores point you to the weak ones." },
+  { title: "Export", text: "Download the approved conversations in the format your training tool expects." },
+];

@@ -1,10 +1,12 @@
 /**
  * Generation job tracking: remembers the running job id (localStorage, per dataset),
- * rediscovers it from `GET /api/jobs?dataset_id=&active=true` after a reload, and polls
+ * rediscovers it from `GET /api/jobs?dataset_id=&active=true` after a reload (or takes
+ * it from a notification link's `job=`), and polls
  * `GET /api/jobs/{id}` every few seconds while it runs.
  */
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { api, isJobActive, type Job } from "./api";
+import { decodeJobId, setSearch } from "./urlState";
 
 export const POLL_MS = 2500;
 const KEY = "brightrun.job.";
@@ -51,6 +53,30 @@ export function useJobTracker(datasetId: string | null): JobTracker {
     if (!datasetId) return;
     let cancelled = false;
     (async () => {
+      // A notification's "Review them" link names the job: show it (then drop it from
+      // the URL so that dismissing it sticks across reloads).
+      const linked = decodeJobId(window.location.search);
+      if (linked) {
+        const dropParam = () => {
+          const sp = new URLSearchParams(window.location.search);
+          sp.delete("job");
+          setSearch(sp.toString(), true);
+        };
+        try {
+          const j = await api.getJob(linked);
+          if (cancelled) return;
+          dropParam();
+          if (!j.dataset_id || j.dataset_id === datasetId) {
+            setJobId(linked);
+            setJobState(j);
+            rememberJob(datasetId, isJobActive(j) ? linked : null);
+            return;
+          }
+        } catch {
+          if (cancelled) return;
+          dropParam(); // unknown or foreign job: fall back to the usual lookup
+        }
+      }
       const remembered = rememberedJob(datasetId);
       if (remembered) {
         try {

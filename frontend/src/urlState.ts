@@ -188,8 +188,15 @@ export function decodeView(search: string): View {
   return v && (VIEWS as readonly string[]).includes(v) ? (v as View) : "dashboard";
 }
 
+/** `dataset_id=`; `dataset=` is accepted too (the links in notification e-mails use it). */
 export function decodeDatasetId(search: string): string | null {
-  return new URLSearchParams(search).get("dataset_id") || null;
+  const sp = new URLSearchParams(search);
+  return sp.get("dataset_id") || sp.get("dataset") || null;
+}
+
+/** A job id to show (`job=`, from the "Review them" link of a job notification). */
+export function decodeJobId(search: string): string | null {
+  return new URLSearchParams(search).get("job") || null;
 }
 
 const URL_EVENT = "brightrun:urlchange";

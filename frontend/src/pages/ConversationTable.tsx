@@ -2,7 +2,7 @@ import { useEffect, useRef, type ReactNode } from "react";
 import type { ConversationSummary } from "../api";
 import { QualityBadge, StatusBadge } from "../components/Badges";
 import { Help } from "../components/Help";
-import { dateTime, money, shortId, TIER_LABEL } from "../format";
+import { dateTime, money, shortDateTime, shortId, TIER_LABEL } from "../format";
 import { HELP } from "../help";
 import type { DashboardState, SortKey } from "../urlState";
 
@@ -38,8 +38,17 @@ export const COLUMNS: Column[] = [
         </span>
       ),
   },
-  { key: "created", label: "Created", sort: "created_at", render: (c) => dateTime(c.created_at) },
+  {
+    key: "created",
+    label: "Created",
+    sort: "created_at",
+    render: (c) => <time dateTime={c.created_at} title={dateTime(c.created_at)}>{shortDateTime(c.created_at)}</time>,
+  },
 ];
+
+/** Columns left out while the review panel takes half the screen, so that status and
+ * quality stay visible without scrolling sideways. */
+export const COMPACT_HIDDEN = ["id", "intent", "tone", "cost", "created"];
 
 interface Props {
   items: ConversationSummary[];
@@ -53,11 +62,13 @@ interface Props {
   onGenerate: (c: ConversationSummary) => void;
   onShowError: (c: ConversationSummary) => void;
   generatingIds: Set<string>;
+  /** Narrow layout (review panel open): fewer columns. */
+  compact?: boolean;
 }
 
 export function ConversationTable(props: Props) {
   const { items, state, selected, activeId } = props;
-  const visible = COLUMNS.filter((c) => !state.hiddenCols.includes(c.key));
+  const visible = COLUMNS.filter((c) => !state.hiddenCols.includes(c.key) && !(props.compact && COMPACT_HIDDEN.includes(c.key)));
   const allChecked = items.length > 0 && items.every((i) => selected.has(i.conversation_id));
   const someChecked = items.some((i) => selected.has(i.conversation_id));
   const headRef = useRef<HTMLInputElement>(null);
@@ -67,7 +78,7 @@ export function ConversationTable(props: Props) {
 
   return (
     <div className="table-wrap">
-      <table className="conv-table" data-testid="conversation-table">
+      <table className={`conv-table${props.compact ? " compact" : ""}`} data-testid="conversation-table">
         <thead>
           <tr>
             <th className="col-check">

@@ -139,6 +139,9 @@ export function CoverageView({ datasetId, refreshKey, onFilled }: { datasetId: s
       )}
       {data && (
         <>
+          <h4 className="subhead">
+            Conversations per tier, against the target <Help text={HELP.tiers} />
+          </h4>
           <div className="tier-bars" data-testid="coverage-tiers">
             {TIERS.map((t) => {
               const tier = data.tiers?.[t];
@@ -156,10 +159,11 @@ export function CoverageView({ datasetId, refreshKey, onFilled }: { datasetId: s
                 </div>
               );
             })}
-            <Help text={HELP.tiers} />
           </div>
-          {data.pairs?.persona_emotion && <Heatmap matrix={data.pairs.persona_emotion} pair="persona_emotion" rowLabel="Persona" colLabel="Emotion" />}
-          {data.pairs?.persona_topic && <Heatmap matrix={data.pairs.persona_topic} pair="persona_topic" rowLabel="Persona" colLabel="Topic" />}
+          <div className="heatmaps">
+            {data.pairs?.persona_emotion && <Heatmap matrix={data.pairs.persona_emotion} pair="persona_emotion" rowLabel="Persona" colLabel="Emotion" />}
+            {data.pairs?.persona_topic && <Heatmap matrix={data.pairs.persona_topic} pair="persona_topic" rowLabel="Persona" colLabel="Topic" />}
+          </div>
           {(!data.pairs?.persona_emotion || data.pairs.persona_emotion.rows.length === 0) && (
             <p className="muted">No conversations planned yet, so there is nothing to show. Plan conversations above.</p>
           )}

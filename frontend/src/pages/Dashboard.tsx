@@ -6,7 +6,7 @@ import { ExportDialog } from "../components/ExportDialog";
 import { Help } from "../components/Help";
 import { errorMessage, useToast } from "../components/Toasts";
 import { plural } from "../format";
-import { HELP } from "../help";
+import { GETTING_STARTED, HELP } from "../help";
 import {
   activeFilterCount,
   decodeDashboard,
@@ -21,7 +21,7 @@ import {
   type DashboardState,
   type PageSize,
 } from "../urlState";
-import { COLUMNS, ConversationTable } from "./ConversationTable";
+import { COLUMNS, COMPACT_HIDDEN, ConversationTable } from "./ConversationTable";
 import { FilterBar } from "./FilterBar";
 import { GenerateDialog, type GenerateTarget } from "./GenerateDialog";
 import { ProgressTracker } from "./ProgressTracker";
@@ -54,6 +54,14 @@ function NoDataset() {
         A dataset holds everything for one training-data project. The quickest way to look around is the sample dataset: it comes with
         personas, emotions and topics already filled in.
       </p>
+      <ol className="steps" aria-label="How it works" data-testid="getting-started">
+        {GETTING_STARTED.map((step) => (
+          <li key={step.title}>
+            <b>{step.title}</b>
+            <span className="small muted">{step.text}</span>
+          </li>
+        ))}
+      </ol>
       <div className="button-row">
         <button type="button" className="btn btn-primary" onClick={() => void loadSample()} disabled={busy} data-testid="btn-load-sample">
           {busy ? "Loading…" : "Load sample dataset"}
@@ -66,7 +74,7 @@ function NoDataset() {
   );
 }
 
-function ColumnToggle({ state, onChange }: { state: DashboardState; onChange: (s: DashboardState) => void }) {
+function ColumnToggle({ state, onChange, compact }: { state: DashboardState; onChange: (s: DashboardState) => void; compact: boolean }) {
   const [open, setOpen] = useState(false);
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -100,6 +108,12 @@ function ColumnToggle({ state, onChange }: { state: DashboardState; onChange: (s
               {c.label}
             </label>
           ))}
+          {compact && (
+            <p className="small muted menu-note" data-testid="column-toggle-compact">
+              While a conversation is open, {COLUMNS.filter((c) => COMPACT_HIDDEN.includes(c.key)).map((c) => c.label.toLowerCase()).join(", ")} are
+              hidden to make room.
+            </p>
+          )}
         </div>
       )}
     </div>
@@ -316,7 +330,10 @@ export function Dashboard() {
           </button>
         </div>
 
-        <ProgressTracker tracker={jobs} />
+        <ProgressTracker
+          tracker={jobs}
+          onShowGenerated={() => update({ ...state, filters: { ...state.filters, status: ["generated"] }, page: 1, conv: null })}
+        />
 
         <FilterBar state={state} dataset={dataset} onChange={update} />
 
@@ -347,7 +364,7 @@ export function Dashboard() {
             <span className="small muted">Tip: tick conversations to approve, reject, regenerate or delete several at once.</span>
           )}
           <span className="spacer" />
-          <ColumnToggle state={state} onChange={(s) => update(s, true)} />
+          <ColumnToggle state={state} onChange={(s) => update(s, true)} compact={state.conv !== null} />
           <label className="small">
             Rows per page{" "}
             <select
@@ -419,6 +436,7 @@ export function Dashboard() {
               selected={selected}
               activeId={state.conv}
               generatingIds={generating}
+              compact={state.conv !== null}
               onToggle={(id) =>
                 setSelected((s) => {
                   const n = new Set(s);

@@ -17,7 +17,7 @@ const STATUS_TEXT: Record<Job["status"], string> = {
   cancelled: "Cancelled",
 };
 
-export function ProgressTracker({ tracker }: { tracker: JobTracker }) {
+export function ProgressTracker({ tracker, onShowGenerated }: { tracker: JobTracker; onShowGenerated?: () => void }) {
   const toast = useToast();
   const job = tracker.job;
   const [busy, setBusy] = useState(false);
@@ -128,8 +128,18 @@ export function ProgressTracker({ tracker }: { tracker: JobTracker }) {
           {job.completed} written, {job.failed} failed{job.skipped ? `, ${job.skipped} skipped` : ""}. Cost {money(job.cost_usd)} (estimate was{" "}
           {money(job.estimated_cost_usd)}).
           {job.error_message ? ` ${job.error_message}` : ""}
-          {job.completed > 0 ? " Review the new conversations below: filter Status = Generated." : ""}
           {job.failed > 0 ? " Use Generate all → “Only the ones that failed” to retry the failures." : ""}
+          {job.completed > 0 &&
+            (onShowGenerated ? (
+              <>
+                {" "}
+                <button type="button" className="btn btn-small btn-primary" onClick={onShowGenerated} data-testid="btn-show-generated">
+                  Review the new conversations
+                </button>
+              </>
+            ) : (
+              " Review the new conversations below: filter Status = Generated."
+            ))}
         </div>
       )}
       {confirmCancel && (
