@@ -17,8 +17,12 @@ Honest setup, three processes:
 
 Targets: >= 2,000 conversations/s end to end (create + run) and peak RSS at the largest
 size <= 1.25x the RSS at the smallest. Exit status 1 when a target is missed. The machine
-is shared: timings are noisy; rerun before concluding. ``--profile`` runs the export
-under cProfile in the child and prints the top functions by cumulative time.
+is shared: wall-clock timings are noisy, so the CPU seconds of both processes (the app
+and the moto server) are printed too, and the conversations per CPU second they give.
+The time spent waiting on each AWS operation shows where the wall clock goes (against
+moto: its Query, which re-sorts the whole table for every 1 MB page, and its per-item
+response serialisation). ``--profile`` runs the export under cProfile in the child
+(reads then happen in the caller's thread) and prints the top functions.
 """
 
 from __future__ import annotations
@@ -166,7 +170,8 @@ def _serve(conn: Any, sizes: list[int], turns: int) -> None:
         print(f"  loaded {n:>6} conversations in {time.perf_counter() - t0:6.1f} s", flush=True)
     env = {k: os.environ[k] for k in ENV_KEYS if k in os.environ}
     conn.send({"env": env, "datasets": datasets})
-    conn.recv()  # wait for "stop"
+    while conn.recv() == "cpu":  # until "stop": CPU seconds this process has used
+        conn.send(time.process_time())
     stack.stop()
 
 
@@ -309,9 +314,14 @@ def main(argv: list[str] | None = None) -> int:
                         args.profile,
                     ),
                 )
+                parent.send("cpu")
+                server_cpu = parent.recv()
                 proc.start()
                 r = p_conn.recv()
                 proc.join()
+                parent.send("cpu")
+                # includes the export record writes and the audit: all of the export
+                r["server_cpu_s"] = parent.recv() - server_cpu
                 results.append((n, fmt, r))
                 if r["status"] != "ready" or r["count"] != n:
                     print(f"  export failed for {n} {fmt}: {r}")
@@ -322,20 +332,29 @@ def main(argv: list[str] | None = None) -> int:
     split = " split 80/10/10" if args.split else ""
     print(f"\nExport benchmark ({args.turns} turns per conversation{split}; shared 2-core machine)")
     head = (
-        f"{'format':<12}{'convs':>7}{'create s':>10}{'run s':>8}{'total s':>9}{'conv/s':>9}"
-        f"{'cpu s':>8}{'MiB':>8}{'RSS base':>10}{'RSS peak':>10}"
+        f"{'format':<12}{'convs':>7}{'create s':>10}{'run s':>8}{'total s':>9}{'conv/s':>8}"
+        f"{'app cpu':>9}{'moto cpu':>10}{'conv/cpu-s':>12}{'app only':>10}"
+        f"{'MiB':>7}{'RSS base':>10}{'RSS peak':>10}"
     )
     print(head)
     print("-" * len(head))
-    ok = True
+    rate_ok = rss_ok = True
     for n, fmt, r in results:
         rate = n / r["wall_s"] if r["wall_s"] else float("inf")
-        ok &= rate >= RATE_TARGET and r["status"] == "ready" and r["count"] == n
+        rate_ok &= rate >= RATE_TARGET and r["status"] == "ready" and r["count"] == n
+        cpu_rate = n / (r["cpu_s"] + r["server_cpu_s"])
         print(
             f"{fmt:<12}{n:>7}{r['create_s']:>10.2f}{r['run_s']:>8.2f}{r['wall_s']:>9.2f}"
-            f"{rate:>9.0f}{r['cpu_s']:>8.2f}{r['bytes'] / 2**20:>8.1f}"
+            f"{rate:>8.0f}{r['cpu_s']:>9.2f}{r['server_cpu_s']:>10.2f}{cpu_rate:>12.0f}"
+            f"{n / r['cpu_s']:>10.0f}{r['bytes'] / 2**20:>7.1f}"
             f"{r['rss_before_mb']:>9.0f}M{r['rss_peak_mb']:>9.0f}M"
         )
+    print(
+        "conv/s: wall clock (noisy on a shared machine); app cpu / moto cpu: CPU seconds of"
+        " the exporting process / of the moto server process; conv/cpu-s: conversations per"
+        " CPU second of both (load-independent); app only: per CPU second of the app alone"
+        " (the ceiling with an instant backend)"
+    )
     print("\nTime waiting on AWS (moto) per operation: calls, seconds")
     for n, fmt, r in results:
         parts = ", ".join(
@@ -348,13 +367,14 @@ def main(argv: list[str] | None = None) -> int:
         peaks = {n: r["rss_peak_mb"] for n, f, r in results if f == fmt}
         if len(peaks) > 1:
             ratio = peaks[sizes[-1]] / peaks[sizes[0]]
-            ok &= ratio <= RSS_RATIO_TARGET
+            rss_ok &= ratio <= RSS_RATIO_TARGET
             print(
                 f"{fmt}: peak RSS {sizes[-1]} / {sizes[0]} = {ratio:.3f}"
                 f" (target <= {RSS_RATIO_TARGET})"
             )
-    print(f"targets: >= {RATE_TARGET:.0f} conv/s end to end: {'met' if ok else 'MISSED'}")
-    return 0 if ok else 1
+    print(f"target >= {RATE_TARGET:.0f} conv/s end to end: {'met' if rate_ok else 'MISSED'}")
+    print(f"target peak RSS ratio <= {RSS_RATIO_TARGET}: {'met' if rss_ok else 'MISSED'}")
+    return 0 if rate_ok and rss_ok else 1
 
 
 if __name__ == "__main__":
