@@ -27,7 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def call(base: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(base + path, data=data, method=method, headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        base + path, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=120) as r:
             return r.status, json.loads(r.read() or b"null")
@@ -35,7 +37,9 @@ def call(base: str, method: str, path: str, body: Any = None) -> tuple[int, Any]
         return e.code, json.loads(e.read() or b"null")
 
 
-def run(n: int, rpm: int, latency: float, concurrency: int, faults: float, seed: int) -> dict[str, Any]:
+def run(
+    n: int, rpm: int, latency: float, concurrency: int, faults: float, seed: int
+) -> dict[str, Any]:
     from chalicelib.bootstrap import get_container
     from chalicelib.local.launcher import LocalStack
     from chalicelib.store.records import ConversationRecord, GenerationLogRecord, TurnsRecord
@@ -69,8 +73,12 @@ def run(n: int, rpm: int, latency: float, concurrency: int, faults: float, seed:
             assert status == 201, plan
             stack.simulator.reset_stats()
             started_at = time.time()
-            status, job = call(base, "POST", "/api/conversations/generate-all",
-                               {"dataset_id": dsid, "max_concurrency": concurrency, "confirm": True})
+            status, job = call(
+                base,
+                "POST",
+                "/api/conversations/generate-all",
+                {"dataset_id": dsid, "max_concurrency": concurrency, "confirm": True},
+            )
             assert status == 202, job
             while True:
                 # Poll gently (the UI polls every 2-5 s): the wall time comes from the
@@ -79,7 +87,9 @@ def run(n: int, rpm: int, latency: float, concurrency: int, faults: float, seed:
                 if state["status"] in ("completed", "failed", "cancelled", "paused"):
                     break
                 time.sleep(0.5)
-            finished = datetime.fromisoformat(state["finished_at"].replace("Z", "+00:00")).timestamp()
+            finished = datetime.fromisoformat(
+                state["finished_at"].replace("Z", "+00:00")
+            ).timestamp()
             wall = finished - started_at
             c = get_container()
             tenant = c.settings.default_tenant
@@ -87,7 +97,11 @@ def run(n: int, rpm: int, latency: float, concurrency: int, faults: float, seed:
             generated = [x for x in convs if x.status.value == "generated"]
             records = list(ConversationRecord.query(tenant))
             turns = list(TurnsRecord.query(tenant))
-            logs = [r for cv in convs for r in GenerationLogRecord.query(f"{tenant}#{cv.conversation_id}")]
+            logs = [
+                r
+                for cv in convs
+                for r in GenerationLogRecord.query(f"{tenant}#{cv.conversation_id}")
+            ]
             billed_logs = [r for r in logs if r.doc.get("response_payload")]
             sim = stack.simulator.stats()
             conv_ids = [r.conversation_id for r in records if not r.deleted]
@@ -105,13 +119,15 @@ def run(n: int, rpm: int, latency: float, concurrency: int, faults: float, seed:
                 "generated": len(generated),
                 "failed": state["failed"],
                 "success_rate": round(len(generated) / n, 4),
-                "duplicates": (len(conv_ids) - len(set(conv_ids))) + (len(turns) - len({t.conversation_id for t in turns})),
+                "duplicates": (len(conv_ids) - len(set(conv_ids)))
+                + (len(turns) - len({t.conversation_id for t in turns})),
                 "billed_calls": sim["billed"],
                 "logged_billed_calls": len(billed_logs),
                 "stored_conversations": len(turns),
                 "job_cost_usd": round(state["cost_usd"], 6),
                 "logged_cost_usd": logged_cost,
-                "cost_counted_once": abs(round(state["cost_usd"], 6) - logged_cost) < 1e-6 and len(billed_logs) == sim["billed"],
+                "cost_counted_once": abs(round(state["cost_usd"], 6) - logged_cost) < 1e-6
+                and len(billed_logs) == sim["billed"],
                 "sim_faults": sim["faults"],
             }
         finally:
@@ -127,15 +143,33 @@ def main() -> int:
     p.add_argument("--faults", type=float, nargs="*", default=[0.0, 0.3])
     p.add_argument("--seed", type=int, default=11)
     args = p.parse_args()
-    rows = [run(args.n, args.rpm, args.latency, args.concurrency, f, args.seed) for f in args.faults]
-    cols = ["faults", "wall_s", "bound_s", "efficiency", "generated", "failed", "success_rate", "duplicates",
-            "billed_calls", "logged_billed_calls", "stored_conversations", "cost_counted_once"]
-    print(f"\nGenerate All: N={args.n}, RPM={args.rpm}, latency={args.latency}s, MaxConcurrency={args.concurrency}")
+    rows = [
+        run(args.n, args.rpm, args.latency, args.concurrency, f, args.seed) for f in args.faults
+    ]
+    cols = [
+        "faults",
+        "wall_s",
+        "bound_s",
+        "efficiency",
+        "generated",
+        "failed",
+        "success_rate",
+        "duplicates",
+        "billed_calls",
+        "logged_billed_calls",
+        "stored_conversations",
+        "cost_counted_once",
+    ]
+    print(
+        f"\nGenerate All: N={args.n}, RPM={args.rpm}, latency={args.latency}s, MaxConcurrency={args.concurrency}"
+    )
     print(" | ".join(f"{c:>14}" for c in cols))
     for r in rows:
         print(" | ".join(f"{r[c]!s:>14}" for c in cols))
     for r in rows:
-        print(f"faults={r['faults']}: simulator faults injected {r['sim_faults']}, job cost ${r['job_cost_usd']} vs logged ${r['logged_cost_usd']}")
+        print(
+            f"faults={r['faults']}: simulator faults injected {r['sim_faults']}, job cost ${r['job_cost_usd']} vs logged ${r['logged_cost_usd']}"
+        )
     return 0
 
 
