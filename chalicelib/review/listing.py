@@ -277,6 +277,19 @@ class ConversationIndex:
             index.seq = seq
             return True
 
+    def known(self, tenant_id: str, ids: Sequence[str]) -> dict[str, Conversation]:
+        """The tenant's conversations among ``ids`` that this container's index holds,
+        as last synced (possibly stale: callers write conditionally on their version)."""
+        with self._guard:
+            indexes = [i for (t, _), i in self._indexes.items() if t == tenant_id]
+        wanted = set(ids)
+        out: dict[str, Conversation] = {}
+        for index in indexes:
+            rows = index.rows
+            for cid in wanted.intersection(rows):
+                out[cid] = rows[cid].conversation
+        return out
+
     def conversations(self, tenant_id: str, dataset_id: str) -> list[Conversation]:
         return [r.conversation for r in self.refresh(tenant_id, dataset_id).rows.values()]
 

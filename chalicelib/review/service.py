@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.domain.errors import (
@@ -31,6 +32,12 @@ from chalicelib.store.repositories import (
 )
 
 EDITABLE_METADATA = ("persona", "emotion", "topic", "intent", "tone", "tier", "title")
+
+
+@dataclass
+class BulkWrites:
+    writes: list[ReviewWrite] = field(default_factory=list)
+    errors: dict[str, DomainError] = field(default_factory=dict)  # refused before writing
 
 
 def public_state(c: Conversation) -> dict[str, Any]:
@@ -237,17 +244,64 @@ class ReviewService:
         reviewer_notes: str | None,
     ) -> dict[str, Any]:
         """approve | reject | delete for many ids. Each id is all-or-nothing (its change
-        and its audit record commit together); one id failing never blocks the others."""
+        and its audit record commit together); one id failing never blocks the others.
+
+        The current state comes from this container's list index when it holds the id
+        (what the reviewer was shown; no read), else from the table. Writes are
+        conditional on that state's version, so a stale copy can never be written over:
+        such an id is retried once on the state its failed write read back."""
         unique = list(dict.fromkeys(ids))
-        found = self.conversations.get_many(tenant_id, unique)
+        cached = self.index.known(tenant_id, unique) if self.index is not None else {}
+        missing = [cid for cid in unique if cid not in cached]
+        found = {**cached, **(self.conversations.get_many(tenant_id, missing) if missing else {})}
         errors: dict[str, dict[str, Any]] = {}
-        writes: list[ReviewWrite] = []
-        status = {"approve": "approved", "reject": "rejected"}.get(action)
+        applied: dict[str, ReviewWrite] = {}
+        attempt = [cid for cid in unique if cid in found]
         for cid in unique:
-            current = found.get(cid)
-            if current is None:
+            if cid not in found:
                 errors[cid] = {"code": "not_found", "message": "conversation not found"}
-                continue
+        while attempt:
+            writes = self._bulk_writes(tenant_id, actor, action, attempt, found, reviewer_notes)
+            for cid, error in writes.errors.items():
+                errors[cid] = {"code": error.code, "message": error.message}
+            failures = self.conversations.write_reviews(writes.writes) if writes.writes else {}
+            for w in writes.writes:
+                if w.conversation_id not in failures:
+                    applied[w.conversation_id] = w
+            attempt = []
+            for cid, failure in failures.items():
+                if failure.reason == "stale" and failure.current is not None and cid in cached:
+                    # The index's copy was stale: once more, on the state read back.
+                    del cached[cid]
+                    found[cid] = failure.current
+                    attempt.append(cid)
+                    continue
+                error = self._failure_error(cid, failure, found[cid].version)
+                errors[cid] = {"code": error.code, "message": error.message}
+        by_dataset: dict[str, list[tuple[str, Conversation | None]]] = {}
+        for w in applied.values():
+            by_dataset.setdefault(w.before.dataset_id, []).append((w.conversation_id, w.after))
+        for dataset_id, written in by_dataset.items():
+            self._changed(tenant_id, dataset_id, written)
+        return {
+            "action": action,
+            "succeeded": [cid for cid in unique if cid in applied],
+            "failed": [{"id": cid, "error": errors[cid]} for cid in unique if cid in errors],
+        }
+
+    def _bulk_writes(
+        self,
+        tenant_id: str,
+        actor: str,
+        action: str,
+        ids: Sequence[str],
+        found: dict[str, Conversation],
+        reviewer_notes: str | None,
+    ) -> BulkWrites:
+        out = BulkWrites()
+        status = {"approve": "approved", "reject": "rejected"}.get(action)
+        for cid in ids:
+            current = found[cid]
             try:
                 if action == "delete":
                     if current.status == ConversationStatus.GENERATING:
@@ -261,7 +315,7 @@ class ReviewService:
                         changes["reviewer_notes"] = reviewer_notes
                     after = self._next(self._apply_changes(current, actor, changes, None), current)
             except DomainError as e:
-                errors[cid] = {"code": e.code, "message": e.message}
+                out.errors[cid] = e
                 continue
             audit = self.audit.build(
                 tenant_id,
@@ -274,23 +328,8 @@ class ReviewService:
                 bulk=True,
                 reviewer_notes=reviewer_notes,
             )
-            writes.append(ReviewWrite(current, after, audit))
-        failures = self.conversations.write_reviews(writes) if writes else {}
-        for cid, failure in failures.items():
-            error = self._failure_error(cid, failure, found[cid].version)
-            errors[cid] = {"code": error.code, "message": error.message}
-        done = [w for w in writes if w.conversation_id not in failures]
-        by_dataset: dict[str, list[tuple[str, Conversation | None]]] = {}
-        for w in done:
-            by_dataset.setdefault(w.before.dataset_id, []).append((w.conversation_id, w.after))
-        for dataset_id, written in by_dataset.items():
-            self._changed(tenant_id, dataset_id, written)
-        succeeded = [w.conversation_id for w in done]
-        return {
-            "action": action,
-            "succeeded": succeeded,
-            "failed": [{"id": cid, "error": errors[cid]} for cid in unique if cid in errors],
-        }
+            out.writes.append(ReviewWrite(current, after, audit))
+        return out
 
     def reset_for_regeneration(
         self, tenant_id: str, actor: str, ids: Sequence[str]

@@ -281,8 +281,7 @@ class DynamoConversationRepository:
     def get_many(self, tenant_id: str, ids: Iterable[str]) -> dict[str, Conversation]:
         keys = [(tenant_id, i) for i in dict.fromkeys(ids)]
         out: dict[str, Conversation] = {}
-        wanted = [n for n in ConversationRecord.get_attributes() if n != "search_text"]
-        for record in ConversationRecord.batch_get(keys, attributes_to_get=wanted):
+        for record in ConversationRecord.batch_get(keys):
             if not record.deleted:
                 out[record.conversation_id] = domain_from_record(Conversation, record)
         return out

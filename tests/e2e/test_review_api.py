@@ -164,7 +164,7 @@ def tenant(stack: Any) -> str:
 
 def reserved(ds: dict[str, Any]) -> set[str]:
     """Planned conversations that tests below use by index (so none deletes another's)."""
-    return {ds["planned"][i] for i in (0, 1, 10, 11, 12, 20, 30, 40)}
+    return {ds["planned"][i] for i in (0, 1, 10, 11, 12, 20, 30, 40, 51)}
 
 
 @pytest.fixture(scope="module")
@@ -762,6 +762,49 @@ def test_bulk_approve_reject_delete_per_id(api: Any, ds: dict[str, Any]) -> None
     )
     assert status == 200 and result["succeeded"] == []
     assert {f["error"]["code"] for f in result["failed"]} == {"not_found"}
+
+
+def test_bulk_on_a_stale_cached_copy_retries_on_the_current_state(
+    api: Any, api_b: Any, ds: dict[str, Any], tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bulk reads what the list index holds; a row changed behind its back (no seq bump)
+    fails its version condition, and is retried once on the state read back."""
+    from chalicelib.bootstrap import get_container
+    from chalicelib.store.records import ConversationRecord as R
+
+    repo = get_container().conversation_repo
+    attempts: list[list[str]] = []
+    original = repo.write_reviews
+
+    def counting(writes: Any) -> Any:
+        attempts.append([w.conversation_id for w in writes])
+        return original(writes)
+
+    monkeypatch.setattr(repo, "write_reviews", counting)
+
+    dsid = ds["id"]
+    cid = ds["planned"][51]
+    list_page(api, dsid)  # the index holds it
+    before = detail(api, cid)
+    R(tenant, cid).update(actions=[R.version.add(1), R.title.set("changed behind")])
+    status, result, _ = api.post(
+        "/api/conversations/bulk-action", {"action": "delete", "ids": [cid]}
+    )
+    assert status == 200 and result["succeeded"] == [cid], result
+    assert attempts == [[cid], [cid]]  # the cached copy, then the state read back
+    deleted = audit_of(api, cid)[-1]
+    assert deleted["action"] == "conversation.delete"
+    assert deleted["before"]["version"] == before["version"] + 1
+    assert deleted["before"]["title"] == "changed behind"
+    # Another tenant's user cannot touch it, whatever the index holds.
+    other = ds["generated"][0]
+    version = detail(api, other)["version"]
+    status, result, _ = api_b.post(
+        "/api/conversations/bulk-action", {"action": "reject", "ids": [other]}
+    )
+    assert status == 200 and result["succeeded"] == []
+    assert result["failed"][0]["error"]["code"] == "not_found"
+    assert detail(api, other)["version"] == version
 
 
 def test_bulk_limits(api: Any, ds: dict[str, Any]) -> None:
