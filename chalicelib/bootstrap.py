@@ -176,8 +176,10 @@ class Container:
         conversations collapse into each other). The MinHash index is kept per dataset
         and grows incrementally."""
         key = (tenant_id, dataset_id)
-        # A second-old view of the dataset is fine here and saves a read per item.
-        others = self.index.texts(tenant_id, dataset_id, max_age=1.0)
+        # A view up to 10 s old is fine for near-duplicate checks: this container adds
+        # every conversation it scores at once, others show up within 10 s. Refreshing
+        # more often re-reads the overlap window of recent changes on every item.
+        others = self.index.texts(tenant_id, dataset_id, max_age=10.0)
         signature = minhash_signature(text)
         with self._lock:
             index = self._dup_indexes.setdefault(key, NearDuplicateIndex(CELL_DUPLICATE_THRESHOLD))
