@@ -136,6 +136,8 @@ describe("table beside the review panel", () => {
     expect(screen.getByTestId("sort-status")).toBeInTheDocument();
     expect(screen.getByTestId("sort-quality_score")).toBeInTheDocument();
     expect(within(table).getByTestId("status-conv_a")).toBeInTheDocument();
+    // check box + persona, emotion, topic, tier, status, quality (no actions column)
+    expect(table.querySelectorAll("thead th")).toHaveLength(7);
     fireEvent.click(screen.getByTestId("column-toggle-button"));
     expect(screen.getByTestId("column-toggle-compact")).toHaveTextContent("hidden to make room");
 

@@ -47,7 +47,8 @@ export const COLUMNS: Column[] = [
 ];
 
 /** Columns left out while the review panel takes half the screen, so that status and
- * quality stay visible without scrolling sideways. */
+ * quality stay visible without scrolling sideways (the per-row Generate button goes too:
+ * the panel has its own). */
 export const COMPACT_HIDDEN = ["id", "intent", "tone", "cost", "created"];
 
 interface Props {
@@ -109,9 +110,11 @@ export function ConversationTable(props: Props) {
                 </th>
               );
             })}
-            <th className="col-actions">
-              <span className="sr-only">Actions</span>
-            </th>
+            {!props.compact && (
+              <th className="col-actions">
+                <span className="sr-only">Actions</span>
+              </th>
+            )}
           </tr>
         </thead>
         <tbody>
@@ -153,20 +156,22 @@ export function ConversationTable(props: Props) {
                     )}
                   </td>
                 ))}
-                <td className="col-actions" onClick={(e) => e.stopPropagation()}>
-                  {canGenerate && (
-                    <button
-                      type="button"
-                      className="btn btn-small"
-                      disabled={props.generatingIds.has(id)}
-                      onClick={() => props.onGenerate(c)}
-                      data-testid={`btn-generate-${id}`}
-                      title={c.status === "failed" ? "Try writing this conversation again" : "Write this conversation now"}
-                    >
-                      {props.generatingIds.has(id) ? "Starting…" : c.status === "failed" ? "Retry" : "Generate"}
-                    </button>
-                  )}
-                </td>
+                {!props.compact && (
+                  <td className="col-actions" onClick={(e) => e.stopPropagation()}>
+                    {canGenerate && (
+                      <button
+                        type="button"
+                        className="btn btn-small"
+                        disabled={props.generatingIds.has(id)}
+                        onClick={() => props.onGenerate(c)}
+                        data-testid={`btn-generate-${id}`}
+                        title={c.status === "failed" ? "Try writing this conversation again" : "Write this conversation now"}
+                      >
+                        {props.generatingIds.has(id) ? "Starting…" : c.status === "failed" ? "Retry" : "Generate"}
+                      </button>
+                    )}
+                  </td>
+                )}
               </tr>
             );
           })}
