@@ -107,7 +107,7 @@ def build_parameters(
         "chunk": chunk.text if chunk else "",
         "document_title": (chunk.document_title or chunk.document_id) if chunk else "",
         "turn_target": turn_target(conversation),
-        "business_name": dataset.name,
+        "business_name": dataset.business_name or dataset.name,
     }
     # Descriptions are optional in a taxonomy; fall back to the name so templates render.
     for dim in ("persona", "emotion", "topic", "intent", "tone"):

@@ -267,6 +267,18 @@ class GenerationService:
             self._job_cache[key] = cached = (now, self.jobs.get(tenant_id, job_id))
         return cached[1]
 
+    def _should_stop(self, job: Job, conversation: Conversation) -> bool:
+        """Re-check the job after the rate-limiter wait, before the paid call: a pause,
+        a cancel or a reached budget then stops here instead of after one more call."""
+        current = self._job(job.tenant_id, job.job_id)
+        if current.budget_usd is not None and current.cost_usd >= current.budget_usd:
+            self._pause_for_budget(current)  # re-reads the job: a raised budget goes on
+            current = self._job(job.tenant_id, job.job_id)
+        if current.status in STATUSES_THAT_RUN:
+            return False
+        self.conversations.release_claim(job.tenant_id, conversation.conversation_id, job.job_id)
+        return True
+
     def _note_current(self, job: Job, conversation: Conversation) -> None:
         """Progress shows the conversation being generated; written at most once a second."""
         now = time.monotonic()
@@ -337,6 +349,8 @@ class GenerationService:
         request, template, params = self.build_request(conversation, dataset, templates)
         rpm_key, _ = self.limiter_keys(tenant_id, request.model)
         self.limiter.acquire_interval(rpm_key, self.request_interval())
+        if self._should_stop(job, conversation):
+            return "deferred"  # paused, cancelled or out of budget while waiting for a slot
         run_id = new_id("run")
         try:
             response = self.llm.create(request)
@@ -391,6 +405,7 @@ class GenerationService:
                 "template_version": template.version,
                 "parse_path": parsed.parse_path,
                 "generated_at": utcnow(),
+                "updated_at": utcnow(),
                 "error_message": None,
                 "job_id": job.job_id,
                 "version": conversation.version + 1,
