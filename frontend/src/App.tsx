@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useMemo, useState, type MouseEvent } from "react";
 import { api, isJobActive, jobPercent, type Dataset, type Health } from "./api";
 import { AppContext, type AppState } from "./appContext";
+import { UserBox } from "./auth";
 import { Help } from "./components/Help";
 import { useToast } from "./components/Toasts";
 import { HELP } from "./help";
@@ -190,6 +191,7 @@ export function App() {
                 {job.status === "paused" ? "Generation paused" : "Generating"} · {Math.round(jobPercent(job))}%
               </a>
             )}
+            <UserBox />
           </div>
         </header>
         <main className="app-main">

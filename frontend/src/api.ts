@@ -367,12 +367,30 @@ export interface NotificationMessage {
   at: string;
 }
 
+export interface DemoUser {
+  email: string;
+  password: string;
+  organisation: string;
+}
+
 export interface Health {
   status: string;
   llm: "anthropic" | "simulator" | string;
   llm_note?: string;
   model?: string;
+  /** "cognito": every call needs a signed-in user's token; "none": no sign-in. */
+  auth?: "cognito" | "none" | string;
+  /** Local stack only: the demo sign-ins (one tenant each). */
+  demo_users?: DemoUser[] | null;
   [key: string]: unknown;
+}
+
+/** `POST /api/auth/login`. */
+export interface LoginResult {
+  id_token: string;
+  expires_in: number;
+  tenant_id: string;
+  email: string;
 }
 
 export interface ImportResult {
@@ -562,6 +580,13 @@ export function setAuthToken(token: string | null): void {
   authToken = token;
 }
 
+const LOGIN_PATH = "/api/auth/login";
+let onUnauthorized: (() => void) | null = null;
+/** Called when any call (other than signing in) answers 401: the session is over. */
+export function setUnauthorizedHandler(handler: (() => void) | null): void {
+  onUnauthorized = handler;
+}
+
 type QueryValue = string | number | boolean | null | undefined | readonly (string | number)[];
 
 /** Build a query string: arrays repeat the key, empty values are left out. */
@@ -610,7 +635,10 @@ export async function request<T>(method: string, path: string, opts: RequestOpti
     if (e instanceof DOMException && e.name === "AbortError") throw e;
     throw new ApiError(0, "network_error", "Could not reach the server. Check your connection and try again.");
   }
-  if (!res.ok) throw await errorFromResponse(res);
+  if (!res.ok) {
+    if (res.status === 401 && path !== LOGIN_PATH) onUnauthorized?.();
+    throw await errorFromResponse(res);
+  }
   if (res.status === 204) return undefined as T;
   const text = await res.text();
   if (!text) return undefined as T;
@@ -671,6 +699,7 @@ export function isJobActive(job: Job): boolean {
 
 export const api = {
   health: () => request<Health>("GET", "/api/health"),
+  login: (email: string, password: string) => request<LoginResult>("POST", LOGIN_PATH, { body: { email, password } }),
 
   // datasets
   listDatasets: async () => asList<Dataset>(await request<unknown>("GET", "/api/datasets")),

@@ -1,23 +1,23 @@
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
-import { setAuthToken } from "./api";
 import { App } from "./App";
+import { AuthGate, saveSession, sessionFromToken } from "./auth";
 import { ToastProvider } from "./components/Toasts";
 import "./styles.css";
 
-// Signed-in deployments: a sign-in redirect (e.g. the Cognito hosted UI) hands the ID
-// token back in the URL fragment; keep it for this browser session and tidy the URL.
-const TOKEN_KEY = "brightrun.idToken";
+// A sign-in redirect (e.g. the Cognito hosted UI) may hand the ID token back in the URL
+// fragment; keep it for this browser session and tidy the URL. Otherwise the app's own
+// sign-in screen (AuthGate) signs in through POST /api/auth/login.
 try {
   const fragment = new URLSearchParams(window.location.hash.replace(/^#/, ""));
   const fromRedirect = fragment.get("id_token");
   if (fromRedirect) {
-    sessionStorage.setItem(TOKEN_KEY, fromRedirect);
+    const session = sessionFromToken(fromRedirect);
+    if (session) saveSession(session);
     window.history.replaceState(null, "", `${window.location.pathname}${window.location.search}`);
   }
-  setAuthToken(sessionStorage.getItem(TOKEN_KEY));
 } catch {
-  /* storage unavailable: requests go without a token */
+  /* storage unavailable: the sign-in screen asks */
 }
 
 const root = document.getElementById("root");
@@ -25,7 +25,9 @@ if (root) {
   createRoot(root).render(
     <StrictMode>
       <ToastProvider>
-        <App />
+        <AuthGate>
+          <App />
+        </AuthGate>
       </ToastProvider>
     </StrictMode>,
   );
