@@ -311,8 +311,9 @@ class GenerationService:
         if job.budget_usd is not None and job.cost_usd >= job.budget_usd:
             self._pause_for_budget(job)
             return "deferred"
+        per_item = job.estimated_cost_usd / job.total if job.total else None
         outcome, conversation = self.conversations.claim_for_generation(
-            tenant_id, conversation_id, job_id, claim
+            tenant_id, conversation_id, job_id, claim, estimated_cost_usd=per_item
         )
         if outcome is ClaimOutcome.ALREADY_DONE:
             return "completed"

@@ -95,6 +95,8 @@ class DynamoDatasetRepository:
         try:
             record.save(condition=DatasetRecord.dataset_id.does_not_exist())
         except PutError as e:
+            if not _is_condition_failure(e):
+                raise  # a connection or service error is not a conflict
             raise ConflictError(f"dataset '{dataset.dataset_id}' already exists") from e
         return dataset
 
@@ -348,7 +350,12 @@ class DynamoConversationRepository:
         self._datasets.bump_conversation_seq(first.tenant_id, first.dataset_id, len(conversations))
 
     def claim_for_generation(
-        self, tenant_id: str, conversation_id: str, job_id: str, token: str = ""
+        self,
+        tenant_id: str,
+        conversation_id: str,
+        job_id: str,
+        token: str = "",
+        estimated_cost_usd: float | None = None,
     ) -> tuple[ClaimOutcome, Conversation | None]:
         """not_generated|failed -> generating (owned by job); a re-claim by the same job
         (a retried task) counts the attempt. Never takes an item from another job."""
@@ -364,6 +371,11 @@ class DynamoConversationRepository:
                     R.job_id.set(job_id),
                     R.claim_token.set(token or job_id),
                     R.generation_attempts.set(1),
+                    *(
+                        [R.estimated_cost_usd.set(round(estimated_cost_usd, 6))]
+                        if estimated_cost_usd is not None
+                        else []
+                    ),
                     R.error_message.remove(),
                     *common,
                 ],
