@@ -68,6 +68,17 @@ class Api:
         return self.call("DELETE", path, **kw)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run every test that does not need the session stack first.
+
+    moto's backends are process-wide, and the in-process ``mock_aws()`` used by some tests
+    (tests/integration/test_deploy.py, tests/unit/test_export_pipeline.py) resets all of
+    them on entry and exit, which would wipe the running stack's tables, topics and
+    buckets. With the stack-free tests first, that happens before the stack starts.
+    """
+    items.sort(key=lambda item: "stack" in getattr(item, "fixturenames", ()))
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from chalicelib.local.launcher import LocalStack
