@@ -211,14 +211,16 @@ def test_reviewer_journey_from_sample_to_export(context: Any, api: Any) -> None:
     assert "persona" not in query_of(page)
 
     # 5. Review three conversations with the keyboard only.
-    generated = [
-        r
-        for r in row_ids(page)
-        if page.get_by_test_id(f"conv-row-{r}").get_attribute("data-status") == "generated"
-    ]
-    assert len(generated) >= 4, "the simulator should write nearly all 12"
     ids = row_ids(page)
-    first = ids.index(generated[0])
+    status_of = dict(
+        zip(ids, rows(page).evaluate_all("els => els.map(e => e.dataset.status)"), strict=True)
+    )
+    # Three written conversations in a row, and one after them.
+    first = next(
+        i
+        for i in range(len(ids) - 3)
+        if all(status_of[ids[i + k]] == "generated" for k in range(3))
+    )
     tid(page, f"conv-row-{ids[first]}").locator("td").nth(2).click()
     wait_panel(page, ids[first])
     assert query_of(page)["conv"] == [ids[first]]
@@ -227,7 +229,6 @@ def test_reviewer_journey_from_sample_to_export(context: Any, api: Any) -> None:
     page.keyboard.press("k")  # ... and back
     wait_panel(page, ids[first])
     reviewed = ids[first : first + 3]
-    assert all(r in generated for r in reviewed), "the first three rows were written"
     page.keyboard.press("a")  # approve, then the panel moves to the next one
     wait_panel(page, reviewed[1])
     page.keyboard.press("r")  # reject
@@ -258,7 +259,7 @@ def test_reviewer_journey_from_sample_to_export(context: Any, api: Any) -> None:
     tid(page, "filter-status-button").click()
     tid(page, "filter-status-option-generated").check()
     page.keyboard.press("Escape")
-    waiting = [c for c in list_all(api, dataset_id, status="generated")]
+    waiting = list_all(api, dataset_id, status="generated")
     wait_rows(page, len(waiting))
     tid(page, "select-all").check()
     assert tid(page, "selected-count").inner_text() == f"{len(waiting)} selected"
