@@ -13,7 +13,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from infra import deploy
 from infra.build import LAMBDA_FUNCTIONS, ROOT
@@ -111,16 +110,55 @@ def test_refuses_without_credentials(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- moto
 
 
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Any:
+    """A moto server in its own process: an in-process ``mock_aws`` would reset the
+    moto backends (and boto3's default session) that the session's local stack uses."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-p", str(port), "-H", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=2).read()
+            break
+        except OSError:
+            if time.time() > deadline:
+                proc.kill()
+                raise
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
+def aws(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> Any:
+    import urllib.request
+
+    urllib.request.urlopen(
+        urllib.request.Request(f"{moto_endpoint}/moto-api/reset", data=b"", method="POST")
+    ).read()
     for key in list(os.environ):
         if key.startswith("AWS_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    with mock_aws():
-        yield boto3.Session(region_name="eu-west-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)  # every boto3 client goes there
+    yield boto3.Session(region_name="eu-west-1")
 
 
 PLAIN_TEMPLATE: dict[str, Any] = {
