@@ -638,8 +638,9 @@ class HFMessagesWriter(_JsonlWriter):
 
 # --------------------------------------------------------------------------- generic
 
-# Internal bookkeeping that means nothing outside the service.
-_GENERIC_EXCLUDE: Final = frozenset({"tenant_id", "version"})
+# Internal bookkeeping that means nothing outside the service (claim_token: the workflow
+# execution that owned the generation claim).
+_GENERIC_EXCLUDE: Final = frozenset({"tenant_id", "version", "claim_token"})
 _TURN_KEYS: Final = frozenset({"turn_number", "role", "content"})
 
 

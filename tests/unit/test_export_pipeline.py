@@ -1,12 +1,16 @@
 """Export service plumbing: read-ahead pages, field projections per format, the generic
-writer's single pass, and the multipart sink's held first part (moto in-process)."""
+writer's single pass, and the multipart sink's held first part (against a strict fake
+of S3's multipart rules: no moto, so no AWS state shared with a running stack)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -96,6 +100,15 @@ def test_projected_fields_render_the_same_records(fmt: ExportFormat) -> None:
     options = ExportOptions(system_prompt="Be kind.", export_date=EXPORT_DATE)
     writer = get_writer(fmt)
     assert b"".join(writer.write([reduced], options)) == b"".join(writer.write([full], options))
+
+
+def test_generic_leaves_out_internal_bookkeeping() -> None:
+    cwt = full_conversation("conv_1")
+    cwt.conversation.claim_token = "job_1-1-abcd"
+    text = b"".join(get_writer(ExportFormat.GENERIC).write([cwt], ExportOptions()))
+    (record,) = json.loads(text)["conversations"]
+    assert not {"tenant_id", "version", "claim_token"} & record.keys()
+    assert record["job_id"] == "job_1" and record["conversation_id"] == "conv_1"
 
 
 def test_every_conversation_field_is_read_for_generic() -> None:
@@ -202,43 +215,82 @@ def test_prefetched_pages_read_ahead_is_bounded_and_stops_when_left() -> None:
 # --------------------------------------------------------------------------- S3 sink
 
 
-@pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    import boto3
-    from moto import mock_aws
+class StrictFakeS3:
+    """The multipart rules S3 enforces, in memory (no moto: an in-process ``mock_aws``
+    resets moto's process-wide backends, which would wipe a running local stack).
 
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket="exports")
-        yield client
+    complete_multipart_upload fails like S3 does when parts are not listed in ascending
+    order, an ETag does not match, or a part other than the last is under 5 MiB."""
+
+    MIN_PART = 5 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self.uploads: dict[str, dict[int, bytes]] = {}
+        self.objects: dict[str, bytes] = {}
+
+    def create_multipart_upload(self, Bucket: str, Key: str, **kw: object) -> dict[str, str]:
+        upload_id = f"up-{len(self.uploads) + 1}"
+        self.uploads[upload_id] = {}
+        return {"UploadId": upload_id}
+
+    def upload_part(
+        self, Bucket: str, Key: str, UploadId: str, PartNumber: int, Body: bytes
+    ) -> dict[str, str]:
+        assert 1 <= PartNumber <= 10_000
+        self.uploads[UploadId][PartNumber] = bytes(Body)
+        return {"ETag": hashlib.md5(Body).hexdigest()}
+
+    def complete_multipart_upload(
+        self, Bucket: str, Key: str, UploadId: str, MultipartUpload: dict[str, Any]
+    ) -> None:
+        parts = MultipartUpload["Parts"]
+        stored = self.uploads.pop(UploadId)
+        numbers = [p["PartNumber"] for p in parts]
+        if numbers != sorted(numbers) or len(set(numbers)) != len(numbers) or not numbers:
+            raise ValueError("InvalidPartOrder")
+        for i, p in enumerate(parts):
+            body = stored[p["PartNumber"]]
+            if p["ETag"] != hashlib.md5(body).hexdigest():
+                raise ValueError("InvalidPart")
+            if i < len(parts) - 1 and len(body) < self.MIN_PART:
+                raise ValueError("EntityTooSmall")
+        self.objects[Key] = b"".join(stored[n] for n in numbers)
+
+    def abort_multipart_upload(self, Bucket: str, Key: str, UploadId: str) -> None:
+        del self.uploads[UploadId]
 
 
-@pytest.mark.parametrize("size", [0, 1000, 9 * 1024 * 1024 + 17])
-def test_sink_held_first_part_goes_first(s3: object, size: int) -> None:
+@pytest.mark.parametrize("size", [0, 1000, 9 * 1024 * 1024 + 17, 20 * 1024 * 1024])
+def test_sink_held_first_part_goes_first(size: int) -> None:
+    s3 = StrictFakeS3()
     body = bytes(i % 251 for i in range(size))
+    prefix = b'{"metadata":{},'
     sink = S3MultipartSink(s3, "exports", "k", "application/json", "f.json", hold_first_part=True)
     for i in range(0, len(body), 1 << 20):
         sink.write(body[i : i + (1 << 20)])
-    sink.close(prefix=b'{"metadata":{},')
-    got = s3.get_object(Bucket="exports", Key="k")  # type: ignore[attr-defined]
-    assert got["Body"].read() == b'{"metadata":{},' + body
-    assert sink.size == len(body) + len(b'{"metadata":{},')
-    expected_parts = 2 if size > export_service.PART_SIZE else 1
-    assert len(sink.parts) == expected_parts
+    sink.close(prefix=prefix)
+    assert s3.objects["k"] == prefix + body
+    assert sink.size == len(body) + len(prefix)
+    assert len(sink.parts) == max(1, -(-size // export_service.PART_SIZE))
+    assert s3.uploads == {}
 
 
-def test_sink_without_hold_rejects_a_prefix_and_aborts(s3: object) -> None:
+@pytest.mark.parametrize("size", [0, 1000, 17 * 1024 * 1024])
+def test_sink_streams_parts_in_order(size: int) -> None:
+    s3 = StrictFakeS3()
+    body = bytes(i % 241 for i in range(size))
+    sink = S3MultipartSink(s3, "exports", "k", "text/csv", "f.csv")
+    for i in range(0, len(body), 3 << 20):
+        sink.write(body[i : i + (3 << 20)])
+    sink.close()
+    assert s3.objects["k"] == body
+
+
+def test_sink_without_hold_rejects_a_prefix_and_aborts() -> None:
+    s3 = StrictFakeS3()
     sink = S3MultipartSink(s3, "exports", "k2", "text/csv", "f.csv")
     sink.write(b"a,b\n")
     with pytest.raises(ValueError):
         sink.close(prefix=b"x")
     sink.abort()
-    uploads = s3.list_multipart_uploads(Bucket="exports")  # type: ignore[attr-defined]
-    assert not uploads.get("Uploads")
+    assert s3.uploads == {} and s3.objects == {}
