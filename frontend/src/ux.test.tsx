@@ -3,6 +3,7 @@
 import { fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { App } from "./App";
+import { ExportStatus } from "./components/ExportDialog";
 import { ToastProvider } from "./components/Toasts";
 import { GETTING_STARTED } from "./help";
 
@@ -178,5 +179,30 @@ describe("a job notification's link", () => {
     await screen.findByTestId("conv-row-conv_a");
     await waitFor(() => expect(params().get("job")).toBeNull());
     expect(screen.queryByTestId("progress-tracker")).not.toBeInTheDocument();
+  });
+});
+
+describe("a ready export", () => {
+  it("offers the main file once, and the other files (manifest, splits) beside it", () => {
+    render(
+      <ExportStatus
+        record={{
+          export_id: "exp_1",
+          format: "openai",
+          status: "ready",
+          conversation_count: 22,
+          filename: "training-data-approved-22-conversations.jsonl",
+          download_url: "http://s3/main",
+          files: [
+            { split: undefined, filename: "training-data-approved-22-conversations.jsonl", count: 22, download_url: "http://s3/main" },
+            { split: "manifest", filename: "training-data-approved-22-conversations-manifest.json", count: 22, download_url: "http://s3/manifest" },
+          ],
+        } as Parameters<typeof ExportStatus>[0]["record"]}
+      />,
+    );
+    const links = screen.getAllByRole("link");
+    expect(links.map((a) => a.getAttribute("href"))).toEqual(["http://s3/main", "http://s3/manifest"]);
+    expect(screen.getByTestId("export-download")).toHaveTextContent("Download training-data-approved-22-conversations.jsonl");
+    expect(screen.getByTestId("export-download-manifest")).toHaveTextContent("manifest:");
   });
 });

@@ -215,11 +215,14 @@ export function ExportStatus({ record }: { record: ExportRecord }) {
               Download {record.filename ?? "file"}
             </a>
           )}
-          {record.files?.filter((f) => f.download_url).map((f) => (
-            <a key={f.filename ?? f.split} href={f.download_url} className="btn btn-small" data-testid={`export-download-${f.split ?? "file"}`}>
-              {f.split ?? "file"}: {f.filename} ({f.count ?? "?"})
-            </a>
-          ))}
+          {record.files
+            // the main file already has its Download button above
+            ?.filter((f) => f.download_url && f.filename !== record.filename)
+            .map((f) => (
+              <a key={f.filename ?? f.split} href={f.download_url} className="btn btn-small" data-testid={`export-download-${f.split ?? "file"}`}>
+                {f.split ?? "file"}: {f.filename} ({f.count ?? "?"})
+              </a>
+            ))}
           <p className="small muted">Download links expire after a short time; get a fresh one from the export history.</p>
           {record.skipped && record.skipped.length > 0 && (
             <p className="small text-warn">{record.skipped.length} conversation(s) could not be written in this format and were left out.</p>
