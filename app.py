@@ -23,6 +23,7 @@ from chalicelib.api.http import (
     query_int,
     query_list,
     query_one,
+    query_raw,
     query_values,
     respond,
 )
@@ -84,6 +85,11 @@ def filter_values(p: Any, dim: str) -> list[str]:
     return query_list(p, dim) if dim in ("tier", "status") else query_values(p, dim)
 
 
+def default_if_absent(value: str | None, default: str) -> str:
+    """A parameter sent empty is a value (and invalid for a choice), not an absence."""
+    return default if value is None else value
+
+
 def list_query() -> ListQuery:
     p = params()
     return ListQuery(
@@ -93,8 +99,8 @@ def list_query() -> ListQuery:
         quality_max=query_float(p, "quality_max"),
         flagged=query_bool(p, "flagged"),
         q=query_one(p, "q"),
-        sort=query_one(p, "sort") or "created_at",
-        order=query_one(p, "order") or "desc",
+        sort=default_if_absent(query_raw(p, "sort"), "created_at"),
+        order=default_if_absent(query_raw(p, "order"), "desc"),
         page_size=query_int(p, "page_size", 25),
         page=query_int(p, "page", 1),
         cursor=query_one(p, "cursor"),
@@ -653,7 +659,7 @@ def _export_filters() -> dict[str, Any]:
 @handled
 def export_preview() -> Response:
     who = principal()
-    raw_format = query_one(params(), "format") or "openai"
+    raw_format = default_if_absent(query_raw(params(), "format"), "openai")
     try:
         fmt = ExportFormat(raw_format)
     except ValueError as e:

@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 import pydantic
@@ -39,7 +40,7 @@ def error_response(
 ) -> Response:
     body = {"error": {"code": code, "message": message, "details": details or {}}}
     return Response(
-        body=json.dumps(body, default=str),
+        body=json.dumps(body, default=_json_default),
         status_code=status,
         headers={**JSON_HEADERS, **(headers or {})},
     )
@@ -65,6 +66,26 @@ def _pydantic_details(e: pydantic.ValidationError) -> dict[str, Any]:
     }
 
 
+def _json_default(value: Any) -> Any:
+    """Datetimes inside plain dicts serialise like pydantic's (ISO 8601, 'T')."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _parse_float(text: str) -> float:
+    """Nothing in this API (money, weights, ratios, scores) is smaller than 1e-100 but
+    not 0, and DynamoDB cannot store such numbers (its exponents stop at -130)."""
+    value = float(text)
+    if value != 0 and abs(value) < 1e-100:
+        raise ValueError(f"{text}: numbers other than 0 must be at least 1e-100 in size")
+    return value
+
+
 def json_body(raw: bytes | None, max_bytes: int) -> Any:
     if raw is not None and len(raw) > max_bytes:
         raise PayloadTooLargeError(
@@ -73,16 +94,28 @@ def json_body(raw: bytes | None, max_bytes: int) -> Any:
     if not raw:
         raise ValidationError("a JSON request body is required")
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        # NaN and Infinity are Python's extensions, not JSON: refused like any typo.
+        data = json.loads(raw, parse_constant=_no_constants, parse_float=_parse_float)
+    except (ValueError, UnicodeDecodeError) as e:
         raise ValidationError(f"malformed JSON: {e}", {"code": "malformed_json"}) from e
+    try:
+        # "\ud800" alone is valid JSON but no text: it cannot be stored or sent on.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValidationError(
+            "the request holds an unpaired surrogate escape (not valid text)",
+            {"code": "invalid_text"},
+        ) from e
+    return data
 
 
 def parse_model(model: type[M], data: Any) -> M:
     if not isinstance(data, dict):
         raise ValidationError("the request body must be a JSON object")
     try:
-        return model.model_validate(data)
+        # Strict JSON validation: types as the OpenAPI document states them ("5" is not
+        # a number, true is not 1), enums from their JSON strings.
+        return model.model_validate_json(json.dumps(data), strict=True)
     except pydantic.ValidationError as e:
         raise ValidationError("the request body is not valid", _pydantic_details(e)) from e
 
@@ -99,7 +132,7 @@ def dump(value: Any) -> Any:
 
 def respond(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        body=json.dumps(dump(body), default=str),
+        body=json.dumps(dump(body), default=_json_default),
         status_code=status,
         headers={**JSON_HEADERS, **(headers or {})},
     )
@@ -157,18 +190,34 @@ def query_one(params: Any, name: str) -> str | None:
     return values[-1] if values else None
 
 
+def query_raw(params: Any, name: str) -> str | None:
+    """The (last) value of a parameter as sent: ``?page=`` is ``""``, which is not a
+    number, a boolean or an enum value (a 400, not a silent default)."""
+    if not params:
+        return None
+    if hasattr(params, "getlist"):
+        values = params.getlist(name) if name in params else []
+    else:
+        values = [params.get(name)]
+    present = [str(v) for v in values if v is not None]
+    return present[-1] if present else None
+
+
 def query_float(params: Any, name: str) -> float | None:
-    value = query_one(params, name)
+    value = query_raw(params, name)
     if value is None:
         return None
     try:
-        return float(value)
+        number = float(value)
     except ValueError as e:
         raise ValidationError(f"{name} must be a number", {"field": name}) from e
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValidationError(f"{name} must be a finite number", {"field": name})
+    return number
 
 
 def query_int(params: Any, name: str, default: int) -> int:
-    value = query_one(params, name)
+    value = query_raw(params, name)
     if value is None:
         return default
     try:
@@ -178,7 +227,7 @@ def query_int(params: Any, name: str, default: int) -> int:
 
 
 def query_bool(params: Any, name: str) -> bool | None:
-    value = query_one(params, name)
+    value = query_raw(params, name)
     if value is None:
         return None
     if value.lower() in ("true", "1", "yes"):

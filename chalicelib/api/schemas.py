@@ -53,7 +53,7 @@ class DatasetPatch(Strict):
     tier_distribution: TierDistribution | None = None
     budget_usd: float | None = Field(default=None, ge=0, le=1_000_000)
     model: str | None = Field(default=None, max_length=100)
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=2**53)
 
 
 class PlanRequest(Strict):
@@ -64,7 +64,7 @@ class PlanRequest(Strict):
 
 
 class ConversationPatch(Strict):
-    version: int = Field(ge=1, description="The version you read; a stale one gets 409")
+    version: int = Field(ge=1, le=2**53, description="The version you read; a stale one gets 409")
     status: Literal["approved", "rejected", "generated"] | None = None
     reviewer_notes: str | None = Field(default=None, max_length=5000)
     persona: str | None = Field(default=None, min_length=1, max_length=120)
@@ -131,7 +131,7 @@ class TemplatePatch(Strict):
     weight: float | None = Field(default=None, ge=0, le=1000)
     applicable_personas: list[str] | None = None
     applicable_emotions: list[str] | None = None
-    expected_version: int | None = Field(default=None, ge=1)
+    expected_version: int | None = Field(default=None, ge=1, le=2**53)
     change_note: str | None = Field(default=None, max_length=500)
 
 

@@ -106,9 +106,9 @@ class Chunk(DomainModel):
 class TierDistribution(DomainModel):
     """Relative weights of the three tiers (any positive scale: 40/35/15, 50/30/20...)."""
 
-    template: float = Field(default=40, ge=0)
-    scenario: float = Field(default=35, ge=0)
-    edge_case: float = Field(default=15, ge=0)
+    template: float = Field(default=40, ge=0, le=1_000_000)
+    scenario: float = Field(default=35, ge=0, le=1_000_000)
+    edge_case: float = Field(default=15, ge=0, le=1_000_000)
 
     @field_validator("edge_case")
     @classmethod

@@ -1,0 +1,307 @@
+"""Schema-driven fuzzing of the whole API (schemathesis) on the local stack.
+
+Every operation in ``/api/openapi.json`` gets generated requests, signed in as a
+dedicated fuzzing tenant (so generated data never mixes with other tests' tenants):
+
+- positive cases (valid by the schema), with random path ids and, for routes with path
+  parameters, with ids of real resources of the tenant;
+- negative cases (invalid by the schema).
+
+Checks: no 5xx, the status code is one the document lists, the content type and the
+body conform to the documented response schema; negative cases must be rejected (4xx).
+Examples are bounded (``FUZZ_EXAMPLES``, default 12 per operation and mode) and
+derandomized, so the run is repeatable; ``FUZZ_RANDOM=1`` explores new examples.
+Run with ``-s`` for the summary.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
+
+from tests.conftest import Api
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
+FUZZ_USER = ("fuzzer@fuzz.example", "Fuzzing-pass-2026", "tenant-fuzz")
+
+
+def fuzz_client(stack: Any) -> Api:
+    """A third user in the local pool, alone in its tenant."""
+    email, password, tenant = FUZZ_USER
+    idp = stack.client("cognito-idp")
+    pool = stack.outputs["UserPoolId"]
+    try:
+        idp.admin_create_user(
+            UserPoolId=pool,
+            Username=email,
+            UserAttributes=[
+                {"Name": "email", "Value": email},
+                {"Name": "custom:tenant_id", "Value": tenant},
+            ],
+            MessageAction="SUPPRESS",
+        )
+        idp.admin_set_user_password(
+            UserPoolId=pool, Username=email, Password=password, Permanent=True
+        )
+    except idp.exceptions.UsernameExistsException:
+        pass
+    client = Api(stack.url)
+    status, body, _ = client.post("/api/auth/login", {"email": email, "password": password})
+    assert status == 200 and body["tenant_id"] == tenant, body
+    client.token = body["id_token"]
+    return client
+
+
+def real_ids(api: Api) -> dict[str, str]:
+    """One resource of each kind in the fuzzing tenant (path ids that exist)."""
+    status, ds, _ = api.post("/api/datasets", {"name": "Fuzz target", "budget_usd": 50})
+    assert status == 201, ds
+    dsid = ds["dataset_id"]
+    taxonomy = {
+        k: [
+            {"name": f"{k[:-1]} a", "description": "a"},
+            {"name": f"{k[:-1]} b", "description": "b"},
+        ]
+        for k in ("personas", "emotions", "topics", "intents", "tones")
+    }
+    assert api.put(f"/api/datasets/{dsid}/taxonomy", taxonomy)[0] == 200
+    status, plan, _ = api.post(f"/api/datasets/{dsid}/plan", {"count": 6})
+    assert status == 201, plan
+    cid = plan["conversation_ids"][0]
+    status, accepted, _ = api.post("/api/conversations/generate", {"conversation_id": cid})
+    assert status == 202, accepted
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        job = api.get(f"/api/jobs/{accepted['job_id']}")[1]
+        if job["status"] in ("completed", "failed"):
+            break
+        time.sleep(0.2)
+    conv = api.get(f"/api/conversations/{cid}")[1]
+    api.patch(f"/api/conversations/{cid}", {"status": "approved", "version": conv["version"]})
+    status, export, _ = api.post(
+        "/api/export/conversations", {"format": "openai", "filters": {"dataset_id": dsid}}
+    )
+    assert status == 201, export
+    status, template, _ = api.post(
+        "/api/templates",
+        {"name": "Fuzz", "tier": "template", "text": "Persona: {persona}", "is_active": False},
+    )
+    assert status == 201, template
+    return {
+        "dataset_id": dsid,
+        "conversation_id": cid,
+        "job_id": accepted["job_id"],
+        "export_id": export["export_id"],
+        "template_id": template["template_id"],
+    }
+
+
+VOLUME_FIELDS = ("count", "target_count")
+MAX_VOLUME = 30
+
+
+def bound_volume(case: Any) -> None:
+    """Plans of up to 10,000 conversations are valid, but writing them into moto takes
+    minutes: generated sizes are capped (the check is on the other fields)."""
+    body = case.body
+    if isinstance(body, dict):
+        for name in VOLUME_FIELDS:
+            value = body.get(name)
+            if isinstance(value, int) and not isinstance(value, bool) and value > MAX_VOLUME:
+                body[name] = MAX_VOLUME
+
+
+def bind(run: Any, label: str, mode: str, checks: list[Any]) -> Any:
+    def fuzz(case: Any) -> None:
+        run(case, label, mode, checks)
+
+    return fuzz
+
+
+def test_fuzz_every_operation(stack: Any) -> None:
+    import schemathesis
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.core.failures import Failure
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        negative_data_rejection,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    api = fuzz_client(stack)
+    ids = real_ids(api)
+    schema = schemathesis.openapi.from_url(f"{stack.url}/api/openapi.json")
+    headers = {"Authorization": f"Bearer {api.token}"}
+    schema.config.update(base_url=stack.url, headers=headers)
+    # The token is always sent (auth has its own tests); unknown query parameters are
+    # ignored by design (unknown body fields are not: they are 400s, and fuzzed).
+    schema.config.generation.update(with_security_parameters=False, allow_extra_parameters=False)
+    positive_checks = [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+    ]
+    negative_checks = [not_a_server_error, negative_data_rejection, content_type_conformance]
+    failures: dict[tuple[str, str], str] = {}
+    runs: Counter[str] = Counter()
+    statuses: Counter[int] = Counter()
+
+    def run(case: Any, label: str, mode: str, checks: list[Any]) -> None:
+        runs[mode] += 1
+        bound_volume(case)
+        try:
+            response = case.call_and_validate(
+                base_url=stack.url, headers=headers, checks=checks, timeout=30
+            )
+            statuses[response.status_code] += 1
+        except* Failure as group:
+            for failure in group.exceptions:
+                key = (label, f"{mode}: {failure.title}")  # type: ignore[attr-defined]
+                if key not in failures:
+                    curl = case.as_curl_command(headers=headers)
+                    failures[key] = f"{failure.message}\n    {curl}"  # type: ignore[attr-defined]
+
+    fuzz_settings = settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=not os.environ.get("FUZZ_RANDOM"),
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    started = time.monotonic()
+    operations = []
+    unsatisfiable: list[str] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        operations.append(operation)
+        label = f"{operation.method.upper()} {operation.path}"
+        params = [p for p in ids if "{" + p + "}" in operation.path]
+        plans: list[tuple[str, Any, list[Any]]] = [
+            ("positive", operation.as_strategy(), positive_checks),
+            (
+                "negative",
+                operation.as_strategy(generation_mode=schemathesis.GenerationMode.NEGATIVE),
+                negative_checks,
+            ),
+        ]
+        if params:
+            plans.append(
+                (
+                    "positive+real ids",
+                    operation.as_strategy(path_parameters={p: ids[p] for p in params}),
+                    positive_checks,
+                )
+            )
+        for mode, strategy, checks in plans:
+            try:
+                fuzz_settings(given(case=strategy)(bind(run, label, mode, checks)))()
+            except Unsatisfiable:
+                unsatisfiable.append(f"{label} ({mode})")  # e.g. nothing to make invalid
+            except Exception as e:  # generation itself failed: report, keep going
+                failures[(label, f"{mode}: generation or transport error")] = repr(e)
+    elapsed = time.monotonic() - started
+
+    print(
+        f"\nFuzzing: {len(operations)} operations, {sum(runs.values())} requests "
+        f"({', '.join(f'{k} {v}' for k, v in runs.items())}) in {elapsed:.0f} s; "
+        f"statuses {dict(sorted(statuses.items()))}; {len(failures)} distinct failures"
+    )
+    print(f"  no invalid input exists for: {', '.join(unsatisfiable) or '-'}")
+    for (label, kind), detail in sorted(failures.items()):
+        print(f"  FAIL {label} [{kind}]\n    {detail[:1500]}")
+    assert len(operations) >= 40
+    assert not failures, f"{len(failures)} fuzzing failures (run with -s for details)"
+
+
+# --------------------------------------------------------------------------- regressions
+# One fast test per failure the fuzzer found (fixed in the app), so each stays fixed
+# even when the derandomized examples change.
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/conversations?quality_max=",
+        "/api/conversations?page=",
+        "/api/conversations?flagged=",
+        "/api/conversations?order=",
+        "/api/conversations?sort=",
+        "/api/jobs?active=",
+        "/api/audit?limit=",
+        "/api/export/preview?format=",
+        "/api/conversations?quality_min=nan",
+        "/api/conversations?quality_min=inf",
+    ],
+)
+def test_typed_query_parameters_sent_empty_or_non_finite_are_400(api: Api, path: str) -> None:
+    status, body, _ = api.get(path)
+    assert status == 400 and body["error"]["code"] == "validation_error", body
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        (b'{"name": "x", "budget_usd": NaN}', "NaN"),
+        (b'{"name": "x", "budget_usd": Infinity}', "Infinity"),
+        (b'{"name": "x", "budget_usd": 2.7e-238}', "1e-100"),
+        (b'{"name": "bad \\ud981 text"}', "surrogate"),
+        (b'{"name": "x", "budget_usd": true}', "valid number"),
+        (b'{"name": "x", "budget_usd": "5"}', "valid number"),
+        (b'{"name": "x", "target_count": 5.5}', "integer"),
+        (b'{"name": "x", "tier_distribution": {"template": 1e308}}', "less than or equal"),
+    ],
+)
+def test_bodies_the_fuzzer_broke_are_400(api: Api, raw: bytes, fragment: str) -> None:
+    status, body, _ = api.call("POST", "/api/datasets", raw=raw)
+    assert status == 400 and body["error"]["code"] == "validation_error", body
+    assert fragment.lower() in str(body["error"]).lower(), body
+
+
+def test_a_paired_surrogate_escape_is_ordinary_text(api: Api) -> None:
+    status, body, _ = api.call("POST", "/api/datasets", raw=b'{"name": "emoji \\ud83d\\ude00"}')
+    assert status == 201 and body["name"] == "emoji \U0001f600", body
+
+
+def test_huge_tier_weights_in_a_plan_are_400_not_500(api: Api) -> None:
+    status, ds, _ = api.post("/api/datasets", {"name": "Weights"})
+    assert status == 201
+    status, body, _ = api.post(
+        f"/api/datasets/{ds['dataset_id']}/plan",
+        {"count": 3, "tier_distribution": {"template": 9e307, "scenario": 1e308, "edge_case": 1}},
+    )
+    assert status == 400 and body["error"]["code"] == "validation_error", body
+
+
+def test_datetimes_in_nested_objects_are_iso_8601(api: Api) -> None:
+    """Generation logs are plain dicts in the detail view: their times were str()'d."""
+    status, ds, _ = api.post("/api/datasets", {"name": "Times", "budget_usd": 5})
+    dsid = ds["dataset_id"]
+    taxonomy = {
+        k: [{"name": "One", "description": "x"}]
+        for k in ("personas", "emotions", "topics", "intents", "tones")
+    }
+    assert api.put(f"/api/datasets/{dsid}/taxonomy", taxonomy)[0] == 200
+    plan = api.post(f"/api/datasets/{dsid}/plan", {"count": 1})[1]
+    cid = plan["conversation_ids"][0]
+    job = api.post("/api/conversations/generate", {"conversation_id": cid})[1]
+    deadline = time.time() + 60
+    while time.time() < deadline and api.get(f"/api/jobs/{job['job_id']}")[1]["status"] not in (
+        "completed",
+        "failed",
+    ):
+        time.sleep(0.2)
+    status, detail, _ = api.get(f"/api/conversations/{cid}")
+    assert status == 200 and detail["generation_logs"], detail
+    for log in detail["generation_logs"]:
+        assert "T" in log["created_at"], log
