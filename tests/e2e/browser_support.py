@@ -36,13 +36,22 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def missing_requirement() -> str | None:
-    """Why the browser tests cannot run here (None when they can)."""
+def missing_browser() -> str | None:
+    """Why there is no browser to drive here (None when there is)."""
     if not Path(CHROMIUM).is_file():
         return f"{CHROMIUM} is missing (run `make browser`: apt-get install chromium)"
+    return None
+
+
+def missing_frontend() -> str | None:
     if not DIST_INDEX.is_file():
         return "frontend/dist is not built (run `make frontend`)"
     return None
+
+
+def missing_requirement() -> str | None:
+    """Why the browser cannot be pointed at the app here (None when it can)."""
+    return missing_browser() or missing_frontend()
 
 
 def build_frontend() -> bool:

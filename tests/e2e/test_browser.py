@@ -27,7 +27,8 @@ from tests.e2e.browser_support import (
     build_frontend,
     in_ci,
     launch,
-    missing_requirement,
+    missing_browser,
+    missing_frontend,
     open_app,
     sign_in_if_needed,
 )
@@ -40,12 +41,15 @@ TIMEOUT_MS = 20_000
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    build_frontend()
-    reason = missing_requirement()
+    reason = missing_browser()
     if reason:
         if in_ci():
             pytest.fail(f"browser tests must run in CI: {reason}")
         pytest.skip(reason)
+    build_frontend()
+    reason = missing_frontend()
+    if reason:
+        pytest.fail(reason)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -74,9 +78,26 @@ def rows(page: Any) -> Any:
     return page.locator('[data-testid^="conv-row-"]')
 
 
+def wait_until(page: Any, script: str, what: str, arg: Any = None, timeout: float = 30_000) -> None:
+    """``page.wait_for_function`` that says what it waited for and what the table showed."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(script, arg=arg, timeout=timeout)
+    except PlaywrightTimeout as e:
+        shown = rows(page).evaluate_all("els => els.map(e => e.dataset.status)")
+        raise AssertionError(
+            f"timed out waiting for {what}; table rows by status: {Counter(shown)}, "
+            f"count text: {tid(page, 'conversation-count').all_inner_texts()}, url: {page.url}"
+        ) from e
+
+
 def wait_rows(page: Any, n: int) -> None:
-    page.wait_for_function(
-        "n => document.querySelectorAll('[data-testid^=\"conv-row-\"]').length === n", arg=n
+    wait_until(
+        page,
+        "n => document.querySelectorAll('[data-testid^=\"conv-row-\"]').length === n",
+        f"{n} table rows",
+        arg=n,
     )
 
 
@@ -175,9 +196,11 @@ def test_reviewer_journey_from_sample_to_export(context: Any, api: Any) -> None:
     status, job, _ = api.get(f"/api/jobs/{job_id}")
     assert job["status"] == "completed" and job["completed"] + job["failed"] == 12, job
     assert f"{job['completed']} written" in summary
-    page.wait_for_function(
+    wait_until(
+        page,
         "() => ![...document.querySelectorAll('[data-testid^=\"conv-row-\"]')]"
-        ".some(e => ['not_generated', 'generating'].includes(e.dataset.status))"
+        ".some(e => ['not_generated', 'generating'].includes(e.dataset.status))",
+        "every row to show its written status",
     )
 
     # 4. Filter by two dimensions: both land in the URL and survive a reload.
