@@ -26,6 +26,13 @@ from chalicelib.domain.models import (
 )
 
 Id = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+# A "valid email address" as browsers check it (WHATWG HTML): printable ASCII only, so an
+# address can be passed on to SNS and Cognito and shown anywhere (no control characters).
+EMAIL_PATTERN = (
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 
 
 class Strict(BaseModel):
@@ -159,7 +166,7 @@ class ExportRequest(Strict):
 
 
 class LoginRequest(Strict):
-    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: str = Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)
     password: str = Field(min_length=1, max_length=256)
 
 
@@ -170,7 +177,7 @@ class ValidateRequest(Strict):
 
 
 class SubscriptionRequest(Strict):
-    email: str = Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: str = Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)
 
 
 # --------------------------------------------------------------------------- responses

@@ -92,10 +92,10 @@ def test_body_over_the_default_limit_is_413(api: Api) -> None:
     assert body["error"]["details"]["limit"] == 1_048_576
 
 
-def test_body_size_limit_applies_to_every_json_route(api: Api) -> None:
+def test_body_size_limit_applies_to_every_json_route(api_b: Api) -> None:
     with limits(max_body_bytes=2000):
         ok = {"name": "Fits", "description": "x" * 1500}
-        status, body, _ = api.post("/api/datasets", ok)
+        status, body, _ = api_b.post("/api/datasets", ok)
         assert status == 201, body
         dsid = body["dataset_id"]
         padding = "x" * 2100
@@ -107,23 +107,23 @@ def test_body_size_limit_applies_to_every_json_route(api: Api) -> None:
             ("POST", "/api/templates", {"name": "t", "tier": "template", "text": padding}),
             ("POST", "/api/auth/login", {"email": "a@b.example", "password": padding}),
         ):
-            status, body, _ = api.call(method, path, payload)
+            status, body, _ = api_b.call(method, path, payload)
             assert_error(status, body, 413, "payload_too_large")
         # Chunk files may be five times larger; beyond that they are refused too.
         rows = "chunk_id,document_id,text\n" + "".join(f"c{i},d,{'y' * 90}\n" for i in range(120))
         assert 10_000 < len(rows) < 12_000
-        status, body, _ = api.call(
+        status, body, _ = api_b.call(
             "POST", f"/api/datasets/{dsid}/chunks", raw=rows.encode(), content_type="text/csv"
         )
         assert_error(status, body, 413, "payload_too_large")
-        status, body, _ = api.call(
+        status, body, _ = api_b.call(
             "POST",
             f"/api/datasets/{dsid}/chunks",
             raw=rows[:9000].rsplit("\n", 1)[0].encode() + b"\n",
             content_type="text/csv",
         )
         assert status == 201, body
-    status, body, _ = api.post("/api/datasets", {"name": "After", "description": "x" * 5000})
+    status, body, _ = api_b.post("/api/datasets", {"name": "After", "description": "x" * 5000})
     assert status == 201, body  # restored
 
 

@@ -294,18 +294,18 @@ def test_unsigned_and_algorithm_confusion_tokens_are_401(stack: Any) -> None:
 def test_a_tenant_header_or_parameter_does_not_change_the_tenant(
     stack: Any, api: Api, api_b: Api
 ) -> None:
-    status, created, _ = api.post("/api/datasets", {"name": "Harbor only (header test)"})
+    status, created, _ = api_b.post("/api/datasets", {"name": "Northwind only (header test)"})
     assert status == 201
-    a_tenant = stack.demo_users[0].tenant_id
+    b_tenant = stack.demo_users[1].tenant_id
     for headers, path in (
-        ({"X-Tenant-Id": a_tenant}, "/api/datasets"),
-        ({"X-Amzn-Tenant": a_tenant}, f"/api/datasets?tenant_id={a_tenant}"),
+        ({"X-Tenant-Id": b_tenant}, "/api/datasets"),
+        ({"X-Amzn-Tenant": b_tenant}, f"/api/datasets?tenant_id={b_tenant}"),
     ):
-        status, listed, _ = api_b.get(path, headers=headers)
+        status, listed, _ = api.get(path, headers=headers)
         assert status == 200
         assert created["dataset_id"] not in {d["dataset_id"] for d in listed["items"]}
-    status, _, _ = api_b.get(
-        f"/api/datasets/{created['dataset_id']}?tenant_id={a_tenant}",
-        headers={"X-Tenant-Id": a_tenant},
+    status, _, _ = api.get(
+        f"/api/datasets/{created['dataset_id']}?tenant_id={b_tenant}",
+        headers={"X-Tenant-Id": b_tenant},
     )
     assert status == 404
