@@ -148,12 +148,15 @@ def list_all(api: Any, dataset_id: str, **filters: str) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- journey
-def test_reviewer_journey_from_sample_to_export(context: Any, api: Any) -> None:
+def test_reviewer_journey_from_sample_to_export(context: Any, api: Any, stack: Any) -> None:
     page = context.new_page()
     dialogs = watch_dialogs(page)
 
     # 1. A dataset from the sample (Datasets page), then plan 12 conversations.
     open_app(page, "/?view=datasets")
+    signed_in = tid(page, "signed-in-user")
+    if signed_in.count():  # the stack asks for sign-in: we are demo user A
+        assert stack.demo_users[0].email in signed_in.inner_text()
     tid(page, "btn-load-sample").click()
     tid(page, "plan-section").wait_for()
     dataset_id = query_of(page)["dataset_id"][0]
