@@ -71,10 +71,10 @@ class Api:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run every test that does not need the session stack first.
 
-    moto's backends are process-wide, and the in-process ``mock_aws()`` used by some tests
-    (tests/integration/test_deploy.py, tests/unit/test_export_pipeline.py) resets all of
-    them on entry and exit, which would wipe the running stack's tables, topics and
-    buckets. With the stack-free tests first, that happens before the stack starts.
+    A guard: moto's backends are process-wide, and an in-process ``mock_aws()`` resets all
+    of them on entry and exit, wiping the running stack's tables, topics and buckets (it
+    once failed 10 generation-workflow tests that ran after tests/integration/test_deploy.py).
+    With the stack-free tests first, any such reset happens before the stack starts.
     """
     items.sort(key=lambda item: "stack" in getattr(item, "fixturenames", ()))
 
