@@ -157,9 +157,19 @@ def test_reviewer_journey_from_sample_to_export(context: Any, api: Any, stack: A
     signed_in = tid(page, "signed-in-user")
     if signed_in.count():  # the stack asks for sign-in: we are demo user A
         assert stack.demo_users[0].email in signed_in.inner_text()
+    _, existing, _ = api.get("/api/datasets")
+    known = {d["dataset_id"] for d in existing["items"]}
     tid(page, "btn-load-sample").click()
+    # Other tests' datasets may be selected first: wait until the new sample is.
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        selected = query_of(page).get("dataset_id", [""])[0]
+        if selected and selected not in known:
+            break
+        page.wait_for_timeout(100)
     tid(page, "plan-section").wait_for()
     dataset_id = query_of(page)["dataset_id"][0]
+    assert dataset_id not in known, "the new sample dataset was not selected"
     status, ds, _ = api.get(f"/api/datasets/{dataset_id}")
     assert status == 200 and ds["taxonomy"]["personas"], ds
     tid(page, "plan-count").fill("12")
