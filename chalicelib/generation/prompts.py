@@ -8,30 +8,11 @@ from collections.abc import Mapping, Sequence
 
 from chalicelib.domain.errors import PromptTemplateError
 from chalicelib.domain.models import Chunk, Conversation, Dataset, PromptTemplate
+from chalicelib.planning.seed_templates import ALLOWED_PLACEHOLDERS
 
-# Every placeholder a template may use. Anything else is a clear error, not a silent "{x}".
-ALLOWED_PARAMETERS: frozenset[str] = frozenset(
-    {
-        "persona",
-        "persona_description",
-        "emotion",
-        "emotion_description",
-        "topic",
-        "topic_description",
-        "intent",
-        "intent_description",
-        "tone",
-        "tone_description",
-        "tier",
-        "arc",
-        "scenario",
-        "edge_case_type",
-        "chunk",
-        "document_title",
-        "turn_target",
-        "business_name",
-    }
-)
+# Every placeholder a template may use (one list, shared with the seed templates).
+# Anything else is a clear error, not a silent "{x}".
+ALLOWED_PARAMETERS: frozenset[str] = ALLOWED_PLACEHOLDERS
 
 
 def extract_parameters(text: str) -> list[str]:
