@@ -345,7 +345,9 @@ ROUTES: tuple[Route, ...] = (
         201,
         s.ExportRequest,
         tag="export",
-        errors=(400, 401, 404, 429),
+        # 422: no conversation fits the format; 500 export_failed: written on the request
+        # path and failed (details.export_id names the failed export in the history).
+        errors=(400, 401, 404, 422, 429, 500),
     ),
     Route("GET", "/api/export/history", "Past exports", s.ExportList, tag="export"),
     Route(

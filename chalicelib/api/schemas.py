@@ -427,6 +427,9 @@ class ExportOut(BaseModel):
     error_message: str | None = None
     created_by: str
     created_at: datetime
+    started_at: datetime | None = Field(
+        default=None, description="When a run started writing the file (pending until then)"
+    )
     finished_at: datetime | None = None
     download_url: str | None = None
     expires_in: int | None = None

@@ -94,7 +94,7 @@ def export_out(
     files: list[dict[str, Any]] | None = None,
     expires_in: int | None = None,
 ) -> dict[str, Any]:
-    data = e.model_dump(mode="json", exclude={"tenant_id"})
+    data = e.model_dump(mode="json", exclude={"tenant_id", "claim_token"})
     data["files"] = [
         {k: v for k, v in f.items() if k != "key"}
         for f in (files if files is not None else e.files)

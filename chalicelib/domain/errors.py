@@ -80,6 +80,15 @@ class RateLimitedError(DomainError):
         self.retry_after = retry_after
 
 
+class ExportFailedError(DomainError):
+    """An export that was accepted and recorded, then failed while it was written on the
+    request path (storage or an unexpected error): ``details.export_id`` names the failed
+    export record, whose ``error_message`` says why."""
+
+    status_code = 500
+    code = "export_failed"
+
+
 class PromptTemplateError(ValidationError):
     """A template references a placeholder that has no value, or vice versa."""
 

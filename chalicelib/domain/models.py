@@ -413,6 +413,10 @@ class ExportRecord(DomainModel):
     error_message: str | None = None
     created_by: str = ""
     created_at: datetime = Field(default_factory=utcnow)
+    # The one run that owns the write (set by a conditional claim; internal, not served)
+    # and when it started: a pending export whose run never finishes is failed on read.
+    claim_token: str | None = None
+    started_at: datetime | None = None
     finished_at: datetime | None = None
 
 

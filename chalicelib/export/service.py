@@ -4,6 +4,12 @@ The file is streamed: conversations are read page by page from the dataset index
 (GSI), their turns fetched per page, written by the pure format writer and uploaded
 with S3 multipart, so memory stays flat in dataset size. Requests with more than
 ``INLINE_LIMIT`` conversations run off the request path (an async Lambda invoke).
+
+Runs are at-least-once (Lambda retries and may repeat async deliveries): a run first
+claims the pending export with a conditional write, and only the claiming run writes the
+file, audits and finishes it; any other delivery returns the export as it is. A pending
+export that no run can still finish (older than ``STALE_AFTER_SECONDS``) is failed when
+it is read or listed.
 """
 
 from __future__ import annotations
@@ -15,11 +21,16 @@ import queue
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any, Final
 
-from chalicelib.domain.errors import NotFoundError, UnprocessableError, ValidationError
+from chalicelib.domain.errors import (
+    DomainError,
+    ExportFailedError,
+    UnprocessableError,
+    ValidationError,
+)
 from chalicelib.domain.models import (
     Conversation,
     ConversationStatus,
@@ -28,6 +39,7 @@ from chalicelib.domain.models import (
     ExportRecord,
     ExportStatus,
     Turn,
+    new_id,
     utcnow,
 )
 from chalicelib.export.filenames import export_filename
@@ -55,6 +67,12 @@ PART_SIZE = 8 * 1024 * 1024  # S3 multipart parts must be >= 5 MiB except the la
 PAGE = 100  # conversations whose turns are read together (one BatchGetItem)
 PREFETCH_PAGES = 3  # pages read ahead of the writer (bounds memory)
 FILTER_KEYS = ("persona", "emotion", "topic", "intent", "tone", "tier")
+# No run outlives Lambda's hard limit (run_export's lambda_timeout in .chalice/config.json
+# is this maximum; the API's own timeout is far shorter), so a pending export whose run
+# started (or, never claimed, that was created) longer ago than the limit plus a minute's
+# margin has no live run: reading or listing it fails it with a message saying so.
+LAMBDA_MAX_SECONDS: Final = 900
+STALE_AFTER_SECONDS: Final = LAMBDA_MAX_SECONDS + 60
 
 # Conversation fields each writer reads beyond the base fields the source always reads
 # (``None``: every field). Reading less keeps the big metadata off the wire; a unit test
@@ -97,6 +115,26 @@ def _matches(c: Conversation, filters: dict[str, Any]) -> bool:
     if qmin is not None and (c.quality_score is None or c.quality_score < qmin):
         return False
     return not (qmax is not None and (c.quality_score is None or c.quality_score > qmax))
+
+
+def stale_reason(record: ExportRecord, now: datetime) -> str | None:
+    """Why a pending export can no longer finish, or None while a run may still be at it."""
+    if record.status != ExportStatus.PENDING:
+        return None
+    since = record.started_at or record.created_at
+    if now - since <= timedelta(seconds=STALE_AFTER_SECONDS):
+        return None
+    minutes = STALE_AFTER_SECONDS // 60
+    if record.started_at is None:
+        return f"the export never started: no worker picked it up within {minutes} minutes"
+    return (
+        f"the export did not finish: its worker stopped (a run cannot take longer than "
+        f"{minutes} minutes)"
+    )
+
+
+class _ClaimLost(Exception):
+    """The run's claim was taken away (the export timed out) before the run finished."""
 
 
 class S3MultipartSink:
@@ -399,51 +437,100 @@ class ExportService:
             created_by=actor,
         )
         self.exports.save(record)
+        details = {"export_id": record.export_id, "status": ExportStatus.FAILED.value}
         if count > INLINE_LIMIT and self.run_async is not None:
             try:
                 self.run_async(tenant_id, record.export_id)
             except Exception as e:
-                self._fail(record, f"could not start the export: {e}")
-                raise
+                log.exception("could not start export %s", record.export_id)
+                if self._fail(record, f"could not start the export: {e}") is None:
+                    # The invoke reached a worker after all, which claimed the export.
+                    return self.exports.get(tenant_id, record.export_id)
+                raise ExportFailedError(f"the export could not be started: {e}", details) from e
             return record
-        return self.run(tenant_id, record.export_id)
+        record, error = self._run(tenant_id, record.export_id)
+        if record.status == ExportStatus.FAILED:
+            # The export is stored (history, audit) as failed; the answer is an error that
+            # names it, never a 2xx that looks like success.
+            if isinstance(error, DomainError):
+                error.details.update(details)
+                raise error
+            raise ExportFailedError(
+                f"the export failed: {record.error_message}", details
+            ) from error
+        return record
 
-    def _fail(self, record: ExportRecord, message: str) -> None:
-        record.status = ExportStatus.FAILED
-        record.error_message = message[:1000]
-        record.finished_at = utcnow()
-        self.exports.save(record)
+    def _fail(self, record: ExportRecord, message: str) -> ExportRecord | None:
+        """pending -> failed (and audited) if ``record``'s run still owns the export (or,
+        unclaimed, nobody does); None when another run or a timeout got there first."""
+        failed = record.model_copy(
+            update={
+                "status": ExportStatus.FAILED,
+                "error_message": message[:1000],
+                "finished_at": utcnow(),
+            }
+        )
+        if not self.exports.save_if_pending(failed, record.claim_token):
+            return None
+        self.audit.record(
+            failed.tenant_id,
+            failed.created_by,
+            "export.failed",
+            "export",
+            failed.export_id,
+            after={
+                "format": failed.format.value,
+                "filters": failed.filters,
+                "split": failed.split,
+                "error": failed.error_message,
+                "skipped": len(failed.skipped),
+            },
+        )
+        return failed
 
     def run(self, tenant_id: str, export_id: str) -> ExportRecord:
+        """Write a pending export: the async worker's entry, delivered at least once.
+
+        Only the run whose conditional claim succeeds writes, audits and finishes it; any
+        other delivery (a duplicate, a retry, one arriving after a timeout) returns the
+        export as it is. A failure is stored on the export and audited, not raised, so
+        Lambda does not retry what a retry cannot fix."""
+        return self._run(tenant_id, export_id)[0]
+
+    def _run(self, tenant_id: str, export_id: str) -> tuple[ExportRecord, Exception | None]:
         record = self.exports.get(tenant_id, export_id)
-        if record.status != ExportStatus.PENDING:
-            return record
+        if record.status != ExportStatus.PENDING or record.claim_token is not None:
+            return record, None
+        claimed = self.exports.claim(record, new_id("run"))
+        if claimed is None:  # another delivery claimed it between our read and our claim
+            return self.exports.get(tenant_id, export_id), None
         try:
-            record = self._write(record)
+            done = self._write(claimed.model_copy())
+        except _ClaimLost:
+            log.warning("export %s timed out before its run finished; files removed", export_id)
+            return self.exports.get(tenant_id, export_id), None
         except Exception as e:
             log.exception("export %s failed", export_id)
             if isinstance(e, UnprocessableError):
-                record.skipped = e.details.get("skipped", [])
-            self._fail(record, str(e))
-            if isinstance(e, ValidationError | NotFoundError | UnprocessableError):
-                raise
-            return record
+                claimed.skipped = e.details.get("skipped", [])
+            failed = self._fail(claimed, str(e))
+            return failed or self.exports.get(tenant_id, export_id), e
         self.audit.record(
             tenant_id,
-            record.created_by,
+            done.created_by,
             "export.create",
             "export",
             export_id,
             after={
-                "format": record.format.value,
-                "conversation_count": record.conversation_count,
-                "filename": record.filename,
-                "filters": record.filters,
-                "split": record.split,
-                "skipped": len(record.skipped),
+                "format": done.format.value,
+                "conversation_count": done.conversation_count,
+                "filename": done.filename,
+                "filters": done.filters,
+                "split": done.split,
+                "skipped": len(done.skipped),
             },
         )
-        return record
+        return done, None
 
     def _write(self, record: ExportRecord) -> ExportRecord:
         tenant_id = record.tenant_id
@@ -587,12 +674,24 @@ class ExportService:
             "manifest": manifest,
         }
         record.finished_at = utcnow()
-        self.exports.save(record)
+        if not self.exports.save_if_pending(record, record.claim_token):
+            for f in files:  # the export was failed meanwhile: leave no file behind
+                self.s3.delete_object(Bucket=self.bucket, Key=f["key"])
+            raise _ClaimLost(record.export_id)
         return record
 
     # ------------------------------------------------------------------ downloads
+    def expire_if_stale(self, record: ExportRecord, now: datetime | None = None) -> ExportRecord:
+        """A pending export that no run can still finish, failed (with the reason) and
+        audited; any other export as it is."""
+        reason = stale_reason(record, now or utcnow())
+        if reason is None:
+            return record
+        failed = self._fail(record, f"{reason}; export again")
+        return failed or self.exports.get(record.tenant_id, record.export_id)
+
     def get_with_url(self, tenant_id: str, export_id: str) -> dict[str, Any]:
-        record = self.exports.get(tenant_id, export_id)
+        record = self.expire_if_stale(self.exports.get(tenant_id, export_id))
         out: dict[str, Any] = {"export": record, "download_url": None, "files": []}
         if record.status == ExportStatus.READY:
             for f in record.files:
@@ -616,4 +715,5 @@ class ExportService:
         )
 
     def history(self, tenant_id: str) -> list[ExportRecord]:
-        return self.exports.list_all(tenant_id)
+        now = utcnow()
+        return [self.expire_if_stale(r, now) for r in self.exports.list_all(tenant_id)]

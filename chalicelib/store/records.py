@@ -286,6 +286,10 @@ class ExportRecordRow(BaseRecord):
     tenant_id = UnicodeAttribute(hash_key=True)
     export_id = UnicodeAttribute(range_key=True)
     created_ms = NumberAttribute()
+    # Copies of doc's status and claim_token, for conditional writes: one run claims a
+    # pending export, and only that run (or a timeout, on read) may finish it.
+    status = UnicodeAttribute(null=True)
+    claim_token = UnicodeAttribute(null=True)
     doc = JSONAttribute()
 
 

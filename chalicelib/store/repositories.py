@@ -32,6 +32,7 @@ from chalicelib.domain.models import (
     ConversationWithTurns,
     Dataset,
     ExportRecord,
+    ExportStatus,
     GenerationLog,
     Job,
     JobStatus,
@@ -991,14 +992,57 @@ class DynamoTemplateRepository:
 
 
 class DynamoExportRepository:
-    def save(self, export: ExportRecord) -> ExportRecord:
-        ExportRecordRow(
+    """One JSON doc per export; ``status`` and ``claim_token`` are copied to attributes so
+    claiming and finishing an export are conditional writes (at-least-once workers)."""
+
+    @staticmethod
+    def _row(export: ExportRecord) -> ExportRecordRow:
+        return ExportRecordRow(
             export.tenant_id,
             export.export_id,
             created_ms=_ms(export.created_at),
+            status=export.status.value,
+            claim_token=export.claim_token,
             doc=doc_of(export),
-        ).save()
+        )
+
+    def save(self, export: ExportRecord) -> ExportRecord:
+        self._row(export).save()
         return export
+
+    def _save_if(self, export: ExportRecord, condition: Any) -> bool:
+        try:
+            self._row(export).save(condition=condition)
+        except PutError as e:
+            if not _is_condition_failure(e):
+                raise
+            return False
+        return True
+
+    @staticmethod
+    def _pending() -> Any:
+        R = ExportRecordRow
+        # Rows written before the status attribute existed carry it in doc only.
+        return R.export_id.exists() & (
+            (R.status == ExportStatus.PENDING.value) | R.status.does_not_exist()
+        )
+
+    def claim(self, export: ExportRecord, token: str) -> ExportRecord | None:
+        """pending and unclaimed -> owned by ``token``, started now. Of two runs that both
+        read the export unclaimed, exactly one gets the claimed record; the other None."""
+        claimed = export.model_copy(update={"claim_token": token, "started_at": utcnow()})
+        unclaimed = self._pending() & ExportRecordRow.claim_token.does_not_exist()
+        return claimed if self._save_if(claimed, unclaimed) else None
+
+    def save_if_pending(self, export: ExportRecord, claim_token: str | None) -> bool:
+        """Store ``export`` (its new state) only if the stored export is still pending and
+        owned by ``claim_token`` (None: not claimed yet). The claiming run finishing, or a
+        timeout failing a run that never finished: whoever comes second changes nothing."""
+        R = ExportRecordRow
+        owner = (
+            R.claim_token.does_not_exist() if claim_token is None else R.claim_token == claim_token
+        )
+        return self._save_if(export, self._pending() & owner)
 
     def get(self, tenant_id: str, export_id: str) -> ExportRecord:
         try:

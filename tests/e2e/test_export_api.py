@@ -22,7 +22,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -89,6 +89,14 @@ def export(api: Any, fmt: str, dsid: str, **extra: Any) -> dict[str, Any]:
     assert status == 201, body
     assert body["status"] == "ready", body
     return body
+
+
+def assert_failure_audited(api: Any, export_id: str, text: str) -> None:
+    """The export's audit trail is exactly one ``export.failed`` entry saying why."""
+    status, audit, _ = api.get(f"/api/audit?{qs(entity_id=export_id)}")
+    assert status == 200, audit
+    assert [a["action"] for a in audit["items"]] == ["export.failed"], audit
+    assert text.lower() in audit["items"][0]["after"]["error"].lower(), audit
 
 
 def url_expiry_seconds(url: str) -> int:
@@ -617,8 +625,7 @@ def test_failed_async_export_is_marked_failed(
     status, history, _ = api.get("/api/export/history")
     item = next(e for e in history["items"] if e["export_id"] == body["export_id"])
     assert item["status"] == "failed"
-    status, audit, _ = api.get(f"/api/audit?{qs(entity_id=body['export_id'])}")
-    assert audit["items"] == []  # nothing was exported
+    assert_failure_audited(api, body["export_id"], "bucket")
 
 
 # ---------------------------------------------------------------------------- inexpressible
@@ -660,12 +667,194 @@ def test_when_no_conversation_fits_the_format_the_export_fails_clearly(api: Any,
         "/api/export/conversations", {"format": "anthropic", "filters": {"dataset_id": ds["id"]}}
     )
     assert_error(status, body, 422, "none of the approved conversations can be written")
-    assert [s["conversation_id"] for s in body["error"]["details"]["skipped"]] == ds["ids"]
+    details = body["error"]["details"]
+    assert [s["conversation_id"] for s in details["skipped"]] == ds["ids"]
     status, history, _ = api.get("/api/export/history")
     item = next(e for e in history["items"] if e["filters"].get("dataset_id") == ds["id"])
+    assert details["export_id"] == item["export_id"] and details["status"] == "failed"
     assert item["status"] == "failed" and item["skipped"][0]["conversation_id"] == ds["ids"][0]
-    status, audit, _ = api.get(f"/api/audit?{qs(entity_id=item['export_id'])}")
-    assert audit["items"] == []
+    assert_failure_audited(api, item["export_id"], "none of the approved conversations")
     # the same conversation is fine as openai
     record = export(api, "openai", ds["id"])
     assert record["conversation_count"] == 1
+
+
+# ---------------------------------------------------------------------------- robustness
+
+
+def test_an_inline_export_that_fails_answers_an_error_naming_the_failed_export(
+    api: Any, user: Any, sample: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small exports run on the request path: a failure there is an error response (not a
+    2xx with ``status: failed``) whose details name the export, stored and audited."""
+    from chalicelib.bootstrap import get_container
+
+    monkeypatch.setattr(get_container().exports, "bucket", "brightrun-no-such-bucket")
+    status, body, _ = api.post(
+        "/api/export/conversations", {"format": "csv", "filters": {"dataset_id": sample["id"]}}
+    )
+    assert_error(status, body, 500, "the export failed")
+    assert body["error"]["code"] == "export_failed"
+    assert "bucket" in body["error"]["message"].lower(), body
+    details = body["error"]["details"]
+    assert details["status"] == "failed"
+    status, failed, _ = api.get(f"/api/exports/{details['export_id']}")
+    assert status == 200 and failed["status"] == "failed", failed
+    assert "bucket" in failed["error_message"].lower() and failed["finished_at"], failed
+    assert failed["download_url"] is None and failed["files"] == []
+    assert failed["created_by"] == user.email and "claim_token" not in failed
+    status, history, _ = api.get("/api/export/history")
+    assert details["export_id"] in {e["export_id"] for e in history["items"]}
+    assert_failure_audited(api, details["export_id"], "bucket")
+
+
+def pending_export(user: Any, dsid: str, **fields: Any) -> Any:
+    """A pending export stored directly, as the API stores it before a run picks it up."""
+    from chalicelib.bootstrap import get_container
+    from chalicelib.domain.models import ExportRecord
+
+    record = ExportRecord(
+        tenant_id=user.tenant_id,
+        format="openai",
+        filters={"dataset_id": dsid},
+        created_by=user.email,
+        **fields,
+    )
+    get_container().export_repo.save(record)
+    return record
+
+
+def test_duplicate_deliveries_of_one_export_write_it_once(
+    api: Any, user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Async Lambda invokes are at-least-once: two runs of one export that both read it
+    before either claimed it (held at a barrier in front of the claim) end with one file
+    written and one audit entry; a delivery after it finished changes nothing."""
+    from chalicelib.bootstrap import get_container
+    from chalicelib.workflows import handlers
+
+    ds = seed_dataset(api, user, "Delivered twice", [{"roles": GOOD} for _ in range(3)])
+    record = pending_export(user, ds["id"])
+    exports = get_container().exports
+    barrier = threading.Barrier(2, timeout=30)
+    claim, write = exports.exports.claim, exports._write
+    writes: list[str] = []
+
+    def claim_together(export: Any, token: str) -> Any:
+        assert export.claim_token is None  # both runs read it unclaimed
+        barrier.wait()
+        return claim(export, token)
+
+    def counted_write(export: Any) -> Any:
+        writes.append(export.claim_token)
+        return write(export)
+
+    monkeypatch.setattr(exports.exports, "claim", claim_together)
+    monkeypatch.setattr(exports, "_write", counted_write)
+    results: list[dict[str, Any]] = []
+    event = {"tenant_id": user.tenant_id, "export_id": record.export_id}
+    runs = [
+        threading.Thread(target=lambda: results.append(handlers.run_export(event, None)))
+        for _ in range(2)
+    ]
+    for t in runs:
+        t.start()
+    for t in runs:
+        t.join(60)
+    assert len(results) == 2 and len(writes) == 1, (results, writes)
+    assert {r["export_id"] for r in results} == {record.export_id}
+    ready = wait_export(api, record.export_id)
+    assert ready["status"] == "ready" and ready["conversation_count"] == 3, ready
+    assert ready["started_at"] and ready["finished_at"]
+    check_download("openai", ready, ready["download_url"])
+
+    monkeypatch.setattr(exports.exports, "claim", claim)
+    late = handlers.run_export(event, None)  # e.g. Lambda's retry of a delivery
+    assert late == {"export_id": record.export_id, "status": "ready"} and len(writes) == 1
+    status, audit, _ = api.get(f"/api/audit?{qs(entity_id=record.export_id)}")
+    assert [a["action"] for a in audit["items"]] == ["export.create"], audit
+
+    # the store's condition itself: of two claims from the same unclaimed read, one wins
+    other = pending_export(user, ds["id"])
+    assert exports.exports.claim(other, "run_first") is not None
+    assert exports.exports.claim(other, "run_second") is None
+    status, body, _ = api.get(f"/api/exports/{other.export_id}")
+    assert body["status"] == "pending" and body["started_at"], body
+
+
+def test_a_pending_export_without_a_live_run_fails_when_read(
+    api: Any, user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run cannot outlive Lambda's limit: a pending export older than
+    STALE_AFTER_SECONDS (since its run started, or since it was created if no run ever
+    claimed it) is failed, audited once, when read or listed; a late delivery is a no-op."""
+    from chalicelib.bootstrap import get_container
+    from chalicelib.export.service import STALE_AFTER_SECONDS
+
+    ds = seed_dataset(api, user, "Stale exports", [{"roles": GOOD}])
+    long_ago = utcnow() - timedelta(seconds=STALE_AFTER_SECONDS + 5)
+    recently = utcnow() - timedelta(seconds=STALE_AFTER_SECONDS - 60)
+    never_started = pending_export(user, ds["id"], created_at=long_ago)
+    died = pending_export(
+        user, ds["id"], created_at=long_ago, started_at=long_ago, claim_token="run_dead"
+    )
+    slow = pending_export(
+        user, ds["id"], created_at=long_ago, started_at=recently, claim_token="run_slow"
+    )
+    queued = pending_export(user, ds["id"], created_at=recently)
+
+    status, body, _ = api.get(f"/api/exports/{never_started.export_id}")
+    assert status == 200 and body["status"] == "failed", body
+    assert "never started" in body["error_message"] and "16 minutes" in body["error_message"]
+    assert "export again" in body["error_message"] and body["finished_at"]
+    status, history, _ = api.get("/api/export/history")
+    listed = {e["export_id"]: e for e in history["items"]}
+    assert listed[died.export_id]["status"] == "failed"
+    assert "did not finish" in listed[died.export_id]["error_message"]
+    assert listed[never_started.export_id]["status"] == "failed"
+    for alive in (slow, queued):  # a run may still finish these
+        assert listed[alive.export_id]["status"] == "pending"
+        status, body, _ = api.get(f"/api/exports/{alive.export_id}")
+        assert body["status"] == "pending", body
+    api.get(f"/api/exports/{died.export_id}")  # read again: failed once, audited once
+    assert_failure_audited(api, died.export_id, "did not finish")
+    assert_failure_audited(api, never_started.export_id, "never started")
+
+    exports = get_container().exports
+    monkeypatch.setattr(exports, "_write", lambda r: pytest.fail("a late delivery wrote"))
+    late = exports.run(user.tenant_id, never_started.export_id)
+    assert late.status.value == "failed" and "never started" in (late.error_message or "")
+
+
+def test_a_run_that_outlived_its_lease_leaves_the_timed_out_export_alone(
+    api: Any, user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If a reader failed the export while its run was still writing, the run's finishing
+    write is refused: the export stays failed, its files are deleted, no export.create."""
+    from chalicelib.bootstrap import get_container
+    from chalicelib.domain.models import ExportStatus
+    from chalicelib.export import service as export_service
+
+    ds = seed_dataset(api, user, "Outlived", [{"roles": GOOD} for _ in range(2)])
+    record = pending_export(user, ds["id"])
+    c = get_container()
+    repo = c.exports.exports
+    save_if_pending = repo.save_if_pending
+    written: list[str] = []
+
+    def finish_late(export: Any, claim_token: str | None) -> bool:
+        if export.status == ExportStatus.READY:  # the run is done: now time it out
+            written.extend(f["key"] for f in export.files)
+            monkeypatch.setattr(export_service, "STALE_AFTER_SECONDS", -1)
+            status, body, _ = api.get(f"/api/exports/{export.export_id}")
+            assert status == 200 and body["status"] == "failed", body
+        return save_if_pending(export, claim_token)
+
+    monkeypatch.setattr(repo, "save_if_pending", finish_late)
+    result = c.exports.run(user.tenant_id, record.export_id)
+    assert result.status == ExportStatus.FAILED and written, result
+    assert "did not finish" in (result.error_message or "")
+    for key in written:
+        with pytest.raises(c.s3.exceptions.ClientError):
+            c.s3.head_object(Bucket=c.exports.bucket, Key=key)
+    assert_failure_audited(api, record.export_id, "did not finish")

@@ -9,7 +9,8 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,8 @@ from chalicelib.domain.models import (
     ConversationStatus,
     ConversationWithTurns,
     ExportFormat,
+    ExportRecord,
+    ExportStatus,
     QualityCheck,
     QualityReport,
     Tier,
@@ -26,10 +29,18 @@ from chalicelib.domain.models import (
 )
 from chalicelib.export import service as export_service
 from chalicelib.export.formats import ExportOptions, ExportReport, GenericWriter, get_writer
-from chalicelib.export.service import FORMAT_FIELDS, S3MultipartSink, prefetched_pages
+from chalicelib.export.service import (
+    FORMAT_FIELDS,
+    LAMBDA_MAX_SECONDS,
+    STALE_AFTER_SECONDS,
+    S3MultipartSink,
+    prefetched_pages,
+    stale_reason,
+)
 from chalicelib.store.export_source import BASE_FIELDS, CONVERSATION_FIELDS
 
 EXPORT_DATE = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def full_conversation(cid: str) -> ConversationWithTurns:
@@ -294,3 +305,38 @@ def test_sink_without_hold_rejects_a_prefix_and_aborts() -> None:
         sink.close(prefix=b"x")
     sink.abort()
     assert s3.uploads == {} and s3.objects == {}
+
+
+# ---------------------------------------------------------------------------- stale runs
+
+
+def _pending(**fields: Any) -> ExportRecord:
+    return ExportRecord(tenant_id="tenant_1", format=ExportFormat.OPENAI, **fields)
+
+
+def test_a_pending_export_is_stale_only_after_the_longest_possible_run() -> None:
+    limit = timedelta(seconds=STALE_AFTER_SECONDS)
+    start = EXPORT_DATE
+    queued = _pending(created_at=start)
+    assert stale_reason(queued, start + limit) is None
+    assert "never started" in (stale_reason(queued, start + limit + timedelta(seconds=1)) or "")
+    # a claimed run is timed from when it started, not from when the export was created
+    running = _pending(created_at=start - 2 * limit, started_at=start, claim_token="run_1")
+    assert stale_reason(running, start + limit) is None
+    reason = stale_reason(running, start + limit + timedelta(seconds=1))
+    assert reason is not None and "did not finish" in reason
+    assert f"{STALE_AFTER_SECONDS // 60} minutes" in reason
+    for status in (ExportStatus.READY, ExportStatus.FAILED):  # finished: never stale
+        done = _pending(created_at=start - 2 * limit, status=status)
+        assert stale_reason(done, start) is None
+
+
+def test_no_lambda_that_runs_an_export_outlives_the_stale_limit() -> None:
+    """The lease is only safe if every function that runs an export (the async worker and
+    the API's inline path) is stopped by Lambda before an export counts as stale."""
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    functions = config["lambda_functions"]
+    for name in ("run_export", "api_handler"):
+        timeout = functions[name].get("lambda_timeout", config["lambda_timeout"])
+        assert timeout <= LAMBDA_MAX_SECONDS < STALE_AFTER_SECONDS, name
+    assert STALE_AFTER_SECONDS - LAMBDA_MAX_SECONDS >= 60  # margin for clocks and retries
