@@ -142,6 +142,19 @@ def _references(node: Any) -> set[str]:
     return found
 
 
+def thread_local_requests(app_obj: Any) -> None:
+    """Give each thread its own ``app.current_request`` (as ``chalice local`` does).
+
+    Chalice keeps the request being handled on the app object: fine in Lambda (one
+    request per process at a time), wrong behind a threaded server, where a handler
+    can read the headers and body of another request handled meanwhile (a PATCH once
+    stored another reviewer's notes, and that reviewer got the 409)."""
+    from chalice.local import LocalChalice
+
+    if not isinstance(app_obj, LocalChalice):
+        app_obj.__class__ = type("ThreadLocalChalice", (LocalChalice, type(app_obj)), {})
+
+
 class TrackingMotoServer:
     """moto's threaded server, with a flag set by every write (for cheap snapshots)."""
 
@@ -442,6 +455,7 @@ class LocalStack:
 
         import app as application
 
+        thread_local_requests(application.app)  # requests are handled on threads
         gateway = LocalGateway(
             application.app,
             Config.create(

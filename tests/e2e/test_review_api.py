@@ -10,6 +10,7 @@ expects from the list itself, so tests can run in any order.
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import threading
@@ -669,6 +670,118 @@ def test_concurrent_patches_with_the_same_version_exactly_one_wins(
         if a["action"] in ("conversation.approve", "conversation.reject")
     ]
     assert len(reviews) == 1 and reviews[0]["details"]["reviewer_notes"] == f"reviewer {winner}"
+
+
+def test_concurrent_requests_each_read_their_own_request(
+    api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The local server handles requests on threads; each handler must read its own
+    request. Chalice keeps ``current_request`` on the app object: a PATCH once stored
+    the body of a reviewer whose own request got a 409. Forced here: both handlers
+    pause after Chalice stored their request and before they read it."""
+    import app as application
+
+    status, dataset, _ = api.post("/api/datasets/sample")
+    assert status == 201, dataset
+    status, plan, _ = api.post(f"/api/datasets/{dataset['dataset_id']}/plan", {"count": 2})
+    assert status == 201, plan
+    cids = plan["conversation_ids"]
+    versions = [detail(api, cid)["version"] for cid in cids]
+
+    original = application.current
+    barrier = threading.Barrier(2, timeout=15)
+    paused: set[int] = set()
+    lock = threading.Lock()
+
+    def current() -> Any:
+        request = original()
+        me = threading.get_ident()
+        with lock:
+            pause = (
+                request.method == "PATCH"
+                and request.context.get("resourcePath") == "/api/conversations/{conversation_id}"
+                and len(paused) < 2
+                and me not in paused
+            )
+            if pause:
+                paused.add(me)
+        if pause:  # a broken barrier: the assertions below report what happened
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait()
+        return original()
+
+    monkeypatch.setattr(application, "current", current)
+    results: list[tuple[int, Any]] = [(0, None)] * 2
+
+    def reviewer(k: int) -> None:
+        body = {"reviewer_notes": f"notes of request {k}", "version": versions[k]}
+        status, resp, _ = api.patch(f"/api/conversations/{cids[k]}", body)
+        results[k] = (status, resp)
+
+    threads = [threading.Thread(target=reviewer, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    monkeypatch.undo()
+    assert len(paused) == 2, "both handlers should have paused"
+    for k, (status, resp) in enumerate(results):
+        assert status == 200, results
+        assert resp["conversation_id"] == cids[k], results
+        assert resp["reviewer_notes"] == f"notes of request {k}", results
+        stored = detail(api, cids[k])
+        assert stored["reviewer_notes"] == f"notes of request {k}"
+        assert stored["version"] == versions[k] + 1
+
+
+def test_a_review_resent_after_it_committed_is_a_success(api: Any) -> None:
+    """botocore resends a TransactWriteItems whose response it did not get (a read
+    timeout, a dropped connection). When the first send had committed, the resend fails
+    the version condition: the review stands, so the reviewer must get a 200, not a 409
+    ("changed by someone else": by itself). Forced: the first send reaches the server,
+    then the client sees a read timeout and botocore retries."""
+    from botocore.exceptions import ReadTimeoutError
+
+    from chalicelib.store.repositories import _connection
+
+    status, dataset, _ = api.post("/api/datasets/sample")
+    assert status == 201, dataset
+    status, plan, _ = api.post(f"/api/datasets/{dataset['dataset_id']}/plan", {"count": 1})
+    assert status == 201, plan
+    cid = plan["conversation_ids"][0]
+    v = detail(api, cid)["version"]
+    sends: list[bytes] = []
+
+    def commit_then_time_out(request: Any, **_: Any) -> None:
+        body = request.body if isinstance(request.body, bytes) else request.body.encode()
+        if cid.encode() not in body:
+            return None  # another request of the shared client
+        sends.append(body)
+        if len(sends) > 1:
+            return None  # botocore's resend goes through
+        first = urllib.request.Request(
+            request.url, data=body, headers=dict(request.headers), method=request.method
+        )
+        with urllib.request.urlopen(first, timeout=30) as resp:
+            assert resp.status == 200
+        raise ReadTimeoutError(endpoint_url=request.url)
+
+    events = _connection().client.meta.events
+    event = "before-send.dynamodb.TransactWriteItems"
+    events.register(event, commit_then_time_out)
+    try:
+        status, body, _ = api.patch(
+            f"/api/conversations/{cid}", {"reviewer_notes": "sent twice", "version": v}
+        )
+    finally:
+        events.unregister(event, commit_then_time_out)
+    assert len(sends) == 2 and sends[0] == sends[1]  # one request, resent by botocore
+    assert b'"ClientRequestToken"' in sends[0]  # DynamoDB would deduplicate; moto does not
+    assert status == 200, body
+    assert body["reviewer_notes"] == "sent twice" and body["version"] == v + 1
+    stored = detail(api, cid)
+    assert stored["reviewer_notes"] == "sent twice" and stored["version"] == v + 1
+    assert [a["action"] for a in audit_of(api, cid)] == ["conversation.plan", "conversation.edit"]
 
 
 def test_rejected_stay_listed_and_are_not_exported(api: Any, ds: dict[str, Any]) -> None:
