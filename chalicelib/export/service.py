@@ -452,6 +452,7 @@ class ExportService:
         if record.status == ExportStatus.FAILED:
             # The export is stored (history, audit) as failed; the answer is an error that
             # names it, never a 2xx that looks like success.
+            details["error_message"] = record.error_message
             if isinstance(error, DomainError):
                 error.details.update(details)
                 raise error

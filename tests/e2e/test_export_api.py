@@ -672,6 +672,7 @@ def test_when_no_conversation_fits_the_format_the_export_fails_clearly(api: Any,
     status, history, _ = api.get("/api/export/history")
     item = next(e for e in history["items"] if e["filters"].get("dataset_id") == ds["id"])
     assert details["export_id"] == item["export_id"] and details["status"] == "failed"
+    assert details["error_message"] == item["error_message"] == body["error"]["message"]
     assert item["status"] == "failed" and item["skipped"][0]["conversation_id"] == ds["ids"][0]
     assert_failure_audited(api, item["export_id"], "none of the approved conversations")
     # the same conversation is fine as openai
@@ -701,6 +702,7 @@ def test_an_inline_export_that_fails_answers_an_error_naming_the_failed_export(
     status, failed, _ = api.get(f"/api/exports/{details['export_id']}")
     assert status == 200 and failed["status"] == "failed", failed
     assert "bucket" in failed["error_message"].lower() and failed["finished_at"], failed
+    assert details["error_message"] == failed["error_message"]
     assert failed["download_url"] is None and failed["files"] == []
     assert failed["created_by"] == user.email and "claim_token" not in failed
     status, history, _ = api.get("/api/export/history")

@@ -1,9 +1,9 @@
 import { useEffect, useRef, useState } from "react";
-import { api, EXPORT_FORMATS, toExportFilters, type ConversationQuery, type ExportFilters, type ExportFormat, type ExportRecord } from "../api";
+import { api, ApiError, EXPORT_FORMATS, toExportFilters, type ConversationQuery, type ExportFilters, type ExportFormat, type ExportRecord } from "../api";
 import { HELP } from "../help";
 import { Dialog } from "./Dialog";
 import { Help } from "./Help";
-import { useToast } from "./Toasts";
+import { errorMessage, useToast } from "./Toasts";
 
 export const FORMAT_INFO: Record<ExportFormat, { label: string; help: string }> = {
   openai: { label: "OpenAI", help: "JSONL with a “messages” list per line, for OpenAI fine-tuning and most tools that copy its format." },
@@ -34,6 +34,8 @@ export function ExportDialog({ datasetId, dashboardFilters, onClose, onCreated }
   const [previewBusy, setPreviewBusy] = useState(false);
   const [record, setRecord] = useState<ExportRecord | null>(null);
   const [creating, setCreating] = useState(false);
+  /** A request that stored no export (bad input, network): shown until the next try. */
+  const [createError, setCreateError] = useState<string | null>(null);
   const timer = useRef<number | null>(null);
 
   const query: ExportFilters = toExportFilters(useDashFilters && dashboardFilters ? dashboardFilters : { dataset_id: datasetId });
@@ -80,6 +82,7 @@ export function ExportDialog({ datasetId, dashboardFilters, onClose, onCreated }
 
   const create = async () => {
     setCreating(true);
+    setCreateError(null);
     try {
       const r = await api.createExport({
         format,
@@ -96,8 +99,18 @@ export function ExportDialog({ datasetId, dashboardFilters, onClose, onCreated }
       onCreated?.(r);
       if (r.status === "pending") poll(r.export_id);
       else if (r.status === "ready") toast.success("Your export is ready to download.");
+      else toast.error(r.error_message ?? "The export failed.");
     } catch (e) {
       toast.error(e, "Could not create the export");
+      const failed = failedExport(e, format);
+      if (failed) {
+        // The export was stored as failed (it is in the history): show it like any export.
+        setRecord(failed);
+        onCreated?.(failed);
+      } else {
+        setRecord(null);
+        setCreateError(errorMessage(e));
+      }
     } finally {
       setCreating(false);
     }
@@ -189,16 +202,43 @@ export function ExportDialog({ datasetId, dashboardFilters, onClose, onCreated }
         </div>
       )}
 
+      {createError !== null && (
+        <div className="banner banner-error" role="alert" data-testid="export-error">
+          Could not create the export: {createError}
+        </div>
+      )}
       {record && <ExportStatus record={record} />}
     </Dialog>
   );
 }
 
+/** An API error that names the export it stored as failed (`details.export_id` and
+ * `details.error_message`: a small export written on the request path that failed), as
+ * that export. */
+export function failedExport(err: unknown, format: ExportFormat): ExportRecord | null {
+  if (!(err instanceof ApiError)) return null;
+  const id = err.details["export_id"];
+  if (typeof id !== "string" || !id) return null;
+  const stored = err.details["error_message"];
+  return { export_id: id, format, status: "failed", error_message: typeof stored === "string" && stored ? stored : err.message };
+}
+
 export function ExportStatus({ record }: { record: ExportRecord }) {
   return (
-    <div className={`banner banner-${record.status === "failed" ? "error" : "info"}`} data-testid="export-status" data-status={record.status}>
+    <div
+      className={`banner banner-${record.status === "failed" ? "error" : "info"}`}
+      role={record.status === "failed" ? "alert" : undefined}
+      data-testid="export-status"
+      data-status={record.status}
+    >
       {record.status === "pending" && <span className="loading">Preparing your file…</span>}
-      {record.status === "failed" && <span>The export failed: {record.error_message ?? "unknown error"}</span>}
+      {record.status === "failed" && (
+        <span>
+          <span data-testid="export-failure">The export failed: {record.error_message || "unknown error"}</span>
+          <br />
+          <span className="small">It is listed as failed in the export history.</span>
+        </span>
+      )}
       {record.status === "ready" && (
         <div>
           <div>

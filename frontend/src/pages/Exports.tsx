@@ -77,7 +77,14 @@ export function ExportsPage() {
                   <td>{dateTime(r.created_at)}</td>
                   <td>{FORMAT_INFO[r.format]?.label ?? r.format}</td>
                   <td>{r.conversation_count ?? "–"}</td>
-                  <td>{r.status}</td>
+                  <td>
+                    {r.status}
+                    {r.status === "failed" && r.error_message && (
+                      <div className="small error-text" data-testid={`export-error-${r.export_id}`}>
+                        {r.error_message}
+                      </div>
+                    )}
+                  </td>
                   <td className="small">{r.filename ?? "–"}</td>
                   <td>
                     {r.status === "ready" && (
