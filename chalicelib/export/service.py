@@ -437,7 +437,10 @@ class ExportService:
             created_by=actor,
         )
         self.exports.save(record)
-        details = {"export_id": record.export_id, "status": ExportStatus.FAILED.value}
+        details: dict[str, Any] = {
+            "export_id": record.export_id,
+            "status": ExportStatus.FAILED.value,
+        }
         if count > INLINE_LIMIT and self.run_async is not None:
             try:
                 self.run_async(tenant_id, record.export_id)
