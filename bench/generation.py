@@ -38,7 +38,7 @@ def call(base: str, method: str, path: str, body: Any = None) -> tuple[int, Any]
 
 
 def run(
-    n: int, rpm: int, latency: float, concurrency: int, faults: float, seed: int
+    n: int, rpm: int, latency: float, concurrency: int, faults: float, seed: int, workers: int = 1
 ) -> dict[str, Any]:
     from chalicelib.bootstrap import get_container
     from chalicelib.local.launcher import LocalStack
@@ -60,7 +60,14 @@ def run(
         "AUTH_MODE": "none",  # this benchmark measures generation, not sign-in
     }
     with tempfile.TemporaryDirectory() as tmp:
-        stack = LocalStack(port=0, data_dir=Path(tmp), persist=False, quiet=True, llm_env=env)
+        stack = LocalStack(
+            port=0,
+            data_dir=Path(tmp),
+            persist=False,
+            quiet=True,
+            llm_env=env,
+            lambda_workers=workers,
+        )
         for k, v in env.items():
             os.environ[k] = v
         stack.start()
@@ -142,9 +149,13 @@ def main() -> int:
     p.add_argument("--concurrency", type=int, default=10)
     p.add_argument("--faults", type=float, nargs="*", default=[0.0, 0.3])
     p.add_argument("--seed", type=int, default=11)
+    p.add_argument(
+        "--workers", type=int, default=1, help="Lambda worker processes (0: in-process, as tests)"
+    )
     args = p.parse_args()
     rows = [
-        run(args.n, args.rpm, args.latency, args.concurrency, f, args.seed) for f in args.faults
+        run(args.n, args.rpm, args.latency, args.concurrency, f, args.seed, args.workers)
+        for f in args.faults
     ]
     cols = [
         "faults",
@@ -161,7 +172,8 @@ def main() -> int:
         "cost_counted_once",
     ]
     print(
-        f"\nGenerate All: N={args.n}, RPM={args.rpm}, latency={args.latency}s, MaxConcurrency={args.concurrency}"
+        f"\nGenerate All: N={args.n}, RPM={args.rpm}, latency={args.latency}s, "
+        f"MaxConcurrency={args.concurrency}, Lambda worker processes={args.workers}"
     )
     print(" | ".join(f"{c:>14}" for c in cols))
     for r in rows:

@@ -59,9 +59,13 @@ def invoke_handler(
     return 200, json.dumps(result, default=str).encode(), None
 
 
+Invoker = Callable[[str, Any], tuple[int, bytes, str | None]]
+
+
 class LambdaInvokeHook:
-    def __init__(self, handlers: dict[str, Handler]) -> None:
-        self.handlers = handlers
+    def __init__(self, invoke: Invoker) -> None:
+        # In-process handlers or a pool of worker processes (lambda_workers).
+        self.invoke = invoke
         self.calls = 0
         self._lock = threading.Lock()
 
@@ -77,11 +81,9 @@ class LambdaInvokeHook:
             raw = raw.read()
         payload = json.loads(raw) if raw else {}
         if headers.get("x-amz-invocation-type") == "Event":
-            threading.Thread(
-                target=invoke_handler, args=(self.handlers, function, payload), daemon=True
-            ).start()
+            threading.Thread(target=self.invoke, args=(function, payload), daemon=True).start()
             return _Http(202), {"StatusCode": 202, "Payload": _body(b"")}
-        status, data, error = invoke_handler(self.handlers, function, payload)
+        status, data, error = self.invoke(function, payload)
         parsed: dict[str, Any] = {
             "StatusCode": status,
             "Payload": _body(data),
@@ -101,12 +103,26 @@ class _Http:
         self.content = b""
 
 
-def install(handlers: dict[str, Handler]) -> LambdaInvokeHook:
-    """Register on the default session: moto's ASL interpreter builds clients from it."""
-    hook = LambdaInvokeHook(handlers)
-    if boto3.DEFAULT_SESSION is None:
-        boto3.setup_default_session()
-    session = boto3.DEFAULT_SESSION
-    assert session is not None
-    session.events.register("before-call.lambda.Invoke", hook)  # type: ignore[arg-type]
-    return hook
+def in_process(handlers: dict[str, Handler]) -> Invoker:
+    return lambda function, payload: invoke_handler(handlers, function, payload)
+
+
+_hook: LambdaInvokeHook | None = None
+
+
+def install(invoke: Invoker) -> LambdaInvokeHook:
+    """Register on the default session: moto's ASL interpreter builds clients from it.
+
+    Registered once per process: clients copy the session's handlers when they are
+    built (and the interpreter's clients are cached), so a later local stack in the same
+    process swaps the invoker of the one hook rather than registering another."""
+    global _hook
+    if _hook is None:
+        _hook = LambdaInvokeHook(invoke)
+        if boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
+        session = boto3.DEFAULT_SESSION
+        assert session is not None
+        session.events.register("before-call.lambda.Invoke", _hook)  # type: ignore[arg-type]
+    _hook.invoke = invoke
+    return _hook

@@ -1,10 +1,11 @@
 """The whole cloud on one machine: ``make dev`` (``python -m chalicelib.local.launcher``).
 
-One process brings up, on 127.0.0.1 and with no AWS account or Docker:
+One command brings up, on 127.0.0.1 and with no AWS account or Docker:
 - moto's server, provisioned by creating ``infra/template.json`` through moto's
   CloudFormation (local cannot drift from cloud);
-- the real ASL executed by moto, its Lambda tasks answered in-process by the app's
-  handlers (``lambda_hook``);
+- the real ASL executed by moto, its Lambda tasks answered by the app's handlers
+  (``lambda_hook``), in worker processes like Lambda runtimes (``lambda_workers``;
+  ``--lambda-workers 0`` runs them in this process);
 - the Chalice app and the built frontend on one origin;
 - the LLM: Claude when ANTHROPIC_API_KEY is set, otherwise the offline Messages-API
   simulator, announced as such;
@@ -217,6 +218,7 @@ class LocalStack:
         llm_env: dict[str, str] | None = None,
         serve_frontend: bool = True,
         quiet: bool = False,
+        lambda_workers: int = 0,
     ) -> None:
         self.host = host
         self.port = port
@@ -226,6 +228,11 @@ class LocalStack:
         self.llm_env = llm_env or {}
         self.serve_frontend = serve_frontend
         self.quiet = quiet
+        # 0: workflow handlers run in this process (tests patch them there); N > 0:
+        # in N worker processes, apart from moto as Lambda runtimes are.
+        self.lambda_workers = lambda_workers
+        self.workers: Any = None
+        self.hook: Any = None
         self.moto: TrackingMotoServer | None = None
         self.moto_port = 0
         self.simulator: Any = None
@@ -271,7 +278,6 @@ class LocalStack:
         self._provision_cognito()
         self._start_llm()
         self._configure_app()
-        self._install_hook()
         if self.persist:
             self._restore()
             self.moto.dirty.clear()
@@ -287,6 +293,8 @@ class LocalStack:
         if self.http is not None:
             self.http.shutdown()
             self.http.server_close()
+        if self.workers is not None:
+            self.workers.stop()
         if self.persist:
             self.snapshot(force=True)
         if self.simulator is not None:
@@ -431,22 +439,16 @@ class LocalStack:
         reset_container()
 
     def _install_hook(self) -> None:
-        import app as application
-        from chalicelib.local.lambda_hook import install
+        from chalicelib.local import lambda_hook
+        from chalicelib.local.lambda_workers import LambdaWorkerPool, workflow_handlers
 
-        handlers = {
-            name: getattr(application, name)
-            for name in (
-                "prepare_job",
-                "generate_item",
-                "record_item_failure",
-                "finish_job",
-                "submit_batch",
-                "poll_batch",
-                "run_export",
-            )
-        }
-        install(handlers)
+        if self.lambda_workers > 0:
+            # Workers inherit the environment: endpoints and the app URL are set by now.
+            self.workers = LambdaWorkerPool(self.lambda_workers).start()
+            invoke = self.workers.invoke
+        else:
+            invoke = lambda_hook.in_process(workflow_handlers())
+        self.hook = lambda_hook.install(invoke)
 
     # ------------------------------------------------------------------ HTTP
     def _start_http(self) -> None:
@@ -564,6 +566,9 @@ class LocalStack:
         from chalicelib.bootstrap import reset_container
 
         reset_container()
+        # Lambda runtimes before the first request: a job started the moment the API
+        # answers must find them. They inherit the environment, now complete.
+        self._install_hook()
         t = threading.Thread(target=self.http.serve_forever, daemon=True, name="http")
         t.start()
         self._threads.append(t)
@@ -665,12 +670,32 @@ def main(argv: list[str] | None = None) -> int:
         "--data-dir", default=os.environ.get("BRIGHTRUN_DATA_DIR", str(ROOT / ".data"))
     )
     parser.add_argument("--no-persist", action="store_true")
+    parser.add_argument(
+        "--lambda-workers",
+        type=int,
+        default=int(os.environ.get("LOCAL_LAMBDA_WORKERS", "1")),
+        help="processes that run the workflow Lambdas (0: in the launcher's process)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("brightrun.local").setLevel(logging.INFO)
-    stack = LocalStack(args.host, args.port, Path(args.data_dir), persist=not args.no_persist)
+    stack = LocalStack(
+        args.host,
+        args.port,
+        Path(args.data_dir),
+        persist=not args.no_persist,
+        lambda_workers=args.lambda_workers,
+    )
+    # Handled from the start: a Ctrl-C while starting still stops cleanly once up.
+    done = threading.Event()
+
+    def shutdown(signum: int, frame: Any) -> None:
+        done.set()
+
+    signal.signal(signal.SIGINT, shutdown)
+    signal.signal(signal.SIGTERM, shutdown)
     print("Starting Bright Run Conversation Studio (local stack)...")
     stack.start()
     llm = (
@@ -686,6 +711,12 @@ def main(argv: list[str] | None = None) -> int:
             f"\n                 {u.email} / {u.password}  ({u.organisation}, {u.tenant_id})"
             for u in stack.demo_users
         )
+    runtimes = (
+        f"{stack.lambda_workers} worker process{'es' if stack.lambda_workers > 1 else ''} "
+        f"(pids {', '.join(map(str, stack.workers.pids))})"
+        if stack.workers
+        else "in the launcher's process"
+    )
     print(
         f"""
   Bright Run Conversation Studio is running.
@@ -694,6 +725,7 @@ def main(argv: list[str] | None = None) -> int:
     API:       {stack.url}/api/health   (OpenAPI: {stack.url}/api/openapi.json)
     LLM:       {llm}
     AWS:       moto at {stack.endpoint} (tables, bucket, topic, state machine from infra/template.json)
+    Lambdas:   {runtimes}
     Data:      {stack.data_dir} (kept across restarts)
     Sign in:   {sign_in}
 
@@ -701,13 +733,6 @@ def main(argv: list[str] | None = None) -> int:
 """,
         flush=True,
     )
-    done = threading.Event()
-
-    def shutdown(signum: int, frame: Any) -> None:
-        done.set()
-
-    signal.signal(signal.SIGINT, shutdown)
-    signal.signal(signal.SIGTERM, shutdown)
     while not done.wait(0.5):
         pass
     print("\nStopping: saving data...", flush=True)

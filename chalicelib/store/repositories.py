@@ -73,17 +73,17 @@ def _is_condition_failure(exc: Exception) -> bool:
     return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
 
 
-_tx_connection: dict[tuple[str, str | None], Connection] = {}
+_tx_connections: dict[tuple[str, str | None], Connection] = {}
 
 
-def _connection() -> Connection:
+def transaction_connection() -> Connection:
     """One pynamodb Connection (one botocore client) per endpoint for transactions:
     building a client loads botocore's service model, far too slow per call."""
     meta: Any = ConversationRecord.Meta
     key = (meta.region, meta.host)
-    conn = _tx_connection.get(key)
+    conn = _tx_connections.get(key)
     if conn is None:
-        conn = _tx_connection[key] = Connection(region=meta.region, host=meta.host)
+        conn = _tx_connections[key] = Connection(region=meta.region, host=meta.host)
     return conn
 
 
@@ -448,7 +448,7 @@ class DynamoConversationRepository:
         R = ConversationRecord
         record = self._to_record(conversation, _search_text(turns))
         try:
-            with TransactWrite(connection=_connection()) as tx:
+            with TransactWrite(connection=transaction_connection()) as tx:
                 tx.save(
                     record,
                     condition=(R.status == ConversationStatus.GENERATING.value)
@@ -478,7 +478,7 @@ class DynamoConversationRepository:
     ) -> bool:
         R = ConversationRecord
         try:
-            with TransactWrite(connection=_connection()) as tx:
+            with TransactWrite(connection=transaction_connection()) as tx:
                 tx.update(
                     R(conversation.tenant_id, conversation.conversation_id),
                     actions=[
@@ -573,7 +573,7 @@ class DynamoConversationRepository:
         owners += [w.conversation_id for w in chunk]  # audit puts
         owners += [w.conversation_id for w in chunk]  # conversation updates
         try:
-            with TransactWrite(connection=_connection()) as tx:
+            with TransactWrite(connection=transaction_connection()) as tx:
                 for w in chunk:
                     self._add_review(tx, w)
         except TransactWriteError as e:
@@ -652,7 +652,7 @@ class DynamoConversationRepository:
         """Tombstone (kept for list-cache deltas and the audit trail); turns are removed."""
         R = ConversationRecord
         try:
-            with TransactWrite(connection=_connection()) as tx:
+            with TransactWrite(connection=transaction_connection()) as tx:
                 tx.update(
                     R(conversation.tenant_id, conversation.conversation_id),
                     actions=[
@@ -808,7 +808,7 @@ class DynamoJobRepository:
             doc=doc_of(log),
         )
         try:
-            with TransactWrite(connection=_connection()) as tx:
+            with TransactWrite(connection=transaction_connection()) as tx:
                 tx.save(log_record, condition=GenerationLogRecord.log_id.does_not_exist())
                 if job_id and log.cost_usd:
                     tx.update(
@@ -868,7 +868,7 @@ class DynamoJobRepository:
 
     def record_item(self, item: JobItemWrite) -> bool:
         try:
-            with TransactWrite(connection=_connection()) as tx:
+            with TransactWrite(connection=transaction_connection()) as tx:
                 item.add_to(tx)
         except TransactWriteError as e:
             if _is_condition_failure(e):
@@ -949,7 +949,7 @@ class DynamoTemplateRepository:
         return PromptTemplate.model_validate(record.doc)
 
     def create(self, template: PromptTemplate, version: TemplateVersion) -> None:
-        with TransactWrite(connection=_connection()) as tx:
+        with TransactWrite(connection=transaction_connection()) as tx:
             tx.save(
                 TemplateRecord(
                     template.tenant_id,
@@ -971,7 +971,7 @@ class DynamoTemplateRepository:
         self, template: PromptTemplate, expected_version: int, new_version: TemplateVersion | None
     ) -> None:
         try:
-            with TransactWrite(connection=_connection()) as tx:
+            with TransactWrite(connection=transaction_connection()) as tx:
                 tx.save(
                     TemplateRecord(
                         template.tenant_id,

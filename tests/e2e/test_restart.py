@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -67,6 +69,24 @@ def launch(port: int, data: Path, log: Path, **env: str) -> subprocess.Popen[byt
     raise AssertionError(f"launcher did not come up:\n{log.read_text()[-3000:]}")
 
 
+def worker_pids(log: Path) -> list[int]:
+    """The Lambda worker processes the launcher's banner names (the latest start)."""
+    match = re.findall(r"worker process(?:es)? \(pids ([0-9, ]+)\)", log.read_text())
+    return [int(p) for p in match[-1].split(",")] if match else []
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by its dead parent's reaper) is not running.
+    with contextlib.suppress(OSError):
+        if Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z":
+            return False
+    return True
+
+
 def wait(api: Api, job_id: str, pred: Any, timeout: float = 120) -> dict:
     deadline = time.time() + timeout
     job: dict = {}
@@ -129,6 +149,13 @@ def test_killing_the_stack_mid_job_loses_nothing(tmp_path: Path) -> None:
     finally:
         proc.kill()  # SIGKILL: no clean shutdown, no final snapshot
         proc.wait(timeout=30)
+    # The Lambda runtimes (worker processes) die with the launcher: no orphans.
+    workers = worker_pids(log)
+    assert workers, log.read_text()[-2000:]
+    deadline = time.time() + 15
+    while time.time() < deadline and any(alive(pid) for pid in workers):
+        time.sleep(0.2)
+    assert not [pid for pid in workers if alive(pid)], "orphaned Lambda worker processes"
 
     proc = launch(port, data, log)
     try:
