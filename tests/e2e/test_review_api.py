@@ -742,7 +742,7 @@ def test_a_review_resent_after_it_committed_is_a_success(api: Any) -> None:
     then the client sees a read timeout and botocore retries."""
     from botocore.exceptions import ReadTimeoutError
 
-    from chalicelib.store.repositories import _connection
+    from chalicelib.store.repositories import transaction_connection
 
     status, dataset, _ = api.post("/api/datasets/sample")
     assert status == 201, dataset
@@ -766,7 +766,7 @@ def test_a_review_resent_after_it_committed_is_a_success(api: Any) -> None:
             assert resp.status == 200
         raise ReadTimeoutError(endpoint_url=request.url)
 
-    events = _connection().client.meta.events
+    events = transaction_connection().client.meta.events
     event = "before-send.dynamodb.TransactWriteItems"
     events.register(event, commit_then_time_out)
     try:

@@ -1,0 +1,164 @@
+"""The local emulator's faster moto Query answers exactly what moto's own does."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
+
+from chalicelib.local.moto_patches import install
+
+
+@pytest.fixture(scope="module")
+def table() -> Table:
+    install()
+    t = Table(
+        "bench",
+        account_id="123456789012",
+        region="us-east-1",
+        schema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        attr=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "g", "AttributeType": "S"},
+            {"AttributeName": "n", "AttributeType": "N"},
+        ],
+        global_indexes=[
+            {
+                "IndexName": "by_g",
+                "KeySchema": [
+                    {"AttributeName": "g", "KeyType": "HASH"},
+                    {"AttributeName": "n", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    rng = random.Random(5)
+    for i in range(400):
+        item: dict[str, Any] = {
+            "pk": {"S": f"p{i % 3}"},
+            "sk": {"S": f"s{rng.randrange(10_000):05d}-{i}"},
+            "n": {"N": str(rng.randrange(20))},  # GSI range key with many ties
+            "pad": {"S": "x" * rng.randrange(1, 30_000)},  # pages end on the 1 MB limit too
+        }
+        if i % 5:  # some items are not in the index
+            item["g"] = {"S": f"g{i % 2}"}
+        t.put_item(item)
+    return t
+
+
+def pages(query: Any, table: Table, limit: int | None, **kw: Any) -> list[list[str]]:
+    out: list[list[str]] = []
+    start = None
+    while True:
+        items, _, last = query(
+            table,
+            kw.pop("hash_key", None) if not out else kw["_hash"],
+            kw.get("range_comparison"),
+            kw.get("range_objs", []),
+            limit,
+            start,
+            kw.get("forward", True),
+            None,
+            index_name=kw.get("index_name"),
+            hash_key_conditions=kw.get("conditions"),
+        )
+        out.append([f"{i.attrs['pk'].value}/{i.attrs['sk'].value}" for i in items])
+        if last is None:
+            return out
+        start = {k: v.to_json() for k, v in last.items()}
+
+
+CASES = [
+    {"name": "table", "hash": ("pk", "p1")},
+    {"name": "table, backwards", "hash": ("pk", "p2"), "forward": False},
+    {
+        "name": "table, range condition",
+        "hash": ("pk", "p0"),
+        "range_comparison": "BETWEEN",
+        "range_objs": [DynamoType({"S": "s02000"}), DynamoType({"S": "s07000"})],
+    },
+    {"name": "index", "hash": ("g", "g0"), "index_name": "by_g"},
+    {"name": "index, backwards", "hash": ("g", "g1"), "index_name": "by_g", "forward": False},
+    {
+        "name": "index, range condition",
+        "hash": ("g", "g1"),
+        "index_name": "by_g",
+        "range_comparison": ">=",
+        "range_objs": [DynamoType({"N": "7"})],
+    },
+    {"name": "no such partition", "hash": ("pk", "nope")},
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+@pytest.mark.parametrize("limit", [None, 7, 50])
+def test_paged_query_matches_moto(table: Table, case: dict[str, Any], limit: int | None) -> None:
+    attr, value = case["hash"]
+    key = DynamoType({"S": value})
+    kw = {
+        "hash_key": key,
+        "_hash": key,
+        "conditions": [(attr, key)],
+        **{k: v for k, v in case.items() if k not in ("name", "hash")},
+    }
+    fast = pages(Table.query, table, limit, **dict(kw))
+    moto = pages(Table.query.__wrapped__, table, limit, **dict(kw))  # type: ignore[attr-defined]
+    assert fast == moto
+    assert case["name"] == "no such partition" or sum(map(len, fast)) > 20
+    if limit is None and case["name"] in ("table", "index"):
+        assert len(fast) > 1  # the 1 MB page limit was exercised
+
+
+def test_projection_matches_moto() -> None:
+    from moto.dynamodb.models.dynamo_type import Item
+
+    install()
+    item = Item(
+        hash_key=DynamoType({"S": "t"}),
+        range_key=DynamoType({"S": "c1"}),
+        attrs={
+            "pk": {"S": "t"},
+            "sk": {"S": "c1"},
+            "score": {"N": "7.50"},
+            "tags": {"SS": ["b", "a"]},
+            "blob": {"B": "aGVsbG8="},
+            "flag": {"BOOL": False},
+            "none": {"NULL": True},
+            "quality": {"M": {"checks": {"L": [{"M": {"ok": {"BOOL": True}, "n": {"N": "3"}}}]}}},
+        },
+    )
+    original = Item.project.__wrapped__  # type: ignore[attr-defined]
+    for projection in (
+        [["pk"], ["score"], ["quality"], ["missing"]],
+        [["tags"], ["blob"], ["flag"], ["none"], ["tags"]],
+        [["quality", "checks"]],  # a nested path: moto's own way
+        [],
+    ):
+        fast, slow = item.project(projection), original(item, projection)
+        assert fast.to_json() == slow.to_json(), projection
+    assert set(item.project([["pk"], ["quality"]]).attrs) == {"pk", "quality"}
+
+
+def test_item_size_limit_is_kept() -> None:
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import Item
+
+    install()
+    key = DynamoType({"S": "t"})
+    fits = {"pk": {"S": "t"}, "a": {"S": "x" * 200_000}, "b": {"S": "y" * 200_000}}
+    item = Item(hash_key=key, range_key=None, attrs=fits)
+    assert item.size() <= 405_000 and set(item.attrs) == {"pk", "a", "b"}
+    assert all(isinstance(v, DynamoType) for v in item.attrs.values())
+    too_big = {**fits, "c": {"S": "z" * 5_000}}
+    with pytest.raises(ItemSizeTooLarge):
+        Item(hash_key=key, range_key=None, attrs=too_big)
+    with pytest.raises(ItemSizeTooLarge):
+        Item.__init__.__wrapped__(Item.__new__(Item), key, None, too_big)  # type: ignore[attr-defined]
