@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 _lock = threading.RLock()
+WRITE_VERSION = "_brightrun_write_version"
 ITEM_SIZE_LIMIT = 405_000  # moto's LimitedSizeDict limit (DynamoDB's 400 KB, as measured)
 _installed = False
 
@@ -252,6 +253,63 @@ class _Narrowed:
         return getattr(self._table, name)
 
 
+_QUERY_CACHE_ENTRIES = 32  # (index, partition) orders kept per table
+
+
+def _sorted_candidates(table: Any, key: tuple[Any, ...], compute: Any) -> list[Any]:
+    """A partition's items in moto's order, computed once per table write version:
+    a paged read (an export, a cold list) then costs one sort, not one per page."""
+    version = getattr(table, WRITE_VERSION, 0)
+    cache: dict[tuple[Any, ...], tuple[int, list[Any]]] = table.__dict__.setdefault(
+        "_brightrun_query_cache", {}
+    )
+    hit = cache.get(key)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    ordered: list[Any] = compute()
+    cache[key] = (version, ordered)  # the version read before computing: never too new
+    while len(cache) > _QUERY_CACHE_ENTRIES:
+        cache.pop(next(iter(cache)))
+    return ordered
+
+
+def _bump(table: Any) -> None:
+    setattr(table, WRITE_VERSION, getattr(table, WRITE_VERSION, 0) + 1)
+
+
+def _patch_write_versions() -> None:
+    """Every item write bumps its table's version once it has landed, which
+    invalidates the query order cache: puts and deletes on the table (batch writes,
+    updates that create an item and the transaction patch all end there) and updates,
+    which change a stored item in place."""
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    def on_table(original: Any) -> Any:
+        def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                _bump(self)
+
+        write.__wrapped__ = original  # type: ignore[attr-defined]
+        return write
+
+    original_update = DynamoDBBackend.update_item
+
+    def update_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original_update(self, table_name, *args, **kwargs)
+        finally:
+            table = self.tables.get(table_name)
+            if table is not None:
+                _bump(table)
+
+    Table.put_item = on_table(Table.put_item)  # type: ignore[method-assign]
+    Table.delete_item = on_table(Table.delete_item)  # type: ignore[method-assign]
+    DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+
+
 def _patch_query() -> None:
     """moto answers every Query page by sorting the whole table, sorting the matches
     again and walking past every earlier page item by item: O(table) per 1 MB page,
@@ -311,19 +369,6 @@ def _patch_query() -> None:
                 return run(self, exclusive_start_key)
             expected = conditions.get(hashes[0], hash_key)
             range_attr = ranges[0] if ranges else None
-            candidates = []
-            for partition in self.items.values():
-                for item in partition.values() if self.range_key_attr else [partition]:
-                    value = item.attrs.get(hashes[0])
-                    if not value:
-                        continue
-                    # Same type and raw value is equality without moto's Decimal casts.
-                    raw_equal = value.value == expected.value and value.type == expected.type
-                    if not raw_equal and (value.type != "N" or value != expected):
-                        continue
-                    if range_attr is not None and not item.attrs.get(range_attr):
-                        continue
-                    candidates.append(item)
             hash_attrs = [hashes[0], self.hash_key_attr]
             if range_attr is not None:
                 range_attrs = [range_attr, self.range_key_attr]
@@ -331,23 +376,46 @@ def _patch_query() -> None:
                 range_attrs = [self.range_key_attr, self.range_key_attr]
             else:
                 range_attrs = [self.hash_key_attr, self.range_key_attr]
-            # moto's order (sorted_items), keyed on the cast values its comparisons use.
-            sort_attrs = self._generate_attr_to_sort_by(hash_attrs, range_attrs)
-            candidates.sort(key=lambda it: tuple(it.attrs[a].cast_value for a in sort_attrs))
-            ordered = candidates
+
+            def compute() -> list[Any]:
+                candidates = []
+                for partition in self.items.values():
+                    for item in partition.values() if self.range_key_attr else [partition]:
+                        value = item.attrs.get(hashes[0])
+                        if not value:
+                            continue
+                        # Same type and raw value is equality without moto's Decimal casts.
+                        raw_equal = value.value == expected.value and value.type == expected.type
+                        if not raw_equal and (value.type != "N" or value != expected):
+                            continue
+                        if range_attr is not None and not item.attrs.get(range_attr):
+                            continue
+                        candidates.append(item)
+                # moto's order (sorted_items), keyed on the cast values its comparisons use.
+                sort_attrs = self._generate_attr_to_sort_by(hash_attrs, range_attrs)
+                candidates.sort(key=lambda it: tuple(it.attrs[a].cast_value for a in sort_attrs))
+                return candidates
         else:
             expected = conditions.get(self.hash_key_attr, hash_key)
-            partition = self.items.get(expected)
-            if partition is None:
-                ordered = []
-            elif self.range_key_attr:
-                ordered = sorted(partition.values(), key=lambda item: item.range_key.cast_value)
-            else:
-                ordered = [partition]
-            ordered = [item for item in ordered if isinstance(item, Item)]
             hash_attrs, range_attrs = [self.hash_key_attr], [self.range_key_attr]
-        if scan_index_forward is False:
-            ordered.reverse()
+
+            def compute() -> list[Any]:
+                partition = self.items.get(expected)
+                if partition is None:
+                    return []
+                if self.range_key_attr:
+                    items = sorted(partition.values(), key=lambda item: item.range_key.cast_value)
+                else:
+                    items = [partition]
+                return [item for item in items if isinstance(item, Item)]
+
+        # Shared, never mutated: reversing and trimming below make new lists.
+        ordered = _sorted_candidates(
+            self, (index_name, expected.type, str(expected.value)), compute
+        )
+        backwards = scan_index_forward is False
+        if backwards:
+            ordered = ordered[::-1]
         if exclusive_start_key is not None:
             # Items at or before the start key form a prefix of ``ordered``.
             lo, hi = 0, len(ordered)
@@ -360,8 +428,8 @@ def _patch_query() -> None:
                 else:
                     hi = mid
             ordered = ordered[lo:]
-        if scan_index_forward is False:
-            ordered.reverse()  # moto's query reverses again
+        if backwards:
+            ordered = ordered[::-1]  # moto's query reverses again
         return run(_Narrowed(self, ordered), None)
 
     query.__wrapped__ = original  # type: ignore[attr-defined]
@@ -432,6 +500,7 @@ def install() -> None:
     _patch_sfn_clients()
     _patch_dispatcher()
     _patch_dynamodb_serializer()
+    _patch_write_versions()
     _patch_query()
     _patch_projection()
     _patch_item_init()

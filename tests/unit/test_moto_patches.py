@@ -162,3 +162,109 @@ def test_item_size_limit_is_kept() -> None:
         Item(hash_key=key, range_key=None, attrs=too_big)
     with pytest.raises(ItemSizeTooLarge):
         Item.__init__.__wrapped__(Item.__new__(Item), key, None, too_big)  # type: ignore[attr-defined]
+
+
+def test_cached_order_follows_every_kind_of_write() -> None:
+    """Puts, updates (in place, moving an item in the index order), deletes, batch and
+    transactional writes between two queries: each answer equals moto's own."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    install()
+    backend = DynamoDBBackend("us-east-1", "123456789012")
+    backend.create_table(
+        "t",
+        schema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        attr=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "g", "AttributeType": "S"},
+            {"AttributeName": "n", "AttributeType": "N"},
+        ],
+        throughput=None,
+        billing_mode="PAY_PER_REQUEST",
+        indexes=None,
+        global_indexes=[
+            {
+                "IndexName": "by_g",
+                "KeySchema": [
+                    {"AttributeName": "g", "KeyType": "HASH"},
+                    {"AttributeName": "n", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        streams=None,
+        sse_specification=None,
+        tags=[],
+        deletion_protection_enabled=False,
+        warm_throughput=None,
+    )
+    table = backend.get_table("t")
+    for i in range(30):
+        backend.put_item(
+            "t", {"pk": {"S": "p"}, "sk": {"S": f"s{i:02d}"}, "g": {"S": "g"}, "n": {"N": str(i)}}
+        )
+
+    def both() -> tuple[list[list[str]], list[list[str]]]:
+        out = []
+        for query in (Table.query, Table.query.__wrapped__):  # type: ignore[attr-defined]
+            for index, attr, value in ((None, "pk", "p"), ("by_g", "g", "g")):
+                key = DynamoType({"S": value})
+                out.append(
+                    pages(
+                        query,
+                        table,
+                        4,
+                        hash_key=key,
+                        _hash=key,
+                        conditions=[(attr, key)],
+                        index_name=index,
+                    )
+                )
+        return out[:2], out[2:]
+
+    def check() -> None:
+        fast, slow = both()
+        assert fast == slow
+
+    check()
+    backend.put_item("t", {"pk": {"S": "p"}, "sk": {"S": "s99"}, "g": {"S": "g"}, "n": {"N": "-1"}})
+    check()
+    backend.update_item(
+        "t",
+        {"pk": {"S": "p"}, "sk": {"S": "s05"}},
+        update_expression="SET n = :n",
+        expression_attribute_names=None,
+        expression_attribute_values={":n": {"N": "100"}},
+        attribute_updates=None,
+        expected=None,
+        condition_expression=None,
+        return_values_on_condition_check_failure=None,
+    )
+    check()
+    fast, _ = both()
+    assert fast[1][-1][-1] == "p/s05"  # moved to the end of the index order
+    backend.delete_item("t", {"pk": {"S": "p"}, "sk": {"S": "s10"}})
+    check()
+    backend.transact_write_items(
+        [
+            {
+                "Put": {
+                    "TableName": "t",
+                    "Item": {
+                        "pk": {"S": "p"},
+                        "sk": {"S": "s50"},
+                        "g": {"S": "g"},
+                        "n": {"N": "3"},
+                    },
+                }
+            }
+        ]
+    )
+    check()
+    fast, _ = both()
+    flat = [k for page in fast[0] for k in page]
+    assert "p/s99" in flat and "p/s50" in flat and "p/s10" not in flat
