@@ -7,9 +7,9 @@ GIL, so a Generate All job was CPU-bound at a fraction of the provider's rate li
 each imports ``app`` and answers invocations over HTTP on 127.0.0.1 from a thread per
 call, like concurrent Lambda containers. They talk to moto and the LLM over HTTP exactly
 as the handlers do in the cloud. A worker exits when its parent does (its stdin closes),
-so a killed stack leaves no orphans; a worker that dies is replaced, and the invocation
-it was running fails the way a crashed Lambda does (``Runtime.ExitError``), which the
-state machine retries.
+so a killed stack leaves no orphans; a worker that dies is replaced, and the invocations
+it was running fail the way a crashed Lambda runtime does (``Runtime.ExitError``), which
+the state machine's Retry lists include.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import http.client
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -71,6 +72,7 @@ class _Worker:
         line = self.proc.stdout.readline().strip()
         if not line.startswith(READY):
             self.proc.kill()
+            self.proc.wait(timeout=5)
             raise RuntimeError(f"lambda worker {index} did not start: {line!r}")
         self.port = int(line.split()[-1])
 
@@ -153,7 +155,7 @@ class LambdaWorkerPool:
         try:
             worker = self._checkout()
         except RuntimeError as e:
-            body = {"errorType": "ServiceException", "errorMessage": str(e)}
+            body = {"errorType": "Lambda.ServiceException", "errorMessage": str(e)}
             return 200, json.dumps(body).encode(), "Unhandled"
         try:
             conn = http.client.HTTPConnection(
@@ -220,6 +222,9 @@ class _WarmThreadServer(HTTPServer):
 
 
 def _serve() -> None:
+    # Ctrl-C in the terminal reaches the whole process group: the launcher stops the
+    # workers itself (closing their stdin), so they must not die half-way on SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -253,6 +258,9 @@ def _serve() -> None:
 
     threading.Thread(target=exit_with_parent, daemon=True).start()
     print(f"{READY} {server.server_address[1]}", flush=True)
+    # Nobody reads the pipe after the ready line: handler output (print, app.log) goes
+    # to stderr, the launcher's console, instead of filling the pipe and blocking.
+    os.dup2(2, 1)
     server.serve_forever()
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import itertools
 import json
 import threading
 from datetime import datetime
@@ -254,27 +255,33 @@ class _Narrowed:
 
 
 _QUERY_CACHE_ENTRIES = 32  # (index, partition) orders kept per table
+_cache_lock = threading.Lock()
+_versions = itertools.count(1)
 
 
 def _sorted_candidates(table: Any, key: tuple[Any, ...], compute: Any) -> list[Any]:
     """A partition's items in moto's order, computed once per table write version:
     a paged read (an export, a cold list) then costs one sort, not one per page."""
     version = getattr(table, WRITE_VERSION, 0)
-    cache: dict[tuple[Any, ...], tuple[int, list[Any]]] = table.__dict__.setdefault(
-        "_brightrun_query_cache", {}
-    )
-    hit = cache.get(key)
+    with _cache_lock:
+        cache: dict[tuple[Any, ...], tuple[int, list[Any]]] = table.__dict__.setdefault(
+            "_brightrun_query_cache", {}
+        )
+        hit = cache.get(key)
     if hit is not None and hit[0] == version:
         return hit[1]
     ordered: list[Any] = compute()
-    cache[key] = (version, ordered)  # the version read before computing: never too new
-    while len(cache) > _QUERY_CACHE_ENTRIES:
-        cache.pop(next(iter(cache)))
+    with _cache_lock:
+        cache[key] = (version, ordered)  # the version read before computing: never too new
+        while len(cache) > _QUERY_CACHE_ENTRIES:
+            cache.pop(next(iter(cache)))
     return ordered
 
 
 def _bump(table: Any) -> None:
-    setattr(table, WRITE_VERSION, getattr(table, WRITE_VERSION, 0) + 1)
+    # A fresh number from one process-wide counter (next() on it is atomic): versions
+    # never repeat, so an entry cached under an old version can never match again.
+    setattr(table, WRITE_VERSION, next(_versions))
 
 
 def _patch_write_versions() -> None:

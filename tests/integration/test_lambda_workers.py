@@ -38,6 +38,16 @@ def test_an_unknown_function_is_not_found(pool: LambdaWorkerPool) -> None:
     assert json.loads(body)["errorType"] == "ResourceNotFoundException"
 
 
+def test_ctrl_c_in_the_terminal_does_not_kill_a_worker(pool: LambdaWorkerPool) -> None:
+    before = pool.pids[0]
+    os.kill(before, signal.SIGINT)  # what a terminal's Ctrl-C sends the process group
+    time.sleep(0.5)
+    assert pool._workers[0].alive
+    _, body, _ = pool.invoke(ARN + "no_such_handler", {})
+    assert json.loads(body)["errorType"] == "ResourceNotFoundException"
+    assert pool.pids[0] == before
+
+
 def test_a_dead_worker_is_replaced(pool: LambdaWorkerPool) -> None:
     before = pool.pids[0]
     os.kill(before, signal.SIGKILL)
@@ -58,4 +68,6 @@ def test_workers_exit_when_the_pool_stops() -> None:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     _, body, error = workers.invoke(ARN + "finish_job", {})
-    assert error == "Unhandled" and "stopped" in json.loads(body)["errorMessage"]
+    stopped = json.loads(body)
+    assert error == "Unhandled" and "stopped" in stopped["errorMessage"]
+    assert stopped["errorType"] == "Lambda.ServiceException"  # retried by the state machine

@@ -268,3 +268,43 @@ def test_cached_order_follows_every_kind_of_write() -> None:
     fast, _ = both()
     flat = [k for page in fast[0] for k in page]
     assert "p/s99" in flat and "p/s50" in flat and "p/s10" not in flat
+
+
+def test_the_order_cache_is_safe_under_concurrent_requests() -> None:
+    """moto's server answers on threads: concurrent evictions and version bumps must
+    neither raise nor hand out a version twice."""
+    import sys
+    import threading
+
+    from chalicelib.local import moto_patches
+
+    class FakeTable:
+        pass
+
+    table = FakeTable()
+    errors: list[BaseException] = []
+    seen: list[int] = []
+
+    def reader(k: int) -> None:
+        try:
+            for i in range(300):
+                key = ("idx", "S", f"{k}-{i % 50}")
+                assert moto_patches._sorted_candidates(table, key, lambda i=i: [k, i]) is not None
+                moto_patches._bump(table)
+                seen.append(getattr(table, moto_patches.WRITE_VERSION))
+        except BaseException as e:
+            errors.append(e)
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=reader, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(previous)
+    assert not errors, errors[:3]
+    assert len(table.__dict__["_brightrun_query_cache"]) <= moto_patches._QUERY_CACHE_ENTRIES
+    assert next(moto_patches._versions) > max(seen)  # every bump drew a fresh number
