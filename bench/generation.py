@@ -37,6 +37,17 @@ def call(base: str, method: str, path: str, body: Any = None) -> tuple[int, Any]
         return e.code, json.loads(e.read() or b"null")
 
 
+def stack_cpu_seconds(stack: Any) -> float:
+    """CPU seconds used so far by this process (moto, API, simulator, in-process
+    handlers) plus the live Lambda worker processes."""
+    own = time.process_time()
+    workers = 0.0
+    for pid in stack.workers.pids if stack.workers else []:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        workers += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + workers
+
+
 def run(
     n: int, rpm: int, latency: float, concurrency: int, faults: float, seed: int, workers: int = 1
 ) -> dict[str, Any]:
@@ -80,6 +91,7 @@ def run(
             assert status == 201, plan
             stack.simulator.reset_stats()
             started_at = time.time()
+            cpu_before = stack_cpu_seconds(stack)
             status, job = call(
                 base,
                 "POST",
@@ -94,6 +106,7 @@ def run(
                 if state["status"] in ("completed", "failed", "cancelled", "paused"):
                     break
                 time.sleep(0.5)
+            cpu_used = stack_cpu_seconds(stack) - cpu_before  # includes ~0.5 s/s of polling
             finished = datetime.fromisoformat(
                 state["finished_at"].replace("Z", "+00:00")
             ).timestamp()
@@ -136,6 +149,7 @@ def run(
                 "cost_counted_once": abs(round(state["cost_usd"], 6) - logged_cost) < 1e-6
                 and len(billed_logs) == sim["billed"],
                 "sim_faults": sim["faults"],
+                "cpu_ms_per_conversation": round(cpu_used / n * 1000, 1),
             }
         finally:
             stack.stop()
@@ -170,6 +184,7 @@ def main() -> int:
         "logged_billed_calls",
         "stored_conversations",
         "cost_counted_once",
+        "cpu_ms_per_conversation",
     ]
     print(
         f"\nGenerate All: N={args.n}, RPM={args.rpm}, latency={args.latency}s, "
