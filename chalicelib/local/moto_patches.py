@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import itertools
 import json
 import threading
+import time
 from datetime import datetime
 from typing import Any
 
@@ -497,6 +499,58 @@ def _patch_item_init() -> None:
     Item.__init__ = __init__  # type: ignore[method-assign]
 
 
+# DynamoDB remembers a TransactWriteItems' ClientRequestToken for 10 minutes.
+IDEMPOTENCY_SECONDS = 600
+_tokens: dict[str, tuple[str, float]] = {}
+
+
+def once_per_token(token: str | None, items: Any, apply: Any) -> Any:
+    """``apply()`` unless this token already committed these items in the last 10
+    minutes (then DynamoDB's empty success); the token with other items is an error.
+    A send that raises (cancelled) is not remembered, so it may be sent again."""
+    from moto.core.responses import ActionResult
+    from moto.dynamodb.exceptions import MockValidationException
+
+    if not token:
+        return apply()
+    digest = hashlib.sha256(json.dumps(items, sort_keys=True, default=str).encode()).hexdigest()
+    with _lock:  # the transactions' lock: one send of a token at a time
+        now = time.monotonic()
+        for old in [t for t, (_, at) in _tokens.items() if now - at > IDEMPOTENCY_SECONDS]:
+            del _tokens[old]
+        seen = _tokens.get(token)
+        if seen is not None:
+            if seen[0] != digest:
+                raise MockValidationException(
+                    "IdempotentParameterMismatch: this ClientRequestToken was used with "
+                    "different transaction items"
+                )
+            return ActionResult({"ConsumedCapacity": [], "ItemCollectionMetrics": {}})
+        result = apply()
+        _tokens[token] = (digest, now)
+        return result
+
+
+def _patch_client_request_token() -> None:
+    """DynamoDB treats a TransactWriteItems resent with the same ClientRequestToken (and
+    the same items) within 10 minutes as the same request: success, applied once. moto
+    ignores the token, so when botocore resends a transaction whose response it lost
+    (a read timeout after the commit), the resend failed its own conditions and a
+    committed write was reported as cancelled."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    original = DynamoHandler.transact_write_items
+
+    def transact_write_items(self: Any) -> Any:
+        body = self.body
+        return once_per_token(
+            body.get("ClientRequestToken"), body.get("TransactItems"), lambda: original(self)
+        )
+
+    transact_write_items.__wrapped__ = original  # type: ignore[attr-defined]
+    DynamoHandler.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
 def install() -> None:
     global _installed
     if _installed:
@@ -511,4 +565,5 @@ def install() -> None:
     _patch_query()
     _patch_projection()
     _patch_item_init()
+    _patch_client_request_token()
     _installed = True

@@ -510,12 +510,9 @@ class DynamoConversationRepository:
         Returns the writes that did not apply, by conversation id. The caller bumps the
         datasets' list seq.
 
-        A write refused by its own condition may still have applied: botocore resends a
-        transaction whose response it lost (read timeout, dropped connection), and when
-        the first send had committed, the resend finds the version it wrote (DynamoDB
-        deduplicates by ClientRequestToken; the local emulator does not, nor does a
-        later attempt of the loop below). Its audit record, written only by that same
-        transaction under a unique key, tells: such a write counts as applied.
+        botocore resends a transaction whose response it lost (read timeout, dropped
+        connection) with the same ClientRequestToken; DynamoDB (and the local emulator's
+        patch) answers a resend of a committed transaction with success, not a refusal.
         """
         failed: set[str] = set()
         unresolved: set[str] = set()
@@ -536,11 +533,6 @@ class DynamoConversationRepository:
                 if not chunk:
                     break
             unresolved |= {w.conversation_id for w in chunk}
-        if failed or unresolved:
-            refused = failed | unresolved
-            applied = self._committed([w for w in writes if w.conversation_id in refused])
-            failed -= applied
-            unresolved -= applied
         out: dict[str, ReviewFailure] = {}
         if failed or unresolved:
             tenant_id = writes[0].before.tenant_id
@@ -556,13 +548,6 @@ class DynamoConversationRepository:
                 else:
                     out[cid] = ReviewFailure("stale", now)
         return out
-
-    @staticmethod
-    def _committed(writes: Sequence[ReviewWrite]) -> set[str]:
-        """The writes whose transaction committed: their audit record exists."""
-        keys = {(w.audit.tenant_id, audit_row(w.audit).sort_key): w.conversation_id for w in writes}
-        found = AuditRecordRow.batch_get(list(keys), consistent_read=True)
-        return {keys[(row.tenant_id, row.sort_key)] for row in found}
 
     def _write_review_chunk(self, chunk: list[ReviewWrite]) -> set[str] | None:
         """One transaction. None when it committed; else the ids whose condition failed

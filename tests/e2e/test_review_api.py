@@ -736,10 +736,11 @@ def test_concurrent_requests_each_read_their_own_request(
 
 def test_a_review_resent_after_it_committed_is_a_success(api: Any) -> None:
     """botocore resends a TransactWriteItems whose response it did not get (a read
-    timeout, a dropped connection). When the first send had committed, the resend fails
-    the version condition: the review stands, so the reviewer must get a 200, not a 409
-    ("changed by someone else": by itself). Forced: the first send reaches the server,
-    then the client sees a read timeout and botocore retries."""
+    timeout, a dropped connection). When the first send had committed, the review stands,
+    so the reviewer must get a 200, not a 409 ("changed by someone else": by itself).
+    DynamoDB (and the local emulator) answer a resend with the same ClientRequestToken
+    as the original. Forced: the first send reaches the server, then the client sees a
+    read timeout and botocore retries."""
     from botocore.exceptions import ReadTimeoutError
 
     from chalicelib.store.repositories import transaction_connection
@@ -776,7 +777,7 @@ def test_a_review_resent_after_it_committed_is_a_success(api: Any) -> None:
     finally:
         events.unregister(event, commit_then_time_out)
     assert len(sends) == 2 and sends[0] == sends[1]  # one request, resent by botocore
-    assert b'"ClientRequestToken"' in sends[0]  # DynamoDB would deduplicate; moto does not
+    assert b'"ClientRequestToken"' in sends[0]  # the resend is recognised by its token
     assert status == 200, body
     assert body["reviewer_notes"] == "sent twice" and body["version"] == v + 1
     stored = detail(api, cid)

@@ -308,3 +308,40 @@ def test_the_order_cache_is_safe_under_concurrent_requests() -> None:
     assert not errors, errors[:3]
     assert len(table.__dict__["_brightrun_query_cache"]) <= moto_patches._QUERY_CACHE_ENTRIES
     assert next(moto_patches._versions) > max(seen)  # every bump drew a fresh number
+
+
+def test_a_resent_transaction_is_applied_once() -> None:
+    """Same ClientRequestToken and items: success without applying again (DynamoDB's
+    idempotency); the same token with other items: a validation error."""
+    from moto.dynamodb.exceptions import MockValidationException
+
+    from chalicelib.local import moto_patches
+
+    applied: list[Any] = []
+
+    def apply(items: Any) -> Any:
+        def run() -> str:
+            if items[0].get("fail"):
+                raise RuntimeError("cancelled")
+            applied.append(items)
+            return "applied"
+
+        return run
+
+    put = [{"Put": {"x": 1}}]
+    try:
+        assert moto_patches.once_per_token("tok-1", put, apply(put)) == "applied"
+        again = moto_patches.once_per_token("tok-1", [{"Put": {"x": 1}}], apply(put))
+        assert again.result == {"ConsumedCapacity": [], "ItemCollectionMetrics": {}}
+        assert len(applied) == 1
+        other = [{"Put": {"x": 2}}]
+        with pytest.raises(MockValidationException):
+            moto_patches.once_per_token("tok-1", other, apply(other))
+        failing = [{"fail": True}]
+        with pytest.raises(RuntimeError):
+            moto_patches.once_per_token("tok-2", failing, apply(failing))
+        assert "tok-2" not in moto_patches._tokens  # a cancelled send may be sent again
+        assert moto_patches.once_per_token(None, other, apply(other)) == "applied"
+        assert len(applied) == 2
+    finally:
+        moto_patches._tokens.clear()
