@@ -22,6 +22,7 @@ from typing import Any
 
 _lock = threading.RLock()
 WRITE_VERSION = "_brightrun_write_version"
+ITEM_SIZE = "_brightrun_size"  # an Item's measured size, kept until it changes
 ITEM_SIZE_LIMIT = 405_000  # moto's LimitedSizeDict limit (DynamoDB's 400 KB, as measured)
 _installed = False
 
@@ -213,6 +214,28 @@ def _wire_default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
+def _wire_dynamo(value: Any) -> Any:
+    """json.dumps ``default`` for raw DynamoDB results: what moto's ``dynamo_to_dict``
+    followed by its serializer would write, built as the encoder meets each value."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if isinstance(value, DynamoType):
+        if value.type in ("B", "BS"):
+            # Stored as the wire's base64 text, or as raw bytes after a projection.
+            binary = value.value if value.type == "BS" else [value.value]
+            encoded = [
+                base64.b64encode(v if isinstance(v, bytes) else base64.b64decode(v)).decode()
+                for v in binary
+            ]
+            return {value.type: encoded if value.type == "BS" else encoded[0]}
+        return {value.type: value.value}
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    return _wire_default(value)
+
+
 def _patch_dynamodb_serializer() -> None:
     """moto serialises every response by walking the botocore output shape member by
     member with alias lookups (~40% of the local stack's CPU while generating). A
@@ -223,20 +246,36 @@ def _patch_dynamodb_serializer() -> None:
     original = ActionResult.execute_result
 
     def execute_result(self: Any, context: Any) -> Any:
-        result = self.result
         operation = context.operation_model
-        if (
-            isinstance(result, dict)
-            and operation.name in _DYNAMO_WIRE_OPS
-            and context.service_model.service_name == "dynamodb"
-        ):
-            # botocore would parse a JSON null as a present-but-None member.
-            wire = {k: v for k, v in result.items() if v is not None}
-            body = json.dumps(wire, default=_wire_default, separators=(",", ":"))
-            return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
+        if operation.name in _DYNAMO_WIRE_OPS and context.service_model.service_name == "dynamodb":
+            raw = self.__dict__.get("_raw", self.__dict__.get("_result"))
+            if isinstance(raw, dict):
+                # botocore would parse a JSON null as a present-but-None member.
+                wire = {k: v for k, v in raw.items() if v is not None}
+                body = json.dumps(wire, default=_wire_dynamo, separators=(",", ":"))
+                return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
         return original(self, context)
 
     ActionResult.execute_result = execute_result  # type: ignore[method-assign]
+
+    # moto's DynamoResult converts every DynamoType in a result to a plain dict before
+    # anything serialises it (a recursive walk per attribute). The data-plane results
+    # above are dumped straight from their DynamoTypes (``_wire_dynamo``); the plain form
+    # is built only if something asks for ``result``.
+    from moto.dynamodb.models.utilities import dynamo_to_dict
+    from moto.dynamodb.responses import DynamoResult
+
+    def init(self: Any, result: object) -> None:
+        self._raw = result
+
+    def plain(self: Any) -> object:
+        if "_result" not in self.__dict__:
+            self._result = dynamo_to_dict(self._raw)
+        return self._result
+
+    init.__wrapped__ = DynamoResult.__init__  # type: ignore[attr-defined]
+    DynamoResult.__init__ = init  # type: ignore[method-assign]
+    DynamoResult.result = property(plain)  # type: ignore[assignment,method-assign]
 
 
 class _Narrowed:
@@ -306,17 +345,71 @@ def _patch_write_versions() -> None:
 
     original_update = DynamoDBBackend.update_item
 
-    def update_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+    def update_item(self: Any, table_name: str, key: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return original_update(self, table_name, *args, **kwargs)
+            return original_update(self, table_name, key, *args, **kwargs)
         finally:
             table = self.tables.get(table_name)
             if table is not None:
                 _bump(table)
+                # moto updates the stored item in place (even a failed update may have
+                # changed some attributes): its measured size is no longer known.
+                try:
+                    stored = table.get_item(*self.get_keys_value(table, key))
+                except Exception:  # a malformed key: moto has raised its own error
+                    stored = None
+                if stored is not None:
+                    stored.__dict__.pop(ITEM_SIZE, None)
 
     Table.put_item = on_table(Table.put_item)  # type: ignore[method-assign]
     Table.delete_item = on_table(Table.delete_item)  # type: ignore[method-assign]
     DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+
+
+def _page(
+    table: Any,
+    ordered: list[Any],
+    limit: int | None,
+    index_name: str | None,
+    filter_expression: Any,
+    projection_expressions: Any,
+) -> tuple[list[Any], int, Any]:
+    """One Query page from ``ordered`` (the candidates after the start key, in reading
+    order) as moto's query makes it, without its per-page costs: the page ends at
+    ``limit`` items or 1 MB (item sizes are kept, see _patch_item_init), and only the
+    items the filter keeps are copied, and only their projected attributes (moto
+    deep-copied the whole page first)."""
+    from moto.dynamodb.models.table import RESULT_SIZE_LIMIT
+
+    page: list[Any] = []
+    total = 0
+    last_evaluated_key = None
+    for item in ordered:
+        size = item.size()
+        if len(page) == limit or total + size > RESULT_SIZE_LIMIT:
+            last_evaluated_key = table._get_last_evaluated_key(page[-1], index_name)
+            break
+        page.append(item)
+        total += size
+    index = table.get_index(index_name) if index_name else None
+    if index is not None and (index.projection or {}).get("ProjectionType") not in (
+        "KEYS_ONLY",
+        "INCLUDE",
+    ):
+        index = None  # the index holds whole items (ALL): nothing to project away
+    results = []
+    for item in page:
+        if index is not None:
+            item = index.project(item)  # a projected copy: filters see what the index holds
+        if filter_expression is not None and not filter_expression.expr(item):
+            continue
+        if projection_expressions:
+            results.append(item.project(projection_expressions))
+        elif index is not None:
+            results.append(item)
+        else:
+            results.append(copy.deepcopy(item))
+    return results, len(page), last_evaluated_key
 
 
 def _patch_query() -> None:
@@ -437,12 +530,36 @@ def _patch_query() -> None:
                 else:
                     hi = mid
             ordered = ordered[lo:]
+        if range_comparison is None:
+            return _page(
+                self,
+                ordered,
+                limit,
+                index_name,
+                filter_expression,
+                projection_expressions,
+            )
         if backwards:
             ordered = ordered[::-1]  # moto's query reverses again
         return run(_Narrowed(self, ordered), None)
 
     query.__wrapped__ = original  # type: ignore[attr-defined]
     Table.query = query  # type: ignore[method-assign]
+
+
+_CONTAINER_TYPES = frozenset({"L", "M", "SS", "NS", "BS"})
+
+
+def _copy_value(value: Any) -> Any:
+    """A DynamoType as ``copy.deepcopy`` makes it: containers are copied deeply, a
+    scalar (an immutable str, bool or bytes value) only needs a new wrapper, which
+    skips deepcopy's memo bookkeeping for the common case."""
+    if value.type in _CONTAINER_TYPES:
+        return copy.deepcopy(value)
+    copied = object.__new__(type(value))
+    copied.type = value.type
+    copied.value = value.value
+    return copied
 
 
 def _patch_projection() -> None:
@@ -467,7 +584,7 @@ def _patch_projection() -> None:
         # A subset of a stored item cannot exceed the size limit: no re-measure.
         dict.update(
             projected.attrs,
-            {e[0]: copy.deepcopy(attrs[e[0]]) for e in projection_expressions if e[0] in attrs},
+            {e[0]: _copy_value(attrs[e[0]]) for e in projection_expressions if e[0] in attrs},
         )
         return projected
 
@@ -490,13 +607,26 @@ def _patch_item_init() -> None:
         self.hash_key = hash_key
         self.range_key = range_key
         converted = {key: DynamoType(value) for key, value in attrs.items()}
-        if sum(bytesize(k) + v.size() for k, v in converted.items()) > ITEM_SIZE_LIMIT:
+        size = sum(bytesize(k) + v.size() for k, v in converted.items())
+        if size > ITEM_SIZE_LIMIT:
             raise ItemSizeTooLarge
         self.attrs = LimitedSizeDict()
         dict.update(self.attrs, converted)  # dict's own update: no per-key re-measure
+        self.__dict__[ITEM_SIZE] = size
+
+    original_size = Item.size
+
+    def size(self: Any) -> int:
+        # Measured when built; an in-place update drops it (see _patch_write_versions).
+        known: int | None = self.__dict__.get(ITEM_SIZE)
+        if known is None:
+            known = self.__dict__[ITEM_SIZE] = original_size(self)
+        return known
 
     __init__.__wrapped__ = original  # type: ignore[attr-defined]
+    size.__wrapped__ = original_size  # type: ignore[attr-defined]
     Item.__init__ = __init__  # type: ignore[method-assign]
+    Item.size = size  # type: ignore[method-assign]
 
 
 # DynamoDB remembers a TransactWriteItems' ClientRequestToken for 10 minutes.

@@ -37,7 +37,23 @@ def table() -> Table:
                     {"AttributeName": "n", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
-            }
+            },
+            {
+                "IndexName": "by_g_keys",
+                "KeySchema": [
+                    {"AttributeName": "g", "KeyType": "HASH"},
+                    {"AttributeName": "n", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            },
+            {
+                "IndexName": "by_g_include",
+                "KeySchema": [
+                    {"AttributeName": "g", "KeyType": "HASH"},
+                    {"AttributeName": "n", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["flag"]},
+            },
         ],
     )
     rng = random.Random(5)
@@ -47,6 +63,8 @@ def table() -> Table:
             "sk": {"S": f"s{rng.randrange(10_000):05d}-{i}"},
             "n": {"N": str(rng.randrange(20))},  # GSI range key with many ties
             "pad": {"S": "x" * rng.randrange(1, 30_000)},  # pages end on the 1 MB limit too
+            "flag": {"BOOL": i % 4 == 0},
+            "tags": {"L": [{"S": "a"}, {"M": {"k": {"N": str(i)}}}]},
         }
         if i % 5:  # some items are not in the index
             item["g"] = {"S": f"g{i % 2}"}
@@ -115,6 +133,75 @@ def test_paged_query_matches_moto(table: Table, case: dict[str, Any], limit: int
     assert case["name"] == "no such partition" or sum(map(len, fast)) > 20
     if limit is None and case["name"] in ("table", "index"):
         assert len(fast) > 1  # the 1 MB page limit was exercised
+
+
+FILTERED = [
+    {"name": "filter", "index_name": None, "hash": ("pk", "p1")},
+    {"name": "filter, index", "index_name": "by_g", "hash": ("g", "g0")},
+    {"name": "filter, keys-only index", "index_name": "by_g_keys", "hash": ("g", "g1")},
+    {"name": "filter, include index", "index_name": "by_g_include", "hash": ("g", "g0")},
+]
+
+
+@pytest.mark.parametrize("case", FILTERED, ids=[c["name"] for c in FILTERED])
+@pytest.mark.parametrize("projected", [False, True])
+@pytest.mark.parametrize("limit", [None, 9])
+def test_filtered_and_projected_pages_match_moto(
+    table: Table, case: dict[str, Any], projected: bool, limit: int | None
+) -> None:
+    """Whole items (not just keys), scanned counts and page ends, with a filter that
+    drops items, an attribute projection and indexes that project attributes away."""
+    from moto.dynamodb.comparisons import get_filter_expression
+
+    attr, value = case["hash"]
+    key = DynamoType({"S": value})
+    flt = get_filter_expression("#f = :t", {"#f": "flag"}, {":t": {"BOOL": True}})
+    projection = [["pk"], ["sk"], ["tags"], ["flag"]] if projected else None
+
+    def read(query: Any) -> list[tuple[list[dict[str, Any]], int]]:
+        out: list[tuple[list[dict[str, Any]], int]] = []
+        start = None
+        while True:
+            items, scanned, last = query(
+                table,
+                key,
+                None,
+                [],
+                limit,
+                start,
+                True,
+                projection,
+                index_name=case["index_name"],
+                filter_expression=flt,
+                hash_key_conditions=[(attr, key)],
+            )
+            out.append(([i.to_json()["Attributes"] for i in items], scanned))
+            if last is None:
+                return out
+            start = {k: v.to_json() for k, v in last.items()}
+
+    fast = read(Table.query)
+    moto = read(Table.query.__wrapped__)  # type: ignore[attr-defined]
+    assert fast == moto
+    kept = sum(len(items) for items, _ in fast)
+    scanned = sum(n for _, n in fast)
+    if case["name"] == "filter, keys-only index":
+        assert kept == 0 < scanned  # the index does not hold the filtered attribute
+    else:
+        assert 0 < kept < scanned
+
+
+def test_paged_results_are_copies(table: Table) -> None:
+    """A caller changing a returned item must not change the stored one."""
+    key = DynamoType({"S": "p0"})
+    items, _, _ = Table.query(
+        table, key, None, [], 3, None, True, None, hash_key_conditions=[("pk", key)]
+    )
+    items[0].attrs["tags"].value[0].value = "changed"
+    again, _, _ = Table.query(
+        table, key, None, [], 3, None, True, None, hash_key_conditions=[("pk", key)]
+    )
+    assert again[0].attrs["tags"].value[0].value == "a"
 
 
 def test_projection_matches_moto() -> None:
@@ -345,3 +432,118 @@ def test_a_resent_transaction_is_applied_once() -> None:
         assert len(applied) == 2
     finally:
         moto_patches._tokens.clear()
+
+
+def _backend_with_table() -> Any:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    install()
+    backend = DynamoDBBackend("us-east-1", "123456789012")
+    backend.create_table(
+        "sized",
+        schema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        attr=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        throughput=None,
+        billing_mode="PAY_PER_REQUEST",
+        indexes=None,
+        global_indexes=None,
+        streams=None,
+        sse_specification=None,
+        tags=[],
+        deletion_protection_enabled=False,
+        warm_throughput=None,
+    )
+    return backend
+
+
+def test_an_updated_item_is_measured_again() -> None:
+    """Item sizes are kept from when an item is built; moto updates items in place, so
+    an update must drop the kept size, or 1 MB pages would end in the wrong place."""
+    from moto.dynamodb.models.dynamo_type import Item
+
+    backend = _backend_with_table()
+    table = backend.get_table("sized")
+    for i in range(12):
+        backend.put_item(
+            "sized",
+            {
+                "pk": {"S": "p"},
+                "sk": {"S": f"s{i:02d}"},
+                "pad": {"S": "x" * 90_000},
+                "padding": {"S": ""},
+            },
+        )
+    key = DynamoType({"S": "p"})
+
+    def read(query: Any) -> list[list[str]]:
+        return pages(query, table, None, hash_key=key, _hash=key, conditions=[("pk", key)])
+
+    assert read(Table.query) == read(Table.query.__wrapped__)  # type: ignore[attr-defined]
+    before = read(Table.query)
+    backend.update_item(
+        "sized",
+        {"pk": {"S": "p"}, "sk": {"S": "s01"}},
+        update_expression="SET padding = :big",
+        expression_attribute_names=None,
+        expression_attribute_values={":big": {"S": "y" * 300_000}},
+        attribute_updates=None,
+        expected=None,
+        condition_expression=None,
+        return_values_on_condition_check_failure=None,
+    )
+    stored = table.get_item(key, DynamoType({"S": "s01"}))
+    assert stored.size() == Item.size.__wrapped__(stored)  # type: ignore[attr-defined]
+    after = read(Table.query)
+    assert after == read(Table.query.__wrapped__)  # type: ignore[attr-defined]
+    assert len(after[0]) < len(before[0])  # the grown item ends the first page sooner
+
+
+def test_raw_results_are_written_as_moto_writes_them() -> None:
+    """The data-plane fast path dumps DynamoTypes directly; the body must equal what
+    moto's dynamo_to_dict + serializer produce, for every attribute type."""
+    import base64
+    import json
+    from datetime import UTC, datetime
+
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.utilities import dynamo_to_dict
+
+    from chalicelib.local.moto_patches import _wire_default, _wire_dynamo
+
+    item = Item(
+        hash_key=DynamoType({"S": "t"}),
+        range_key=None,
+        attrs={
+            "s": {"S": "text"},
+            "n": {"N": "10.50"},
+            "b": {"B": base64.b64encode(b"\x00\x01binary").decode()},
+            "bs": {"BS": [base64.b64encode(b"one").decode(), base64.b64encode(b"two").decode()]},
+            "ss": {"SS": ["a", "b"]},
+            "ns": {"NS": ["1", "2.5"]},
+            "bool": {"BOOL": False},
+            "null": {"NULL": True},
+            "l": {"L": [{"S": "x"}, {"M": {"deep": {"N": "1"}}}]},
+            "m": {"M": {"k": {"L": [{"BOOL": True}]}, "b": {"B": "AAE="}}},
+        },
+    )
+    raw = Item(  # binary as raw bytes, as after a projection round-trip
+        hash_key=DynamoType({"S": "u"}),
+        range_key=None,
+        attrs={"b": {"B": b"\x00raw"}, "bs": {"BS": [b"one", "dHdv"]}},
+    )
+    result = {
+        "Items": [item.attrs, raw.attrs],
+        "Count": 2,
+        "LastEvaluatedKey": {"s": DynamoType({"S": "text"})},
+        "When": datetime(2026, 11, 26, tzinfo=UTC),
+    }
+    fast = json.dumps(result, default=_wire_dynamo, separators=(",", ":"))
+    moto = json.dumps(dynamo_to_dict(result), default=_wire_default, separators=(",", ":"))
+    assert json.loads(fast) == json.loads(moto)
+    assert '"b":{"B":"AAFiaW5hcnk="}' in fast
