@@ -186,9 +186,9 @@ def _rss_mb() -> float:
 
 
 def _time_aws_calls(service: Any) -> dict[str, list[float]]:
-    """Wall time spent waiting on each AWS operation (DynamoDB via pynamodb, S3 via boto3):
+    """Wall time spent waiting on each AWS operation (DynamoDB and S3 botocore clients):
     the part of the export that the (moto) server, not this process, is responsible for."""
-    from pynamodb.connection.base import Connection
+    from chalicelib.store.records import shared_connection
 
     calls: dict[str, list[float]] = {}
 
@@ -204,7 +204,9 @@ def _time_aws_calls(service: Any) -> dict[str, list[float]]:
 
         return wrapper
 
-    Connection._make_api_call = timed(Connection._make_api_call, "dynamodb.")  # type: ignore[method-assign]
+    # Every table (and the export's reads) goes through the one shared botocore client.
+    dynamodb_cls = type(shared_connection().client)
+    dynamodb_cls._make_api_call = timed(dynamodb_cls._make_api_call, "dynamodb.")
     s3_cls = type(service.s3)
     s3_cls._make_api_call = timed(s3_cls._make_api_call, "s3.")
     return calls

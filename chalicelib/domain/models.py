@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -162,6 +162,16 @@ class Dataset(DomainModel):
 class Turn(DomainModel):
     turn_number: int = Field(ge=1)
     role: Literal["user", "assistant"]
+    content: str
+
+
+class StoredTurn(NamedTuple):
+    """A turn as an export reads it back: validated as a :class:`Turn` when it was
+    stored, so not again. Building one costs a small fraction of building a Turn,
+    which matters at 12 turns x 10,000 conversations."""
+
+    turn_number: int
+    role: str
     content: str
 
 

@@ -1,7 +1,9 @@
 """Streaming training-file writers, one per :class:`ExportFormat`.
 
 Every writer is pure (no AWS, no clock unless ``export_date`` is left unset) and turns
-an iterable of :class:`ConversationWithTurns` into ``bytes`` chunks of roughly
+an iterable of conversations with their turns (:class:`ConversationTurns`: a
+:class:`ConversationWithTurns`, or the export's lighter :class:`ExportItem`) into
+``bytes`` chunks of roughly
 ``ExportOptions.chunk_size``, so the export service can feed an S3 multipart upload
 without holding the file in memory.
 
@@ -29,12 +31,42 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import pairwise
 from operator import attrgetter
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, NamedTuple, Protocol
 
 from chalicelib.domain.errors import UnprocessableError, ValidationError
-from chalicelib.domain.models import Conversation, ConversationWithTurns, ExportFormat, Tier, Turn
+from chalicelib.domain.models import Conversation, ExportFormat, Tier
 
-Source = Iterable[ConversationWithTurns] | Callable[[], Iterable[ConversationWithTurns]]
+
+class TurnLike(Protocol):
+    """What a writer reads of a turn: a :class:`Turn` or a :class:`StoredTurn`."""
+
+    @property
+    def turn_number(self) -> int: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def content(self) -> str: ...
+
+
+class ConversationTurns(Protocol):
+    """What a writer reads of a conversation: a :class:`ConversationWithTurns` or an
+    :class:`ExportItem`."""
+
+    @property
+    def conversation(self) -> Conversation: ...
+    @property
+    def turns(self) -> Sequence[TurnLike]: ...
+
+
+class ExportItem(NamedTuple):
+    """A conversation and its turns as the export streams them (no model validation:
+    both were validated when stored)."""
+
+    conversation: Conversation
+    turns: Sequence[TurnLike]
+
+
+Source = Iterable[ConversationTurns] | Callable[[], Iterable[ConversationTurns]]
 """Conversations to write. Generic needs a re-iterable source (a callable returning a fresh
 iterator, or a collection such as a list) because its header is computed in a first pass."""
 
@@ -124,7 +156,7 @@ def _dumps(obj: Any) -> str:
     return text
 
 
-def _ordered_turns(turns: list[Turn]) -> list[Turn]:
+def _ordered_turns(turns: Sequence[TurnLike]) -> Sequence[TurnLike]:
     # Storage returns turns in order; sort only when it did not (cheap linear check).
     for i in range(1, len(turns)):
         if turns[i].turn_number <= turns[i - 1].turn_number:
@@ -137,7 +169,7 @@ def _blank(text: object) -> bool:
     return not isinstance(text, str) or not text or text.isspace()
 
 
-def _common_reasons(turns: list[Turn]) -> list[str]:
+def _common_reasons(turns: Sequence[TurnLike]) -> list[str]:
     if not turns:
         return ["conversation has no turns"]
     reasons: list[str] = []
@@ -151,11 +183,11 @@ def _common_reasons(turns: list[Turn]) -> list[str]:
     return reasons
 
 
-def _blank_turn_reasons(turns: list[Turn]) -> list[str]:
+def _blank_turn_reasons(turns: Sequence[TurnLike]) -> list[str]:
     return [f"turn {t.turn_number} has empty content" for t in turns if _blank(t.content)]
 
 
-def _trainable_reasons(turns: list[Turn]) -> list[str]:
+def _trainable_reasons(turns: Sequence[TurnLike]) -> list[str]:
     """openai / hf_messages: any order is accepted, but there must be something to learn."""
     reasons = _common_reasons(turns)
     if turns:
@@ -165,7 +197,7 @@ def _trainable_reasons(turns: list[Turn]) -> list[str]:
     return reasons
 
 
-def _alternation_reasons(turns: list[Turn], fmt: str) -> list[str]:
+def _alternation_reasons(turns: Sequence[TurnLike], fmt: str) -> list[str]:
     """First user, last assistant, strict alternation (Bedrock Claude, ShareGPT trainers)."""
     reasons: list[str] = []
     if turns[0].role != "user":
@@ -213,7 +245,7 @@ def _chunked(texts: Iterable[str], size: int, report: ExportReport | None) -> It
         report.complete = True
 
 
-def _open_source(source: Source) -> Callable[[], Iterable[ConversationWithTurns]]:
+def _open_source(source: Source) -> Callable[[], Iterable[ConversationTurns]]:
     if callable(source):
         return source
     return lambda: source
@@ -233,7 +265,7 @@ class FormatWriter(ABC):
 
     # --- public API
 
-    def validate_conversation(self, cwt: ConversationWithTurns) -> list[str]:
+    def validate_conversation(self, cwt: ConversationTurns) -> list[str]:
         """Reasons ``cwt`` cannot be expressed in this format (empty when it can)."""
         return self._reasons(cwt, _ordered_turns(cwt.turns))
 
@@ -254,12 +286,12 @@ class FormatWriter(ABC):
 
     # --- per-format hooks
 
-    def _reasons(self, cwt: ConversationWithTurns, turns: list[Turn]) -> list[str]:
+    def _reasons(self, cwt: ConversationTurns, turns: Sequence[TurnLike]) -> list[str]:
         return _common_reasons(turns)
 
     @abstractmethod
     def _render(
-        self, cwt: ConversationWithTurns, turns: list[Turn], opts: ExportOptions
+        self, cwt: ConversationTurns, turns: Sequence[TurnLike], opts: ExportOptions
     ) -> tuple[Any, str]:
         """(record object for the record check, serialised text)."""
 
@@ -276,10 +308,10 @@ class FormatWriter(ABC):
 
     def _accepted(
         self,
-        conversations: Iterable[ConversationWithTurns],
+        conversations: Iterable[ConversationTurns],
         opts: ExportOptions,
         report: ExportReport | None,
-        on_written: Callable[[ConversationWithTurns, list[Turn]], None] | None = None,
+        on_written: Callable[[ConversationTurns, Sequence[TurnLike]], None] | None = None,
     ) -> Iterator[str]:
         splits = opts.splits
         for cwt in conversations:
@@ -321,14 +353,14 @@ class _JsonlWriter(FormatWriter):
         return self._check(obj)
 
     def _render(
-        self, cwt: ConversationWithTurns, turns: list[Turn], opts: ExportOptions
+        self, cwt: ConversationTurns, turns: Sequence[TurnLike], opts: ExportOptions
     ) -> tuple[Any, str]:
         obj = self._build(cwt, turns, opts)
         return obj, _dumps(obj) + "\n"
 
     @abstractmethod
     def _build(
-        self, cwt: ConversationWithTurns, turns: list[Turn], opts: ExportOptions
+        self, cwt: ConversationTurns, turns: Sequence[TurnLike], opts: ExportOptions
     ) -> dict[str, Any]: ...
 
 
@@ -389,11 +421,11 @@ class OpenAIWriter(_JsonlWriter):
     format = ExportFormat.OPENAI
     _message_roles: ClassVar[frozenset[str]] = frozenset({"system", "user", "assistant"})
 
-    def _reasons(self, cwt: ConversationWithTurns, turns: list[Turn]) -> list[str]:
+    def _reasons(self, cwt: ConversationTurns, turns: Sequence[TurnLike]) -> list[str]:
         return _trainable_reasons(turns)
 
     def _build(
-        self, cwt: ConversationWithTurns, turns: list[Turn], opts: ExportOptions
+        self, cwt: ConversationTurns, turns: Sequence[TurnLike], opts: ExportOptions
     ) -> dict[str, Any]:
         messages: list[dict[str, Any]] = []
         if opts.system_prompt is not None:
@@ -455,7 +487,7 @@ class AnthropicWriter(_JsonlWriter):
 
     format = ExportFormat.ANTHROPIC
 
-    def _reasons(self, cwt: ConversationWithTurns, turns: list[Turn]) -> list[str]:
+    def _reasons(self, cwt: ConversationTurns, turns: Sequence[TurnLike]) -> list[str]:
         reasons = _common_reasons(turns)
         if turns:
             reasons += _alternation_reasons(turns, "Bedrock Claude fine-tuning")
@@ -463,7 +495,7 @@ class AnthropicWriter(_JsonlWriter):
         return reasons
 
     def _build(
-        self, cwt: ConversationWithTurns, turns: list[Turn], opts: ExportOptions
+        self, cwt: ConversationTurns, turns: Sequence[TurnLike], opts: ExportOptions
     ) -> dict[str, Any]:
         messages = [{"role": t.role, "content": t.content} for t in turns]
         if opts.system_prompt is None:
@@ -499,7 +531,7 @@ class ShareGPTWriter(_JsonlWriter):
     _from: ClassVar[dict[str, str]] = {"user": "human", "assistant": "gpt"}
     _roles: ClassVar[frozenset[str]] = frozenset({"system", "human", "gpt"})
 
-    def _reasons(self, cwt: ConversationWithTurns, turns: list[Turn]) -> list[str]:
+    def _reasons(self, cwt: ConversationTurns, turns: Sequence[TurnLike]) -> list[str]:
         reasons = _common_reasons(turns)
         if turns:
             reasons += _alternation_reasons(turns, "ShareGPT")
@@ -507,7 +539,7 @@ class ShareGPTWriter(_JsonlWriter):
         return reasons
 
     def _build(
-        self, cwt: ConversationWithTurns, turns: list[Turn], opts: ExportOptions
+        self, cwt: ConversationTurns, turns: Sequence[TurnLike], opts: ExportOptions
     ) -> dict[str, Any]:
         to = self._from
         conv = [{"from": to[t.role], "value": t.content} for t in turns]
@@ -569,11 +601,11 @@ class HFMessagesWriter(_JsonlWriter):
     format = ExportFormat.HF_MESSAGES
     _message_roles: ClassVar[frozenset[str]] = frozenset({"system", "user", "assistant"})
 
-    def _reasons(self, cwt: ConversationWithTurns, turns: list[Turn]) -> list[str]:
+    def _reasons(self, cwt: ConversationTurns, turns: Sequence[TurnLike]) -> list[str]:
         return _trainable_reasons(turns)
 
     def _build(
-        self, cwt: ConversationWithTurns, turns: list[Turn], opts: ExportOptions
+        self, cwt: ConversationTurns, turns: Sequence[TurnLike], opts: ExportOptions
     ) -> dict[str, Any]:
         c = cwt.conversation
         messages = [{"role": t.role, "content": t.content} for t in turns]
@@ -780,7 +812,7 @@ class GenericWriter(FormatWriter):
         splits = opts.splits
         done = False
 
-        def count(cwt: ConversationWithTurns, turns: list[Turn]) -> None:
+        def count(cwt: ConversationTurns, turns: Sequence[TurnLike]) -> None:
             cid = cwt.conversation.conversation_id
             agg.add(cwt.conversation, len(turns), None if splits is None else splits.get(cid))
 
@@ -804,7 +836,7 @@ class GenericWriter(FormatWriter):
         return _chunked(texts(), opts.chunk_size, report), header
 
     def _render(
-        self, cwt: ConversationWithTurns, turns: list[Turn], opts: ExportOptions
+        self, cwt: ConversationTurns, turns: Sequence[TurnLike], opts: ExportOptions
     ) -> tuple[Any, str]:
         obj = cwt.conversation.model_dump(mode="json", exclude=set(_GENERIC_EXCLUDE))
         if opts.splits is not None:
@@ -894,7 +926,7 @@ class CSVWriter(FormatWriter):
         yield from super()._texts(source, opts, report)
 
     def _render(
-        self, cwt: ConversationWithTurns, turns: list[Turn], opts: ExportOptions
+        self, cwt: ConversationTurns, turns: Sequence[TurnLike], opts: ExportOptions
     ) -> tuple[Any, str]:
         c = cwt.conversation
         n = neutralise_cell

@@ -19,7 +19,7 @@ import json
 import logging
 import queue
 import threading
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from itertools import islice
@@ -34,19 +34,19 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.models import (
     Conversation,
     ConversationStatus,
-    ConversationWithTurns,
     ExportFormat,
     ExportRecord,
     ExportStatus,
-    Turn,
     new_id,
     utcnow,
 )
 from chalicelib.export.filenames import export_filename
 from chalicelib.export.formats import (
+    ExportItem,
     ExportOptions,
     ExportReport,
     GenericWriter,
+    TurnLike,
     get_writer,
     write_validated,
 )
@@ -222,10 +222,10 @@ _DONE: Final = object()
 
 def prefetched_pages(
     conversations: Iterable[Conversation],
-    fetch_turns: Callable[[list[str]], dict[str, list[Turn]]],
+    fetch_turns: Callable[[list[str]], Mapping[str, Sequence[TurnLike]]],
     page_size: int = PAGE,
     depth: int | None = None,
-) -> Iterator[ConversationWithTurns]:
+) -> Iterator[ExportItem]:
     """Conversations with their turns, read ahead of the consumer.
 
     A producer thread drives ``conversations`` (the dataset query) and hands every page to
@@ -240,9 +240,7 @@ def prefetched_pages(
         while page := list(islice(it, page_size)):
             turns = fetch_turns([c.conversation_id for c in page])
             for c in page:
-                yield ConversationWithTurns.model_construct(
-                    conversation=c, turns=turns.get(c.conversation_id, [])
-                )
+                yield ExportItem(c, turns.get(c.conversation_id, ()))
         return
     pending: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -287,11 +285,9 @@ def prefetched_pages(
             if isinstance(item, _Failed):
                 raise item.error
             page, future = item
-            fetched: dict[str, list[Turn]] = future.result()
+            fetched: Mapping[str, Sequence[TurnLike]] = future.result()
             for c in page:
-                yield ConversationWithTurns.model_construct(
-                    conversation=c, turns=fetched.get(c.conversation_id, [])
-                )
+                yield ExportItem(c, fetched.get(c.conversation_id, ()))
     finally:
         stop.set()
         producer.join(timeout=5)  # it stops at its next step; never wait on a slow read
@@ -339,7 +335,7 @@ class ExportService:
 
     def _with_turns(
         self, tenant_id: str, conversations: Iterable[Conversation]
-    ) -> Iterator[ConversationWithTurns]:
+    ) -> Iterator[ExportItem]:
         return prefetched_pages(
             conversations, lambda ids: self.source.turns(tenant_id, ids), page_size=PAGE
         )
@@ -561,7 +557,7 @@ class ExportService:
         late: list[str] = []  # approved after the split was computed: not in this file
         seen: set[str] = set()
 
-        def source() -> Iterator[ConversationWithTurns]:
+        def source() -> Iterator[ExportItem]:
             conversations = self._approved(tenant_id, dataset_ids, filters, fields)
             for cwt in self._with_turns(tenant_id, conversations):
                 cid = cwt.conversation.conversation_id

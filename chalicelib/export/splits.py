@@ -22,10 +22,13 @@ import hashlib
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from chalicelib.domain.errors import ValidationError
-from chalicelib.domain.models import Conversation, ConversationWithTurns
+from chalicelib.domain.models import Conversation
+from chalicelib.export.formats import ConversationTurns
+
+_Item = TypeVar("_Item", bound=ConversationTurns)
 
 SPLIT_NAMES: Final[tuple[str, ...]] = ("train", "validation", "test")
 DEFAULT_RATIOS: Final[dict[str, float]] = {"train": 0.8, "validation": 0.1, "test": 0.1}
@@ -160,8 +163,8 @@ def assign_splits(
 
 
 def select_split(
-    source: Iterable[ConversationWithTurns], assignments: Mapping[str, str], split: str
-) -> Iterator[ConversationWithTurns]:
+    source: Iterable[_Item], assignments: Mapping[str, str], split: str
+) -> Iterator[_Item]:
     """The conversations of one split, for writing one file per split."""
     for cwt in source:
         if assignments.get(cwt.conversation.conversation_id) == split:

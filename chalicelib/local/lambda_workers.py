@@ -187,17 +187,14 @@ class LambdaWorkerPool:
 
 
 def _warm_clients() -> None:
-    """Build the container and every table's botocore client before taking calls, as
-    a Lambda's init phase does: otherwise the first concurrent calls all find no
-    client and each builds its own (each loads botocore's DynamoDB model)."""
+    """Build the container and the DynamoDB client before taking calls, as a Lambda's
+    init phase does: otherwise the first concurrent calls all find no client and each
+    builds its own (each loads botocore's DynamoDB model)."""
     from chalicelib.bootstrap import get_container
-    from chalicelib.store.records import ALL_RECORDS
-    from chalicelib.store.repositories import transaction_connection
+    from chalicelib.store.records import shared_connection
 
-    get_container()
-    for record in ALL_RECORDS:
-        assert record._get_connection().connection.client is not None
-    assert transaction_connection().client is not None
+    get_container()  # configures the records: one botocore client for every table
+    assert shared_connection().client is not None
 
 
 class _WarmThreadServer(HTTPServer):

@@ -6,17 +6,31 @@ filter tests run in DynamoDB (a ``FilterExpression``: rejected or deleted conver
 never cross the wire), only the attributes the export uses are read (a
 ``ProjectionExpression``: never the large ``search_text`` kept for the list index), and
 turns are read 100 conversations per ``BatchGetItem``.
+
+The reads go through the shared botocore client (same retries as pynamodb) and decode
+items with the record classes' own attribute deserialisers, but build no pynamodb model
+per item: at 10,000 conversations the models cost more CPU than the rest of the export.
+The expressions are pynamodb's (``Condition.serialize``), so they match what a model
+query would send.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any, Final
 
+from pynamodb.attributes import Attribute
 from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.projection import create_projection_expression
 
-from chalicelib.domain.models import Conversation, ConversationStatus, Turn
-from chalicelib.store.records import ConversationRecord, TurnsRecord, tenant_key
+from chalicelib.domain.models import Conversation, ConversationStatus, StoredTurn
+from chalicelib.store.records import (
+    ConversationRecord,
+    TurnsRecord,
+    shared_connection,
+    tenant_key,
+)
 
 # Conversation fields stored on the record (everything but the list-index bookkeeping).
 CONVERSATION_FIELDS: Final[tuple[str, ...]] = tuple(
@@ -42,6 +56,11 @@ BASE_FIELDS: Final[frozenset[str]] = frozenset(
 FILTER_DIMENSIONS: Final = ("persona", "emotion", "topic", "intent", "tone", "tier")
 _MAX_IN_VALUES: Final = 100  # DynamoDB's limit for the IN operator
 BATCH_GET_KEYS: Final = 100  # DynamoDB's limit per BatchGetItem
+# Unprocessed BatchGetItem keys (throttling) are asked for again after a backoff.
+UNPROCESSED_RETRIES: Final = 8
+UNPROCESSED_BACKOFF_SECONDS: Final = 0.05
+
+Decoder = Callable[[Mapping[str, Any]], dict[str, Any]]
 
 
 def _condition(filters: Mapping[str, Any]) -> Condition:
@@ -59,7 +78,27 @@ def _condition(filters: Mapping[str, Any]) -> Condition:
     return condition
 
 
+def record_decoder(attributes: Mapping[str, Attribute[Any]], names: Iterable[str]) -> Decoder:
+    """A raw DynamoDB item -> {name: value} for ``names``, decoded exactly as pynamodb
+    decodes those attributes (absent and NULL values are left out), without building a
+    model."""
+    fields = [(name, attributes[name]) for name in names]
+
+    def decode(raw: Mapping[str, Any]) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for name, attr in fields:
+            value = raw.get(attr.attr_name)
+            if value and "NULL" not in value:
+                data[name] = attr.deserialize(attr.get_value(value))
+        return data
+
+    return decode
+
+
 class DynamoExportSource:
+    def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._sleep = sleep
+
     def approved(
         self,
         tenant_id: str,
@@ -70,37 +109,84 @@ class DynamoExportSource:
     ) -> Iterator[Conversation]:
         """Approved, not deleted conversations of one dataset matching ``filters``, in
         ``updated_ms`` order. ``fields`` limits the attributes read (the base fields are
-        always read); ``None`` reads every conversation field."""
+        always read); ``None`` reads every conversation field. ``page_size`` caps the
+        items DynamoDB evaluates per page (for callers that stop early)."""
         names = (
             CONVERSATION_FIELDS
             if fields is None
             else tuple(n for n in CONVERSATION_FIELDS if n in BASE_FIELDS or n in fields)
         )
+        attributes = ConversationRecord.get_attributes()
+        placeholders: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        key = ConversationRecord.dataset_key == tenant_key(tenant_id, dataset_id)
+        request: dict[str, Any] = {
+            "TableName": ConversationRecord.Meta.table_name,
+            "IndexName": ConversationRecord.by_dataset.Meta.index_name,
+            "KeyConditionExpression": key.serialize(placeholders, values),
+            "FilterExpression": _condition(filters).serialize(placeholders, values),
+            "ProjectionExpression": create_projection_expression(
+                [attributes[n] for n in names], placeholders
+            ),
+        }
+        request["ExpressionAttributeNames"] = {v: k for k, v in placeholders.items()}
+        request["ExpressionAttributeValues"] = values
+        if page_size:
+            request["Limit"] = page_size
+        decode = record_decoder(attributes, names)
         validate = Conversation.model_validate
-        for record in ConversationRecord.by_dataset.query(
-            tenant_key(tenant_id, dataset_id),
-            filter_condition=_condition(filters),
-            attributes_to_get=list(names),
-            page_size=page_size,
-        ):
-            data = {}
-            for name in names:
-                value = getattr(record, name, None)
-                if value is not None:
-                    data[name] = value
-            yield validate(data)
+        client: Any = shared_connection().client
+        while True:
+            page = client.query(**request)
+            for raw in page.get("Items", ()):
+                yield validate(decode(raw))
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return
+            request["ExclusiveStartKey"] = last
 
-    def turns(self, tenant_id: str, conversation_ids: Iterable[str]) -> dict[str, list[Turn]]:
-        """conversation_id -> turns, for up to any number of ids (100 per request).
+    def turns(self, tenant_id: str, conversation_ids: Iterable[str]) -> dict[str, list[StoredTurn]]:
+        """conversation_id -> turns, for any number of ids (100 per request).
 
-        Turns were validated when stored; they are rebuilt without re-validation (the
-        format writers check roles and order themselves)."""
-        keys = [(tenant_id, cid) for cid in dict.fromkeys(conversation_ids)]
-        construct = Turn.model_construct
-        out: dict[str, list[Turn]] = {}
-        for i in range(0, len(keys), BATCH_GET_KEYS):
-            for r in TurnsRecord.batch_get(
-                keys[i : i + BATCH_GET_KEYS], attributes_to_get=["conversation_id", "turns"]
-            ):
-                out[r.conversation_id] = [construct(**t) for t in r.turns]
+        Turns were validated when stored; they are read back as :class:`StoredTurn`
+        without re-validation (the format writers check roles and order themselves)."""
+        attributes = TurnsRecord.get_attributes()
+        id_attr, turns_attr = attributes["conversation_id"], attributes["turns"]
+        tenant_attr = attributes["tenant_id"].attr_name
+        table = TurnsRecord.Meta.table_name
+        placeholders: dict[str, str] = {}
+        projection = create_projection_expression([id_attr, turns_attr], placeholders)
+        names = {v: k for k, v in placeholders.items()}
+        ids = list(dict.fromkeys(conversation_ids))
+        client: Any = shared_connection().client
+        out: dict[str, list[StoredTurn]] = {}
+        for i in range(0, len(ids), BATCH_GET_KEYS):
+            keys = [
+                {tenant_attr: {"S": tenant_id}, id_attr.attr_name: {"S": cid}}
+                for cid in ids[i : i + BATCH_GET_KEYS]
+            ]
+            request: dict[str, Any] = {
+                table: {
+                    "Keys": keys,
+                    "ProjectionExpression": projection,
+                    "ExpressionAttributeNames": names,
+                }
+            }
+            for attempt in range(UNPROCESSED_RETRIES + 1):
+                if attempt:
+                    self._sleep(UNPROCESSED_BACKOFF_SECONDS * 2 ** (attempt - 1))
+                response = client.batch_get_item(RequestItems=request)
+                for raw in response.get("Responses", {}).get(table, ()):
+                    stored = turns_attr.deserialize(turns_attr.get_value(raw[turns_attr.attr_name]))
+                    out[id_attr.get_value(raw[id_attr.attr_name])] = [
+                        StoredTurn(t["turn_number"], t["role"], t["content"]) for t in stored
+                    ]
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+            else:
+                raise RuntimeError(
+                    f"DynamoDB left turns unread after {UNPROCESSED_RETRIES} retries"
+                    " (throttled): try the export again"
+                )
         return out

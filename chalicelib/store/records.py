@@ -13,6 +13,7 @@ conversation of 16 long turns is ~40 KB, far below DynamoDB's 400 KB item limit.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from pynamodb.attributes import (
@@ -23,6 +24,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
+from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -345,12 +347,37 @@ ALL_RECORDS: tuple[type[BaseRecord], ...] = (
 )
 
 
+_shared_connections: dict[tuple[str, str | None], Connection] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_connection() -> Connection:
+    """The pynamodb Connection (one botocore client) of the configured endpoint, shared
+    by every record class, transactions and the export reads. pynamodb would build a
+    client per record class, and building one loads botocore's DynamoDB service model
+    (~0.1 s of CPU each: most of a cold start's DynamoDB cost). botocore clients are
+    thread-safe once built."""
+    meta: Any = ConversationRecord.Meta
+    key = (meta.region, meta.host)
+    with _shared_lock:
+        conn = _shared_connections.get(key)
+        if conn is None:
+            conn = _shared_connections[key] = Connection(region=meta.region, host=meta.host)
+        return conn
+
+
 def configure_records(
     table_name: Any, region: str, host: str | None
 ) -> None:  # table_name: Callable[[str], str]
-    """Point every record class at its physical table and endpoint (called by bootstrap)."""
+    """Point every record class at its physical table and endpoint (called by bootstrap),
+    all through the one shared botocore client."""
     for record in ALL_RECORDS:
         record.Meta.table_name = table_name(record.Meta.logical_name)  # type: ignore[attr-defined]
         record.Meta.region = region
         record.Meta.host = host
         record._connection = None
+    client = shared_connection().client
+    for record in ALL_RECORDS:
+        # pynamodb keeps the client on the record's Connection and reuses it while it
+        # has credentials; handing it the shared one skips building another.
+        record._get_connection().connection._client = client

@@ -57,6 +57,7 @@ from chalicelib.store.records import (
     TemplateRecord,
     TemplateVersionRecord,
     TurnsRecord,
+    shared_connection,
     tenant_key,
 )
 
@@ -73,18 +74,9 @@ def _is_condition_failure(exc: Exception) -> bool:
     return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
 
 
-_tx_connections: dict[tuple[str, str | None], Connection] = {}
-
-
 def transaction_connection() -> Connection:
-    """One pynamodb Connection (one botocore client) per endpoint for transactions:
-    building a client loads botocore's service model, far too slow per call."""
-    meta: Any = ConversationRecord.Meta
-    key = (meta.region, meta.host)
-    conn = _tx_connections.get(key)
-    if conn is None:
-        conn = _tx_connections[key] = Connection(region=meta.region, host=meta.host)
-    return conn
+    """The connection transactions are written through: the shared one (one client)."""
+    return shared_connection()
 
 
 # --------------------------------------------------------------------------- datasets
