@@ -547,3 +547,175 @@ def test_raw_results_are_written_as_moto_writes_them() -> None:
     moto = json.dumps(dynamo_to_dict(result), default=_wire_default, separators=(",", ":"))
     assert json.loads(fast) == json.loads(moto)
     assert '"b":{"B":"AAFiaW5hcnk="}' in fast
+
+
+def test_responses_through_moto_server() -> None:
+    """Over HTTP, as the app meets them: a data-plane answer amended by moto's handlers
+    (ConsumedCapacity), a control-plane answer (moto's own serializer) and an error."""
+    import socket
+
+    import boto3
+    from botocore.exceptions import ClientError
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+    install()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer("127.0.0.1", port, verbose=False)
+    server.start()
+    try:
+        ddb = boto3.client(
+            "dynamodb",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        ddb.create_table(
+            TableName="wire",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        item = {"pk": {"S": "a"}, "n": {"N": "1.50"}, "b": {"B": b"\x00\x01"}, "m": {"M": {}}}
+        ddb.put_item(TableName="wire", Item=item)
+        got = ddb.query(
+            TableName="wire",
+            KeyConditionExpression="pk = :a",
+            ExpressionAttributeValues={":a": {"S": "a"}},
+            ReturnConsumedCapacity="TOTAL",
+        )
+        assert got["Items"] == [item] and got["Count"] == 1
+        assert got["ConsumedCapacity"]["TableName"] == "wire"
+        described = ddb.describe_table(TableName="wire")["Table"]
+        assert described["TableName"] == "wire" and described["ItemCount"] == 1
+        with pytest.raises(ClientError) as failed:
+            ddb.get_item(TableName="missing", Key={"pk": {"S": "a"}})
+        assert failed.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    finally:
+        server.stop()
+
+
+WIRE_BODIES = {
+    "Query": {
+        "TableName": "t",
+        "IndexName": "by_dataset",
+        "KeyConditionExpression": "#0 = :0",
+        "FilterExpression": "(#1 = :1 AND #2 = :2) AND #3 IN (:3, :4)",
+        "ProjectionExpression": "#0, #1",
+        "ExpressionAttributeNames": {"#0": "k", "#1": "status", "#2": "deleted", "#3": "tier"},
+        "ExpressionAttributeValues": {
+            ":0": {"S": "tenant#ds"},
+            ":1": {"S": "approved"},
+            ":2": {"BOOL": False},
+            ":3": {"S": "template"},
+            ":4": {"NULL": True},
+        },
+        "ExclusiveStartKey": {"k": {"S": "tenant#ds"}, "n": {"N": "17.5"}},
+        "Limit": 25,
+        "ScanIndexForward": False,
+        "ReturnConsumedCapacity": "TOTAL",
+    },
+    "BatchGetItem": {
+        "RequestItems": {
+            "turns": {
+                "Keys": [
+                    {"tenant_id": {"S": "t"}, "conversation_id": {"S": f"c{i}"}} for i in range(3)
+                ],
+                "ProjectionExpression": "#0, #1",
+                "ExpressionAttributeNames": {"#0": "conversation_id", "#1": "turns"},
+            }
+        }
+    },
+    "PutItem": {
+        "TableName": "t",
+        "Item": {
+            "pk": {"S": "a"},
+            "l": {"L": [{"N": "1"}, {"M": {"x": {"SS": ["a", "b"]}}}]},
+            "ns": {"NS": ["1", "2"]},
+        },
+        "ConditionExpression": "attribute_not_exists(pk)",
+    },
+    "TransactWriteItems": {
+        "TransactItems": [
+            {
+                "Update": {
+                    "TableName": "t",
+                    "Key": {"pk": {"S": "a"}},
+                    "UpdateExpression": "SET #v = :v",
+                    "ExpressionAttributeNames": {"#v": "version"},
+                    "ExpressionAttributeValues": {":v": {"N": "2"}},
+                }
+            }
+        ],
+        "ClientRequestToken": "token-1",
+    },
+}
+
+
+@pytest.mark.parametrize("action", sorted(WIRE_BODIES))
+def test_data_plane_requests_are_read_as_moto_parses_them(action: str) -> None:
+    import json
+
+    from moto.core.parse import PROTOCOL_PARSERS
+    from moto.core.responses import get_service_model
+
+    from chalicelib.local.moto_patches import _wire_request
+
+    body = json.dumps(WIRE_BODIES[action]).encode()
+    operation = get_service_model("dynamodb").operation_model(action)
+    moto = PROTOCOL_PARSERS["json"](operation, map_type=dict).parse(
+        {
+            "method": "POST",
+            "values": {},
+            "headers": {"Content-Type": "application/x-amz-json-1.0"},
+            "body": body,
+            "url_path": "/",
+            "url_params": {},
+        }
+    )
+    assert _wire_request(action, body) == moto
+
+
+def test_binary_and_control_plane_requests_keep_moto_parsing() -> None:
+    from chalicelib.local.moto_patches import _wire_request
+
+    with_binary = b'{"TableName": "t", "Item": {"pk": {"S": "a"}, "b": {"B": "AAE="}}}'
+    assert _wire_request("PutItem", with_binary) is None
+    assert _wire_request("CreateTable", b'{"TableName": "t"}') is None
+
+
+def test_fast_equality_agrees_with_moto() -> None:
+    from itertools import product
+
+    install()
+    values = [
+        DynamoType({"S": "a"}),
+        DynamoType({"S": "b"}),
+        DynamoType({"N": "1"}),
+        DynamoType({"N": "1.0"}),
+        DynamoType({"BOOL": True}),
+        DynamoType({"BOOL": False}),
+        DynamoType({"NULL": True}),
+        DynamoType({"B": "AAE="}),
+        DynamoType({"L": [{"S": "a"}]}),
+        DynamoType({"SS": ["a"]}),
+    ]
+    eq, ne = DynamoType.__eq__.__wrapped__, DynamoType.__ne__.__wrapped__  # type: ignore[attr-defined]
+    for a, b in product(values, repeat=2):
+        assert (a == b) == eq(a, b) and (a != b) == ne(a, b), (a, b)
+    assert DynamoType({"N": "1"}) == DynamoType({"N": "1.0"})  # numbers still by value
+
+
+def test_request_ids_are_still_written() -> None:
+    from moto.core.responses import BaseResponse
+
+    install()
+    headers: dict[str, Any] = {"status": 200}
+    _, body = BaseResponse._enrich_response(headers, '{"Items":[]}')
+    assert body == '{"Items":[]}' and headers["status"] == "200"
+    assert len(headers["x-amzn-requestid"]) == 52
+    headers = {}
+    _, xml = BaseResponse._enrich_response(headers, "<R><RequestId>x</RequestId></R>")
+    assert xml == f"<R><RequestId>{headers['x-amzn-requestid']}</RequestId></R>"
