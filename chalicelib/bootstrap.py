@@ -6,6 +6,7 @@ Nothing here runs at import time (DESIGN.md rule 2). Tests and the local launche
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import threading
@@ -310,6 +311,11 @@ def get_container() -> Container:
         with _container_lock:
             if _container is None:
                 _container = Container(get_settings())
+                # The end of a Lambda's init: modules, models and the DynamoDB client
+                # live as long as the process. Frozen, they are out of the way of every
+                # later full garbage collection (each walked ~240,000 objects: 0.15 s
+                # per collection, twice per export of 10,000 conversations).
+                gc.freeze()
     return _container
 
 

@@ -568,14 +568,18 @@ class ExportService:
                     seen.add(cid)
                 yield cwt
 
-        provisional = f"exports/{tenant_id}/{record.export_id}/export.{writer.extension}"
+        # The descriptive name carries the count, known only once the file is written:
+        # downloads get it from their presigned URL (ResponseContentDisposition), so the
+        # object is written once under a fixed key (a copy to a named key would upload
+        # the whole file a second time), stored with a dated name as its own default.
+        key = f"exports/{tenant_id}/{record.export_id}/training-data.{writer.extension}"
         deferred = isinstance(writer, GenericWriter)
         sink = S3MultipartSink(
             self.s3,
             self.bucket,
-            provisional,
+            key,
             writer.content_type,
-            "export",
+            f"training-data-{date.isoformat()}-approved.{writer.extension}",
             hold_first_part=deferred,
         )
         try:
@@ -595,30 +599,18 @@ class ExportService:
             try:
                 sink.abort()
             except Exception:  # keep the original error; S3 expires orphan uploads
-                log.exception("could not abort the multipart upload of %s", provisional)
+                log.exception("could not abort the multipart upload of %s", key)
             raise
         for cid in late:
             report.skip(cid, ["approved after the split was computed; export again to include it"])
         count = report.written
         if count == 0:
-            self.s3.delete_object(Bucket=self.bucket, Key=provisional)
+            self.s3.delete_object(Bucket=self.bucket, Key=key)
             raise UnprocessableError(
                 f"none of the approved conversations can be written as {record.format.value}",
                 {"skipped": report.skipped_records()},
             )
         filename = export_filename(date, "approved", count=count, extension=writer.extension)
-        key = f"exports/{tenant_id}/{record.export_id}/{filename}"
-        # Copy to the descriptive key with its final Content-Disposition (count known now).
-        self.s3.copy_object(
-            Bucket=self.bucket,
-            Key=key,
-            CopySource={"Bucket": self.bucket, "Key": provisional},
-            ContentType=writer.content_type,
-            ContentDisposition=f'attachment; filename="{filename}"',
-            MetadataDirective="REPLACE",
-            ServerSideEncryption="AES256",
-        )
-        self.s3.delete_object(Bucket=self.bucket, Key=provisional)
         files = [
             {
                 "split": None,

@@ -16,6 +16,7 @@ One command brings up, on 127.0.0.1 and with no AWS account or Docker:
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import mimetypes
@@ -301,6 +302,9 @@ class LocalStack:
             self.simulator.stop()
         if self.moto is not None:
             self.moto.stop()
+        # The emulator freezes what survives full collections (moto_patches); its data
+        # may be garbage now (a test's stack), so hand everything back to the collector.
+        gc.unfreeze()
 
     # ------------------------------------------------------------------ moto
     def _moto_config(self) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import gc
 import hashlib
 import itertools
 import json
@@ -760,6 +761,23 @@ def _patch_value_equality() -> None:
     DynamoType.__ne__ = __ne__  # type: ignore[method-assign]
 
 
+def _freeze_survivors(phase: str, info: dict[str, int]) -> None:
+    if phase == "stop" and info.get("generation") == 2:
+        gc.freeze()
+
+
+def _freeze_after_full_collections() -> None:
+    """The emulator holds every table as Python objects (~80 per stored conversation),
+    and each CPython full collection walks all of them: 0.4 s of stalled requests at
+    11,000 conversations, growing with the data; DynamoDB has no such pause. So the
+    objects that survive a full collection are frozen (``gc.freeze``): later full
+    collections walk only what was created since. Reference counting still frees
+    deleted items; only reference cycles among frozen objects would stay (moto's
+    stored items hold none)."""
+    if _freeze_survivors not in gc.callbacks:
+        gc.callbacks.append(_freeze_survivors)
+
+
 def install() -> None:
     global _installed
     if _installed:
@@ -777,4 +795,5 @@ def install() -> None:
     _patch_client_request_token()
     _patch_request_parsing()
     _patch_value_equality()
+    _freeze_after_full_collections()
     _installed = True

@@ -28,6 +28,8 @@ from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
+from chalicelib.store.wire import use_wire_parser
+
 
 def tenant_key(tenant_id: str, *parts: str) -> str:
     return "#".join((tenant_id, *parts))
@@ -356,13 +358,18 @@ def shared_connection() -> Connection:
     by every record class, transactions and the export reads. pynamodb would build a
     client per record class, and building one loads botocore's DynamoDB service model
     (~0.1 s of CPU each: most of a cold start's DynamoDB cost). botocore clients are
-    thread-safe once built."""
+    thread-safe once built. Its reads are parsed by ``store.wire`` (JSON as is)."""
     meta: Any = ConversationRecord.Meta
     key = (meta.region, meta.host)
     with _shared_lock:
         conn = _shared_connections.get(key)
         if conn is None:
-            conn = _shared_connections[key] = Connection(region=meta.region, host=meta.host)
+            conn = Connection(region=meta.region, host=meta.host)
+            # The client is built now, in this thread, from the session that knows
+            # the parser (pynamodb keeps a session per thread).
+            use_wire_parser(conn.session)
+            assert conn.client is not None
+            _shared_connections[key] = conn
         return conn
 
 

@@ -719,3 +719,14 @@ def test_request_ids_are_still_written() -> None:
     headers = {}
     _, xml = BaseResponse._enrich_response(headers, "<R><RequestId>x</RequestId></R>")
     assert xml == f"<R><RequestId>{headers['x-amzn-requestid']}</RequestId></R>"
+
+
+def test_full_collections_freeze_their_survivors() -> None:
+    import gc
+
+    install()
+    kept = [{"value": [i]} for i in range(10_000)]
+    gc.collect()
+    frozen = gc.get_freeze_count()
+    assert frozen >= len(kept)  # the survivors are out of later collections' way
+    assert gc.collect() == 0 and gc.get_freeze_count() >= frozen
