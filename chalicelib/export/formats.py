@@ -151,7 +151,9 @@ class ExportReport:
 
 def _dumps(obj: Any) -> str:
     text = json.dumps(obj, ensure_ascii=False, separators=_JSON_SEPARATORS)
-    if _LINE_SEPARATORS.search(text):
+    # Substring tests, not the regex: they are ~100x faster on a 4 KB line, and most
+    # lines are plain ASCII (then none of the three characters can be there).
+    if not text.isascii() and ("\u2028" in text or "\u2029" in text or "\x85" in text):
         text = _LINE_SEPARATORS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     return text
 
@@ -384,13 +386,15 @@ def _check_messages(
             errors.append(f"message {i} is not an object")
             continue
         keys = m.keys()
-        if not required <= keys or not keys <= allowed:
+        # The common case (exactly the required keys) in one comparison.
+        if keys != required and (not required <= keys or not keys <= allowed):
             errors.append(f"message {i} has keys {sorted(keys)}; expected {sorted(required)}")
         role = m.get(key_role)
         if role not in allowed_roles:
             errors.append(f"message {i} has invalid {key_role} {role!r}")
         roles.append(str(role))
-        if _blank(m.get(key_content)):
+        content = m.get(key_content)
+        if not isinstance(content, str) or not content or content.isspace():  # _blank, inlined
             errors.append(f"message {i} has empty {key_content}")
     return errors, roles
 

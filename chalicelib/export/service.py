@@ -65,7 +65,8 @@ log = logging.getLogger(__name__)
 INLINE_LIMIT = 300
 PART_SIZE = 8 * 1024 * 1024  # S3 multipart parts must be >= 5 MiB except the last
 PAGE = 100  # conversations whose turns are read together (one BatchGetItem)
-PREFETCH_PAGES = 3  # pages read ahead of the writer (bounds memory)
+PREFETCH_PAGES = 8  # pages read ahead of the writer (bounds memory: 800 conversations)
+TURN_READERS = 4  # BatchGetItem calls in flight at once (the writer waits less)
 FILTER_KEYS = ("persona", "emotion", "topic", "intent", "tone", "tier")
 # No run outlives Lambda's hard limit (run_export's lambda_timeout in .chalice/config.json
 # is this maximum; the API's own timeout is far shorter), so a pending export whose run
@@ -244,7 +245,7 @@ def prefetched_pages(
         return
     pending: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="export-turns")
+    pool = ThreadPoolExecutor(max_workers=TURN_READERS, thread_name_prefix="export-turns")
 
     def put(item: Any) -> bool:
         while not stop.is_set():
