@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any, Final
 
-from pynamodb.attributes import Attribute
+from pynamodb.attributes import Attribute, BooleanAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.projection import create_projection_expression
 
@@ -78,18 +78,46 @@ def _condition(filters: Mapping[str, Any]) -> Condition:
     return condition
 
 
+def _number(text: str) -> int | float:
+    # NumberAttribute.deserialize is json.loads; for the number strings DynamoDB holds
+    # this is the same, without the JSON decoder's per-call setup.
+    return float(text) if "." in text or "e" in text or "E" in text else int(text)
+
+
+def _plain(wire_type: str, convert: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    if convert is None:
+        return lambda value: value[wire_type]
+    return lambda value: convert(value[wire_type])
+
+
+def _by_pynamodb(attr: Attribute[Any]) -> Callable[[Any], Any]:
+    return lambda value: attr.deserialize(attr.get_value(value))
+
+
 def record_decoder(attributes: Mapping[str, Attribute[Any]], names: Iterable[str]) -> Decoder:
     """A raw DynamoDB item -> {name: value} for ``names``, decoded exactly as pynamodb
     decodes those attributes (absent and NULL values are left out), without building a
-    model."""
-    fields = [(name, attributes[name]) for name in names]
+    model. Plain strings, numbers and booleans skip pynamodb's per-value calls."""
+    fields: list[tuple[str, str, Callable[[Any], Any]]] = []
+    for name in names:
+        attr = attributes[name]
+        kind = type(attr)
+        if kind is UnicodeAttribute:
+            read = _plain("S", None)
+        elif kind is NumberAttribute:
+            read = _plain("N", _number)
+        elif kind is BooleanAttribute:
+            read = _plain("BOOL", None)
+        else:
+            read = _by_pynamodb(attr)
+        fields.append((name, attr.attr_name, read))
 
     def decode(raw: Mapping[str, Any]) -> dict[str, Any]:
         data: dict[str, Any] = {}
-        for name, attr in fields:
-            value = raw.get(attr.attr_name)
+        for name, wire_name, read in fields:
+            value = raw.get(wire_name)
             if value and "NULL" not in value:
-                data[name] = attr.deserialize(attr.get_value(value))
+                data[name] = read(value)
         return data
 
     return decode

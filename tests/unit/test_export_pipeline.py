@@ -340,3 +340,38 @@ def test_no_lambda_that_runs_an_export_outlives_the_stale_limit() -> None:
         timeout = functions[name].get("lambda_timeout", config["lambda_timeout"])
         assert timeout <= LAMBDA_MAX_SECONDS < STALE_AFTER_SECONDS, name
     assert STALE_AFTER_SECONDS - LAMBDA_MAX_SECONDS >= 60  # margin for clocks and retries
+
+
+@pytest.mark.parametrize("score", [8.5, 9, None])
+def test_the_export_decoder_reads_records_as_pynamodb_does(score: float | None) -> None:
+    """The export builds no pynamodb model per item: its decoder must give every
+    conversation field exactly the value (and type) pynamodb's own decoding gives."""
+    from chalicelib.store.export_source import record_decoder
+    from chalicelib.store.mapping import record_from_domain
+    from chalicelib.store.records import ConversationRecord, tenant_key
+
+    conv = full_conversation("conv_decoded").conversation.model_copy(
+        update={"quality_score": score, "arc": None, "input_tokens": 12_345_678_901}
+    )
+    record = record_from_domain(
+        ConversationRecord,
+        conv,
+        dataset_key=tenant_key("tenant_1", "ds_1"),
+        updated_ms=1_764_158_400_123,
+        search_text="text",
+        deleted=False,
+    )
+    raw = record.serialize()
+    raw["arc"] = {"NULL": True}  # an explicit NULL reads as absent, as in pynamodb
+    names = tuple(ConversationRecord.get_attributes())
+    decoded = record_decoder(ConversationRecord.get_attributes(), names)(raw)
+    expected = ConversationRecord.from_raw_data(raw)
+    for name in names:
+        value = getattr(expected, name)
+        if value is None:
+            assert name not in decoded, name
+        else:
+            assert decoded[name] == value and type(decoded[name]) is type(value), name
+    assert Conversation.model_validate(
+        {n: v for n, v in decoded.items() if n in Conversation.model_fields}
+    ) == conv.model_copy(update={"arc": None})
