@@ -323,3 +323,6 @@ def reset_container() -> None:
     global _container
     with _container_lock:
         _container = None
+        # The old container was frozen with the init-phase objects: hand it back to the
+        # collector (its clients hold reference cycles). The next build freezes again.
+        gc.unfreeze()

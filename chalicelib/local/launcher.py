@@ -16,7 +16,6 @@ One command brings up, on 127.0.0.1 and with no AWS account or Docker:
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import logging
 import mimetypes
@@ -268,9 +267,11 @@ class LocalStack:
         }.items():
             os.environ[key] = value
         os.environ.pop("AWS_PROFILE", None)
+        from chalicelib.local.moto_patches import freeze_after_full_collections
         from chalicelib.local.moto_patches import install as patch_moto
 
         patch_moto()
+        freeze_after_full_collections()
         self.moto = TrackingMotoServer("127.0.0.1", 0)
         self.moto_port = self.moto.start()
         os.environ["MOTO_PORT"] = str(self.moto_port)
@@ -302,9 +303,11 @@ class LocalStack:
             self.simulator.stop()
         if self.moto is not None:
             self.moto.stop()
-        # The emulator freezes what survives full collections (moto_patches); its data
-        # may be garbage now (a test's stack), so hand everything back to the collector.
-        gc.unfreeze()
+        # The emulator froze what survived full collections; its data may be garbage
+        # now (a test's stack): stop freezing and hand everything back to the collector.
+        from chalicelib.local.moto_patches import stop_freezing
+
+        stop_freezing()
 
     # ------------------------------------------------------------------ moto
     def _moto_config(self) -> None:

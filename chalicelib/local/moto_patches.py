@@ -24,6 +24,7 @@ from typing import Any
 _lock = threading.RLock()
 WRITE_VERSION = "_brightrun_write_version"
 ITEM_SIZE = "_brightrun_size"  # an Item's measured size, kept until it changes
+_size_lock = threading.RLock()  # measuring an item vs updating it in place
 ITEM_SIZE_LIMIT = 405_000  # moto's LimitedSizeDict limit (DynamoDB's 400 KB, as measured)
 _installed = False
 
@@ -348,7 +349,10 @@ def _patch_write_versions() -> None:
 
     def update_item(self: Any, table_name: str, key: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return original_update(self, table_name, key, *args, **kwargs)
+            # Under the size lock: a measure taken while the update runs cannot be
+            # stored after the update has dropped it (moto's server is threaded).
+            with _size_lock:
+                return original_update(self, table_name, key, *args, **kwargs)
         finally:
             table = self.tables.get(table_name)
             if table is not None:
@@ -459,7 +463,11 @@ def _patch_query() -> None:
                 **filter_kwargs,
             )
 
-        if filter_kwargs or (range_key_conditions and len(range_key_conditions) > 1):
+        if (
+            filter_kwargs
+            or (range_key_conditions and len(range_key_conditions) > 1)
+            or (consistent_read and index_name)  # moto's path refuses it on a GSI
+        ):
             return run(self, exclusive_start_key)
         conditions = dict(hash_key_conditions or [])
         if index_name:
@@ -621,7 +629,8 @@ def _patch_item_init() -> None:
         # Measured when built; an in-place update drops it (see _patch_write_versions).
         known: int | None = self.__dict__.get(ITEM_SIZE)
         if known is None:
-            known = self.__dict__[ITEM_SIZE] = original_size(self)
+            with _size_lock:  # not while an update changes the item (see update_item)
+                known = self.__dict__[ITEM_SIZE] = original_size(self)
         return known
 
     __init__.__wrapped__ = original  # type: ignore[attr-defined]
@@ -761,21 +770,42 @@ def _patch_value_equality() -> None:
     DynamoType.__ne__ = __ne__  # type: ignore[method-assign]
 
 
+# Every SWEEP_SECONDS one full collection walks the whole heap again (see below).
+SWEEP_SECONDS = 120.0
+_last_sweep = [time.monotonic()]
+
+
 def _freeze_survivors(phase: str, info: dict[str, int]) -> None:
-    if phase == "stop" and info.get("generation") == 2:
+    if phase != "stop" or info.get("generation") != 2:
+        return
+    now = time.monotonic()
+    if now - _last_sweep[0] >= SWEEP_SECONDS:
+        # Hand everything back: the next full collection walks the whole heap and frees
+        # any reference cycle that became garbage while frozen; its survivors freeze.
+        _last_sweep[0] = now
+        gc.unfreeze()
+    else:
         gc.freeze()
 
 
-def _freeze_after_full_collections() -> None:
+def freeze_after_full_collections() -> None:
     """The emulator holds every table as Python objects (~80 per stored conversation),
     and each CPython full collection walks all of them: 0.4 s of stalled requests at
-    11,000 conversations, growing with the data; DynamoDB has no such pause. So the
-    objects that survive a full collection are frozen (``gc.freeze``): later full
-    collections walk only what was created since. Reference counting still frees
-    deleted items; only reference cycles among frozen objects would stay (moto's
-    stored items hold none)."""
+    11,000 conversations, growing with the data; DynamoDB has no such pause. So what
+    survives a full collection is frozen (``gc.freeze``) and later full collections
+    walk only what was created since. Reference counting still frees deleted items;
+    a reference cycle that becomes garbage while frozen waits for the next sweep (a
+    full walk at most every SWEEP_SECONDS). Started by the local stack, undone by
+    ``stop_freezing`` when it stops."""
     if _freeze_survivors not in gc.callbacks:
+        _last_sweep[0] = time.monotonic()
         gc.callbacks.append(_freeze_survivors)
+
+
+def stop_freezing() -> None:
+    if _freeze_survivors in gc.callbacks:
+        gc.callbacks.remove(_freeze_survivors)
+    gc.unfreeze()
 
 
 def install() -> None:
@@ -795,5 +825,4 @@ def install() -> None:
     _patch_client_request_token()
     _patch_request_parsing()
     _patch_value_equality()
-    _freeze_after_full_collections()
     _installed = True

@@ -56,9 +56,11 @@ BASE_FIELDS: Final[frozenset[str]] = frozenset(
 FILTER_DIMENSIONS: Final = ("persona", "emotion", "topic", "intent", "tone", "tier")
 _MAX_IN_VALUES: Final = 100  # DynamoDB's limit for the IN operator
 BATCH_GET_KEYS: Final = 100  # DynamoDB's limit per BatchGetItem
-# Unprocessed BatchGetItem keys (throttling) are asked for again after a backoff.
-UNPROCESSED_RETRIES: Final = 8
+# Unprocessed BatchGetItem keys (throttling) are asked for again after a backoff that
+# grows while rounds make no progress (any round that returns items resets it).
+UNPROCESSED_RETRIES: Final = 8  # rounds in a row without a single item read
 UNPROCESSED_BACKOFF_SECONDS: Final = 0.05
+UNPROCESSED_BACKOFF_MAX_SECONDS: Final = 1.0
 
 Decoder = Callable[[Mapping[str, Any]], dict[str, Any]]
 
@@ -124,8 +126,12 @@ def record_decoder(attributes: Mapping[str, Attribute[Any]], names: Iterable[str
 
 
 class DynamoExportSource:
-    def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, sleep: Callable[[float], None] = time.sleep, client: Any = None) -> None:
         self._sleep = sleep
+        self._client = client  # None: the shared botocore client (tests pass a fake)
+
+    def _dynamodb(self) -> Any:
+        return self._client if self._client is not None else shared_connection().client
 
     def approved(
         self,
@@ -163,7 +169,7 @@ class DynamoExportSource:
             request["Limit"] = page_size
         decode = record_decoder(attributes, names)
         validate = Conversation.model_validate
-        client: Any = shared_connection().client
+        client = self._dynamodb()
         while True:
             page = client.query(**request)
             for raw in page.get("Items", ()):
@@ -186,7 +192,7 @@ class DynamoExportSource:
         projection = create_projection_expression([id_attr, turns_attr], placeholders)
         names = {v: k for k, v in placeholders.items()}
         ids = list(dict.fromkeys(conversation_ids))
-        client: Any = shared_connection().client
+        client = self._dynamodb()
         out: dict[str, list[StoredTurn]] = {}
         for i in range(0, len(ids), BATCH_GET_KEYS):
             keys = [
@@ -200,21 +206,36 @@ class DynamoExportSource:
                     "ExpressionAttributeNames": names,
                 }
             }
-            for attempt in range(UNPROCESSED_RETRIES + 1):
-                if attempt:
-                    self._sleep(UNPROCESSED_BACKOFF_SECONDS * 2 ** (attempt - 1))
+            stalled = 0
+            while request:
                 response = client.batch_get_item(RequestItems=request)
-                for raw in response.get("Responses", {}).get(table, ()):
+                items = response.get("Responses", {}).get(table, ())
+                for raw in items:
+                    cid = id_attr.get_value(raw[id_attr.attr_name])
                     stored = turns_attr.deserialize(turns_attr.get_value(raw[turns_attr.attr_name]))
-                    out[id_attr.get_value(raw[id_attr.attr_name])] = [
-                        StoredTurn(t["turn_number"], t["role"], t["content"]) for t in stored
-                    ]
+                    out[cid] = _stored_turns(cid, stored)
                 request = response.get("UnprocessedKeys") or {}
                 if not request:
                     break
-            else:
-                raise RuntimeError(
-                    f"DynamoDB left turns unread after {UNPROCESSED_RETRIES} retries"
-                    " (throttled): try the export again"
+                stalled = 0 if items else stalled + 1
+                if stalled > UNPROCESSED_RETRIES:
+                    raise RuntimeError(
+                        f"DynamoDB returned no turns in {stalled} rounds in a row"
+                        " (throttled): try the export again"
+                    )
+                self._sleep(
+                    min(
+                        UNPROCESSED_BACKOFF_SECONDS * 2**stalled,
+                        UNPROCESSED_BACKOFF_MAX_SECONDS,
+                    )
                 )
         return out
+
+
+def _stored_turns(conversation_id: str, stored: Any) -> list[StoredTurn]:
+    try:
+        return [StoredTurn(t["turn_number"], t["role"], t["content"]) for t in stored]
+    except (KeyError, TypeError) as e:  # written validated: only a damaged item gets here
+        raise ValueError(
+            f"the stored turns of conversation {conversation_id} are damaged ({e!r})"
+        ) from e

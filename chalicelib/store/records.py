@@ -349,6 +349,10 @@ ALL_RECORDS: tuple[type[BaseRecord], ...] = (
 )
 
 
+# One client serves every table and thread (a local Lambda worker runs 64 calls at
+# once; an export reads with 5 threads): with pynamodb's default pool of 10, calls
+# beyond it open a fresh connection each time.
+MAX_POOL_CONNECTIONS = 64
 _shared_connections: dict[tuple[str, str | None], Connection] = {}
 _shared_lock = threading.Lock()
 
@@ -364,7 +368,9 @@ def shared_connection() -> Connection:
     with _shared_lock:
         conn = _shared_connections.get(key)
         if conn is None:
-            conn = Connection(region=meta.region, host=meta.host)
+            conn = Connection(
+                region=meta.region, host=meta.host, max_pool_connections=MAX_POOL_CONNECTIONS
+            )
             # The client is built now, in this thread, from the session that knows
             # the parser (pynamodb keeps a session per thread).
             use_wire_parser(conn.session)

@@ -375,3 +375,56 @@ def test_the_export_decoder_reads_records_as_pynamodb_does(score: float | None) 
     assert Conversation.model_validate(
         {n: v for n, v in decoded.items() if n in Conversation.model_fields}
     ) == conv.model_copy(update={"arc": None})
+
+
+class ThrottlingDynamo:
+    """BatchGetItem that serves ``per_call`` keys per call (the rest come back as
+    UnprocessedKeys, as DynamoDB does when throttled); 0 serves none."""
+
+    def __init__(self, per_call: int, turns: Any = None) -> None:
+        self.per_call, self.calls = per_call, 0
+        self.turns = (
+            turns if turns is not None else [{"turn_number": 1, "role": "user", "content": "hi"}]
+        )
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        self.calls += 1
+        ((table, request),) = RequestItems.items()
+        served, rest = request["Keys"][: self.per_call], request["Keys"][self.per_call :]
+        items = [
+            {"conversation_id": k["conversation_id"], "turns": {"S": json.dumps(self.turns)}}
+            for k in served
+        ]
+        out: dict[str, Any] = {"Responses": {table: items}}
+        if rest:
+            out["UnprocessedKeys"] = {table: {**request, "Keys": rest}}
+        return out
+
+
+def test_throttled_turn_reads_continue_while_they_make_progress() -> None:
+    from chalicelib.store.export_source import UNPROCESSED_BACKOFF_MAX_SECONDS, DynamoExportSource
+
+    dynamo, slept = ThrottlingDynamo(per_call=7), []
+    ids = [f"c{i}" for i in range(250)]
+    out = DynamoExportSource(sleep=slept.append, client=dynamo).turns("t1", ids)
+    assert sorted(out) == sorted(ids) and out["c0"][0].content == "hi"
+    assert dynamo.calls == 15 + 15 + 8  # requests of 100, 100 and 50 keys, 7 keys a round
+    assert max(slept) <= UNPROCESSED_BACKOFF_MAX_SECONDS and len(slept) == dynamo.calls - 3
+
+
+def test_turn_reads_give_up_after_rounds_without_progress() -> None:
+    from chalicelib.store.export_source import UNPROCESSED_RETRIES, DynamoExportSource
+
+    dynamo, slept = ThrottlingDynamo(per_call=0), []
+    with pytest.raises(RuntimeError, match="no turns in"):
+        DynamoExportSource(sleep=slept.append, client=dynamo).turns("t1", ["c1", "c2"])
+    assert dynamo.calls == UNPROCESSED_RETRIES + 1  # the first round and its retries
+    assert slept == sorted(slept) and slept[-1] <= 1.0  # growing, capped
+
+
+def test_damaged_stored_turns_name_their_conversation() -> None:
+    from chalicelib.store.export_source import DynamoExportSource
+
+    dynamo = ThrottlingDynamo(per_call=100, turns=[{"role": "user", "content": "no number"}])
+    with pytest.raises(ValueError, match="conversation c1 are damaged"):
+        DynamoExportSource(client=dynamo).turns("t1", ["c1"])

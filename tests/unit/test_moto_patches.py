@@ -721,12 +721,57 @@ def test_request_ids_are_still_written() -> None:
     assert xml == f"<R><RequestId>{headers['x-amzn-requestid']}</RequestId></R>"
 
 
-def test_full_collections_freeze_their_survivors() -> None:
+def test_full_collections_freeze_their_survivors_and_sweeps_free_cycles() -> None:
     import gc
+    import time
+    import weakref
 
-    install()
-    kept = [{"value": [i]} for i in range(10_000)]
-    gc.collect()
-    frozen = gc.get_freeze_count()
-    assert frozen >= len(kept)  # the survivors are out of later collections' way
-    assert gc.collect() == 0 and gc.get_freeze_count() >= frozen
+    from chalicelib.local import moto_patches
+
+    moto_patches.freeze_after_full_collections()
+    try:
+        kept = [{"value": [i]} for i in range(10_000)]
+        gc.collect()
+        frozen = gc.get_freeze_count()
+        assert frozen >= len(kept)  # the survivors are out of later collections' way
+
+        class Node:
+            pass
+
+        cycle = Node()
+        cycle.self = cycle  # type: ignore[attr-defined]
+        alive = weakref.ref(cycle)
+        gc.collect()  # alive now: frozen with the rest
+        del cycle
+        gc.collect()
+        assert alive() is not None  # garbage, but frozen: a plain collection cannot free it
+        moto_patches._last_sweep[0] = time.monotonic() - moto_patches.SWEEP_SECONDS
+        gc.collect()  # this one hands everything back ...
+        assert gc.get_freeze_count() == 0
+        gc.collect()  # ... and the next walks it all: the cycle is freed
+        assert alive() is None
+        assert gc.get_freeze_count() >= len(kept)
+    finally:
+        moto_patches.stop_freezing()
+    assert gc.get_freeze_count() == 0
+    assert moto_patches._freeze_survivors not in gc.callbacks
+
+
+def test_a_consistent_read_on_a_global_index_is_still_refused(table: Table) -> None:
+    from moto.dynamodb.exceptions import MockValidationException
+
+    key = DynamoType({"S": "g0"})
+    with pytest.raises(MockValidationException, match="Consistent reads"):
+        Table.query(
+            table,
+            key,
+            None,
+            [],
+            None,
+            None,
+            True,
+            None,
+            index_name="by_g",
+            consistent_read=True,
+            hash_key_conditions=[("g", key)],
+        )
