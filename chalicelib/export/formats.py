@@ -899,6 +899,7 @@ CSV_COLUMNS: Final = (
 )
 _CSV_ROLES: Final = frozenset({"system", "user", "assistant"})
 _ROLE_INDEX: Final = CSV_COLUMNS.index("role")
+_TURN_INDEX: Final = CSV_COLUMNS.index("turn_number")  # the first cell that varies by row
 
 
 def neutralise_cell(value: str) -> str:
@@ -959,17 +960,27 @@ class CSVWriter(FormatWriter):
 
     def _check(self, obj: Any) -> list[str]:
         errors: list[str] = []
+        first: Sequence[Any] | None = None
         for row in obj:
-            errors += self._check_row(row)
+            # A conversation's rows repeat its metadata cells: once the first row's are
+            # checked, a row with the very same ones needs only its turn cells checked.
+            same_head = (
+                first is not None
+                and len(row) == len(first)
+                and row[:_TURN_INDEX] == first[:_TURN_INDEX]
+            )
+            errors += self._check_row(row, start=_TURN_INDEX if same_head else 0)
+            first = first or row
         return errors
 
-    def _check_row(self, row: Sequence[Any]) -> list[str]:
+    def _check_row(self, row: Sequence[Any], start: int = 0) -> list[str]:
         errors: list[str] = []
         if len(row) not in (len(CSV_COLUMNS), len(CSV_COLUMNS) + 1):
             return [f"row has {len(row)} cells, expected {len(CSV_COLUMNS)} (+ split)"]
         if row[_ROLE_INDEX] not in _CSV_ROLES:
             errors.append(f"invalid role {row[_ROLE_INDEX]!r}")
-        for i, cell in enumerate(row):
+        for i in range(start, len(row)):
+            cell = row[i]
             if isinstance(cell, str) and cell and cell[0] in _FORMULA_PREFIXES:
                 errors.append(f"cell {i} starts with {cell[0]!r} (formula injection)")
         return errors

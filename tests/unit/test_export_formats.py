@@ -548,3 +548,20 @@ def test_export_filename():
         export_filename(date(2026, 1, 2), count=-1, extension="csv")
     with pytest.raises(ValidationError):
         export_filename(date(2026, 1, 2), count=1, extension="../x")
+
+
+def test_csv_record_check_covers_every_row_s_cells() -> None:
+    """The record check skips metadata cells a row shares with the conversation's first
+    row (already checked); a row whose metadata differs is checked in full."""
+    from chalicelib.export.formats import CSV_COLUMNS, CSVWriter
+
+    head = ["conv_1", "ds_1", "Persona", "Fear", "Fees", "Ask", "Warm", "template", 9.0, "approved"]
+    assert len(head) == CSV_COLUMNS.index("turn_number")
+    rows = [[*head, 1, "user", "hi"], [*head, 2, "assistant", "=1+1"]]
+    assert CSVWriter()._check(rows) == ["cell 12 starts with '=' (formula injection)"]
+    tampered = [*head[:2], "@SUM(A1)", *head[3:]]
+    rows = [[*head, 1, "user", "hi"], [*tampered, 2, "assistant", "fine"]]
+    assert CSVWriter()._check(rows) == ["cell 2 starts with '@' (formula injection)"]
+    assert CSVWriter()._check([[*tampered, 1, "user", "hi"]]) == [
+        "cell 2 starts with '@' (formula injection)"
+    ]
