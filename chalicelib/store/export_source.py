@@ -125,6 +125,30 @@ def record_decoder(attributes: Mapping[str, Attribute[Any]], names: Iterable[str
     return decode
 
 
+def _query(
+    tenant_id: str,
+    dataset_id: str,
+    filters: Mapping[str, Any],
+    projection: list[Attribute[Any]] | None,
+) -> dict[str, Any]:
+    """The Query request for one dataset's approved conversations matching ``filters``
+    (on the dataset index, in ``updated_ms`` order), reading ``projection``."""
+    placeholders: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    key = ConversationRecord.dataset_key == tenant_key(tenant_id, dataset_id)
+    request: dict[str, Any] = {
+        "TableName": ConversationRecord.Meta.table_name,
+        "IndexName": ConversationRecord.by_dataset.Meta.index_name,
+        "KeyConditionExpression": key.serialize(placeholders, values),
+        "FilterExpression": _condition(filters).serialize(placeholders, values),
+    }
+    if projection is not None:
+        request["ProjectionExpression"] = create_projection_expression(projection, placeholders)
+    request["ExpressionAttributeNames"] = {v: k for k, v in placeholders.items()}
+    request["ExpressionAttributeValues"] = values
+    return request
+
+
 class DynamoExportSource:
     def __init__(self, sleep: Callable[[float], None] = time.sleep, client: Any = None) -> None:
         self._sleep = sleep
@@ -151,20 +175,7 @@ class DynamoExportSource:
             else tuple(n for n in CONVERSATION_FIELDS if n in BASE_FIELDS or n in fields)
         )
         attributes = ConversationRecord.get_attributes()
-        placeholders: dict[str, str] = {}
-        values: dict[str, Any] = {}
-        key = ConversationRecord.dataset_key == tenant_key(tenant_id, dataset_id)
-        request: dict[str, Any] = {
-            "TableName": ConversationRecord.Meta.table_name,
-            "IndexName": ConversationRecord.by_dataset.Meta.index_name,
-            "KeyConditionExpression": key.serialize(placeholders, values),
-            "FilterExpression": _condition(filters).serialize(placeholders, values),
-            "ProjectionExpression": create_projection_expression(
-                [attributes[n] for n in names], placeholders
-            ),
-        }
-        request["ExpressionAttributeNames"] = {v: k for k, v in placeholders.items()}
-        request["ExpressionAttributeValues"] = values
+        request = _query(tenant_id, dataset_id, filters, [attributes[n] for n in names])
         if page_size:
             request["Limit"] = page_size
         decode = record_decoder(attributes, names)
@@ -178,6 +189,29 @@ class DynamoExportSource:
             if not last:
                 return
             request["ExclusiveStartKey"] = last
+
+    def count_approved(
+        self, tenant_id: str, dataset_id: str, filters: Mapping[str, Any], stop_at: int
+    ) -> int | None:
+        """How many conversations ``approved`` would yield, counting no further than
+        ``stop_at``, in DynamoDB (``Select: COUNT``: no item crosses the wire). None when
+        a filter list is longer than DynamoDB's IN allows: then only the caller's
+        re-check is exact, and it must count what it reads."""
+        if any(len(filters.get(dim) or ()) > _MAX_IN_VALUES for dim in FILTER_DIMENSIONS):
+            return None
+        request = _query(tenant_id, dataset_id, filters, None)
+        request["Select"] = "COUNT"
+        request["Limit"] = max(stop_at, 1)
+        client = self._dynamodb()
+        count = 0
+        while count < stop_at:
+            page = client.query(**request)
+            count += page.get("Count", 0)
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                break
+            request["ExclusiveStartKey"] = last
+        return min(count, stop_at)
 
     def turns(self, tenant_id: str, conversation_ids: Iterable[str]) -> dict[str, list[StoredTurn]]:
         """conversation_id -> turns, for any number of ids (100 per request).

@@ -238,6 +238,7 @@ class StrictFakeS3:
     def __init__(self) -> None:
         self.uploads: dict[str, dict[int, bytes]] = {}
         self.objects: dict[str, bytes] = {}
+        self.puts = 0
 
     def create_multipart_upload(self, Bucket: str, Key: str, **kw: object) -> dict[str, str]:
         upload_id = f"up-{len(self.uploads) + 1}"
@@ -270,8 +271,13 @@ class StrictFakeS3:
     def abort_multipart_upload(self, Bucket: str, Key: str, UploadId: str) -> None:
         del self.uploads[UploadId]
 
+    def put_object(self, Bucket: str, Key: str, Body: bytes, **kw: object) -> None:
+        assert kw["ContentDisposition"] and kw["ServerSideEncryption"] == "AES256"
+        self.puts += 1
+        self.objects[Key] = bytes(Body)
 
-@pytest.mark.parametrize("size", [0, 1000, 9 * 1024 * 1024 + 17, 20 * 1024 * 1024])
+
+@pytest.mark.parametrize("size", [0, 1000, 9 * 1024 * 1024 + 17, 20 * 1024 * 1024, 25 << 20])
 def test_sink_held_first_part_goes_first(size: int) -> None:
     s3 = StrictFakeS3()
     body = bytes(i % 251 for i in range(size))
@@ -282,7 +288,11 @@ def test_sink_held_first_part_goes_first(size: int) -> None:
     sink.close(prefix=prefix)
     assert s3.objects["k"] == prefix + body
     assert sink.size == len(body) + len(prefix)
-    assert len(sink.parts) == max(1, -(-size // export_service.PART_SIZE))
+    parts = -(-size // export_service.PART_SIZE)
+    if parts <= 2:  # the held part and the rest were all in memory: one PutObject
+        assert sink.parts == [] and s3.puts == 1
+    else:
+        assert len(sink.parts) == parts and s3.puts == 0
     assert s3.uploads == {}
 
 
@@ -295,6 +305,8 @@ def test_sink_streams_parts_in_order(size: int) -> None:
         sink.write(body[i : i + (3 << 20)])
     sink.close()
     assert s3.objects["k"] == body
+    small = size < export_service.PART_SIZE
+    assert (s3.puts, len(sink.parts)) == ((1, 0) if small else (0, 2))  # 9 + 8 MiB
 
 
 def test_sink_without_hold_rejects_a_prefix_and_aborts() -> None:
@@ -303,6 +315,11 @@ def test_sink_without_hold_rejects_a_prefix_and_aborts() -> None:
     sink.write(b"a,b\n")
     with pytest.raises(ValueError):
         sink.close(prefix=b"x")
+    sink.abort()
+    assert s3.uploads == {} and s3.objects == {}
+    sink = S3MultipartSink(s3, "exports", "k3", "text/csv", "f.csv")
+    sink.write(bytes(export_service.PART_SIZE + 1))  # one part sent: an upload is open
+    assert len(s3.uploads) == 1
     sink.abort()
     assert s3.uploads == {} and s3.objects == {}
 
@@ -428,3 +445,42 @@ def test_damaged_stored_turns_name_their_conversation() -> None:
     dynamo = ThrottlingDynamo(per_call=100, turns=[{"role": "user", "content": "no number"}])
     with pytest.raises(ValueError, match="conversation c1 are damaged"):
         DynamoExportSource(client=dynamo).turns("t1", ["c1"])
+
+
+class CountingDynamo:
+    """Query with Select COUNT over pages of the given counts."""
+
+    def __init__(self, pages: list[int]) -> None:
+        self.pages, self.requests = pages, []
+
+    def query(self, **request: Any) -> dict[str, Any]:
+        self.requests.append(request)
+        i = len(self.requests) - 1
+        out: dict[str, Any] = {"Count": self.pages[i], "ScannedCount": self.pages[i]}
+        if i + 1 < len(self.pages):
+            out["LastEvaluatedKey"] = {"page": {"N": str(i)}}
+        return out
+
+
+def test_counting_happens_in_dynamodb_and_stops_early() -> None:
+    from chalicelib.store.export_source import DynamoExportSource
+
+    dynamo = CountingDynamo([120, 0, 150, 90, 500])
+    assert DynamoExportSource(client=dynamo).count_approved("t1", "ds_1", {}, 301) == 301
+    assert len(dynamo.requests) == 4  # 120 + 0 + 150 + 90 >= 301: the last page is not read
+    first = dynamo.requests[0]
+    assert first["Select"] == "COUNT" and first["Limit"] == 301
+    assert "ProjectionExpression" not in first and "approved" in json.dumps(first)
+    assert dynamo.requests[1]["ExclusiveStartKey"] == {"page": {"N": "0"}}
+    assert DynamoExportSource(client=CountingDynamo([3, 4])).count_approved("t1", "d", {}, 301) == 7
+
+
+def test_filter_lists_longer_than_in_allows_are_not_counted_in_dynamodb() -> None:
+    from chalicelib.store.export_source import DynamoExportSource
+
+    dynamo = CountingDynamo([5])
+    topics = [f"topic {i}" for i in range(101)]
+    assert (
+        DynamoExportSource(client=dynamo).count_approved("t1", "d", {"topic": topics}, 301) is None
+    )
+    assert dynamo.requests == []
