@@ -50,7 +50,13 @@ from chalicelib.export.formats import (
     get_writer,
     write_validated,
 )
-from chalicelib.export.splits import assign_splits, split_manifest, validate_ratios
+from chalicelib.export.splits import (
+    SplitMember,
+    assign_splits,
+    split_manifest,
+    split_member,
+    validate_ratios,
+)
 from chalicelib.generation.service import system_prompt_for
 from chalicelib.review.audit import AuditLog
 from chalicelib.store.export_source import DynamoExportSource
@@ -565,15 +571,16 @@ class ExportService:
         writer = get_writer(record.format)
         fields = FORMAT_FIELDS[record.format]
         date = datetime.now(UTC).date()
-        split_convs: dict[str, Conversation] = {}
+        split_convs: dict[str, SplitMember] = {}
         assignments: dict[str, str] | None = None
         if record.split:
-            # Splits need every group before the first line is written: one light pass.
+            # Splits need every group before the first line is written: one light pass,
+            # keeping only what splitting reads of each conversation.
             split_convs = {
-                c.conversation_id: c
+                c.conversation_id: split_member(c)
                 for c in self._approved(tenant_id, dataset_ids, filters, SPLIT_FIELDS)
             }
-            assignments = assign_splits(list(split_convs.values()), record.split, seed=0)
+            assignments = assign_splits(split_convs.values(), record.split, seed=0)
         options = ExportOptions(
             system_prompt=self._system_prompt(tenant_id, dataset_ids),
             assistant_weights=bool(options_in.get("assistant_weights")),

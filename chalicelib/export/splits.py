@@ -22,7 +22,7 @@ import hashlib
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Final, TypeVar
+from typing import Any, Final, NamedTuple, TypeVar
 
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.models import Conversation
@@ -73,18 +73,43 @@ def _hash(seed: int | str, *parts: str) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
 
 
-def base_group_key(conversation: Conversation) -> str:
+class SplitMember(NamedTuple):
+    """What splitting reads of a conversation. An export with a split holds one per
+    conversation for its whole run: a few hundred bytes, where a Conversation with its
+    quality report is several kilobytes."""
+
+    conversation_id: str
+    chunk_id: str | None
+    tier: str
+    persona: str
+    duplicate_of: str | None
+
+
+def split_member(conversation: Conversation | SplitMember) -> SplitMember:
+    if isinstance(conversation, SplitMember):
+        return conversation
+    quality = conversation.quality
+    return SplitMember(
+        conversation.conversation_id,
+        conversation.chunk_id,
+        conversation.tier.value,
+        conversation.persona,
+        quality.duplicate_of if quality is not None else None,
+    )
+
+
+def base_group_key(conversation: Conversation | SplitMember) -> str:
     if conversation.chunk_id:
         return f"chunk:{conversation.chunk_id}"
     return f"conv:{conversation.conversation_id}"
 
 
-def group_conversations(conversations: Iterable[Conversation]) -> dict[str, str]:
+def group_conversations(conversations: Iterable[Conversation | SplitMember]) -> dict[str, str]:
     """conversation_id -> group key (chunk groups joined through duplicate_of links).
 
     A joined group is named by its smallest member key so the result is order-independent.
     """
-    convs = list(conversations)
+    convs = [split_member(c) for c in conversations]
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -106,36 +131,37 @@ def group_conversations(conversations: Iterable[Conversation]) -> dict[str, str]
     for key in key_of.values():
         parent.setdefault(key, key)
     for c in convs:
-        dup = c.quality.duplicate_of if c.quality is not None else None
+        dup = c.duplicate_of
         if dup is not None and dup in key_of:
             union(key_of[c.conversation_id], key_of[dup])
     return {cid: find(key) for cid, key in key_of.items()}
 
 
 def assign_splits(
-    conversations: list[Conversation],
+    conversations: Iterable[Conversation | SplitMember],
     ratios: Mapping[str, float] | None = None,
     seed: int | str = 0,
 ) -> dict[str, str]:
     """conversation_id -> split name; whole groups go to one split (see module doc)."""
     weights = validate_ratios(DEFAULT_RATIOS if ratios is None else ratios)
-    ids = [c.conversation_id for c in conversations]
+    members_in = [split_member(c) for c in conversations]
+    ids = [c.conversation_id for c in members_in]
     if len(set(ids)) != len(ids):
         dupes = sorted(k for k, n in Counter(ids).items() if n > 1)
         raise ValidationError("duplicate conversation ids", {"conversation_ids": dupes[:20]})
 
-    group_of = group_conversations(conversations)
-    members: dict[str, list[Conversation]] = defaultdict(list)
-    for c in conversations:
+    group_of = group_conversations(members_in)
+    members: dict[str, list[SplitMember]] = defaultdict(list)
+    for c in members_in:
         members[group_of[c.conversation_id]].append(c)
 
     # A group spanning strata (one chunk used for two personas) counts in its majority
     # stratum; ties go to the smallest key so the choice does not depend on input order.
-    def stratum(group: list[Conversation]) -> tuple[str, str]:
-        counts = Counter((c.tier.value, c.persona) for c in group)
+    def stratum(group: list[SplitMember]) -> tuple[str, str]:
+        counts = Counter((c.tier, c.persona) for c in group)
         return min(counts, key=lambda k: (-counts[k], k))
 
-    def order(item: tuple[str, list[Conversation]]) -> tuple[int, str, int, str, int, str]:
+    def order(item: tuple[str, list[SplitMember]]) -> tuple[int, str, int, str, int, str]:
         key, group = item
         tier, persona = stratum(group)
         return (
@@ -173,12 +199,12 @@ def select_split(
 
 def split_manifest(
     assignments: Mapping[str, str],
-    conversations: Iterable[Conversation],
+    conversations: Iterable[Conversation | SplitMember],
     ratios: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Counts per split, split x tier and split x persona, group counts and a leakage check
     recomputed from the conversations (so it also catches a hand-edited assignment)."""
-    convs = list(conversations)
+    convs = [split_member(c) for c in conversations]
     group_of = group_conversations(convs)
     present = [c for c in convs if c.conversation_id in assignments]
     unassigned = sorted(c.conversation_id for c in convs if c.conversation_id not in assignments)
@@ -192,7 +218,7 @@ def split_manifest(
     group_sizes: Counter[str] = Counter()
     for c in present:
         split = assignments[c.conversation_id]
-        by_tier[split][c.tier.value] += 1
+        by_tier[split][c.tier] += 1
         by_persona[split][c.persona] += 1
         splits_of_group[group_of[c.conversation_id]].add(split)
         group_sizes[group_of[c.conversation_id]] += 1

@@ -565,3 +565,21 @@ def test_csv_record_check_covers_every_row_s_cells() -> None:
     assert CSVWriter()._check([[*tampered, 1, "user", "hi"]]) == [
         "cell 2 starts with '@' (formula injection)"
     ]
+
+
+def test_split_members_split_exactly_as_their_conversations():
+    """An export keeps only a SplitMember per conversation for its split pass: the
+    assignment, the groups and the manifest must not change."""
+    from chalicelib.export.splits import split_member
+
+    convs = population(120)
+    convs[7] = make_conv("conv_007", UA, duplicate_of="conv_100").conversation
+    members = [split_member(c) for c in convs]
+    ratios = {"train": 0.8, "validation": 0.1, "test": 0.1}
+    assert assign_splits(members, ratios, seed=3) == assign_splits(convs, ratios, seed=3)
+    assert group_conversations(members) == group_conversations(convs)
+    assignments = assign_splits(convs, ratios, seed=3)
+    assert split_manifest(assignments, members, ratios) == split_manifest(
+        assignments, convs, ratios
+    )
+    assert members[7].duplicate_of == "conv_100" and members[7].tier == convs[7].tier.value
