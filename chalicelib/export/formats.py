@@ -900,6 +900,19 @@ CSV_COLUMNS: Final = (
 _CSV_ROLES: Final = frozenset({"system", "user", "assistant"})
 _ROLE_INDEX: Final = CSV_COLUMNS.index("role")
 _TURN_INDEX: Final = CSV_COLUMNS.index("turn_number")  # the first cell that varies by row
+_CONTENT_INDEX: Final = CSV_COLUMNS.index("content")
+
+
+def csv_cell(value: object) -> str:
+    """One cell as ``csv.writer`` (the excel dialect, QUOTE_MINIMAL) writes it in a row of
+    several cells: floats by ``repr``, anything else by ``str``; quoted when it holds a
+    comma, a quote (doubled) or a line break."""
+    text = repr(value) if isinstance(value, float) else str(value)
+    if '"' in text:
+        return '"' + text.replace('"', '""') + '"'
+    if "," in text or "\n" in text or "\r" in text:
+        return '"' + text + '"'
+    return text
 
 
 def neutralise_cell(value: str) -> str:
@@ -954,9 +967,16 @@ class CSVWriter(FormatWriter):
         if opts.system_prompt is not None:
             rows.append([*head, 0, "system", n(opts.system_prompt), *tail])
         rows += [[*head, t.turn_number, t.role, n(t.content), *tail] for t in turns]
-        out = io.StringIO()
-        csv.writer(out).writerows(rows)
-        return rows, out.getvalue()
+        # The rows as csv.writer writes them, with the shared metadata cells encoded once
+        # per conversation instead of once per turn.
+        lead = ",".join(map(csv_cell, head)) + ","
+        end = "".join("," + csv_cell(cell) for cell in tail) + "\r\n"
+        text = "".join(
+            f"{lead}{csv_cell(row[_TURN_INDEX])},{csv_cell(row[_ROLE_INDEX])},"
+            f"{csv_cell(row[_CONTENT_INDEX])}{end}"
+            for row in rows
+        )
+        return rows, text
 
     def _check(self, obj: Any) -> list[str]:
         errors: list[str] = []

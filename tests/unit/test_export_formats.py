@@ -583,3 +583,36 @@ def test_split_members_split_exactly_as_their_conversations():
         assignments, convs, ratios
     )
     assert members[7].duplicate_of == "conv_100" and members[7].tier == convs[7].tier.value
+
+
+def test_csv_rows_are_written_exactly_as_csv_writer_writes_them():
+    """CSVWriter encodes a conversation's shared cells once; the file must still be
+    byte-for-byte what csv.writer writes for the same rows."""
+
+    import random
+
+    from chalicelib.export.formats import csv_cell
+
+    rng = random.Random(11)
+    alphabet = ['"', ",", "\n", "\r", " ", "'", "=", "a", "é", "\u2028", "\t", ";"]
+    cells: list[object] = ["", "plain", 0, 7, -1, 9.7, 10.0, 1e-7, None, True]
+    cells += ["".join(rng.choices(alphabet, k=rng.randrange(1, 8))) for _ in range(400)]
+    for _ in range(300):
+        row = rng.sample(cells, 5)
+        out = io.StringIO()
+        csv.writer(out).writerow(row)
+        assert ",".join(csv_cell("" if c is None else c) for c in row) + "\r\n" == out.getvalue()
+
+    w = WRITERS[ExportFormat.CSV]
+    tricky = make_conv(
+        "conv_q",
+        UA,
+        contents=['He said "hi", then\nleft', "=SUM(1,2)\r\nok"],
+        chunk_id="chunk,1",
+    )
+    for splits in (None, {"conv_q": "train"}):
+        opts = ExportOptions(system_prompt='Be "kind", always', splits=splits)
+        rows, text = w._render(tricky, tricky.turns, opts)
+        expected = io.StringIO()
+        csv.writer(expected).writerows(rows)
+        assert text == expected.getvalue()
