@@ -231,11 +231,9 @@ def _wire_dynamo(value: Any) -> Any:
             ]
             return {value.type: encoded if value.type == "BS" else encoded[0]}
         return {value.type: value.value}
-    if isinstance(value, datetime):
-        return value.timestamp()
     if hasattr(value, "to_json"):
         return value.to_json()
-    return _wire_default(value)
+    return _wire_default(value)  # bytes, datetimes
 
 
 def _patch_dynamodb_serializer() -> None:
@@ -691,17 +689,17 @@ def _patch_client_request_token() -> None:
     DynamoHandler.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
-def _wire_request(action: str, body: bytes | str) -> dict[str, Any] | None:
+def _wire_request(action: str, body: bytes) -> dict[str, Any] | None:
     """A data-plane request body as moto's parser would give it, by ``json.loads``, or
     None where the two could differ: the parser walks the botocore input shape and
     decodes base64 blobs (binary attributes) to bytes. The app stores no binary
-    attributes, but a body that might hold one takes moto's parser."""
-    if action not in _DYNAMO_WIRE_OPS:
+    attributes, but a body that might hold one takes moto's parser (the same test the
+    app's response parser makes, ``store.wire``)."""
+    from chalicelib.store.wire import might_hold_binary
+
+    if action not in _DYNAMO_WIRE_OPS or might_hold_binary(body):
         return None
-    text = body.decode("utf-8") if isinstance(body, bytes) else body
-    if '"B"' in text or '"BS"' in text:
-        return None
-    parsed = json.loads(text) if text else {}
+    parsed = json.loads(body) if body else {}
     return parsed if isinstance(parsed, dict) else None
 
 

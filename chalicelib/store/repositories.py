@@ -13,7 +13,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import (
     DeleteError,
     DoesNotExist,
@@ -72,11 +71,6 @@ def _is_condition_failure(exc: Exception) -> bool:
         return True
     reasons = getattr(exc, "cancellation_reasons", None) or []
     return any(r is not None and r.code == "ConditionalCheckFailed" for r in reasons)
-
-
-def transaction_connection() -> Connection:
-    """The connection transactions are written through: the shared one (one client)."""
-    return shared_connection()
 
 
 # --------------------------------------------------------------------------- datasets
@@ -440,7 +434,7 @@ class DynamoConversationRepository:
         R = ConversationRecord
         record = self._to_record(conversation, _search_text(turns))
         try:
-            with TransactWrite(connection=transaction_connection()) as tx:
+            with TransactWrite(connection=shared_connection()) as tx:
                 tx.save(
                     record,
                     condition=(R.status == ConversationStatus.GENERATING.value)
@@ -470,7 +464,7 @@ class DynamoConversationRepository:
     ) -> bool:
         R = ConversationRecord
         try:
-            with TransactWrite(connection=transaction_connection()) as tx:
+            with TransactWrite(connection=shared_connection()) as tx:
                 tx.update(
                     R(conversation.tenant_id, conversation.conversation_id),
                     actions=[
@@ -550,7 +544,7 @@ class DynamoConversationRepository:
         owners += [w.conversation_id for w in chunk]  # audit puts
         owners += [w.conversation_id for w in chunk]  # conversation updates
         try:
-            with TransactWrite(connection=transaction_connection()) as tx:
+            with TransactWrite(connection=shared_connection()) as tx:
                 for w in chunk:
                     self._add_review(tx, w)
         except TransactWriteError as e:
@@ -629,7 +623,7 @@ class DynamoConversationRepository:
         """Tombstone (kept for list-cache deltas and the audit trail); turns are removed."""
         R = ConversationRecord
         try:
-            with TransactWrite(connection=transaction_connection()) as tx:
+            with TransactWrite(connection=shared_connection()) as tx:
                 tx.update(
                     R(conversation.tenant_id, conversation.conversation_id),
                     actions=[
@@ -785,7 +779,7 @@ class DynamoJobRepository:
             doc=doc_of(log),
         )
         try:
-            with TransactWrite(connection=transaction_connection()) as tx:
+            with TransactWrite(connection=shared_connection()) as tx:
                 tx.save(log_record, condition=GenerationLogRecord.log_id.does_not_exist())
                 if job_id and log.cost_usd:
                     tx.update(
@@ -845,7 +839,7 @@ class DynamoJobRepository:
 
     def record_item(self, item: JobItemWrite) -> bool:
         try:
-            with TransactWrite(connection=transaction_connection()) as tx:
+            with TransactWrite(connection=shared_connection()) as tx:
                 item.add_to(tx)
         except TransactWriteError as e:
             if _is_condition_failure(e):
@@ -926,7 +920,7 @@ class DynamoTemplateRepository:
         return PromptTemplate.model_validate(record.doc)
 
     def create(self, template: PromptTemplate, version: TemplateVersion) -> None:
-        with TransactWrite(connection=transaction_connection()) as tx:
+        with TransactWrite(connection=shared_connection()) as tx:
             tx.save(
                 TemplateRecord(
                     template.tenant_id,
@@ -948,7 +942,7 @@ class DynamoTemplateRepository:
         self, template: PromptTemplate, expected_version: int, new_version: TemplateVersion | None
     ) -> None:
         try:
-            with TransactWrite(connection=transaction_connection()) as tx:
+            with TransactWrite(connection=shared_connection()) as tx:
                 tx.save(
                     TemplateRecord(
                         template.tenant_id,

@@ -743,7 +743,7 @@ def test_a_review_resent_after_it_committed_is_a_success(api: Any) -> None:
     read timeout and botocore retries."""
     from botocore.exceptions import ReadTimeoutError
 
-    from chalicelib.store.repositories import transaction_connection
+    from chalicelib.store.records import shared_connection
 
     status, dataset, _ = api.post("/api/datasets/sample")
     assert status == 201, dataset
@@ -767,7 +767,7 @@ def test_a_review_resent_after_it_committed_is_a_success(api: Any) -> None:
             assert resp.status == 200
         raise ReadTimeoutError(endpoint_url=request.url)
 
-    events = transaction_connection().client.meta.events
+    events = shared_connection().client.meta.events
     event = "before-send.dynamodb.TransactWriteItems"
     events.register(event, commit_then_time_out)
     try:

@@ -72,26 +72,58 @@ def table() -> Table:
     return t
 
 
-def pages(query: Any, table: Table, limit: int | None, **kw: Any) -> list[list[str]]:
-    out: list[list[str]] = []
+def query_page(
+    query: Any,
+    table: Table,
+    key: DynamoType,
+    attr: str,
+    limit: int | None,
+    start: dict[str, Any] | None = None,
+    *,
+    range_comparison: str | None = None,
+    range_objs: list[DynamoType] | None = None,
+    forward: bool = True,
+    projection: list[list[str]] | None = None,
+    **kw: Any,
+) -> tuple[list[Any], int, Any]:
+    """One page of ``query`` (the patched Table.query or moto's own) on partition
+    ``attr`` = ``key``: moto's positional signature, spelled out once."""
+    return query(  # type: ignore[no-any-return]
+        table,
+        key,
+        range_comparison,
+        range_objs or [],
+        limit,
+        start,
+        forward,
+        projection,
+        hash_key_conditions=[(attr, key)],
+        **kw,
+    )
+
+
+def walk(
+    query: Any, table: Table, key: DynamoType, attr: str, limit: int | None, **kw: Any
+) -> list[tuple[list[Any], int]]:
+    """Every page of a paged query: (items, scanned count) each."""
+    out: list[tuple[list[Any], int]] = []
     start = None
     while True:
-        items, _, last = query(
-            table,
-            kw.pop("hash_key", None) if not out else kw["_hash"],
-            kw.get("range_comparison"),
-            kw.get("range_objs", []),
-            limit,
-            start,
-            kw.get("forward", True),
-            None,
-            index_name=kw.get("index_name"),
-            hash_key_conditions=kw.get("conditions"),
-        )
-        out.append([f"{i.attrs['pk'].value}/{i.attrs['sk'].value}" for i in items])
+        items, scanned, last = query_page(query, table, key, attr, limit, start, **kw)
+        out.append((items, scanned))
         if last is None:
             return out
         start = {k: v.to_json() for k, v in last.items()}
+
+
+def pages(query: Any, table: Table, limit: int | None, **kw: Any) -> list[list[str]]:
+    ((attr, key),) = kw.pop("conditions")
+    kw.pop("hash_key", None)
+    kw.pop("_hash", None)
+    return [
+        [f"{i.attrs['pk'].value}/{i.attrs['sk'].value}" for i in items]
+        for items, _ in walk(query, table, key, attr, limit, **kw)
+    ]
 
 
 CASES = [
@@ -159,26 +191,17 @@ def test_filtered_and_projected_pages_match_moto(
     projection = [["pk"], ["sk"], ["tags"], ["flag"]] if projected else None
 
     def read(query: Any) -> list[tuple[list[dict[str, Any]], int]]:
-        out: list[tuple[list[dict[str, Any]], int]] = []
-        start = None
-        while True:
-            items, scanned, last = query(
-                table,
-                key,
-                None,
-                [],
-                limit,
-                start,
-                True,
-                projection,
-                index_name=case["index_name"],
-                filter_expression=flt,
-                hash_key_conditions=[(attr, key)],
-            )
-            out.append(([i.to_json()["Attributes"] for i in items], scanned))
-            if last is None:
-                return out
-            start = {k: v.to_json() for k, v in last.items()}
+        walked = walk(
+            query,
+            table,
+            key,
+            attr,
+            limit,
+            projection=projection,
+            index_name=case["index_name"],
+            filter_expression=flt,
+        )
+        return [([i.to_json()["Attributes"] for i in items], n) for items, n in walked]
 
     fast = read(Table.query)
     moto = read(Table.query.__wrapped__)  # type: ignore[attr-defined]
@@ -194,13 +217,9 @@ def test_filtered_and_projected_pages_match_moto(
 def test_paged_results_are_copies(table: Table) -> None:
     """A caller changing a returned item must not change the stored one."""
     key = DynamoType({"S": "p0"})
-    items, _, _ = Table.query(
-        table, key, None, [], 3, None, True, None, hash_key_conditions=[("pk", key)]
-    )
+    items, _, _ = query_page(Table.query, table, key, "pk", 3)
     items[0].attrs["tags"].value[0].value = "changed"
-    again, _, _ = Table.query(
-        table, key, None, [], 3, None, True, None, hash_key_conditions=[("pk", key)]
-    )
+    again, _, _ = query_page(Table.query, table, key, "pk", 3)
     assert again[0].attrs["tags"].value[0].value == "a"
 
 
@@ -251,15 +270,19 @@ def test_item_size_limit_is_kept() -> None:
         Item.__init__.__wrapped__(Item.__new__(Item), key, None, too_big)  # type: ignore[attr-defined]
 
 
-def test_cached_order_follows_every_kind_of_write() -> None:
-    """Puts, updates (in place, moving an item in the index order), deletes, batch and
-    transactional writes between two queries: each answer equals moto's own."""
+def backend_with_table(
+    name: str,
+    attr: list[dict[str, str]] | None = None,
+    global_indexes: list[dict[str, Any]] | None = None,
+) -> Any:
+    """A fresh moto DynamoDB backend holding one (pk, sk) table, for tests that go
+    through the backend's own put/update/delete/transaction paths."""
     from moto.dynamodb.models import DynamoDBBackend
 
     install()
     backend = DynamoDBBackend("us-east-1", "123456789012")
     backend.create_table(
-        "t",
+        name,
         schema=[
             {"AttributeName": "pk", "KeyType": "HASH"},
             {"AttributeName": "sk", "KeyType": "RANGE"},
@@ -267,12 +290,30 @@ def test_cached_order_follows_every_kind_of_write() -> None:
         attr=[
             {"AttributeName": "pk", "AttributeType": "S"},
             {"AttributeName": "sk", "AttributeType": "S"},
-            {"AttributeName": "g", "AttributeType": "S"},
-            {"AttributeName": "n", "AttributeType": "N"},
+            *(attr or []),
         ],
         throughput=None,
         billing_mode="PAY_PER_REQUEST",
         indexes=None,
+        global_indexes=global_indexes,
+        streams=None,
+        sse_specification=None,
+        tags=[],
+        deletion_protection_enabled=False,
+        warm_throughput=None,
+    )
+    return backend
+
+
+def test_cached_order_follows_every_kind_of_write() -> None:
+    """Puts, updates (in place, moving an item in the index order), deletes, batch and
+    transactional writes between two queries: each answer equals moto's own."""
+    backend = backend_with_table(
+        "t",
+        attr=[
+            {"AttributeName": "g", "AttributeType": "S"},
+            {"AttributeName": "n", "AttributeType": "N"},
+        ],
         global_indexes=[
             {
                 "IndexName": "by_g",
@@ -283,11 +324,6 @@ def test_cached_order_follows_every_kind_of_write() -> None:
                 "Projection": {"ProjectionType": "ALL"},
             }
         ],
-        streams=None,
-        sse_specification=None,
-        tags=[],
-        deletion_protection_enabled=False,
-        warm_throughput=None,
     )
     table = backend.get_table("t")
     for i in range(30):
@@ -434,40 +470,12 @@ def test_a_resent_transaction_is_applied_once() -> None:
         moto_patches._tokens.clear()
 
 
-def _backend_with_table() -> Any:
-    from moto.dynamodb.models import DynamoDBBackend
-
-    install()
-    backend = DynamoDBBackend("us-east-1", "123456789012")
-    backend.create_table(
-        "sized",
-        schema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        attr=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        throughput=None,
-        billing_mode="PAY_PER_REQUEST",
-        indexes=None,
-        global_indexes=None,
-        streams=None,
-        sse_specification=None,
-        tags=[],
-        deletion_protection_enabled=False,
-        warm_throughput=None,
-    )
-    return backend
-
-
 def test_an_updated_item_is_measured_again() -> None:
     """Item sizes are kept from when an item is built; moto updates items in place, so
     an update must drop the kept size, or 1 MB pages would end in the wrong place."""
     from moto.dynamodb.models.dynamo_type import Item
 
-    backend = _backend_with_table()
+    backend = backend_with_table("sized")
     table = backend.get_table("sized")
     for i in range(12):
         backend.put_item(
@@ -762,16 +770,4 @@ def test_a_consistent_read_on_a_global_index_is_still_refused(table: Table) -> N
 
     key = DynamoType({"S": "g0"})
     with pytest.raises(MockValidationException, match="Consistent reads"):
-        Table.query(
-            table,
-            key,
-            None,
-            [],
-            None,
-            None,
-            True,
-            None,
-            index_name="by_g",
-            consistent_read=True,
-            hash_key_conditions=[("g", key)],
-        )
+        query_page(Table.query, table, key, "g", None, index_name="by_g", consistent_read=True)
