@@ -59,6 +59,7 @@ bench: setup
 	$(PY) bench/generation.py
 	$(PY) bench/list_query.py
 	$(PY) bench/export.py
+	$(PY) bench/export_writers.py
 	$(PY) bench/quality.py
 	$(PY) bench/planner_coverage.py
 
