@@ -37,7 +37,6 @@ from chalicelib.domain.errors import (
     ValidationError,
 )
 from chalicelib.domain.models import ConversationStatus, ExportFormat
-from chalicelib.quality.service import revalidate
 from chalicelib.review.listing import FILTER_DIMENSIONS, ListQuery
 from chalicelib.workflows import handlers as workflow
 
@@ -337,21 +336,11 @@ def delete_conversation(conversation_id: str) -> Response:
 @handled
 def validate_conversation(conversation_id: str) -> Response:
     who = principal()
-    c = get_container()
-    judge = False
-    if raw_body().strip():
-        judge = body(s.ValidateRequest).judge
+    judge = bool(raw_body().strip()) and body(s.ValidateRequest).judge
     if judge:
         enforce_rate(who, "generate")  # a judge call is a paid model call
-    saved = revalidate(
-        who.tenant_id,
-        who.actor,
-        conversation_id,
-        c.dataset_repo,
-        c.conversation_repo,
-        c.find_duplicate,
-        c.audit,
-        judge=c.judge if judge else None,
+    saved = get_container().quality.revalidate(
+        who.tenant_id, who.actor, conversation_id, judge=judge
     )
     return respond(
         views.conversation_summary(saved)

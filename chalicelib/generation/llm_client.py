@@ -66,6 +66,7 @@ class LLMRequest:
     temperature: float | None
     use_tool: bool = True
     cache_system: bool = True
+    tool: dict[str, Any] | None = None  # the forced tool; None: record_conversation
 
     def params(self) -> dict[str, Any]:
         system_block: dict[str, Any] = {"type": "text", "text": self.system}
@@ -79,8 +80,9 @@ class LLMRequest:
             "messages": [{"role": "user", "content": self.prompt}],
         }
         if self.use_tool:
-            params["tools"] = [CONVERSATION_TOOL]
-            params["tool_choice"] = {"type": "tool", "name": CONVERSATION_TOOL_NAME}
+            tool = self.tool or CONVERSATION_TOOL
+            params["tools"] = [tool]
+            params["tool_choice"] = {"type": "tool", "name": tool["name"]}
         return params
 
 

@@ -45,7 +45,8 @@ from chalicelib.generation.prompts import build_parameters, choose_template, ren
 from chalicelib.generation.rate_limit import SharedRateLimiter
 from chalicelib.planning.seed_templates import SYSTEM_PROMPT_TEMPLATE
 from chalicelib.quality.duplicates import conversation_text
-from chalicelib.quality.scoring import score_conversation
+from chalicelib.quality.judging import JudgeService
+from chalicelib.quality.scoring import ScoringContext, score_conversation
 from chalicelib.review.audit import AuditLog, snapshot
 from chalicelib.store.repositories import (
     ClaimOutcome,
@@ -101,6 +102,7 @@ class GenerationService:
         notifier: Notifier,
         audit: AuditLog,
         duplicate_finder: Any = None,  # callable(tenant, dataset_id, conv_id, text) -> (id, sim)|None
+        judge: JudgeService | None = None,
     ) -> None:
         self.settings = settings
         self.llm = llm
@@ -112,6 +114,7 @@ class GenerationService:
         self.notifier = notifier
         self.audit = audit
         self.duplicate_finder = duplicate_finder
+        self.judge = judge
         self._chunk_cache: dict[tuple[str, str], tuple[float, dict[str, Chunk]]] = {}
         self._dataset_cache: dict[tuple[str, str], tuple[float, Dataset]] = {}
         self._job_cache: dict[tuple[str, str], tuple[float, Job]] = {}
@@ -412,7 +415,21 @@ class GenerationService:
                 "version": conversation.version + 1,
             }
         )
-        generated = self.apply_quality(generated, parsed.turns, dataset)
+        generated = self.apply_quality(
+            generated,
+            parsed.turns,
+            dataset,
+            chunk_text=self._chunk_text(conversation, dataset),
+            job_id=job.job_id,
+            judge=not batch,  # economy mode judges through its own Message Batch
+        )
+        judge_cost = (
+            generated.quality.judge.cost_usd
+            if generated.quality and generated.quality.judge
+            else 0.0
+        )
+        if judge_cost:
+            self._check_budget(job, job.cost_usd + call_cost + judge_cost)
         audit = self.audit.build(
             tenant_id,
             f"job:{job.job_id}",
@@ -439,16 +456,38 @@ class GenerationService:
         return "completed"
 
     def apply_quality(
-        self, conversation: Conversation, turns: list[Turn], dataset: Dataset
+        self,
+        conversation: Conversation,
+        turns: list[Turn],
+        dataset: Dataset,
+        *,
+        chunk_text: str | None = None,
+        job_id: str | None = None,
+        judge: bool = True,
     ) -> Conversation:
+        """Score ``turns``: heuristics always, the LLM judge when it is on (its call is
+        billed to the job and dataset)."""
         duplicate = None
         if self.duplicate_finder is not None:
             text = conversation_text(turns)
             duplicate = self.duplicate_finder(
                 conversation.tenant_id, dataset.dataset_id, conversation.conversation_id, text
             )
-        report = score_conversation(conversation, turns, dataset.taxonomy, duplicate_of=duplicate)
+        verdict = None
+        if judge and self.judge is not None and self.judge.enabled_for(dataset):
+            verdict = self.judge.judge(conversation, turns, dataset, chunk_text, job_id=job_id)
+        report = score_conversation(
+            conversation,
+            turns,
+            duplicate_of=duplicate,
+            context=ScoringContext.of(dataset, chunk_text),
+            judge=verdict,
+        )
         return conversation.model_copy(update={"quality": report, "quality_score": report.score})
+
+    def _chunk_text(self, conversation: Conversation, dataset: Dataset) -> str | None:
+        chunk = self._chunk(conversation, dataset)
+        return chunk.text if chunk else None
 
     def _respect_headers(self, rpm_key: str, response: LLMResponse) -> None:
         remaining = response.headers.get("anthropic-ratelimit-requests-remaining")

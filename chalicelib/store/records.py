@@ -57,6 +57,8 @@ class DatasetRecord(BaseRecord):
     budget_usd = NumberAttribute(null=True)
     model = UnicodeAttribute(null=True)
     taxonomy = JSONAttribute(null=True)
+    quality_rules = JSONAttribute(null=True)
+    judge_mode = UnicodeAttribute(null=True)
     chunk_count = NumberAttribute(default=0)
     spent_usd = NumberAttribute(default=0)
     plan_seed = NumberAttribute(default=7)
@@ -332,6 +334,19 @@ class NotificationRecord(BaseRecord):
     doc = JSONAttribute()
 
 
+class JudgementRecord(BaseRecord):
+    """A judge verdict, keyed by the hash of everything the judge saw (a cache)."""
+
+    class Meta:
+        table_name = "unset"
+        logical_name = "judgements"
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    content_hash = UnicodeAttribute(range_key=True)
+    doc = JSONAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
 ALL_RECORDS: tuple[type[BaseRecord], ...] = (
     DatasetRecord,
     ChunkRecord,
@@ -345,6 +360,7 @@ ALL_RECORDS: tuple[type[BaseRecord], ...] = (
     TemplateVersionRecord,
     ExportRecordRow,
     AuditRecordRow,
+    JudgementRecord,
     NotificationRecord,
 )
 

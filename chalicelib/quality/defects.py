@@ -1,0 +1,1496 @@
+"""Checks for the ways real generations go wrong, each with reasons a reviewer can read.
+
+Every check returns a :class:`QualityCheck` of kind ``content``: ``reasons`` such as
+"turn 7: the assistant refuses as an AI model", the ``turns`` to highlight, and a
+``suspicion`` in 0..1. A finding of strength >= ``FINDING`` is a defect (the score is
+capped below the flag line, see ``scoring.py``); weaker evidence only lowers the score a
+little, so that a reviewer sorting by score still meets the doubtful ones first.
+
+The checks are lexical and deterministic (no model calls, no network), written against
+normalised text (straight quotes, single spaces). Each one is tuned to stay quiet on the
+things a good conversation legitimately does: an assistant that declines a request
+outside the business's services and offers an alternative, that says "no investment is
+risk-free", that closes by asking whether there is anything else; a user who greets in
+another language or says their own numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from chalicelib.domain.models import (
+    Conversation,
+    QualityCheck,
+    QualityRules,
+    Taxonomy,
+    Tier,
+    Turn,
+)
+from chalicelib.quality import grounding, language
+from chalicelib.quality.text import (
+    NEGATORS,
+    content_of,
+    normalise,
+    ordered,
+    reported,
+    sentences,
+    short,
+    speaker,
+    words,
+)
+from chalicelib.quality.validators import STOPWORDS, keywords, stem
+
+FINDING = 0.75  # evidence at or above this is a defect, below it only a suspicion
+
+
+@dataclass(frozen=True)
+class Finding:
+    turn: int | None
+    reason: str
+    strength: float = 1.0
+
+
+@dataclass
+class CheckContext:
+    """Everything a content check may look at, built once per scoring."""
+
+    conversation: Conversation
+    turns: list[Turn]
+    taxonomy: Taxonomy | None = None
+    chunk_text: str | None = None
+    rules: QualityRules | None = None
+    business_name: str | None = None
+    texts: dict[int, str] = field(default_factory=dict)  # turn number -> normalised text
+
+    def __post_init__(self) -> None:
+        self.turns = ordered(self.turns)
+        self.texts = {t.turn_number: normalise(content_of(t)) for t in self.turns}
+
+    def of_role(self, role: str) -> list[Turn]:
+        return [t for t in self.turns if t.role == role]
+
+    def text(self, turn: Turn) -> str:
+        return self.texts.get(turn.turn_number, "")
+
+
+Severity = Literal["critical", "major", "minor"]
+
+
+def _result(
+    name: str,
+    severity: Severity,
+    findings: Iterable[Finding],
+    weight: float,
+    clean_detail: str,
+) -> QualityCheck:
+    found = sorted(findings, key=lambda f: (-f.strength, f.turn or 0))
+    strength = max((f.strength for f in found), default=0.0)
+    defects = [f for f in found if f.strength >= FINDING]
+    shown = defects or found
+    reasons = [f"turn {f.turn}: {f.reason}" if f.turn else f.reason for f in shown[:6]]
+    passed = not defects
+    if not found:
+        detail = clean_detail
+    elif passed:
+        detail = "possible: " + "; ".join(reasons[:3])
+    else:
+        detail = "; ".join(reasons[:3])
+    return QualityCheck(
+        name=name,
+        passed=passed,
+        score=round(1.0 - strength, 4),
+        weight=weight,
+        detail=detail,
+        kind="content",
+        severity=None if passed else severity,
+        reasons=reasons if not passed else [],
+        turns=sorted({f.turn for f in shown if f.turn}),
+        suspicion=round(strength if passed else 1.0, 4),
+    )
+
+
+@dataclass(frozen=True)
+class Hit:
+    """Where a pattern matched, with the text as written."""
+
+    text: str
+    begin: int
+
+    def group(self, _: int = 0) -> str:
+        return self.text
+
+    def start(self) -> int:
+        return self.begin
+
+
+class Patterns:
+    """Alternative lower-case patterns searched in one pass over the lower-cased text.
+
+    One scan per turn instead of one per pattern, and no IGNORECASE (three times slower
+    in ``re``): scoring stays within its per-conversation time budget."""
+
+    def __init__(self, *patterns: str) -> None:
+        self.combined = re.compile("|".join(f"(?:{p})" for p in patterns))
+
+    def search(self, text: str) -> Hit | None:
+        lowered = text.lower()
+        match = self.combined.search(lowered)
+        if match is None:
+            return None
+        # lower() keeps positions for nearly all text; when it does not, quote it lowered
+        source = text if len(lowered) == len(text) else lowered
+        return Hit(source[match.start() : match.end()], match.start())
+
+
+class _CasePatterns(Patterns):
+    """Patterns where case matters (``<CUSTOMER_NAME>``, ``XX%``): searched as written."""
+
+    def __init__(self, *patterns: str) -> None:
+        self.combined = re.compile("|".join(f"(?:{p})" for p in patterns))
+
+    def search(self, text: str) -> Hit | None:
+        match = self.combined.search(text)
+        return Hit(match.group(0), match.start()) if match else None
+
+
+def _any(patterns: Patterns, text: str) -> Hit | None:
+    return patterns.search(text)
+
+
+def _compile(*patterns: str) -> Patterns:
+    return Patterns(*patterns)
+
+
+# --------------------------------------------------------------------------- AI refusals
+
+_AI_IDENTITY = _compile(
+    r"\bas an? (?:ai|a\.i\.|artificial intelligence)\b",
+    r"\bas an? (?:large )?language model\b",
+    r"\b(?:i'm|i am) (?:just |only |merely |simply |actually )?(?:an? )?(?:ai|a\.i\.|"
+    r"artificial intelligence|(?:large )?language model|llm|chat ?bot|ai[- ](?:model|"
+    r"assistant|system|program|chatbot)|computer program|machine learning model)\b",
+    r"\b(?:i'm|i am|this is) claude\b",
+    r"\b(?:made|created|developed|trained|built|designed) by (?:anthropic|openai|google|meta)\b",
+    r"\bchat ?gpt\b",
+    r"\bmy (?:training data|training cut-?off|knowledge cut-?off|programming|creators)\b",
+    r"\bi (?:don't|do not|can't|cannot) (?:have|experience|feel) (?:any )?(?:personal )?"
+    r"(?:feelings|emotions|opinions|a body|experiences|consciousness)\b",
+    r"\bi(?:'m| am) not (?:a |an )?(?:real |actual )?(?:human|person)\b",
+    r"\b(?:not able|unable|can't|cannot) (?:to )?(?:browse|access|search) the (?:internet|web)\b",
+    r"\bi (?:don't|do not) have (?:the ability to|access to) (?:real-time|the internet|"
+    r"browse|current events)\b",
+)
+# A model's stock refusal: sorry, cannot help "with that request". A professional
+# declining something specific ("I can't help you hide income from the IRS, but...") is
+# not one of these.
+_CANNED_REFUSAL = _compile(
+    r"^(?:i'm sorry|i am sorry|i apologi[sz]e|sorry)[,.!]? (?:but )?i (?:can't|cannot|"
+    r"can not|am unable to|am not able to|won't|will not|must decline to) (?:help|assist|"
+    r"comply|fulfil|fulfill|continue|engage)(?: you)?(?: with)?(?: (?:that|this|your|such)"
+    r"(?: request| question| query| topic)?)?\s*[.!]",
+    r"\bi (?:can't|cannot|won't|will not) (?:help|assist) (?:you )?with (?:that|this|your|such)"
+    r"(?: request| query)?(?: at all)?\s*[.!]",
+    r"\bi'm (?:not able|unable) to (?:help|assist) (?:you )?with (?:that|this)(?: request)?[.!]",
+    r"\bi (?:can't|cannot) (?:fulfil|fulfill|comply with) (?:that|this|your) request\b",
+)
+# Refusing by policy or programming is the model talking, never the business.
+_POLICY_REFUSAL = _compile(
+    r"\b(?:goes|is|would be) against my (?:guidelines|programming|policies|principles|values)\b",
+    r"\bi(?:'m| am) not (?:programmed|designed|built) to\b",
+    r"\b(?:my|openai's|anthropic's) (?:content|usage|safety) (?:policy|policies|guidelines)\b",
+    r"\bthis request (?:violates|goes against)\b",
+)
+_USER_AI_LEAK = _compile(
+    r"\bas an? (?:ai|a\.i\.|artificial intelligence|(?:large )?language model)\b",
+    r"\b(?:i'm|i am) (?:an? )?(?:ai|language model|assistant)\b",
+)
+
+
+def check_ai_refusal(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
+    findings: list[Finding] = []
+    edge = ctx.conversation.tier == Tier.EDGE_CASE
+    for turn in ctx.turns:
+        text = ctx.text(turn)
+        if turn.role == "assistant":
+            match = _any(_AI_IDENTITY, text)
+            if match:
+                findings.append(
+                    Finding(
+                        turn.turn_number,
+                        f'the assistant refuses or speaks as an AI model ("{short(match.group(0), 50)}")',
+                    )
+                )
+                continue
+            match = _any(_POLICY_REFUSAL, text)
+            if match:
+                findings.append(
+                    Finding(
+                        turn.turn_number,
+                        f'the assistant refuses by its own policy ("{short(match.group(0), 50)}")',
+                    )
+                )
+                continue
+            match = _any(_CANNED_REFUSAL, text)
+            if match:
+                # Edge cases sometimes call for a refusal; a canned one is still poor
+                # training data, but less surely a broken generation.
+                findings.append(
+                    Finding(
+                        turn.turn_number,
+                        f'the assistant gives a canned refusal ("{short(match.group(0), 50)}")',
+                        0.8 if edge else 1.0,
+                    )
+                )
+        else:
+            match = _any(_USER_AI_LEAK, text)
+            if match:
+                findings.append(
+                    Finding(
+                        turn.turn_number,
+                        f'the user speaks as an AI model ("{short(match.group(0), 50)}")',
+                    )
+                )
+    return _result("ai_refusal", "critical", findings, weight, "no refusals or AI self-references")
+
+
+# --------------------------------------------------------------------------- generator leaks
+
+_CHATTER = _compile(
+    r"^(?:sure|certainly|of course|absolutely|okay|ok|alright|great)[!,.]*\s+(?:here(?:'s| is|"
+    r" are)|below (?:is|are)|i(?:'ve| have) (?:written|created|generated|prepared))\b[^.!?]{0,60}"
+    r"\b(?:dialogues?|conversations?|exchanges?|transcripts?|role-?plays?|scripts?|examples?)\b",
+    r"\bhere(?:'s| is| are) (?:a |an |the |your )?(?:realistic |sample |example |possible |"
+    r"simulated |synthetic |training |multi-turn |fictional |short |complete )*(?:dialogues?|"
+    r"conversations?|exchanges?|transcripts?|role-?plays?)\b",
+    r"\b(?:this|the above|the following|that) (?:dialogue|conversation|exchange|transcript|"
+    r"role-?play|example) (?:demonstrates|shows|illustrates|is designed|captures|highlights|"
+    r"models|is meant)\b",
+    r"\[(?:end|start) of (?:the )?(?:conversation|dialogue|transcript|role-?play|chat)\]",
+    r"\b(?:end|conclusion) of (?:the )?(?:conversation|dialogue|transcript|role-?play|simulation)\b",
+    r"^\s*(?:note|notes|explanation|commentary)\s*:.{0,200}\b(?:conversation|dialogue|"
+    r"exchange|example|role-?play|the (?:user|assistant))\b",
+    r"\blet me know if you(?:'d| would)? (?:like|want) (?:me to )?(?:any )?(?:changes|"
+    r"adjustments|modifications|another (?:version|conversation|example)|more (?:turns|"
+    r"examples)|(?:to )?(?:adjust|modify|change|expand) (?:the|this) (?:conversation|dialogue))",
+    r"\bi hope this (?:conversation|dialogue|example|exchange) (?:helps|is helpful|works|"
+    r"meets)\b",
+    r"\b(?:in|for) this (?:role-?play|simulated conversation|training (?:example|conversation))\b",
+    r"(?:^|\n)\s*\**(?:turn \d+|(?:user|assistant|customer|client|advisor|agent|"
+    r"representative|human|ai)(?: \d+)?)\s*(?:\((?:user|assistant|customer|client|"
+    r"advisor)\))?\**\s*:",
+    r"\bthe (?:user|assistant|customer|client) (?:says|responds|replies|asks|nods|smiles)\b",
+    r"^\s*\((?:the )?(?:user|customer|client|assistant|advisor)\b[^)]*\)",
+)
+_PLACEHOLDERS = _CasePatterns(
+    r"\{\{\s*[\w .-]{1,40}\s*\}\}",
+    r"\{\s*[a-z][a-z0-9]*(?:_[a-z0-9]+)+\s*\}|(?i:\{(?:name|company|client|customer|date|amount|"
+    r"business|product|fee|phone|email|address|city|advisor|agent)\})",
+    r"<\s*[A-Z][A-Z0-9]*(?:[_ ][A-Z0-9]+)*\s*>",
+    r"(?i:<(?:name|customer|client|company|first[ _]name|last[ _]name|date|amount)>)",
+    r"(?i:\[(?:insert|enter|add|your|client'?s?|customer'?s?|company|business|agent'?s?|"
+    r"advisor'?s?|first|last|full|patient'?s?|firm'?s?)\b[^\]\n]{0,40}\](?!\())",
+    r"(?i:\[(?:name|date|amount|number|phone(?: number)?|email(?: address)?|address|fee|company|"
+    r"city|time|price|rate|percentage|x+|placeholder|tbd|todo)\](?!\())",
+    r"\bXX+(?:\.X+)?\s?%|\$\s?X+(?:[,.]X+)*\b|\bX{3,}\b|\bXXX-XXXX\b",
+    r"(?i:\blorem ipsum\b)",
+    r"\b(?:TODO|TBD|FIXME)\b",
+)
+
+
+def check_generator_artifacts(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
+    findings: list[Finding] = []
+    for turn in ctx.turns:
+        raw = content_of(turn)
+        text = ctx.text(turn)
+        who = speaker(turn.role)
+        match = _any(_PLACEHOLDERS, raw)
+        if match:
+            findings.append(
+                Finding(
+                    turn.turn_number,
+                    f'an unfilled placeholder in what {who} says ("{short(match.group(0), 40)}")',
+                )
+            )
+            continue
+        match = _any(_CHATTER, raw) or _any(_CHATTER, text)
+        if match:
+            findings.append(
+                Finding(
+                    turn.turn_number,
+                    f'generator chatter leaked into the turn ("{short(match.group(0), 50)}")',
+                )
+            )
+    return _result(
+        "generator_artifacts",
+        "critical",
+        findings,
+        weight,
+        "no generator chatter or unfilled placeholders",
+    )
+
+
+# --------------------------------------------------------------------------- regulated claims
+
+# Claims a regulated business must never make, with how sure a match is. A claim
+# preceded by a negator in its sentence ("no investment is risk-free", "I can't
+# guarantee a return"), or reported as a warning ("anyone who promises a guaranteed
+# return"), is not made; a hedge ("may", "could") halves it.
+_GAIN = (
+    r"(?:returns?|profits?|gains?|growth|yields?|earnings|appreciation|\d+(?:\.\d+)?\s?%"
+    r"(?: (?:a|per|each|every) year| annually| return)?|double|outperform|beat)"
+)
+_ASSET = (
+    r"(?:market|stocks?|shares|portfolio|investments?|funds?|crypto|bitcoin|property|"
+    r"home (?:values?|prices?)|real estate|returns?|your money|your savings|it|this)"
+)
+_CLAIMS: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
+    (label, re.compile(pattern), strength)
+    for label, pattern, strength in (
+        (
+            "a guaranteed return",
+            rf"\bguarantee(?:d|s)?\b(?! by )[^.!?]{{0,25}}\b{_GAIN}\b",
+            1.0,
+        ),
+        (
+            "a guaranteed return",
+            rf"\b{_GAIN}\b[^.!?]{{0,25}}\b(?:is|are|will be|stays?|remains?) guaranteed\b",
+            1.0,
+        ),
+        (
+            "a promise of no risk",
+            r"\b(?:no|zero|without any|without|free of|free from) (?:real |actual |downside |"
+            r"investment |financial |market )?risks?\b(?! of (?!los))|\brisk[- ]free\b(?! rate)|"
+            r"\bno chance of losing\b|\bno downside\b|\bno risk of los(?:s|ing)\b",
+            1.0,
+        ),
+        (
+            "a promise that the client cannot lose",
+            r"\b(?:you )?(?:can't|cannot|can not|won't|will not|will never|never) (?:possibly )?"
+            r"lose\b(?! (?:sight|track|focus|hope|touch|access|your place))|\bwon't lose (?:a "
+            r"(?:penny|cent|dime|thing)|any(?:thing| money))\b|\bsafe bet\b|\bsure thing\b|"
+            r"\b(?:100%|one hundred percent|completely|totally|absolutely|perfectly) (?:safe|"
+            r"secure|protected)\b",
+            1.0,
+        ),
+        (
+            "a market or performance prediction",
+            rf"\b{_ASSET}\b[^.!?]{{0,30}}\b(?:will|is going to|are going to|is sure to|are sure "
+            r"to|is certain to) (?:definitely |certainly |surely |absolutely )?(?:double|triple|"
+            r"go up|rise|recover|bounce back|outperform|beat the market|keep (?:rising|growing|"
+            r"going up)|pay off|grow)\b|\b(?:double|triple) your money\b",
+            1.0,
+        ),
+        (
+            "a promise of a cure or certain medical outcome",
+            r"\b(?:will|is guaranteed to|guaranteed to|is certain to|definitely|100%) (?:cure|"
+            r"heal|eliminate|get rid of|reverse)\b|\bguaranteed (?:cure|results?|to work|relief|"
+            r"recovery|to (?:fix|heal|cure))\b|\b(?:permanent|complete|total) cure\b|\bno side "
+            r"effects\b|\b(?:100%|completely|totally|entirely) (?:effective|painless|harmless)\b",
+            1.0,
+        ),
+        (
+            "a promise of a cure or certain medical outcome",
+            r"\bwill (?:definitely|certainly|surely|absolutely) (?:work|help|fix|heal|go away)\b",
+            0.6,
+        ),
+        (
+            "medical certainty without an examination",
+            r"\b(?:no|there's no|there is no|you don't|you do not) need (?:to see|to visit|for) "
+            r"(?:a |an |your )?(?:doctor|dentist|physician|specialist|gp|physio|therapist|vet)\b|"
+            r"\b(?:i'm|i am) (?:certain|sure|positive) (?:that )?(?:it's|it is) (?:nothing|not "
+            r"serious|not cancer|just|only|benign|fine|harmless)\b|\b(?:it's|it is|that's|that "
+            r"is) (?:definitely|certainly) (?:nothing|not serious|not cancer|benign)\b",
+            1.0,
+        ),
+        (
+            "a promise of a legal outcome",
+            r"\b(?:you'll|you will|you are going to|you're going to) (?:definitely|certainly|"
+            r"surely|absolutely|easily) win\b|\b(?:you'll|you will) win (?:the|your|this) "
+            r"(?:case|claim|lawsuit|appeal|dispute|tribunal)\b|\bguarantee(?:d)? (?:(?:that )?"
+            r"you(?:'ll| will)? )?(?:win|a win|victory|a settlement|compensation)\b|"
+            r"\b(?:open[- ]and[- ]shut|slam[- ]dunk) case\b|\bno way (?:they|you) (?:can|could|"
+            r"will) (?:lose|win)\b|\b(?:they|your employer|the court|the judge) (?:will|is going "
+            r"to) (?:definitely|certainly) (?:pay|lose|rule)\b",
+            1.0,
+        ),
+        (
+            "legal certainty",
+            r"\b(?:100%|completely|totally|perfectly) legal\b",
+            0.6,
+        ),
+        (
+            "a guaranteed approval",
+            r"\bguaranteed (?:approval|acceptance|coverage|payout|to be (?:approved|accepted|"
+            r"covered))\b|\b(?:approval|acceptance|coverage|your claim) is guaranteed\b|"
+            r"\b(?:will|are going to) (?:definitely|certainly|100%) (?:be )?(?:approved|"
+            r"accepted|covered|paid out)\b|\bcovered no matter what\b",
+            1.0,
+        ),
+        (
+            "a guarantee of an outcome",
+            r"\bi (?:can )?(?:personally )?guarantee (?:you )?(?:that )?(?:you(?:'ll| will)|"
+            r"it(?:'ll| will)|this will|your)\b|\b(?:100%|one hundred percent) (?:guaranteed|"
+            r"certain)\b",
+            1.0,
+        ),
+        (
+            "a promise of an outcome",
+            r"\bi (?:can )?(?:personally )?promise (?:you )?(?:that )?(?:you(?:'ll| will)|"
+            r"it(?:'ll| will)|this will|your)\b",
+            0.5,
+        ),
+    )
+)
+_NEGATIVE_LEAD = ("no ", "zero ", "without", "free ")
+_HEDGES = frozenset(["may", "might", "could", "can", "some", "often", "usually", "typically"])
+
+
+def regulated_claims(sentence: str) -> list[tuple[str, str, float]]:
+    """The claims ``sentence`` makes: (label, matched text, strength), strongest first.
+    Negated or reported claims are left out."""
+    if reported(sentence):
+        return []
+    found: list[tuple[str, str, float]] = []
+    lowered = sentence.lower()
+    source = sentence if len(lowered) == len(sentence) else lowered
+    for label, pattern, strength in _CLAIMS:
+        for match in pattern.finditer(lowered):
+            phrase = source[match.start() : match.end()]
+            lowered = phrase.lower()
+            before = words(sentence[: match.start()])[-7:]
+            if any(w in NEGATORS for w in before):
+                continue  # "no investment is risk-free", "I can't guarantee a return"
+            if not lowered.startswith(_NEGATIVE_LEAD) and words(phrase)[:1] in (
+                ["not"],
+                ["never"],
+            ):
+                continue
+            hedged = any(w in _HEDGES for w in before[-3:])
+            found.append((label, phrase, strength * (0.5 if hedged else 1.0)))
+            break
+    return sorted(found, key=lambda c: -c[2])
+
+
+_ANY_CLAIM = re.compile("|".join(f"(?:{p.pattern})" for _, p, _ in _CLAIMS))
+
+
+def check_regulated_claims(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
+    findings: list[Finding] = []
+    for turn in ctx.of_role("assistant"):
+        if not _ANY_CLAIM.search(ctx.text(turn).lower()):
+            continue
+        for sentence in sentences(ctx.text(turn)):
+            claims = regulated_claims(sentence)
+            if claims:
+                label, phrase, strength = claims[0]
+                findings.append(
+                    Finding(
+                        turn.turn_number,
+                        f'the assistant makes {label} ("{short(phrase, 50)}")',
+                        strength,
+                    )
+                )
+                break
+    return _result(
+        "regulated_claims",
+        "critical",
+        findings,
+        weight,
+        "no guaranteed returns, no-risk promises or medical/legal certainty",
+    )
+
+
+# --------------------------------------------------------------------------- language switch
+
+
+def check_language(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
+    guesses = [(t, language.detect(ctx.text(t))) for t in ctx.turns]
+    known = [(t, g) for t, g in guesses if g.language]
+    findings: list[Finding] = []
+    if known:
+        counts: dict[str, float] = {}
+        for _, g in known:
+            counts[g.language or ""] = counts.get(g.language or "", 0) + g.confidence
+        first = known[0][1].language or ""
+        # The conversation's language: the first identified turn's, unless most turns
+        # say otherwise (then the first turn is the odd one out).
+        main = max(counts, key=lambda k: (counts[k], k == first))
+        for turn, guess in known:
+            if guess.language != main and guess.confidence >= 0.5:
+                findings.append(
+                    Finding(
+                        turn.turn_number,
+                        f"{speaker(turn.role)} switches to {language.name_of(guess.language or '')}"
+                        f" (the conversation is in {language.name_of(main)})",
+                        1.0 if guess.confidence >= 0.7 else 0.6,
+                    )
+                )
+    return _result("language", "critical", findings, weight, "one language throughout")
+
+
+# --------------------------------------------------------------------------- truncation
+
+_DANGLING = frozenset(
+    [
+        "and",
+        "or",
+        "but",
+        "the",
+        "a",
+        "an",
+        "to",
+        "of",
+        "with",
+        "for",
+        "from",
+        "in",
+        "on",
+        "at",
+        "by",
+        "as",
+        "that",
+        "which",
+        "who",
+        "if",
+        "because",
+        "so",
+        "your",
+        "my",
+        "our",
+        "their",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "will",
+        "would",
+        "can",
+        "could",
+        "should",
+        "this",
+        "these",
+        "those",
+        "then",
+        "than",
+        "such",
+        "including",
+        "like",
+        "about",
+        "into",
+        "onto",
+        "over",
+        "under",
+        "between",
+    ]
+)
+_CLOSING_CUES = re.compile(
+    r"\b(?:thank(?:s| you)|appreciate|that (?:helps|helped|makes sense|clears|'s (?:helpful|"
+    r"great|clear|reassuring))|clears (?:it|that|things) up|(?:i'll|i will|i'm going to|we'll) "
+    r"(?:do|call|book|schedule|try|start|look|go|send|set|think|get|follow|talk|read|reach)|"
+    r"sounds (?:good|great|like a plan)|perfect|got it|bye|good ?(?:night|day)|take care|"
+    r"cheers|have a (?:good|great|nice|lovely)|talk (?:soon|later)|all set|that's all|that is "
+    r"all|you've been|feel (?:better|calmer|relieved|more confident|reassured|a lot)|know what "
+    r"to do|a plan i can|glad (?:it|that|i could|to have) help|(?:come back|reach out|get in "
+    r"touch) (?:anytime|any time|whenever)|(?:assist|help) further|(?:any|more) questions "
+    r"(?:arise|come up)|good luck|all the best|best of luck|you've got this|(?:i'm|we're) here "
+    r"(?:if|whenever|when)|whenever you're ready|enjoy|congratulations|welcome)\b"
+)
+_OFFER = re.compile(
+    r"\b(?:anything else|any other questions|would you like (?:me|us) to|shall i|should i|"
+    r"want me to|do you want me|can i help|may i help|is there (?:anything|something)|does "
+    r"that (?:help|make sense|sound)|how does that sound|would that (?:help|work)|"
+    r"would it help|ready to|feel free|let me know|reach out)\b"
+)
+
+
+def _ends_cut(text: str) -> str | None:
+    """Why ``text`` looks cut off mid-sentence, or None."""
+    stripped = text.rstrip()
+    if not stripped:
+        return None
+    if stripped.endswith((":", ",", ";", "-", "(", "/")):
+        return f'ends on "{stripped[-1]}"'
+    last_word = words(stripped[-40:])[-1:] or [""]
+    if stripped[-1].isalnum() or stripped[-1] in "%$":
+        if last_word[0] in _DANGLING:
+            return f'stops mid-sentence after "{last_word[0]}"'
+        return "stops without finishing its sentence"
+    if stripped.endswith(("...", "\u2026")) and len(words(stripped)) > 3:
+        tail = words(stripped[-60:])
+        if tail and tail[-1] in _DANGLING:
+            return f'trails off after "{tail[-1]}"'
+    return None
+
+
+def check_ending(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
+    findings: list[Finding] = []
+    turns = ctx.turns
+    if turns:
+        last = turns[-1]
+        text = ctx.text(last)
+        cut = _ends_cut(text)
+        if cut:
+            findings.append(
+                Finding(
+                    last.turn_number, f"the conversation is cut off: {speaker(last.role)} {cut}"
+                )
+            )
+        elif last.role == "assistant" and len(turns) >= 2:
+            last_user = ctx.text(turns[-2])
+            final_sentences = sentences(text)
+            final = final_sentences[-1] if final_sentences else ""
+            asks = final.endswith("?") and not _OFFER.search(final.lower())
+            closed = bool(_CLOSING_CUES.search(last_user.lower())) or bool(
+                _CLOSING_CUES.search(" ".join(final_sentences[-3:]).lower())
+            )
+            if asks and not closed:
+                findings.append(
+                    Finding(
+                        last.turn_number,
+                        "the conversation ends without a close: the assistant's last words ask "
+                        f'for information that never comes ("{short(final, 60)}")',
+                        0.8,
+                    )
+                )
+            elif not closed and not _OFFER.search(" ".join(final_sentences[-2:]).lower()):
+                findings.append(
+                    Finding(
+                        last.turn_number,
+                        "the conversation stops without a close (no wrap-up from either side)",
+                        0.35,
+                    )
+                )
+    return _result("ending", "major", findings, weight, "ends on a complete, closing turn")
+
+
+# --------------------------------------------------------------------------- role confusion
+
+# Phrases that belong to one side of a service conversation. Weights say how strongly
+# a phrase marks its side; a turn is suspicious when the other side's phrases clearly
+# outweigh its own.
+_BUSINESS_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
+    (re.compile(p), w)
+    for p, w in (
+        (
+            r"\bas your (?:financial |legal |lead |personal )?(?:advisor|adviser|planner|dentist|"
+            r"doctor|lawyer|attorney|solicitor|agent|broker|consultant|representative|"
+            r"therapist|physio(?:therapist)?|teacher|tutor|coach|accountant|provider)\b",
+            2.5,
+        ),
+        (r"\bi(?:'d| would) (?:strongly )?(?:recommend|suggest|advise)(?: that)? you\b", 1.5),
+        (r"\bmy (?:recommendation|advice|suggestion) (?:for you |to you )?(?:is|would be)\b", 1.5),
+        (
+            r"\byou (?:should|might want to|may want to) (?:also )?(?:consider|look into|start "
+            r"by|think about)\b",
+            1.0,
+        ),
+        (r"\b(?:how|what) (?:can|may) i (?:help|assist|do for) you\b", 2.0),
+        (r"\b(?:happy|glad) to (?:help|assist)\b", 1.0),
+        (
+            r"\bthanks? (?:you )?for (?:reaching out|contacting us|getting in touch|your "
+            r"question|sharing (?:that|this))\b",
+            1.5,
+        ),
+        (r"\b(?:great|good|excellent|fair) question\b", 1.5),
+        (
+            r"\bi (?:completely |totally |really )?understand (?:your|how you) (?:concern|"
+            r"frustration|worry|worries|feel)\b",
+            1.0,
+        ),
+        (r"\bwelcome to\b", 1.0),
+        (
+            r"\blet me (?:walk you through|explain|break (?:this|that|it) down|show you|put "
+            r"your mind at ease)\b",
+            1.5,
+        ),
+        (r"\bhere's what i (?:recommend|suggest|'d do|would do)\b", 1.5),
+        (r"\bdoes that (?:help|make sense|answer your question)\b", 1.0),
+        (r"\bis there anything else (?:i can|you(?:'d| would) like)\b", 1.5),
+        (r"\bin your (?:situation|case|position)\b", 0.75),
+        (r"\b(?:you're|you are) (?:doing|asking) (?:the right|exactly the right|great)\b", 1.0),
+    )
+)
+_CLIENT_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
+    (re.compile(p), w)
+    for p, w in (
+        (
+            r"\bthank(?:s| you)(?: so much| very much)? for (?:your help|helping me|explaining|"
+            r"walking me|the (?:advice|help|explanation|info|information))\b",
+            2.0,
+        ),
+        (
+            r"\b(?:i'm|i am|i've been|i feel|i was) (?:so |really |a bit |a little |quite |"
+            r"pretty |very )?(?:worried|nervous|scared|confused|anxious|stressed|frustrated|"
+            r"overwhelmed|unsure|excited) (?:about|by|that) my\b",
+            2.0,
+        ),
+        (
+            r"\bmy (?:wife|husband|partner|kids|children|daughter|son|boss|landlord|mom|mother|"
+            r"dad|father|spouse|fianc[eé]e?) (?:and i|is|has|wants|thinks|says|and me)\b",
+            1.5,
+        ),
+        (r"\b(?:can|could) you (?:please )?(?:help|explain|tell|show|walk) me\b", 1.5),
+        (
+            r"\bwhat (?:should|do|would) (?:you (?:recommend|suggest) )?i (?:do|choose|pick)\b|"
+            r"\bwhat do you (?:suggest|recommend) (?:i|for me)\b",
+            1.5,
+        ),
+        (r"\bi have a (?:quick )?question\b", 1.0),
+        (r"\b(?:i'm|i am) (?:\d{2}|in my (?:twenties|thirties|forties|fifties|sixties))\b", 2.0),
+        (
+            r"\bi(?:'ve| have) been (?:saving|investing|having|dealing|trying|struggling|paying|"
+            r"putting|renting|working|thinking about)\b",
+            1.5,
+        ),
+        (
+            r"\bmy (?:savings|401\(?k\)?|ira|portfolio|retirement|mortgage|business|account|"
+            r"tooth|teeth|gums|back|knee|shoulder|neck|pain|employer|salary|paycheck|lease|"
+            r"claim|policy|house|home|garden|plants?|invoices?|contract) (?:is|are|has|have|"
+            r"was|were|keeps|hurts|feels)\b",
+            1.5,
+        ),
+        (r"\bthat (?:really )?(?:helps|makes me feel)\b", 0.5),
+        (r"\bi(?:'ll| will) (?:call|book|schedule|go ahead|give it a try|think about it)\b", 0.75),
+    )
+)
+_FIRST = frozenset(["i", "i'm", "i've", "i'd", "i'll", "my", "me", "mine", "myself"])
+_SECOND = frozenset(["you", "your", "you're", "you've", "you'd", "you'll", "yours", "yourself"])
+
+
+_ANY_BUSINESS = re.compile("|".join(f"(?:{p.pattern})" for p, _ in _BUSINESS_SIDE))
+_ANY_CLIENT = re.compile("|".join(f"(?:{p.pattern})" for p, _ in _CLIENT_SIDE))
+
+
+def _side_scores(text: str) -> tuple[float, float]:
+    text = text.lower()
+    business = (
+        sum(w for p, w in _BUSINESS_SIDE if p.search(text)) if _ANY_BUSINESS.search(text) else 0.0
+    )
+    client = sum(w for p, w in _CLIENT_SIDE if p.search(text)) if _ANY_CLIENT.search(text) else 0.0
+    tokens = words(text)
+    first = sum(1 for t in tokens if t in _FIRST)
+    second = sum(1 for t in tokens if t in _SECOND)
+    # Pronouns tip a turn that already carries the other side's phrases: a client talks
+    # about "my", an advisor about "your".
+    if second >= 5 and first <= 1:
+        business += 1.0
+    if first >= 6 and second <= 1:
+        client += 1.0
+    return business, client
+
+
+def check_role_confusion(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
+    findings: list[Finding] = []
+    for turn in ctx.turns:
+        business, client = _side_scores(ctx.text(turn))
+        if turn.role == "user":
+            lead = business - client
+            if business >= 2.0 and lead >= 1.5:
+                findings.append(
+                    Finding(
+                        turn.turn_number,
+                        "the user talks as the business (gives the advice or offers help)",
+                        min(1.0, 0.35 + lead / 4),
+                    )
+                )
+        elif turn.role == "assistant":
+            lead = client - business
+            if client >= 2.0 and lead >= 1.5:
+                findings.append(
+                    Finding(
+                        turn.turn_number,
+                        "the assistant talks as the customer (describes their own situation "
+                        "or thanks for the help)",
+                        min(1.0, 0.35 + lead / 4),
+                    )
+                )
+    strong = [f for f in findings if f.strength >= FINDING]
+    if not strong and len(findings) >= 2:
+        # Two doubtful turns of the same kind are a swap, not chance.
+        findings = [Finding(f.turn, f.reason, FINDING) for f in findings]
+    return _result("role_confusion", "critical", findings, weight, "each side keeps its role")
+
+
+# --------------------------------------------------------------------------- topic drift
+
+# Words any service conversation uses whatever its subject: they say nothing about it.
+# Conversation and advice vocabulary any service conversation uses whatever its subject:
+# none of it says what the conversation is about.
+_GENERIC_TEXT = """
+although another still last must may might leave left else ever every never always often
+sometimes instead without within across around along already yet whether though unless
+until while upon including include includes based number numbers
+one two three four five six seven eight nine ten paperwork timeline timelines document
+documents approval approve eligible eligibility rule rules requirement requirements form forms
+deadline deadlines cost costs process procedure apply application comes coming goes
+thank thanks help helpful question questions understand sure really think know feel
+like good great make makes sense look looking sound sounds okay right work works
+start step steps next option options plan time today call talk happy glad worry
+worried concern concerned situation case point detail details idea little bit lot
+kind sort first second also much many well way going get got take give let want need
+needs year years month months week weeks day days number appreciate welcome
+absolutely exactly definitely course mean means said tell told explain explained
+walk through again back keep better best simple simply quick anything everything
+something nothing process side sides unclear clear write writing written list short
+long review progress date calendar reminder folder copy copies fine print part parts
+matter matters important useful practical common usual usually mistake mistakes
+right wrong thing things stuff people person someone anyone everyone ready recap
+remember short version happy forward check checking official guidance decide
+decision decisions choice choices compare comparing single answer answers fit fits
+depends depend easy hard harder stress stressful calm calmer relieved patient gentle
+anytime further arise happen happens next rush rushing slow today tomorrow soon
+later early earlier late afterwards sorry hear heard listen listening ask asking
+asked try tried trying figure figured honest honestly basically actually probably
+maybe perhaps fairly pretty quite enough lots overall general generally specific
+specifically certain certainly possible possibly able unable worth information info
+details share sharing send sent friend friends family life job work working team
+office
+"""
+_GENERIC = frozenset(stem(w) for w in _GENERIC_TEXT.split())
+
+
+def _spellings(turns: Sequence[Turn], ctx: CheckContext, wanted: set[str]) -> list[str]:
+    """The words as written whose stems are ``wanted`` (stems are not for reading)."""
+    out: dict[str, str] = {}
+    for turn in turns:
+        for w in words(ctx.text(turn)):
+            s = stem(w)
+            if s in wanted and s not in out:
+                out[s] = w
+    return [out[s] for s in sorted(out)]
+
+
+def _stems(text: str) -> set[str]:
+    return {stem(w) for w in words(text) if len(w) > 2 and w not in STOPWORDS} - _GENERIC
+
+
+def _taxonomy_vocab(taxonomy: Taxonomy | None) -> set[str]:
+    """Every word of the taxonomy: what the business talks about."""
+    if taxonomy is None:
+        return set()
+    out: set[str] = set()
+    for dimension in ("personas", "emotions", "topics", "intents", "tones"):
+        for entry in getattr(taxonomy, dimension):
+            out |= _vocab(taxonomy, dimension, entry.name)
+    return out
+
+
+def _vocab(taxonomy: Taxonomy | None, dimension: str, name: str) -> set[str]:
+    description = taxonomy.describe(dimension, name) if taxonomy else ""
+    return keywords(f"{name} {description}") - _GENERIC
+
+
+# Everyday subjects a service conversation has no reason to wander into. A subject the
+# business itself deals in (a garden centre's plants, a travel agent's flights) is part of
+# its plan, so these words only count when the plan's vocabulary does not have them.
+_EVERYDAY_TEXT = """
+recipe recipes cook cooking dinner lunch breakfast dessert wine beer cocktail restaurant chef
+lamb chicken pasta pizza salad soup vegetables rosemary
+vacation holiday trip flight flights hotel beach resort cruise itinerary sightseeing museum
+passport luggage tourist cherry blossoms shinkansen
+football soccer basketball baseball hockey tennis golf playoffs
+movie movies film films netflix episode actor actress concert album song songs guitar piano
+singer
+gardening slug slugs lettuce tomato tomatoes weeds lawn compost
+dog dogs cat cats puppy kitten pet pets
+weather snow sunny forecast
+wedding birthday girlfriend boyfriend dating anniversary
+gym workout marathon hiking camping fishing yoga
+videogame playstation xbox nintendo gaming
+celebrity election
+"""
+_EVERYDAY = frozenset(stem(w) for w in _EVERYDAY_TEXT.split())
+
+OFF_PLAN_SHARE = 0.15  # a turn this sparse in the plan's words is not about the plan
+
+
+def check_topic_drift(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
+    """The conversation leaves its planned topic (or excerpt) and does not come back.
+
+    The drifted part is the run of turns at the end that never touch the plan's words
+    (topic name and description, scenario, excerpt); it is drift when those turns talk
+    about something new: words the conversation had not used before, recurring across
+    the run (a subject, not noise), or another topic of the taxonomy."""
+    conv = ctx.conversation
+    turns = ctx.turns
+    findings: list[Finding] = []
+    if len(turns) >= 6:
+        planned = _vocab(ctx.taxonomy, "topics", conv.topic)
+        planned |= _stems(conv.scenario or "") | _stems(ctx.chunk_text or "")
+        stems = [_stems(ctx.text(t)) for t in turns]
+
+        def off_plan(words_of_turn: set[str]) -> bool:
+            # A word or two of the plan in passing ("save money") is not coming back.
+            hits = len(words_of_turn & planned)
+            return (
+                hits <= 1
+                or hits <= OFF_PLAN_SHARE * len(words_of_turn)
+                or len(words_of_turn & _EVERYDAY - planned) >= hits
+            )
+
+        start = len(turns)
+        while start > 0 and off_plan(stems[start - 1]):
+            start -= 1
+        run = list(range(start, len(turns)))
+        before = set().union(*stems[:start]) if start else set()
+        if len(run) >= 3 and start >= 2 and len(before & planned) >= 2:
+            run_words = set().union(*(stems[i] for i in run))
+            new_words = run_words - planned - before
+            new_share = len(new_words) / len(run_words) if run_words else 0.0
+            counts = Counter(w for i in run for w in stems[i] & new_words)
+            recurring = sorted(w for w, n in counts.items() if n >= 2)
+            other_name, other_hits = "", 0
+            if ctx.taxonomy:
+                for entry in ctx.taxonomy.topics:
+                    if entry.name != conv.topic:
+                        vocab = _vocab(ctx.taxonomy, "topics", entry.name) - planned
+                        hits = len(vocab & run_words)
+                        if hits > other_hits:
+                            other_name, other_hits = entry.name, hits
+            # What the run talks about instead: everyday life, or another of the dataset's
+            # topics. New words that merely recur are only a suspicion: a conversation on
+            # its topic brings in new terms of its field at every turn.
+            business_vocab = _taxonomy_vocab(ctx.taxonomy) | planned | before
+            everyday = sorted((run_words & _EVERYDAY) - business_vocab)
+            planned_in_run = sum(len(stems[i] & planned) for i in run)
+            strength = 0.0
+            if (len(everyday) >= 3 and new_share >= 0.5) or (
+                other_hits >= 3 and other_hits > 2 * planned_in_run
+            ):
+                strength = 1.0
+            elif len(everyday) >= 2 and new_share >= 0.6:
+                strength = 0.8
+            elif new_share >= 0.75 and len(recurring) >= 4:
+                strength = 0.5
+            if everyday:
+                recurring = everyday
+            if strength:
+                where = (
+                    f" toward {other_name}"
+                    if other_hits >= 3 and other_hits > 2 * planned_in_run
+                    else ""
+                )
+                subject = ", ".join(_spellings([turns[i] for i in run], ctx, set(recurring))[:4])
+                findings.append(
+                    Finding(
+                        turns[start].turn_number,
+                        f"the conversation drifts away from {conv.topic}{where}"
+                        + (f" ({subject})" if subject else "")
+                        + " from here on and does not come back",
+                        strength,
+                    )
+                )
+    return _result("topic_drift", "major", findings, weight, "stays on the planned topic")
+
+
+# --------------------------------------------------------------------------- persona
+
+_DECADES = {
+    "twenties": 20,
+    "thirties": 30,
+    "forties": 40,
+    "fifties": 50,
+    "sixties": 60,
+    "seventies": 70,
+    "eighties": 80,
+}
+_PART = {"early": (0, 3), "mid": (3, 7), "late": (6, 9), "": (0, 9)}
+# Life stages a persona can be, and how a user gives theirs away.
+_STAGE_OF_PERSONA: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (stage, re.compile(p))
+    for stage, p in (
+        (
+            "pre_retiree",
+            r"\bpre-?retire|\bnearing retirement|\bapproaching retirement|\bclose to "
+            r"retirement|\bbefore retirement",
+        ),
+        ("retired", r"\b(?<!pre-)(?<!pre)retire(?:e|es|d)\b|\bin retirement\b|\bpensioner"),
+        ("student", r"\bstudents?\b|\bundergrad|\bcollege\b|\buniversity\b"),
+        (
+            "early_career",
+            r"\byoung professional|\bearly[- ]career|\bfirst (?:job|401)|\brecent "
+            r"grad|\bentry[- ]level",
+        ),
+        (
+            "business_owner",
+            r"\bbusiness owner|\bruns? a (?:small )?(?:company|business|shop|"
+            r"firm|practice)|\bself-employed|\bentrepreneur|\bfounder|\bemployees\b",
+        ),
+    )
+)
+_STAGE_OF_USER: dict[str, re.Pattern[str]] = {
+    stage: re.compile(p)
+    for stage, p in (
+        (
+            "student",
+            r"\b(?:i'm|i am) (?:a |an )?(?:college |university |grad |graduate |high "
+            r"school |full-time |part-time |first-year |second-year |final-year )?student\b|\bmy "
+            r"(?:dorm|professor|semester|tuition bill|classes)\b|\bstill in (?:college|school|"
+            r"university)\b",
+        ),
+        (
+            "retired",
+            r"\b(?:i'm|i am|we're|we are) (?:now |fully |recently |already |happily )?"
+            r"retired\b|\bsince (?:i|we) retired\b|\b(?:i|we) retired (?:last|in|two|three|four|"
+            r"five|a few|about|\d)|\bmy pension (?:pays|is paying|started|checks?)\b",
+        ),
+        (
+            "early_career",
+            r"\bmy first (?:real |full-time )?(?:job|paycheck|401\(?k\)?)\b|\bjust "
+            r"(?:graduated|finished (?:college|university|school))\b|\bstarted my first job\b",
+        ),
+        ("grandparent", r"\bmy grand(?:kids|children|son|daughter|child)\b"),
+        (
+            "business_owner",
+            r"\bmy (?:employees|staff)\b|\b(?:i|we) (?:own|run) (?:a|an|my|our) "
+            r"(?:small )?(?:business|company|shop|store|restaurant|practice|firm|startup)\b|"
+            r"\b(?:i'm|i am) self-employed\b",
+        ),
+    )
+}
+_INCOMPATIBLE: dict[str, frozenset[str]] = {
+    "student": frozenset({"retired", "grandparent", "business_owner"}),
+    "early_career": frozenset({"retired", "grandparent", "student"}),
+    "pre_retiree": frozenset({"student", "early_career", "retired"}),
+    "retired": frozenset({"student", "early_career"}),
+    "business_owner": frozenset({"student", "retired"}),
+}
+# The ages a life stage the user gives away usually means.
+_STAGE_AGES: dict[str, tuple[int, int]] = {
+    "student": (16, 25),
+    "retired": (58, 100),
+    "grandparent": (45, 100),
+    "early_career": (21, 32),
+}
+_STATED_AGE = re.compile(
+    r"\b(?:i'm|i am|i just turned|i turned|i'll be|i will be|as)\s+(?:an? )?(\d{2})(?:\s*(?:years?|"
+    r"yrs?)[- ]old|-year-old)?\b(?!\s*(?:%|percent|k\b|grand|minutes|hours|days|weeks|months|"
+    r"years? (?:ago|in|into|of|since|from|away|until|left)|dollars|thousand|times))|"
+    r"(?<!my )(?<!our )(?<!his )(?<!her )\b(\d{2})[- ](?:years?|yrs?)[- ]old\b(?! "
+    r"(?:son|daughter|kid|child|boy|girl|car|house|roof|mother|father|mom|dad))|"
+    r"\bin my (early |mid |late )?(twenties|thirties|forties|fifties|sixties|seventies|eighties)\b"
+)
+_AGE_RANGE = re.compile(
+    r"\b(?:aged?|ages?)\s*(\d{2})\s*(?:-|to|and)\s*(\d{2})\b|\b(\d{2})\s*(?:-|to)\s*(\d{2})\s*"
+    r"(?:years? old|year-olds?|yo)\b|\b(early|mid|late)?[- ]?(\d)0s\b|\b(\d{2})\+"
+)
+
+
+def persona_age_range(text: str) -> tuple[int, int] | None:
+    """The ages a persona's name and description allow, if they say."""
+    lows: list[int] = []
+    highs: list[int] = []
+    for m in _AGE_RANGE.finditer(text.lower()):
+        if m.group(1) and m.group(2):
+            lows.append(int(m.group(1)))
+            highs.append(int(m.group(2)))
+        elif m.group(3) and m.group(4):
+            lows.append(int(m.group(3)))
+            highs.append(int(m.group(4)))
+        elif m.group(6):
+            decade = int(m.group(6)) * 10
+            if decade < 20:
+                continue
+            a, b = _PART[(m.group(5) or "").lower()]
+            lows.append(decade + a)
+            highs.append(decade + b)
+        elif m.group(7):
+            lows.append(int(m.group(7)))
+            highs.append(110)
+    if not lows:
+        lowered = text.lower()
+        if re.search(r"\bpre-?retire", lowered):
+            return (50, 68)
+        if re.search(r"\bretire(?:e|d)\b", lowered):
+            return (58, 100)
+        if re.search(r"\bstudents?\b|\bundergrad", lowered):
+            return (16, 30)
+        if re.search(r"\byoung professional|\bearly[- ]career|\brecent grad", lowered):
+            return (21, 38)
+        if re.search(r"\bmid[- ]career", lowered):
+            return (32, 55)
+        return None
+    return min(lows), max(highs)
+
+
+def stated_age(text: str) -> tuple[int, int] | None:
+    for m in _STATED_AGE.finditer(text.lower()):
+        if m.group(1) or m.group(2):
+            age = int(m.group(1) or m.group(2))
+            if 14 <= age <= 99:
+                return age, age
+        elif m.group(4):
+            decade = _DECADES[m.group(4).lower()]
+            a, b = _PART[(m.group(3) or "").strip().lower()]
+            return decade + a, decade + b
+    return None
+
+
+def _persona_stages(text: str) -> set[str]:
+    lowered = text.lower()
+    stages = {stage for stage, p in _STAGE_OF_PERSONA if p.search(lowered)}
+    if "pre_retiree" in stages:
+        stages.discard("retired")
+    return stages
+
+
+def check_persona(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
+    """The user presents as someone other than the planned persona."""
+    conv = ctx.conversation
+    description = ctx.taxonomy.describe("personas", conv.persona) if ctx.taxonomy else ""
+    persona_text = f"{conv.persona}. {description}"
+    allowed = persona_age_range(persona_text)
+    stages = _persona_stages(persona_text)
+    ruled_out = frozenset().union(*(_INCOMPATIBLE.get(s, frozenset()) for s in stages))
+    findings: list[Finding] = []
+    for turn in ctx.of_role("user"):
+        text = ctx.text(turn)
+        age = stated_age(text)
+        if allowed and age:
+            lo, hi = allowed
+            gap = max(lo - age[1], age[0] - hi)
+            if gap >= 5:
+                said = f"{age[0]}" if age[0] == age[1] else f"{age[0]}-{age[1]}"
+                findings.append(
+                    Finding(
+                        turn.turn_number,
+                        f"the user says they are {said}, but {conv.persona} is {lo}-{hi}",
+                        1.0 if gap >= 8 else 0.8,
+                    )
+                )
+                continue
+        lowered = text.lower()
+        for stage, pattern in _STAGE_OF_USER.items():
+            match = pattern.search(lowered)
+            if not match:
+                continue
+            source = text if len(text) == len(lowered) else lowered
+            said = short(source[match.start() : match.end()], 40)
+            if stage in ruled_out:
+                findings.append(
+                    Finding(
+                        turn.turn_number,
+                        f'the user presents as someone other than {conv.persona} ("{said}")',
+                    )
+                )
+                break
+            implied = _STAGE_AGES.get(stage)
+            if allowed and implied:
+                gap = max(allowed[0] - implied[1], implied[0] - allowed[1])
+                if gap >= 1:
+                    findings.append(
+                        Finding(
+                            turn.turn_number,
+                            f'the user presents as someone other than {conv.persona} ("{said}"; '
+                            f"{conv.persona} is {allowed[0]}-{allowed[1]})",
+                            1.0 if gap >= 15 else 0.8 if gap >= 8 else 0.5,
+                        )
+                    )
+                    break
+    if not findings and ctx.taxonomy and len(ctx.taxonomy.personas) > 1:
+        findings.extend(_persona_contrast(ctx))
+    return _result("persona", "major", findings, weight, "the user matches the planned persona")
+
+
+def _persona_contrast(ctx: CheckContext) -> list[Finding]:
+    """The user's self-description matches another persona of the taxonomy, not theirs."""
+    taxonomy = ctx.taxonomy
+    assert taxonomy is not None
+    conv = ctx.conversation
+    vocab = {e.name: _vocab(taxonomy, "personas", e.name) for e in taxonomy.personas}
+    if conv.persona not in vocab:
+        return []
+    shared = set.intersection(*vocab.values()) if vocab else set()
+    distinct = {name: v - shared for name, v in vocab.items()}
+    mine = distinct[conv.persona]
+    user_stems: set[str] = set()
+    for turn in ctx.of_role("user"):
+        for sentence in sentences(ctx.text(turn)):
+            tokens = set(words(sentence))
+            if tokens & {"i", "i'm", "i've", "my", "we", "we're", "our", "me"}:
+                user_stems |= _stems(sentence)
+    own = len(mine & user_stems)
+    best_name, best = max(
+        ((name, len(v & user_stems)) for name, v in distinct.items() if name != conv.persona),
+        key=lambda x: x[1],
+        default=("", 0),
+    )
+    if best >= 3 and own == 0:
+        strength = 0.8
+    elif (best >= 2 and own == 0) or (best >= 4 and best >= 3 * own):
+        strength = 0.5
+    else:
+        return []
+    return [
+        Finding(
+            None,
+            f"the user describes themselves like {best_name}, not {conv.persona}",
+            strength,
+        )
+    ]
+
+
+# --------------------------------------------------------------------------- grounding
+
+_HYPOTHETICAL = re.compile(
+    r"\b(?:for example|for instance|e\.g\.|say you|let's say|imagine|suppose|if you (?:had|"
+    r"have|invest|put|were|earn|spend|save)|hypothetically|as an illustration|roughly|"
+    r"ballpark)\b"
+)
+_STRONG_KINDS = frozenset({"money", "percent", "phone", "email", "url", "name"})
+
+
+def check_grounding(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
+    """Scenario conversations: the assistant's facts come from the excerpt (or the user)."""
+    conv = ctx.conversation
+    findings: list[Finding] = []
+    if ctx.chunk_text and conv.tier == Tier.SCENARIO:
+        sources = [ctx.chunk_text, conv.scenario or "", ctx.business_name or ""]
+        if ctx.taxonomy:
+            sources += [
+                ctx.taxonomy.describe("personas", conv.persona),
+                ctx.taxonomy.describe("topics", conv.topic),
+            ]
+        sources += [ctx.text(t) for t in ctx.of_role("user")]
+        grounded = grounding.Grounding(sources)
+        source_specifics = grounding.specifics(ctx.chunk_text)
+        strong = 0
+        weak = 0
+        for turn in ctx.of_role("assistant"):
+            for sentence in sentences(ctx.text(turn)):
+                if _HYPOTHETICAL.search(sentence.lower()):
+                    continue
+                for item in grounding.ungrounded(sentence, grounded, source_specifics):
+                    spec = item.specific
+                    if item.contradicts is not None:
+                        findings.append(
+                            Finding(
+                                turn.turn_number,
+                                f'the assistant says "{short(spec.text, 30)}" where the excerpt '
+                                f'says "{short(item.contradicts.text, 30)}"',
+                            )
+                        )
+                    elif spec.kind in _STRONG_KINDS:
+                        strong += 1
+                        findings.append(
+                            Finding(
+                                turn.turn_number,
+                                f'the assistant states "{short(spec.text, 30)}", which is not in '
+                                "the excerpt",
+                                0.75,
+                            )
+                        )
+                    else:
+                        weak += 1
+                        findings.append(
+                            Finding(
+                                turn.turn_number,
+                                f'the assistant states "{short(spec.text, 30)}", which is not in '
+                                "the excerpt",
+                                0.3,
+                            )
+                        )
+        if strong >= 2 or (strong and weak):
+            findings = [
+                Finding(f.turn, f.reason, max(f.strength, 1.0 if f.strength >= 0.75 else 0.5))
+                for f in findings
+            ]
+        elif weak >= 2:
+            findings = [Finding(f.turn, f.reason, max(f.strength, 0.6)) for f in findings]
+    return _result(
+        "grounding", "major", findings, weight, "facts and figures come from the excerpt"
+    )
+
+
+# --------------------------------------------------------------------------- copied turns
+
+COPY_SIMILARITY = 0.8  # word-bigram Jaccard of two near-identical turns
+COPY_CONTAINMENT = 0.7  # share of a turn's word 4-grams found in an earlier turn
+MIN_COPY_WORDS = 8  # short turns ("Thanks, that helps!") may legitimately repeat
+
+
+def _grams(tokens: list[str], n: int) -> set[tuple[str, ...]]:
+    return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+
+
+def check_copied_turns(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
+    """Turns that repeat an earlier turn, whole or nearly, or parrot the other side."""
+    tokens = [words(ctx.text(t)) for t in ctx.turns]
+    bigrams = [_grams(tok, 2) for tok in tokens]
+    fourgrams = [_grams(tok, 4) for tok in tokens]
+    findings: list[Finding] = []
+    for j, turn in enumerate(ctx.turns):
+        if not tokens[j]:
+            continue
+        for i in range(j):
+            if not tokens[i]:
+                continue
+            earlier = ctx.turns[i]
+            if tokens[i] == tokens[j]:
+                findings.append(
+                    Finding(
+                        turn.turn_number,
+                        f"{speaker(turn.role)} repeats turn {earlier.turn_number} word for word",
+                    )
+                )
+                break
+            if min(len(tokens[i]), len(tokens[j])) < MIN_COPY_WORDS:
+                continue
+            union = bigrams[i] | bigrams[j]
+            similarity = len(bigrams[i] & bigrams[j]) / len(union) if union else 0.0
+            contained = (
+                len(fourgrams[j] & fourgrams[i]) / len(fourgrams[j]) if fourgrams[j] else 0.0
+            )
+            if similarity >= COPY_SIMILARITY or contained >= COPY_CONTAINMENT:
+                how = (
+                    f"parrots turn {earlier.turn_number}"
+                    if earlier.role != turn.role
+                    else f"copies turn {earlier.turn_number}"
+                )
+                findings.append(
+                    Finding(
+                        turn.turn_number,
+                        f"{speaker(turn.role)} {how} ({max(similarity, contained):.0%} the same)",
+                    )
+                )
+                break
+            if contained >= 0.45:
+                findings.append(
+                    Finding(
+                        turn.turn_number,
+                        f"{speaker(turn.role)} reuses much of turn {earlier.turn_number} "
+                        f"({contained:.0%} of its phrases)",
+                        0.5,
+                    )
+                )
+                break
+    return _result("repeated_turns", "major", findings, weight, "no repeated turns")
+
+
+# --------------------------------------------------------------------------- business rules
+
+
+def _phrase_pattern(phrase: str) -> re.Pattern[str]:
+    """``phrase`` matched case-insensitively on word boundaries, any spacing."""
+    parts = [re.escape(p) for p in normalise(phrase).split()]
+    body = r"[\s\-]+".join(parts)
+    lead = r"\b" if phrase[:1].isalnum() else ""
+    tail = r"\b" if phrase[-1:].isalnum() else ""
+    return re.compile(lead + body + tail, re.IGNORECASE)
+
+
+def _loose(text: str) -> str:
+    """Lower-cased letters and digits only, '&' read as 'and': for brand spellings."""
+    return re.sub(r"[^a-z0-9]", "", normalise(text).lower().replace("&", "and"))
+
+
+def _disclaimer_present(disclaimer: str, texts: Sequence[str]) -> bool:
+    wanted = [w for w in words(disclaimer) if w not in STOPWORDS]
+    if not wanted:
+        return True
+    pattern = _phrase_pattern(disclaimer)
+    for text in texts:
+        if pattern.search(text):
+            return True
+        present = set(words(text))
+        # Reworded punctuation or a word or two changed still counts; a paraphrase
+        # that drops most of the disclaimer's words does not.
+        if sum(w in present for w in wanted) / len(wanted) >= 0.85:
+            return True
+    return False
+
+
+def check_business_rules(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
+    rules = ctx.rules
+    findings: list[Finding] = []
+    if rules is not None and not rules.is_empty():
+        assistant = ctx.of_role("assistant")
+        for phrase in rules.banned_phrases:
+            pattern = _phrase_pattern(phrase)
+            for turn in assistant:
+                if pattern.search(ctx.text(turn)):
+                    findings.append(
+                        Finding(
+                            turn.turn_number, f'the assistant says the banned phrase "{phrase}"'
+                        )
+                    )
+                    break
+        topic = ctx.conversation.topic.casefold()
+        texts = [ctx.text(t) for t in assistant]
+        for rule in rules.required_disclaimers:
+            applies = not rule.topics or topic in {t.casefold() for t in rule.topics}
+            if applies and not _disclaimer_present(rule.text, texts):
+                findings.append(
+                    Finding(
+                        None,
+                        f'the required disclaimer "{short(rule.text, 60)}" is missing '
+                        f"for {ctx.conversation.topic}",
+                    )
+                )
+        for brand in rules.brand_terms:
+            for turn in assistant:
+                bad = misspelled_brand(ctx.text(turn), brand.term, brand.wrong)
+                if bad:
+                    findings.append(
+                        Finding(
+                            turn.turn_number,
+                            f'the assistant writes "{short(bad, 40)}" instead of "{brand.term}"',
+                        )
+                    )
+                    break
+    return _result("business_rules", "major", findings, weight, "the business's rules are kept")
+
+
+def _edit_distance(a: str, b: str, limit: int) -> int:
+    """Levenshtein distance, giving up (limit + 1) once it must exceed ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        if min(current) > limit:
+            return limit + 1
+        previous = current
+    return previous[-1]
+
+
+def misspelled_brand(text: str, term: str, known_wrong: Sequence[str] = ()) -> str | None:
+    """A spelling of ``term`` in ``text`` other than the exact one: a listed misspelling,
+    the same letters spaced or cased differently ("Quickbooks", "Harbor and Pine"), or
+    one letter off ("QuikBooks")."""
+    for wrong in known_wrong:
+        match = _phrase_pattern(wrong).search(text)
+        if match and match.group(0) != term:
+            return match.group(0)
+    wanted = _loose(term)
+    if len(wanted) < 4:
+        return None
+    tokens = text.split()
+    size = len(term.split())
+    limit = 2 if len(wanted) >= 10 else 1 if len(wanted) >= 6 else 0
+    windows = [
+        " ".join(tokens[i:j]).strip(" .,;:!?()\"'")
+        for i in range(len(tokens))
+        for j in range(i + 1, min(len(tokens), i + size + 2) + 1)
+    ]
+    for candidate in windows:  # same letters, other spacing or case: the tightest match
+        if candidate != term and term not in candidate and _loose(candidate) == wanted:
+            return candidate
+    for candidate in windows:  # a letter or two off, as many words as the term
+        loose = _loose(candidate)
+        if (
+            limit
+            and abs(len(candidate.split()) - size) <= 1
+            and term not in candidate
+            and abs(len(loose) - len(wanted)) <= limit
+            and _edit_distance(loose, wanted, limit) <= limit
+        ):
+            return candidate
+    return None

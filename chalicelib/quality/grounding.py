@@ -1,0 +1,283 @@
+"""Ungrounded specifics: facts the assistant states that its source excerpt never gave.
+
+A scenario conversation is written from one document excerpt. When the assistant quotes
+a fee, a percentage, a deadline, a phone number or a person's name, that specific must
+come from the excerpt, from what the user said, or from the conversation's own plan;
+anything else is invented, and a model fine-tuned on it learns to invent the business's
+facts. Figures the assistant works out from grounded ones (1% of the user's $750,000, a
+yearly fee split into quarters) are grounded too.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from chalicelib.quality.text import normalise, words
+from chalicelib.quality.validators import STOPWORDS, stem
+
+_MONTHS = (
+    "january|february|march|april|may|june|july|august|september|october|november|december|"
+    "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
+)
+_SCALE = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "bn": 1e9, "billion": 1e9}
+_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("email", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")),
+    ("url", re.compile(r"\bhttps?://\S+|\bwww\.[\w.-]+|\b[\w-]+\.(?:com|org|net|io|co\.uk|gov)\b")),
+    ("phone", re.compile(r"(?<![\d$])(?:\+?\d{1,2}[-. ]?)?\(?\d{3}\)?[-. ]\d{3}[-. ]\d{4}\b")),
+    (
+        "money",
+        re.compile(
+            r"[$€£]\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?(?:k|m|bn|million|billion|"
+            r"thousand)\b)?|\b(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s?(?:dollars|usd|euros?|pounds)\b",
+            re.IGNORECASE,
+        ),
+    ),
+    ("percent", re.compile(r"\b\d+(?:\.\d+)?\s?(?:%|percent\b|per cent\b)", re.IGNORECASE)),
+    (
+        "date",
+        re.compile(
+            rf"\b(?:{_MONTHS})\.? \d{{1,2}}(?:st|nd|rd|th)?\b|\b\d{{1,2}}(?:st|nd|rd|th)? "
+            rf"(?:of )?(?:{_MONTHS})\b|\b(?:19|20)\d{{2}}\b|\b\d{{1,2}}/\d{{1,2}}(?:/\d{{2,4}})?\b",
+            re.IGNORECASE,
+        ),
+    ),
+    ("time", re.compile(r"\b\d{1,2}(?::\d{2})?\s?(?:am|pm|a\.m\.|p\.m\.)", re.IGNORECASE)),
+    (
+        "duration",
+        re.compile(
+            r"\b\d+(?:\.\d+)?(?:\s?-\s?\d+)?\s?(?:business |working |calendar )?(?:days?|weeks?|"
+            r"months?|years?|hours?|minutes?|sessions?|visits?|appointments?)\b",
+            re.IGNORECASE,
+        ),
+    ),
+)
+_PERSON = re.compile(r"\b(?:Dr|Mr|Mrs|Ms|Mx|Prof)\.? [A-Z][a-z]+(?: [A-Z][a-z]+)?")
+_NAMED = re.compile(
+    r"\b(?:named|called|ask for|speak (?:to|with)|contact) ([A-Z][a-z]+ [A-Z][a-z]+)"
+)
+# Numbers that are names of things, not facts: 401(k), Form 1099, Section 529.
+_PRODUCT_NUMBER = re.compile(
+    r"\b\d{3}\s?\([a-z]\)|\b(?:form|section|rule|schedule|chapter|article|code|plan|ira|"
+    r"tier|option|step|page|room|suite|unit|box|line|part|item)\s+\d+",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+CONTEXT_WORDS = 5
+# Hedges and fillers around a figure say nothing about what it measures.
+_CONTEXT_NOISE = frozenset(
+    [
+        "about",
+        "roughly",
+        "around",
+        "approximately",
+        "nearly",
+        "almost",
+        "just",
+        "under",
+        "over",
+        "only",
+        "total",
+        "works",
+        "comes",
+        "out",
+    ]
+)
+_APPROXIMATE = re.compile(
+    r"\b(?:about|roughly|around|approximately|nearly|almost|just (?:under|over)|close to)\s*$"
+    r"|~\s*$",
+    re.IGNORECASE,
+)
+MIN_SHARED_CONTEXT = 2  # context stems two figures must share to be about the same thing
+
+
+@dataclass(frozen=True)
+class Specific:
+    kind: str
+    text: str
+    value: float | str  # numbers normalised ($1,500 -> 1500.0, 1.00% -> 1.0); else text
+    context: frozenset[str]  # content-word stems around it
+    lead: frozenset[str] = frozenset()  # the ones before it ("minimum annual fee is $X")
+
+
+def _value(kind: str, text: str) -> float | str:
+    if kind in ("email", "url", "phone", "date", "time"):
+        return (
+            re.sub(r"[^a-z0-9@.:/]", "", text.lower())
+            if kind != "phone"
+            else re.sub(r"\D", "", text)[-10:]
+        )
+    match = _NUMBER.search(text)
+    if not match:
+        return text.lower()
+    number = float(match.group(0).replace(",", ""))
+    tail = text[match.end() :].strip().lower()
+    for word, factor in _SCALE.items():
+        if tail.startswith(word):
+            number *= factor
+            break
+    return number
+
+
+def _stems(tokens: Iterable[str]) -> frozenset[str]:
+    return frozenset(
+        stem(w)
+        for w in tokens
+        if len(w) > 2 and w not in STOPWORDS and w not in _CONTEXT_NOISE and not w.isdigit()
+    )
+
+
+def _context(text: str, start: int, end: int) -> tuple[frozenset[str], frozenset[str]]:
+    before = words(text[:start])[-CONTEXT_WORDS:]
+    after = words(text[end:])[:CONTEXT_WORDS]
+    lead = _stems(before)
+    return lead | _stems(after), lead
+
+
+def specifics(text: str) -> list[Specific]:
+    """Every checkable specific in ``text``, each span counted once (most specific kind)."""
+    text = normalise(text)
+    taken: list[tuple[int, int]] = [m.span() for m in _PRODUCT_NUMBER.finditer(text)]
+    found: list[Specific] = []
+
+    def free(span: tuple[int, int]) -> bool:
+        return all(span[1] <= a or span[0] >= b for a, b in taken)
+
+    for kind, pattern in _PATTERNS:
+        for m in pattern.finditer(text):
+            if not free(m.span()):
+                continue
+            taken.append(m.span())
+            context, lead = _context(text, *m.span())
+            found.append(Specific(kind, m.group(0), _value(kind, m.group(0)), context, lead))
+    for pattern in (_PERSON, _NAMED):
+        for m in pattern.finditer(text):
+            name = m.group(m.lastindex or 0)
+            context, lead = _context(text, *m.span())
+            found.append(Specific("name", name, name.lower(), context, lead))
+    return found
+
+
+def numbers_in(text: str) -> set[float]:
+    """Every number in ``text`` (grounding also accepts a bare "1,500" for "$1,500")."""
+    out = set()
+    for m in _NUMBER.finditer(normalise(text)):
+        try:
+            out.add(float(m.group(0).replace(",", "")))
+        except ValueError:
+            continue
+    return out
+
+
+def _close(a: float, b: float, tolerance: float = 0.011) -> bool:
+    return abs(a - b) <= max(tolerance * abs(b), 0.005) or (abs(a - b) <= 0.5 and abs(b) >= 20)
+
+
+_SPLITS = (2, 3, 4, 12, 52, 0.5, 0.25, 1 / 12, 1 / 4, 1 / 3)
+MAX_POOL = 40  # grounded figures combined pairwise (a long excerpt keeps its first ones)
+
+
+class Grounding:
+    """What a conversation's sources ground, built once per conversation.
+
+    Amounts may be worked out: an amount split into months or quarters, the sum or
+    difference of two amounts, a grounded rate of a grounded amount, an amount times a
+    count. Rates are quoted, never worked out, so a rate must be a source's rate."""
+
+    def __init__(self, sources: Iterable[str]) -> None:
+        self.text = " ".join(sources).lower()
+        self.flat = re.sub(r"[^a-z0-9@.:/]", "", self.text)
+        self.digits = re.sub(r"\D", "", self.text)
+        self.numbers = sorted(numbers_in(self.text))
+        self.percents = sorted(
+            {float(m.group(1)) for m in re.finditer(r"(\d+(?:\.\d+)?)\s?(?:%|percent)", self.text)}
+        )
+        amounts = sorted(
+            {
+                v
+                for spec in specifics(self.text)
+                if spec.kind == "money"
+                for v in [spec.value]
+                if isinstance(v, float)
+            }
+        )[:MAX_POOL]
+        counts = [n for n in self.numbers if 0 < n <= 100 and n == int(n)][:MAX_POOL]
+        derived = set(self.numbers)
+        for a in amounts:
+            derived.update(a * f for f in _SPLITS)
+            derived.update(a * r / 100 for r in self.percents)
+            derived.update(a * c for c in counts)
+        for a, b in itertools.combinations(amounts, 2):
+            derived.update((a + b, abs(a - b)))
+        for a, b in itertools.combinations(self.numbers[:MAX_POOL], 2):
+            derived.update((a + b, abs(a - b)))
+        self.derived = sorted(d for d in derived if d)
+
+    @staticmethod
+    def _near(value: float, pool: list[float], tolerance: float) -> bool:
+        i = bisect.bisect_left(pool, value * (1 - tolerance) - 0.5)
+        while i < len(pool) and pool[i] <= value * (1 + tolerance) + 0.5:
+            if _close(value, pool[i], tolerance):
+                return True
+            i += 1
+        return False
+
+    def states(self, value: float) -> bool:
+        return self._near(value, self.numbers, 0.011)
+
+    def derives(self, kind: str, value: float, tolerance: float) -> bool:
+        if kind == "percent":
+            return self._near(value, self.percents, tolerance)
+        return self._near(value, self.derived, tolerance)
+
+
+@dataclass(frozen=True)
+class Ungrounded:
+    specific: Specific
+    contradicts: Specific | None  # a source specific of the same kind it replaces
+
+
+def ungrounded(
+    statement: str, grounding: Grounding, source_specifics: list[Specific]
+) -> list[Ungrounded]:
+    """Specifics of ``statement`` that the sources do not ground.
+
+    A figure the sources state directly is grounded. One that differs from a source
+    figure about the same thing (two shared context words: "minimum annual fee")
+    contradicts it. Otherwise a figure worked out from grounded ones is grounded."""
+    statement = normalise(statement)
+    out: list[Ungrounded] = []
+    for spec in specifics(statement):
+        if isinstance(spec.value, float):
+            if grounding.states(spec.value):
+                continue
+        elif spec.kind == "name":
+            if spec.text.lower().split()[-1] in grounding.text:
+                continue
+        elif spec.kind == "phone":
+            if str(spec.value) in grounding.digits:
+                continue
+        elif str(spec.value) in grounding.flat:
+            continue
+        rivals = [
+            s
+            for s in source_specifics
+            if s.kind == spec.kind
+            and s.value != spec.value
+            and len(s.context & spec.context) >= MIN_SHARED_CONTEXT
+        ]
+        rival = max(
+            rivals,
+            key=lambda s: (len(s.lead & spec.lead), len(s.context & spec.context)),
+            default=None,
+        )
+        if rival is None and isinstance(spec.value, float):
+            position = statement.find(spec.text)
+            approximate = bool(_APPROXIMATE.search(statement[: max(position, 0)]))
+            if grounding.derives(spec.kind, spec.value, 0.1 if approximate else 0.011):
+                continue
+        out.append(Ungrounded(spec, rival))
+    return out
