@@ -19,6 +19,7 @@ from chalicelib.domain.models import (
     ExportStatus,
     JobStatus,
     QualityReport,
+    QualityRules,
     Taxonomy,
     Tier,
     TierDistribution,
@@ -42,6 +43,30 @@ class Strict(BaseModel):
 # --------------------------------------------------------------------------- requests
 
 
+class RequiredDisclaimerIn(Strict):
+    text: str = Field(min_length=3, max_length=1000, description="Wording that must appear")
+    topics: list[str] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Topics that need it; empty means every conversation",
+    )
+
+
+class BrandTermIn(Strict):
+    term: str = Field(min_length=2, max_length=120, description="The exact spelling")
+    wrong: list[str] = Field(
+        default_factory=list, max_length=50, description="Known misspellings to flag"
+    )
+
+
+class QualityRulesIn(Strict):
+    """What the business's assistant must never or must always say; violations flag."""
+
+    banned_phrases: list[str] = Field(default_factory=list, max_length=500)
+    required_disclaimers: list[RequiredDisclaimerIn] = Field(default_factory=list, max_length=100)
+    brand_terms: list[BrandTermIn] = Field(default_factory=list, max_length=100)
+
+
 class DatasetCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=5000)
@@ -50,6 +75,10 @@ class DatasetCreate(Strict):
     tier_distribution: TierDistribution | None = None
     budget_usd: float | None = Field(default=None, ge=0, le=1_000_000)
     model: str | None = Field(default=None, max_length=100)
+    quality_rules: QualityRulesIn | None = None
+    judge_mode: Literal["auto", "off"] | None = Field(
+        default=None, description="auto: the LLM judge reviews every generated conversation"
+    )
 
 
 class DatasetPatch(Strict):
@@ -60,6 +89,8 @@ class DatasetPatch(Strict):
     tier_distribution: TierDistribution | None = None
     budget_usd: float | None = Field(default=None, ge=0, le=1_000_000)
     model: str | None = Field(default=None, max_length=100)
+    quality_rules: QualityRulesIn | None = None
+    judge_mode: Literal["auto", "off"] | None = None
     version: int | None = Field(default=None, ge=1, le=2**53)
 
 
@@ -172,7 +203,9 @@ class LoginRequest(Strict):
 
 class ValidateRequest(Strict):
     judge: bool = Field(
-        default=False, description="Also ask the model for a 1-10 review score (a paid call)"
+        default=False,
+        description="Also ask the LLM judge for its rubric verdict (a paid call unless the "
+        "same content was judged before)",
     )
 
 
@@ -205,6 +238,8 @@ class DatasetOut(BaseModel):
     model: str | None
     taxonomy: Taxonomy
     chunk_count: int
+    quality_rules: QualityRules = Field(default_factory=QualityRules)
+    judge_mode: Literal["auto", "off"] = "auto"
     created_by: str
     created_at: datetime
     updated_at: datetime
@@ -235,6 +270,9 @@ class ConversationSummary(BaseModel):
     document_id: str | None = None
     quality_score: float | None = None
     flagged: bool
+    quality_reasons: list[str] = Field(
+        default_factory=list, description="Why it is flagged, worst first (at most 3)"
+    )
     turn_count: int
     estimated_cost_usd: float | None = None
     actual_cost_usd: float | None = None

@@ -18,6 +18,7 @@ from chalicelib.domain.models import (
 def conversation_summary(c: Conversation) -> dict[str, Any]:
     data = c.model_dump(mode="json", exclude={"tenant_id", "quality"})
     data["flagged"] = c.flagged
+    data["quality_reasons"] = c.quality.reasons[:3] if c.quality else []
     return data
 
 

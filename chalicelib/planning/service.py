@@ -9,6 +9,7 @@ from chalicelib.domain.models import (
     Conversation,
     ConversationStatus,
     Dataset,
+    QualityRules,
     Taxonomy,
     TierDistribution,
 )
@@ -27,6 +28,8 @@ DATASET_FIELDS = (
     "tier_distribution",
     "budget_usd",
     "model",
+    "quality_rules",
+    "judge_mode",
 )
 
 
@@ -116,6 +119,8 @@ class DatasetService:
             and changes.get("clear_budget")
         ):
             update["budget_usd"] = None
+        if "quality_rules" in update and isinstance(update["quality_rules"], dict):
+            update["quality_rules"] = QualityRules.model_validate(update["quality_rules"])
         if "tier_distribution" in update and isinstance(update["tier_distribution"], dict):
             update["tier_distribution"] = TierDistribution.model_validate(
                 update["tier_distribution"]

@@ -604,7 +604,11 @@ _OFFER = re.compile(
     r"\b(?:anything else|any other questions|would you like (?:me|us) to|shall i|should i|"
     r"want me to|do you want me|can i help|may i help|is there (?:anything|something)|does "
     r"that (?:help|make sense|sound)|how does that sound|would that (?:help|work)|"
-    r"would it help|ready to|feel free|let me know|reach out)\b"
+    r"would it help|ready to|feel free|let me know|reach out|works (?:best )?for you|"
+    r"(?:a|what|which) (?:day|time|date|slot)s? (?:that )?(?:works|suits|would)|(?:good|best|"
+    r"convenient) (?:day|time) to|best (?:to|for) (?:reach|call|contact|ring|email)|would you like to (?:book|schedule|set up|go ahead|start)|"
+    r"shall (?:i|we) (?:book|schedule|set|go ahead|send)|want to (?:book|schedule|go ahead)|"
+    r"(?:book|schedule|set up) (?:you|an appointment|a call|a time))\b"
 )
 
 
@@ -869,6 +873,17 @@ def _stems(text: str) -> set[str]:
     return {stem(w) for w in words(text) if len(w) > 2 and w not in STOPWORDS} - _GENERIC
 
 
+def _taxonomy_words(taxonomy: Taxonomy | None) -> set[str]:
+    """Every word of the taxonomy as written."""
+    if taxonomy is None:
+        return set()
+    out: set[str] = set()
+    for dimension in ("personas", "emotions", "topics", "intents", "tones"):
+        for entry in getattr(taxonomy, dimension):
+            out |= set(words(f"{entry.name} {entry.description}"))
+    return out
+
+
 def _taxonomy_vocab(taxonomy: Taxonomy | None) -> set[str]:
     """Every word of the taxonomy: what the business talks about."""
     if taxonomy is None:
@@ -894,97 +909,168 @@ lamb chicken pasta pizza salad soup vegetables rosemary
 vacation holiday trip flight flights hotel beach resort cruise itinerary sightseeing museum
 passport luggage tourist cherry blossoms shinkansen
 football soccer basketball baseball hockey tennis golf playoffs
-movie movies film films netflix episode actor actress concert album song songs guitar piano
+movie film films netflix actor actress concert album song songs guitar piano
 singer
 gardening slug slugs lettuce tomato tomatoes weeds lawn compost
 dog dogs cat cats puppy kitten pet pets
-weather snow sunny forecast
-wedding birthday girlfriend boyfriend dating anniversary
+snow sunny
+wedding birthday girlfriend boyfriend anniversary
 gym workout marathon hiking camping fishing yoga
 videogame playstation xbox nintendo gaming
-celebrity election
 """
-_EVERYDAY = frozenset(stem(w) for w in _EVERYDAY_TEXT.split())
+# Matched as written, not stemmed: "wine" and "win", "movies" and "move" share a stem.
+_EVERYDAY = frozenset(_EVERYDAY_TEXT.split())
 
 OFF_PLAN_SHARE = 0.15  # a turn this sparse in the plan's words is not about the plan
+
+
+# How a user changes the subject.
+_SHIFT_CUE = re.compile(
+    r"\b(?:by the way|btw|unrelated|totally different|different (?:question|subject|topic)|"
+    r"change (?:of|the) subject|on (?:a|another) (?:different|separate|unrelated)? ?note|"
+    r"something else|one more thing|(?:been|was) meaning to ask|while i(?:'m| am| have you)|"
+    r"since i(?:'ll| will| am|'m) (?:be )?(?:there|here|at it|on)|speaking of|random "
+    r"question|off[- ]topic|also wanted to ask|quick (?:side )?question about)\b|"
+    r"(?:^|[.!?] )actually, (?!that|it|i (?:meant|mean))"
+)
+
+
+@dataclass(frozen=True)
+class DriftEvidence:
+    """The run of turns at the end that leave the plan, and what they talk about."""
+
+    start: int  # index of the run's first turn
+    length: int
+    new_share: float  # share of the run's words the conversation had not used before
+    recurring: list[str]  # new words that come back within the run (a subject)
+    everyday: list[str]  # everyday-life words outside the business's vocabulary
+    other_topic: str
+    other_hits: int
+    planned_in_run: int
+    closed: bool  # the last turns wrap up
+    shift_cue: str | None  # the user turns the conversation ("by the way", "unrelated")
+
+    def points(self) -> int:
+        """Independent signs of a new subject; each one alone is weak."""
+        score = (self.new_share >= 0.6) + (self.new_share >= 0.75)
+        score += (len(self.recurring) >= 3) + (len(self.recurring) >= 5)
+        score += 2 * (len(self.everyday) >= 2) + (len(self.everyday) >= 3)
+        score += self.other_hits >= 2
+        score += 2 * (self.other_hits >= 3 and self.other_hits > 2 * self.planned_in_run)
+        score += (self.length >= 4) + (1 if not self.closed else -1)
+        score += 2 * bool(self.shift_cue)
+        # The plan's words all through the run: the topic is still being discussed.
+        score -= 2 * (self.planned_in_run >= 1.5 * self.length)
+        return int(score)
+
+
+def drift_evidence(ctx: CheckContext) -> DriftEvidence | None:
+    conv = ctx.conversation
+    turns = ctx.turns
+    if len(turns) < 6:
+        return None
+    stems = [_stems(ctx.text(t)) for t in turns]
+    raw = [set(words(ctx.text(t))) for t in turns]
+    # The plan's words, and the opening exchange's: what the conversation set out to
+    # discuss in its own terms (a topic's description is often a dozen words).
+    planned = _vocab(ctx.taxonomy, "topics", conv.topic)
+    planned |= _stems(conv.scenario or "") | _stems(ctx.chunk_text or "")
+    planned |= stems[0] | stems[1]
+
+    def off_plan(words_of_turn: set[str]) -> bool:
+        # A word or two of the plan in passing ("save money") is not coming back.
+        hits = len(words_of_turn & planned)
+        return hits <= 1 or hits <= OFF_PLAN_SHARE * len(words_of_turn)
+
+    plan_text = set(words(" ".join((conv.topic, conv.scenario or "", ctx.chunk_text or ""))))
+    plan_text |= _taxonomy_words(ctx.taxonomy)
+
+    def everyday_in(i: int) -> set[str]:
+        return (raw[i] & _EVERYDAY) - plan_text
+
+    def evidence_from(start: int) -> DriftEvidence | None:
+        run = list(range(start, len(turns)))
+        before = set().union(*stems[:start]) if start else set()
+        if len(run) < 3 or start < 2 or len(before & planned) < 2:
+            return None
+        run_words = set().union(*(stems[i] for i in run))
+        new_words = run_words - planned - before
+        counts = Counter(w for i in run for w in stems[i] & new_words)
+        other_name, other_hits = "", 0
+        if ctx.taxonomy:
+            for entry in ctx.taxonomy.topics:
+                if entry.name != conv.topic:
+                    vocab = _vocab(ctx.taxonomy, "topics", entry.name) - planned
+                    hits = len(vocab & run_words)
+                    if hits > other_hits:
+                        other_name, other_hits = entry.name, hits
+        tail = " ".join(ctx.text(t) for t in turns[-2:]).lower()
+        opening = [ctx.text(t).lower() for t in turns[max(0, start - 1) : start + 2]]
+        cue = next((m.group(0) for text in opening for m in [_SHIFT_CUE.search(text)] if m), None)
+        return DriftEvidence(
+            start=start,
+            length=len(run),
+            new_share=len(new_words) / len(run_words) if run_words else 0.0,
+            recurring=sorted(w for w, n in counts.items() if n >= 2),
+            everyday=sorted(
+                set().union(*(everyday_in(i) for i in run)) - set().union(*raw[:start])
+            ),
+            other_topic=other_name,
+            other_hits=other_hits,
+            planned_in_run=sum(len(stems[i] & planned) for i in run),
+            closed=bool(_CLOSING_CUES.search(tail)),
+            shift_cue=cue,
+        )
+
+    # Where the drift may start: the run at the end that leaves the plan's words, or the
+    # last user turn of the second half that changes the subject.
+    start = len(turns)
+    while start > 0 and (
+        off_plan(stems[start - 1]) or len(everyday_in(start - 1)) >= len(stems[start - 1] & planned)
+    ):
+        start -= 1
+    starts = {start}
+    for i in range(len(turns) // 2, len(turns) - 2):
+        if turns[i].role == "user" and _SHIFT_CUE.search(ctx.text(turns[i]).lower()):
+            starts.add(i)
+    candidates = [e for e in (evidence_from(s) for s in sorted(starts)) if e is not None]
+    return max(candidates, key=lambda e: e.points(), default=None)
+
+
+DRIFT_POINTS = 5  # signs of a new subject that make a drift a defect
+DRIFT_SUSPECT_POINTS = 4
 
 
 def check_topic_drift(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
     """The conversation leaves its planned topic (or excerpt) and does not come back.
 
     The drifted part is the run of turns at the end that never touch the plan's words
-    (topic name and description, scenario, excerpt); it is drift when those turns talk
-    about something new: words the conversation had not used before, recurring across
-    the run (a subject, not noise), or another topic of the taxonomy."""
-    conv = ctx.conversation
-    turns = ctx.turns
+    (topic name and description, scenario, excerpt). It is a drift when those turns talk
+    about something new: mostly words the conversation had not used, recurring across the
+    run (a subject, not noise), everyday life, or another topic of the taxonomy; and the
+    conversation ends there without wrapping up. A conversation on its topic brings in new
+    terms of its field at every turn, so no one sign decides."""
     findings: list[Finding] = []
-    if len(turns) >= 6:
-        planned = _vocab(ctx.taxonomy, "topics", conv.topic)
-        planned |= _stems(conv.scenario or "") | _stems(ctx.chunk_text or "")
-        stems = [_stems(ctx.text(t)) for t in turns]
-
-        def off_plan(words_of_turn: set[str]) -> bool:
-            # A word or two of the plan in passing ("save money") is not coming back.
-            hits = len(words_of_turn & planned)
-            return (
-                hits <= 1
-                or hits <= OFF_PLAN_SHARE * len(words_of_turn)
-                or len(words_of_turn & _EVERYDAY - planned) >= hits
+    evidence = drift_evidence(ctx)
+    if evidence is not None:
+        points = evidence.points()
+        strength = 1.0 if points >= DRIFT_POINTS else 0.5 if points >= DRIFT_SUSPECT_POINTS else 0.0
+        if strength:
+            turns = ctx.turns
+            toward = evidence.other_hits >= 3 and evidence.other_hits > 2 * evidence.planned_in_run
+            where = f" toward {evidence.other_topic}" if toward else ""
+            shown = evidence.everyday or evidence.recurring
+            run = turns[evidence.start :]
+            subject = ", ".join(_spellings(run, ctx, set(shown))[:4])
+            findings.append(
+                Finding(
+                    turns[evidence.start].turn_number,
+                    f"the conversation drifts away from {ctx.conversation.topic}{where}"
+                    + (f" ({subject})" if subject else "")
+                    + " from here on and does not come back",
+                    strength,
+                )
             )
-
-        start = len(turns)
-        while start > 0 and off_plan(stems[start - 1]):
-            start -= 1
-        run = list(range(start, len(turns)))
-        before = set().union(*stems[:start]) if start else set()
-        if len(run) >= 3 and start >= 2 and len(before & planned) >= 2:
-            run_words = set().union(*(stems[i] for i in run))
-            new_words = run_words - planned - before
-            new_share = len(new_words) / len(run_words) if run_words else 0.0
-            counts = Counter(w for i in run for w in stems[i] & new_words)
-            recurring = sorted(w for w, n in counts.items() if n >= 2)
-            other_name, other_hits = "", 0
-            if ctx.taxonomy:
-                for entry in ctx.taxonomy.topics:
-                    if entry.name != conv.topic:
-                        vocab = _vocab(ctx.taxonomy, "topics", entry.name) - planned
-                        hits = len(vocab & run_words)
-                        if hits > other_hits:
-                            other_name, other_hits = entry.name, hits
-            # What the run talks about instead: everyday life, or another of the dataset's
-            # topics. New words that merely recur are only a suspicion: a conversation on
-            # its topic brings in new terms of its field at every turn.
-            business_vocab = _taxonomy_vocab(ctx.taxonomy) | planned | before
-            everyday = sorted((run_words & _EVERYDAY) - business_vocab)
-            planned_in_run = sum(len(stems[i] & planned) for i in run)
-            strength = 0.0
-            if (len(everyday) >= 3 and new_share >= 0.5) or (
-                other_hits >= 3 and other_hits > 2 * planned_in_run
-            ):
-                strength = 1.0
-            elif len(everyday) >= 2 and new_share >= 0.6:
-                strength = 0.8
-            elif new_share >= 0.75 and len(recurring) >= 4:
-                strength = 0.5
-            if everyday:
-                recurring = everyday
-            if strength:
-                where = (
-                    f" toward {other_name}"
-                    if other_hits >= 3 and other_hits > 2 * planned_in_run
-                    else ""
-                )
-                subject = ", ".join(_spellings([turns[i] for i in run], ctx, set(recurring))[:4])
-                findings.append(
-                    Finding(
-                        turns[start].turn_number,
-                        f"the conversation drifts away from {conv.topic}{where}"
-                        + (f" ({subject})" if subject else "")
-                        + " from here on and does not come back",
-                        strength,
-                    )
-                )
     return _result("topic_drift", "major", findings, weight, "stays on the planned topic")
 
 

@@ -114,11 +114,10 @@ def _value(kind: str, text: str) -> float | str:
     if not match:
         return text.lower()
     number = float(match.group(0).replace(",", ""))
-    tail = text[match.end() :].strip().lower()
-    for word, factor in _SCALE.items():
-        if tail.startswith(word):
-            number *= factor
-            break
+    if kind == "money":
+        scale = re.match(r"\s*(k|m|bn|million|billion|thousand)\b", text[match.end() :].lower())
+        if scale:
+            number *= _SCALE[scale.group(1)]
     return number
 
 
@@ -185,7 +184,9 @@ class Grounding:
 
     Amounts may be worked out: an amount split into months or quarters, the sum or
     difference of two amounts, a grounded rate of a grounded amount, an amount times a
-    count. Rates are quoted, never worked out, so a rate must be a source's rate."""
+    count. Rates are quoted, never worked out, so a rate must be a source's rate. A figure
+    the assistant works out becomes grounded itself (``add``), so a total built in steps
+    ("EUR 1,040 for the course... so EUR 1,100 with the fee") stays grounded."""
 
     def __init__(self, sources: Iterable[str]) -> None:
         self.text = " ".join(sources).lower()
@@ -195,26 +196,35 @@ class Grounding:
         self.percents = sorted(
             {float(m.group(1)) for m in re.finditer(r"(\d+(?:\.\d+)?)\s?(?:%|percent)", self.text)}
         )
-        amounts = sorted(
-            {
-                v
-                for spec in specifics(self.text)
-                if spec.kind == "money"
-                for v in [spec.value]
-                if isinstance(v, float)
-            }
-        )[:MAX_POOL]
-        counts = [n for n in self.numbers if 0 < n <= 100 and n == int(n)][:MAX_POOL]
-        derived = set(self.numbers)
-        for a in amounts:
-            derived.update(a * f for f in _SPLITS)
-            derived.update(a * r / 100 for r in self.percents)
-            derived.update(a * c for c in counts)
-        for a, b in itertools.combinations(amounts, 2):
-            derived.update((a + b, abs(a - b)))
+        self.counts = [n for n in self.numbers if 0 < n <= 100 and n == int(n)][:MAX_POOL]
+        self.amounts: list[float] = []
+        self._derived: set[float] = set(self.numbers)
+        self._sorted: list[float] | None = None
         for a, b in itertools.combinations(self.numbers[:MAX_POOL], 2):
-            derived.update((a + b, abs(a - b)))
-        self.derived = sorted(d for d in derived if d)
+            self._derived.update((a + b, abs(a - b)))
+        money = {
+            v
+            for spec in specifics(self.text)
+            if spec.kind == "money"
+            for v in [spec.value]
+            if isinstance(v, float)
+        }
+        for amount in sorted(money)[:MAX_POOL]:
+            self.add(amount)
+
+    def add(self, amount: float) -> None:
+        """``amount`` is grounded: it and what can be worked out from it."""
+        if len(self.amounts) >= 2 * MAX_POOL:
+            return
+        d = self._derived
+        d.add(amount)
+        d.update(amount * f for f in _SPLITS)
+        d.update(amount * r / 100 for r in self.percents)
+        d.update(amount * c for c in self.counts)
+        for other in self.amounts:
+            d.update((amount + other, abs(amount - other)))
+        self.amounts.append(amount)
+        self._sorted = None
 
     @staticmethod
     def _near(value: float, pool: list[float], tolerance: float) -> bool:
@@ -231,7 +241,9 @@ class Grounding:
     def derives(self, kind: str, value: float, tolerance: float) -> bool:
         if kind == "percent":
             return self._near(value, self.percents, tolerance)
-        return self._near(value, self.derived, tolerance)
+        if self._sorted is None:
+            self._sorted = sorted(x for x in self._derived if x)
+        return self._near(value, self._sorted, tolerance)
 
 
 @dataclass(frozen=True)
@@ -253,6 +265,14 @@ def ungrounded(
     for spec in specifics(statement):
         if isinstance(spec.value, float):
             if grounding.states(spec.value):
+                if spec.kind == "money":
+                    grounding.add(spec.value)
+                continue
+            position = statement.find(spec.text)
+            approximate = bool(_APPROXIMATE.search(statement[: max(position, 0)]))
+            if grounding.derives(spec.kind, spec.value, 0.1 if approximate else 0.011):
+                if spec.kind == "money":
+                    grounding.add(spec.value)
                 continue
         elif spec.kind == "name":
             if spec.text.lower().split()[-1] in grounding.text:
@@ -274,10 +294,5 @@ def ungrounded(
             key=lambda s: (len(s.lead & spec.lead), len(s.context & spec.context)),
             default=None,
         )
-        if rival is None and isinstance(spec.value, float):
-            position = statement.find(spec.text)
-            approximate = bool(_APPROXIMATE.search(statement[: max(position, 0)]))
-            if grounding.derives(spec.kind, spec.value, 0.1 if approximate else 0.011):
-                continue
         out.append(Ungrounded(spec, rival))
     return out

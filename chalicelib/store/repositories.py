@@ -116,6 +116,8 @@ class DynamoDatasetRepository:
                 "taxonomy",
                 "chunk_count",
                 "plan_seed",
+                "quality_rules",
+                "judge_mode",
                 "updated_at",
                 "version",
             )

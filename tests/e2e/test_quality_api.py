@@ -21,35 +21,152 @@ def generate_dataset(api: Any, count: int) -> tuple[str, list[str]]:
         "/api/conversations/generate-all", {"dataset_id": dsid, "confirm": True}
     )
     assert status == 202, accepted
-    deadline = time.time() + 90
+    wait_for_job(api, accepted["job_id"])
+    return dsid, plan["conversation_ids"]
+
+
+def wait_for_job(api: Any, job_id: str) -> None:
+    deadline = time.time() + 120
     while time.time() < deadline:
-        _, job, _ = api.get(f"/api/jobs/{accepted['job_id']}")
+        _, job, _ = api.get(f"/api/jobs/{job_id}")
         if job["status"] in ("completed", "failed"):
             break
         time.sleep(0.2)
     assert job["status"] == "completed", job
-    return dsid, plan["conversation_ids"]
 
 
-def test_validate_reruns_checks_and_the_optional_judge_has_its_own_cost(api: Any) -> None:
+RUBRIC = {"persona_fidelity", "emotional_realism", "helpfulness", "faithfulness", "brand_safety"}
+
+
+def test_every_generated_conversation_gets_a_rubric_verdict_billed_once_and_cached(
+    api: Any,
+) -> None:
     dsid, ids = generate_dataset(api, 4)
-    status, ds_before, _ = api.get(f"/api/datasets/{dsid}")
-    status, plain, _ = api.post(f"/api/conversations/{ids[0]}/validate", raw=b"")
+    _, ds_after_generation, _ = api.get(f"/api/datasets/{dsid}")
+    costs = 0.0
+    for cid in ids:
+        status, conv, _ = api.get(f"/api/conversations/{cid}")
+        judge = conv["quality"]["judge"]
+        # The offline simulator answered: shown, marked simulated, never counted.
+        assert judge["simulated"] is True and judge["error"] is None
+        assert set(judge["dimensions"]) == RUBRIC
+        assert all(1 <= d["score"] <= 10 and d["reason"] for d in judge["dimensions"].values())
+        assert judge["cost_usd"] > 0 and len(judge["content_hash"]) == 64
+        assert conv["quality"]["score"] == pytest.approx(
+            conv["quality"]["heuristic_score"], abs=0.06
+        )
+        judge_check = next(c for c in conv["quality"]["checks"] if c["name"] == "judge")
+        assert "simulated judge (not counted)" in judge_check["detail"]
+        costs += (conv["actual_cost_usd"] or 0) + judge["cost_usd"]
+    # Generation and judge calls are both billed to the dataset, each once.
+    assert ds_after_generation["spent_usd"] == pytest.approx(costs, abs=1e-6)
+
+    cid = ids[0]
+    status, plain, _ = api.post(f"/api/conversations/{cid}/validate", raw=b"")
     assert status == 200, plain
-    assert plain["quality"]["judge_score"] is None
-    assert {c["name"] for c in plain["quality"]["checks"]} >= {"turn_count", "alternation"}
-    status, judged, _ = api.post(f"/api/conversations/{ids[0]}/validate", {"judge": True})
-    assert status == 200, judged
-    assert 1 <= judged["quality"]["judge_score"] <= 10
-    assert judged["quality"]["judge_cost_usd"] > 0
-    status, ds_after, _ = api.get(f"/api/datasets/{dsid}")
-    assert ds_after["spent_usd"] == pytest.approx(
-        ds_before["spent_usd"] + judged["quality"]["judge_cost_usd"], abs=1e-6
+    # Unchanged content keeps its verdict without a new call.
+    assert (
+        plain["quality"]["judge"]["content_hash"] == judge["content_hash"]
+        or plain["quality"]["judge"]
     )
-    status, err, _ = api.post(f"/api/conversations/{ids[0]}/validate", {"judge": "maybe"})
+    status, judged, _ = api.post(f"/api/conversations/{cid}/validate", {"judge": True})
+    assert status == 200, judged
+    assert judged["quality"]["judge"]["cached"] is True
+    assert judged["quality"]["judge_cost_usd"] is None
+    status, ds_after, _ = api.get(f"/api/datasets/{dsid}")
+    assert ds_after["spent_usd"] == pytest.approx(ds_after_generation["spent_usd"], abs=1e-9)
+    status, err, _ = api.post(f"/api/conversations/{cid}/validate", {"judge": "maybe"})
     assert status == 400 and err["error"]["code"] == "validation_error"
-    status, audit, _ = api.get(f"/api/audit?entity_id={ids[0]}&action=conversation.validate")
-    assert any(a["after"].get("judge_score") for a in audit["items"])
+    status, audit, _ = api.get(f"/api/audit?entity_id={cid}&action=conversation.validate")
+    assert any(a["after"].get("judge_cached") for a in audit["items"])
+
+
+def test_judge_off_for_a_dataset_scores_with_heuristics_only(api: Any) -> None:
+    status, ds, _ = api.post("/api/datasets/sample")
+    dsid = ds["dataset_id"]
+    status, patched, _ = api.patch(
+        f"/api/datasets/{dsid}", {"judge_mode": "off", "budget_usd": 100}
+    )
+    assert status == 200 and patched["judge_mode"] == "off", patched
+    status, plan, _ = api.post(f"/api/datasets/{dsid}/plan", {"count": 2})
+    status, accepted, _ = api.post(
+        "/api/conversations/generate-all", {"dataset_id": dsid, "confirm": True}
+    )
+    wait_for_job(api, accepted["job_id"])
+    for cid in plan["conversation_ids"]:
+        _, conv, _ = api.get(f"/api/conversations/{cid}")
+        assert conv["quality"]["judge"] is None
+        assert "judge" not in {c["name"] for c in conv["quality"]["checks"]}
+    status, err, _ = api.patch(f"/api/datasets/{dsid}", {"judge_mode": "sometimes"})
+    assert status == 400 and err["error"]["code"] == "validation_error"
+
+
+def test_business_rules_flag_violations_with_reasons(api: Any) -> None:
+    dsid, ids = generate_dataset(api, 2)
+    _, conv, _ = api.get(f"/api/conversations/{ids[0]}")
+    assistant = next(t for t in conv["turns"] if t["role"] == "assistant")
+    phrase = " ".join(assistant["content"].split()[2:6]).strip(".,;:!?")
+    rules = {
+        "banned_phrases": [phrase],
+        "required_disclaimers": [
+            {"text": "Past performance does not guarantee future results.", "topics": []}
+        ],
+        "brand_terms": [{"term": "Harbor & Pine", "wrong": ["Harbour and Pine"]}],
+    }
+    status, patched, _ = api.patch(f"/api/datasets/{dsid}", {"quality_rules": rules})
+    assert status == 200, patched
+    assert patched["quality_rules"]["banned_phrases"] == [phrase]
+    status, validated, _ = api.post(f"/api/conversations/{ids[0]}/validate", raw=b"")
+    assert status == 200, validated
+    check = next(c for c in validated["quality"]["checks"] if c["name"] == "business_rules")
+    assert not check["passed"]
+    assert any(f'banned phrase "{phrase}"' in r for r in check["reasons"]), check
+    assert any("required disclaimer" in r for r in check["reasons"]), check
+    assert validated["flagged"] and validated["quality_reasons"]
+    for bad in (
+        {"banned_phrases": ["x"]},
+        {"required_disclaimers": [{"text": "ok"}]},
+        {"brand_terms": [{"term": "Acme", "misspelt": []}]},
+        {"banned_phrase": []},
+    ):
+        status, err, _ = api.patch(f"/api/datasets/{dsid}", {"quality_rules": bad})
+        assert status == 400 and err["error"]["code"] == "validation_error", (bad, err)
+
+
+def test_the_simulators_realistic_mistakes_are_flagged_with_their_reasons(
+    api: Any, stack: Any
+) -> None:
+    """Every conversation carries one planted defect: the score flags (nearly) all of them,
+    each with a reason naming the turn, and the list's flagged filter and sort find them."""
+    stack.simulator.configure(defect_rate=1.0)
+    stack.simulator.reset_stats()
+    try:
+        dsid, ids = generate_dataset(api, 30)
+        planted = {p["first_turn"]: p["kind"] for p in stack.simulator.stats()["planted"]}
+    finally:
+        stack.simulator.configure(defect_rate=0.0)
+    flagged = 0
+    matched = 0
+    for cid in ids:
+        _, conv, _ = api.get(f"/api/conversations/{cid}")
+        kind = planted.get(conv["turns"][0]["content"][:200])
+        if kind is None:
+            continue
+        matched += 1
+        if conv["flagged"]:
+            flagged += 1
+            assert conv["quality"]["reasons"], conv["quality"]
+            assert conv["quality_reasons"] == conv["quality"]["reasons"][:3]
+            assert conv["quality"]["flag_turns"] or "missing" in conv["quality"]["reasons"][0]
+    assert matched >= 25, (matched, len(planted))
+    assert flagged / matched >= 0.9, (flagged, matched)
+    status, page, _ = api.get(f"/api/conversations?dataset_id={dsid}&flagged=true&page_size=100")
+    assert status == 200 and page["total"] >= flagged
+    status, page, _ = api.get(
+        f"/api/conversations?dataset_id={dsid}&sort=quality_score&order=asc&page_size=25"
+    )
+    assert status == 200, page
+    assert all(item["flagged"] for item in page["items"][:flagged])
 
 
 def test_quality_stats_and_coverage_gaps_after_rejections(api: Any) -> None:
