@@ -216,7 +216,7 @@ def corpus_cases(folder: Path = CORPUS, source: str = "corpus") -> list[Case]:
         defect = (doc.get("defect") or {}).get("kind") or "clean"
         cases.append(
             Case(
-                "corpus",
+                source,
                 defect,
                 conversation,
                 _turns(doc["turns"]),
