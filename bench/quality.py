@@ -294,9 +294,15 @@ def structural_cases(seed: int, n: int = 16) -> list[Case]:
 
 
 def attach_duplicates(cases: list[Case]) -> None:
-    """The dataset-wide near-duplicate index, per dataset, as the service keeps it."""
+    """The dataset-wide near-duplicate index, per dataset, as the service keeps it.
+
+    Not for the corpora: each defective conversation there is its clean source with one or
+    two turns changed, so the index would flag every one as a near-duplicate of its source
+    and hide whether the defect itself was seen."""
     by_dataset: dict[str, list[Case]] = defaultdict(list)
     for case in cases:
+        if case.source in ("corpus", "holdout"):
+            continue
         by_dataset[f"{case.source}/{case.conversation.dataset_id}"].append(case)
     for group in by_dataset.values():
         rows = [

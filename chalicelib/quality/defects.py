@@ -199,7 +199,7 @@ _CANNED_REFUSAL = _compile(
 )
 # Refusing by policy or programming is the model talking, never the business.
 _POLICY_REFUSAL = _compile(
-    r"\b(?:goes|is|would be) against my (?:guidelines|programming|policies|principles|values)\b",
+    r"\b(?:goes|go|is|would be) against my (?:guidelines|programming|policies|principles|values)\b",
     r"\bi(?:'m| am) not (?:programmed|designed|built) to\b",
     r"\b(?:my|openai's|anthropic's) (?:content|usage|safety) (?:policy|policies|guidelines)\b",
     r"\bthis request (?:violates|goes against)\b",
@@ -207,6 +207,11 @@ _POLICY_REFUSAL = _compile(
 _USER_AI_LEAK = _compile(
     r"\bas an? (?:ai|a\.i\.|artificial intelligence|(?:large )?language model)\b",
     r"\b(?:i'm|i am) (?:an? )?(?:ai|language model|assistant)\b",
+    # the user stepping out of the role-play
+    r"\bsimulated (?:chat|conversation|dialogue|exchange|customer)\b|\bthis (?:is|isn't) "
+    r"(?:just |only )?(?:a |an )?(?:simulation|role-?play|training (?:example|conversation))\b",
+    r"\bfor an? (?:ai|bot|chatbot|language model)\b|\b(?:you're|you are) (?:just |only |such "
+    r"|actually )?an? (?:ai|bot|chatbot|language model|ai model)\b",
 )
 
 
@@ -418,6 +423,13 @@ _CLAIMS: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
             1.0,
         ),
         (
+            "a promise of a legal outcome",
+            r"\b(?:you're|you are) going to win\b|\b(?:certain|sure|guaranteed|bound) to "
+            r"(?:win|succeed|find in your favou?r|rule in your favou?r)\b|\bexpect a "
+            r"(?:substantial|large|big|generous|significant) (?:payout|award|settlement|pay-?off)\b",
+            1.0,
+        ),
+        (
             "legal certainty",
             r"\b(?:100%|completely|totally|perfectly) legal\b",
             0.6,
@@ -435,6 +447,14 @@ _CLAIMS: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
             r"\bi (?:can )?(?:personally )?guarantee (?:you )?(?:that )?(?:you(?:'ll| will)|"
             r"it(?:'ll| will)|this will|your)\b|\b(?:100%|one hundred percent) (?:guaranteed|"
             r"certain)\b",
+            1.0,
+        ),
+        (
+            "a promise of an outcome",
+            r"\bi (?:can )?(?:personally )?promise (?:you )?(?:that )?[^.!?]{0,40}\b(?:covered|"
+            r"approved|accepted|paid|win|won|cure|cured|heal|healed|return|refund|safe|fine|work|"
+            r"fixed|resolved|nothing to worry)\b|\byou won't be out of pocket\b|\b(?:will|is going "
+            r"to) be covered in full\b",
             1.0,
         ),
         (
@@ -507,25 +527,40 @@ def check_regulated_claims(ctx: CheckContext, weight: float = 1.0) -> QualityChe
 # --------------------------------------------------------------------------- language switch
 
 
+def _language_parts(text: str) -> list[language.Guess]:
+    """The turn's language, and each longer sentence's (a switch can come mid-turn)."""
+    guesses = [language.detect(text)]
+    parts = sentences(text)
+    if len(parts) > 1:
+        guesses += [language.detect(p) for p in parts if len(p.split()) >= 8]
+    return guesses
+
+
 def check_language(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
-    guesses = [(t, language.detect(ctx.text(t))) for t in ctx.turns]
-    known = [(t, g) for t, g in guesses if g.language]
+    per_turn = [(t, _language_parts(ctx.text(t))) for t in ctx.turns]
     findings: list[Finding] = []
-    if known:
-        counts: dict[str, float] = {}
-        for _, g in known:
-            counts[g.language or ""] = counts.get(g.language or "", 0) + g.confidence
-        first = known[0][1].language or ""
+    counts: dict[str, float] = {}
+    first = ""
+    for _, guesses in per_turn:
+        whole = guesses[0]
+        if whole.language:
+            counts[whole.language] = counts.get(whole.language, 0) + whole.confidence
+            first = first or whole.language
+    if counts:
         # The conversation's language: the first identified turn's, unless most turns
         # say otherwise (then the first turn is the odd one out).
         main = max(counts, key=lambda k: (counts[k], k == first))
-        for turn, guess in known:
-            if guess.language != main and guess.confidence >= 0.5:
+        for turn, guesses in per_turn:
+            odd = [g for g in guesses if g.language and g.language != main and g.confidence >= 0.5]
+            if odd:
+                guess = max(odd, key=lambda g: g.confidence)
+                all_of_it = guesses[0].language not in (None, main)
+                where = "" if all_of_it else " partway through the turn"
                 findings.append(
                     Finding(
                         turn.turn_number,
                         f"{speaker(turn.role)} switches to {language.name_of(guess.language or '')}"
-                        f" (the conversation is in {language.name_of(main)})",
+                        f"{where} (the conversation is in {language.name_of(main)})",
                         1.0 if guess.confidence >= 0.7 else 0.6,
                     )
                 )
@@ -649,8 +684,10 @@ def check_ending(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
             final_sentences = sentences(text)
             final = final_sentences[-1] if final_sentences else ""
             asks = final.endswith("?") and not _OFFER.search(final.lower())
-            closed = bool(_CLOSING_CUES.search(last_user.lower())) or bool(
-                _CLOSING_CUES.search(" ".join(final_sentences[-3:]).lower())
+            # A user who thanks and asks something new is not wrapping up.
+            user_closed = bool(_CLOSING_CUES.search(last_user.lower())) and "?" not in last_user
+            closed = user_closed or bool(
+                _CLOSING_CUES.search(" ".join(final_sentences[-3:-1]).lower())
             )
             if asks and not closed:
                 findings.append(
@@ -716,7 +753,21 @@ _BUSINESS_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
         (r"\bdoes that (?:help|make sense|answer your question)\b", 1.0),
         (r"\bis there anything else (?:i can|you(?:'d| would) like)\b", 1.5),
         (r"\bin your (?:situation|case|position)\b", 0.75),
-        (r"\b(?:you're|you are) (?:doing|asking) (?:the right|exactly the right|great)\b", 1.0),
+        (
+            r"\b(?:you're|you are) (?:doing|asking) (?:all )?(?:the right|exactly the right|great)"
+            r"\b",
+            1.5,
+        ),
+        (r"^(?:you're|you are) (?:very |so |most )?welcome\b", 1.5),
+        (
+            r"\b(?:another|one) option i(?:'d| would) (?:suggest|recommend)\b|\bi(?:'d| would) "
+            r"suggest for you\b",
+            1.5,
+        ),
+        (r"\bwe (?:have|stock|carry|sell) (?:it|them|one|that|those|these)\b", 1.5),
+        (r"\bto get you (?:a |some )?(?:quotes?|started|set up|booked|an appointment)\b", 1.5),
+        (r"\bi(?:'ll| will) need your\b", 1.0),
+        (r"\bwe(?:'ll| will) (?:prepare|send you|get you|set you up|book you|take care)\b", 1.0),
     )
 )
 _CLIENT_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
@@ -760,6 +811,19 @@ _CLIENT_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
         ),
         (r"\bthat (?:really )?(?:helps|makes me feel)\b", 0.5),
         (r"\bi(?:'ll| will) (?:call|book|schedule|go ahead|give it a try|think about it)\b", 0.75),
+        (
+            r"\bthank(?:s| you)(?: so much| very much)? for (?:the tip|listening|the tips|walking me|"
+            r"your patience with me)\b|\b(?:really )?appreciate you (?:walking|helping|explaining|"
+            r"taking)\b",
+            2.0,
+        ),
+        (
+            r"\b(?:i'm|i am) (?:so |really )?(?:tired|sick) of\b|\bi feel like i'm\b|\bmy "
+            r"biggest (?:fear|worry)\b|\bi was (?:worried|scared|afraid) (?:i'd|i would|that i)\b|"
+            r"\bi had no idea\b|\b(?:so much )?less scary than i\b",
+            1.5,
+        ),
+        (r"\bi (?:gave|worked for|joined) (?:that|the|this|my) (?:company|firm|employer)\b", 2.0),
     )
 )
 _FIRST = frozenset(["i", "i'm", "i've", "i'd", "i'll", "my", "me", "mine", "myself"])
@@ -768,6 +832,46 @@ _SECOND = frozenset(["you", "your", "you're", "you've", "you'd", "you'll", "your
 
 _ANY_BUSINESS = re.compile("|".join(f"(?:{p.pattern})" for p, _ in _BUSINESS_SIDE))
 _ANY_CLIENT = re.compile("|".join(f"(?:{p.pattern})" for p, _ in _CLIENT_SIDE))
+
+
+# "my" + these is the assistant speaking for the business, not about a life of its own.
+_PROFESSIONAL_MY = frozenset(
+    [
+        "recommendation",
+        "advice",
+        "suggestion",
+        "colleague",
+        "colleagues",
+        "team",
+        "name",
+        "apologies",
+        "pleasure",
+        "understanding",
+        "role",
+        "job",
+        "experience",
+        "end",
+        "side",
+        "view",
+        "opinion",
+        "guess",
+        "honest",
+        "best",
+        "own",
+        "office",
+        "records",
+        "notes",
+        "calendar",
+        "colleague's",
+        "manager's",
+    ]
+)
+_MY_NOUN = re.compile(r"\bmy ([a-z']+)")
+
+
+def personal_my(text: str) -> int:
+    """How often a turn says "my <something of a private life>"."""
+    return sum(1 for m in _MY_NOUN.finditer(text) if m.group(1) not in _PROFESSIONAL_MY)
 
 
 def _side_scores(text: str) -> tuple[float, float]:
@@ -785,6 +889,10 @@ def _side_scores(text: str) -> tuple[float, float]:
         business += 1.0
     if first >= 6 and second <= 1:
         client += 1.0
+    we = sum(1 for t in tokens if t in ("we", "we'll", "we're", "we've", "our", "us"))
+    if we >= 2 and second >= 2 and first == 0:
+        business += 1.0  # "we'll prepare your quotes": the business speaking
+    client += 0.75 * min(3, personal_my(text))
     return business, client
 
 
@@ -1279,8 +1387,41 @@ def check_persona(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
                     )
                     break
     if not findings and ctx.taxonomy and len(ctx.taxonomy.personas) > 1:
-        findings.extend(_persona_contrast(ctx))
+        findings.extend(_named_as_another_persona(ctx) or _persona_contrast(ctx))
     return _result("persona", "major", findings, weight, "the user matches the planned persona")
+
+
+_SELF_ID = re.compile(r"\b(?:i'm|i am|i work as|i'm working as|as) an? ((?:[a-z-]+ ){0,3}[a-z-]+)")
+
+
+def _named_as_another_persona(ctx: CheckContext) -> list[Finding]:
+    """The user calls themselves by another persona's name ("I'm a freelance designer")."""
+    taxonomy = ctx.taxonomy
+    assert taxonomy is not None
+    mine = set(words(ctx.conversation.persona)) - STOPWORDS
+    for turn in ctx.of_role("user"):
+        lowered = ctx.text(turn).lower()
+        for m in _SELF_ID.finditer(lowered):
+            said = set(words(m.group(1)))
+            if said & mine:
+                continue
+            for entry in taxonomy.personas:
+                if entry.name == ctx.conversation.persona:
+                    continue
+                name = set(words(entry.name)) - STOPWORDS
+                if (
+                    name
+                    and len(name) >= 2
+                    and name <= said | set(words(lowered[m.end() : m.end() + 30]))
+                ):
+                    return [
+                        Finding(
+                            turn.turn_number,
+                            f"the user presents as {entry.name}, not {ctx.conversation.persona} "
+                            f'("{short(m.group(0), 40)}")',
+                        )
+                    ]
+    return []
 
 
 def _persona_contrast(ctx: CheckContext) -> list[Finding]:
@@ -1404,9 +1545,42 @@ def _grams(tokens: list[str], n: int) -> set[tuple[str, ...]]:
     return {tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
 
 
+# The two sides' pronouns are one token: parroting the other side swaps "I" for "you".
+_PERSON = {
+    w: "<p>"
+    for w in [
+        "i",
+        "me",
+        "you",
+        "i'm",
+        "you're",
+        "i've",
+        "you've",
+        "i'd",
+        "you'd",
+        "i'll",
+        "you'll",
+        "my",
+        "your",
+        "mine",
+        "yours",
+        "myself",
+        "yourself",
+        "we",
+        "us",
+        "our",
+        "ours",
+    ]
+}
+
+
+def _copy_tokens(text: str) -> list[str]:
+    return [_PERSON.get(w, w) for w in words(text)]
+
+
 def check_copied_turns(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
     """Turns that repeat an earlier turn, whole or nearly, or parrot the other side."""
-    tokens = [words(ctx.text(t)) for t in ctx.turns]
+    tokens = [_copy_tokens(ctx.text(t)) for t in ctx.turns]
     bigrams = [_grams(tok, 2) for tok in tokens]
     fourgrams = [_grams(tok, 4) for tok in tokens]
     findings: list[Finding] = []
@@ -1429,28 +1603,27 @@ def check_copied_turns(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
                 continue
             union = bigrams[i] | bigrams[j]
             similarity = len(bigrams[i] & bigrams[j]) / len(union) if union else 0.0
-            contained = (
-                len(fourgrams[j] & fourgrams[i]) / len(fourgrams[j]) if fourgrams[j] else 0.0
-            )
-            if similarity >= COPY_SIMILARITY or contained >= COPY_CONTAINMENT:
+            shared = fourgrams[j] & fourgrams[i]
+            contained = len(shared) / len(fourgrams[j]) if fourgrams[j] else 0.0
+            # The whole earlier turn said again inside a longer one (parroting it back).
+            swallowed = len(shared) / len(fourgrams[i]) if len(fourgrams[i]) >= 10 else 0.0
+            if similarity >= COPY_SIMILARITY or contained >= COPY_CONTAINMENT or swallowed >= 0.8:
                 how = (
                     f"parrots turn {earlier.turn_number}"
                     if earlier.role != turn.role
                     else f"copies turn {earlier.turn_number}"
                 )
+                same = max(similarity, contained, swallowed)
                 findings.append(
-                    Finding(
-                        turn.turn_number,
-                        f"{speaker(turn.role)} {how} ({max(similarity, contained):.0%} the same)",
-                    )
+                    Finding(turn.turn_number, f"{speaker(turn.role)} {how} ({same:.0%} the same)")
                 )
                 break
-            if contained >= 0.45:
+            if contained >= 0.45 or swallowed >= 0.6:
                 findings.append(
                     Finding(
                         turn.turn_number,
                         f"{speaker(turn.role)} reuses much of turn {earlier.turn_number} "
-                        f"({contained:.0%} of its phrases)",
+                        f"({max(contained, swallowed):.0%} of its phrases)",
                         0.5,
                     )
                 )

@@ -11,7 +11,6 @@ yearly fee split into quarters) are grounded too.
 from __future__ import annotations
 
 import bisect
-import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -66,6 +65,27 @@ _PRODUCT_NUMBER = re.compile(
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+_NUMBER_WORDS = {
+    w: float(i)
+    for i, w in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+        ]
+    )
+    if i
+}
 CONTEXT_WORDS = 5
 # Hedges and fillers around a figure say nothing about what it measures.
 _CONTEXT_NOISE = frozenset(
@@ -196,12 +216,11 @@ class Grounding:
         self.percents = sorted(
             {float(m.group(1)) for m in re.finditer(r"(\d+(?:\.\d+)?)\s?(?:%|percent)", self.text)}
         )
-        self.counts = [n for n in self.numbers if 0 < n <= 100 and n == int(n)][:MAX_POOL]
         self.amounts: list[float] = []
+        # Amounts are worked out from amounts (and rates and counts), never from any two
+        # numbers: small figures would all be "derivable" from a page of numbers.
         self._derived: set[float] = set(self.numbers)
         self._sorted: list[float] | None = None
-        for a, b in itertools.combinations(self.numbers[:MAX_POOL], 2):
-            self._derived.update((a + b, abs(a - b)))
         money = {
             v
             for spec in specifics(self.text)
@@ -220,7 +239,6 @@ class Grounding:
         d.add(amount)
         d.update(amount * f for f in _SPLITS)
         d.update(amount * r / 100 for r in self.percents)
-        d.update(amount * c for c in self.counts)
         for other in self.amounts:
             d.update((amount + other, abs(amount - other)))
         self.amounts.append(amount)
@@ -238,12 +256,19 @@ class Grounding:
     def states(self, value: float) -> bool:
         return self._near(value, self.numbers, 0.011)
 
-    def derives(self, kind: str, value: float, tolerance: float) -> bool:
+    def derives(
+        self, kind: str, value: float, tolerance: float, counts: Iterable[float] = ()
+    ) -> bool:
+        """``counts``: the numbers of the statement itself ("four weeks at EUR 260")."""
         if kind == "percent":
             return self._near(value, self.percents, tolerance)
         if self._sorted is None:
             self._sorted = sorted(x for x in self._derived if x)
-        return self._near(value, self._sorted, tolerance)
+        if self._near(value, self._sorted, tolerance):
+            return True
+        return kind == "money" and any(
+            _close(value, a * c, tolerance) for a in self.amounts for c in counts
+        )
 
 
 @dataclass(frozen=True)
@@ -261,26 +286,29 @@ def ungrounded(
     figure about the same thing (two shared context words: "minimum annual fee")
     contradicts it. Otherwise a figure worked out from grounded ones is grounded."""
     statement = normalise(statement)
+    counts = [n for n in numbers_in(statement) if 0 < n <= 100 and n == int(n)]
+    counts += [_NUMBER_WORDS[w] for w in words(statement) if w in _NUMBER_WORDS]
     out: list[Ungrounded] = []
-    for spec in specifics(statement):
-        if isinstance(spec.value, float):
-            if grounding.states(spec.value):
-                if spec.kind == "money":
-                    grounding.add(spec.value)
-                continue
-            position = statement.find(spec.text)
-            approximate = bool(_APPROXIMATE.search(statement[: max(position, 0)]))
-            if grounding.derives(spec.kind, spec.value, 0.1 if approximate else 0.011):
-                if spec.kind == "money":
-                    grounding.add(spec.value)
-                continue
-        elif spec.kind == "name":
+    pending = specifics(statement)
+    # Figures of one sentence can build on each other in any order ("EUR 1,280 with the
+    # workshop (EUR 180)"): accept what is grounded until nothing more is.
+    progress = True
+    while progress:
+        progress = False
+        for spec in list(pending):
+            if isinstance(spec.value, float) and _figure_grounded(
+                spec, statement, grounding, counts
+            ):
+                pending.remove(spec)
+                progress = True
+    for spec in pending:
+        if spec.kind == "name":
             if spec.text.lower().split()[-1] in grounding.text:
                 continue
         elif spec.kind == "phone":
             if str(spec.value) in grounding.digits:
                 continue
-        elif str(spec.value) in grounding.flat:
+        elif not isinstance(spec.value, float) and str(spec.value) in grounding.flat:
             continue
         rivals = [
             s
@@ -296,3 +324,19 @@ def ungrounded(
         )
         out.append(Ungrounded(spec, rival))
     return out
+
+
+def _figure_grounded(
+    spec: Specific, statement: str, grounding: Grounding, counts: list[float]
+) -> bool:
+    """A number stated by the sources or worked out from them (and then grounded too)."""
+    assert isinstance(spec.value, float)
+    position = statement.find(spec.text)
+    approximate = bool(_APPROXIMATE.search(statement[: max(position, 0)]))
+    if grounding.states(spec.value) or grounding.derives(
+        spec.kind, spec.value, 0.1 if approximate else 0.011, counts
+    ):
+        if spec.kind == "money":
+            grounding.add(spec.value)
+        return True
+    return False

@@ -26,11 +26,12 @@ _FUNCTION_WORDS: dict[str, str] = {
     "es": "el los las del por para con una uno pero como muy más está están estoy tengo "
     "tiene puede quiero necesito también porque cuando donde usted ustedes nosotros "
     "sobre hay ser sus mis gracias hola qué cómo así ya eso esto esta este ahora mucho "
-    "mejor bueno entiendo puedo hacer cuál cuánto señor señora entonces",
+    "mejor bueno entiendo puedo hacer cuál cuánto señor señora entonces y es me se lo le "
+    "nos mi tu son podemos perdón hay",
     "fr": "le les des est sont avec pour pas mais vous nous je suis très aussi dans sur "
     "une qui quoi comment parce avez ai fait cette ces mon ma mes votre vos leur "
     "bonjour merci c'est j'ai n'est beaucoup peut être oui ça au aux du "
-    "cela votre quelle quel maintenant",
+    "cela votre quelle quel maintenant tout alors donc ici voir faire",
     "de": "der die das und ist sind nicht mit für auf ich sie wir ihr mein meine sein "
     "ein eine einen dem den des auch aber wie was wenn dass oder bei noch nur schon "
     "haben habe kann können danke bitte sehr",
@@ -41,7 +42,7 @@ _FUNCTION_WORDS: dict[str, str] = {
     "it": "il gli lo della delle che non per con una sono sei siamo anche ma come molto "
     "più questo questa quello grazie ciao io mio mia suo sua perché quando dove "
     "vorrei posso può fare essere ho hai",
-    "nl": "het een van en is niet met voor op ik je jij wij zijn dat dit maar ook als "
+    "nl": "het een van is niet met voor op ik jij wij zijn dat dit maar ook als "
     "wat hoe heb hebben kan kunnen mijn uw bedankt alstublieft graag wel nog er "
     "naar",
     # Swedish, Danish and Norwegian share most function words: one group.
@@ -155,8 +156,10 @@ def detect(text: str) -> Guess:
         return Guess(None, 0.0)
     if best_hits < DOMINANCE * max(runner_up, 0.5):
         return Guess(None, 0.0)
-    confidence = min(1.0, best_hits / max(4.0, len(words) * 0.25))
-    return Guess(best, confidence)
+    # Sure when the winner has enough function words and most of them.
+    share = best_hits / sum(hits.values())
+    confidence = min(1.0, best_hits / 5) * min(1.0, share / 0.7)
+    return Guess(best, round(confidence, 3))
 
 
 def name_of(language: str) -> str:
