@@ -51,8 +51,15 @@ CLOUD_ONLY_TYPES = (
     "AWS::IAM::ManagedPolicy",
     "AWS::Cognito::UserPool",
     "AWS::Cognito::UserPoolClient",
+    # The edge and its logs: WAF, API Gateway's stage settings and log groups (the
+    # function ones are fragments of Chalice's, without a name of their own).
+    "AWS::Serverless::Api",
+    "AWS::WAFv2::WebACL",
+    "AWS::WAFv2::WebACLAssociation",
+    "AWS::ApiGateway::Account",
+    "AWS::Logs::LogGroup",
 )
-CLOUD_ONLY_RESOURCES = ("FrontendBucketPolicy",)
+CLOUD_ONLY_RESOURCES = ("FrontendBucketPolicy", "AccessLogBucketPolicy", "ApiGatewayCloudWatchRole")
 WRITE_TARGETS = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
 # What CloudFront, the cloud's front door, accepts: a URL of at most 8,192 bytes, and at
 # most 20,480 bytes of request line plus headers. The local server refuses the same, so a
@@ -99,6 +106,7 @@ def localize_template(template: dict[str, Any]) -> dict[str, Any]:
 
     functions = set(WORKFLOW_FUNCTIONS.values())
     t = deepcopy(template)
+    t.pop("Rules", None)  # parameter assertions for the cloud's regions
     t["Resources"] = {
         name: res
         for name, res in t["Resources"].items()
