@@ -266,3 +266,50 @@ def test_a_url_just_under_the_limit_is_served(stack: Any) -> None:
     status, _, raw = raw_request(stack, get_head(target))
     assert status == 200, raw[:300]
     assert json.loads(raw)["status"] == "ok"
+
+
+def body_enum_fields(document: dict[str, Any]) -> list[tuple[str, str, str, list[Any]]]:
+    """(method, path, field, allowed) of every top-level enum field of a request body."""
+    schemas = document["components"]["schemas"]
+
+    def enum_of(schema: dict[str, Any]) -> list[Any] | None:
+        if "$ref" in schema:
+            return enum_of(schemas[schema["$ref"].rsplit("/", 1)[1]])
+        if "enum" in schema:
+            return list(schema["enum"])
+        for option in schema.get("anyOf", []):
+            found = enum_of(option)
+            if found:
+                return found
+        return None
+
+    found = []
+    for path, operations in document["paths"].items():
+        for method, op in operations.items():
+            content = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+            ref = content.get("schema", {}).get("$ref")
+            if not ref:
+                continue
+            model = schemas[ref.rsplit("/", 1)[1]]
+            for field, schema in model.get("properties", {}).items():
+                allowed = enum_of(schema)
+                if allowed:
+                    found.append((method.upper(), path, field, allowed))
+    return found
+
+
+def test_every_enum_body_field_refuses_unknown_values(api: Any, real_ids: dict[str, str]) -> None:
+    """only, mode, format, action, tier, status...: a 400 that names the field and the
+    allowed values, before anything is looked up or written."""
+    status, document, _ = api.get("/api/openapi.json")
+    fields = body_enum_fields(document)
+    assert {"only", "mode", "format", "action", "status"} <= {f for _, _, f, _ in fields}
+    failures = []
+    for method, path, field, allowed in fields:
+        target = re.sub(r"\{([^}]+)\}", lambda m: real_ids.get(m.group(1), "missing_id"), path)
+        status, body, _ = api.call(method, target, {field: "pwned"})
+        errors = body.get("error", {}).get("details", {}).get("errors", [])
+        mine = [e for e in errors if e["field"] == field]
+        if status != 400 or not mine or not all(str(a) in mine[0]["error"] for a in allowed):
+            failures.append(f"{method} {path} {field}: {status} {body}")
+    assert not failures, "\n".join(failures)
