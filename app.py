@@ -13,7 +13,8 @@ from chalice.app import Request
 
 from chalicelib.api import schemas as s
 from chalicelib.api import views
-from chalicelib.api.auth import Principal, authenticate, enforce_rate, sign_in
+from chalicelib.api.auth import Principal, enforce_rate, sign_in
+from chalicelib.api.gate import request_gate, request_principal
 from chalicelib.api.http import (
     handled,
     json_body,
@@ -42,6 +43,8 @@ from chalicelib.workflows import handlers as workflow
 
 app = Chalice(app_name="conversation-studio")
 app.api.binary_types = []
+# Before every route: the token (unless the route is public), then the declared choices.
+app.register_middleware(request_gate, "http")
 
 JSON = ["application/json"]
 JSON_OR_TEXT = ["application/json", "text/csv", "text/plain"]
@@ -59,7 +62,7 @@ def raw_body() -> bytes:
 
 
 def principal() -> Principal:
-    return authenticate(current().headers)
+    return request_principal(current().headers)
 
 
 def body(model: type[s.BaseModel]) -> Any:

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra.build import ROOT, TEMPLATE_PATH, render
+from infra.build import CLOUDFRONT_WAF_PATH, ROOT, TEMPLATE_PATH, render
 
 CHALICE_CONFIG = ROOT / ".chalice" / "config.json"
 DEPLOYMENTS_DIR = ROOT / ".chalice" / "deployments"
@@ -78,6 +78,16 @@ def secret_name(stage: str) -> str:
 
 def configured_stages() -> list[str]:
     return sorted(json.loads(CHALICE_CONFIG.read_text()).get("stages", {}))
+
+
+def stage_log_retention(stage: str) -> str:
+    """The stage's ``log_retention_in_days`` (Chalice's own log groups use it too)."""
+    stages = json.loads(CHALICE_CONFIG.read_text()).get("stages", {})
+    return str(stages.get(stage, {}).get("log_retention_in_days", 90))
+
+
+def cloudfront_waf_stack_name(stage: str) -> str:
+    return f"brightrun-{stage}-cloudfront-waf"
 
 
 def _sha256(path: Path) -> str:
@@ -262,18 +272,29 @@ def make_plan(
     frontend_dist: Path,
     alarm_email: str | None,
     secret_arn: str | None,
+    cloudfront_web_acl_arn: str | None = None,
 ) -> Plan:
     template = json.loads((package_dir / "sam.json").read_text())
     resources: dict[str, list[str]] = defaultdict(list)
     for logical, res in template["Resources"].items():
         resources[res["Type"]].append(logical)
+    parameters: dict[str, str | None] = {
+        "Stage": stage,
+        "AlarmEmail": alarm_email,
+        "AnthropicSecretArn": secret_arn,
+        "LogRetentionDays": stage_log_retention(stage),
+        # None outside us-east-1: made first by deploy_cloudfront_waf (in us-east-1,
+        # where CLOUDFRONT web ACLs live); "" in us-east-1: the stack makes its own.
+        "CloudFrontWebAclArn": cloudfront_web_acl_arn or ("" if region == "us-east-1" else None),
+    }
+    declared = template.get("Parameters", {})
     return Plan(
         stage=stage,
         region=region,
         account=account,
         template=template,
         package_dir=package_dir,
-        parameters={"Stage": stage, "AlarmEmail": alarm_email, "AnthropicSecretArn": secret_arn},
+        parameters={k: v for k, v in parameters.items() if k in declared or k == "Stage"},
         frontend_dist=frontend_dist,
         resources={t: sorted(ids) for t, ids in sorted(resources.items())},
     )
@@ -293,6 +314,16 @@ def format_plan(plan: Plan, *, dry_run: bool) -> str:
         "AnthropicSecretArn": plan.parameters["AnthropicSecretArn"]
         or f"(ARN of secret {secret_name(plan.stage)}, looked up at deploy)",
     }
+    if "LogRetentionDays" in plan.parameters:
+        params["LogRetentionDays"] = str(plan.parameters["LogRetentionDays"])
+    if "CloudFrontWebAclArn" in plan.parameters:
+        arn = plan.parameters["CloudFrontWebAclArn"]
+        params["CloudFrontWebAclArn"] = (
+            arn or "(none: the stack creates its CLOUDFRONT web ACL in us-east-1)"
+            if arn is not None
+            else f"(WebAclArn of stack {cloudfront_waf_stack_name(plan.stage)} in us-east-1, "
+            f"created first from {CLOUDFRONT_WAF_PATH.name})"
+        )
     lines = [
         "Deploy plan" + (" (dry run: nothing was sent to AWS)" if dry_run else ""),
         f"  stack        {plan.stack} in {plan.region}, account {plan.account}",
@@ -450,16 +481,44 @@ def _stack_status(cfn: Any, name: str) -> str | None:
 
 
 def deploy_stack(cfn: Any, plan: Plan, template_url: str) -> dict[str, str]:
-    status = _stack_status(cfn, plan.stack)
+    return deploy_change_set(
+        cfn, plan.stack, plan.stage, plan.parameters, {"TemplateURL": template_url}
+    )
+
+
+def deploy_cloudfront_waf(cfn_us_east_1: Any, stage: str) -> str:
+    """The CLOUDFRONT web ACL for a stack outside us-east-1 (WAF keeps them there): its
+    own small stack in us-east-1 from infra/cloudfront-waf.json; returns its ARN."""
+    outputs = deploy_change_set(
+        cfn_us_east_1,
+        cloudfront_waf_stack_name(stage),
+        stage,
+        {"Stage": stage},
+        {"TemplateBody": CLOUDFRONT_WAF_PATH.read_text()},
+    )
+    if "WebAclArn" not in outputs:
+        raise DeployError(f"stack {cloudfront_waf_stack_name(stage)} has no WebAclArn output")
+    return outputs["WebAclArn"]
+
+
+def deploy_change_set(
+    cfn: Any,
+    stack: str,
+    stage: str,
+    parameters: dict[str, str | None],
+    template: dict[str, str],
+) -> dict[str, str]:
+    """Creates or updates ``stack`` through a change set; returns its outputs."""
+    status = _stack_status(cfn, stack)
     if status == "ROLLBACK_COMPLETE":
         raise DeployError(
-            f"stack {plan.stack} is ROLLBACK_COMPLETE (its creation failed): delete it first"
+            f"stack {stack} is ROLLBACK_COMPLETE (its creation failed): delete it first"
         )
     if status and status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
-        raise DeployError(f"stack {plan.stack} is busy ({status}): try again when it settles")
+        raise DeployError(f"stack {stack} is busy ({status}): try again when it settles")
     creating = status in (None, "REVIEW_IN_PROGRESS")
     params: list[dict[str, Any]] = []
-    for key, value in plan.parameters.items():
+    for key, value in parameters.items():
         if value is not None:
             params.append({"ParameterKey": key, "ParameterValue": value})
         elif not creating:
@@ -468,42 +527,40 @@ def deploy_stack(cfn: Any, plan: Plan, template_url: str) -> dict[str, str]:
             raise Refusal(f"parameter {key} is required to create the stack")
     change_set = f"deploy-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     cfn.create_change_set(
-        StackName=plan.stack,
+        StackName=stack,
         ChangeSetName=change_set,
         ChangeSetType="CREATE" if creating else "UPDATE",
-        TemplateURL=template_url,
+        **template,
         Parameters=params,
         Capabilities=CAPABILITIES,
         Tags=[
             {"Key": "app", "Value": "conversation-studio"},
-            {"Key": "stage", "Value": plan.stage},
+            {"Key": "stage", "Value": stage},
         ],
     )
     print(f"change set {change_set} ({'CREATE' if creating else 'UPDATE'}) created; waiting")
     try:
         cfn.get_waiter("change_set_create_complete").wait(
-            StackName=plan.stack,
+            StackName=stack,
             ChangeSetName=change_set,
             WaiterConfig={"Delay": 5, "MaxAttempts": 120},
         )
     except Exception as e:
-        desc = cfn.describe_change_set(StackName=plan.stack, ChangeSetName=change_set)
+        desc = cfn.describe_change_set(StackName=stack, ChangeSetName=change_set)
         reason = str(desc.get("StatusReason", ""))
         if "didn't contain changes" in reason or "No updates" in reason:
             print("no changes to the stack")
-            cfn.delete_change_set(StackName=plan.stack, ChangeSetName=change_set)
-            return _outputs(cfn, plan.stack)
+            cfn.delete_change_set(StackName=stack, ChangeSetName=change_set)
+            return _outputs(cfn, stack)
         raise DeployError(f"change set failed: {reason or e}") from e
-    cfn.execute_change_set(StackName=plan.stack, ChangeSetName=change_set)
+    cfn.execute_change_set(StackName=stack, ChangeSetName=change_set)
     waiter = "stack_create_complete" if creating else "stack_update_complete"
-    print(f"executing; waiting for {plan.stack} (CloudFront can take 15 minutes)")
+    print(f"executing; waiting for {stack} (CloudFront can take 15 minutes)")
     try:
-        cfn.get_waiter(waiter).wait(
-            StackName=plan.stack, WaiterConfig={"Delay": 15, "MaxAttempts": 240}
-        )
+        cfn.get_waiter(waiter).wait(StackName=stack, WaiterConfig={"Delay": 15, "MaxAttempts": 240})
     except Exception as e:
-        raise DeployError(f"stack {plan.stack} failed: {_failure_reasons(cfn, plan.stack)}") from e
-    return _outputs(cfn, plan.stack)
+        raise DeployError(f"stack {stack} failed: {_failure_reasons(cfn, stack)}") from e
+    return _outputs(cfn, stack)
 
 
 def _failure_reasons(cfn: Any, stack: str) -> str:
@@ -571,6 +628,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--anthropic-secret-arn",
         help="Secrets Manager secret with the Anthropic key (default: brightrun/<stage>/anthropic)",
     )
+    parser.add_argument(
+        "--cloudfront-web-acl-arn",
+        help="outside us-east-1: an existing CLOUDFRONT web ACL (default: deploy "
+        "infra/cloudfront-waf.json in us-east-1 first)",
+    )
     parser.add_argument("--frontend-dist", type=Path, default=FRONTEND_DIR / "dist")
     parser.add_argument("--out", type=Path, help="keep the package here (default: a temp dir)")
     parser.add_argument(
@@ -616,11 +678,20 @@ def run(args: argparse.Namespace) -> int:
             frontend_dist=args.frontend_dist,
             alarm_email=args.alarm_email,
             secret_arn=secret,
+            cloudfront_web_acl_arn=args.cloudfront_web_acl_arn,
         )
         print(format_plan(plan, dry_run=args.dry_run))
         if args.dry_run:
             return 0
         cfn = client("cloudformation")
+        if (
+            "CloudFrontWebAclArn" in plan.parameters
+            and plan.parameters["CloudFrontWebAclArn"] is None
+        ):
+            print(f"creating the CloudFront web ACL in us-east-1 ({CLOUDFRONT_WAF_PATH.name})")
+            plan.parameters["CloudFrontWebAclArn"] = deploy_cloudfront_waf(
+                session.client("cloudformation", region_name="us-east-1"), args.stage
+            )
         if plan.parameters["AlarmEmail"] is None and _stack_status(cfn, plan.stack) is None:
             raise Refusal("--alarm-email is required to create the stack (alarms are mailed there)")
         s3 = client("s3")

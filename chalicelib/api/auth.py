@@ -67,8 +67,10 @@ def verify_token(token: str) -> dict[str, Any]:
         raise UnauthorizedError("the token has expired; sign in again") from e
     except jwt.PyJWTError as e:
         raise UnauthorizedError(f"invalid token: {e}") from e
-    if claims.get("token_use") not in (None, "id"):
-        raise UnauthorizedError("an ID token is required")
+    # Cognito marks what a token is for; only an ID token carries the tenant claim the
+    # API trusts. A signed token that does not say so is not one.
+    if claims.get("token_use") != "id":
+        raise UnauthorizedError("an ID token is required (token_use must be 'id')")
     return claims
 
 

@@ -18,6 +18,7 @@ from chalicelib.domain.errors import (
     RateLimitedError,
     ValidationError,
 )
+from chalicelib.domain.json_limits import MAX_JSON_DEPTH, loads_bounded
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -86,7 +87,9 @@ def _parse_float(text: str) -> float:
     return value
 
 
-def json_body(raw: bytes | None, max_bytes: int) -> Any:
+def json_body(raw: bytes | None, max_bytes: int, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """The body as JSON: at most ``max_bytes`` (413), well-formed, finite numbers, real
+    text and at most ``max_depth`` levels deep (400s in the error shape)."""
     if raw is not None and len(raw) > max_bytes:
         raise PayloadTooLargeError(
             f"request body is {len(raw)} bytes; the limit is {max_bytes}", {"limit": max_bytes}
@@ -95,7 +98,7 @@ def json_body(raw: bytes | None, max_bytes: int) -> Any:
         raise ValidationError("a JSON request body is required")
     try:
         # NaN and Infinity are Python's extensions, not JSON: refused like any typo.
-        data = json.loads(raw, parse_constant=_no_constants, parse_float=_parse_float)
+        data = loads_bounded(raw, max_depth, parse_constant=_no_constants, parse_float=_parse_float)
     except (ValueError, UnicodeDecodeError) as e:
         raise ValidationError(f"malformed JSON: {e}", {"code": "malformed_json"}) from e
     try:

@@ -14,6 +14,7 @@ from pydantic.json_schema import models_json_schema
 
 from chalicelib.api import schemas as s
 from chalicelib.domain.models import ExportFormat
+from chalicelib.review.listing import ENUM_FILTERS, PAGE_SIZES, SORT_FIELDS, SORT_ORDERS
 
 FILTER_PARAMS = ["persona", "emotion", "topic", "intent", "tone", "tier", "status"]
 
@@ -41,16 +42,25 @@ BOOL: dict[str, Any] = {"type": "boolean"}
 ARR: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
 Param = tuple[str, dict[str, Any], bool]
 
+
+def filter_param(name: str) -> Param:
+    """A repeatable list filter: taxonomy names are free text, tier and status choices."""
+    if name in ENUM_FILTERS:
+        items = {"type": "string", "enum": list(ENUM_FILTERS[name])}
+        return (name, {"type": "array", "items": items}, False)
+    return (name, ARR, False)
+
+
 LIST_QUERY: tuple[Param, ...] = (
     ("dataset_id", STR, False),
-    *((p, ARR, False) for p in FILTER_PARAMS),
+    *(filter_param(p) for p in FILTER_PARAMS),
     ("quality_min", NUM, False),
     ("quality_max", NUM, False),
     ("flagged", BOOL, False),
     ("q", STR, False),
-    ("sort", STR, False),
-    ("order", {"type": "string", "enum": ["asc", "desc"]}, False),
-    ("page_size", {"type": "integer", "enum": [25, 50, 100]}, False),
+    ("sort", {"type": "string", "enum": list(SORT_FIELDS)}, False),
+    ("order", {"type": "string", "enum": list(SORT_ORDERS)}, False),
+    ("page_size", {"type": "integer", "enum": list(PAGE_SIZES)}, False),
     ("page", {"type": "integer", "minimum": 1}, False),
     ("cursor", STR, False),
 )
@@ -334,6 +344,9 @@ ROUTES: tuple[Route, ...] = (
             ("format", {"type": "string", "enum": [f.value for f in ExportFormat]}, False),
             ("dataset_id", STR, False),
             ("limit", INT, False),
+            *(filter_param(p) for p in FILTER_PARAMS if p != "status"),  # exports: approved
+            ("quality_min", NUM, False),
+            ("quality_max", NUM, False),
         ),
         tag="export",
     ),

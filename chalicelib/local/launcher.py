@@ -28,6 +28,7 @@ import time
 import urllib.request
 from copy import deepcopy
 from dataclasses import dataclass
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -50,9 +51,30 @@ CLOUD_ONLY_TYPES = (
     "AWS::IAM::ManagedPolicy",
     "AWS::Cognito::UserPool",
     "AWS::Cognito::UserPoolClient",
+    # The edge and its logs: WAF, API Gateway's stage settings and log groups (the
+    # function ones are fragments of Chalice's, without a name of their own).
+    "AWS::Serverless::Api",
+    "AWS::WAFv2::WebACL",
+    "AWS::WAFv2::WebACLAssociation",
+    "AWS::ApiGateway::Account",
+    "AWS::Logs::LogGroup",
 )
-CLOUD_ONLY_RESOURCES = ("FrontendBucketPolicy",)
+CLOUD_ONLY_RESOURCES = ("FrontendBucketPolicy", "AccessLogBucketPolicy", "ApiGatewayCloudWatchRole")
 WRITE_TARGETS = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
+# What CloudFront, the cloud's front door, accepts: a URL of at most 8,192 bytes, and at
+# most 20,480 bytes of request line plus headers. The local server refuses the same, so a
+# client that works locally works in the cloud (answers: docs/security.md).
+MAX_URL_BYTES = 8192
+MAX_HEAD_BYTES = 20480
+# The local server's own refusals, as codes of the API's error shape.
+HTTP_ERROR_CODES = {
+    400: "bad_request",
+    408: "request_timeout",
+    414: "uri_too_long",
+    431: "headers_too_large",
+    501: "not_implemented",
+    505: "http_version_not_supported",
+}
 
 
 @dataclass(frozen=True)
@@ -84,6 +106,7 @@ def localize_template(template: dict[str, Any]) -> dict[str, Any]:
 
     functions = set(WORKFLOW_FUNCTIONS.values())
     t = deepcopy(template)
+    t.pop("Rules", None)  # parameter assertions for the cloud's regions
     t["Resources"] = {
         name: res
         for name, res in t["Resources"].items()
@@ -491,6 +514,64 @@ class LocalStack:
                 if self.command != "HEAD":
                     self.wfile.write(body)
 
+            def send_error(
+                self, code: int, message: str | None = None, explain: str | None = None
+            ) -> None:
+                """The HTTP server's own refusals (a request line or header over its
+                limits, a malformed request) in the API's JSON error shape, not HTML."""
+                status = HTTPStatus(code)
+                body = json.dumps(
+                    {
+                        "error": {
+                            "code": HTTP_ERROR_CODES.get(code, "bad_request"),
+                            "message": message or status.phrase,
+                            "details": {
+                                "max_url_bytes": MAX_URL_BYTES,
+                                "max_head_bytes": MAX_HEAD_BYTES,
+                            }
+                            if code in (414, 431)
+                            else {},
+                        }
+                    }
+                ).encode()
+                self.log_error("code %d, message %s", code, message)
+                # An unparsable request line leaves HTTP/0.9, whose answers have no
+                # status line or headers: no client of this API would understand that.
+                if self.request_version == "HTTP/0.9":
+                    self.request_version = "HTTP/1.0"
+                # The status line carries the standard phrase only: ``message`` may
+                # quote the request.
+                self.send_response(code, status.phrase)
+                self.send_header("Connection", "close")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+                self.close_connection = True
+
+            def _over_limits(self) -> bool:
+                """Refuses (and says so) a URL or head over what the cloud accepts."""
+                url_bytes = len(self.path.encode("latin-1", "replace"))
+                if url_bytes > MAX_URL_BYTES:
+                    self.send_error(
+                        414, f"the URL is {url_bytes} bytes; the limit is {MAX_URL_BYTES}"
+                    )
+                    return True
+                head_bytes = (
+                    len(self.requestline)
+                    + 2
+                    + sum(len(k) + len(v) + 4 for k, v in self.headers.items())
+                )
+                if head_bytes > MAX_HEAD_BYTES:
+                    self.send_error(
+                        431,
+                        f"the request line and headers are {head_bytes} bytes; "
+                        f"the limit is {MAX_HEAD_BYTES}",
+                    )
+                    return True
+                return False
+
             def _api(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
@@ -550,6 +631,8 @@ class LocalStack:
                 )
 
             def _dispatch(self) -> None:
+                if self._over_limits():
+                    return
                 if urlsplit(self.path).path.startswith("/api"):
                     self._api()
                 elif self.command in ("GET", "HEAD") and stack.serve_frontend:

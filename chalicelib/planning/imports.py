@@ -17,6 +17,7 @@ import json
 from typing import Any
 
 from chalicelib.domain.errors import ValidationError
+from chalicelib.domain.json_limits import loads_bounded
 from chalicelib.domain.models import DIMENSIONS, TAXONOMY_FIELD, Chunk, Taxonomy, TaxonomyEntry
 
 MAX_CHUNKS = 5000
@@ -317,7 +318,7 @@ def parse_chunks_payload(body: str, taxonomy: Taxonomy | None = None) -> list[Ch
     stripped = body.lstrip("\ufeff \t\r\n")
     if stripped.startswith("["):
         try:
-            data = json.loads(stripped)
+            data = loads_bounded(stripped)
         except json.JSONDecodeError as e:
             raise ValidationError(
                 f"Chunks: invalid JSON ({e.msg} at line {e.lineno})",

@@ -37,7 +37,7 @@ from enum import Enum
 from typing import Any
 
 from chalicelib.domain.errors import ValidationError
-from chalicelib.domain.models import Conversation
+from chalicelib.domain.models import Conversation, ConversationStatus, Tier
 from chalicelib.store.repositories import (
     ConversationRow,
     DynamoConversationRepository,
@@ -64,6 +64,13 @@ SORT_FIELDS = (
     "generated_at",
     "title",
 )
+# Filters whose values are a fixed set (the others are the dataset's taxonomy names): an
+# unknown value is a 400 naming the allowed ones, not a filter that matches nothing.
+ENUM_FILTERS: dict[str, tuple[str, ...]] = {
+    "tier": tuple(t.value for t in Tier),
+    "status": tuple(s.value for s in ConversationStatus),
+}
+SORT_ORDERS = ("asc", "desc")
 OVERLAP_MS = 5_000  # re-read this much history on each delta (skew, GSI lag)
 MAX_STALENESS_S = 30.0  # even without a seq change, re-check deltas this often
 ORDER_CACHE_SIZE = 64  # cached query orders per container
@@ -342,8 +349,8 @@ class ConversationIndex:
             raise ValidationError(
                 f"unknown sort field '{query.sort}'", {"allowed": list(SORT_FIELDS)}
             )
-        if query.order not in ("asc", "desc"):
-            raise ValidationError("order must be 'asc' or 'desc'", {"allowed": ["asc", "desc"]})
+        if query.order not in SORT_ORDERS:
+            raise ValidationError("order must be 'asc' or 'desc'", {"allowed": list(SORT_ORDERS)})
         if query.page_size not in PAGE_SIZES:
             raise ValidationError(
                 f"page_size must be one of {', '.join(map(str, PAGE_SIZES))}",
@@ -356,6 +363,13 @@ class ConversationIndex:
             raise ValidationError(
                 f"unknown filter '{unknown[0]}'", {"allowed": list(FILTER_DIMENSIONS)}
             )
+        for dim, allowed in ENUM_FILTERS.items():
+            bad = [v for v in query.filters.get(dim, []) if v not in allowed]
+            if bad:
+                raise ValidationError(
+                    f"unknown {dim} '{bad[0]}': {dim} must be one of {', '.join(allowed)}",
+                    {"field": dim, "value": bad[0], "allowed": list(allowed)},
+                )
 
     def _ordered(
         self, tenant_id: str, dataset_ids: Sequence[str], query: ListQuery

@@ -10,7 +10,9 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import time
+import urllib.parse
 from typing import Any
 
 import jwt
@@ -271,6 +273,16 @@ def test_access_token_is_not_an_id_token(stack: Any) -> None:
     assert_unauthorized(status, body, "id token")
 
 
+def test_token_without_token_use_is_401(stack: Any) -> None:
+    """Signed by the pool's key, right issuer, audience and tenant, but not saying it is an
+    ID token: only an ID token carries the tenant claim the API trusts."""
+    status, body = call_with(stack, mint(stack, token_use=None))
+    assert_unauthorized(status, body, "token_use")
+    for other in ("", "ID", "refresh", ["id"]):
+        status, body = call_with(stack, mint(stack, token_use=other))
+        assert_unauthorized(status, body, "token_use")
+
+
 def test_token_without_a_tenant_is_401(stack: Any) -> None:
     status, body = call_with(stack, mint(stack, **{"custom:tenant_id": None}))
     assert_unauthorized(status, body, "tenant")
@@ -309,3 +321,84 @@ def test_a_tenant_header_or_parameter_does_not_change_the_tenant(
         headers={"X-Tenant-Id": b_tenant},
     )
     assert status == 404
+
+
+# --------------------------------------------------------------------------- auth first
+
+MALFORMED = b'{"oops": '
+DEEP = b"[" * 50_000 + b"]" * 50_000
+
+
+def bad_query(route: Any) -> str:
+    """Every parameter the route declares, each with a value it must refuse (required
+    ones included), plus one it does not know."""
+    bad = {"integer": "x", "number": "nan", "boolean": "maybe", "array": "pwned"}
+    pairs = [(name, bad.get(schema.get("type"), "")) for name, schema, _ in route.query]
+    pairs.append(("unknown_param", "pwned"))
+    return "?" + urllib.parse.urlencode(pairs)
+
+
+def unauthenticated_attempts(route: Any) -> list[tuple[str, str, bytes | None, str]]:
+    """(label, query, body, content type) a route must answer with 401 without a token."""
+    attempts: list[tuple[str, str, bytes | None, str]] = [
+        ("no input", "", None, "application/json"),
+        ("bad params", bad_query(route), None, "application/json"),
+    ]
+    if route.query:
+        attempts.append(("required params missing", "", None, "application/json"))
+    if route.method != "GET":
+        limit = 1_100_000  # over the default body limit (MAX_BODY_BYTES)
+        attempts += [
+            ("malformed JSON", bad_query(route), MALFORMED, "application/json"),
+            ("deep JSON", "", DEEP, "application/json"),
+            ("wrong type", "", b'{"name": 42, "count": "x", "ids": {}}', "application/json"),
+            ("unsupported media type", "", b"<x/>", "application/xml"),
+            ("oversized body", "", b'{"name": "' + b"x" * limit + b'"}', "application/json"),
+        ]
+    return attempts
+
+
+def test_every_route_authenticates_before_it_reads_its_input(stack: Any) -> None:
+    """No token (or a bad one) with bad path ids, parameters and bodies: every route of
+    the OpenAPI document answers 401 first, never a 400, 404, 405, 413, 415 or 422 that
+    would tell an anonymous caller something about its input. Only health, the document
+    and sign-in are open."""
+    from chalicelib.api.openapi import ROUTES
+
+    anonymous = Api(stack.url)
+    failures: list[str] = []
+    checked = 0
+    for route in ROUTES:
+        path = re.sub(r"\{[^}]+\}", "no_such_id_0", route.path)
+        if route.public:
+            status, body, _ = anonymous.call(route.method, path, raw=MALFORMED)
+            if status == 401:
+                failures.append(f"{route.method} {route.path} is public but answered 401")
+            continue
+        for label, query, raw, content_type in unauthenticated_attempts(route):
+            for headers in ({}, {"Authorization": "Bearer not.a.token"}):
+                status, body, _ = anonymous.call(
+                    route.method, path + query, raw=raw, content_type=content_type, headers=headers
+                )
+                checked += 1
+                code = body.get("error", {}).get("code") if isinstance(body, dict) else None
+                if status != 401 or code != "unauthorized":
+                    who = "a bad token" if headers else "no token"
+                    failures.append(
+                        f"{route.method} {route.path} ({label}, {who}): {status} {body}"
+                    )
+    assert not failures, "\n".join(failures)
+    assert checked > 4 * len(ROUTES)
+
+
+def test_the_routes_that_checked_input_first_now_answer_401(stack: Any) -> None:
+    """generate, generate-batch and status once answered 400 to an anonymous caller."""
+    anonymous = Api(stack.url)
+    for method, path, body in (
+        ("POST", "/api/conversations/generate", {}),
+        ("POST", "/api/conversations/generate-batch", {"conversation_ids": "nope"}),
+        ("GET", "/api/conversations/status", None),
+        ("GET", "/api/conversations/status?job_id=", None),
+    ):
+        status, answer, _ = anonymous.call(method, path, body)
+        assert_unauthorized(status, answer, "sign in")

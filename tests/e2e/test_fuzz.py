@@ -17,6 +17,7 @@ Run with ``-s`` for the summary.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections import Counter
 from typing import Any
@@ -330,3 +331,75 @@ def test_datetimes_in_nested_objects_are_iso_8601(api: Api) -> None:
     assert status == 200 and detail["generation_logs"], detail
     for log in detail["generation_logs"]:
         assert "T" in log["created_at"], log
+
+
+# --------------------------------------------------------------------------- nesting depth
+
+
+def deep_bodies() -> list[tuple[str, bytes]]:
+    """Bodies nested past the interpreter's recursion limit (~1,000) and past the API's
+    own limit (16) while staying far below it."""
+    n = 100_000
+    return [
+        ("arrays 100,000 deep", b"[" * n + b"]" * n),
+        ("objects 5,000 deep", b'{"a":' * 5000 + b"1" + b"}" * 5000),
+        ("unclosed arrays", b"[" * n),
+        ("17 levels in a plausible body", b'{"name": "x", "meta": ' + b"[" * 16 + b"]" * 16 + b"}"),
+        ("900 levels (under the recursion limit)", b"[" * 900 + b"]" * 900),
+    ]
+
+
+def body_routes() -> list[Any]:
+    """Every route of the OpenAPI route list that takes a body."""
+    from chalicelib.api.openapi import ROUTES
+
+    return [r for r in ROUTES if r.request is not None or r.request_content is not None]
+
+
+def test_deeply_nested_json_is_400_on_every_route_that_takes_a_body(api: Api) -> None:
+    """JSON nested 1,000+ deep once made 17 routes (sign-in included) answer 500."""
+    routes = body_routes()
+    anonymous = Api(api.base)
+    # A real dataset: a CSV chunk file is read after its dataset is found.
+    status, ds, _ = api.post("/api/datasets", {"name": "Deep JSON target"})
+    assert status == 201, ds
+    ids = {"dataset_id": ds["dataset_id"]}
+    failures: list[str] = []
+    for route in routes:
+        path = re.sub(r"\{([^}]+)\}", lambda m: ids.get(m.group(1), "fuzz_missing_id"), route.path)
+        client = anonymous if route.public else api
+        content_types = ["application/json"]
+        if route.request_content is not None:
+            content_types = list(route.request_content)  # e.g. text/csv for chunks
+        for content_type in content_types:
+            for label, raw in deep_bodies():
+                status, body, _ = client.call(
+                    route.method, path, raw=raw, content_type=content_type
+                )
+                error = body.get("error", {}) if isinstance(body, dict) else {}
+                wanted = "too_deep" if content_type == "application/json" else None
+                if (
+                    status != 400
+                    or error.get("code") != "validation_error"
+                    or (wanted and error.get("details", {}).get("code") != wanted)
+                ):
+                    failures.append(
+                        f"{route.method} {route.path} [{content_type}, {label}]: "
+                        f"{status} {str(body)[:300]}"
+                    )
+    assert not failures, "\n".join(failures)
+    assert len(routes) >= 17
+
+
+def test_nesting_at_the_limit_passes_the_depth_check(api: Api) -> None:
+    """16 levels pass (the body is then judged on its fields), 17 do not."""
+    for depth, too_deep in ((16, False), (17, True)):
+        inner = depth - 1  # the body object itself is one level
+        raw = b'{"name": "x", "extra": ' + b"[" * inner + b"]" * inner + b"}"
+        status, body, _ = api.call("POST", "/api/datasets", raw=raw)
+        assert status == 400 and body["error"]["code"] == "validation_error", body
+        details = body["error"]["details"]
+        if too_deep:
+            assert details == {"code": "too_deep", "max_depth": 16}, body
+        else:
+            assert [e["field"] for e in details["errors"]] == ["extra"], body

@@ -89,6 +89,11 @@ def test_dry_run_without_credentials_packages_lints_and_plans(tmp_path: Path) ->
         " charset=utf-8; public, max-age=31536000, immutable" in out
     )
     assert "S3 uploads   5" in out
+    assert "LogRetentionDays     90" in out  # prod's log_retention_in_days
+    # Outside us-east-1, the CLOUDFRONT web ACL is made there first.
+    assert (
+        "CloudFrontWebAclArn  (WebAclArn of stack brightrun-prod-cloudfront-waf in us-east-1" in out
+    )
 
 
 def test_refuses_without_credentials(tmp_path: Path) -> None:
@@ -325,3 +330,58 @@ def test_publish_frontend_uploads_assets_then_index_and_invalidates(
     ((name, kwargs),) = cloudfront.calls
     assert name == "create_invalidation" and kwargs["DistributionId"] == "E123"
     assert kwargs["InvalidationBatch"]["Paths"]["Items"] == ["/*"]
+
+
+def test_plan_parameters_follow_the_region_and_the_template(tmp_path: Path) -> None:
+    hardened = json.loads(json.dumps(PLAIN_TEMPLATE))
+    hardened["Parameters"].update(
+        {"LogRetentionDays": {"Type": "Number"}, "CloudFrontWebAclArn": {"Type": "String"}}
+    )
+    cases = (
+        ("us-east-1", None, ""),  # the stack makes its own CLOUDFRONT web ACL
+        ("eu-west-1", None, None),  # made in us-east-1 first by the deploy
+        ("eu-west-1", "arn:aws:wafv2:us-east-1:1:global/webacl/x/y", None),
+    )
+    for n, (region, arn, expected) in enumerate(cases):
+        plan = deploy.make_plan(
+            stage="dev",
+            region=region,
+            account="123456789012",
+            package_dir=make_package(tmp_path / str(n), hardened),
+            frontend_dist=fake_dist(tmp_path / str(n)),
+            alarm_email=None,
+            secret_arn=None,
+            cloudfront_web_acl_arn=arn,
+        )
+        assert plan.parameters["CloudFrontWebAclArn"] == (arn or expected)
+        assert plan.parameters["LogRetentionDays"] == "14"  # dev's log_retention_in_days
+    # A template that does not declare them is not sent them (CloudFormation refuses).
+    plain = make_plan(tmp_path / "plain", PLAIN_TEMPLATE, None)
+    assert set(plain.parameters) == {"Stage", "AlarmEmail", "AnthropicSecretArn"}
+
+
+def test_cloudfront_web_acl_stack_is_made_in_its_own_stack(
+    aws: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto's CloudFormation cannot make WAF resources: an SNS topic stands in for the
+    web ACL. (moto also gives stacks made by change sets no outputs, so the ARN cannot be
+    read back here: the deploy says so instead of failing with a KeyError.)"""
+    stand_in = {
+        "Parameters": {"Stage": {"Type": "String"}},
+        "Resources": {"Acl": {"Type": "AWS::SNS::Topic", "Properties": {}}},
+        "Outputs": {"WebAclArn": {"Value": {"Ref": "Acl"}}},
+    }
+    path = tmp_path / "cloudfront-waf.json"
+    path.write_text(json.dumps(stand_in))
+    monkeypatch.setattr(deploy, "CLOUDFRONT_WAF_PATH", path)
+    cfn = aws.client("cloudformation", region_name="us-east-1")
+    with pytest.raises(deploy.DeployError, match="no WebAclArn output"):
+        deploy.deploy_cloudfront_waf(cfn, "prod")
+    stack = cfn.describe_stacks(StackName="brightrun-prod-cloudfront-waf")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    assert stack["StackId"].split(":")[3] == "us-east-1"
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]} == {
+        "Stage": "prod"
+    }
+    resources = cfn.describe_stack_resources(StackName="brightrun-prod-cloudfront-waf")
+    assert [r["ResourceType"] for r in resources["StackResources"]] == ["AWS::SNS::Topic"]

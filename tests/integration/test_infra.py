@@ -22,9 +22,12 @@ import pytest
 from infra.build import (
     API_FUNCTION,
     ASL_PATH,
+    ASYNC_FUNCTIONS,
+    CLOUDFRONT_WAF_PATH,
     EXPORT_FUNCTION,
     FUNCTION_ROLES,
     LAMBDA_FUNCTIONS,
+    RESERVED_CONCURRENCY,
     ROOT,
     TEMPLATE_PATH,
     WORKFLOW_FUNCTIONS,
@@ -153,7 +156,7 @@ def test_fragments_merge_into_chalice_functions(sam: dict[str, Any]) -> None:
     assert api_env["AUTH_MODE"] == "cognito"
     # Log groups are named after functions that exist (Chalice's API one was not).
     for logical, r in sam["Resources"].items():
-        if r["Type"] == "AWS::Logs::LogGroup":
+        if r["Type"] == "AWS::Logs::LogGroup" and logical != "ApiAccessLogGroup":
             name = r["Properties"]["LogGroupName"]["Fn::Sub"]
             assert name.startswith("/aws/lambda/"), logical
             refs = re.findall(r"\$\{([^}]+)\}", name)
@@ -287,3 +290,204 @@ def test_alarms_on_failed_executions_and_lambda_errors(sam: dict[str, Any]) -> N
             (dim,) = props["Dimensions"]
             watched.add(dim["Value"]["Ref"])
     assert watched == set(LAMBDA_FUNCTIONS)
+
+
+# --------------------------------------------------------------------------- hardening
+
+
+def checkov_bin() -> Path | None:
+    """checkov lives in its own venv (its pins conflict with the app's boto3)."""
+    for candidate in (ROOT / ".venv-checkov" / "bin" / "checkov", BIN / "checkov"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def checkov(path: Path) -> dict[str, Any]:
+    found = checkov_bin()
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("checkov is not installed: make setup installs it into .venv-checkov")
+        pytest.skip("checkov is not installed (make setup installs it into .venv-checkov)")
+    done = subprocess.run(
+        [
+            str(found),
+            "-f",
+            str(path),
+            "--framework",
+            "cloudformation",
+            "--skip-download",
+            "-o",
+            "json",
+        ],
+        cwd=path.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    report = json.loads(done.stdout)
+    return report[0] if isinstance(report, list) else report
+
+
+def assert_checkov_clean(report: dict[str, Any]) -> None:
+    failed = [
+        f"{f['check_id']} {f['resource']}: {f['check_name']}"
+        for f in report["results"]["failed_checks"]
+    ]
+    assert report["summary"]["failed"] == 0, "\n".join(failed)
+    assert report["summary"]["passed"] > 100
+    for skipped in report["results"]["skipped_checks"]:
+        comment = skipped["check_result"].get("suppress_comment", "")
+        assert len(comment) > 30, (skipped["check_id"], skipped["resource"], comment)
+
+
+def test_checkov_passes_on_the_template_and_every_skip_says_why() -> None:
+    assert_checkov_clean(checkov(TEMPLATE_PATH))
+
+
+def test_checkov_passes_on_what_is_deployed(package_dir: Path) -> None:
+    """The merged package (Chalice's API, functions, roles and log groups included)."""
+    assert_checkov_clean(checkov(package_dir / "sam.json"))
+
+
+def test_checkov_fails_a_template_that_lost_its_protection(tmp_path: Path) -> None:
+    """The clean results above mean something: without the WAF, the reserved concurrency
+    and the DLQ, checkov fails exactly those checks."""
+    broken = json.loads(TEMPLATE_PATH.read_text())
+    config = broken["Resources"]["FrontendDistribution"]["Properties"]["DistributionConfig"]
+    del config["WebACLId"]
+    del broken["Resources"]["GenerateItem"]["Properties"]["ReservedConcurrentExecutions"]
+    del broken["Resources"][EXPORT_FUNCTION]["Properties"]["DeadLetterQueue"]
+    del broken["Resources"]["ApiHandlerLogGroup"]["Properties"]["RetentionInDays"]
+    path = tmp_path / "template.json"
+    path.write_text(json.dumps(broken))
+    report = checkov(path)
+    failed = {
+        (f["check_id"], f["resource"].split(".")[-1]) for f in report["results"]["failed_checks"]
+    }
+    assert failed == {
+        ("CKV_AWS_68", "FrontendDistribution"),
+        ("CKV_AWS_115", "GenerateItem"),
+        ("CKV_AWS_116", EXPORT_FUNCTION),
+        ("CKV_AWS_66", "ApiHandlerLogGroup"),
+    }
+
+
+def test_the_api_stage_and_cloudfront_have_waf_and_access_logs(sam: dict[str, Any]) -> None:
+    api = res(sam, "RestAPI")
+    assert api["Type"] == "AWS::Serverless::Api"
+    assert api["Properties"]["StageName"] == "api"  # Chalice's, kept by the merge
+    assert api["Properties"]["TracingEnabled"] is True
+    access = api["Properties"]["AccessLogSetting"]
+    assert access["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    assert set(json.loads(access["Format"])) >= {"requestId", "ip", "status", "wafStatus"}
+    association = res(sam, "ApiWebAclAssociation")["Properties"]
+    assert association["WebACLArn"] == {"Fn::GetAtt": ["ApiWebAcl", "Arn"]}
+    assert "/restapis/${RestAPI}/stages/${RestAPI.Stage}" in association["ResourceArn"]["Fn::Sub"]
+    for acl, scope in (("ApiWebAcl", "REGIONAL"), ("CloudFrontWebAcl", "CLOUDFRONT")):
+        props = res(sam, acl)["Properties"]
+        assert props["Scope"] == scope and props["DefaultAction"] == {"Allow": {}}
+        rules = {r["Name"]: r for r in props["Rules"]}
+        rate = rules["RateLimitPerIp"]["Statement"]["RateBasedStatement"]
+        assert rate == {"Limit": {"Ref": "WafRateLimit"}, "AggregateKeyType": "IP"}
+        assert {
+            "AWSManagedRulesCommonRuleSet",
+            "AWSManagedRulesKnownBadInputsRuleSet",
+            "AWSManagedRulesAmazonIpReputationList",
+        } <= set(rules)
+        common = rules["AWSManagedRulesCommonRuleSet"]["Statement"]["ManagedRuleGroupStatement"]
+        # Large bodies (chunk files) and HTML-like text (documents are data) stay allowed.
+        assert {o["Name"] for o in common["RuleActionOverrides"]} == {
+            "SizeRestrictions_BODY",
+            "CrossSiteScripting_BODY",
+        }
+    assert res(sam, "CloudFrontWebAcl")["Condition"] == "CreateCloudFrontWebAcl"
+    config = res(sam, "FrontendDistribution")["Properties"]["DistributionConfig"]
+    assert config["WebACLId"]["Fn::If"][0] == "CreateCloudFrontWebAcl"
+    assert config["WebACLId"]["Fn::If"][2] == {"Ref": "CloudFrontWebAclArn"}
+    assert config["Logging"]["Bucket"] == {"Fn::GetAtt": ["AccessLogBucket", "DomainName"]}
+    assert "CloudFrontWebAclOutsideUsEast1" in sam["Rules"]
+    standalone = json.loads(CLOUDFRONT_WAF_PATH.read_text())
+    assert (
+        standalone["Resources"]["CloudFrontWebAcl"]["Properties"]["Rules"]
+        == (res(sam, "CloudFrontWebAcl")["Properties"]["Rules"])
+    )
+
+
+def test_buckets_log_to_the_access_log_bucket(sam: dict[str, Any]) -> None:
+    for bucket, prefix in (("ExportBucket", "s3/export/"), ("FrontendBucket", "s3/frontend/")):
+        logging = res(sam, bucket)["Properties"]["LoggingConfiguration"]
+        assert logging == {
+            "DestinationBucketName": {"Ref": "AccessLogBucket"},
+            "LogFilePrefix": prefix,
+        }
+        assert res(sam, bucket)["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+    log_bucket = res(sam, "AccessLogBucket")["Properties"]
+    assert all(log_bucket["PublicAccessBlockConfiguration"].values())
+    (rule,) = log_bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == {"Ref": "LogRetentionDays"}
+    statements = res(sam, "AccessLogBucketPolicy")["Properties"]["PolicyDocument"]["Statement"]
+    assert {s["Sid"] for s in statements} == {"S3ServerAccessLogs", "TlsOnly"}
+
+
+def test_every_function_has_reserved_concurrency_and_async_ones_a_dlq(
+    sam: dict[str, Any],
+) -> None:
+    functions = {
+        k: v["Properties"]
+        for k, v in sam["Resources"].items()
+        if v["Type"] == "AWS::Serverless::Function"
+    }
+    assert functions["GenerateItem"]["ReservedConcurrentExecutions"] == {
+        "Ref": "GenerationReservedConcurrency"
+    }
+    for fn, props in functions.items():
+        assert props["ReservedConcurrentExecutions"] == RESERVED_CONCURRENCY[fn], fn
+    fixed = sum(v for v in RESERVED_CONCURRENCY.values() if isinstance(v, int))
+    defaults = sum(
+        sam["Parameters"][v["Ref"]]["Default"]
+        for v in RESERVED_CONCURRENCY.values()
+        if isinstance(v, dict)
+    )
+    assert fixed + defaults <= 900  # the account default is 1,000, of which 100 stay unreserved
+    assert functions[EXPORT_FUNCTION]["DeadLetterQueue"] == {
+        "Type": "SQS",
+        "TargetArn": {"Fn::GetAtt": ["ExportDeadLetterQueue", "Arn"]},
+    }
+    assert [fn for fn, props in functions.items() if "DeadLetterQueue" in props] == list(
+        ASYNC_FUNCTIONS
+    )
+    policy = res(sam, "ExportDeadLetterPolicy")["Properties"]
+    assert policy["Roles"] == [{"Ref": FUNCTION_ROLES[EXPORT_FUNCTION]}]
+    (stmt,) = policy["PolicyDocument"]["Statement"]
+    assert stmt["Action"] == "sqs:SendMessage"
+    alarm = res(sam, "ExportDeadLetterAlarm")["Properties"]
+    assert alarm["Namespace"] == "AWS/SQS" and alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_every_log_group_keeps_logs_for_the_stage_retention(sam: dict[str, Any]) -> None:
+    groups = {k: v for k, v in sam["Resources"].items() if v["Type"] == "AWS::Logs::LogGroup"}
+    assert len(groups) == len(LAMBDA_FUNCTIONS) + 1  # one per function, plus API access
+    for logical, group in groups.items():
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, logical
+        assert "LogGroupName" in group["Properties"], logical
+
+
+def test_the_local_stack_leaves_out_what_moto_cannot_create() -> None:
+    from chalicelib.local.launcher import localize_template
+    from infra.build import build_template
+
+    local = localize_template(build_template())
+    types = {r["Type"] for r in local["Resources"].values()}
+    assert not types & {
+        "AWS::WAFv2::WebACL",
+        "AWS::WAFv2::WebACLAssociation",
+        "AWS::Serverless::Api",
+        "AWS::ApiGateway::Account",
+        "AWS::Logs::LogGroup",
+        "AWS::CloudWatch::Alarm",
+    }
+    assert "Rules" not in local
+    assert {"ExportBucket", "ExportDeadLetterQueue", "GenerationStateMachine"} <= set(
+        local["Resources"]
+    )
