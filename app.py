@@ -288,6 +288,26 @@ def quality_stats() -> Response:
     return respond(compute(conversations))
 
 
+@app.route("/api/conversations/diversity", methods=["GET"])
+@handled
+def diversity() -> Response:
+    who = principal()
+    dataset_id = query_one(params(), "dataset_id")
+    if not dataset_id:
+        raise ValidationError("dataset_id is required", {"field": "dataset_id"})
+    return respond(get_container().quality.diversity(who.tenant_id, dataset_id))
+
+
+@app.route("/api/conversations/calibration", methods=["GET"])
+@handled
+def calibration() -> Response:
+    who = principal()
+    dataset_id = query_one(params(), "dataset_id")
+    if not dataset_id:
+        raise ValidationError("dataset_id is required", {"field": "dataset_id"})
+    return respond(get_container().quality.calibration(who.tenant_id, dataset_id))
+
+
 @app.route("/api/conversations/coverage-analysis", methods=["GET"])
 @handled
 def coverage_analysis() -> Response:

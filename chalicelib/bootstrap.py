@@ -216,7 +216,12 @@ class Container:
     @cached_property
     def quality(self) -> QualityService:
         return QualityService(
-            self.dataset_repo, self.conversation_repo, self.find_duplicate, self.audit, self.judge
+            self.dataset_repo,
+            self.conversation_repo,
+            self.find_duplicate,
+            self.audit,
+            self.judge,
+            self.index,
         )
 
     @cached_property

@@ -356,6 +356,10 @@ class EstimateOut(BaseModel):
     over_budget: bool
     model: str
     basis: str
+    estimated_judge_cost_usd: float = Field(
+        default=0.0, description="The LLM judge's share, included in both totals"
+    )
+    judge_model: str | None = None
     rejected: list[dict[str, str]] = Field(default_factory=list)
 
 
@@ -570,3 +574,57 @@ class Health(BaseModel):
 
 class AnyObject(BaseModel):
     model_config = ConfigDict(extra="allow")
+
+
+class Repetition(BaseModel):
+    text: str
+    count: int
+    share: float
+    conversation_ids: list[str]
+
+
+class DiversityOut(BaseModel):
+    dataset_id: str
+    conversation_count: int
+    diversity_score: float | None = Field(description="100 when nothing repeats")
+    distinct: dict[str, dict[str, float | None]] = Field(
+        description="distinct-1/2/3 (unique / total word n-grams) for user, assistant and all"
+    )
+    openers: dict[str, list[Repetition]]
+    phrases: dict[str, list[Repetition]]
+    near_duplicate_clusters: list[dict[str, Any]]
+    near_duplicate_count: int
+    cells: list[dict[str, Any]] = Field(description="persona x topic cells, least diverse first")
+    offenders: list[dict[str, Any]] = Field(
+        description="conversations that repeat the most, each with its reasons"
+    )
+    thresholds: dict[str, float]
+    computed_at: datetime
+    seconds: float
+
+
+class CalibrationBand(BaseModel):
+    band: str
+    min: float
+    max: float
+    reviewed: int
+    approved: int
+    rejected: int
+    approval_rate: float | None
+
+
+class CalibrationOut(BaseModel):
+    dataset_id: str
+    decisions: int
+    approved: int
+    rejected: int
+    bands: list[CalibrationBand]
+    checks: list[dict[str, Any]] = Field(
+        description="per check: reviewed conversations it flagged, how many were rejected"
+    )
+    current: dict[str, Any] | None = Field(description="what the flag line (6) does today")
+    suggested: dict[str, Any] | None = Field(
+        description="the threshold that agrees best with the reviewers (30+ decisions)"
+    )
+    min_decisions: int
+    note: str | None

@@ -95,6 +95,7 @@ class LLMResponse:
     request_id: str | None = None
     duration_ms: int = 0
     headers: dict[str, str] = field(default_factory=dict)
+    message_id: str | None = None  # the provider's id of this answer (stable in batch results)
 
     def as_payload(self) -> dict[str, Any]:
         return {
@@ -174,6 +175,7 @@ def _response(message: Any, duration_ms: int, headers: dict[str, str]) -> LLMRes
         request_id=getattr(message, "_request_id", None) or headers.get("request-id"),
         duration_ms=duration_ms,
         headers=headers,
+        message_id=getattr(message, "id", None),
     )
 
 

@@ -31,6 +31,7 @@ from chalicelib.domain.models import (
     GenerationLog,
     Job,
     JobStatus,
+    JudgeResult,
     NotificationMessage,
     PromptTemplate,
     Turn,
@@ -80,6 +81,8 @@ class Estimate:
     over_budget: bool
     model: str
     basis: str
+    estimated_judge_cost_usd: float = 0.0  # included in both totals above
+    judge_model: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -230,6 +233,14 @@ class GenerationService:
                 + out_tokens * price.output
             ) / 1_000_000
         n = len(targets)
+        judge_cost = judge_economy = 0.0
+        judge_model = None
+        if self.judge is not None and self.judge.enabled_for(dataset):
+            # The judge reads each generated conversation (its tokens in) and answers with
+            # a short verdict; economy mode sends it through a Message Batch too.
+            judge_model = self.judge.model
+            judge_cost = n * self.judge.estimate_per_conversation(out_tokens)
+            judge_economy = n * self.judge.estimate_per_conversation(out_tokens, batch=True)
         concurrency = max_concurrency or self.settings.default_max_concurrency
         seconds = max(
             n / max(self.settings.rate_limit_rpm, 1) * 60.0,
@@ -239,10 +250,12 @@ class GenerationService:
         remaining = None
         if dataset.budget_usd is not None:
             remaining = round(dataset.budget_usd - dataset.spent_usd, 6)
+        economy_cost = total_cost * price.batch_discount + judge_economy
+        total_cost += judge_cost
         return Estimate(
             count=n,
             estimated_cost_usd=round(total_cost, 6),
-            estimated_economy_cost_usd=round(total_cost * price.batch_discount, 6),
+            estimated_economy_cost_usd=round(economy_cost, 6),
             estimated_seconds=round(seconds, 1),
             input_tokens_per_conversation=in_avg // n if n else 0,
             output_tokens_per_conversation=out_tokens,
@@ -252,6 +265,8 @@ class GenerationService:
             over_budget=remaining is not None and total_cost > remaining,
             model=model,
             basis=basis,
+            estimated_judge_cost_usd=round(judge_cost, 6),
+            judge_model=judge_model,
         )
 
     # ------------------------------------------------------------------ one item
@@ -464,17 +479,17 @@ class GenerationService:
         chunk_text: str | None = None,
         job_id: str | None = None,
         judge: bool = True,
+        verdict: JudgeResult | None = None,
     ) -> Conversation:
         """Score ``turns``: heuristics always, the LLM judge when it is on (its call is
-        billed to the job and dataset)."""
+        billed to the job and dataset). ``verdict``: a judge answer already had."""
         duplicate = None
         if self.duplicate_finder is not None:
             text = conversation_text(turns)
             duplicate = self.duplicate_finder(
                 conversation.tenant_id, dataset.dataset_id, conversation.conversation_id, text
             )
-        verdict = None
-        if judge and self.judge is not None and self.judge.enabled_for(dataset):
+        if verdict is None and judge and self.judge is not None and self.judge.enabled_for(dataset):
             verdict = self.judge.judge(conversation, turns, dataset, chunk_text, job_id=job_id)
         report = score_conversation(
             conversation,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from chalicelib.config import Settings
 from chalicelib.domain.errors import (
@@ -107,10 +108,12 @@ class JudgeService:
         *,
         job_id: str | None = None,
         batch: bool = False,
+        log_key: tuple[str, datetime] | None = None,
     ) -> JudgeResult:
-        """Bill an answered judge call once, parse it, cache a good verdict."""
+        """Bill an answered judge call once, parse it, cache a good verdict. ``log_key``
+        (log id, time) makes a repeated recording of the same answer bill nothing."""
         cost = cost_usd(self.settings, request.model, response.usage, batch=batch)
-        self._bill(conversation, request, response, cost, job_id, dataset, None)
+        self._bill(conversation, request, response, cost, job_id, dataset, None, log_key)
         try:
             dims, summary = j.parse_judgement(response)
         except MalformedResponseError as e:
@@ -145,10 +148,13 @@ class JudgeService:
         job_id: str | None,
         dataset: Dataset,
         error: str | None,
+        log_key: tuple[str, datetime] | None = None,
     ) -> None:
         usage = response.usage if response else None
+        identity = {"log_id": log_key[0], "created_at": log_key[1]} if log_key else {}
         self.spend.record_spend(
             GenerationLog(
+                **identity,
                 tenant_id=conversation.tenant_id,
                 conversation_id=conversation.conversation_id,
                 job_id=job_id,

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 from chalicelib.domain.errors import ConflictError
-from chalicelib.domain.models import Chunk, Conversation, Dataset, JudgeResult
+from chalicelib.domain.models import (
+    Chunk,
+    Conversation,
+    ConversationStatus,
+    Dataset,
+    JudgeResult,
+    utcnow,
+)
+from chalicelib.quality import diversity
+from chalicelib.quality.calibration import calibrate
 from chalicelib.quality.duplicates import conversation_text
 from chalicelib.quality.judging import JudgeService
 from chalicelib.quality.scoring import ScoringContext, score_conversation
@@ -19,16 +29,19 @@ class QualityService:
     def __init__(
         self,
         datasets: Any,  # DatasetRepository: get, list_chunks
-        conversations: Any,  # ConversationRepository: get, get_turns, save_quality
+        conversations: Any,  # ConversationRepository: get, get_turns(_many), save_quality
         find_duplicate: DuplicateFinder,
         audit: AuditLog,
         judge: JudgeService | None,
+        index: Any = None,  # ConversationIndex: the dataset's conversations, as listed
     ) -> None:
         self.datasets = datasets
         self.conversations = conversations
         self.find_duplicate = find_duplicate
         self.audit = audit
         self.judge = judge
+        self.index = index
+        self._diversity: dict[tuple[str, str], tuple[int, dict[str, Any]]] = {}
 
     def _chunk_text(self, dataset: Dataset, conversation: Conversation) -> str | None:
         if not conversation.chunk_id:
@@ -85,3 +98,42 @@ class QualityService:
             after={"quality_score": report.score, "reasons": report.reasons[:5], **judged},
         )
         return updated
+
+    def _generated(self, tenant_id: str, dataset_id: str) -> list[Conversation]:
+        self.datasets.get(tenant_id, dataset_id)  # 404 for an unknown or foreign dataset
+        return [
+            c
+            for c in self.index.conversations(tenant_id, dataset_id)
+            if c.turn_count and c.status not in (ConversationStatus.NOT_GENERATED,)
+        ]
+
+    def diversity(self, tenant_id: str, dataset_id: str) -> dict[str, Any]:
+        """The dataset's diversity report, recomputed when its conversations changed."""
+        generation = self.index.refresh(tenant_id, dataset_id).generation
+        cached = self._diversity.get((tenant_id, dataset_id))
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        started = time.monotonic()
+        conversations = self._generated(tenant_id, dataset_id)
+        turns = self.conversations.get_turns_many(
+            tenant_id, [c.conversation_id for c in conversations]
+        )
+        items = [
+            diversity.Item(c, turns[c.conversation_id])
+            for c in conversations
+            if turns.get(c.conversation_id)
+        ]
+        report = {
+            "dataset_id": dataset_id,
+            **diversity.analyze(items),
+            "computed_at": utcnow(),
+            "seconds": round(time.monotonic() - started, 3),
+        }
+        self._diversity[(tenant_id, dataset_id)] = (generation, report)
+        return report
+
+    def calibration(self, tenant_id: str, dataset_id: str) -> dict[str, Any]:
+        return {
+            "dataset_id": dataset_id,
+            **calibrate(self._generated(tenant_id, dataset_id)),
+        }

@@ -221,6 +221,9 @@ class JobRecord(BaseRecord):
     max_attempts = NumberAttribute(default=3)
     execution_arns = ListAttribute(of=UnicodeAttribute, default=list)
     batch_id = UnicodeAttribute(null=True)
+    # Economy mode: the Message Batch of judge calls that follows the generation batch
+    # ({"id", "at"}); "at" dates its billed calls, so a retried poll logs each once.
+    judge_batch = JSONAttribute(null=True)
     pause_reason = UnicodeAttribute(null=True)
     error_message = UnicodeAttribute(null=True)
     created_by = UnicodeAttribute(default="")

@@ -855,6 +855,13 @@ class DynamoJobRepository:
     def batch_id(self, tenant_id: str, job_id: str) -> str | None:
         return JobRecord.get(tenant_id, job_id, consistent_read=True).batch_id
 
+    def set_judge_batch(self, tenant_id: str, job_id: str, batch: dict[str, str]) -> None:
+        JobRecord(tenant_id, job_id).update(actions=[JobRecord.judge_batch.set(batch)])
+
+    def judge_batch(self, tenant_id: str, job_id: str) -> dict[str, str] | None:
+        value = JobRecord.get(tenant_id, job_id, consistent_read=True).judge_batch
+        return dict(value) if value else None
+
 
 class DynamoGenerationLogRepository:
     def list_for_conversation(self, tenant_id: str, conversation_id: str) -> list[GenerationLog]:
