@@ -14,11 +14,17 @@ from chalicelib.domain.errors import (
     ValidationError,
 )
 from chalicelib.domain.models import (
-    REVIEWABLE_STATUSES,
     Conversation,
     ConversationStatus,
     Dataset,
     utcnow,
+)
+from chalicelib.domain.review_rules import (
+    APPROVAL_FIELDS,
+    changed_content_fields,
+    check_review_target,
+    returns_to_review,
+    status_after_edit,
 )
 from chalicelib.review.audit import AuditLog, snapshot
 from chalicelib.review.listing import ConversationIndex
@@ -46,13 +52,6 @@ def public_state(c: Conversation) -> dict[str, Any]:
     data = c.model_dump(mode="json", exclude={"tenant_id", "quality"})
     data["flagged"] = c.flagged
     return data
-
-
-REVIEW_TARGETS = {
-    ConversationStatus.APPROVED,
-    ConversationStatus.REJECTED,
-    ConversationStatus.GENERATED,  # undo a review
-}
 
 
 class ReviewService:
@@ -124,24 +123,19 @@ class ReviewService:
         status = changes.get("status")
         if conversation.status == ConversationStatus.GENERATING:
             raise ConflictError("the conversation is being generated; wait for it to finish")
+        requested: ConversationStatus | None = None
         if status is not None:
-            status = ConversationStatus(status)
-            if status not in REVIEW_TARGETS:
-                raise ValidationError(
-                    f"status can be set to approved, rejected or generated, not '{status.value}'"
-                )
-            if conversation.status not in REVIEWABLE_STATUSES:
-                raise ConflictError(
-                    f"a conversation that is {conversation.status.value} cannot be reviewed; generate it first"
-                )
+            requested = ConversationStatus(status)
+            check_review_target(conversation.status, requested)
             now = utcnow()
-            update.update({"status": status, "reviewed_by": actor, "reviewed_at": now})
-            if status == ConversationStatus.APPROVED:
+            update.update({"status": requested, "reviewed_by": actor, "reviewed_at": now})
+            if requested == ConversationStatus.APPROVED:
                 update.update({"approved_by": actor, "approved_at": now})
             else:
                 update.update({"approved_by": None, "approved_at": None})
         if "reviewer_notes" in changes and changes["reviewer_notes"] is not None:
             update["reviewer_notes"] = changes["reviewer_notes"]
+        edits: dict[str, Any] = {}
         for name in EDITABLE_METADATA:
             value = changes.get(name)
             if value is None:
@@ -153,9 +147,15 @@ class ReviewService:
                         f"'{value}' is not a {name} of this dataset's taxonomy",
                         {"field": name, "allowed": allowed},
                     )
-            update[name] = value
+            edits[name] = value
+        update.update(edits)
         if not update:
             raise ValidationError("nothing to change")
+        changed = changed_content_fields(conversation.model_dump(), edits)
+        if returns_to_review(conversation.status, changed, requested):
+            # What was reviewed is not what it now says: it needs a review again.
+            update["status"] = status_after_edit(conversation.status, changed)
+            update.update(dict.fromkeys(APPROVAL_FIELDS))
         return conversation.model_copy(update=update)
 
     @staticmethod
@@ -194,6 +194,10 @@ class ReviewService:
             if changes.get("status")
             else "conversation.edit"
         )
+        changed = changed_content_fields(current.model_dump(), saved.model_dump())
+        extra: dict[str, Any] = {"changed": changed} if changed else {}
+        if action == "conversation.edit" and saved.status != current.status:
+            extra["returned_to_review"] = True
         audit = self.audit.build(
             tenant_id,
             actor,
@@ -203,6 +207,7 @@ class ReviewService:
             before=snapshot(current),
             after=snapshot(saved),
             reviewer_notes=changes.get("reviewer_notes"),
+            **extra,
         )
         failures = self.conversations.write_reviews([ReviewWrite(current, saved, audit)])
         if conversation_id in failures:

@@ -220,7 +220,7 @@ REVIEW_FIELDS = (
     "updated_ms",
     "version",
 )
-REVIEW_REMOVABLE = ("approved_by", "approved_at", "reviewer_notes")
+REVIEW_REMOVABLE = ("approved_by", "approved_at", "reviewed_by", "reviewed_at", "reviewer_notes")
 
 
 @dataclass(frozen=True)

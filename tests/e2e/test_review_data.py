@@ -1,0 +1,177 @@
+"""Review and data rules over HTTP: edits send a review back, regenerations keep their
+earlier versions, coverage follows the list filters, search by words / phrases / ids,
+model names, the trash, unique template names, dataset archive and delete.
+
+Each test makes its own dataset (or uses the module's) and computes what it expects
+from the API itself, so tests can run in any order on the shared stack.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def qs(**params: Any) -> str:
+    pairs: list[tuple[str, str]] = []
+    for key, value in params.items():
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if v is not None:
+                pairs.append((key, str(v).lower() if isinstance(v, bool) else str(v)))
+    return urllib.parse.urlencode(pairs)
+
+
+def assert_error(status: int, body: Any, expected_status: int, code: str | None = None) -> None:
+    assert status == expected_status, body
+    assert set(body) == {"error"}, body
+    assert {"code", "message", "details"} <= set(body["error"]), body
+    if code is not None:
+        assert body["error"]["code"] == code, body
+
+
+def wait_job(api: Any, job_id: str, timeout: float = 240) -> dict[str, Any]:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status, job, _ = api.get(f"/api/jobs/{job_id}")
+        assert status == 200, job
+        if job["status"] in ("completed", "failed", "cancelled", "paused"):
+            return job
+        time.sleep(0.25)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
+def list_all(api: Any, dsid: str, **params: Any) -> list[dict[str, Any]]:
+    params.setdefault("page_size", 100)
+    status, body, _ = api.get(f"/api/conversations?{qs(dataset_id=dsid, **params)}")
+    assert status == 200, body
+    items = list(body["items"])
+    while body["next_cursor"]:
+        status, body, _ = api.get(
+            f"/api/conversations?{qs(dataset_id=dsid, cursor=body['next_cursor'], **params)}"
+        )
+        assert status == 200, body
+        items += body["items"]
+    return items
+
+
+def ids(items: list[dict[str, Any]]) -> list[str]:
+    return [i["conversation_id"] for i in items]
+
+
+def detail(api: Any, cid: str) -> dict[str, Any]:
+    status, body, _ = api.get(f"/api/conversations/{cid}")
+    assert status == 200, body
+    return body
+
+
+def audit_of(api: Any, entity_id: str) -> list[dict[str, Any]]:
+    status, body, _ = api.get(f"/api/audit?{qs(entity_id=entity_id)}")
+    assert status == 200, body
+    return list(reversed(body["items"]))
+
+
+def patch(api: Any, cid: str, **changes: Any) -> dict[str, Any]:
+    version = detail(api, cid)["version"]
+    status, body, _ = api.patch(f"/api/conversations/{cid}", {**changes, "version": version})
+    assert status == 200, body
+    return body
+
+
+def generate(api: Any, cids: list[str]) -> dict[str, Any]:
+    status, accepted, _ = api.post(
+        "/api/conversations/generate-batch",
+        {"conversation_ids": cids, "confirm": True, "max_concurrency": 8},
+    )
+    assert status == 202, accepted
+    job = wait_job(api, accepted["job_id"])
+    assert job["status"] == "completed", job
+    return job
+
+
+def new_sample(api: Any, count: int, generated: int) -> dict[str, Any]:
+    status, dataset, _ = api.post("/api/datasets/sample")
+    assert status == 201, dataset
+    dsid = dataset["dataset_id"]
+    status, plan, _ = api.post(f"/api/datasets/{dsid}/plan", {"count": count})
+    assert status == 201, plan
+    planned = plan["conversation_ids"]
+    chosen = planned[:: max(1, count // generated)][:generated]
+    if chosen:
+        generate(api, chosen)
+    return {"id": dsid, "generated": chosen, "planned": [c for c in planned if c not in chosen]}
+
+
+@pytest.fixture(scope="module")
+def ds(api: Any) -> dict[str, Any]:
+    """40 planned conversations of the sample dataset, 8 of them generated."""
+    return new_sample(api, 40, 8)
+
+
+# ---------------------------------------------------------------------------- edits
+
+
+def other_value(api: Any, dsid: str, dim: str, current: str) -> str:
+    status, dataset, _ = api.get(f"/api/datasets/{dsid}")
+    assert status == 200
+    names = [e["name"] for e in dataset["taxonomy"][dim + "s"]]
+    return next(n for n in names if n != current)
+
+
+@pytest.mark.parametrize(
+    "field", ["persona", "emotion", "topic", "intent", "tone", "tier", "title"]
+)
+def test_editing_a_reviewed_conversations_labels_sends_it_back_for_review(
+    api: Any, ds: dict[str, Any], field: str
+) -> None:
+    cid = ds["generated"][0]
+    for decision in ("approved", "rejected"):
+        patch(api, cid, status=decision, reviewer_notes="looked fine")
+        before = detail(api, cid)
+        assert before["status"] == decision
+        if field == "tier":
+            value = next(t for t in ("template", "scenario", "edge_case") if t != before["tier"])
+        elif field == "title":
+            value = f"{before['title']} (edited)"
+        else:
+            value = other_value(api, ds["id"], field, before[field])
+        saved = patch(api, cid, **{field: value})
+        assert saved[field] == value
+        assert saved["status"] == "generated", saved
+        for name in ("approved_by", "approved_at", "reviewed_by", "reviewed_at"):
+            assert saved[name] is None, (name, saved)
+        assert saved["reviewer_notes"] == "looked fine"
+        after = detail(api, cid)
+        assert after["status"] == "generated" and after["approved_by"] is None
+        edit = audit_of(api, cid)[-1]
+        assert edit["action"] == "conversation.edit"
+        assert edit["details"]["returned_to_review"] is True
+        assert edit["details"]["changed"] == [field]
+        assert edit["before"]["status"] == decision and edit["after"]["status"] == "generated"
+        assert edit["before"][field] == before[field] and edit["after"][field] == value
+        # It is no longer approved, so it is not exported with its new labels unreviewed.
+        assert cid not in ids(list_all(api, ds["id"], status="approved"))
+
+
+def test_notes_or_an_unchanged_value_keep_the_review(api: Any, ds: dict[str, Any]) -> None:
+    cid = ds["generated"][1]
+    patch(api, cid, status="approved")
+    current = detail(api, cid)
+    saved = patch(api, cid, reviewer_notes="a note only")
+    assert saved["status"] == "approved" and saved["approved_by"] == current["approved_by"]
+    saved = patch(api, cid, persona=current["persona"], title=current["title"])
+    assert saved["status"] == "approved" and saved["approved_at"] == current["approved_at"]
+
+
+def test_an_edit_with_a_decision_applies_the_decision(api: Any, ds: dict[str, Any]) -> None:
+    cid = ds["generated"][2]
+    patch(api, cid, status="approved")
+    current = detail(api, cid)
+    value = other_value(api, ds["id"], "persona", current["persona"])
+    saved = patch(api, cid, persona=value, status="approved")
+    assert saved["status"] == "approved" and saved["persona"] == value
+    assert saved["approved_by"]

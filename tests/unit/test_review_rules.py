@@ -1,0 +1,74 @@
+"""The review rules as pure functions: status lifecycle, what an edit does to a review."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.domain.errors import ConflictError, ValidationError
+from chalicelib.domain.models import ConversationStatus as S
+from chalicelib.domain.review_rules import (
+    CONTENT_FIELDS,
+    STATUS_TRANSITIONS,
+    can_transition,
+    changed_content_fields,
+    check_review_target,
+    returns_to_review,
+    status_after_edit,
+)
+
+
+@pytest.mark.parametrize("field", CONTENT_FIELDS)
+@pytest.mark.parametrize("status", [S.APPROVED, S.REJECTED])
+def test_a_content_or_label_change_sends_a_reviewed_conversation_back(
+    field: str, status: S
+) -> None:
+    assert status_after_edit(status, [field]) == S.GENERATED
+    assert returns_to_review(status, [field])
+
+
+def test_turn_content_counts_as_content() -> None:
+    assert status_after_edit(S.APPROVED, ["turns"]) == S.GENERATED
+
+
+@pytest.mark.parametrize("status", [S.GENERATED, S.NOT_GENERATED, S.FAILED])
+def test_unreviewed_conversations_keep_their_status_on_edit(status: S) -> None:
+    assert status_after_edit(status, ["persona", "title"]) == status
+    assert not returns_to_review(status, ["persona"])
+
+
+def test_notes_alone_keep_the_review() -> None:
+    assert status_after_edit(S.APPROVED, ["reviewer_notes"]) == S.APPROVED
+    assert status_after_edit(S.APPROVED, []) == S.APPROVED
+
+
+def test_an_explicit_decision_in_the_same_edit_wins() -> None:
+    assert status_after_edit(S.APPROVED, ["persona"], S.APPROVED) == S.APPROVED
+    assert status_after_edit(S.REJECTED, ["tier"], S.APPROVED) == S.APPROVED
+    assert not returns_to_review(S.APPROVED, ["persona"], S.APPROVED)
+
+
+def test_changed_content_fields_compares_values_not_presence() -> None:
+    before = {"persona": "A", "tier": "template", "title": "t", "reviewer_notes": "x"}
+    assert changed_content_fields(before, {"persona": "A", "title": "t"}) == []
+    assert changed_content_fields(before, {"persona": "B", "reviewer_notes": "y"}) == ["persona"]
+    assert changed_content_fields(before, {"tier": "scenario", "title": "u"}) == ["tier", "title"]
+
+
+def test_every_status_has_its_transitions() -> None:
+    assert set(STATUS_TRANSITIONS) == set(S)
+    assert can_transition(S.APPROVED, S.GENERATED)
+    assert can_transition(S.GENERATING, S.GENERATED)
+    assert not can_transition(S.NOT_GENERATED, S.APPROVED)
+    assert not can_transition(S.FAILED, S.APPROVED)
+    assert not can_transition(S.GENERATING, S.APPROVED)
+
+
+def test_review_targets() -> None:
+    check_review_target(S.GENERATED, S.APPROVED)
+    check_review_target(S.APPROVED, S.REJECTED)
+    check_review_target(S.REJECTED, S.GENERATED)
+    with pytest.raises(ValidationError):
+        check_review_target(S.GENERATED, S.FAILED)
+    for status in (S.NOT_GENERATED, S.FAILED, S.GENERATING):
+        with pytest.raises(ConflictError):
+            check_review_target(status, S.APPROVED)
