@@ -167,7 +167,13 @@ class Container:
 
     @cached_property
     def datasets(self) -> DatasetService:
-        return DatasetService(self.dataset_repo, self.conversation_repo, self.audit, self.index)
+        return DatasetService(
+            self.dataset_repo,
+            self.conversation_repo,
+            self.audit,
+            self.index,
+            known_models=tuple(self.settings.prices),
+        )
 
     def find_duplicate(
         self, tenant_id: str, dataset_id: str, conversation_id: str, text: str

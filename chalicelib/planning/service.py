@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from chalicelib.domain.errors import ConflictError, ValidationError
+from chalicelib.domain.model_names import check_model_name
 from chalicelib.domain.models import (
     Conversation,
     ConversationStatus,
@@ -42,13 +44,21 @@ class DatasetService:
         conversations: DynamoConversationRepository,
         audit: AuditLog,
         index: Any,  # ConversationIndex
+        known_models: Sequence[str] = (),
     ) -> None:
         self.datasets = datasets
         self.conversations = conversations
         self.audit = audit
         self.index = index
+        # The price table's models: the only ones a dataset may name.
+        self.known_models = tuple(known_models)
+
+    def _model(self, name: str) -> str:
+        return check_model_name(name, self.known_models)
 
     def create(self, tenant_id: str, actor: str, data: dict[str, Any]) -> Dataset:
+        if data.get("model") is not None:
+            self._model(data["model"])
         dataset = Dataset(
             tenant_id=tenant_id,
             created_by=actor,
@@ -116,6 +126,9 @@ class DatasetService:
             and changes.get("clear_budget")
         ):
             update["budget_usd"] = None
+        if "model" in changes:
+            # null clears it: generation falls back to the default model.
+            update["model"] = None if changes["model"] is None else self._model(changes["model"])
         if "tier_distribution" in update and isinstance(update["tier_distribution"], dict):
             update["tier_distribution"] = TierDistribution.model_validate(
                 update["tier_distribution"]

@@ -175,3 +175,32 @@ def test_an_edit_with_a_decision_applies_the_decision(api: Any, ds: dict[str, An
     saved = patch(api, cid, persona=value, status="approved")
     assert saved["status"] == "approved" and saved["persona"] == value
     assert saved["approved_by"]
+
+
+# ---------------------------------------------------------------------------- model names
+
+
+def test_dataset_model_must_be_a_priced_model_and_null_clears_it(api: Any) -> None:
+    from chalicelib.bootstrap import get_container
+
+    known = sorted(get_container().settings.prices)
+    status, body, _ = api.post("/api/datasets", {"name": "Models", "model": "claude-nope-1"})
+    assert_error(status, body, 400, "validation_error")
+    assert body["error"]["details"]["allowed"] == known
+    status, ds, _ = api.post("/api/datasets", {"name": "Models", "model": known[0]})
+    assert status == 201 and ds["model"] == known[0], ds
+    dsid = ds["dataset_id"]
+    status, body, _ = api.patch(f"/api/datasets/{dsid}", {"model": "claude-audit-nonexistent"})
+    assert_error(status, body, 400, "validation_error")
+    assert body["error"]["details"]["field"] == "model"
+    assert body["error"]["details"]["allowed"] == known
+    status, got, _ = api.get(f"/api/datasets/{dsid}")
+    assert got["model"] == known[0] and got["version"] == ds["version"]
+    status, body, _ = api.patch(f"/api/datasets/{dsid}", {"model": known[-1]})
+    assert status == 200 and body["model"] == known[-1], body
+    status, body, _ = api.patch(f"/api/datasets/{dsid}", {"model": None})
+    assert status == 200 and body["model"] is None, body
+    assert api.get(f"/api/datasets/{dsid}")[1]["model"] is None
+    last = audit_of(api, dsid)[-1]
+    assert last["action"] == "dataset.update"
+    assert (last["before"]["model"], last["after"]["model"]) == (known[-1], None)

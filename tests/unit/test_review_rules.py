@@ -72,3 +72,27 @@ def test_review_targets() -> None:
     for status in (S.NOT_GENERATED, S.FAILED, S.GENERATING):
         with pytest.raises(ConflictError):
             check_review_target(status, S.APPROVED)
+
+
+# ---------------------------------------------------------------------------- model names
+
+
+def test_model_names_are_checked_against_the_price_table() -> None:
+    from chalicelib.config import DEFAULT_PRICES
+    from chalicelib.domain.model_names import check_model_name
+
+    known = list(DEFAULT_PRICES)
+    for name in known:
+        assert check_model_name(name, known) == name
+    assert check_model_name("claude-sonnet-4-5-20250929", known) == "claude-sonnet-4-5-20250929"
+    for bad in (
+        "claude-audit-nonexistent",
+        "gpt-4o",
+        "claude-sonnet-4-5-2025",
+        "",
+        " claude-sonnet-4-6",
+    ):
+        with pytest.raises(ValidationError) as e:
+            check_model_name(bad, known)
+        assert e.value.details["allowed"] == sorted(known)
+    assert check_model_name("my-model", ["my-model"]) == "my-model"
