@@ -302,11 +302,12 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
         "/api/templates",
-        "Create a prompt template",
+        "Create a prompt template (names are unique per tenant, ignoring case: 409)",
         s.TemplateOut,
         201,
         s.TemplateCreate,
         tag="templates",
+        errors=(400, 401, 404, 409),
     ),
     Route(
         "GET",

@@ -312,6 +312,11 @@ class PromptTemplate(DomainModel):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+def template_name_key(name: str) -> str:
+    """What makes two template names the same name: case and spacing do not count."""
+    return " ".join(name.split()).casefold()
+
+
 class TemplateVersion(DomainModel):
     template_id: str
     version: int

@@ -264,9 +264,13 @@ class TemplateRecord(BaseRecord):
         logical_name = "templates"
 
     tenant_id = UnicodeAttribute(hash_key=True)
+    # A template's id, or ``name#<name key>`` for the row that reserves a name for one
+    # template (``owner_id``): created and moved by conditional writes, so two templates
+    # of one tenant can never hold the same name, even when created at the same moment.
     template_id = UnicodeAttribute(range_key=True)
     doc = JSONAttribute()
     version = NumberAttribute(default=1)
+    owner_id = UnicodeAttribute(null=True)
 
 
 class TemplateVersionRecord(BaseRecord):

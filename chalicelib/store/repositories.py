@@ -39,6 +39,7 @@ from chalicelib.domain.models import (
     PromptTemplate,
     TemplateVersion,
     Turn,
+    template_name_key,
     utcnow,
 )
 from chalicelib.store.mapping import doc_of, domain_from_record, record_from_domain
@@ -908,39 +909,108 @@ class DynamoRateLimitStore:
 # --------------------------------------------------------------------------- templates
 
 
+TEMPLATE_NAME_PREFIX = "name#"
+
+
+def _name_row(template: PromptTemplate) -> TemplateRecord:
+    return TemplateRecord(
+        template.tenant_id,
+        TEMPLATE_NAME_PREFIX + template_name_key(template.name),
+        doc={"template_id": template.template_id, "name": template.name},
+        version=0,
+        owner_id=template.template_id,
+    )
+
+
 class DynamoTemplateRepository:
     def list_all(self, tenant_id: str) -> list[PromptTemplate]:
-        return [PromptTemplate.model_validate(r.doc) for r in TemplateRecord.query(tenant_id)]
+        return [
+            PromptTemplate.model_validate(r.doc)
+            for r in TemplateRecord.query(tenant_id)
+            if not r.template_id.startswith(TEMPLATE_NAME_PREFIX)
+        ]
 
     def get(self, tenant_id: str, template_id: str) -> PromptTemplate:
+        if template_id.startswith(TEMPLATE_NAME_PREFIX):
+            raise NotFoundError("template", template_id)
         try:
             record = TemplateRecord.get(tenant_id, template_id, consistent_read=True)
         except DoesNotExist as e:
             raise NotFoundError("template", template_id) from e
         return PromptTemplate.model_validate(record.doc)
 
+    def name_owner(self, tenant_id: str, name: str) -> dict[str, Any] | None:
+        """The template that holds ``name`` (its id and name as written), if any."""
+        try:
+            r = TemplateRecord.get(
+                tenant_id, TEMPLATE_NAME_PREFIX + template_name_key(name), consistent_read=True
+            )
+        except DoesNotExist:
+            return None
+        return dict(r.doc)
+
+    def reserve_name(self, template: PromptTemplate) -> bool:
+        """Give ``template`` its name if nobody holds it (templates stored before names
+        were reserved); False when it is taken."""
+        try:
+            _name_row(template).save(condition=TemplateRecord.template_id.does_not_exist())
+        except PutError as e:
+            if not _is_condition_failure(e):
+                raise
+            return False
+        return True
+
+    def _name_taken(self, template: PromptTemplate, e: Exception) -> ConflictError:
+        owner = self.name_owner(template.tenant_id, template.name) or {}
+        existing = owner.get("name") or template.name
+        return ConflictError(
+            f"a template named '{existing}' already exists; choose another name",
+            {
+                "field": "name",
+                "existing_template_id": owner.get("template_id"),
+                "existing_name": existing,
+            },
+        )
+
     def create(self, template: PromptTemplate, version: TemplateVersion) -> None:
-        with TransactWrite(connection=shared_connection()) as tx:
-            tx.save(
-                TemplateRecord(
-                    template.tenant_id,
-                    template.template_id,
-                    doc=doc_of(template),
-                    version=template.version,
-                ),
-                condition=TemplateRecord.template_id.does_not_exist(),
-            )
-            tx.save(
-                TemplateVersionRecord(
-                    tenant_key(template.tenant_id, template.template_id),
-                    version.version,
-                    doc=doc_of(version),
+        """The template, its first version and its name, in one transaction: a name
+        another template holds (in any case) cancels all three (409)."""
+        try:
+            with TransactWrite(connection=shared_connection()) as tx:
+                tx.save(
+                    TemplateRecord(
+                        template.tenant_id,
+                        template.template_id,
+                        doc=doc_of(template),
+                        version=template.version,
+                    ),
+                    condition=TemplateRecord.template_id.does_not_exist(),
                 )
-            )
+                tx.save(
+                    TemplateVersionRecord(
+                        tenant_key(template.tenant_id, template.template_id),
+                        version.version,
+                        doc=doc_of(version),
+                    )
+                )
+                tx.save(_name_row(template), condition=TemplateRecord.template_id.does_not_exist())
+        except TransactWriteError as e:
+            if _is_condition_failure(e) and self.name_owner(template.tenant_id, template.name):
+                raise self._name_taken(template, e) from e
+            raise
 
     def save(
-        self, template: PromptTemplate, expected_version: int, new_version: TemplateVersion | None
+        self,
+        template: PromptTemplate,
+        expected_version: int,
+        new_version: TemplateVersion | None,
+        previous_name: str | None = None,
     ) -> None:
+        """Store the template; a rename (``previous_name`` given and a different name
+        key) moves its name reservation in the same transaction."""
+        renamed = previous_name is not None and template_name_key(
+            previous_name
+        ) != template_name_key(template.name)
         try:
             with TransactWrite(connection=shared_connection()) as tx:
                 tx.save(
@@ -961,8 +1031,25 @@ class DynamoTemplateRepository:
                         ),
                         condition=TemplateVersionRecord.version.does_not_exist(),
                     )
+                if renamed and previous_name is not None:
+                    tx.save(
+                        _name_row(template), condition=TemplateRecord.template_id.does_not_exist()
+                    )
+                    tx.delete(
+                        TemplateRecord(
+                            template.tenant_id,
+                            TEMPLATE_NAME_PREFIX + template_name_key(previous_name),
+                        ),
+                        # Only its own reservation (a template stored before names were
+                        # reserved has none to give back).
+                        condition=TemplateRecord.template_id.does_not_exist()
+                        | (TemplateRecord.owner_id == template.template_id),
+                    )
         except TransactWriteError as e:
             if _is_condition_failure(e):
+                owner = self.name_owner(template.tenant_id, template.name) if renamed else None
+                if owner and owner.get("template_id") != template.template_id:
+                    raise self._name_taken(template, e) from e
                 raise StaleVersionError("the template was changed by someone else") from e
             raise
 

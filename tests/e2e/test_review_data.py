@@ -204,3 +204,87 @@ def test_dataset_model_must_be_a_priced_model_and_null_clears_it(api: Any) -> No
     last = audit_of(api, dsid)[-1]
     assert last["action"] == "dataset.update"
     assert (last["before"]["model"], last["after"]["model"]) == (known[-1], None)
+
+
+# ---------------------------------------------------------------------------- template names
+
+
+def new_template(api: Any, name: str) -> tuple[int, Any]:
+    status, body, _ = api.post(
+        "/api/templates", {"name": name, "tier": "template", "text": "Persona: {persona}"}
+    )
+    return status, body
+
+
+def test_template_names_are_unique_per_tenant_ignoring_case(api: Any, api_b: Any) -> None:
+    suffix = str(time.time_ns())
+    status, first = new_template(api, f"audit-tpl-A {suffix}")
+    assert status == 201, first
+    for again in (f"audit-tpl-A {suffix}", f"AUDIT-tpl-a {suffix}", f"  audit-tpl-A   {suffix} "):
+        status, body = new_template(api, again)
+        assert_error(status, body, 409, "conflict")
+        assert body["error"]["details"]["existing_template_id"] == first["template_id"]
+        assert body["error"]["details"]["existing_name"] == first["name"]
+        assert first["name"] in body["error"]["message"]
+    names = [t["name"].casefold() for t in api.get("/api/templates")[1]["items"]]
+    assert names.count(f"audit-tpl-a {suffix}") == 1
+    # Another tenant has its own names.
+    status, body = new_template(api_b, f"audit-tpl-A {suffix}")
+    assert status == 201, body
+
+
+def test_renaming_onto_a_taken_name_is_409_and_frees_the_old_name(api: Any) -> None:
+    suffix = str(time.time_ns())
+    _, one = new_template(api, f"one {suffix}")
+    _, two = new_template(api, f"two {suffix}")
+    status, body, _ = api.patch(f"/api/templates/{two['template_id']}", {"name": f"ONE {suffix}"})
+    assert_error(status, body, 409, "conflict")
+    assert body["error"]["details"]["existing_template_id"] == one["template_id"]
+    assert api.get(f"/api/templates/{two['template_id']}")[1]["name"] == f"two {suffix}"
+    # A change of case of its own name is fine.
+    status, body, _ = api.patch(f"/api/templates/{two['template_id']}", {"name": f"Two {suffix}"})
+    assert status == 200 and body["name"] == f"Two {suffix}", body
+    status, body, _ = api.patch(f"/api/templates/{two['template_id']}", {"name": f"three {suffix}"})
+    assert status == 200, body
+    # "two" is free again, "three" is taken.
+    assert new_template(api, f"two {suffix}")[0] == 201
+    status, body = new_template(api, f"Three {suffix}")
+    assert_error(status, body, 409, "conflict")
+    assert body["error"]["details"]["existing_template_id"] == two["template_id"]
+
+
+def test_concurrent_creates_of_one_name_make_exactly_one_template(api: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    name = f"race {time.time_ns()}"
+    with ThreadPoolExecutor(8) as pool:
+        results = list(
+            pool.map(lambda i: new_template(api, name.upper() if i % 2 else name), range(8))
+        )
+    statuses = sorted(s for s, _ in results)
+    assert statuses == [201] + [409] * 7, results
+    winner = next(b for s, b in results if s == 201)
+    for status, body in results:
+        if status == 409:
+            assert body["error"]["details"]["existing_template_id"] == winner["template_id"]
+    listed = [t for t in api.get("/api/templates")[1]["items"] if t["name"].casefold() == name]
+    assert [t["template_id"] for t in listed] == [winner["template_id"]]
+
+
+def test_templates_stored_before_names_were_reserved_still_hold_their_name(
+    api: Any, stack: Any
+) -> None:
+    from chalicelib.bootstrap import get_container
+    from chalicelib.domain.models import PromptTemplate, Tier
+    from chalicelib.store.mapping import doc_of
+    from chalicelib.store.records import TemplateRecord
+
+    tenant = stack.demo_users[0].tenant_id
+    legacy = PromptTemplate(
+        tenant_id=tenant, name=f"Legacy {time.time_ns()}", tier=Tier.TEMPLATE, text="x {persona}"
+    )
+    TemplateRecord(tenant, legacy.template_id, doc=doc_of(legacy), version=1).save()
+    get_container().templates._cache.clear()
+    status, body = new_template(api, legacy.name.lower())
+    assert_error(status, body, 409, "conflict")
+    assert body["error"]["details"]["existing_template_id"] == legacy.template_id
