@@ -290,10 +290,11 @@ def quality_stats() -> Response:
 @handled
 def coverage_analysis() -> Response:
     who = principal()
-    dataset_id = query_one(params(), "dataset_id")
-    if not dataset_id:
+    query = list_query()
+    if not query.dataset_id:
         raise ValidationError("dataset_id is required", {"field": "dataset_id"})
-    return respond(get_container().datasets.coverage(who.tenant_id, dataset_id))
+    get_container().index.validate(query)
+    return respond(get_container().datasets.coverage(who.tenant_id, query.dataset_id, query))
 
 
 @app.route("/api/conversations/{conversation_id}", methods=["GET"])

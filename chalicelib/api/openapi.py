@@ -172,9 +172,17 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "GET",
         "/api/conversations/coverage-analysis",
-        "Coverage per dimension, pair and tier, with gaps",
+        "Coverage per dimension, pair and tier, with gaps (of the conversations the list "
+        "filters select, when given)",
         s.AnyObject,
-        query=(("dataset_id", STR, True),),
+        query=(
+            ("dataset_id", STR, True),
+            *((p, ARR, False) for p in FILTER_PARAMS),
+            ("quality_min", NUM, False),
+            ("quality_max", NUM, False),
+            ("flagged", BOOL, False),
+            ("q", STR, False),
+        ),
     ),
     Route(
         "GET",

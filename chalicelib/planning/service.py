@@ -14,7 +14,7 @@ from chalicelib.domain.models import (
     Taxonomy,
     TierDistribution,
 )
-from chalicelib.planning.coverage import analyze_coverage, plan_gap_fill
+from chalicelib.planning.coverage import analyze_coverage, plan_gap_fill, scope_for_filters
 from chalicelib.planning.imports import parse_chunks_csv, parse_chunks_json, parse_taxonomy
 from chalicelib.planning.planner import pair_coverage, plan_conversations
 from chalicelib.planning.sample_data import load_sample_dataset
@@ -276,12 +276,28 @@ class DatasetService:
             "conversation_ids": [c.conversation_id for c in conversations],
         }
 
-    def coverage(self, tenant_id: str, dataset_id: str) -> dict[str, Any]:
+    def coverage(self, tenant_id: str, dataset_id: str, query: Any = None) -> dict[str, Any]:
+        """Coverage of the dataset, or of the conversations a list query (``ListQuery``:
+        the list's filters, quality range, flagged and text search) selects."""
         dataset = self.datasets.get(tenant_id, dataset_id)
-        conversations = self.index.conversations(tenant_id, dataset_id)
-        return analyze_coverage(
-            dataset.taxonomy, conversations, dataset.target_count, dataset.tier_distribution
+        applied = applied_filters(query)
+        if not applied:
+            conversations = self.index.conversations(tenant_id, dataset_id)
+            result = analyze_coverage(
+                dataset.taxonomy, conversations, dataset.target_count, dataset.tier_distribution
+            )
+            return {**result, "filters": {}, "filtered": False}
+        conversations = self.index.ordered(tenant_id, [dataset_id], query)
+        taxonomy, target, distribution = scope_for_filters(
+            dataset.taxonomy, dataset.target_count, dataset.tier_distribution, query.filters
         )
+        result = analyze_coverage(taxonomy, conversations, target, distribution)
+        return {
+            **result,
+            "filters": applied,
+            "filtered": True,
+            "dataset_target_count": dataset.target_count,
+        }
 
     def fill_gaps(self, tenant_id: str, actor: str, dataset_id: str) -> dict[str, Any]:
         dataset = self.datasets.get(tenant_id, dataset_id)
@@ -315,6 +331,18 @@ class DatasetService:
             "tiers": tiers,
             "conversation_ids": [c.conversation_id for c in new],
         }
+
+
+def applied_filters(query: Any) -> dict[str, Any]:
+    """What of a list query selects conversations, as the response states it."""
+    if query is None:
+        return {}
+    out: dict[str, Any] = {k: sorted(set(v)) for k, v in sorted(query.filters.items()) if v}
+    for name in ("quality_min", "quality_max", "flagged", "q"):
+        value = getattr(query, name)
+        if value is not None and value != "":
+            out[name] = value
+    return out
 
 
 def _taxonomy_counts(t: Taxonomy) -> dict[str, int]:

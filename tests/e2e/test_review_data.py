@@ -288,3 +288,71 @@ def test_templates_stored_before_names_were_reserved_still_hold_their_name(
     status, body = new_template(api, legacy.name.lower())
     assert_error(status, body, 409, "conflict")
     assert body["error"]["details"]["existing_template_id"] == legacy.template_id
+
+
+# ---------------------------------------------------------------------------- coverage
+
+
+def coverage(api: Any, dsid: str, **params: Any) -> dict[str, Any]:
+    status, body, _ = api.get(
+        f"/api/conversations/coverage-analysis?{qs(dataset_id=dsid, **params)}"
+    )
+    assert status == 200, body
+    return body
+
+
+def test_coverage_counts_only_the_conversations_the_filters_select(
+    api: Any, ds: dict[str, Any]
+) -> None:
+    dsid = ds["id"]
+    everything = coverage(api, dsid)
+    items = list_all(api, dsid)
+    assert everything["total"] == len(items) and everything["filtered"] is False
+    assert everything["filters"] == {}
+    persona = items[0]["persona"]
+    tier = items[-1]["tier"]
+    cases: list[dict[str, Any]] = [
+        {"persona": persona},
+        {"persona": persona, "tier": tier},
+        {"status": "generated"},
+        {"status": ["approved", "generated"]},
+        {"tier": tier},
+        {"quality_min": 1},
+        {"flagged": False, "quality_max": 10},
+        {"q": persona},
+    ]
+    for params in cases:
+        got = coverage(api, dsid, **params)
+        listed = list_all(api, dsid, **params)
+        assert got["total"] == len(listed), params
+        assert 0 < got["total"] < len(items), params
+        assert got["filtered"] is True
+        expected_filters = {
+            k: sorted(v if isinstance(v, list) else [v])
+            if k in ("persona", "tier", "status")
+            else v
+            for k, v in params.items()
+        }
+        assert got["filters"] == expected_filters, (got["filters"], params)
+        assert sum(got["by_status"].values()) == len(listed)
+        for dim in ("persona", "emotion", "topic", "intent", "tone"):
+            counted = {r["value"]: r["total"] for r in got["dimensions"][dim]}
+            for value in {i[dim] for i in listed}:
+                assert counted[value] == sum(1 for i in listed if i[dim] == value), (dim, params)
+    # A dimension filter measures against its own values only.
+    one = coverage(api, dsid, persona=persona)
+    assert [r["value"] for r in one["dimensions"]["persona"]] == [persona]
+    assert one["pairs"]["persona_emotion"]["rows"] == [persona]
+    assert one["target_count"] < everything["target_count"] == one["dataset_target_count"]
+    by_tier = {t["tier"]: t for t in coverage(api, dsid, tier=tier)["tiers"]}
+    assert by_tier[tier]["target"] == {t["tier"]: t for t in everything["tiers"]}[tier]["target"]
+    assert all(t["target"] == 0 for name, t in by_tier.items() if name != tier)
+
+
+def test_coverage_filters_are_checked_like_the_lists(api: Any, ds: dict[str, Any]) -> None:
+    status, body, _ = api.get(
+        f"/api/conversations/coverage-analysis?{qs(dataset_id=ds['id'], quality_min='x')}"
+    )
+    assert_error(status, body, 400, "validation_error")
+    status, body, _ = api.get(f"/api/conversations/coverage-analysis?{qs(persona='A')}")
+    assert_error(status, body, 400, "validation_error")

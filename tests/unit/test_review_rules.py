@@ -96,3 +96,34 @@ def test_model_names_are_checked_against_the_price_table() -> None:
             check_model_name(bad, known)
         assert e.value.details["allowed"] == sorted(known)
     assert check_model_name("my-model", ["my-model"]) == "my-model"
+
+
+# ---------------------------------------------------------------------------- coverage scope
+
+
+def test_coverage_scope_of_a_filtered_view() -> None:
+    from chalicelib.domain.models import Taxonomy, TaxonomyEntry, Tier, TierDistribution
+    from chalicelib.planning.coverage import scope_for_filters
+
+    def entries(*names: str) -> list[TaxonomyEntry]:
+        return [TaxonomyEntry(name=n) for n in names]
+
+    taxonomy = Taxonomy(
+        personas=entries("A", "B", "C", "D"),
+        emotions=entries("x", "y"),
+        topics=entries("t"),
+        intents=entries("i"),
+        tones=entries("o"),
+    )
+    dist = TierDistribution(template=50, scenario=30, edge_case=20)
+    same = scope_for_filters(taxonomy, 100, dist, {"status": ["approved"], "q": ["z"]})
+    assert same == (taxonomy, 100, dist)
+    scoped, target, d = scope_for_filters(taxonomy, 100, dist, {"persona": ["B", "Z"]})
+    assert scoped.names("personas") == ["B"] and scoped.names("emotions") == ["x", "y"]
+    assert target == 25 and d == dist
+    scoped, target, d = scope_for_filters(
+        taxonomy, 100, dist, {"persona": ["A", "B"], "tier": ["scenario"]}
+    )
+    assert target == 15  # half the personas, the scenario tier's 30
+    assert d.counts(target)[Tier.SCENARIO] == 15
+    assert (d.template, d.edge_case) == (0, 0)
