@@ -356,3 +356,123 @@ def test_coverage_filters_are_checked_like_the_lists(api: Any, ds: dict[str, Any
     assert_error(status, body, 400, "validation_error")
     status, body, _ = api.get(f"/api/conversations/coverage-analysis?{qs(persona='A')}")
     assert_error(status, body, 400, "validation_error")
+
+
+# ---------------------------------------------------------------------------- search
+
+META = (
+    "title",
+    "persona",
+    "emotion",
+    "topic",
+    "intent",
+    "tone",
+    "tier",
+    "status",
+    "arc",
+    "scenario",
+    "edge_case_type",
+    "reviewer_notes",
+    "error_message",
+)
+
+
+def row_words(item: dict[str, Any], turns: str = "") -> list[str]:
+    import re
+
+    meta = " ".join(str(item[f]) for f in META if item.get(f))
+    return re.findall(r"[^\W_]+", f"{meta} {turns}".casefold())
+
+
+def starts_at(seq: list[str], parts: list[str], prefix_last: bool) -> bool:
+    n = len(parts)
+    for i in range(len(seq) - n + 1):
+        window = seq[i : i + n]
+        if window[:-1] == parts[:-1] and (
+            window[-1].startswith(parts[-1]) if prefix_last else window[-1] == parts[-1]
+        ):
+            return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def numbered(api: Any) -> dict[str, Any]:
+    """A dataset whose topics are "Topic 1" .. "Topic 12" (the issue's case)."""
+    status, dataset, _ = api.post("/api/datasets", {"name": "Numbered topics"})
+    assert status == 201, dataset
+    dsid = dataset["dataset_id"]
+    taxonomy = {
+        "personas": ["Pre-Retiree", "Young Saver"],
+        "emotions": ["Calm", "Worried"],
+        "topics": [f"Topic {i}" for i in range(1, 13)],
+        "intents": ["Learn"],
+        "tones": ["Warm"],
+    }
+    assert api.put(f"/api/datasets/{dsid}/taxonomy", taxonomy)[0] == 200
+    status, plan, _ = api.post(f"/api/datasets/{dsid}/plan", {"count": 96})
+    assert status == 201, plan
+    return {"id": dsid, "items": list_all(api, dsid)}
+
+
+def test_search_matches_words_phrases_and_whole_ids(api: Any, numbered: dict[str, Any]) -> None:
+    dsid, items = numbered["id"], numbered["items"]
+    assert len(items) == 96
+
+    def search(q: str) -> list[str]:
+        return sorted(ids(list_all(api, dsid, q=q)))
+
+    def expect(keep: Any) -> list[str]:
+        return sorted(i["conversation_id"] for i in items if keep(i))
+
+    # Unquoted: every word, each a whole word or a word's start; never inside an id.
+    got = search("Topic 7")
+    assert got == expect(
+        lambda i: {"topic"} <= set(row_words(i)) and any(w.startswith("7") for w in row_words(i))
+    )
+    assert got and set(got) == set(expect(lambda i: i["topic"] == "Topic 7"))
+    # Quoted: the phrase, whole words ("Topic 1" is not "Topic 10/11/12").
+    assert search('"Topic 1"') == expect(lambda i: starts_at(row_words(i), ["topic", "1"], False))
+    assert search('"Topic 1"') == expect(lambda i: i["topic"] == "Topic 1")
+    assert set(search("Topic 1")) == set(
+        expect(lambda i: i["topic"] in ("Topic 1", "Topic 10", "Topic 11", "Topic 12"))
+    )
+    # A hyphenated word is its words side by side; any case.
+    assert search("pre-retiree") == expect(lambda i: i["persona"] == "Pre-Retiree")
+    assert search("PRE-RET") == search("pre-retiree")
+    assert search('"pre-retiree" "topic 12"') == expect(
+        lambda i: i["persona"] == "Pre-Retiree" and i["topic"] == "Topic 12"
+    )
+    # Ids: whole, not as substrings or prefixes.
+    target = items[5]["conversation_id"]
+    assert search(target) == [target]
+    assert search(target.upper()) == [target]
+    assert search(target[:-3]) == []
+    assert search(target[5:12]) == []
+
+
+def test_search_in_turn_text_uses_the_same_rules(api: Any, ds: dict[str, Any]) -> None:
+    cid = ds["generated"][3]
+    d = detail(api, cid)
+    text = " ".join(t["content"] for t in d["turns"])
+    seq = row_words(d, text)
+    long_words = [w for w in seq if len(w) >= 8 and w.isalpha()]
+    word = long_words[len(long_words) // 2]
+    items = {i["conversation_id"]: i for i in list_all(api, ds["id"])}
+    turns = {c: " ".join(t["content"] for t in detail(api, c)["turns"]) for c in ds["generated"]}
+
+    def expect(parts: list[str], prefix_last: bool) -> list[str]:
+        return sorted(
+            c
+            for c, i in items.items()
+            if starts_at(row_words(i, turns.get(c, "")), parts, prefix_last)
+        )
+
+    assert sorted(ids(list_all(api, ds["id"], q=word[:5]))) == expect([word[:5]], True)
+    assert cid in expect([word[:5]], True)
+    # An inner piece of a word is not a match.
+    inner = word[2:7]
+    assert sorted(ids(list_all(api, ds["id"], q=inner))) == expect([inner], True)
+    i = seq.index(word)
+    phrase = seq[i - 1 : i + 1]
+    got = sorted(ids(list_all(api, ds["id"], q=f'"{" ".join(phrase)}"')))
+    assert cid in got and got == expect(phrase, False)
