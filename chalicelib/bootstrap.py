@@ -40,6 +40,7 @@ from chalicelib.store.records import configure_records
 from chalicelib.store.repositories import (
     DynamoAuditRepository,
     DynamoConversationRepository,
+    DynamoDatasetPurger,
     DynamoDatasetRepository,
     DynamoExportRepository,
     DynamoGenerationLogRepository,
@@ -173,6 +174,8 @@ class Container:
             self.audit,
             self.index,
             known_models=tuple(self.settings.prices),
+            jobs=self.job_repo,
+            purger=DynamoDatasetPurger(),
         )
 
     def find_duplicate(

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
+from chalicelib.domain.dataset_rules import active_jobs, require_no_active_job, require_writable
 from chalicelib.domain.errors import ConflictError, ValidationError
 from chalicelib.domain.model_names import check_model_name
 from chalicelib.domain.models import (
     Conversation,
     ConversationStatus,
     Dataset,
+    Job,
     Taxonomy,
     TierDistribution,
 )
@@ -32,6 +36,24 @@ DATASET_FIELDS = (
 )
 
 
+class DatasetJobs(Protocol):
+    def list_for_dataset(self, tenant_id: str, dataset_id: str, limit: int = 50) -> list[Job]: ...
+
+
+class PurgeResult(Protocol):
+    done: bool
+
+    def counts(self) -> dict[str, int]: ...
+
+
+class DatasetPurger(Protocol):
+    def purge(self, tenant_id: str, dataset_id: str, deadline: float) -> PurgeResult: ...
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
 def _dataset_snapshot(d: Dataset) -> dict[str, Any]:
     data = d.model_dump(mode="json")
     return {k: data.get(k) for k in (*DATASET_FIELDS, "version")}
@@ -45,6 +67,9 @@ class DatasetService:
         audit: AuditLog,
         index: Any,  # ConversationIndex
         known_models: Sequence[str] = (),
+        jobs: DatasetJobs | None = None,
+        purger: DatasetPurger | None = None,
+        delete_budget_seconds: float = 20.0,
     ) -> None:
         self.datasets = datasets
         self.conversations = conversations
@@ -52,6 +77,11 @@ class DatasetService:
         self.index = index
         # The price table's models: the only ones a dataset may name.
         self.known_models = tuple(known_models)
+        self.jobs = jobs
+        self.purger = purger
+        # A delete purges within this many seconds per call (an API request's time);
+        # what is left is purged by the next call.
+        self.delete_budget_seconds = delete_budget_seconds
 
     def _model(self, name: str) -> str:
         return check_model_name(name, self.known_models)
@@ -104,13 +134,108 @@ class DatasetService:
     def get(self, tenant_id: str, dataset_id: str) -> Dataset:
         return self.datasets.get(tenant_id, dataset_id)
 
-    def list_all(self, tenant_id: str) -> list[Dataset]:
-        return sorted(self.datasets.list_all(tenant_id), key=lambda d: d.created_at, reverse=True)
+    def list_all(self, tenant_id: str, include_archived: bool = True) -> list[Dataset]:
+        found = self.datasets.list_all(tenant_id)
+        if not include_archived:
+            found = [d for d in found if not d.archived]
+        return sorted(found, key=lambda d: d.created_at, reverse=True)
+
+    def _writable(self, tenant_id: str, dataset_id: str) -> Dataset:
+        dataset = self.datasets.get(tenant_id, dataset_id)
+        require_writable(dataset)
+        return dataset
+
+    # ------------------------------------------------------------------ archive, delete
+    def _jobs_of(self, tenant_id: str, dataset_id: str) -> list[Job]:
+        return self.jobs.list_for_dataset(tenant_id, dataset_id, limit=1000) if self.jobs else []
+
+    def archive(self, tenant_id: str, actor: str, dataset_id: str) -> Dataset:
+        current = self.datasets.get(tenant_id, dataset_id)
+        if current.archived:
+            return current  # archiving twice changes nothing
+        require_no_active_job(current, self._jobs_of(tenant_id, dataset_id), "archive")
+        saved = self.datasets.set_archived(tenant_id, dataset_id, actor, current.version)
+        self.audit.record(
+            tenant_id,
+            actor,
+            "dataset.archive",
+            "dataset",
+            dataset_id,
+            before={"archived_at": None, "version": current.version},
+            after={"archived_at": _iso(saved.archived_at), "version": saved.version},
+        )
+        return saved
+
+    def unarchive(self, tenant_id: str, actor: str, dataset_id: str) -> Dataset:
+        current = self.datasets.get(tenant_id, dataset_id)
+        if not current.archived:
+            return current
+        saved = self.datasets.set_archived(tenant_id, dataset_id, None, current.version)
+        self.audit.record(
+            tenant_id,
+            actor,
+            "dataset.unarchive",
+            "dataset",
+            dataset_id,
+            before={"archived_at": _iso(current.archived_at), "version": current.version},
+            after={"archived_at": None, "version": saved.version},
+        )
+        return saved
+
+    def delete(self, tenant_id: str, actor: str, dataset_id: str) -> dict[str, Any]:
+        """Delete the dataset and everything it owns (conversations, trashed ones too,
+        with turns, versions and generation logs; jobs and their items; chunks). Refused
+        while a job is active. Hidden at once; a purge that does not finish within this
+        call's time is carried on by the next call (``status: deleting``). The audit
+        trail and exports (their records and files) are kept."""
+        assert self.purger is not None, "the container wires a purger"
+        current = self.datasets.get(tenant_id, dataset_id, include_deleting=True)
+        deleting = self.datasets.get_deleting(tenant_id, dataset_id)
+        if not deleting:
+            jobs = self._jobs_of(tenant_id, dataset_id)
+            require_no_active_job(current, jobs, "delete")
+            self.datasets.mark_deleting(tenant_id, dataset_id, current.version)
+            # A job started between that check and the mark read the dataset first.
+            late = active_jobs(self._jobs_of(tenant_id, dataset_id))
+            if late:
+                self.datasets.unmark_deleting(tenant_id, dataset_id)
+                require_no_active_job(current, late, "delete")
+            self.audit.record(
+                tenant_id,
+                actor,
+                "dataset.delete",
+                "dataset",
+                dataset_id,
+                before=_dataset_snapshot(current),
+                after=None,
+                jobs=len(jobs),
+                exports_kept=True,
+            )
+        if self.index is not None:
+            self.index.forget(tenant_id, dataset_id)
+        deadline = time.monotonic() + self.delete_budget_seconds
+        progress = self.purger.purge(tenant_id, dataset_id, deadline)
+        if progress.done:
+            self.audit.record(
+                tenant_id,
+                actor,
+                "dataset.purge",
+                "dataset",
+                dataset_id,
+                after={"deleted": progress.counts()},
+            )
+        return {
+            "dataset_id": dataset_id,
+            "deleted": progress.done,
+            "status": "deleted" if progress.done else "deleting",
+            "removed": progress.counts(),
+            "exports_kept": True,
+        }
 
     def update(
         self, tenant_id: str, actor: str, dataset_id: str, changes: dict[str, Any]
     ) -> Dataset:
-        current = self.datasets.get(tenant_id, dataset_id)
+        current = self._writable(tenant_id, dataset_id)
         expected = changes.get("version", current.version)
         if expected != current.version:
             from chalicelib.domain.errors import StaleVersionError
@@ -148,7 +273,7 @@ class DatasetService:
 
     def set_taxonomy(self, tenant_id: str, actor: str, dataset_id: str, data: Any) -> Dataset:
         taxonomy = parse_taxonomy(data)
-        current = self.datasets.get(tenant_id, dataset_id)
+        current = self._writable(tenant_id, dataset_id)
         saved = self.datasets.save(
             current.model_copy(update={"taxonomy": taxonomy}), current.version
         )
@@ -166,7 +291,7 @@ class DatasetService:
     def import_chunks(
         self, tenant_id: str, actor: str, dataset_id: str, body: Any, content_type: str
     ) -> dict[str, Any]:
-        dataset = self.datasets.get(tenant_id, dataset_id)
+        dataset = self._writable(tenant_id, dataset_id)
         taxonomy = dataset.taxonomy if _taxonomy_counts(dataset.taxonomy)["personas"] else None
         if isinstance(body, str):
             chunks = parse_chunks_csv(body, taxonomy)
@@ -227,7 +352,7 @@ class DatasetService:
     def plan(
         self, tenant_id: str, actor: str, dataset_id: str, data: dict[str, Any]
     ) -> dict[str, Any]:
-        dataset = self.datasets.get(tenant_id, dataset_id)
+        dataset = self._writable(tenant_id, dataset_id)
         self._require_taxonomy(dataset)
         count = data.get("count") or dataset.target_count
         distribution = dataset.tier_distribution
@@ -300,7 +425,7 @@ class DatasetService:
         }
 
     def fill_gaps(self, tenant_id: str, actor: str, dataset_id: str) -> dict[str, Any]:
-        dataset = self.datasets.get(tenant_id, dataset_id)
+        dataset = self._writable(tenant_id, dataset_id)
         self._require_taxonomy(dataset)
         conversations = self.index.conversations(tenant_id, dataset_id)
         chunks = self.datasets.list_chunks(tenant_id, dataset_id)

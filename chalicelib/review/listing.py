@@ -292,6 +292,11 @@ class ConversationIndex:
             index.seq = seq
             return True
 
+    def forget(self, tenant_id: str, dataset_id: str) -> None:
+        """Drop a deleted dataset's index (its rows would otherwise stay in memory)."""
+        with self._guard:
+            self._indexes.pop((tenant_id, dataset_id), None)
+
     def known(self, tenant_id: str, ids: Sequence[str]) -> dict[str, Conversation]:
         """The tenant's conversations among ``ids`` that this container's index holds,
         as last synced (possibly stale: callers write conditionally on their version)."""

@@ -877,7 +877,7 @@ def test_bulk_approve_reject_delete_per_id(api: Any, ds: dict[str, Any]) -> None
 
     status, result, _ = api.post(
         "/api/conversations/bulk-action",
-        {"action": "delete", "ids": [*planned, "conv_unknown_2", g[2]]},
+        {"action": "delete", "ids": [*planned, "conv_unknown_2", g[2]], "confirm": True},
     )
     assert status == 200, result
     assert result["succeeded"] == [*planned, g[2]]
@@ -891,7 +891,7 @@ def test_bulk_approve_reject_delete_per_id(api: Any, ds: dict[str, Any]) -> None
     assert list_page(api, dsid)["total"] == total_before - 4
     # Deleting again: every id is reported, nothing else changes.
     status, result, _ = api.post(
-        "/api/conversations/bulk-action", {"action": "delete", "ids": planned}
+        "/api/conversations/bulk-action", {"action": "delete", "ids": planned, "confirm": True}
     )
     assert status == 200 and result["succeeded"] == []
     assert {f["error"]["code"] for f in result["failed"]} == {"not_found"}
@@ -921,7 +921,7 @@ def test_bulk_on_a_stale_cached_copy_retries_on_the_current_state(
     before = detail(api, cid)
     R(tenant, cid).update(actions=[R.version.add(1), R.title.set("changed behind")])
     status, result, _ = api.post(
-        "/api/conversations/bulk-action", {"action": "delete", "ids": [cid]}
+        "/api/conversations/bulk-action", {"action": "delete", "ids": [cid], "confirm": True}
     )
     assert status == 200 and result["succeeded"] == [cid], result
     assert attempts == [[cid], [cid]]  # the cached copy, then the state read back
@@ -1192,7 +1192,7 @@ def test_own_edits_reach_the_list_without_a_delta_read(
     assert detail(api, cid, status="rejected")["position"] is not None
     victim = ds["planned"][30]
     status, body, _ = api.post(
-        "/api/conversations/bulk-action", {"action": "delete", "ids": [victim]}
+        "/api/conversations/bulk-action", {"action": "delete", "ids": [victim], "confirm": True}
     )
     assert status == 200 and body["succeeded"] == [victim]
     assert victim not in ids(list_all(api, dsid, status="not_generated"))

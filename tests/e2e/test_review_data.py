@@ -100,7 +100,7 @@ def new_sample(api: Any, count: int, generated: int) -> dict[str, Any]:
     status, plan, _ = api.post(f"/api/datasets/{dsid}/plan", {"count": count})
     assert status == 201, plan
     planned = plan["conversation_ids"]
-    chosen = planned[:: max(1, count // generated)][:generated]
+    chosen = planned[:: max(1, count // max(generated, 1))][:generated]
     if chosen:
         generate(api, chosen)
     return {"id": dsid, "generated": chosen, "planned": [c for c in planned if c not in chosen]}
@@ -476,3 +476,150 @@ def test_search_in_turn_text_uses_the_same_rules(api: Any, ds: dict[str, Any]) -
     phrase = seq[i - 1 : i + 1]
     got = sorted(ids(list_all(api, ds["id"], q=f'"{" ".join(phrase)}"')))
     assert cid in got and got == expect(phrase, False)
+
+
+# ---------------------------------------------------------------------------- trash
+
+
+def trash(api: Any, dsid: str) -> list[dict[str, Any]]:
+    status, body, _ = api.get(f"/api/conversations/trash?{qs(dataset_id=dsid)}")
+    assert status == 200, body
+    assert body["retention_days"] == 30
+    return list(body["items"])
+
+
+def export_count(api: Any, dsid: str) -> int:
+    status, body, _ = api.post(
+        "/api/export/conversations", {"format": "openai", "filters": {"dataset_id": dsid}}
+    )
+    if status == 400 and "no approved conversations" in body["error"]["message"]:
+        return 0
+    assert status == 201, body
+    return int(body["conversation_count"])
+
+
+def test_delete_moves_to_a_trash_that_restores_for_30_days(api: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    data = new_sample(api, 12, 3)
+    dsid = data["id"]
+    cid = data["generated"][0]
+    patch(api, cid, status="approved")
+    before = detail(api, cid)
+    word = max(before["turns"][1]["content"].split(), key=len).strip(".,!?;:'\"()")
+    assert cid in ids(list_all(api, dsid, q=word))
+    assert export_count(api, dsid) == 1
+    coverage_before = api.get(f"/api/conversations/coverage-analysis?dataset_id={dsid}")[1]
+
+    status, body, _ = api.delete(f"/api/conversations/{cid}")
+    assert status == 204, body
+    assert_error(*api.get(f"/api/conversations/{cid}")[:2], 404, "not_found")
+    assert cid not in ids(list_all(api, dsid))
+    assert cid not in ids(list_all(api, dsid, q=word))
+    coverage_after = api.get(f"/api/conversations/coverage-analysis?dataset_id={dsid}")[1]
+    assert coverage_after["total"] == coverage_before["total"] - 1
+    assert export_count(api, dsid) == 0  # an approved conversation in the trash is not exported
+    status, body, _ = api.get(f"/api/conversations/{cid}/versions")
+    assert_error(status, body, 404, "not_found")
+
+    [item] = [i for i in trash(api, dsid) if i["conversation_id"] == cid]
+    assert item["status"] == "approved" and item["trashed_by"]
+    purge_at = datetime.fromisoformat(item["purge_at"])
+    expected = datetime.now(UTC) + timedelta(days=30)
+    assert abs((purge_at - expected).total_seconds()) < 120
+    assert item["days_left"] in (29, 30)
+    deleted = audit_of(api, cid)[-1]
+    assert deleted["action"] == "conversation.delete" and deleted["details"]["to_trash"] is True
+    assert deleted["before"]["status"] == "approved"
+
+    status, restored, _ = api.post(f"/api/conversations/{cid}/restore")
+    assert status == 200, restored
+    assert restored["status"] == "approved" and restored["trashed_at"] is None
+    again = detail(api, cid)
+    assert again["turns"] == before["turns"] and again["quality_score"] == before["quality_score"]
+    assert cid in ids(list_all(api, dsid, q=word))  # turn text searchable again
+    assert export_count(api, dsid) == 1
+    assert cid not in ids(trash(api, dsid))
+    assert audit_of(api, cid)[-1]["action"] == "conversation.restore"
+    status, body, _ = api.post(f"/api/conversations/{cid}/restore")
+    assert_error(status, body, 404, "not_found")
+
+
+def test_bulk_delete_needs_confirm_and_bulk_restore(api: Any) -> None:
+    data = new_sample(api, 10, 0)
+    dsid = data["id"]
+    victims = data["planned"][:4]
+    status, body, _ = api.post(
+        "/api/conversations/bulk-action", {"action": "delete", "ids": [*victims, "conv_nope"]}
+    )
+    assert_error(status, body, 400, "confirmation_required")
+    assert body["error"]["details"]["would_delete"] == victims
+    assert body["error"]["details"]["not_found"] == ["conv_nope"]
+    assert body["error"]["details"]["count"] == 4
+    assert set(victims) <= set(ids(list_all(api, dsid)))  # nothing was deleted
+    assert all(a["action"] != "conversation.delete" for v in victims for a in audit_of(api, v))
+
+    status, body, _ = api.post(
+        "/api/conversations/bulk-action", {"action": "delete", "ids": victims, "confirm": True}
+    )
+    assert status == 200 and body["succeeded"] == victims, body
+    assert sorted(ids(trash(api, dsid))) == sorted(victims)
+    assert not set(victims) & set(ids(list_all(api, dsid)))
+    status, body, _ = api.post(
+        "/api/conversations/bulk-action",
+        {"action": "restore", "ids": [*victims[:3], data["planned"][5]]},
+    )
+    assert status == 200 and body["succeeded"] == victims[:3], body
+    assert [f["id"] for f in body["failed"]] == [data["planned"][5]]
+    assert body["failed"][0]["error"]["code"] == "not_found"
+    assert ids(trash(api, dsid)) == [victims[3]]
+    assert set(victims[:3]) <= set(ids(list_all(api, dsid)))
+    for cid in victims[:3]:
+        last = audit_of(api, cid)[-1]
+        assert last["action"] == "conversation.restore" and last["details"]["bulk"] is True
+
+
+def test_trashed_conversations_are_not_generated(api: Any) -> None:
+    data = new_sample(api, 6, 0)
+    cid = data["planned"][0]
+    assert api.delete(f"/api/conversations/{cid}")[0] == 204
+    status, body, _ = api.post("/api/conversations/generate", {"conversation_id": cid})
+    assert_error(status, body, 404, "not_found")
+    status, body, _ = api.post(
+        "/api/conversations/generate-all", {"dataset_id": data["id"], "confirm": True}
+    )
+    assert status == 202, body
+    job = wait_job(api, body["job_id"])
+    assert job["total"] == 5, job
+    assert detail(api, data["planned"][1])["status"] == "generated"
+    assert [i["status"] for i in trash(api, data["id"])] == ["not_generated"]
+
+
+def test_expired_trash_never_shows_and_cannot_be_restored(api: Any, stack: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from chalicelib.store.records import ConversationRecord as R
+
+    data = new_sample(api, 4, 0)
+    cid = data["planned"][0]
+    assert api.delete(f"/api/conversations/{cid}")[0] == 204
+    assert ids(trash(api, data["id"])) == [cid]
+    # Past its purge time, DynamoDB's TTL may still take a while to remove it.
+    R(stack.demo_users[0].tenant_id, cid).update(
+        actions=[R.purge_at.set(datetime.now(UTC) - timedelta(minutes=1))]
+    )
+    assert trash(api, data["id"]) == []
+    status, body, _ = api.post(f"/api/conversations/{cid}/restore")
+    assert_error(status, body, 404, "not_found")
+    assert cid not in ids(list_all(api, data["id"]))
+
+
+def test_trash_ttl_is_on_the_tables_of_a_conversation() -> None:
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    template = json.loads((root / "infra" / "template.json").read_text())["Resources"]
+    for logical in ("ConversationsTable", "TurnsTable", "ConversationVersionsTable"):
+        spec = template[logical]["Properties"]["TimeToLiveSpecification"]
+        assert spec == {"AttributeName": "purge_at", "Enabled": True}, logical
