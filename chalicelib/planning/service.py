@@ -272,8 +272,8 @@ class DatasetService:
         return saved
 
     def set_taxonomy(self, tenant_id: str, actor: str, dataset_id: str, data: Any) -> Dataset:
-        taxonomy = parse_taxonomy(data)
         current = self._writable(tenant_id, dataset_id)
+        taxonomy = parse_taxonomy(data)
         saved = self.datasets.save(
             current.model_copy(update={"taxonomy": taxonomy}), current.version
         )

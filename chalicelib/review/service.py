@@ -368,6 +368,7 @@ class ReviewService:
         """Trashed conversations of the datasets, newest first, with their purge time."""
         rows: list[tuple[Conversation, datetime]] = []
         for dataset_id in dataset_ids:
+            self.datasets.get(tenant_id, dataset_id)  # 404 for a missing or foreign one
             rows.extend(self.conversations.trash(tenant_id, dataset_id))
         rows.sort(key=lambda r: r[0].trashed_at or r[1], reverse=True)
         now = utcnow()

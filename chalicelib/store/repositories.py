@@ -152,7 +152,10 @@ class DynamoDatasetRepository:
         """Whether the dataset is being deleted (404 when it does not exist at all)."""
         try:
             record = DatasetRecord.get(
-                tenant_id, dataset_id, attributes_to_get=["deleted_at"], consistent_read=True
+                tenant_id,
+                dataset_id,
+                attributes_to_get=["dataset_id", "deleted_at"],
+                consistent_read=True,
             )
         except DoesNotExist as e:
             raise NotFoundError("dataset", dataset_id) from e
@@ -223,7 +226,7 @@ class DynamoDatasetRepository:
             record = DatasetRecord.get(
                 tenant_id,
                 dataset_id,
-                attributes_to_get=["conv_seq", "deleted_at"],
+                attributes_to_get=["dataset_id", "conv_seq", "deleted_at"],
                 consistent_read=True,
             )
         except DoesNotExist as e:
