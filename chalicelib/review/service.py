@@ -75,6 +75,14 @@ def version_summary(v: ConversationVersion) -> dict[str, Any]:
     return data
 
 
+def version_out(v: ConversationVersion, current: bool) -> dict[str, Any]:
+    data = version_summary(v) | {"current": current}
+    if current:
+        data["superseded_at"] = None
+    data["turns"] = [t.model_dump(mode="json") for t in v.turns]
+    return data
+
+
 def delete_confirmation(ids: Sequence[str], found: dict[str, Conversation]) -> DomainError:
     """A bulk delete sent without ``confirm``: what it would move to the trash."""
     would = [
@@ -196,30 +204,27 @@ class ReviewService:
             "earlier": [version_summary(v) for v in reversed(earlier)],
         }
 
-    def versions(self, tenant_id: str, conversation_id: str) -> dict[str, Any]:
-        """Every generation, newest (the current one) first; turns of each included."""
+    def _current_version(self, tenant_id: str, conversation_id: str) -> dict[str, Any] | None:
+        """The generation the conversation holds now (None before its first one)."""
         cwt = self.conversations.get_with_turns(tenant_id, conversation_id)
         c = cwt.conversation
-        items: list[dict[str, Any]] = []
-        if c.generated_at is not None or cwt.turns:
-            current = ConversationVersion.of(max(c.generation_number, 1), c, cwt.turns)
-            items.append(
-                {**version_summary(current), "current": True, "superseded_at": None}
-                | {"turns": [t.model_dump(mode="json") for t in current.turns]}
-            )
+        if c.generated_at is None and not cwt.turns:
+            return None
+        return version_out(ConversationVersion.of(max(c.generation_number, 1), c, cwt.turns), True)
+
+    def versions(self, tenant_id: str, conversation_id: str) -> dict[str, Any]:
+        """Every generation, newest (the current one) first; turns of each included."""
+        current = self._current_version(tenant_id, conversation_id)
+        items = [current] if current else []
         earlier = self.conversations.versions(tenant_id, conversation_id, with_turns=True)
-        for v in reversed(earlier):
-            items.append(
-                {**version_summary(v), "current": False}
-                | {"turns": [t.model_dump(mode="json") for t in v.turns]}
-            )
+        items += [version_out(v, False) for v in reversed(earlier)]
         return {"conversation_id": conversation_id, "items": items, "total": len(items)}
 
     def version(self, tenant_id: str, conversation_id: str, number: int) -> dict[str, Any]:
-        for item in self.versions(tenant_id, conversation_id)["items"]:
-            if item["number"] == number:
-                return item
-        raise NotFoundError("version", f"{conversation_id}@{number}")
+        current = self._current_version(tenant_id, conversation_id)  # 404 when gone
+        if current is not None and current["number"] == number:
+            return current
+        return version_out(self.conversations.version(tenant_id, conversation_id, number), False)
 
     # ------------------------------------------------------------------ single edits
     def _apply_changes(
