@@ -127,3 +127,37 @@ def test_coverage_scope_of_a_filtered_view() -> None:
     assert target == 15  # half the personas, the scenario tier's 30
     assert d.counts(target)[Tier.SCENARIO] == 15
     assert (d.template, d.edge_case) == (0, 0)
+
+
+# ---------------------------------------------------------------------------- dataset rules
+
+
+def test_an_archived_dataset_refuses_writes_and_active_jobs_block_archive_and_delete() -> None:
+    from datetime import UTC, datetime
+
+    from chalicelib.domain.dataset_rules import active_jobs, require_no_active_job, require_writable
+    from chalicelib.domain.errors import DatasetArchivedError
+    from chalicelib.domain.models import Dataset, Job, JobStatus
+
+    dataset = Dataset(tenant_id="t", name="d")
+    require_writable(dataset)
+    archived = dataset.model_copy(update={"archived_at": datetime.now(UTC)})
+    with pytest.raises(DatasetArchivedError) as e:
+        require_writable(archived)
+    assert e.value.status_code == 409 and e.value.code == "dataset_archived"
+    assert e.value.details["dataset_id"] == dataset.dataset_id
+
+    def job(status: JobStatus) -> Job:
+        return Job(tenant_id="t", dataset_id=dataset.dataset_id, kind="batch", status=status)
+
+    idle = [
+        job(s)
+        for s in (JobStatus.PAUSED, JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+    ]
+    assert active_jobs(idle) == []
+    require_no_active_job(dataset, idle, "delete")
+    for status in (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.PAUSING):
+        running = job(status)
+        with pytest.raises(ConflictError) as c:
+            require_no_active_job(dataset, [*idle, running], "archive")
+        assert c.value.details["active_jobs"] == [running.job_id]
