@@ -37,7 +37,7 @@ from chalicelib.domain.errors import (
     PayloadTooLargeError,
     ValidationError,
 )
-from chalicelib.domain.models import ConversationStatus, ExportFormat
+from chalicelib.domain.models import TRASH_RETENTION_DAYS, ConversationStatus, ExportFormat
 from chalicelib.review.listing import FILTER_DIMENSIONS, ListQuery
 from chalicelib.workflows import handlers as workflow
 
@@ -176,8 +176,9 @@ def create_sample_dataset() -> Response:
 @handled
 def list_datasets() -> Response:
     who = principal()
-    items = [views.dataset_out(d) for d in get_container().datasets.list_all(who.tenant_id)]
-    return respond(views.page(items))
+    include_archived = bool(query_bool(params(), "include_archived"))
+    datasets = get_container().datasets.list_all(who.tenant_id, include_archived=include_archived)
+    return respond(views.page([views.dataset_out(d) for d in datasets]))
 
 
 @app.route("/api/datasets/{dataset_id}", methods=["GET"])
@@ -195,6 +196,32 @@ def patch_dataset(dataset_id: str) -> Response:
     changes = req.model_dump(exclude_unset=True)
     dataset = get_container().datasets.update(who.tenant_id, who.actor, dataset_id, changes)
     return respond(views.dataset_out(dataset))
+
+
+@app.route("/api/datasets/{dataset_id}", methods=["DELETE"])
+@handled
+def delete_dataset(dataset_id: str) -> Response:
+    who = principal()
+    result = get_container().datasets.delete(who.tenant_id, who.actor, dataset_id)
+    return respond(result, 200 if result["deleted"] else 202)
+
+
+@app.route("/api/datasets/{dataset_id}/archive", methods=["POST"], content_types=JSON_OR_TEXT)
+@handled
+def archive_dataset(dataset_id: str) -> Response:
+    who = principal()
+    return respond(
+        views.dataset_out(get_container().datasets.archive(who.tenant_id, who.actor, dataset_id))
+    )
+
+
+@app.route("/api/datasets/{dataset_id}/unarchive", methods=["POST"], content_types=JSON_OR_TEXT)
+@handled
+def unarchive_dataset(dataset_id: str) -> Response:
+    who = principal()
+    return respond(
+        views.dataset_out(get_container().datasets.unarchive(who.tenant_id, who.actor, dataset_id))
+    )
 
 
 @app.route("/api/datasets/{dataset_id}/taxonomy", methods=["PUT"], content_types=JSON)
@@ -312,10 +339,46 @@ def calibration() -> Response:
 @handled
 def coverage_analysis() -> Response:
     who = principal()
-    dataset_id = query_one(params(), "dataset_id")
-    if not dataset_id:
+    query = list_query()
+    if not query.dataset_id:
         raise ValidationError("dataset_id is required", {"field": "dataset_id"})
-    return respond(get_container().datasets.coverage(who.tenant_id, dataset_id))
+    get_container().index.validate(query)
+    return respond(get_container().datasets.coverage(who.tenant_id, query.dataset_id, query))
+
+
+@app.route("/api/conversations/trash", methods=["GET"])
+@handled
+def list_trash() -> Response:
+    who = principal()
+    scope = dataset_scope(who.tenant_id, query_one(params(), "dataset_id"))
+    items = [views.trash_item(e) for e in get_container().review.trash(who.tenant_id, scope)]
+    return respond(views.page(items) | {"retention_days": TRASH_RETENTION_DAYS})
+
+
+@app.route(
+    "/api/conversations/{conversation_id}/restore", methods=["POST"], content_types=JSON_OR_TEXT
+)
+@handled
+def restore_conversation(conversation_id: str) -> Response:
+    who = principal()
+    restored = get_container().review.restore(who.tenant_id, who.actor, conversation_id)
+    return respond(views.conversation_summary(restored))
+
+
+@app.route("/api/conversations/{conversation_id}/versions", methods=["GET"])
+@handled
+def conversation_versions(conversation_id: str) -> Response:
+    who = principal()
+    return respond(get_container().review.versions(who.tenant_id, conversation_id))
+
+
+@app.route("/api/conversations/{conversation_id}/versions/{number}", methods=["GET"])
+@handled
+def conversation_version(conversation_id: str, number: str) -> Response:
+    who = principal()
+    if not number.isdigit() or not 0 < int(number) < 2**31:
+        raise ValidationError("number must be a positive integer", {"field": "number"})
+    return respond(get_container().review.version(who.tenant_id, conversation_id, int(number)))
 
 
 @app.route("/api/conversations/{conversation_id}", methods=["GET"])
@@ -410,7 +473,9 @@ def bulk_action() -> Response:
             {"action": "regenerate", "succeeded": succeeded, "failed": failed, "job_id": job_id}
         )
     return respond(
-        c.review.bulk_review(who.tenant_id, who.actor, req.action, req.ids, req.reviewer_notes)
+        c.review.bulk_review(
+            who.tenant_id, who.actor, req.action, req.ids, req.reviewer_notes, confirm=req.confirm
+        )
     )
 
 

@@ -43,6 +43,7 @@ from chalicelib.store.records import configure_records
 from chalicelib.store.repositories import (
     DynamoAuditRepository,
     DynamoConversationRepository,
+    DynamoDatasetPurger,
     DynamoDatasetRepository,
     DynamoExportRepository,
     DynamoGenerationLogRepository,
@@ -170,7 +171,15 @@ class Container:
 
     @cached_property
     def datasets(self) -> DatasetService:
-        return DatasetService(self.dataset_repo, self.conversation_repo, self.audit, self.index)
+        return DatasetService(
+            self.dataset_repo,
+            self.conversation_repo,
+            self.audit,
+            self.index,
+            known_models=tuple(self.settings.prices),
+            jobs=self.job_repo,
+            purger=DynamoDatasetPurger(),
+        )
 
     def find_duplicate(
         self, tenant_id: str, dataset_id: str, conversation_id: str, text: str

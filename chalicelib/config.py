@@ -15,6 +15,7 @@ TABLES: dict[str, str] = {
     "chunks": "CHUNKS_TABLE",
     "conversations": "CONVERSATIONS_TABLE",
     "turns": "TURNS_TABLE",
+    "conversation_versions": "CONVERSATION_VERSIONS_TABLE",
     "jobs": "JOBS_TABLE",
     "job_items": "JOB_ITEMS_TABLE",
     "generation_logs": "GENERATION_LOGS_TABLE",

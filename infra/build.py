@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pynamodb.attributes import NumberAttribute
+from pynamodb.attributes import NumberAttribute, TTLAttribute
 from pynamodb.indexes import AllProjection, KeysOnlyProjection
 
 from chalicelib.store.records import ALL_RECORDS, BaseRecord
@@ -115,6 +115,10 @@ def table_resource(record: type[BaseRecord]) -> dict[str, Any]:
     }
     if gsis:
         props["GlobalSecondaryIndexes"] = gsis
+    ttl = [name for name, attr in attrs.items() if isinstance(attr, TTLAttribute)]
+    if ttl:
+        # DynamoDB deletes an item (free, within days) once this epoch time has passed.
+        props["TimeToLiveSpecification"] = {"AttributeName": ttl[0], "Enabled": True}
     return {
         "Type": "AWS::DynamoDB::Table",
         "DeletionPolicy": "Retain",

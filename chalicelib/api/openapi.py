@@ -104,7 +104,14 @@ ROUTES: tuple[Route, ...] = (
         s.DatasetCreate,
         tag="datasets",
     ),
-    Route("GET", "/api/datasets", "List datasets", s.DatasetList, tag="datasets"),
+    Route(
+        "GET",
+        "/api/datasets",
+        "List datasets (archived ones with include_archived=true)",
+        s.DatasetList,
+        query=(("include_archived", BOOL, False),),
+        tag="datasets",
+    ),
     Route(
         "POST",
         "/api/datasets/sample",
@@ -117,12 +124,41 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "PATCH",
         "/api/datasets/{dataset_id}",
-        "Edit a dataset (name, budget, tiers...)",
+        "Edit a dataset (name, budget, tiers, model: a priced model or null...)",
         s.DatasetOut,
         200,
         s.DatasetPatch,
         tag="datasets",
         errors=(400, 401, 404, 409),
+    ),
+    Route(
+        "DELETE",
+        "/api/datasets/{dataset_id}",
+        "Delete a dataset and its conversations, turns, versions, logs, jobs and chunks "
+        "(409 while a job is active; exports are kept; 202: still purging, call again)",
+        s.DatasetDeleted,
+        200,
+        tag="datasets",
+        errors=(401, 404, 409),
+    ),
+    Route(
+        "POST",
+        "/api/datasets/{dataset_id}/archive",
+        "Archive a dataset: read-only (no planning, generation or edits), still exportable "
+        "(409 while a job is active)",
+        s.DatasetOut,
+        200,
+        tag="datasets",
+        errors=(401, 404, 409),
+    ),
+    Route(
+        "POST",
+        "/api/datasets/{dataset_id}/unarchive",
+        "Unarchive a dataset",
+        s.DatasetOut,
+        200,
+        tag="datasets",
+        errors=(401, 404, 409),
     ),
     Route(
         "PUT",
@@ -131,6 +167,7 @@ ROUTES: tuple[Route, ...] = (
         s.DatasetOut,
         200,
         tag="datasets",
+        errors=(400, 401, 404, 409),
         request_content={"application/json": {"schema": {"type": "object"}}},
     ),
     Route(
@@ -140,6 +177,7 @@ ROUTES: tuple[Route, ...] = (
         s.ChunkImportResult,
         201,
         tag="datasets",
+        errors=(400, 401, 404, 409),
         request_content={
             "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
             "text/csv": {"schema": {"type": "string"}},
@@ -196,9 +234,44 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "GET",
         "/api/conversations/coverage-analysis",
-        "Coverage per dimension, pair and tier, with gaps",
+        "Coverage per dimension, pair and tier, with gaps (of the conversations the list "
+        "filters select, when given)",
         s.AnyObject,
-        query=(("dataset_id", STR, True),),
+        query=(
+            ("dataset_id", STR, True),
+            *((p, ARR, False) for p in FILTER_PARAMS),
+            ("quality_min", NUM, False),
+            ("quality_max", NUM, False),
+            ("flagged", BOOL, False),
+            ("q", STR, False),
+        ),
+    ),
+    Route(
+        "GET",
+        "/api/conversations/trash",
+        "Conversations in the trash (restorable for 30 days), newest first",
+        s.TrashList,
+        query=(("dataset_id", STR, False),),
+    ),
+    Route(
+        "POST",
+        "/api/conversations/{conversation_id}/restore",
+        "Restore a conversation from the trash",
+        s.ConversationSummary,
+        200,
+        errors=(401, 404, 409),
+    ),
+    Route(
+        "GET",
+        "/api/conversations/{conversation_id}/versions",
+        "Every generation of a conversation (the current one first), with turns and scores",
+        s.ConversationVersionList,
+    ),
+    Route(
+        "GET",
+        "/api/conversations/{conversation_id}/versions/{number}",
+        "One generation of a conversation",
+        s.ConversationVersionOut,
     ),
     Route(
         "GET",
@@ -219,7 +292,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "DELETE",
         "/api/conversations/{conversation_id}",
-        "Delete a conversation",
+        "Move a conversation to the trash (restorable for 30 days)",
         None,
         204,
         errors=(401, 404, 409),
@@ -236,7 +309,7 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
         "/api/conversations/bulk-action",
-        "Approve, reject, delete or regenerate many",
+        "Approve, reject, delete (to the trash; needs confirm: true), restore or regenerate many",
         s.BulkResult,
         200,
         s.BulkActionRequest,
@@ -326,11 +399,12 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
         "/api/templates",
-        "Create a prompt template",
+        "Create a prompt template (names are unique per tenant, ignoring case: 409)",
         s.TemplateOut,
         201,
         s.TemplateCreate,
         tag="templates",
+        errors=(400, 401, 404, 409),
     ),
     Route(
         "GET",

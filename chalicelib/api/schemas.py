@@ -115,7 +115,7 @@ class ConversationPatch(Strict):
 
 
 class BulkActionRequest(Strict):
-    action: Literal["approve", "reject", "delete", "regenerate"]
+    action: Literal["approve", "reject", "delete", "regenerate", "restore"]
     ids: list[str] = Field(min_length=1, max_length=500)
     reviewer_notes: str | None = Field(default=None, max_length=5000)
     confirm: bool = False
@@ -244,6 +244,19 @@ class DatasetOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int
+    archived: bool = Field(
+        default=False, description="Read-only (no planning, generation or edits); exportable"
+    )
+    archived_at: datetime | None = None
+    archived_by: str | None = None
+
+
+class DatasetDeleted(BaseModel):
+    dataset_id: str
+    deleted: bool = Field(description="false: still purging (202); send DELETE again")
+    status: Literal["deleted", "deleting"]
+    removed: dict[str, int] = Field(description="What this call deleted, per kind")
+    exports_kept: bool = Field(description="Export records and files are kept")
 
 
 class DatasetList(BaseModel):
@@ -294,6 +307,11 @@ class ConversationSummary(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int
+    generation_number: int = Field(
+        default=0, description="Generations stored so far (earlier ones: .../versions)"
+    )
+    trashed_at: datetime | None = None
+    trashed_by: str | None = None
 
 
 class ConversationList(BaseModel):
@@ -321,11 +339,61 @@ class GenerationLogSummary(BaseModel):
     error_message: str | None = None
 
 
+class VersionSummary(BaseModel):
+    number: int = Field(description="1 = the first generation")
+    title: str | None = None
+    turn_count: int = 0
+    quality_score: float | None = None
+    flagged: bool = False
+    model: str | None = None
+    template_id: str | None = None
+    template_version: int | None = None
+    parse_path: str | None = None
+    actual_cost_usd: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    generation_duration_ms: int | None = None
+    generated_at: datetime | None = None
+    superseded_at: datetime | None = Field(
+        default=None, description="When a regeneration replaced it (null: the current one)"
+    )
+
+
+class VersionsSummary(BaseModel):
+    count: int = Field(description="Generations kept, the current one included")
+    current: int | None = Field(default=None, description="The current generation's number")
+    earlier: list[VersionSummary] = Field(description="Earlier generations, newest first")
+
+
+class ConversationVersionOut(VersionSummary):
+    current: bool
+    turns: list[Turn]
+
+
+class ConversationVersionList(BaseModel):
+    conversation_id: str
+    items: list[ConversationVersionOut]
+    total: int
+
+
+class TrashItem(ConversationSummary):
+    purge_at: datetime = Field(description="Deleted for good after this time")
+    days_left: int
+
+
+class TrashList(BaseModel):
+    items: list[TrashItem]
+    total: int
+    next_cursor: str | None = None
+    retention_days: int
+
+
 class ConversationDetail(ConversationSummary):
     turns: list[Turn]
     quality: QualityReport | None = None
     generation_logs: list[GenerationLogSummary]
     audit: list[AuditRecord]
+    versions: VersionsSummary | None = None
     previous_id: str | None = None
     next_id: str | None = None
     position: int | None = None

@@ -32,11 +32,21 @@ def conversation_detail(
     data["generation_logs"] = detail["generation_logs"]
     data["audit"] = [a.model_dump(mode="json") for a in detail["audit"]]
     data["previous_id"], data["next_id"], data["position"] = neighbours
+    data["versions"] = detail.get("versions")
+    return data
+
+
+def trash_item(entry: dict[str, Any]) -> dict[str, Any]:
+    data = conversation_summary(entry["conversation"])
+    data["purge_at"] = entry["purge_at"].isoformat()
+    data["days_left"] = entry["days_left"]
     return data
 
 
 def dataset_out(d: Dataset) -> dict[str, Any]:
-    return d.model_dump(mode="json", exclude={"tenant_id", "plan_seed"})
+    data = d.model_dump(mode="json", exclude={"tenant_id", "plan_seed"})
+    data["archived"] = d.archived
+    return data
 
 
 def job_out(job: Job, rejected: list[dict[str, str]] | None = None) -> dict[str, Any]:

@@ -52,6 +52,19 @@ class StaleVersionError(ConflictError):
     code = "stale_version"
 
 
+class DatasetArchivedError(ConflictError):
+    """The dataset is archived: read-only until it is unarchived."""
+
+    code = "dataset_archived"
+
+
+class ConfirmationRequiredError(ValidationError):
+    """A destructive call sent without ``confirm: true``: nothing was changed; the
+    details say what it would do."""
+
+    code = "confirmation_required"
+
+
 class BudgetExceededError(ConflictError):
     code = "over_budget"
 

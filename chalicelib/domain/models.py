@@ -185,6 +185,12 @@ class Dataset(DomainModel):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     version: int = 1
+    archived_at: datetime | None = None  # archived: read-only until unarchived
+    archived_by: str | None = None
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_at is not None
 
 
 # --------------------------------------------------------------------------- conversations
@@ -315,6 +321,10 @@ class Conversation(DomainModel):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     version: int = 1
+    # Generations stored so far (the current one included); earlier ones are versions.
+    generation_number: int = 0
+    trashed_at: datetime | None = None  # in the trash since (restorable for 30 days)
+    trashed_by: str | None = None
 
     @property
     def flagged(self) -> bool:
@@ -326,6 +336,54 @@ class Conversation(DomainModel):
 
     def spec(self) -> ConversationSpec:
         return ConversationSpec.model_validate(self.model_dump())
+
+
+TRASH_RETENTION_DAYS = 30  # a deleted conversation can be restored this long
+
+
+class ConversationVersion(DomainModel):
+    """An earlier generation of a conversation, kept when it was regenerated."""
+
+    number: int  # 1 = the first generation
+    turns: list[Turn] = Field(default_factory=list)
+    title: str | None = None
+    turn_count: int = 0
+    quality_score: float | None = None
+    quality: QualityReport | None = None
+    model: str | None = None
+    template_id: str | None = None
+    template_version: int | None = None
+    parse_path: str | None = None
+    actual_cost_usd: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    generation_duration_ms: int | None = None
+    generated_at: datetime | None = None
+    superseded_at: datetime = Field(default_factory=utcnow)
+
+    @classmethod
+    def of(cls, number: int, conversation: Conversation, turns: list[Turn]) -> ConversationVersion:
+        """The generation ``conversation`` holds (as stored before it is replaced)."""
+        data = conversation.model_dump()
+        return cls(number=number, turns=turns, **{k: data[k] for k in VERSION_FIELDS})
+
+
+# What a version keeps of the conversation that held it.
+VERSION_FIELDS: tuple[str, ...] = (
+    "title",
+    "turn_count",
+    "quality_score",
+    "quality",
+    "model",
+    "template_id",
+    "template_version",
+    "parse_path",
+    "actual_cost_usd",
+    "input_tokens",
+    "output_tokens",
+    "generation_duration_ms",
+    "generated_at",
+)
 
 
 class ConversationWithTurns(DomainModel):
@@ -374,6 +432,11 @@ class PromptTemplate(DomainModel):
     created_by: str = ""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+def template_name_key(name: str) -> str:
+    """What makes two template names the same name: case and spacing do not count."""
+    return " ".join(name.split()).casefold()
 
 
 class TemplateVersion(DomainModel):

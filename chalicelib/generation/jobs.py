@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from chalicelib.config import Settings
+from chalicelib.domain.dataset_rules import require_writable
 from chalicelib.domain.errors import (
     BudgetExceededError,
     ConflictError,
@@ -130,6 +131,7 @@ class JobService:
         max_attempts: int | None = None,
         rejected: list[dict[str, str]] | None = None,
     ) -> tuple[Job, dict[str, Any]]:
+        require_writable(dataset)  # archived: read-only, no generation
         if not targets:
             raise ValidationError(
                 "nothing to generate: no eligible conversations",
@@ -251,6 +253,7 @@ class JobService:
                 f"job is {job.status.value}; only a paused or stalled job can be resumed"
             )
         dataset = self.datasets.get(tenant_id, job.dataset_id)
+        require_writable(dataset)  # archived: read-only, no generation
         budget = None
         if dataset.budget_usd is not None:
             left = dataset.budget_usd - dataset.spent_usd

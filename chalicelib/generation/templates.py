@@ -14,6 +14,7 @@ from chalicelib.domain.models import (
     PromptTemplate,
     TemplateVersion,
     Tier,
+    template_name_key,
     utcnow,
 )
 from chalicelib.generation.prompts import validate_template_text
@@ -26,6 +27,13 @@ TEMPLATE_CACHE_SECONDS = 5.0
 
 def _seed_field(seed: Any, name: str, default: Any = None) -> Any:
     return seed.get(name, default) if isinstance(seed, dict) else getattr(seed, name, default)
+
+
+def _clean_name(name: str) -> str:
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise ValidationError("a template needs a name", {"field": "name"})
+    return cleaned
 
 
 class TemplateService:
@@ -82,6 +90,14 @@ class TemplateService:
             created_by=template.created_by,
         )
 
+    def _reserve_legacy_names(self, tenant_id: str, name: str, exclude: str = "") -> None:
+        """Templates stored before names were reserved hold their name too: reserve it
+        for them first, so the conditional write of a new holder fails (409)."""
+        key = template_name_key(name)
+        for existing in self.ensure_seeded(tenant_id):
+            if existing.template_id != exclude and template_name_key(existing.name) == key:
+                self.repo.reserve_name(existing)
+
     def list_all(self, tenant_id: str) -> list[PromptTemplate]:
         return sorted(self.ensure_seeded(tenant_id), key=lambda t: (t.tier.value, t.name))
 
@@ -96,7 +112,7 @@ class TemplateService:
         parameters = validate_template_text(data["text"])
         template = PromptTemplate(
             tenant_id=tenant_id,
-            name=data["name"],
+            name=_clean_name(data["name"]),
             tier=Tier(data["tier"]),
             text=data["text"],
             description=data.get("description") or "",
@@ -107,6 +123,7 @@ class TemplateService:
             applicable_emotions=data.get("applicable_emotions"),
             created_by=actor,
         )
+        self._reserve_legacy_names(tenant_id, template.name)
         self.repo.create(template, self._version_of(template, data.get("change_note") or "created"))
         self._cache.pop(tenant_id, None)
         self.audit.record(
@@ -149,13 +166,20 @@ class TemplateService:
         ):
             if field in changes and changes[field] is not None:
                 update[field] = changes[field]
+        if "name" in update:
+            update["name"] = _clean_name(update["name"])
         if "weight" in update and update["weight"] < 0:
             raise ValidationError("weight must be >= 0")
         updated = current.model_copy(update=update)
         if "text" in update:
             new_version = self._version_of(updated, changes.get("change_note") or "edited")
             new_version.created_by = actor
-        self.repo.save(updated, current.version, new_version)
+        renamed = "name" in update and update["name"] != current.name
+        if renamed:
+            self._reserve_legacy_names(tenant_id, update["name"], exclude=template_id)
+        self.repo.save(
+            updated, current.version, new_version, previous_name=current.name if renamed else None
+        )
         self._cache.pop(tenant_id, None)
         self.audit.record(
             tenant_id,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from chalicelib.domain.models import (
@@ -253,6 +253,42 @@ def analyze_coverage(
         "gap_count": gap_count,
         "complete": gap_count == 0,
     }
+
+
+def scope_for_filters(
+    taxonomy: Taxonomy,
+    target_count: int,
+    distribution: TierDistribution,
+    filters: Mapping[str, Sequence[str]],
+) -> tuple[Taxonomy, int, TierDistribution]:
+    """The taxonomy, target and tier weights a filtered view is measured against.
+
+    A filter on a taxonomy dimension keeps only the chosen values (the other values are
+    not gaps of this view) and scales the target by the share of values kept; a tier
+    filter keeps the chosen tiers' targets. Status, quality and text filters only
+    narrow the conversations counted: how well the approved ones cover the whole
+    target is a question worth asking, so they leave the target alone."""
+    fraction = 1.0
+    kept: dict[str, list[Any]] = {}
+    for dim in DIMENSIONS:
+        wanted = set(filters.get(dim) or ())
+        if not wanted:
+            continue
+        field = TAXONOMY_FIELD[dim]
+        entries = getattr(taxonomy, field)
+        kept[field] = [e for e in entries if e.name in wanted]
+        if entries:
+            fraction *= len(kept[field]) / len(entries)
+    scoped = taxonomy.model_copy(update=kept)
+    tiers = {Tier(t) for t in filters.get("tier") or () if t in {x.value for x in TIERS}}
+    if filters.get("tier"):
+        counts = distribution.counts(target_count)
+        chosen = sum(counts[t] for t in tiers)
+        fraction *= chosen / target_count if target_count else 0.0
+        weights = {t.value: getattr(distribution, t.value) if t in tiers else 0.0 for t in TIERS}
+        if sum(weights.values()) > 0:
+            distribution = TierDistribution(**weights)
+    return scoped, round(target_count * fraction), distribution
 
 
 def plan_gap_fill(

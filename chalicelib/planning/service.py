@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
 
+from chalicelib.domain.dataset_rules import active_jobs, require_no_active_job, require_writable
 from chalicelib.domain.errors import ConflictError, ValidationError
+from chalicelib.domain.model_names import check_model_name
 from chalicelib.domain.models import (
     Conversation,
     ConversationStatus,
     Dataset,
+    Job,
     QualityRules,
     Taxonomy,
     TierDistribution,
 )
-from chalicelib.planning.coverage import analyze_coverage, plan_gap_fill
+from chalicelib.planning.coverage import analyze_coverage, plan_gap_fill, scope_for_filters
 from chalicelib.planning.imports import parse_chunks_csv, parse_chunks_json, parse_taxonomy
 from chalicelib.planning.planner import pair_coverage, plan_conversations
 from chalicelib.planning.sample_data import load_sample_dataset
@@ -33,6 +39,24 @@ DATASET_FIELDS = (
 )
 
 
+class DatasetJobs(Protocol):
+    def list_for_dataset(self, tenant_id: str, dataset_id: str, limit: int = 50) -> list[Job]: ...
+
+
+class PurgeResult(Protocol):
+    done: bool
+
+    def counts(self) -> dict[str, int]: ...
+
+
+class DatasetPurger(Protocol):
+    def purge(self, tenant_id: str, dataset_id: str, deadline: float) -> PurgeResult: ...
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
 def _dataset_snapshot(d: Dataset) -> dict[str, Any]:
     data = d.model_dump(mode="json")
     return {k: data.get(k) for k in (*DATASET_FIELDS, "version")}
@@ -45,13 +69,29 @@ class DatasetService:
         conversations: DynamoConversationRepository,
         audit: AuditLog,
         index: Any,  # ConversationIndex
+        known_models: Sequence[str] = (),
+        jobs: DatasetJobs | None = None,
+        purger: DatasetPurger | None = None,
+        delete_budget_seconds: float = 20.0,
     ) -> None:
         self.datasets = datasets
         self.conversations = conversations
         self.audit = audit
         self.index = index
+        # The price table's models: the only ones a dataset may name.
+        self.known_models = tuple(known_models)
+        self.jobs = jobs
+        self.purger = purger
+        # A delete purges within this many seconds per call (an API request's time);
+        # what is left is purged by the next call.
+        self.delete_budget_seconds = delete_budget_seconds
+
+    def _model(self, name: str) -> str:
+        return check_model_name(name, self.known_models)
 
     def create(self, tenant_id: str, actor: str, data: dict[str, Any]) -> Dataset:
+        if data.get("model") is not None:
+            self._model(data["model"])
         dataset = Dataset(
             tenant_id=tenant_id,
             created_by=actor,
@@ -97,13 +137,108 @@ class DatasetService:
     def get(self, tenant_id: str, dataset_id: str) -> Dataset:
         return self.datasets.get(tenant_id, dataset_id)
 
-    def list_all(self, tenant_id: str) -> list[Dataset]:
-        return sorted(self.datasets.list_all(tenant_id), key=lambda d: d.created_at, reverse=True)
+    def list_all(self, tenant_id: str, include_archived: bool = True) -> list[Dataset]:
+        found = self.datasets.list_all(tenant_id)
+        if not include_archived:
+            found = [d for d in found if not d.archived]
+        return sorted(found, key=lambda d: d.created_at, reverse=True)
+
+    def _writable(self, tenant_id: str, dataset_id: str) -> Dataset:
+        dataset = self.datasets.get(tenant_id, dataset_id)
+        require_writable(dataset)
+        return dataset
+
+    # ------------------------------------------------------------------ archive, delete
+    def _jobs_of(self, tenant_id: str, dataset_id: str) -> list[Job]:
+        return self.jobs.list_for_dataset(tenant_id, dataset_id, limit=1000) if self.jobs else []
+
+    def archive(self, tenant_id: str, actor: str, dataset_id: str) -> Dataset:
+        current = self.datasets.get(tenant_id, dataset_id)
+        if current.archived:
+            return current  # archiving twice changes nothing
+        require_no_active_job(current, self._jobs_of(tenant_id, dataset_id), "archive")
+        saved = self.datasets.set_archived(tenant_id, dataset_id, actor, current.version)
+        self.audit.record(
+            tenant_id,
+            actor,
+            "dataset.archive",
+            "dataset",
+            dataset_id,
+            before={"archived_at": None, "version": current.version},
+            after={"archived_at": _iso(saved.archived_at), "version": saved.version},
+        )
+        return saved
+
+    def unarchive(self, tenant_id: str, actor: str, dataset_id: str) -> Dataset:
+        current = self.datasets.get(tenant_id, dataset_id)
+        if not current.archived:
+            return current
+        saved = self.datasets.set_archived(tenant_id, dataset_id, None, current.version)
+        self.audit.record(
+            tenant_id,
+            actor,
+            "dataset.unarchive",
+            "dataset",
+            dataset_id,
+            before={"archived_at": _iso(current.archived_at), "version": current.version},
+            after={"archived_at": None, "version": saved.version},
+        )
+        return saved
+
+    def delete(self, tenant_id: str, actor: str, dataset_id: str) -> dict[str, Any]:
+        """Delete the dataset and everything it owns (conversations, trashed ones too,
+        with turns, versions and generation logs; jobs and their items; chunks). Refused
+        while a job is active. Hidden at once; a purge that does not finish within this
+        call's time is carried on by the next call (``status: deleting``). The audit
+        trail and exports (their records and files) are kept."""
+        assert self.purger is not None, "the container wires a purger"
+        current = self.datasets.get(tenant_id, dataset_id, include_deleting=True)
+        deleting = self.datasets.get_deleting(tenant_id, dataset_id)
+        if not deleting:
+            jobs = self._jobs_of(tenant_id, dataset_id)
+            require_no_active_job(current, jobs, "delete")
+            self.datasets.mark_deleting(tenant_id, dataset_id, current.version)
+            # A job started between that check and the mark read the dataset first.
+            late = active_jobs(self._jobs_of(tenant_id, dataset_id))
+            if late:
+                self.datasets.unmark_deleting(tenant_id, dataset_id)
+                require_no_active_job(current, late, "delete")
+            self.audit.record(
+                tenant_id,
+                actor,
+                "dataset.delete",
+                "dataset",
+                dataset_id,
+                before=_dataset_snapshot(current),
+                after=None,
+                jobs=len(jobs),
+                exports_kept=True,
+            )
+        if self.index is not None:
+            self.index.forget(tenant_id, dataset_id)
+        deadline = time.monotonic() + self.delete_budget_seconds
+        progress = self.purger.purge(tenant_id, dataset_id, deadline)
+        if progress.done:
+            self.audit.record(
+                tenant_id,
+                actor,
+                "dataset.purge",
+                "dataset",
+                dataset_id,
+                after={"deleted": progress.counts()},
+            )
+        return {
+            "dataset_id": dataset_id,
+            "deleted": progress.done,
+            "status": "deleted" if progress.done else "deleting",
+            "removed": progress.counts(),
+            "exports_kept": True,
+        }
 
     def update(
         self, tenant_id: str, actor: str, dataset_id: str, changes: dict[str, Any]
     ) -> Dataset:
-        current = self.datasets.get(tenant_id, dataset_id)
+        current = self._writable(tenant_id, dataset_id)
         expected = changes.get("version", current.version)
         if expected != current.version:
             from chalicelib.domain.errors import StaleVersionError
@@ -121,6 +256,9 @@ class DatasetService:
             update["budget_usd"] = None
         if "quality_rules" in update and isinstance(update["quality_rules"], dict):
             update["quality_rules"] = QualityRules.model_validate(update["quality_rules"])
+        if "model" in changes:
+            # null clears it: generation falls back to the default model.
+            update["model"] = None if changes["model"] is None else self._model(changes["model"])
         if "tier_distribution" in update and isinstance(update["tier_distribution"], dict):
             update["tier_distribution"] = TierDistribution.model_validate(
                 update["tier_distribution"]
@@ -139,8 +277,8 @@ class DatasetService:
         return saved
 
     def set_taxonomy(self, tenant_id: str, actor: str, dataset_id: str, data: Any) -> Dataset:
+        current = self._writable(tenant_id, dataset_id)
         taxonomy = parse_taxonomy(data)
-        current = self.datasets.get(tenant_id, dataset_id)
         saved = self.datasets.save(
             current.model_copy(update={"taxonomy": taxonomy}), current.version
         )
@@ -158,7 +296,7 @@ class DatasetService:
     def import_chunks(
         self, tenant_id: str, actor: str, dataset_id: str, body: Any, content_type: str
     ) -> dict[str, Any]:
-        dataset = self.datasets.get(tenant_id, dataset_id)
+        dataset = self._writable(tenant_id, dataset_id)
         taxonomy = dataset.taxonomy if _taxonomy_counts(dataset.taxonomy)["personas"] else None
         if isinstance(body, str):
             chunks = parse_chunks_csv(body, taxonomy)
@@ -219,7 +357,7 @@ class DatasetService:
     def plan(
         self, tenant_id: str, actor: str, dataset_id: str, data: dict[str, Any]
     ) -> dict[str, Any]:
-        dataset = self.datasets.get(tenant_id, dataset_id)
+        dataset = self._writable(tenant_id, dataset_id)
         self._require_taxonomy(dataset)
         count = data.get("count") or dataset.target_count
         distribution = dataset.tier_distribution
@@ -268,15 +406,31 @@ class DatasetService:
             "conversation_ids": [c.conversation_id for c in conversations],
         }
 
-    def coverage(self, tenant_id: str, dataset_id: str) -> dict[str, Any]:
+    def coverage(self, tenant_id: str, dataset_id: str, query: Any = None) -> dict[str, Any]:
+        """Coverage of the dataset, or of the conversations a list query (``ListQuery``:
+        the list's filters, quality range, flagged and text search) selects."""
         dataset = self.datasets.get(tenant_id, dataset_id)
-        conversations = self.index.conversations(tenant_id, dataset_id)
-        return analyze_coverage(
-            dataset.taxonomy, conversations, dataset.target_count, dataset.tier_distribution
+        applied = applied_filters(query)
+        if not applied:
+            conversations = self.index.conversations(tenant_id, dataset_id)
+            result = analyze_coverage(
+                dataset.taxonomy, conversations, dataset.target_count, dataset.tier_distribution
+            )
+            return {**result, "filters": {}, "filtered": False}
+        conversations = self.index.ordered(tenant_id, [dataset_id], query)
+        taxonomy, target, distribution = scope_for_filters(
+            dataset.taxonomy, dataset.target_count, dataset.tier_distribution, query.filters
         )
+        result = analyze_coverage(taxonomy, conversations, target, distribution)
+        return {
+            **result,
+            "filters": applied,
+            "filtered": True,
+            "dataset_target_count": dataset.target_count,
+        }
 
     def fill_gaps(self, tenant_id: str, actor: str, dataset_id: str) -> dict[str, Any]:
-        dataset = self.datasets.get(tenant_id, dataset_id)
+        dataset = self._writable(tenant_id, dataset_id)
         self._require_taxonomy(dataset)
         conversations = self.index.conversations(tenant_id, dataset_id)
         chunks = self.datasets.list_chunks(tenant_id, dataset_id)
@@ -307,6 +461,18 @@ class DatasetService:
             "tiers": tiers,
             "conversation_ids": [c.conversation_id for c in new],
         }
+
+
+def applied_filters(query: Any) -> dict[str, Any]:
+    """What of a list query selects conversations, as the response states it."""
+    if query is None:
+        return {}
+    out: dict[str, Any] = {k: sorted(set(v)) for k, v in sorted(query.filters.items()) if v}
+    for name in ("quality_min", "quality_max", "flagged", "q"):
+        value = getattr(query, name)
+        if value is not None and value != "":
+            out[name] = value
+    return out
 
 
 def _taxonomy_counts(t: Taxonomy) -> dict[str, int]:

@@ -34,10 +34,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.models import Conversation, ConversationStatus, Tier
+from chalicelib.domain.search import SearchTerm, matches_all, parse_query, searchable
 from chalicelib.store.repositories import (
     ConversationRow,
     DynamoConversationRepository,
@@ -102,9 +104,9 @@ class ListQuery:
     page: int = 1
     cursor: str | None = None
 
-    def terms(self) -> list[str]:
-        """``q`` as lower-cased terms; a row matches when its text has all of them."""
-        return (self.q or "").lower().split()
+    def terms(self) -> list[SearchTerm]:
+        """``q`` as search terms (``domain/search.py``); a row matches all of them."""
+        return parse_query(self.q)
 
     def signature(self) -> str:
         """What selects and orders the rows (not which page): two queries with the same
@@ -115,7 +117,7 @@ class ListQuery:
             "quality_min": self.quality_min,
             "quality_max": self.quality_max,
             "flagged": self.flagged,
-            "q": self.terms(),
+            "q": [t.key() for t in self.terms()],
             "sort": self.sort,
             "order": self.order,
         }
@@ -142,7 +144,6 @@ def _sort_key(value: Any) -> Any:
 class IndexedRow:
     conversation: Conversation
     text: str  # lower-cased turn text
-    haystack: str  # lower-cased metadata + turn text, for ``q``
     values: dict[str, Any]  # plain filter values (enums as their strings)
     keys: dict[str, Any]  # sort keys (None when the value is missing)
 
@@ -156,7 +157,21 @@ class IndexedRow:
                 continue
             value = _plain(getattr(c, name))
             keys[name] = None if value is None else _sort_key(value)
-        return cls(c, turn_text, _haystack(c, turn_text), values, keys)
+        return cls(c, turn_text, values, keys)
+
+    @cached_property
+    def search_words(self) -> str:
+        """Metadata and turn text as words (``domain/search.searchable``), built on the
+        first search that reaches the row: a list that never searches never pays."""
+        return searchable(_haystack(self.conversation, self.text))
+
+    @cached_property
+    def search_ids(self) -> tuple[str, ...]:
+        """Ids a term may equal (whole): the conversation's, its job's and its source's."""
+        c = self.conversation
+        return tuple(
+            i.casefold() for i in (c.conversation_id, c.job_id, c.chunk_id, c.document_id) if i
+        )
 
 
 @dataclass
@@ -183,10 +198,10 @@ class OrderedResult:
 
 
 def _haystack(c: Conversation, turn_text: str) -> str:
+    # The id is matched whole (``search_ids``), never as words.
     meta = " ".join(
         str(v)
         for v in (
-            c.conversation_id,
             c.title,
             c.persona,
             c.emotion,
@@ -299,6 +314,11 @@ class ConversationIndex:
             index.seq = seq
             return True
 
+    def forget(self, tenant_id: str, dataset_id: str) -> None:
+        """Drop a deleted dataset's index (its rows would otherwise stay in memory)."""
+        with self._guard:
+            self._indexes.pop((tenant_id, dataset_id), None)
+
     def known(self, tenant_id: str, ids: Sequence[str]) -> dict[str, Conversation]:
         """The tenant's conversations among ``ids`` that this container's index holds,
         as last synced (possibly stale: callers write conditionally on their version)."""
@@ -341,7 +361,7 @@ class ConversationIndex:
                     continue
                 if flagged is not None and row.conversation.flagged != flagged:
                     continue
-            if terms and not all(t in row.haystack for t in terms):
+            if terms and not matches_all(terms, row.search_words, row.search_ids):
                 continue
             out.append(row)
         return out

@@ -21,6 +21,7 @@ from pynamodb.attributes import (
     JSONAttribute,
     ListAttribute,
     NumberAttribute,
+    TTLAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
@@ -68,6 +69,10 @@ class DatasetRecord(BaseRecord):
     version = NumberAttribute(default=1)
     # Bumped after every conversation write: list caches compare it to know they are stale.
     conv_seq = NumberAttribute(default=0)
+    archived_at = UTCDateTimeAttribute(null=True)  # read-only while set
+    archived_by = UnicodeAttribute(null=True)
+    # Being deleted: hidden from every read while its items are purged.
+    deleted_at = UTCDateTimeAttribute(null=True)
 
 
 class ChunkRecord(BaseRecord):
@@ -99,6 +104,17 @@ class ConversationsByDataset(GlobalSecondaryIndex["ConversationRecord"]):
 
     dataset_key = UnicodeAttribute(hash_key=True)
     updated_ms = NumberAttribute(range_key=True)
+
+
+class ConversationsInTrash(GlobalSecondaryIndex["ConversationRecord"]):
+    """The trash of a dataset, newest first: sparse (only trashed items carry the key)."""
+
+    class Meta:
+        index_name = "in_trash"
+        projection = AllProjection()
+
+    trash_key = UnicodeAttribute(hash_key=True)  # tenant#dataset
+    trashed_ms = NumberAttribute(range_key=True)
 
 
 class ConversationRecord(BaseRecord):
@@ -155,6 +171,16 @@ class ConversationRecord(BaseRecord):
     # content without reading the turns table.
     search_text = UnicodeAttribute(null=True)
     deleted = BooleanAttribute(default=False)
+    # Stored generations so far; the earlier ones are in conversation_versions.
+    generation_number = NumberAttribute(null=True)
+    # In the trash (deleted, restorable until purge_at; DynamoDB's TTL then removes the
+    # item, its turns and versions, which carry the same purge_at).
+    trash_key = UnicodeAttribute(null=True)
+    trashed_ms = NumberAttribute(null=True)
+    in_trash = ConversationsInTrash()
+    trashed_at = UTCDateTimeAttribute(null=True)
+    trashed_by = UnicodeAttribute(null=True)
+    purge_at = TTLAttribute(null=True)
 
 
 class TurnsRecord(BaseRecord):
@@ -166,6 +192,25 @@ class TurnsRecord(BaseRecord):
     conversation_id = UnicodeAttribute(range_key=True)
     turns = JSONAttribute()  # [{"turn_number", "role", "content"}]
     created_at = UTCDateTimeAttribute()
+    purge_at = TTLAttribute(null=True)  # set while its conversation is in the trash
+
+
+class ConversationVersionRecord(BaseRecord):
+    """An earlier generation of a conversation, kept when it was regenerated: its turns
+    and what produced and scored them. One item per version (each one generation's
+    turns, ~40 KB at most, like a turns item), under the tenant's conversation key."""
+
+    class Meta:
+        table_name = "unset"
+        logical_name = "conversation_versions"
+
+    conversation_key = UnicodeAttribute(hash_key=True)  # tenant#conversation
+    number = NumberAttribute(range_key=True)  # 1 = the first generation
+    tenant_id = UnicodeAttribute()
+    doc = JSONAttribute()  # model, template, quality, cost, tokens, generated_at, title...
+    turns = JSONAttribute()
+    superseded_at = UTCDateTimeAttribute()
+    purge_at = TTLAttribute(null=True)  # set while its conversation is in the trash
 
 
 class GenerationLogRecord(BaseRecord):
@@ -269,9 +314,13 @@ class TemplateRecord(BaseRecord):
         logical_name = "templates"
 
     tenant_id = UnicodeAttribute(hash_key=True)
+    # A template's id, or ``name#<name key>`` for the row that reserves a name for one
+    # template (``owner_id``): created and moved by conditional writes, so two templates
+    # of one tenant can never hold the same name, even when created at the same moment.
     template_id = UnicodeAttribute(range_key=True)
     doc = JSONAttribute()
     version = NumberAttribute(default=1)
+    owner_id = UnicodeAttribute(null=True)
 
 
 class TemplateVersionRecord(BaseRecord):
@@ -355,6 +404,7 @@ ALL_RECORDS: tuple[type[BaseRecord], ...] = (
     ChunkRecord,
     ConversationRecord,
     TurnsRecord,
+    ConversationVersionRecord,
     GenerationLogRecord,
     JobRecord,
     JobItemRecord,

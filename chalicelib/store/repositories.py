@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from contextlib import suppress
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
+from itertools import islice
 from typing import Any
 
 from pynamodb.exceptions import (
@@ -24,10 +26,12 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.errors import ConflictError, NotFoundError, StaleVersionError
 from chalicelib.domain.models import (
+    TRASH_RETENTION_DAYS,
     AuditRecord,
     Chunk,
     Conversation,
     ConversationStatus,
+    ConversationVersion,
     ConversationWithTurns,
     Dataset,
     ExportRecord,
@@ -39,6 +43,7 @@ from chalicelib.domain.models import (
     PromptTemplate,
     TemplateVersion,
     Turn,
+    template_name_key,
     utcnow,
 )
 from chalicelib.store.mapping import doc_of, domain_from_record, record_from_domain
@@ -46,6 +51,7 @@ from chalicelib.store.records import (
     AuditRecordRow,
     ChunkRecord,
     ConversationRecord,
+    ConversationVersionRecord,
     DatasetRecord,
     ExportRecordRow,
     GenerationLogRecord,
@@ -87,15 +93,79 @@ class DynamoDatasetRepository:
             raise ConflictError(f"dataset '{dataset.dataset_id}' already exists") from e
         return dataset
 
-    def get(self, tenant_id: str, dataset_id: str) -> Dataset:
+    def get(self, tenant_id: str, dataset_id: str, include_deleting: bool = False) -> Dataset:
         try:
             record = DatasetRecord.get(tenant_id, dataset_id, consistent_read=True)
         except DoesNotExist as e:
             raise NotFoundError("dataset", dataset_id) from e
+        if record.deleted_at is not None and not include_deleting:
+            raise NotFoundError("dataset", dataset_id)
         return domain_from_record(Dataset, record)
 
     def list_all(self, tenant_id: str) -> list[Dataset]:
-        return [domain_from_record(Dataset, r) for r in DatasetRecord.query(tenant_id)]
+        return [
+            domain_from_record(Dataset, r)
+            for r in DatasetRecord.query(tenant_id)
+            if r.deleted_at is None
+        ]
+
+    def set_archived(
+        self, tenant_id: str, dataset_id: str, actor: str | None, expected_version: int
+    ) -> Dataset:
+        """Archive (``actor`` given) or unarchive; a stale ``expected_version`` -> 409."""
+        R = DatasetRecord
+        now = utcnow()
+        actions: list[Any] = [R.version.add(1), R.updated_at.set(now)]
+        if actor is None:
+            actions += [R.archived_at.remove(), R.archived_by.remove()]
+        else:
+            actions += [R.archived_at.set(now), R.archived_by.set(actor)]
+        try:
+            R(tenant_id, dataset_id).update(
+                actions=actions,
+                condition=R.dataset_id.exists()
+                & R.deleted_at.does_not_exist()
+                & (R.version == expected_version),
+            )
+        except UpdateError as e:
+            if _is_condition_failure(e):
+                raise StaleVersionError("the dataset was changed by someone else") from e
+            raise
+        return self.get(tenant_id, dataset_id)
+
+    def mark_deleting(self, tenant_id: str, dataset_id: str, expected_version: int) -> None:
+        """Hide the dataset from every read (404) before its items are purged."""
+        R = DatasetRecord
+        try:
+            R(tenant_id, dataset_id).update(
+                actions=[R.deleted_at.set(utcnow())],
+                condition=R.dataset_id.exists()
+                & R.deleted_at.does_not_exist()
+                & (R.version == expected_version),
+            )
+        except UpdateError as e:
+            if _is_condition_failure(e):
+                raise StaleVersionError("the dataset was changed by someone else") from e
+            raise
+
+    def get_deleting(self, tenant_id: str, dataset_id: str) -> bool:
+        """Whether the dataset is being deleted (404 when it does not exist at all)."""
+        try:
+            record = DatasetRecord.get(
+                tenant_id,
+                dataset_id,
+                attributes_to_get=["dataset_id", "deleted_at"],
+                consistent_read=True,
+            )
+        except DoesNotExist as e:
+            raise NotFoundError("dataset", dataset_id) from e
+        return record.deleted_at is not None
+
+    def unmark_deleting(self, tenant_id: str, dataset_id: str) -> None:
+        DatasetRecord(tenant_id, dataset_id).update(
+            actions=[DatasetRecord.deleted_at.remove()],
+            condition=DatasetRecord.dataset_id.exists(),
+        )
 
     def save(self, dataset: Dataset, expected_version: int) -> Dataset:
         """Replace the dataset's editable fields; stale ``expected_version`` -> 409."""
@@ -158,11 +228,13 @@ class DynamoDatasetRepository:
             record = DatasetRecord.get(
                 tenant_id,
                 dataset_id,
-                attributes_to_get=["conv_seq"],
+                attributes_to_get=["dataset_id", "conv_seq", "deleted_at"],
                 consistent_read=True,
             )
         except DoesNotExist as e:
             raise NotFoundError("dataset", dataset_id) from e
+        if record.deleted_at is not None:
+            raise NotFoundError("dataset", dataset_id)
         return int(record.conv_seq or 0)
 
     # chunks ---------------------------------------------------------------------
@@ -222,24 +294,43 @@ REVIEW_FIELDS = (
     "updated_ms",
     "version",
 )
-REVIEW_REMOVABLE = ("approved_by", "approved_at", "reviewer_notes")
+REVIEW_REMOVABLE = ("approved_by", "approved_at", "reviewed_by", "reviewed_at", "reviewer_notes")
+
+
+TRASH_VERSIONS_IN_TX = 40  # versions marked inside a trash/restore transaction
 
 
 @dataclass(frozen=True)
 class ReviewWrite:
-    """One conversation's review change (or delete) and its audit record."""
+    """One conversation's review change, move to the trash or restore from it, and its
+    audit record."""
 
     before: Conversation  # as read: its version is the write's condition
-    after: Conversation | None  # the new state (version + 1); None deletes
+    after: Conversation | None  # the new state (version + 1); None moves it to the trash
     audit: AuditRecord
+    restore: bool = False  # before is in the trash; after is it restored
+    has_turns: bool = False  # (trash/restore) a turns item exists: it moves with it
 
     @property
     def conversation_id(self) -> str:
         return self.before.conversation_id
 
     @property
+    def moves(self) -> bool:
+        """Into or out of the trash (its turns and versions follow)."""
+        return self.after is None or self.restore
+
+    @property
+    def version_numbers(self) -> list[int]:
+        """Its earlier versions (trash/restore mark them too)."""
+        return list(range(1, max(self.before.generation_number, 1)))
+
+    @property
     def operations(self) -> int:
-        return 3 if self.after is None else 2  # update (+ delete turns) + audit put
+        if not self.moves:
+            return 2  # update + audit put
+        versions = min(len(self.version_numbers), TRASH_VERSIONS_IN_TX)
+        return 2 + int(self.has_turns) + versions
 
 
 @dataclass(frozen=True)
@@ -433,8 +524,19 @@ class DynamoConversationRepository:
         generated by this job or the job already counted the item: a retry never
         stores twice, never doubles turns, never counts twice.
         """
-        R = ConversationRecord
+        R, T, V = ConversationRecord, TurnsRecord, ConversationVersionRecord
         record = self._to_record(conversation, _search_text(turns))
+        # A regeneration keeps the generation it replaces as a version, in the same
+        # transaction; the turns put is conditional on the turns that were archived.
+        previous = self._previous_generation(conversation)
+        turns_unchanged: Any
+        if previous is None:
+            record.generation_number = 1
+            turns_unchanged = T.conversation_id.does_not_exist()
+        else:
+            version, stored_turns = previous
+            record.generation_number = version.number + 1
+            turns_unchanged = T.created_at == stored_turns.created_at
         try:
             with TransactWrite(connection=shared_connection()) as tx:
                 tx.save(
@@ -448,8 +550,16 @@ class DynamoConversationRepository:
                         conversation.conversation_id,
                         turns=[t.model_dump() for t in turns],
                         created_at=utcnow(),
-                    )
+                    ),
+                    condition=turns_unchanged,
                 )
+                if previous is not None:
+                    tx.save(
+                        self._version_row(
+                            conversation.tenant_id, conversation.conversation_id, previous[0]
+                        ),
+                        condition=V.number.does_not_exist(),
+                    )
                 if job_item is not None:
                     job_item.add_to(tx)
                 if audit is not None:
@@ -460,6 +570,70 @@ class DynamoConversationRepository:
             raise
         self._datasets.bump_conversation_seq(conversation.tenant_id, conversation.dataset_id)
         return True
+
+    def _previous_generation(
+        self, conversation: Conversation
+    ) -> tuple[ConversationVersion, TurnsRecord] | None:
+        """The generation a commit replaces (as a version) and its stored turns item; None
+        when there is none (a first generation)."""
+        key = (conversation.tenant_id, conversation.conversation_id)
+        try:
+            stored_turns = TurnsRecord.get(*key, consistent_read=True)
+        except DoesNotExist:
+            return None
+        try:
+            stored = ConversationRecord.get(*key, consistent_read=True)
+        except DoesNotExist:
+            return None
+        held = domain_from_record(Conversation, stored)
+        number = max(int(stored.generation_number or 0), 1)
+        turns = [Turn.model_validate(t) for t in stored_turns.turns]
+        return ConversationVersion.of(number, held, turns), stored_turns
+
+    @staticmethod
+    def _version_row(
+        tenant_id: str, conversation_id: str, version: ConversationVersion
+    ) -> ConversationVersionRecord:
+        return ConversationVersionRecord(
+            tenant_key(tenant_id, conversation_id),
+            version.number,
+            tenant_id=tenant_id,
+            doc=version.model_dump(mode="json", exclude={"number", "turns", "superseded_at"}),
+            turns=[t.model_dump() for t in version.turns],
+            superseded_at=version.superseded_at,
+        )
+
+    def versions(
+        self, tenant_id: str, conversation_id: str, with_turns: bool = False
+    ) -> list[ConversationVersion]:
+        """A conversation's earlier generations, oldest first (turns only if asked)."""
+        V = ConversationVersionRecord
+        names = None if with_turns else ["number", "doc", "superseded_at"]
+        out = []
+        for r in V.query(
+            tenant_key(tenant_id, conversation_id), consistent_read=True, attributes_to_get=names
+        ):
+            turns = [Turn.model_validate(t) for t in (r.turns or [])] if with_turns else []
+            out.append(
+                ConversationVersion(
+                    number=int(r.number), turns=turns, superseded_at=r.superseded_at, **r.doc
+                )
+            )
+        return out
+
+    def version(self, tenant_id: str, conversation_id: str, number: int) -> ConversationVersion:
+        try:
+            r = ConversationVersionRecord.get(
+                tenant_key(tenant_id, conversation_id), number, consistent_read=True
+            )
+        except DoesNotExist as e:
+            raise NotFoundError("version", f"{conversation_id}@{number}") from e
+        return ConversationVersion(
+            number=int(r.number),
+            turns=[Turn.model_validate(t) for t in r.turns],
+            superseded_at=r.superseded_at,
+            **r.doc,
+        )
 
     def commit_failure(
         self, conversation: Conversation, message: str, job_item: JobItemWrite | None
@@ -504,6 +678,12 @@ class DynamoConversationRepository:
         """
         failed: set[str] = set()
         unresolved: set[str] = set()
+        moving = [w.conversation_id for w in writes if w.moves]
+        if moving:
+            present = self._turns_present(writes[0].before.tenant_id, moving)
+            writes = [
+                replace(w, has_turns=w.conversation_id in present) if w.moves else w for w in writes
+            ]
         pending = list(writes)
         while pending:
             chunk: list[ReviewWrite] = []
@@ -521,6 +701,9 @@ class DynamoConversationRepository:
                 if not chunk:
                     break
             unresolved |= {w.conversation_id for w in chunk}
+        self._mark_remaining_versions(
+            [w for w in writes if w.moves and w.conversation_id not in failed | unresolved]
+        )
         out: dict[str, ReviewFailure] = {}
         if failed or unresolved:
             tenant_id = writes[0].before.tenant_id
@@ -540,11 +723,11 @@ class DynamoConversationRepository:
     def _write_review_chunk(self, chunk: list[ReviewWrite]) -> set[str] | None:
         """One transaction. None when it committed; else the ids whose condition failed
         (empty when it was cancelled only by transient conflicts)."""
-        # pynamodb sends deletes, then puts, then updates (whatever the order they were
-        # added in); cancellation reasons come in that order.
-        owners = [w.conversation_id for w in chunk if w.after is None]  # turns deletes
-        owners += [w.conversation_id for w in chunk]  # audit puts
-        owners += [w.conversation_id for w in chunk]  # conversation updates
+        # pynamodb sends deletes, then puts, then updates (each kind in the order they
+        # were added); cancellation reasons come in that order.
+        owners = [w.conversation_id for w in chunk]  # audit puts
+        for w in chunk:  # conversation updates, then its turns' and versions' marks
+            owners += [w.conversation_id] * (w.operations - 1)
         try:
             with TransactWrite(connection=shared_connection()) as tx:
                 for w in chunk:
@@ -566,18 +749,47 @@ class DynamoConversationRepository:
         c = w.before
         unchanged = (R.deleted == False) & (R.version == c.version)  # noqa: E712
         if w.after is None:
+            now = utcnow()
+            purge = now + timedelta(days=TRASH_RETENTION_DAYS)
             tx.update(
                 R(c.tenant_id, c.conversation_id),
                 actions=[
                     R.deleted.set(True),
-                    R.updated_ms.set(_ms()),
-                    R.updated_at.set(utcnow()),
-                    R.search_text.remove(),
+                    R.trash_key.set(tenant_key(c.tenant_id, c.dataset_id)),
+                    R.trashed_ms.set(_ms(now)),
+                    R.trashed_at.set(now),
+                    R.trashed_by.set(w.audit.actor),
+                    R.purge_at.set(purge),
+                    R.updated_ms.set(_ms(now)),
+                    R.updated_at.set(now),
                     R.version.add(1),
                 ],
                 condition=unchanged & (R.status != ConversationStatus.GENERATING.value),
             )
-            tx.delete(TurnsRecord(c.tenant_id, c.conversation_id))
+            self._mark_children(tx, w, purge)
+        elif w.restore:
+            now = utcnow()
+            tx.update(
+                R(c.tenant_id, c.conversation_id),
+                actions=[
+                    R.deleted.set(False),
+                    R.trash_key.remove(),
+                    R.trashed_ms.remove(),
+                    R.trashed_at.remove(),
+                    R.trashed_by.remove(),
+                    R.purge_at.remove(),
+                    R.updated_ms.set(_ms(now)),
+                    R.updated_at.set(now),
+                    R.version.add(1),
+                ],
+                # Still in the trash as read, and not past its purge time (DynamoDB's TTL
+                # deletes within days of it, so an expired item may still be there).
+                condition=(R.deleted == True)  # noqa: E712
+                & (R.version == c.version)
+                & R.trashed_at.exists()
+                & (R.purge_at > now),
+            )
+            self._mark_children(tx, w, None)
         else:
             # Only the fields a review may change: never quality (revalidation writes it
             # without a version bump) nor anything generation owns.
@@ -593,6 +805,72 @@ class DynamoConversationRepository:
                     actions.append(getattr(R, name).remove())
             tx.update(R(c.tenant_id, c.conversation_id), actions=actions, condition=unchanged)
         tx.save(audit_row(w.audit), condition=AuditRecordRow.sort_key.does_not_exist())
+
+    # trash -----------------------------------------------------------------------
+    def _turns_present(self, tenant_id: str, ids: Iterable[str]) -> set[str]:
+        keys = [(tenant_id, i) for i in dict.fromkeys(ids)]
+        return {
+            r.conversation_id
+            for r in TurnsRecord.batch_get(keys, attributes_to_get=["conversation_id"])
+        }
+
+    @staticmethod
+    def _mark_children(tx: TransactWrite, w: ReviewWrite, purge: datetime | None) -> None:
+        """Its turns and (the newest) versions get the purge time (None: lose it)."""
+        c = w.before
+        T, V = TurnsRecord, ConversationVersionRecord
+        if w.has_turns:
+            tx.update(
+                T(c.tenant_id, c.conversation_id),
+                actions=[T.purge_at.remove() if purge is None else T.purge_at.set(purge)],
+                condition=T.conversation_id.exists(),  # never creates one
+            )
+        key = tenant_key(c.tenant_id, c.conversation_id)
+        for n in w.version_numbers[-TRASH_VERSIONS_IN_TX:]:
+            tx.update(
+                V(key, n),
+                actions=[V.purge_at.remove() if purge is None else V.purge_at.set(purge)],
+                condition=V.number.exists(),
+            )
+
+    def _mark_remaining_versions(self, writes: Sequence[ReviewWrite]) -> None:
+        """Versions beyond the ones a transaction marks (a conversation regenerated more
+        than TRASH_VERSIONS_IN_TX times): marked after it, oldest last."""
+        for w in writes:
+            older = w.version_numbers[:-TRASH_VERSIONS_IN_TX]
+            if not older:
+                continue
+            purge = None if w.restore else utcnow() + timedelta(days=TRASH_RETENTION_DAYS)
+            key = tenant_key(w.before.tenant_id, w.before.conversation_id)
+            V = ConversationVersionRecord
+            for n in older:
+                action = V.purge_at.remove() if purge is None else V.purge_at.set(purge)
+                with suppress(UpdateError):
+                    V(key, n).update(actions=[action], condition=V.number.exists())
+
+    def trashed(self, tenant_id: str, ids: Iterable[str]) -> dict[str, Conversation]:
+        """Those of ``ids`` that are in the trash and not past their purge time."""
+        now = utcnow()
+        keys = [(tenant_id, i) for i in dict.fromkeys(ids)]
+        return {
+            r.conversation_id: domain_from_record(Conversation, r)
+            for r in ConversationRecord.batch_get(keys)
+            if r.deleted
+            and r.trashed_at is not None
+            and r.purge_at is not None
+            and r.purge_at > now
+        }
+
+    def trash(self, tenant_id: str, dataset_id: str) -> list[tuple[Conversation, datetime]]:
+        """The dataset's trash, newest first: (conversation, purge time). Items past their
+        purge time that DynamoDB has not removed yet are left out."""
+        R = ConversationRecord
+        now = utcnow()
+        out = []
+        for r in R.in_trash.query(tenant_key(tenant_id, dataset_id), scan_index_forward=False):
+            if r.deleted and r.purge_at is not None and r.purge_at > now:
+                out.append((domain_from_record(Conversation, r), r.purge_at))
+        return out
 
     def reset_for_regeneration(self, conversation: Conversation) -> Conversation:
         """Regenerate: back to not_generated, keeping metadata; turns are replaced later."""
@@ -622,7 +900,8 @@ class DynamoConversationRepository:
         return self.get(conversation.tenant_id, conversation.conversation_id)
 
     def soft_delete(self, conversation: Conversation) -> None:
-        """Tombstone (kept for list-cache deltas and the audit trail); turns are removed."""
+        """Tombstone (kept for list-cache deltas and the audit trail; DynamoDB's TTL
+        removes it after the trash retention); turns are removed."""
         R = ConversationRecord
         try:
             with TransactWrite(connection=shared_connection()) as tx:
@@ -630,6 +909,7 @@ class DynamoConversationRepository:
                     R(conversation.tenant_id, conversation.conversation_id),
                     actions=[
                         R.deleted.set(True),
+                        R.purge_at.set(utcnow() + timedelta(days=TRASH_RETENTION_DAYS)),
                         R.updated_ms.set(_ms()),
                         R.updated_at.set(utcnow()),
                         R.search_text.remove(),
@@ -917,39 +1197,108 @@ class DynamoRateLimitStore:
 # --------------------------------------------------------------------------- templates
 
 
+TEMPLATE_NAME_PREFIX = "name#"
+
+
+def _name_row(template: PromptTemplate) -> TemplateRecord:
+    return TemplateRecord(
+        template.tenant_id,
+        TEMPLATE_NAME_PREFIX + template_name_key(template.name),
+        doc={"template_id": template.template_id, "name": template.name},
+        version=0,
+        owner_id=template.template_id,
+    )
+
+
 class DynamoTemplateRepository:
     def list_all(self, tenant_id: str) -> list[PromptTemplate]:
-        return [PromptTemplate.model_validate(r.doc) for r in TemplateRecord.query(tenant_id)]
+        return [
+            PromptTemplate.model_validate(r.doc)
+            for r in TemplateRecord.query(tenant_id)
+            if not r.template_id.startswith(TEMPLATE_NAME_PREFIX)
+        ]
 
     def get(self, tenant_id: str, template_id: str) -> PromptTemplate:
+        if template_id.startswith(TEMPLATE_NAME_PREFIX):
+            raise NotFoundError("template", template_id)
         try:
             record = TemplateRecord.get(tenant_id, template_id, consistent_read=True)
         except DoesNotExist as e:
             raise NotFoundError("template", template_id) from e
         return PromptTemplate.model_validate(record.doc)
 
+    def name_owner(self, tenant_id: str, name: str) -> dict[str, Any] | None:
+        """The template that holds ``name`` (its id and name as written), if any."""
+        try:
+            r = TemplateRecord.get(
+                tenant_id, TEMPLATE_NAME_PREFIX + template_name_key(name), consistent_read=True
+            )
+        except DoesNotExist:
+            return None
+        return dict(r.doc)
+
+    def reserve_name(self, template: PromptTemplate) -> bool:
+        """Give ``template`` its name if nobody holds it (templates stored before names
+        were reserved); False when it is taken."""
+        try:
+            _name_row(template).save(condition=TemplateRecord.template_id.does_not_exist())
+        except PutError as e:
+            if not _is_condition_failure(e):
+                raise
+            return False
+        return True
+
+    def _name_taken(self, template: PromptTemplate, e: Exception) -> ConflictError:
+        owner = self.name_owner(template.tenant_id, template.name) or {}
+        existing = owner.get("name") or template.name
+        return ConflictError(
+            f"a template named '{existing}' already exists; choose another name",
+            {
+                "field": "name",
+                "existing_template_id": owner.get("template_id"),
+                "existing_name": existing,
+            },
+        )
+
     def create(self, template: PromptTemplate, version: TemplateVersion) -> None:
-        with TransactWrite(connection=shared_connection()) as tx:
-            tx.save(
-                TemplateRecord(
-                    template.tenant_id,
-                    template.template_id,
-                    doc=doc_of(template),
-                    version=template.version,
-                ),
-                condition=TemplateRecord.template_id.does_not_exist(),
-            )
-            tx.save(
-                TemplateVersionRecord(
-                    tenant_key(template.tenant_id, template.template_id),
-                    version.version,
-                    doc=doc_of(version),
+        """The template, its first version and its name, in one transaction: a name
+        another template holds (in any case) cancels all three (409)."""
+        try:
+            with TransactWrite(connection=shared_connection()) as tx:
+                tx.save(
+                    TemplateRecord(
+                        template.tenant_id,
+                        template.template_id,
+                        doc=doc_of(template),
+                        version=template.version,
+                    ),
+                    condition=TemplateRecord.template_id.does_not_exist(),
                 )
-            )
+                tx.save(
+                    TemplateVersionRecord(
+                        tenant_key(template.tenant_id, template.template_id),
+                        version.version,
+                        doc=doc_of(version),
+                    )
+                )
+                tx.save(_name_row(template), condition=TemplateRecord.template_id.does_not_exist())
+        except TransactWriteError as e:
+            if _is_condition_failure(e) and self.name_owner(template.tenant_id, template.name):
+                raise self._name_taken(template, e) from e
+            raise
 
     def save(
-        self, template: PromptTemplate, expected_version: int, new_version: TemplateVersion | None
+        self,
+        template: PromptTemplate,
+        expected_version: int,
+        new_version: TemplateVersion | None,
+        previous_name: str | None = None,
     ) -> None:
+        """Store the template; a rename (``previous_name`` given and a different name
+        key) moves its name reservation in the same transaction."""
+        renamed = previous_name is not None and template_name_key(
+            previous_name
+        ) != template_name_key(template.name)
         try:
             with TransactWrite(connection=shared_connection()) as tx:
                 tx.save(
@@ -970,8 +1319,25 @@ class DynamoTemplateRepository:
                         ),
                         condition=TemplateVersionRecord.version.does_not_exist(),
                     )
+                if renamed and previous_name is not None:
+                    tx.save(
+                        _name_row(template), condition=TemplateRecord.template_id.does_not_exist()
+                    )
+                    tx.delete(
+                        TemplateRecord(
+                            template.tenant_id,
+                            TEMPLATE_NAME_PREFIX + template_name_key(previous_name),
+                        ),
+                        # Only its own reservation (a template stored before names were
+                        # reserved has none to give back).
+                        condition=TemplateRecord.template_id.does_not_exist()
+                        | (TemplateRecord.owner_id == template.template_id),
+                    )
         except TransactWriteError as e:
             if _is_condition_failure(e):
+                owner = self.name_owner(template.tenant_id, template.name) if renamed else None
+                if owner and owner.get("template_id") != template.template_id:
+                    raise self._name_taken(template, e) from e
                 raise StaleVersionError("the template was changed by someone else") from e
             raise
 
@@ -1163,6 +1529,120 @@ class DynamoNotificationRepository:
         return [dict(r.doc) for r in rows]
 
 
+# --------------------------------------------------------------------------- dataset delete
+
+
+@dataclass
+class PurgeProgress:
+    """What a purge deleted so far; ``done`` once the dataset record itself is gone."""
+
+    conversations: int = 0
+    turns: int = 0
+    versions: int = 0
+    generation_logs: int = 0
+    jobs: int = 0
+    job_items: int = 0
+    chunks: int = 0
+    done: bool = False
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "conversations": self.conversations,
+            "turns": self.turns,
+            "versions": self.versions,
+            "generation_logs": self.generation_logs,
+            "jobs": self.jobs,
+            "job_items": self.job_items,
+            "chunks": self.chunks,
+        }
+
+
+class DynamoDatasetPurger:
+    """Deletes everything a dataset owns, in BatchWriteItem calls, until a deadline:
+    conversations (trashed ones too) with their turns, versions and generation logs,
+    then jobs with their items, then chunks, then the dataset record. Resumable: a call
+    that runs out of time leaves the dataset hidden (``deleted_at``) and the next call
+    carries on. The audit trail and exports are not the dataset's to delete."""
+
+    PAGE = 100  # conversations per step
+
+    def purge(
+        self, tenant_id: str, dataset_id: str, deadline: float, clock: Any = time.monotonic
+    ) -> PurgeProgress:
+        progress = PurgeProgress()
+        key = tenant_key(tenant_id, dataset_id)
+        rows = iter(
+            ConversationRecord.by_dataset.query(
+                key, attributes_to_get=["conversation_id", "generation_number"]
+            )
+        )
+        while page := list(islice(rows, self.PAGE)):
+            self._purge_conversations(tenant_id, page, progress)
+            if clock() >= deadline:  # each call makes at least one step
+                return progress
+        for job_key in JobRecord.by_dataset.query(key):
+            if clock() >= deadline:
+                return progress
+            self._purge_job(tenant_id, job_key.job_id, progress)
+        with ChunkRecord.batch_write() as batch:
+            for chunk in ChunkRecord.query(key, attributes_to_get=["dataset_key", "chunk_id"]):
+                batch.delete(chunk)
+                progress.chunks += 1
+        DatasetRecord(tenant_id, dataset_id).delete(condition=DatasetRecord.deleted_at.exists())
+        progress.done = True
+        return progress
+
+    @staticmethod
+    def _purge_conversations(
+        tenant_id: str, page: list[ConversationRecord], progress: PurgeProgress
+    ) -> None:
+        ids = [r.conversation_id for r in page]
+        with_turns = {
+            r.conversation_id
+            for r in TurnsRecord.batch_get(
+                [(tenant_id, i) for i in ids], attributes_to_get=["conversation_id"]
+            )
+        }
+        logs: list[GenerationLogRecord] = []
+        for cid in ids:
+            logs.extend(
+                GenerationLogRecord.query(
+                    tenant_key(tenant_id, cid), attributes_to_get=["conversation_key", "log_id"]
+                )
+            )
+        with TurnsRecord.batch_write() as turns:
+            for cid in with_turns:
+                turns.delete(TurnsRecord(tenant_id, cid))
+        with ConversationVersionRecord.batch_write() as versions:
+            for r in page:
+                for n in range(1, max(int(r.generation_number or 0), 1)):
+                    versions.delete(
+                        ConversationVersionRecord(tenant_key(tenant_id, r.conversation_id), n)
+                    )
+                    progress.versions += 1
+        with GenerationLogRecord.batch_write() as batch:
+            for log in logs:
+                batch.delete(log)
+        # The conversations last: a step cut short finds the rest again next time.
+        with ConversationRecord.batch_write() as conversations:
+            for r in page:
+                conversations.delete(ConversationRecord(tenant_id, r.conversation_id))
+        progress.conversations += len(page)
+        progress.turns += len(with_turns)
+        progress.generation_logs += len(logs)
+
+    @staticmethod
+    def _purge_job(tenant_id: str, job_id: str, progress: PurgeProgress) -> None:
+        with JobItemRecord.batch_write() as batch:
+            for item in JobItemRecord.query(
+                tenant_key(tenant_id, job_id), attributes_to_get=["job_key", "conversation_id"]
+            ):
+                batch.delete(item)
+                progress.job_items += 1
+        JobRecord(tenant_id, job_id).delete()
+        progress.jobs += 1
+
+
 def now_seconds() -> float:
     return time.time()
 
@@ -1173,6 +1653,7 @@ __all__ = [
     "DeleteError",
     "DynamoAuditRepository",
     "DynamoConversationRepository",
+    "DynamoDatasetPurger",
     "DynamoDatasetRepository",
     "DynamoExportRepository",
     "DynamoGenerationLogRepository",

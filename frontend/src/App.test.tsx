@@ -249,7 +249,7 @@ describe("Dashboard table + review panel", () => {
     fireEvent.click(screen.getByTestId("btn-confirm"));
     await waitFor(() => expect(calls.some((c) => c.url.pathname === "/api/conversations/bulk-action")).toBe(true));
     const bulk = calls.find((c) => c.url.pathname === "/api/conversations/bulk-action");
-    expect(bulk?.body).toEqual({ action: "delete", ids: ["conv_a", "conv_b", "conv_c"] });
+    expect(bulk?.body).toEqual({ action: "delete", ids: ["conv_a", "conv_b", "conv_c"], confirm: true });
     expect(await screen.findByText(/2 succeeded, 1 failed/)).toBeInTheDocument();
   });
 

@@ -39,7 +39,7 @@ export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 export type JobStatus = "queued" | "running" | "pausing" | "paused" | "completed" | "failed" | "cancelled";
 export const ACTIVE_JOB_STATUSES: readonly JobStatus[] = ["queued", "running", "pausing", "paused"];
 
-export type BulkAction = "approve" | "reject" | "delete" | "regenerate";
+export type BulkAction = "approve" | "reject" | "delete" | "regenerate" | "restore";
 
 // --------------------------------------------------------------------------- models
 
@@ -77,6 +77,46 @@ export interface Dataset {
   version?: number;
   /** What generation has cost so far. */
   spent_usd?: number;
+  /** Archived: read-only (no planning, generation or edits), still exportable. */
+  archived?: boolean;
+  archived_at?: string | null;
+  archived_by?: string | null;
+}
+
+/** `DELETE /api/datasets/{id}`: `deleted: false` (202) means call again to finish. */
+export interface DatasetDeleted {
+  dataset_id: string;
+  deleted: boolean;
+  status: "deleted" | "deleting";
+  removed: Record<string, number>;
+  exports_kept: boolean;
+}
+
+/** One generation of a conversation (`GET /api/conversations/{id}/versions`). */
+export interface VersionSummary {
+  number: number;
+  title?: string | null;
+  turn_count?: number;
+  quality_score?: number | null;
+  model?: string | null;
+  template_id?: string | null;
+  template_version?: number | null;
+  actual_cost_usd?: number | null;
+  generated_at?: string | null;
+  superseded_at?: string | null;
+}
+
+export interface ConversationVersion extends VersionSummary {
+  current: boolean;
+  turns: Turn[];
+}
+
+/** A conversation in the trash. */
+export interface TrashItem extends ConversationSummary {
+  trashed_at?: string | null;
+  trashed_by?: string | null;
+  purge_at: string;
+  days_left: number;
 }
 
 export interface Turn {
@@ -155,6 +195,8 @@ export interface ConversationDetail extends ConversationSummary {
   audit: AuditEntry[];
   previous_id: string | null;
   next_id: string | null;
+  /** How many generations it has had; earlier ones newest first (without turns). */
+  versions?: { count: number; current: number | null; earlier: VersionSummary[] } | null;
 }
 
 export interface ConversationPage {
@@ -702,7 +744,19 @@ export const api = {
   login: (email: string, password: string) => request<LoginResult>("POST", LOGIN_PATH, { body: { email, password } }),
 
   // datasets
-  listDatasets: async () => asList<Dataset>(await request<unknown>("GET", "/api/datasets")),
+  listDatasets: async (includeArchived = false) =>
+    asList<Dataset>(
+      await request<unknown>("GET", "/api/datasets", includeArchived ? { query: { include_archived: "true" } } : {}),
+    ),
+  archiveDataset: (id: string) => request<Dataset>("POST", `/api/datasets/${enc(id)}/archive`, { body: {} }),
+  unarchiveDataset: (id: string) => request<Dataset>("POST", `/api/datasets/${enc(id)}/unarchive`, { body: {} }),
+  /** Deletes for good; repeats the call while the server is still purging (202). */
+  deleteDataset: async (id: string): Promise<DatasetDeleted> => {
+    for (let i = 0; ; i++) {
+      const r = await request<DatasetDeleted>("DELETE", `/api/datasets/${enc(id)}`);
+      if (r.deleted || i >= 50) return r;
+    }
+  },
   getDataset: (id: string) => request<Dataset>("GET", `/api/datasets/${enc(id)}`),
   createDataset: (body: CreateDatasetBody) => request<Dataset>("POST", "/api/datasets", { body }),
   updateDataset: (id: string, body: Partial<CreateDatasetBody>) =>
@@ -741,6 +795,12 @@ export const api = {
     return { succeeded: r?.succeeded ?? [], failed: r?.failed ?? [], job_id: r?.job_id ?? null } satisfies BulkResult;
   },
   validateConversation: (id: string) => request<unknown>("POST", `/api/conversations/${enc(id)}/validate`, { body: {} }),
+  listTrash: async (datasetId: string) =>
+    asList<TrashItem>(await request<unknown>("GET", "/api/conversations/trash", { query: { dataset_id: datasetId } })),
+  restoreConversation: (id: string) =>
+    request<ConversationSummary>("POST", `/api/conversations/${enc(id)}/restore`, { body: {} }),
+  conversationVersion: (id: string, n: number) =>
+    request<ConversationVersion>("GET", `/api/conversations/${enc(id)}/versions/${n}`),
 
   // generation
   estimate: (body: { dataset_id: string; only?: "not_generated" | "failed"; mode?: "economy" } | { ids: string[]; mode?: "economy" }) =>

@@ -72,10 +72,11 @@ def tenant_a(api: Api) -> dict[str, str]:
     assert status == 201, body
     status, plan, _ = api.post(
         f"/api/datasets/{dsid}/plan",
-        {"count": 3, "tier_distribution": {"template": 3, "scenario": 0, "edge_case": 0}},
+        {"count": 4, "tier_distribution": {"template": 4, "scenario": 0, "edge_case": 0}},
     )
     assert status == 201, plan
-    generated, pending, spare = plan["conversation_ids"]
+    generated, pending, spare, trashed = plan["conversation_ids"]
+    assert api.delete(f"/api/conversations/{trashed}")[0] == 204  # in A's trash
     status, accepted, _ = api.post("/api/conversations/generate", {"conversation_id": generated})
     assert status == 202, accepted
     job = wait_job(api, accepted["job_id"])
@@ -108,6 +109,7 @@ def tenant_a(api: Api) -> dict[str, str]:
         "conversation": generated,
         "pending": pending,
         "spare": spare,
+        "trashed": trashed,
         "job": job["job_id"],
         "export": export["export_id"],
         "template": template["template_id"],
@@ -123,6 +125,7 @@ def missing_ids() -> dict[str, str]:
         "conversation": f"conv_{n}",
         "pending": f"conv_{n}p",
         "spare": f"conv_{n}s",
+        "trashed": f"conv_{n}t",
         "job": f"job_{n}",
         "export": f"exp_{n}",
         "template": f"tpl_{n}",
@@ -200,7 +203,37 @@ def attacks() -> list[Attack]:
         "404",
         lambda b, i: b.post(f"/api/datasets/{i['dataset']}/fill-gaps"),
     )
+    add(
+        "DELETE /api/datasets/{id}",
+        "dataset",
+        "404",
+        lambda b, i: b.delete(f"/api/datasets/{i['dataset']}"),
+    )
+    add(
+        "POST /api/datasets/{id}/archive",
+        "dataset",
+        "404",
+        lambda b, i: b.post(f"/api/datasets/{i['dataset']}/archive"),
+    )
+    add(
+        "POST /api/datasets/{id}/unarchive",
+        "dataset",
+        "404",
+        lambda b, i: b.post(f"/api/datasets/{i['dataset']}/unarchive"),
+    )
     # conversations: lists and analytics
+    add(
+        "GET /api/conversations/trash",
+        "dataset",
+        "404",
+        lambda b, i: b.get(f"/api/conversations/trash?dataset_id={i['dataset']}"),
+    )
+    add(
+        "GET /api/conversations/trash (all)",
+        "list",
+        "absent",
+        lambda b, i: b.get("/api/conversations/trash"),
+    )
     add("GET /api/conversations", "list", "absent", lambda b, i: b.get("/api/conversations"))
     add(
         "GET /api/conversations?dataset_id=",
@@ -257,12 +290,30 @@ def attacks() -> list[Attack]:
         lambda b, i: b.delete(f"/api/conversations/{i['spare']}"),
     )
     add(
+        "POST /api/conversations/{id}/restore",
+        "conversation",
+        "404",
+        lambda b, i: b.post(f"/api/conversations/{i['trashed']}/restore"),
+    )
+    add(
+        "GET /api/conversations/{id}/versions",
+        "conversation",
+        "404",
+        lambda b, i: b.get(f"/api/conversations/{i['conversation']}/versions"),
+    )
+    add(
+        "GET /api/conversations/{id}/versions/{number}",
+        "conversation",
+        "404",
+        lambda b, i: b.get(f"/api/conversations/{i['conversation']}/versions/1"),
+    )
+    add(
         "POST /api/conversations/{id}/validate",
         "conversation",
         "404",
         lambda b, i: b.post(f"/api/conversations/{i['conversation']}/validate"),
     )
-    for action in ("approve", "reject", "delete", "regenerate"):
+    for action in ("approve", "reject", "delete", "regenerate", "restore"):
         add(
             f"POST /api/conversations/bulk-action ({action})",
             "conversations",
@@ -474,6 +525,7 @@ def snapshot(api: Api, ids: dict[str, str]) -> dict[str, Any]:
         f"/api/templates/{ids['template']}",
         f"/api/exports/{ids['export']}",
         f"/api/conversations/coverage-analysis?dataset_id={ids['dataset']}",
+        f"/api/conversations/trash?dataset_id={ids['dataset']}",
         "/api/notifications/subscriptions",
         *(f"/api/audit?entity_id={ids[k]}" for k in ("dataset", "conversation", "job", "export")),
     ]

@@ -13,6 +13,7 @@ import base64
 import contextlib
 import itertools
 import json
+import re
 import threading
 import time
 import urllib.parse
@@ -302,14 +303,32 @@ def test_text_search_covers_metadata_and_turn_content(api: Any, ds: dict[str, An
     items = {i["conversation_id"]: i for i in list_all(api, dsid)}
     texts: dict[str, str] = {}
     for cid, item in items.items():
-        meta = " ".join(str(item[f]) for f in META_FIELDS if item[f]).lower()
+        meta = " ".join(str(item[f]) for f in META_FIELDS[1:] if item[f]).lower()
         turns = ""
         if cid in ds["generated"]:
             turns = " ".join(t["content"] for t in detail(api, cid)["turns"]).lower()
         texts[cid] = f"{meta} \n{turns}"
 
+    def words_of(text: str) -> list[str]:
+        return re.findall(r"[^\W_]+", text.casefold())
+
+    def has(seq: list[str], parts: list[str]) -> bool:
+        """``parts`` side by side in ``seq``, the last as a word's start."""
+        n = len(parts)
+        return any(
+            seq[i : i + n - 1] == parts[:-1] and seq[i + n - 1].startswith(parts[-1])
+            for i in range(len(seq) - n + 1)
+        )
+
     def expected(q: str) -> list[str]:
-        return sorted(cid for cid, t in texts.items() if all(w in t for w in q.lower().split()))
+        """Every word of ``q`` is a word (or a word's start) of the row: the documented
+        rule; the id is matched whole, never as words."""
+        found = []
+        for cid, t in texts.items():
+            seq = words_of(t)
+            if all(w == cid or has(seq, words_of(w)) for w in q.split()):
+                found.append(cid)
+        return sorted(found)
 
     # A word only the turns of some conversations hold (not in any metadata).
     all_meta = " ".join(t.split("\n")[0] for t in texts.values())
@@ -334,8 +353,8 @@ def test_text_search_covers_metadata_and_turn_content(api: Any, ds: dict[str, An
     combo = f"{rare} {some['tier']}"
     assert sorted(ids(list_all(api, dsid, q=combo))) == expected(combo)
 
-    # A comma is part of the search text, not a separator: "word, next" finds only
-    # what has both (splitting at the comma would search for "next" alone).
+    # A comma is punctuation, not a separator of queries: "word, next" finds only what
+    # has both words (splitting at the comma would search for "next" alone).
     pairs = {
         f"{a} {b}"
         for cid in ds["generated"]
@@ -858,7 +877,7 @@ def test_bulk_approve_reject_delete_per_id(api: Any, ds: dict[str, Any]) -> None
 
     status, result, _ = api.post(
         "/api/conversations/bulk-action",
-        {"action": "delete", "ids": [*planned, "conv_unknown_2", g[2]]},
+        {"action": "delete", "ids": [*planned, "conv_unknown_2", g[2]], "confirm": True},
     )
     assert status == 200, result
     assert result["succeeded"] == [*planned, g[2]]
@@ -872,7 +891,7 @@ def test_bulk_approve_reject_delete_per_id(api: Any, ds: dict[str, Any]) -> None
     assert list_page(api, dsid)["total"] == total_before - 4
     # Deleting again: every id is reported, nothing else changes.
     status, result, _ = api.post(
-        "/api/conversations/bulk-action", {"action": "delete", "ids": planned}
+        "/api/conversations/bulk-action", {"action": "delete", "ids": planned, "confirm": True}
     )
     assert status == 200 and result["succeeded"] == []
     assert {f["error"]["code"] for f in result["failed"]} == {"not_found"}
@@ -902,7 +921,7 @@ def test_bulk_on_a_stale_cached_copy_retries_on_the_current_state(
     before = detail(api, cid)
     R(tenant, cid).update(actions=[R.version.add(1), R.title.set("changed behind")])
     status, result, _ = api.post(
-        "/api/conversations/bulk-action", {"action": "delete", "ids": [cid]}
+        "/api/conversations/bulk-action", {"action": "delete", "ids": [cid], "confirm": True}
     )
     assert status == 200 and result["succeeded"] == [cid], result
     assert attempts == [[cid], [cid]]  # the cached copy, then the state read back
@@ -1173,7 +1192,7 @@ def test_own_edits_reach_the_list_without_a_delta_read(
     assert detail(api, cid, status="rejected")["position"] is not None
     victim = ds["planned"][30]
     status, body, _ = api.post(
-        "/api/conversations/bulk-action", {"action": "delete", "ids": [victim]}
+        "/api/conversations/bulk-action", {"action": "delete", "ids": [victim], "confirm": True}
     )
     assert status == 200 and body["succeeded"] == [victim]
     assert victim not in ids(list_all(api, dsid, status="not_generated"))

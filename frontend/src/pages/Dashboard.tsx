@@ -3,6 +3,7 @@ import { api, ApiError, bulkFailureText, type BulkAction, type ConversationSumma
 import { useApp } from "../appContext";
 import { ConfirmDialog, Dialog } from "../components/Dialog";
 import { ExportDialog } from "../components/ExportDialog";
+import { TrashDialog } from "../components/TrashDialog";
 import { Help } from "../components/Help";
 import { errorMessage, useToast } from "../components/Toasts";
 import { plural } from "../format";
@@ -178,6 +179,7 @@ export function Dashboard() {
   const [bulkBusy, setBulkBusy] = useState(false);
   const [failedConv, setFailedConv] = useState<ConversationSummary | null>(null);
   const [exportOpen, setExportOpen] = useState(false);
+  const [trashOpen, setTrashOpen] = useState(false);
   const [overBudget, setOverBudget] = useState<{ message: string; retry: () => void } | null>(null);
 
   const update = useCallback(
@@ -271,7 +273,7 @@ export function Dashboard() {
         reviewer_notes: notes?.trim() ? notes.trim() : undefined,
         ...(confirm ? { confirm: true } : {}),
       });
-      const verb = { approve: "Approved", reject: "Rejected", delete: "Deleted", regenerate: "Queued for regeneration" }[action];
+      const verb = { approve: "Approved", reject: "Rejected", delete: "Moved to the trash", regenerate: "Queued for regeneration", restore: "Restored" }[action];
       const detail = r.failed.map((f) => `${f.id}: ${bulkFailureText(f)}`);
       if (r.failed.length === 0) toast.success(`${verb}: ${plural(r.succeeded.length, "conversation")}.`);
       else
@@ -327,6 +329,9 @@ export function Dashboard() {
           <Help text={HELP.generateAll} />
           <button type="button" className="btn" onClick={() => setExportOpen(true)} data-testid="btn-export">
             Export approved…
+          </button>
+          <button type="button" className="btn" onClick={() => setTrashOpen(true)} data-testid="btn-open-trash" title="Deleted conversations (restorable for 30 days)">
+            Trash
           </button>
         </div>
 
@@ -494,7 +499,7 @@ export function Dashboard() {
           }
           message={
             bulkConfirm.action === "delete"
-              ? "They are removed from the dataset for good. This cannot be undone."
+              ? "They move to the trash: no longer listed, counted in coverage, exported or generated. You can restore them from the Trash for 30 days; after that they are deleted for good."
               : bulkConfirm.action === "regenerate"
                 ? "Their current text is replaced by newly written conversations. This costs money like a normal generation."
                 : "They will not be exported. You can still approve them later."
@@ -502,7 +507,7 @@ export function Dashboard() {
           confirmLabel={bulkConfirm.action === "delete" ? "Delete" : bulkConfirm.action === "regenerate" ? "Regenerate" : "Reject"}
           danger={bulkConfirm.action !== "reject"}
           busy={bulkBusy}
-          onConfirm={() => void runBulk(bulkConfirm.action, bulkConfirm.ids, bulkNotes)}
+          onConfirm={() => void runBulk(bulkConfirm.action, bulkConfirm.ids, bulkNotes, bulkConfirm.action === "delete")}
           onCancel={() => setBulkConfirm(null)}
         >
           {bulkConfirm.action === "reject" && (
@@ -551,6 +556,7 @@ export function Dashboard() {
       {exportOpen && (
         <ExportDialog datasetId={datasetId} dashboardFilters={toConversationQuery(state, datasetId)} onClose={() => setExportOpen(false)} />
       )}
+      {trashOpen && <TrashDialog datasetId={datasetId} onClose={() => setTrashOpen(false)} onRestored={reload} />}
     </div>
   );
 }

@@ -1,6 +1,7 @@
-import { useEffect, useState, type FormEvent } from "react";
+import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { api, ApiError, DIMENSIONS, TAXONOMY_FIELD, type Dataset, type Taxonomy, type TaxonomyEntry, type TierDistribution } from "../api";
 import { useApp } from "../appContext";
+import { ConfirmDialog } from "../components/Dialog";
 import { Help } from "../components/Help";
 import { useToast } from "../components/Toasts";
 import { dateTime, money } from "../format";
@@ -415,9 +416,69 @@ function BudgetEditor({ dataset, onDone }: { dataset: Dataset; onDone: () => voi
   );
 }
 
+/** What deleting a dataset does, as the confirmation states it. */
+export function deleteConsequences(d: Dataset): string {
+  return (
+    `“${d.name}” is deleted for good: all its conversations (the ones in its trash too) with their turns, ` +
+    "earlier versions and generation logs, its generation jobs and its document chunks. " +
+    "Exports you already made are kept in Exports and still download. The audit trail keeps a record of the deletion. " +
+    "This cannot be undone: archive the dataset instead to keep it read-only."
+  );
+}
+
+export const ARCHIVE_CONSEQUENCES =
+  "An archived dataset is read-only: no planning, generation, imports or review changes until you unarchive it. " +
+  "Its conversations stay readable, its coverage is still shown and its approved conversations can still be exported. " +
+  "It is hidden from the dataset list unless “Show archived” is ticked.";
+
+type DatasetAction = { kind: "archive" | "unarchive" | "delete"; dataset: Dataset };
+
 export function DatasetsPage() {
-  const { datasets, datasetId, dataset, selectDataset, refreshDataset, refreshDatasets } = useApp();
+  const { datasets: active, datasetId, dataset, selectDataset, refreshDataset, refreshDatasets } = useApp();
+  const toast = useToast();
   const [coverageKey, setCoverageKey] = useState(0);
+  const [showArchived, setShowArchived] = useState(false);
+  const [withArchived, setWithArchived] = useState<Dataset[] | null>(null);
+  const [pending, setPending] = useState<DatasetAction | null>(null);
+  const [acting, setActing] = useState(false);
+  const datasets = showArchived ? withArchived : active;
+  const loadArchived = useCallback(async () => {
+    try {
+      setWithArchived((await api.listDatasets(true)).items);
+    } catch (e) {
+      toast.error(e, "Could not load archived datasets");
+    }
+  }, [toast]);
+  useEffect(() => {
+    if (showArchived) void loadArchived();
+  }, [showArchived, loadArchived]);
+
+  const act = async (action: DatasetAction) => {
+    setActing(true);
+    const d = action.dataset;
+    try {
+      if (action.kind === "delete") {
+        const r = await api.deleteDataset(d.dataset_id);
+        const n = r.removed["conversations"] ?? 0;
+        toast.success(r.deleted ? `Dataset “${d.name}” deleted (${n} conversations).` : `Deleting “${d.name}”: still removing its data.`);
+        if (d.dataset_id === datasetId) selectDataset(null);
+      } else if (action.kind === "archive") {
+        await api.archiveDataset(d.dataset_id);
+        toast.success(`Dataset “${d.name}” archived (read-only).`);
+      } else {
+        await api.unarchiveDataset(d.dataset_id);
+        toast.success(`Dataset “${d.name}” unarchived.`);
+      }
+      await refreshDatasets();
+      if (showArchived) await loadArchived();
+      if (d.dataset_id === datasetId && action.kind !== "delete") await refreshDataset();
+    } catch (e) {
+      toast.error(e, action.kind === "delete" ? "Could not delete the dataset" : "Could not change the dataset");
+    } finally {
+      setActing(false);
+      setPending(null);
+    }
+  };
   // Spending and chunk counts change in the background: refresh when the page opens.
   useEffect(() => {
     void refreshDatasets();
@@ -433,6 +494,10 @@ export function DatasetsPage() {
     <div className="page" data-testid="datasets-page">
       <h2 className="page-title">Datasets</h2>
       <section className="card" aria-label="Your datasets">
+        <label className="inline-check small">
+          <input type="checkbox" checked={showArchived} onChange={(e) => setShowArchived(e.target.checked)} data-testid="toggle-show-archived" />
+          Show archived
+        </label>
         {!datasets && <p className="loading">Loading datasets…</p>}
         {datasets && datasets.length === 0 && (
           <p className="muted" data-testid="empty-datasets">
@@ -457,7 +522,15 @@ export function DatasetsPage() {
             <tbody>
               {datasets.map((d) => (
                 <tr key={d.dataset_id} className={d.dataset_id === datasetId ? "active" : ""} data-testid={`dataset-row-${d.dataset_id}`}>
-                  <td>{d.name}</td>
+                  <td>
+                    {d.name}
+                    {d.archived && (
+                      <span className="badge small" data-testid={`archived-${d.dataset_id}`}>
+                        {" "}
+                        archived
+                      </span>
+                    )}
+                  </td>
                   <td>{d.target_count}</td>
                   <td>{d.chunk_count ?? 0}</td>
                   <td>{d.budget_usd === null || d.budget_usd === undefined ? "No limit" : money(d.budget_usd)}</td>
@@ -470,7 +543,25 @@ export function DatasetsPage() {
                       <button type="button" className="btn btn-small" onClick={() => selectDataset(d.dataset_id)} data-testid={`btn-select-dataset-${d.dataset_id}`}>
                         Select
                       </button>
-                    )}
+                    )}{" "}
+                    <button
+                      type="button"
+                      className="btn btn-small"
+                      disabled={acting}
+                      onClick={() => setPending({ kind: d.archived ? "unarchive" : "archive", dataset: d })}
+                      data-testid={`btn-archive-dataset-${d.dataset_id}`}
+                    >
+                      {d.archived ? "Unarchive" : "Archive"}
+                    </button>{" "}
+                    <button
+                      type="button"
+                      className="btn btn-small btn-danger"
+                      disabled={acting}
+                      onClick={() => setPending({ kind: "delete", dataset: d })}
+                      data-testid={`btn-delete-dataset-${d.dataset_id}`}
+                    >
+                      Delete
+                    </button>
                   </td>
                 </tr>
               ))}
@@ -479,7 +570,45 @@ export function DatasetsPage() {
         )}
       </section>
 
-      {datasetId && dataset && (
+      {pending && (
+        <ConfirmDialog
+          title={
+            pending.kind === "delete"
+              ? `Delete “${pending.dataset.name}” for good?`
+              : pending.kind === "archive"
+                ? `Archive “${pending.dataset.name}”?`
+                : `Unarchive “${pending.dataset.name}”?`
+          }
+          message={
+            <span data-testid="dataset-action-consequences">
+              {pending.kind === "delete"
+                ? deleteConsequences(pending.dataset)
+                : pending.kind === "archive"
+                  ? ARCHIVE_CONSEQUENCES
+                  : "It becomes editable again: planning, generation, imports and reviews."}{" "}
+              {pending.kind !== "unarchive" && "A running generation job must finish (or be cancelled) first."}
+            </span>
+          }
+          confirmLabel={pending.kind === "delete" ? "Delete for good" : pending.kind === "archive" ? "Archive" : "Unarchive"}
+          danger={pending.kind === "delete"}
+          busy={acting}
+          onConfirm={() => void act(pending)}
+          onCancel={() => setPending(null)}
+        />
+      )}
+
+      {datasetId && dataset?.archived && (
+        <div className="banner banner-info" role="status" data-testid="dataset-archived-banner">
+          “{dataset.name}” is archived: read-only (no planning, generation, imports or review changes). Its coverage is shown
+          below and its approved conversations can still be exported.{" "}
+          <button type="button" className="link-btn" onClick={() => setPending({ kind: "unarchive", dataset })}>
+            Unarchive
+          </button>
+        </div>
+      )}
+      {datasetId && dataset?.archived && <CoverageView datasetId={dataset.dataset_id} refreshKey={coverageKey} />}
+
+      {datasetId && dataset && !dataset.archived && (
         <div className="dataset-setup" data-testid="dataset-setup" key={dataset.dataset_id}>
           <div className="card-head">
             <h2>Set up “{dataset.name}”</h2>

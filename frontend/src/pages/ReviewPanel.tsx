@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from "react";
-import { api, ApiError, normalizeDetail, type ConversationDetail } from "../api";
+import { api, ApiError, normalizeDetail, type ConversationDetail, type ConversationVersion } from "../api";
 import { QualityBadge, StatusBadge } from "../components/Badges";
 import { Help } from "../components/Help";
 import { errorMessage, useToast } from "../components/Toasts";
@@ -66,6 +66,8 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
       return true;
     }
   });
+  const [shownVersion, setShownVersion] = useState<ConversationVersion | null>(null);
+  const [versionBusy, setVersionBusy] = useState<number | null>(null);
   const notesRef = useRef<HTMLTextAreaElement>(null);
   const panelRef = useRef<HTMLElement>(null);
 
@@ -90,6 +92,7 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
   useEffect(() => {
     const ctrl = new AbortController();
     setConflict(null);
+    setShownVersion(null);
     void load(ctrl.signal);
     return () => ctrl.abort();
   }, [load]);
@@ -114,6 +117,21 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
       toast.error(e, "Could not re-check quality");
     } finally {
       setValidating(false);
+    }
+  };
+
+  const showVersion = async (n: number | null) => {
+    if (!detail || n === null || n === detail.versions?.current) {
+      setShownVersion(null);
+      return;
+    }
+    setVersionBusy(n);
+    try {
+      setShownVersion(await api.conversationVersion(detail.conversation_id, n));
+    } catch (e) {
+      toast.error(e, "Could not load that version");
+    } finally {
+      setVersionBusy(null);
     }
   };
 
@@ -367,9 +385,65 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
             {d.status === "generating" && <p className="small muted">Being written now… this view refreshes by itself.</p>}
           </section>
 
+          {d.versions && d.versions.count > 1 && (
+            <section aria-label="Versions" className="meta" data-testid="panel-versions">
+              <h3>Versions</h3>
+              <p className="small muted">
+                Regenerating keeps the earlier versions. The current one is what is reviewed and exported.
+              </p>
+              <ol className="versions">
+                {d.versions.current !== null && (
+                  <li>
+                    <button
+                      type="button"
+                      className={`link-btn${shownVersion === null ? " active" : ""}`}
+                      aria-pressed={shownVersion === null}
+                      onClick={() => void showVersion(null)}
+                      data-testid={`version-${d.versions.current}`}
+                    >
+                      Version {d.versions.current} (current)
+                    </button>{" "}
+                    <span className="small muted">
+                      {dateTime(d.generated_at)} · quality {d.quality_score ?? "–"} · {money(d.actual_cost_usd)}
+                    </span>
+                  </li>
+                )}
+                {d.versions.earlier.map((v) => (
+                  <li key={v.number}>
+                    <button
+                      type="button"
+                      className={`link-btn${shownVersion?.number === v.number ? " active" : ""}`}
+                      aria-pressed={shownVersion?.number === v.number}
+                      disabled={versionBusy !== null}
+                      onClick={() => void showVersion(v.number)}
+                      data-testid={`version-${v.number}`}
+                    >
+                      Version {v.number}
+                    </button>{" "}
+                    <span className="small muted">
+                      {dateTime(v.generated_at)} · quality {v.quality_score ?? "–"} · {money(v.actual_cost_usd)}
+                      {v.model ? ` · ${v.model}` : ""}
+                      {v.template_version ? ` · template v${v.template_version}` : ""}
+                    </span>
+                  </li>
+                ))}
+              </ol>
+            </section>
+          )}
+
+          {shownVersion && (
+            <div className="banner banner-info" role="status" data-testid="version-banner">
+              Showing version {shownVersion.number}, replaced {dateTime(shownVersion.superseded_at ?? null)} (quality{" "}
+              {shownVersion.quality_score ?? "–"}). It is kept for reference only.{" "}
+              <button type="button" className="link-btn" onClick={() => void showVersion(null)} data-testid="btn-version-current">
+                Back to the current version
+              </button>
+            </div>
+          )}
+
           <section aria-label="Conversation turns" className="turns" data-testid="turns">
-            {d.turns.length === 0 && <p className="muted">No turns yet.</p>}
-            {d.turns.map((t) => (
+            {(shownVersion ? shownVersion.turns : d.turns).length === 0 && <p className="muted">No turns yet.</p>}
+            {(shownVersion ? shownVersion.turns : d.turns).map((t) => (
               <div key={t.turn_number} className={`turn turn-${t.role}`} data-testid={`turn-${t.turn_number}`}>
                 <div className="turn-role">{t.role === "user" ? "USER" : "ASSISTANT"}:</div>
                 {/* Model text is untrusted: rendered as a text node, never as HTML. */}
