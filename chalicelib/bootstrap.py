@@ -167,7 +167,9 @@ class Container:
 
     @cached_property
     def datasets(self) -> DatasetService:
-        return DatasetService(self.dataset_repo, self.conversation_repo, self.audit, self.index)
+        return DatasetService(
+            self.dataset_repo, self.conversation_repo, self.audit, self.index, self.templates
+        )
 
     def find_duplicate(
         self, tenant_id: str, dataset_id: str, conversation_id: str, text: str
@@ -251,6 +253,7 @@ class Container:
             notifier=self.notifier,
             audit=self.audit,
             duplicate_finder=self.find_duplicate,
+            logs=self.log_repo,
         )
 
     @cached_property
@@ -265,6 +268,7 @@ class Container:
             generation=self.generation,
             notifier=self.notifier,
             audit=self.audit,
+            conversation_source=self.index,
         )
 
     @cached_property

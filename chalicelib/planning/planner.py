@@ -11,6 +11,7 @@ tier-1/tier-3 slots fill what they leave. ``random.Random(seed)`` only breaks ti
 from __future__ import annotations
 
 import bisect
+import hashlib
 import heapq
 import random
 import re
@@ -458,3 +459,56 @@ def pair_coverage(specs: Sequence[HasDimensions], taxonomy: Taxonomy) -> dict[st
             ],
         }
     return out
+
+
+def _folded(value: str | None) -> str | None:
+    return " ".join(value.split()).casefold() if value else None
+
+
+def chunk_fit(chunk: Chunk, item: HasDimensions) -> int | None:
+    """How many of the chunk's dimensions the conversation shares; None when one of them
+    contradicts it (a chunk fixes the dimensions it names, as it does when planning)."""
+    shared = 0
+    for dim in DIMENSIONS:
+        wanted = _folded(getattr(chunk, dim))
+        if wanted is None:
+            continue
+        if wanted != _folded(getattr(item, dim)):
+            return None
+        shared += 1
+    return shared
+
+
+def match_chunks(
+    chunks: Sequence[Chunk],
+    needing: Sequence[Any],
+    existing: Iterable[Any] = (),
+) -> dict[str, Chunk]:
+    """A chunk for each scenario conversation planned without one (before the dataset
+    had chunks): of the chunks whose dimensions agree with the conversation's, the one
+    naming the most of them, then the least used (every chunk once before any twice, as
+    the planner spreads them), then a stable per-conversation order. Conversations no
+    chunk agrees with are left out (they keep the excerpt-free template)."""
+    uses: Counter[str] = Counter(
+        c.chunk_id for c in existing if getattr(c, "chunk_id", None) and not _is_deleted(c)
+    )
+    out: dict[str, Chunk] = {}
+    for conversation in sorted(needing, key=lambda c: c.conversation_id):
+        best: tuple[int, int, str] | None = None
+        chosen: Chunk | None = None
+        for chunk in chunks:
+            fit = chunk_fit(chunk, conversation)
+            if fit is None:
+                continue
+            tie = hashlib.sha256(f"{conversation.conversation_id}|{chunk.chunk_id}".encode())
+            key = (-fit, uses[chunk.chunk_id], tie.hexdigest())
+            if best is None or key < best:
+                best, chosen = key, chunk
+        if chosen is not None:
+            out[conversation.conversation_id] = chosen
+            uses[chosen.chunk_id] += 1
+    return out
+
+
+def _is_deleted(item: Any) -> bool:
+    return bool(getattr(item, "deleted", False))
