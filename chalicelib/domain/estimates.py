@@ -28,7 +28,14 @@ MIN_OBSERVED = 3  # conversations needed before an observed mean is trusted
 Z_95 = 1.96
 DEFAULT_OUTPUT_TOKENS = 1800  # ~12 turns
 DEFAULT_LATENCY_SECONDS = 20.0
-DEFAULT_RELATIVE_SPREAD = 0.5  # +-50% when nothing has been observed
+JOB_OVERHEAD_SECONDS = 1.0  # starting the execution, preparing and finishing the job
+DEFAULT_RELATIVE_SPREAD = 0.5
+# With nothing observed, the answer length is the unknown: the range spans answers of
+# this many output tokens (a short 8-turn exchange to a long 16-turn one).
+DEFAULT_OUTPUT_RANGE = (500, 3200)
+# A tier predicted from other tiers' observations (not its own) is uncertain by at
+# least this share of its mean: tiers differ in more than their prompt length.
+EXTRAPOLATION_SPREAD = 0.10
 MAX_OVERHEAD = 3.0
 
 Scope = Literal["dataset", "template", "defaults"]
@@ -181,7 +188,7 @@ def estimate_cost(
             base = predicted_cost(prompt, out, prices)
             mean = base * calibration
             sd = base * calibration_sd
-            se = sd / math.sqrt(len(ratios)) if ratios else sd
+            se = max(sd / math.sqrt(len(ratios)) if ratios else sd, EXTRAPOLATION_SPREAD * mean)
             basis = (
                 f"counted prompt tokens, scaled by {len(ratios)} observed conversations"
                 if ratios
@@ -200,14 +207,22 @@ def estimate_cost(
     if first is not None and total > 0:
         total += first.system_tokens * (prices.cache_write - prices.cache_read) * overhead
     margin = Z_95 * math.sqrt(variance)
+    low, high = max(0.0, total - margin), total + margin
     if not observations:
-        margin = max(margin, total * DEFAULT_RELATIVE_SPREAD)
+        fallback = TierPrompt(1500, 0)
+        low, high = (
+            sum(
+                n * predicted_cost(prompts.get(t) or fallback, out, prices)
+                for t, n in tier_counts.items()
+            )
+            for out in DEFAULT_OUTPUT_RANGE
+        )
     observed = len(observations)
     basis = describe_basis(scope, observed, scope_label, overhead)
     return CostEstimate(
         total_usd=total,
-        low_usd=max(0.0, total - margin),
-        high_usd=total + margin,
+        low_usd=low,
+        high_usd=high,
         per_tier=tiers,
         scope=scope,
         observed=observed,
@@ -271,37 +286,54 @@ def estimate_standard_time(
     output_tokens: float,
     history: Sequence[JobHistory] = (),
 ) -> TimeEstimate:
-    """The bound above, scaled by how long this dataset's earlier standard jobs took
-    against the same bound (workflow and retry overhead), when there are any."""
+    """``overhead + factor x bound``: the bound above (observed call latency, this
+    concurrency, the rate limits) scaled by what this dataset's earlier standard jobs
+    took. With two or more jobs of different sizes both are fitted; with one, the
+    overhead is the default workflow start-up and the factor is fitted."""
     latencies = [o.seconds for o in observations if o.seconds > 0]
     latency = statistics.fmean(latencies) if latencies else DEFAULT_LATENCY_SECONDS
     bound = standard_seconds(n, latency, concurrency, rpm, otpm, output_tokens)
-    ratios = []
-    for job in history:
-        if job.mode != "standard" or job.completed <= 0 or job.seconds <= 0:
-            continue
-        expected = standard_seconds(
-            job.completed, latency, job.max_concurrency, rpm, otpm, output_tokens
+    points = [
+        (
+            standard_seconds(j.completed, latency, j.max_concurrency, rpm, otpm, output_tokens),
+            j.seconds,
         )
-        if expected > 0:
-            ratios.append(job.seconds / expected)
-    if ratios:
-        factor = statistics.median(ratios)
-        spread = (max(ratios) - min(ratios)) / 2 if len(ratios) > 1 else 0.25 * factor
-        seconds = bound * factor
-        basis = (
-            f"{latency:.1f} s per call observed, {concurrency} at a time, timed like this "
-            f"dataset's last {len(ratios)} job{'s' if len(ratios) > 1 else ''}"
-        )
-        low, high = bound * max(factor - spread, 0.1), bound * (factor + spread)
-    else:
-        seconds = bound
+        for j in history
+        if j.mode == "standard" and j.completed > 0 and j.seconds > 0
+    ]
+    points = [(x, y) for x, y in points if x > 0]
+    if not points:
+        seconds = JOB_OVERHEAD_SECONDS + bound
         basis = (
             f"{latency:.1f} s per call {'observed' if latencies else '(default)'}, "
             f"{concurrency} at a time, within {rpm} requests/min"
         )
-        low, high = seconds * 0.7, seconds * (1.5 if latencies else 2.0)
-    return TimeEstimate(seconds, low, high, basis)
+        return TimeEstimate(seconds, seconds * 0.7, seconds * (1.5 if latencies else 2.0), basis)
+    overhead, factor = _fit_time(points)
+    seconds = overhead + factor * bound
+    residuals = [abs(y - (overhead + factor * x)) / y for x, y in points]
+    spread = max(0.25, max(residuals) if len(points) > 2 else 0.5)
+    basis = (
+        f"{latency:.1f} s per call observed, {concurrency} at a time, timed like this "
+        f"dataset's last {len(points)} job{'s' if len(points) > 1 else ''} "
+        f"({overhead:.1f} s start-up + {factor:.2f}x the call time)"
+    )
+    return TimeEstimate(seconds, seconds * (1 - spread / 2), seconds * (1 + spread), basis)
+
+
+def _fit_time(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """Least squares ``seconds = overhead + factor x bound`` (overhead >= 0, factor >= 1);
+    one job, or jobs of one size: the default overhead and the factor through them."""
+    xs = [x for x, _ in points]
+    if len(points) >= 2 and max(xs) > min(xs) * 1.2:
+        mx, my = statistics.fmean(xs), statistics.fmean(y for _, y in points)
+        sxx = sum((x - mx) ** 2 for x in xs)
+        factor = sum((x - mx) * (y - my) for x, y in points) / sxx
+        factor = max(factor, 1.0)
+        overhead = max(my - factor * mx, 0.0)
+        return overhead, factor
+    ratios = [max((y - JOB_OVERHEAD_SECONDS) / x, 1.0) for x, y in points]
+    return JOB_OVERHEAD_SECONDS, statistics.median(ratios)
 
 
 def estimate_economy_time(
