@@ -282,6 +282,12 @@ class GenerationLogSummary(BaseModel):
     cost_usd: float
     duration_ms: int
     error_message: str | None = None
+    billing: Literal["actual", "estimated", "none"] = Field(
+        default="actual",
+        description="estimated: the call may have been billed without an answer (a timeout, "
+        "or a crash mid-call) and is charged at the conversation's estimate",
+    )
+    attempt: int | None = None
 
 
 class ConversationDetail(ConversationSummary):

@@ -466,17 +466,18 @@ def _folded(value: str | None) -> str | None:
 
 
 def chunk_fit(chunk: Chunk, item: HasDimensions) -> int | None:
-    """How many of the chunk's dimensions the conversation shares; None when one of them
-    contradicts it (a chunk fixes the dimensions it names, as it does when planning)."""
-    shared = 0
-    for dim in DIMENSIONS:
-        wanted = _folded(getattr(chunk, dim))
-        if wanted is None:
-            continue
-        if wanted != _folded(getattr(item, dim)):
-            return None
-        shared += 1
-    return shared
+    """How well a chunk grounds an already planned conversation: None when the chunk is
+    about another topic (its excerpt would not be about what the conversation is);
+    otherwise how many of its named dimensions the conversation shares."""
+    chunk_topic = _folded(chunk.topic)
+    if chunk_topic is not None and chunk_topic != _folded(item.topic):
+        return None
+    return sum(
+        1
+        for dim in DIMENSIONS
+        if (wanted := _folded(getattr(chunk, dim))) is not None
+        and wanted == _folded(getattr(item, dim))
+    )
 
 
 def match_chunks(
@@ -485,10 +486,10 @@ def match_chunks(
     existing: Iterable[Any] = (),
 ) -> dict[str, Chunk]:
     """A chunk for each scenario conversation planned without one (before the dataset
-    had chunks): of the chunks whose dimensions agree with the conversation's, the one
-    naming the most of them, then the least used (every chunk once before any twice, as
-    the planner spreads them), then a stable per-conversation order. Conversations no
-    chunk agrees with are left out (they keep the excerpt-free template)."""
+    had chunks): of the chunks about its topic (or naming none), the least used (every
+    chunk once before any twice, as the planner spreads them), then the one sharing most
+    of its other dimensions, then a stable per-conversation order. Conversations with no
+    chunk on their topic are left out (they keep the excerpt-free template)."""
     uses: Counter[str] = Counter(
         c.chunk_id for c in existing if getattr(c, "chunk_id", None) and not _is_deleted(c)
     )
@@ -501,7 +502,7 @@ def match_chunks(
             if fit is None:
                 continue
             tie = hashlib.sha256(f"{conversation.conversation_id}|{chunk.chunk_id}".encode())
-            key = (-fit, uses[chunk.chunk_id], tie.hexdigest())
+            key = (uses[chunk.chunk_id], -fit, tie.hexdigest())
             if best is None or key < best:
                 best, chosen = key, chunk
         if chosen is not None:
