@@ -176,6 +176,7 @@ class Container:
             known_models=tuple(self.settings.prices),
             jobs=self.job_repo,
             purger=DynamoDatasetPurger(),
+            templates=self.templates,
         )
 
     def find_duplicate(
@@ -260,6 +261,7 @@ class Container:
             notifier=self.notifier,
             audit=self.audit,
             duplicate_finder=self.find_duplicate,
+            logs=self.log_repo,
         )
 
     @cached_property
@@ -274,6 +276,7 @@ class Container:
             generation=self.generation,
             notifier=self.notifier,
             audit=self.audit,
+            conversation_source=self.index,
         )
 
     @cached_property

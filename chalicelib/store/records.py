@@ -264,6 +264,8 @@ class JobRecord(BaseRecord):
     max_attempts = NumberAttribute(default=3)
     execution_arns = ListAttribute(of=UnicodeAttribute, default=list)
     batch_id = UnicodeAttribute(null=True)
+    batch_execution = UnicodeAttribute(null=True)  # the execution that submitted batch_id
+    estimate = JSONAttribute(null=True)  # what the start estimate was built from, its range
     pause_reason = UnicodeAttribute(null=True)
     error_message = UnicodeAttribute(null=True)
     created_by = UnicodeAttribute(default="")
