@@ -74,6 +74,8 @@ unit: $(STAMP)
 
 bench: setup
 	$(PY) bench/generation.py
+	$(PY) bench/generation.py --n 60 --faults 0 --malformed 0.1 --truncated 0.1 --timeouts 0.05
+	$(PY) bench/estimate.py
 	$(PY) bench/list_query.py
 	$(PY) bench/export.py
 	$(PY) bench/export_writers.py

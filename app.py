@@ -532,6 +532,7 @@ def _start_job(
             "total": job.total,
             "estimated_cost_usd": job.estimated_cost_usd,
             "estimated_seconds": job.estimated_seconds,
+            "estimate": job.estimate,
             "rejected": rejected,
             "status_url": f"/api/jobs/{job.job_id}",
         },
@@ -563,10 +564,16 @@ def estimate() -> Response:
     if not dataset_id:
         raise ValidationError("none of the ids can be generated", {"rejected": rejected})
     dataset = c.dataset_repo.get(who.tenant_id, dataset_id)
-    result = c.jobs.estimate(who.tenant_id, dataset, targets)
+    result = c.jobs.estimate(
+        who.tenant_id, dataset, targets, mode=req.mode, max_concurrency=req.max_concurrency
+    )
     if req.mode == "economy":
-        result["estimated_cost_usd"] = result["estimated_economy_cost_usd"]
-    return respond({**result, "rejected": rejected})
+        for key in ("estimated_cost_usd", "estimated_cost_low_usd", "estimated_cost_high_usd"):
+            result[key] = result[key.replace("cost_", "economy_cost_")]
+        for key in ("estimated_seconds", "estimated_seconds_low", "estimated_seconds_high"):
+            result[key] = result[key.replace("seconds", "economy_seconds")]
+        result["time_basis"] = result["economy_time_basis"]
+    return respond({**result, "mode": req.mode, "rejected": rejected})
 
 
 @app.route("/api/conversations/generate", methods=["POST"], content_types=JSON)
@@ -873,6 +880,11 @@ def submit_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.lambda_function(name="poll_batch")
 def poll_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return workflow.poll_batch(event, context)
+
+
+@app.lambda_function(name="recover_stalled_jobs")
+def recover_stalled_jobs(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return workflow.recover_stalled_jobs(event, context)
 
 
 @app.lambda_function(name="run_export")

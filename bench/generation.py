@@ -7,6 +7,15 @@ successes, failures, duplicates, and billed calls vs stored conversations.
 
     .venv/bin/python bench/generation.py                 # N=100, RPM=600, latency 0.3 s
     .venv/bin/python bench/generation.py --n 100 --faults 0.3
+    # bad answers and timeouts: 10% malformed, 10% truncated, 5% hanging past the timeout
+    .venv/bin/python bench/generation.py --n 60 --faults 0 --malformed 0.1 --truncated 0.1 \
+        --timeouts 0.05
+
+"Billed calls" are the simulator's: every answer a real provider would charge for,
+including the requests that hung past the client's timeout (billed when the simulator
+finishes them, so the run waits out the hang before reading its counters). "Logged
+billed calls" are the generation logs with an answer plus those charged at the estimate
+(``billing: estimated``: a call that timed out may have been billed).
 """
 
 from __future__ import annotations
@@ -49,7 +58,19 @@ def stack_cpu_seconds(stack: Any) -> float:
 
 
 def run(
-    n: int, rpm: int, latency: float, concurrency: int, faults: float, seed: int, workers: int = 1
+    n: int,
+    rpm: int,
+    latency: float,
+    concurrency: int,
+    faults: float,
+    seed: int,
+    workers: int = 1,
+    *,
+    malformed: float = 0.0,
+    truncated: float = 0.0,
+    timeouts: float = 0.0,
+    timeout_seconds: float = 1.0,
+    max_attempts: int | None = None,
 ) -> dict[str, Any]:
     from chalicelib.bootstrap import get_container
     from chalicelib.local.launcher import LocalStack
@@ -63,6 +84,13 @@ def run(
         "LLM_SIM_RATE_429": str(third),
         "LLM_SIM_RATE_529": str(third),
         "LLM_SIM_RATE_500": str(third),
+        "LLM_SIM_RATE_MALFORMED": str(malformed),
+        "LLM_SIM_RATE_TRUNCATED": str(truncated),
+        "LLM_SIM_RATE_TIMEOUT": str(timeouts),
+        # A hang outlasts the client's timeout (then the SDK retries), and is short
+        # enough for the run to wait it out before counting the billed calls.
+        "LLM_SIM_TIMEOUT_HANG": str(timeout_seconds * 2),
+        "LLM_TIMEOUT_SECONDS": str(timeout_seconds),
         "LLM_SIM_RETRY_AFTER": "1",
         "LLM_SIM_SEED": str(seed),
         "RATE_LIMIT_RPM": str(rpm),
@@ -92,12 +120,14 @@ def run(
             stack.simulator.reset_stats()
             started_at = time.time()
             cpu_before = stack_cpu_seconds(stack)
-            status, job = call(
-                base,
-                "POST",
-                "/api/conversations/generate-all",
-                {"dataset_id": dsid, "max_concurrency": concurrency, "confirm": True},
-            )
+            request: dict[str, Any] = {
+                "dataset_id": dsid,
+                "max_concurrency": concurrency,
+                "confirm": True,
+            }
+            if max_attempts:
+                request["max_attempts"] = max_attempts
+            status, job = call(base, "POST", "/api/conversations/generate-all", request)
             assert status == 202, job
             while True:
                 # Poll gently (the UI polls every 2-5 s): the wall time comes from the
@@ -107,6 +137,8 @@ def run(
                     break
                 time.sleep(0.5)
             cpu_used = stack_cpu_seconds(stack) - cpu_before  # includes ~0.5 s/s of polling
+            if timeouts:
+                time.sleep(timeout_seconds * 2 + 1)  # hung requests are billed when they end
             finished = datetime.fromisoformat(
                 state["finished_at"].replace("Z", "+00:00")
             ).timestamp()
@@ -122,7 +154,13 @@ def run(
                 for cv in convs
                 for r in GenerationLogRecord.query(f"{tenant}#{cv.conversation_id}")
             ]
-            billed_logs = [r for r in logs if r.doc.get("response_payload")]
+            answered_logs = [r for r in logs if r.doc.get("response_payload")]
+            estimated_logs = [
+                r
+                for r in logs
+                if not r.doc.get("response_payload") and r.doc.get("billing") == "estimated"
+            ]
+            billed_logs = answered_logs + estimated_logs
             sim = stack.simulator.stats()
             conv_ids = [r.conversation_id for r in records if not r.deleted]
             logged_cost = round(sum(r.doc["cost_usd"] for r in billed_logs), 6)
@@ -133,6 +171,7 @@ def run(
                 "latency_s": latency,
                 "concurrency": concurrency,
                 "faults": faults,
+                "bad_answers": f"{malformed}/{truncated}/{timeouts}",
                 "wall_s": round(wall, 2),
                 "bound_s": round(bound, 2),
                 "efficiency": round(bound / wall, 3),
@@ -143,12 +182,19 @@ def run(
                 + (len(turns) - len({t.conversation_id for t in turns})),
                 "billed_calls": sim["billed"],
                 "logged_billed_calls": len(billed_logs),
+                "estimated_calls": len(estimated_logs),
+                "retried_items": sum(
+                    1
+                    for cv in convs
+                    if sum(1 for r in logs if r.doc["conversation_id"] == cv.conversation_id) > 1
+                ),
                 "stored_conversations": len(turns),
                 "job_cost_usd": round(state["cost_usd"], 6),
                 "logged_cost_usd": logged_cost,
                 "cost_counted_once": abs(round(state["cost_usd"], 6) - logged_cost) < 1e-6
                 and len(billed_logs) == sim["billed"],
                 "sim_faults": sim["faults"],
+                "failures": [x.error_message for x in convs if x.status.value == "failed"],
                 "cpu_ms_per_conversation": round(cpu_used / n * 1000, 1),
             }
         finally:
@@ -163,16 +209,37 @@ def main() -> int:
     p.add_argument("--concurrency", type=int, default=10)
     p.add_argument("--faults", type=float, nargs="*", default=[0.0, 0.3])
     p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--malformed", type=float, default=0.0, help="share of malformed answers")
+    p.add_argument("--truncated", type=float, default=0.0, help="share cut off at max_tokens")
+    p.add_argument("--timeouts", type=float, default=0.0, help="share hanging past the timeout")
+    p.add_argument("--timeout-seconds", type=float, default=1.0, help="LLM_TIMEOUT_SECONDS")
+    p.add_argument(
+        "--max-attempts", type=int, default=None, help="the job's max_attempts (default: 3)"
+    )
     p.add_argument(
         "--workers", type=int, default=1, help="Lambda worker processes (0: in-process, as tests)"
     )
     args = p.parse_args()
     rows = [
-        run(args.n, args.rpm, args.latency, args.concurrency, f, args.seed, args.workers)
+        run(
+            args.n,
+            args.rpm,
+            args.latency,
+            args.concurrency,
+            f,
+            args.seed,
+            args.workers,
+            malformed=args.malformed,
+            truncated=args.truncated,
+            timeouts=args.timeouts,
+            timeout_seconds=args.timeout_seconds,
+            max_attempts=args.max_attempts,
+        )
         for f in args.faults
     ]
     cols = [
         "faults",
+        "bad_answers",
         "wall_s",
         "bound_s",
         "efficiency",
@@ -182,13 +249,17 @@ def main() -> int:
         "duplicates",
         "billed_calls",
         "logged_billed_calls",
+        "estimated_calls",
+        "retried_items",
         "stored_conversations",
         "cost_counted_once",
         "cpu_ms_per_conversation",
     ]
     print(
         f"\nGenerate All: N={args.n}, RPM={args.rpm}, latency={args.latency}s, "
-        f"MaxConcurrency={args.concurrency}, Lambda worker processes={args.workers}"
+        f"MaxConcurrency={args.concurrency}, Lambda worker processes={args.workers}, "
+        f"malformed/truncated/timeouts={args.malformed}/{args.truncated}/{args.timeouts}, "
+        f"max_attempts={args.max_attempts or 'default'}"
     )
     print(" | ".join(f"{c:>14}" for c in cols))
     for r in rows:
@@ -197,6 +268,8 @@ def main() -> int:
         print(
             f"faults={r['faults']}: simulator faults injected {r['sim_faults']}, job cost ${r['job_cost_usd']} vs logged ${r['logged_cost_usd']}"
         )
+        for message in r["failures"]:
+            print(f"  failed: {message}")
     return 0
 
 

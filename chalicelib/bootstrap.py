@@ -179,6 +179,7 @@ class Container:
             known_models=tuple(self.settings.prices),
             jobs=self.job_repo,
             purger=DynamoDatasetPurger(),
+            templates=self.templates,
         )
 
     def find_duplicate(
@@ -247,6 +248,7 @@ class Container:
             audit=self.audit,
             duplicate_finder=self.find_duplicate,
             judge=self.judge,
+            logs=self.log_repo,
         )
 
     @cached_property
@@ -261,6 +263,7 @@ class Container:
             generation=self.generation,
             notifier=self.notifier,
             audit=self.audit,
+            conversation_source=self.index,
         )
 
     @cached_property

@@ -33,6 +33,9 @@ ASL_PATH = ROOT / "statemachines" / "generation.asl.json"
 # API handler's resource is "api_handler", hence "ApiHandlerRole".
 API_FUNCTION = "APIHandler"
 EXPORT_FUNCTION = "RunExport"  # invoked asynchronously by the API (POST .../exports)
+# The stalled-job check, invoked by an EventBridge schedule (``STALLED_JOB_SCHEDULE``).
+RECOVERY_FUNCTION = "RecoverStalledJobs"
+STALLED_JOB_SCHEDULE = "rate(5 minutes)"
 # Functions the state machine invokes: ASL placeholder -> logical id.
 WORKFLOW_FUNCTIONS = {
     "PrepareJobArn": "PrepareJob",
@@ -42,7 +45,12 @@ WORKFLOW_FUNCTIONS = {
     "SubmitBatchArn": "SubmitBatch",
     "PollBatchArn": "PollBatch",
 }
-LAMBDA_FUNCTIONS = [API_FUNCTION, *WORKFLOW_FUNCTIONS.values(), EXPORT_FUNCTION]
+LAMBDA_FUNCTIONS = [
+    API_FUNCTION,
+    *WORKFLOW_FUNCTIONS.values(),
+    EXPORT_FUNCTION,
+    RECOVERY_FUNCTION,
+]
 FUNCTION_ROLES = {
     fn: "ApiHandlerRole" if fn == API_FUNCTION else f"{fn}Role" for fn in LAMBDA_FUNCTIONS
 }
@@ -247,6 +255,7 @@ RESERVED_CONCURRENCY: dict[str, Any] = {
     "SubmitBatch": 10,
     "PollBatch": 10,
     EXPORT_FUNCTION: 5,
+    RECOVERY_FUNCTION: 1,  # one check of stalled jobs at a time
 }
 ASYNC_FUNCTIONS = (EXPORT_FUNCTION,)  # invoked with InvocationType=Event: need a DLQ
 LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653]
@@ -691,6 +700,11 @@ def build_template() -> dict[str, Any]:
             "RUN_EXPORT_FUNCTION": {"Ref": EXPORT_FUNCTION},
         },
         EXPORT_FUNCTION: dict(common_env),
+        # It resumes jobs (their notices carry links, as the workflow's do).
+        RECOVERY_FUNCTION: {
+            **common_env,
+            "APP_BASE_URL": {"Fn::Sub": "https://${FrontendDistribution.DomainName}"},
+        },
         **{
             fn: {
                 **common_env,
@@ -1031,6 +1045,51 @@ def build_template() -> dict[str, Any]:
                             }
                         ],
                     },
+                },
+            },
+            "StalledJobScanPolicy": {
+                "Type": "AWS::IAM::ManagedPolicy",
+                "Properties": {
+                    "Description": (
+                        "The stalled-job check finds active jobs of every tenant: the one "
+                        "Scan, on the jobs table only"
+                    ),
+                    "Roles": [{"Ref": FUNCTION_ROLES[RECOVERY_FUNCTION]}],
+                    "PolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "ScanJobs",
+                                "Effect": "Allow",
+                                "Action": "dynamodb:Scan",
+                                "Resource": {"Fn::GetAtt": ["JobsTable", "Arn"]},
+                            }
+                        ],
+                    },
+                },
+            },
+            "StalledJobSchedule": {
+                "Type": "AWS::Events::Rule",
+                "Properties": {
+                    "Description": ("Resume generation jobs whose Step Functions execution died"),
+                    "ScheduleExpression": STALLED_JOB_SCHEDULE,
+                    "State": "ENABLED",
+                    "Targets": [
+                        {
+                            "Id": "recover-stalled-jobs",
+                            "Arn": {"Fn::GetAtt": [RECOVERY_FUNCTION, "Arn"]},
+                            "Input": "{}",
+                        }
+                    ],
+                },
+            },
+            "StalledJobSchedulePermission": {
+                "Type": "AWS::Lambda::Permission",
+                "Properties": {
+                    "Action": "lambda:InvokeFunction",
+                    "FunctionName": {"Ref": RECOVERY_FUNCTION},
+                    "Principal": "events.amazonaws.com",
+                    "SourceArn": {"Fn::GetAtt": ["StalledJobSchedule", "Arn"]},
                 },
             },
             "FailedExecutionsAlarm": {

@@ -89,6 +89,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     os.environ.setdefault("EXPENSIVE_ROUTE_RPM", "10000")
     os.environ.setdefault("RATE_LIMIT_RPM", "6000")
     os.environ.setdefault("MAX_ACTIVE_JOBS_PER_TENANT", "50")
+    # The launcher's stalled-job check: every second, for jobs quiet for 3 s whose
+    # execution is gone (tests/integration/test_generation_workflow.py kills one).
+    os.environ.setdefault("STALLED_JOB_CHECK_SECONDS", "1")
+    os.environ.setdefault("STALLED_JOB_GRACE_SECONDS", "3")
     os.environ["AUTH_MODE"] = "cognito"  # the test stack signs in like the cloud does
     data: Path = tmp_path_factory.mktemp("stack-data")
     s = LocalStack(port=0, data_dir=data, persist=False, quiet=True)

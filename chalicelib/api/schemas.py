@@ -126,6 +126,7 @@ class EstimateRequest(Strict):
     dataset_id: str | None = Field(default=None, min_length=1, max_length=64)
     only: Literal["not_generated", "failed"] | None = None
     mode: Literal["standard", "economy"] = "standard"
+    max_concurrency: int | None = Field(default=None, ge=1, le=40)
 
 
 class GenerateRequest(Strict):
@@ -337,6 +338,12 @@ class GenerationLogSummary(BaseModel):
     cost_usd: float
     duration_ms: int
     error_message: str | None = None
+    billing: Literal["actual", "estimated", "none"] = Field(
+        default="actual",
+        description="estimated: the call may have been billed without an answer (a timeout, "
+        "or a crash mid-call) and is charged at the conversation's estimate",
+    )
+    attempt: int | None = None
 
 
 class VersionSummary(BaseModel):
@@ -423,7 +430,34 @@ class EstimateOut(BaseModel):
     budget_remaining_usd: float | None
     over_budget: bool
     model: str
-    basis: str
+    basis: str = Field(description="What the cost estimate was built from")
+    basis_scope: Literal["dataset", "template", "defaults"] = Field(
+        default="defaults",
+        description="dataset: this dataset's generated conversations; template: the same "
+        "templates' conversations in other datasets; defaults: nothing observed yet",
+    )
+    observed_conversations: int = 0
+    estimated_cost_low_usd: float = Field(default=0, description="Low end of the ~95% range")
+    estimated_cost_high_usd: float = Field(default=0, description="High end of the ~95% range")
+    estimated_economy_cost_low_usd: float = 0
+    estimated_economy_cost_high_usd: float = 0
+    estimated_seconds_low: float = 0
+    estimated_seconds_high: float = 0
+    estimated_economy_seconds: float = Field(
+        default=0, description="Economy mode: batches polled every BATCH_POLL_SECONDS"
+    )
+    estimated_economy_seconds_low: float = 0
+    estimated_economy_seconds_high: float = 0
+    time_basis: str = ""
+    economy_time_basis: str = ""
+    retry_overhead: float = Field(
+        default=1.0, description="Spend per stored conversation over its successful call"
+    )
+    per_tier: list[dict[str, Any]] = Field(default_factory=list)
+    may_exceed_budget: bool = Field(
+        default=False, description="The high end of the range exceeds the remaining budget"
+    )
+    mode: Literal["standard", "economy"] = "standard"
     estimated_judge_cost_usd: float = Field(
         default=0.0, description="The LLM judge's share, included in both totals"
     )
@@ -457,6 +491,10 @@ class JobOut(BaseModel):
     budget: float | None
     budget_usd: float | None
     warnings: list[dict[str, Any]]
+    warned_thresholds: list[int] = Field(default_factory=list)
+    estimate: dict[str, Any] | None = Field(
+        default=None, description="The start estimate's basis and range"
+    )
     pause_reason: str | None = None
     error_message: str | None = None
     created_by: str
@@ -478,6 +516,9 @@ class JobAccepted(BaseModel):
     total: int
     estimated_cost_usd: float
     estimated_seconds: float
+    estimate: dict[str, Any] | None = Field(
+        default=None, description="The estimate's basis and range"
+    )
     rejected: list[dict[str, str]] = Field(default_factory=list)
     status_url: str
 
@@ -612,6 +653,14 @@ class PlanResult(BaseModel):
     tiers: dict[str, int]
     pair_coverage: dict[str, Any] | None = None
     conversation_ids: list[str]
+    scenario_without_excerpt: int = Field(
+        default=0,
+        description="Scenario conversations planned without a document excerpt (no chunks)",
+    )
+    excerpt_free_templates: list[str] = Field(
+        default_factory=list, description="The templates those are written with"
+    )
+    notes: list[str] = Field(default_factory=list, description="What the plan had to work around")
 
 
 class LoginOut(BaseModel):

@@ -410,7 +410,20 @@ class GenerationLog(DomainModel):
     cost_usd: float = 0.0
     duration_ms: int = 0
     error_message: str | None = None
+    # The claim (execution) and attempt this call belongs to: the first call of an
+    # attempt has a log id derived from both, so a call that a crash left unrecorded and
+    # its charge at the estimate, written later by the recovery, are one record.
+    claim_token: str | None = None
+    attempt: int | None = None
+    # "actual": priced from the response's usage; "estimated": the call may have been
+    # billed but no answer was recorded (a timeout, a crash mid-call), charged at the
+    # conversation's estimate; "none": refused before it ran (429, 5xx, 4xx).
+    billing: Literal["actual", "estimated", "none"] = "actual"
     created_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def estimated(self) -> bool:
+        return self.billing == "estimated"
 
 
 # --------------------------------------------------------------------------- templates
@@ -494,8 +507,11 @@ class Job(DomainModel):
     cost_usd: float = 0.0
     estimated_cost_usd: float = 0.0
     estimated_seconds: float = 0.0
+    # What the start estimate was built from and its range (basis, low/high cost, time).
+    estimate: dict[str, Any] | None = None
     budget_usd: float | None = None
     warnings: list[BudgetWarning] = Field(default_factory=list)
+    warned_thresholds: list[int] = Field(default_factory=list)  # the warnings given, in order
     max_concurrency: int = 10
     max_attempts: int = 3
     execution_arns: list[str] = Field(default_factory=list)

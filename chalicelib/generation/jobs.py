@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from chalicelib.config import Settings
+from chalicelib.domain.budget import thresholds_still_reached
 from chalicelib.domain.dataset_rules import require_writable
 from chalicelib.domain.errors import (
     BudgetExceededError,
@@ -32,15 +33,19 @@ from chalicelib.domain.models import (
     Conversation,
     ConversationStatus,
     Dataset,
+    GenerationLog,
     Job,
     JobStatus,
     NotificationMessage,
+    Tier,
     new_id,
     utcnow,
 )
+from chalicelib.domain.ports import ConversationSource
 from chalicelib.generation.llm_client import LLMRequest
 from chalicelib.generation.notifier import Notifier
-from chalicelib.generation.service import GenerationService
+from chalicelib.generation.service import GenerationService, attempt_log_ref
+from chalicelib.planning.planner import match_chunks, scenario_from_text
 from chalicelib.review.audit import AuditLog
 from chalicelib.store.repositories import (
     ClaimOutcome,
@@ -53,6 +58,33 @@ from chalicelib.store.repositories import (
 log = logging.getLogger(__name__)
 
 BATCH_POLL_SECONDS = 30
+
+ESTIMATE_SUMMARY_FIELDS = (
+    "basis",
+    "basis_scope",
+    "observed_conversations",
+    "estimated_cost_low_usd",
+    "estimated_cost_high_usd",
+    "estimated_seconds_low",
+    "estimated_seconds_high",
+    "per_tier",
+)
+
+
+def job_estimate_summary(estimate: dict[str, Any], mode: str) -> dict[str, Any]:
+    """What a job keeps of its start estimate: the basis and the range (in its mode)."""
+    summary = {k: estimate.get(k) for k in ESTIMATE_SUMMARY_FIELDS if k in estimate}
+    if mode == "economy":
+        for key in ("estimated_cost_low_usd", "estimated_cost_high_usd"):
+            economy = estimate.get(key.replace("cost_", "economy_cost_"))
+            if economy is not None:
+                summary[key] = economy
+        for key in ("estimated_seconds_low", "estimated_seconds_high"):
+            economy = estimate.get(key.replace("seconds_", "economy_seconds_"))
+            if economy is not None:
+                summary[key] = economy
+    summary["mode"] = mode
+    return summary
 
 
 class JobService:
@@ -67,8 +99,10 @@ class JobService:
         generation: GenerationService,
         notifier: Notifier,
         audit: AuditLog,
+        conversation_source: ConversationSource | None = None,
     ) -> None:
         self.settings = settings
+        self.conversation_source = conversation_source
         self.sfn = sfn
         self.state_machine_arn = state_machine_arn
         self.datasets = datasets
@@ -109,12 +143,100 @@ class JobService:
                 ok.append(conv)
         return ok, rejected
 
+    # ------------------------------------------------------------------ scenario chunks
+    def ground_scenarios(
+        self,
+        tenant_id: str,
+        actor: str,
+        dataset: Dataset,
+        targets: Sequence[Conversation],
+        everything: Sequence[Conversation],
+        *,
+        write: bool,
+    ) -> list[Conversation]:
+        """Scenario conversations planned before the dataset had chunks pick a matching
+        chunk now (the planner's rule: agreeing dimensions, least used first), so a retry
+        after importing chunks is grounded in them. ``write``: store the choice (a job
+        starts, audited); otherwise only preview it (an estimate)."""
+        bare = [t for t in targets if t.tier == Tier.SCENARIO and not t.chunk_id]
+        if not bare or not dataset.chunk_count:
+            return list(targets)
+        chunks = self.datasets.list_chunks(tenant_id, dataset.dataset_id)
+        chosen = match_chunks(chunks, bare, everything)
+        out: list[Conversation] = []
+        for conv in targets:
+            chunk = chosen.get(conv.conversation_id)
+            if chunk is None:
+                out.append(conv)
+                continue
+            scenario = scenario_from_text(chunk.text)
+            grounded = conv.model_copy(
+                update={
+                    "chunk_id": chunk.chunk_id,
+                    "document_id": chunk.document_id,
+                    "scenario": scenario,
+                    "version": conv.version + 1,
+                }
+            )
+            if write:
+                if not self.conversations.assign_chunk(conv, chunk, scenario):
+                    out.append(conv)  # changed meanwhile: the claim decides
+                    continue
+                self.audit.record(
+                    tenant_id,
+                    actor,
+                    "conversation.assign_chunk",
+                    "conversation",
+                    conv.conversation_id,
+                    before={"chunk_id": None, "scenario": conv.scenario},
+                    after={
+                        "chunk_id": chunk.chunk_id,
+                        "document_id": chunk.document_id,
+                        "scenario": scenario,
+                    },
+                    dataset_id=dataset.dataset_id,
+                    reason="planned before the dataset had a matching chunk",
+                )
+            out.append(grounded)
+        if write and chosen:
+            self.datasets.bump_conversation_seq(tenant_id, dataset.dataset_id)
+        return out
+
     # ------------------------------------------------------------------ estimate
+    def _other_conversations(self, tenant_id: str, dataset_id: str) -> list[Conversation]:
+        """The tenant's other datasets' conversations (for the template-based estimate
+        of a dataset with too little history of its own)."""
+        out: list[Conversation] = []
+        for other in self.datasets.list_all(tenant_id):
+            if other.dataset_id == dataset_id:
+                continue
+            if self.conversation_source is not None:
+                out.extend(self.conversation_source.conversations(tenant_id, other.dataset_id))
+            else:
+                out.extend(self.conversations.list_for_dataset(tenant_id, other.dataset_id))
+        return out
+
     def estimate(
-        self, tenant_id: str, dataset: Dataset, targets: Sequence[Conversation]
+        self,
+        tenant_id: str,
+        dataset: Dataset,
+        targets: Sequence[Conversation],
+        *,
+        mode: Literal["standard", "economy"] = "standard",
+        max_concurrency: int | None = None,
     ) -> dict[str, Any]:
         everything = self.conversations.list_for_dataset(tenant_id, dataset.dataset_id)
-        return self.generation.estimate(tenant_id, dataset, targets, everything).as_dict()
+        targets = self.ground_scenarios(tenant_id, "", dataset, targets, everything, write=False)
+        return self.generation.estimate(
+            tenant_id,
+            dataset,
+            targets,
+            everything,
+            max_concurrency=max_concurrency,
+            jobs=self.jobs.list_for_dataset(tenant_id, dataset.dataset_id),
+            other_conversations=lambda: self._other_conversations(tenant_id, dataset.dataset_id),
+            mode=mode,
+        ).as_dict()
 
     # ------------------------------------------------------------------ start
     def start(
@@ -149,7 +271,19 @@ class JobService:
             raise RateLimitedError(
                 f"{len(active)} jobs are already running; wait for one to finish", retry_after=30
             )
-        estimate = self.estimate(tenant_id, dataset, targets)
+        everything = self.conversations.list_for_dataset(tenant_id, dataset.dataset_id)
+        targets = self.ground_scenarios(tenant_id, actor, dataset, targets, everything, write=True)
+        concurrency = max(1, min(max_concurrency or self.settings.default_max_concurrency, 40))
+        estimate = self.generation.estimate(
+            tenant_id,
+            dataset,
+            targets,
+            everything,
+            max_concurrency=concurrency,
+            jobs=self.jobs.list_for_dataset(tenant_id, dataset.dataset_id),
+            other_conversations=lambda: self._other_conversations(tenant_id, dataset.dataset_id),
+            mode=mode,
+        ).as_dict()
         if estimate["over_budget"] and not confirm:
             raise BudgetExceededError(
                 "the estimated cost exceeds the dataset's remaining budget; "
@@ -172,11 +306,12 @@ class JobService:
             estimated_cost_usd=estimate[
                 "estimated_economy_cost_usd" if mode == "economy" else "estimated_cost_usd"
             ],
-            estimated_seconds=estimate["estimated_seconds"],
+            estimated_seconds=estimate[
+                "estimated_economy_seconds" if mode == "economy" else "estimated_seconds"
+            ],
+            estimate=job_estimate_summary(estimate, mode),
             budget_usd=remaining_budget,
-            max_concurrency=max(
-                1, min(max_concurrency or self.settings.default_max_concurrency, 40)
-            ),
+            max_concurrency=concurrency,
             max_attempts=max(1, min(max_attempts or self.settings.default_max_attempts, 6)),
             created_by=actor,
         )
@@ -225,7 +360,8 @@ class JobService:
         # "pausing" until the running execution has drained (its finish step sets
         # "paused"), so a resume can never run two executions of one job at once.
         job = self.jobs.get(tenant_id, job_id)
-        target = JobStatus.PAUSING if self._execution_alive(job) else JobStatus.PAUSED
+        alive = self._execution_alive(job)
+        target = JobStatus.PAUSING if alive else JobStatus.PAUSED
         if not self.jobs.set_status(
             tenant_id,
             job_id,
@@ -235,7 +371,18 @@ class JobService:
         ):
             job = self.jobs.get(tenant_id, job_id)
             raise ConflictError(f"job is {job.status.value}; only a running job can be paused")
-        self.audit.record(tenant_id, actor, "job.pause", "job", job_id)
+        self.audit.record(
+            tenant_id,
+            actor,
+            "job.pause",
+            "job",
+            job_id,
+            before={"status": job.status.value},
+            after={"status": target.value, "pause_reason": "user"},
+        )
+        if not alive:
+            self._settle_dead_claims(job)
+            self._release_unfinished(job)
         return self.jobs.get(tenant_id, job_id)
 
     def resume(self, tenant_id: str, actor: str, job_id: str) -> Job:
@@ -252,6 +399,10 @@ class JobService:
             raise ConflictError(
                 f"job is {job.status.value}; only a paused or stalled job can be resumed"
             )
+        # No execution of this job is alive: calls it left in flight may have been
+        # billed; they are charged at their estimate (once) before the budget check.
+        settled = self._settle_dead_claims(job)
+        job = self.jobs.get(tenant_id, job_id)
         dataset = self.datasets.get(tenant_id, job.dataset_id)
         require_writable(dataset)  # archived: read-only, no generation
         budget = None
@@ -263,15 +414,30 @@ class JobService:
                     {"budget_usd": dataset.budget_usd, "spent_usd": dataset.spent_usd},
                 )
             budget = round(job.cost_usd + left, 6)
-        self.jobs.set_status(
+        if not self.jobs.set_status(
             tenant_id,
             job_id,
             JobStatus.RUNNING,
             expected=[JobStatus.PAUSED, *active],
+            executions=len(job.execution_arns),  # nobody revived it meanwhile
             pause_reason=None,
             budget_usd=budget,
+            # Warnings are relative to the budget: the ones not reached under the new
+            # budget are given again when the job gets there.
+            warned_thresholds=thresholds_still_reached(job.cost_usd, budget),
+        ):
+            raise ConflictError("the job was resumed or changed meanwhile; reload it")
+        self.audit.record(
+            tenant_id,
+            actor,
+            "job.resume",
+            "job",
+            job_id,
+            before={"status": job.status.value, "budget_usd": job.budget_usd},
+            after={"status": JobStatus.RUNNING.value, "budget_usd": budget},
+            stalled=stuck,
+            estimated_charges=settled,
         )
-        self.audit.record(tenant_id, actor, "job.resume", "job", job_id, stalled=stuck)
         job = self.jobs.get(tenant_id, job_id)
         # No execution of this job is alive: claims left by a crashed one are void.
         self._release_unfinished(job)
@@ -279,6 +445,7 @@ class JobService:
         return self.jobs.get(tenant_id, job_id)
 
     def cancel(self, tenant_id: str, actor: str, job_id: str) -> Job:
+        before = self.jobs.get(tenant_id, job_id)
         if not self.jobs.set_status(
             tenant_id,
             job_id,
@@ -288,11 +455,176 @@ class JobService:
         ):
             job = self.jobs.get(tenant_id, job_id)
             raise ConflictError(f"job is already {job.status.value}")
-        self.audit.record(tenant_id, actor, "job.cancel", "job", job_id)
+        self.audit.record(
+            tenant_id,
+            actor,
+            "job.cancel",
+            "job",
+            job_id,
+            before={"status": before.status.value},
+            after={"status": JobStatus.CANCELLED.value},
+        )
         job = self.jobs.get(tenant_id, job_id)
         if not self._execution_alive(job):
+            self._settle_dead_claims(job)
             self._release_unfinished(job)
         return job
+
+    # ------------------------------------------------------------------ stalled jobs
+    def _settle_dead_claims(self, job: Job) -> list[dict[str, Any]]:
+        """Charge, at its estimate, the call each item of a dead execution may have had
+        in flight: an item still ``generating`` under this job whose current attempt has
+        no logged call. The charge takes the attempt's own log key, so it is counted
+        once however often this runs, and never on top of a call that was logged."""
+        remaining = self._remaining(job)
+        if not remaining:
+            return []
+        claims = {arn.rsplit(":", 1)[-1] for arn in job.execution_arns} | {job.job_id}
+        charged: list[dict[str, Any]] = []
+        found = self.conversations.get_many(job.tenant_id, remaining)
+        for cid in remaining:
+            conv = found.get(cid)
+            if (
+                conv is None
+                or conv.status != ConversationStatus.GENERATING
+                or conv.job_id != job.job_id
+                or (conv.claim_token or job.job_id) not in claims
+            ):
+                continue
+            ref = attempt_log_ref(conv)
+            estimate = GenerationService.call_estimate(job, conv)
+            entry = GenerationLog(
+                tenant_id=job.tenant_id,
+                log_id=ref.log_id,
+                created_at=ref.created_at,
+                claim_token=ref.claim_token,
+                attempt=ref.attempt,
+                billing="estimated",
+                conversation_id=cid,
+                job_id=job.job_id,
+                run_id=None,
+                model=conv.model or self.settings.model,
+                parameters={"purpose": "generation", "recovered": True},
+                cost_usd=round(estimate, 8),
+                error_message=(
+                    "the workflow execution stopped while this call may have been in "
+                    "flight; no answer was recorded, so it is charged at its estimate"
+                ),
+            )
+            if self.jobs.record_spend(entry, job.job_id, job.dataset_id):
+                charged.append({"conversation_id": cid, "cost_usd": entry.cost_usd})
+        if charged:
+            self.audit.record(
+                job.tenant_id,
+                "system",
+                "job.charge_estimated",
+                "job",
+                job.job_id,
+                after={
+                    "charges": charged,
+                    "total_usd": round(sum(c["cost_usd"] for c in charged), 6),
+                },
+                dataset_id=job.dataset_id,
+            )
+        return charged
+
+    def recover_stalled(
+        self, tenant_id: str | None = None, grace_seconds: float | None = None
+    ) -> list[dict[str, Any]]:
+        """The stalled-job check: every queued/running/pausing job (of one tenant, or of
+        all) whose newest execution is no longer running, and that has not changed for
+        ``stalled_grace_seconds``, is resumed (or, if it was pausing, paused), through
+        the same path as Resume. Safe to run concurrently and repeatedly."""
+        if tenant_id is None:
+            keys = self.jobs.active_jobs_all_tenants()
+        else:
+            keys = [
+                (tenant_id, j.job_id)
+                for j in self.jobs.list_for_tenant(tenant_id)
+                if j.status in ACTIVE_JOB_STATUSES
+            ]
+        results: list[dict[str, Any]] = []
+        for tenant, job_id in keys:
+            try:
+                outcome = self.recover_job(tenant, job_id, grace_seconds)
+            except Exception:  # one broken job must not stop the others' recovery
+                log.exception("stalled-job check failed for %s/%s", tenant, job_id)
+                outcome = "error"
+            results.append({"tenant_id": tenant, "job_id": job_id, "outcome": outcome})
+        return results
+
+    def recover_job(self, tenant_id: str, job_id: str, grace_seconds: float | None = None) -> str:
+        job = self.jobs.get(tenant_id, job_id)
+        if job.status not in ACTIVE_JOB_STATUSES:
+            return "not_active"
+        grace = self.settings.stalled_grace_seconds if grace_seconds is None else grace_seconds
+        quiet_since = utcnow() - timedelta(seconds=grace)
+        if job.updated_at > quiet_since:
+            return "recent"
+        if self._execution_alive(job):
+            return "alive"
+        if job.status == JobStatus.PAUSING:
+            # The pause was asked for; the drain that would finish it died with the
+            # execution: finish it here instead of resuming.
+            settled = self._settle_dead_claims(job)
+            if not self.jobs.set_status(
+                tenant_id,
+                job_id,
+                JobStatus.PAUSED,
+                expected=[JobStatus.PAUSING],
+                executions=len(job.execution_arns),
+            ):
+                return "busy"
+            self._release_unfinished(job)
+            self.audit.record(
+                tenant_id,
+                "system",
+                "job.recover",
+                "job",
+                job_id,
+                before={"status": job.status.value},
+                after={"status": JobStatus.PAUSED.value},
+                estimated_charges=settled,
+                dead_execution=job.execution_arns[-1] if job.execution_arns else None,
+            )
+            return "paused"
+        try:
+            self.resume(tenant_id, "system", job_id)
+        except BudgetExceededError:
+            if self.jobs.set_status(
+                tenant_id,
+                job_id,
+                JobStatus.PAUSED,
+                expected=list(ACTIVE_JOB_STATUSES),
+                executions=len(job.execution_arns),
+                pause_reason="budget",
+            ):
+                self._release_unfinished(job)
+                self.audit.record(
+                    tenant_id,
+                    "system",
+                    "job.pause",
+                    "job",
+                    job_id,
+                    before={"status": job.status.value},
+                    after={"status": JobStatus.PAUSED.value, "pause_reason": "budget"},
+                    reason="budget",
+                    recovered=True,
+                )
+            return "paused_budget"
+        except ConflictError:
+            return "busy"
+        self.audit.record(
+            tenant_id,
+            "system",
+            "job.recover",
+            "job",
+            job_id,
+            before={"status": job.status.value},
+            after={"status": JobStatus.RUNNING.value},
+            dead_execution=job.execution_arns[-1] if job.execution_arns else None,
+        )
+        return "resumed"
 
     def _remaining(self, job: Job) -> list[str]:
         done = self.jobs.item_outcomes(job.tenant_id, job.job_id)
@@ -419,8 +751,9 @@ class JobService:
     def submit_batch(self, payload: dict[str, Any]) -> dict[str, Any]:
         tenant_id, job_id = payload["tenant_id"], payload["job_id"]
         job = self.jobs.get(tenant_id, job_id)
-        existing = self.jobs.batch_id(tenant_id, job_id)
-        if existing:  # a retried task: the batch was already submitted
+        execution = payload.get("execution") or None
+        existing = self.jobs.batch_id(tenant_id, job_id, execution)
+        if existing:  # a retried task: this execution already submitted its batch
             return {**payload, "batch_id": existing, "batch_done": False}
         dataset = self.datasets.get(tenant_id, job.dataset_id)
         templates = self.generation.templates.active_for_generation(tenant_id)
@@ -444,7 +777,7 @@ class JobService:
         if not requests:
             return {**payload, "batch_id": None, "batch_done": True}
         batch_id = self.generation.llm.submit_batch(requests)
-        self.jobs.set_batch_id(tenant_id, job_id, batch_id)
+        self.jobs.set_batch_id(tenant_id, job_id, batch_id, execution)
         return {**payload, "batch_id": batch_id, "batch_done": False}
 
     def poll_batch(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -461,6 +794,7 @@ class JobService:
         dataset = self.datasets.get(tenant_id, job.dataset_id)
         templates = self.generation.templates.active_for_generation(tenant_id)
         seen: set[str] = set()
+        again: list[tuple[str, LLMRequest]] = []
         for cid, response, error in self.generation.llm.batch_results(batch_id):
             seen.add(cid)
             try:
@@ -472,7 +806,10 @@ class JobService:
             if response is None:
                 self.generation._fail(job, conv, error or "batch request failed")
                 continue
-            request, template, params = self.generation.build_request(conv, dataset, templates)
+            retry = self.generation.retry_plan(job, conv, dataset)
+            request, template, params = self.generation.build_request(
+                conv, dataset, templates, retry
+            )
             try:
                 self.generation.store_response(
                     job,
@@ -484,8 +821,16 @@ class JobService:
                     response,
                     new_id("run"),
                     batch=True,
+                    log_ref=attempt_log_ref(conv),
+                    retry_bad_answers=conv.generation_attempts < job.max_attempts,
                 )
-            except (TransientGenerationError, PermanentGenerationError) as e:
+            except TransientGenerationError:
+                # A malformed or truncated answer with attempts left: asked again in a
+                # follow-up batch of this execution (more room for a truncated one).
+                retried = self._reclaim_for_batch(job, conv, dataset, templates, payload)
+                if retried is not None:
+                    again.append(retried)
+            except PermanentGenerationError as e:
                 self.generation._fail(job, conv, str(e))
         for item in payload.get("items") or []:
             cid = item["conversation_id"]
@@ -495,11 +840,46 @@ class JobService:
                 except Exception:
                     continue
                 if conv.status == ConversationStatus.GENERATING and conv.job_id == job_id:
+                    if any(r[0] == cid for r in again):
+                        continue
                     self.generation._fail(job, conv, "missing from the batch results")
+        if again:
+            follow_up = self.generation.llm.submit_batch(again)
+            self.jobs.set_batch_id(tenant_id, job_id, follow_up, payload.get("execution"))
+            return {**payload, "batch_id": follow_up, "batch_done": False}
         judge_batch = self._submit_judge_batch(job, dataset, payload)
         if judge_batch:
             return {**payload, "batch_id": judge_batch, "batch_phase": "judge", "batch_done": False}
         return {**payload, "batch_done": True}
+
+    def _reclaim_for_batch(
+        self,
+        job: Job,
+        conv: Conversation,
+        dataset: Dataset,
+        templates: Sequence[Any],
+        payload: dict[str, Any],
+    ) -> tuple[str, LLMRequest] | None:
+        claim = next(
+            (
+                i.get("claim", "")
+                for i in payload.get("items") or []
+                if i["conversation_id"] == conv.conversation_id
+            ),
+            conv.claim_token or "",
+        )
+        outcome, claimed = self.conversations.claim_for_generation(
+            job.tenant_id, conv.conversation_id, job.job_id, claim
+        )
+        if outcome is not ClaimOutcome.CLAIMED or claimed is None:
+            return None
+        retry = self.generation.retry_plan(job, claimed, dataset)
+        try:
+            request, _, _ = self.generation.build_request(claimed, dataset, templates, retry)
+        except PromptTemplateError as e:
+            self.generation._fail(job, claimed, str(e))
+            return None
+        return conv.conversation_id, request
 
     # ------------------------------------------------------------------ economy judging
     def _to_judge(self, job: Job, dataset: Dataset, payload: dict[str, Any]) -> list[Any]:
@@ -529,9 +909,10 @@ class JobService:
         judge = self.generation.judge
         if judge is None or not judge.enabled_for(dataset):
             return None
+        execution = str(payload.get("execution") or "")
         existing = self.jobs.judge_batch(job.tenant_id, job.job_id)
-        if existing:
-            return existing["id"]  # a retried poll: already submitted
+        if existing and existing.get("execution", "") == execution:
+            return existing["id"]  # a retried poll: this execution already submitted it
         from chalicelib.quality import judge as rubric
 
         requests: list[tuple[str, LLMRequest]] = []
@@ -546,7 +927,9 @@ class JobService:
             return None
         batch_id = self.generation.llm.submit_batch(requests)
         self.jobs.set_judge_batch(
-            job.tenant_id, job.job_id, {"id": batch_id, "at": utcnow().isoformat()}
+            job.tenant_id,
+            job.job_id,
+            {"id": batch_id, "at": utcnow().isoformat(), "execution": execution},
         )
         return batch_id
 
@@ -583,8 +966,7 @@ class JobService:
                 spent += verdict.cost_usd
             self._apply_verdict(conv, turns, dataset, chunk_text, verdict)
         if spent:
-            fresh = self.jobs.get(tenant_id, job_id)
-            self.generation._check_budget(fresh, fresh.cost_usd)
+            self.generation.enforce_budget(tenant_id, job_id)
         return {**payload, "batch_done": True}
 
     def _apply_verdict(

@@ -7,12 +7,14 @@ classes by type, so the state machine can retry or catch them by name.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import anthropic
+from anthropic import Middleware
 
 from chalicelib.domain.errors import (
     PermanentGenerationError,
@@ -96,6 +98,9 @@ class LLMResponse:
     duration_ms: int = 0
     headers: dict[str, str] = field(default_factory=dict)
     message_id: str | None = None  # the provider's id of this answer (stable in batch results)
+    # Attempts of this call (the SDK's own retries) that timed out before an answer:
+    # the provider may still have run and billed them.
+    unanswered_attempts: int = 0
 
     def as_payload(self) -> dict[str, Any]:
         return {
@@ -136,6 +141,38 @@ def _retry_after(headers: Any) -> float | None:
         return float(value) if value is not None else None
     except (TypeError, ValueError):
         return None
+
+
+class _UnansweredAttempts(Middleware):
+    """Counts, per thread, the HTTP attempts of ``messages.create`` that timed out.
+
+    The SDK retries a timeout by itself; the provider may have run (and billed) the
+    request that timed out, so the caller logs each one as a possibly billed call.
+    The middleware chain runs once per HTTP attempt, inside the SDK's retry loop.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def reset(self) -> None:
+        self._local.timeouts = 0
+
+    @property
+    def timeouts(self) -> int:
+        return int(getattr(self._local, "timeouts", 0))
+
+    def handle(self, request: Any, call_next: Any) -> Any:
+        try:
+            return call_next(request)
+        except anthropic.APITimeoutError:
+            if str(request.url).rstrip("/").endswith("/messages"):
+                self._local.timeouts = self.timeouts + 1
+            raise
+
+
+def unanswered_attempts(error: BaseException) -> tuple[int, bool]:
+    """(attempts that timed out, whether the last one did) of a failed ``create``."""
+    return int(getattr(error, "unanswered_attempts", 0)), bool(getattr(error, "timed_out", False))
 
 
 def translate_error(e: Exception) -> Exception:
@@ -183,8 +220,13 @@ class AnthropicLLMClient:
     def __init__(
         self, api_key: str, base_url: str | None, timeout: float, max_retries: int
     ) -> None:
+        self._unanswered = _UnansweredAttempts()
         self._client = anthropic.Anthropic(
-            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            middleware=[self._unanswered],
         )
         self._send_temperature = True
 
@@ -201,6 +243,7 @@ class AnthropicLLMClient:
     def create_raw(self, request: LLMRequest, params: dict[str, Any]) -> LLMResponse:
         """``create`` with explicit request parameters (e.g. another tool schema)."""
         started = time.monotonic()
+        self._unanswered.reset()
         try:
             try:
                 raw = self._client.messages.with_raw_response.create(
@@ -213,7 +256,12 @@ class AnthropicLLMClient:
                 raw = self._client.messages.with_raw_response.create(**params)
             message = raw.parse()
         except anthropic.AnthropicError as e:
-            raise translate_error(e) from e
+            error = translate_error(e)
+            # Read back by ``unanswered_attempts``: how many attempts of this call may
+            # have been billed without an answer (the last one included if it timed out).
+            error.unanswered_attempts = self._unanswered.timeouts  # type: ignore[attr-defined]
+            error.timed_out = isinstance(e, anthropic.APITimeoutError)  # type: ignore[attr-defined]
+            raise error from e
         headers = {
             k.lower(): v
             for k, v in raw.headers.items()
@@ -221,7 +269,9 @@ class AnthropicLLMClient:
                 ("anthropic-ratelimit", "request-id", "retry-after", "x-simulator")
             )
         }
-        return _response(message, int((time.monotonic() - started) * 1000), headers)
+        response = _response(message, int((time.monotonic() - started) * 1000), headers)
+        response.unanswered_attempts = self._unanswered.timeouts
+        return response
 
     def count_tokens(self, request: LLMRequest) -> int:
         params = request.params()

@@ -18,6 +18,10 @@ from chalicelib.generation.llm_client import CONVERSATION_TOOL_NAME, LLMResponse
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 
 
+class TruncatedResponseError(MalformedResponseError):
+    """The answer stopped at ``max_tokens``: retry with a larger budget or fewer turns."""
+
+
 @dataclass
 class ParsedConversation:
     title: str | None
@@ -66,8 +70,8 @@ def _first_json_object(text: str) -> Any:
 
 def parse_response(response: LLMResponse) -> ParsedConversation:
     if response.stop_reason == "max_tokens":
-        raise MalformedResponseError(
-            "the answer was truncated at max_tokens; raise LLM_MAX_TOKENS or ask for fewer turns"
+        raise TruncatedResponseError(
+            "the answer was truncated at max_tokens (stop_reason max_tokens)"
         )
     for block in response.content:
         if block.get("type") == "tool_use" and block.get("name") == CONVERSATION_TOOL_NAME:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
+from typing import Any
 
 from chalicelib.domain.errors import PromptTemplateError
-from chalicelib.domain.models import Chunk, Conversation, Dataset, PromptTemplate
-from chalicelib.planning.seed_templates import ALLOWED_PLACEHOLDERS
+from chalicelib.domain.models import Chunk, Conversation, Dataset, PromptTemplate, Tier
+from chalicelib.planning.seed_templates import ALLOWED_PLACEHOLDERS, EXCERPT_PLACEHOLDERS
 
 # Every placeholder a template may use (one list, shared with the seed templates).
 # Anything else is a clear error, not a silent "{x}".
@@ -97,11 +99,29 @@ def build_parameters(
     return values
 
 
-def choose_template(
+@lru_cache(maxsize=256)
+def _placeholders_of(text: str) -> frozenset[str] | None:
+    try:
+        return frozenset(extract_parameters(text))
+    except PromptTemplateError:
+        return None
+
+
+def template_needs(template: PromptTemplate) -> set[str]:
+    """The placeholders a template needs a value for."""
+    found = _placeholders_of(template.text)
+    return set(found) if found is not None else set(template.parameters)
+
+
+def renders_with(template: PromptTemplate, values: Mapping[str, str]) -> bool:
+    return all(values.get(name) not in (None, "") for name in template_needs(template))
+
+
+def applicable_templates(
     templates: Sequence[PromptTemplate], conversation: Conversation
-) -> PromptTemplate:
-    """Weighted A/B choice among active templates of the tier, stable per conversation."""
-    candidates = [
+) -> list[PromptTemplate]:
+    """Active templates of the conversation's tier that apply to its persona/emotion."""
+    return [
         t
         for t in templates
         if t.is_active
@@ -110,11 +130,41 @@ def choose_template(
         and (not t.applicable_personas or conversation.persona in t.applicable_personas)
         and (not t.applicable_emotions or conversation.emotion in t.applicable_emotions)
     ]
-    if not candidates:
+
+
+def choose_template(
+    templates: Sequence[PromptTemplate],
+    conversation: Conversation,
+    values: Mapping[str, str] | None = None,
+) -> PromptTemplate:
+    """Weighted A/B choice among active templates of the tier, stable per conversation.
+
+    With ``values``, only templates whose every placeholder has a value take part: a
+    scenario without a document excerpt uses a template that needs none, and one with
+    an excerpt uses a template that quotes it."""
+    applicable = applicable_templates(templates, conversation)
+    if not applicable:
         raise PromptTemplateError(
             f"no active template for tier '{conversation.tier.value}'",
             {"tier": conversation.tier.value},
         )
+    candidates = applicable
+    if values is not None:
+        candidates = [t for t in applicable if renders_with(t, values)]
+        if any(values.get(n) for n in EXCERPT_PLACEHOLDERS):
+            # A conversation with a document excerpt uses a template that uses it; the
+            # excerpt-free ones are for conversations without one.
+            grounded = [t for t in candidates if template_needs(t) & EXCERPT_PLACEHOLDERS]
+            candidates = grounded or candidates
+        if not candidates:
+            missing = sorted(
+                {n for t in applicable for n in template_needs(t) if values.get(n) in (None, "")}
+            )
+            raise PromptTemplateError(
+                f"no active '{conversation.tier.value}' template can be filled for this "
+                f"conversation: no value for {', '.join('{' + n + '}' for n in missing)}",
+                {"tier": conversation.tier.value, "missing": missing},
+            )
     candidates.sort(key=lambda t: t.template_id)
     total = sum(t.weight for t in candidates)
     digest = hashlib.sha256(conversation.conversation_id.encode()).digest()
@@ -124,3 +174,40 @@ def choose_template(
         if point < 0:
             return t
     return candidates[-1]
+
+
+def generation_blockers(
+    templates: Sequence[PromptTemplate],
+    conversations: Iterable[Conversation],
+    dataset: Dataset,
+    chunks: Mapping[str, Chunk],
+) -> list[dict[str, Any]]:
+    """Per tier: the conversations that no active template could be filled for (a plan
+    holding any of them would fail at generation), with the reason."""
+    blocked: dict[str, dict[str, Any]] = {}
+    for conversation in conversations:
+        chunk = chunks.get(conversation.chunk_id) if conversation.chunk_id else None
+        values = build_parameters(conversation, dataset, chunk)
+        try:
+            choose_template(templates, conversation, values)
+        except PromptTemplateError as e:
+            row = blocked.setdefault(
+                conversation.tier.value,
+                {"tier": conversation.tier.value, "count": 0, "reason": e.message},
+            )
+            row["count"] += 1
+    return list(blocked.values())
+
+
+def excerpt_free_templates(
+    templates: Sequence[PromptTemplate], tier: Tier = Tier.SCENARIO
+) -> list[PromptTemplate]:
+    """Active templates of the tier that need no document excerpt."""
+    return [
+        t
+        for t in templates
+        if t.is_active
+        and t.tier == tier
+        and t.weight > 0
+        and not template_needs(t) & EXCERPT_PLACEHOLDERS
+    ]

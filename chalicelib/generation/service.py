@@ -7,20 +7,35 @@ job-item marker, and spend is logged once per billed call.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import statistics
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
 
 from chalicelib.config import Settings
+from chalicelib.domain.budget import BUDGET_THRESHOLDS, budget_step
 from chalicelib.domain.errors import (
     MalformedResponseError,
     PermanentGenerationError,
     PromptTemplateError,
     ProviderRateLimitError,
     TransientGenerationError,
+)
+from chalicelib.domain.estimates import (
+    MIN_OBSERVED,
+    JobHistory,
+    Observation,
+    Prices,
+    Scope,
+    TierPrompt,
+    estimate_cost,
+    estimate_economy_time,
+    estimate_standard_time,
+    standard_seconds,
 )
 from chalicelib.domain.models import (
     BudgetWarning,
@@ -38,11 +53,23 @@ from chalicelib.domain.models import (
     new_id,
     utcnow,
 )
-from chalicelib.generation.llm_client import LLMClient, LLMRequest, LLMResponse
+from chalicelib.domain.ports import GenerationLogReader
+from chalicelib.domain.retries import RetryPlan, plan_retry
+from chalicelib.generation.llm_client import (
+    LLMClient,
+    LLMRequest,
+    LLMResponse,
+    unanswered_attempts,
+)
 from chalicelib.generation.notifier import Notifier
-from chalicelib.generation.parsing import parse_response
-from chalicelib.generation.pricing import cost_usd
-from chalicelib.generation.prompts import build_parameters, choose_template, render_prompt
+from chalicelib.generation.parsing import TruncatedResponseError, parse_response
+from chalicelib.generation.pricing import PER_MILLION, cost_usd
+from chalicelib.generation.prompts import (
+    build_parameters,
+    choose_template,
+    render_prompt,
+    turn_target,
+)
 from chalicelib.generation.rate_limit import SharedRateLimiter
 from chalicelib.planning.seed_templates import SYSTEM_PROMPT_TEMPLATE
 from chalicelib.quality.duplicates import conversation_text
@@ -59,9 +86,8 @@ from chalicelib.store.repositories import (
 
 log = logging.getLogger(__name__)
 
-BUDGET_THRESHOLDS = (50, 75, 90)
-DEFAULT_OUTPUT_TOKENS = 1800  # ~12 turns; replaced by the dataset's observed mean
-DEFAULT_LATENCY_SECONDS = 20.0
+__all__ = ["BUDGET_THRESHOLDS", "Estimate", "GenerationService", "attempt_log_ref"]
+DEFAULT_OUTPUT_TOKENS = 1800  # the rate limiter's reservation per call (~12 turns)
 CACHE_SECONDS = 5.0
 JOB_CACHE_SECONDS = 1.0  # per-container cache of a dataset's taxonomy and chunks
 STATUSES_THAT_RUN = frozenset({JobStatus.RUNNING, JobStatus.QUEUED})
@@ -81,11 +107,116 @@ class Estimate:
     over_budget: bool
     model: str
     basis: str
+    basis_scope: str = "defaults"
+    observed_conversations: int = 0
+    estimated_cost_low_usd: float = 0.0
+    estimated_cost_high_usd: float = 0.0
+    estimated_economy_cost_low_usd: float = 0.0
+    estimated_economy_cost_high_usd: float = 0.0
+    estimated_seconds_low: float = 0.0
+    estimated_seconds_high: float = 0.0
+    estimated_economy_seconds: float = 0.0
+    estimated_economy_seconds_low: float = 0.0
+    estimated_economy_seconds_high: float = 0.0
+    time_basis: str = ""
+    economy_time_basis: str = ""
+    retry_overhead: float = 1.0
+    per_tier: list[dict[str, Any]] = field(default_factory=list)
+    may_exceed_budget: bool = False
     estimated_judge_cost_usd: float = 0.0  # included in both totals above
     judge_model: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+STORED_STATUSES = frozenset(
+    {ConversationStatus.GENERATED, ConversationStatus.APPROVED, ConversationStatus.REJECTED}
+)
+
+
+def is_observable(c: Conversation, model: str) -> bool:
+    """A stored conversation of this model whose successful call's cost is known."""
+    return c.status in STORED_STATUSES and bool(c.actual_cost_usd) and (c.model or model) == model
+
+
+def observation_of(c: Conversation, discount: float) -> Observation:
+    """Costs are normalised to the standard price (an economy call cost ``discount``x)."""
+    return Observation(
+        tier=c.tier.value,
+        cost_usd=float(c.actual_cost_usd or 0.0) / (discount or 1.0),
+        output_tokens=c.output_tokens,
+        seconds=(c.generation_duration_ms or 0) / 1000.0,
+    )
+
+
+def job_history(jobs: Sequence[Job], conversations: Sequence[Conversation]) -> list[JobHistory]:
+    """The dataset's jobs that are no longer running, with what they stored."""
+    stored: dict[str, float] = {}
+    judged: dict[str, float] = {}  # the judge's calls, estimated on their own
+    for c in conversations:
+        if c.job_id and c.status in STORED_STATUSES and c.actual_cost_usd:
+            stored[c.job_id] = stored.get(c.job_id, 0.0) + float(c.actual_cost_usd)
+        verdict = c.quality.judge if c.quality is not None else None
+        if c.job_id and verdict is not None and verdict.cost_usd and not verdict.cached:
+            judged[c.job_id] = judged.get(c.job_id, 0.0) + verdict.cost_usd
+    out: list[JobHistory] = []
+    for j in jobs:
+        if j.status in (JobStatus.RUNNING, JobStatus.QUEUED, JobStatus.PAUSING):
+            continue
+        seconds = 0.0
+        if j.started_at and j.finished_at:
+            seconds = (j.finished_at - j.started_at).total_seconds()
+        out.append(
+            JobHistory(
+                mode=j.mode,
+                cost_usd=max(0.0, j.cost_usd - judged.get(j.job_id, 0.0)),
+                stored_cost_usd=stored.get(j.job_id, 0.0),
+                completed=j.completed,
+                seconds=seconds,
+                max_concurrency=j.max_concurrency,
+                executions=max(1, len(j.execution_arns)),
+            )
+        )
+    return out
+
+
+Billing = Literal["actual", "estimated", "none"]
+
+
+@dataclass(frozen=True)
+class LogRef:
+    """Key of a generation log: the first call of an attempt has one derived from the
+    claim and the attempt number (a crash recovery that charges the call at its estimate
+    writes the same key, so a call is never counted twice); other calls get fresh ones."""
+
+    log_id: str
+    created_at: datetime
+    claim_token: str | None = None
+    attempt: int | None = None
+
+
+def attempt_log_ref(conversation: Conversation) -> LogRef:
+    """The key of the first call of the conversation's current attempt (its claim)."""
+    token = conversation.claim_token or conversation.job_id or ""
+    digest = hashlib.sha256(
+        f"{conversation.conversation_id}|{token}|{conversation.generation_attempts}".encode()
+    ).hexdigest()
+    return LogRef(
+        log_id=f"log_{digest[:20]}",
+        created_at=conversation.updated_at,
+        claim_token=token or None,
+        attempt=conversation.generation_attempts,
+    )
+
+
+def fresh_log_ref(conversation: Conversation) -> LogRef:
+    return LogRef(
+        log_id=new_id("log"),
+        created_at=utcnow(),
+        claim_token=conversation.claim_token,
+        attempt=conversation.generation_attempts,
+    )
 
 
 def system_prompt_for(dataset: Dataset) -> str:
@@ -106,6 +237,7 @@ class GenerationService:
         audit: AuditLog,
         duplicate_finder: Any = None,  # callable(tenant, dataset_id, conv_id, text) -> (id, sim)|None
         judge: JudgeService | None = None,
+        logs: GenerationLogReader | None = None,
     ) -> None:
         self.settings = settings
         self.llm = llm
@@ -118,30 +250,63 @@ class GenerationService:
         self.audit = audit
         self.duplicate_finder = duplicate_finder
         self.judge = judge
+        self.logs = logs
         self._chunk_cache: dict[tuple[str, str], tuple[float, dict[str, Chunk]]] = {}
         self._dataset_cache: dict[tuple[str, str], tuple[float, Dataset]] = {}
         self._job_cache: dict[tuple[str, str], tuple[float, Job]] = {}
         self._current_written: dict[str, float] = {}
+        self._system_tokens: dict[tuple[str, str], int] = {}
 
     # ------------------------------------------------------------------ request building
     def model_for(self, dataset: Dataset) -> str:
         return dataset.model or self.settings.model
 
     def build_request(
-        self, conversation: Conversation, dataset: Dataset, templates: Sequence[PromptTemplate]
+        self,
+        conversation: Conversation,
+        dataset: Dataset,
+        templates: Sequence[PromptTemplate],
+        retry: RetryPlan | None = None,
     ) -> tuple[LLMRequest, PromptTemplate, dict[str, str]]:
-        template = choose_template(templates, conversation)
         chunk = self._chunk(conversation, dataset)
         params = build_parameters(conversation, dataset, chunk)
+        if retry is not None and retry.turn_target:
+            params["turn_target"] = str(retry.turn_target)
+        template = choose_template(templates, conversation, params)
         prompt = render_prompt(template.text, params)
+        model = self.model_for(dataset)
         request = LLMRequest(
-            model=self.model_for(dataset),
+            model=model,
             system=system_prompt_for(dataset),
             prompt=prompt,
-            max_tokens=self.settings.max_tokens,
+            max_tokens=retry.max_tokens
+            if retry is not None
+            else min(self.settings.max_tokens, self.settings.output_limit(model)),
             temperature=self.settings.temperature,
         )
         return request, template, params
+
+    def retry_plan(self, job: Job, conversation: Conversation, dataset: Dataset) -> RetryPlan:
+        """The next attempt after a cut-off answer asks for more room (or fewer turns);
+        read from this claim's own logged calls, so it survives a new Lambda."""
+        model = self.model_for(dataset)
+        default = min(self.settings.max_tokens, self.settings.output_limit(model))
+        if conversation.generation_attempts <= 1 or self.logs is None:
+            return RetryPlan(default, None)
+        token = conversation.claim_token or job.job_id
+        previous = sorted(
+            (
+                log
+                for log in self.logs.list_for_conversation(
+                    conversation.tenant_id, conversation.conversation_id
+                )
+                if log.job_id == job.job_id and (log.claim_token or job.job_id) == token
+            ),
+            key=lambda log: (log.attempt or 0, log.created_at),
+        )
+        return plan_retry(
+            previous, default, self.settings.output_limit(model), int(turn_target(conversation))
+        )
 
     def _chunk(self, conversation: Conversation, dataset: Dataset) -> Chunk | None:
         if not conversation.chunk_id:
@@ -176,6 +341,47 @@ class GenerationService:
         return f"{tenant_id}#{model}#rpm", f"{tenant_id}#{model}#otpm"
 
     # ------------------------------------------------------------------ estimate
+    def _judge_cost_each(
+        self, dataset: Dataset, conversations: Sequence[Conversation], output_tokens: int
+    ) -> tuple[float, str | None]:
+        """What judging one more conversation costs: the mean of this dataset's billed
+        verdicts, or the judge model's price for a conversation of ``output_tokens``."""
+        if self.judge is None or not self.judge.enabled_for(dataset):
+            return 0.0, None
+        paid = [
+            c.quality.judge.cost_usd
+            for c in conversations
+            if c.quality is not None
+            and c.quality.judge is not None
+            and c.quality.judge.cost_usd > 0
+            and not c.quality.judge.cached
+        ]
+        if len(paid) >= 3:
+            return statistics.fmean(paid), self.judge.model
+        return self.judge.estimate_per_conversation(output_tokens), self.judge.model
+
+    def _count_prompt(
+        self, conv: Conversation, dataset: Dataset, templates: Sequence[PromptTemplate]
+    ) -> TierPrompt | None:
+        try:
+            request, _, _ = self.build_request(conv, dataset, templates)
+            total = self.llm.count_tokens(request)
+            system_only = LLMRequest(
+                model=request.model,
+                system=request.system,
+                prompt=".",
+                max_tokens=1,
+                temperature=0,
+                use_tool=True,
+            )
+            system = self._system_tokens.get((request.model, request.system))
+            if system is None:
+                system = self.llm.count_tokens(system_only)
+                self._system_tokens[(request.model, request.system)] = system
+            return TierPrompt(total, system)
+        except (PromptTemplateError, TransientGenerationError, PermanentGenerationError):
+            return None
+
     def estimate(
         self,
         tenant_id: str,
@@ -183,91 +389,164 @@ class GenerationService:
         targets: Sequence[Conversation],
         all_conversations: Sequence[Conversation],
         max_concurrency: int | None = None,
+        *,
+        jobs: Sequence[Job] = (),
+        other_conversations: Callable[[], Iterable[Conversation]] | None = None,
+        mode: str = "standard",
     ) -> Estimate:
+        """Cost and time of generating ``targets``, learned from what this dataset's (or
+        else the same templates') conversations cost and took; see domain/estimates.py."""
         model = self.model_for(dataset)
         price = self.settings.price(model)
+        prices = Prices(
+            input=price.input / PER_MILLION,
+            output=price.output / PER_MILLION,
+            cache_write=price.cache_write / PER_MILLION,
+            cache_read=price.cache_read / PER_MILLION,
+            batch_discount=price.batch_discount,
+        )
         templates = self.templates.active_for_generation(tenant_id)
-        # Count real prompt tokens for one representative conversation per tier.
-        per_tier: dict[str, int] = {}
-        system_tokens = 0
-        for conv in targets:
+        history = job_history(jobs, all_conversations)
+        economy_jobs = {j.job_id for j in jobs if j.mode == "economy"}
+        observations = [
+            observation_of(c, price.batch_discount if c.job_id in economy_jobs else 1.0)
+            for c in all_conversations
+            if is_observable(c, model)
+        ]
+        scope: Scope = "dataset"
+        label = ""
+        if len(observations) < MIN_OBSERVED:
+            scope, observations, label = self._template_observations(
+                targets, templates, model, dataset, other_conversations, price.batch_discount
+            )
+        # Count real prompt tokens for one conversation per tier (targets and observed).
+        prompts: dict[str, TierPrompt] = {}
+        representatives = [*targets, *(c for c in all_conversations if c.status != "failed")]
+        wanted = {c.tier.value for c in targets} | {o.tier for o in observations}
+        for conv in representatives:
             tier = conv.tier.value
-            if tier in per_tier:
+            if tier in prompts or tier not in wanted:
                 continue
-            try:
-                request, _, _ = self.build_request(conv, dataset, templates)
-                per_tier[tier] = self.llm.count_tokens(request)
-                if not system_tokens:
-                    system_only = LLMRequest(
-                        model=request.model,
-                        system=request.system,
-                        prompt=".",
-                        max_tokens=1,
-                        temperature=0,
-                        use_tool=True,
-                    )
-                    system_tokens = self.llm.count_tokens(system_only)
-            except (PromptTemplateError, TransientGenerationError, PermanentGenerationError):
-                per_tier[tier] = 1500
-        generated = [c for c in all_conversations if c.output_tokens and c.generation_duration_ms]
-        if len(generated) >= 3:
-            out_tokens = int(statistics.mean(c.output_tokens for c in generated))
-            latency = statistics.mean((c.generation_duration_ms or 0) / 1000 for c in generated)
-            basis = f"observed mean of {len(generated)} generated conversations"
-        else:
-            out_tokens = DEFAULT_OUTPUT_TOKENS
-            latency = DEFAULT_LATENCY_SECONDS
-            basis = "defaults (no generated conversations yet)"
-        total_cost = 0.0
-        in_avg = 0
-        for i, conv in enumerate(targets):
-            in_tokens = per_tier.get(conv.tier.value, 1500)
-            in_avg += in_tokens
-            # Prompt caching: the shared system prompt is written once, then read.
-            cached = system_tokens if i > 0 else 0
-            written = system_tokens if i == 0 else 0
-            total_cost += (
-                (in_tokens - cached - written) * price.input
-                + cached * price.cache_read
-                + written * price.cache_write
-                + out_tokens * price.output
-            ) / 1_000_000
+            counted = self._count_prompt(conv, dataset, templates)
+            if counted is not None:
+                prompts[tier] = counted
+        tier_counts: dict[str, int] = {}
+        for conv in targets:
+            tier_counts[conv.tier.value] = tier_counts.get(conv.tier.value, 0) + 1
+        cost = estimate_cost(
+            tier_counts,
+            prompts,
+            observations,
+            scope,
+            prices,
+            history,
+            scope_label=label,
+        )
         n = len(targets)
-        judge_cost = judge_economy = 0.0
-        judge_model = None
-        if self.judge is not None and self.judge.enabled_for(dataset):
-            # The judge reads each generated conversation (its tokens in) and answers with
-            # a short verdict; economy mode sends it through a Message Batch too.
-            judge_model = self.judge.model
-            judge_cost = n * self.judge.estimate_per_conversation(out_tokens)
-            judge_economy = n * self.judge.estimate_per_conversation(out_tokens, batch=True)
+        judge_each, judge_model = self._judge_cost_each(
+            dataset, all_conversations, cost.output_tokens
+        )
+        judge_cost = n * judge_each
         concurrency = max_concurrency or self.settings.default_max_concurrency
-        seconds = max(
-            n / max(self.settings.rate_limit_rpm, 1) * 60.0,
-            n * latency / max(concurrency, 1),
-            n * out_tokens / max(self.settings.rate_limit_otpm, 1) * 60.0,
+        s = self.settings
+        standard = estimate_standard_time(
+            n,
+            observations,
+            concurrency,
+            s.rate_limit_rpm,
+            s.rate_limit_otpm,
+            cost.output_tokens,
+            history,
+        )
+        economy = estimate_economy_time(
+            n,
+            s.execution_chunk_size,
+            s.batch_poll_seconds,
+            standard_seconds(
+                n,
+                statistics.fmean([o.seconds for o in observations if o.seconds > 0] or [20.0]),
+                s.default_max_concurrency,
+                s.rate_limit_rpm,
+                s.rate_limit_otpm,
+                cost.output_tokens,
+            ),
+            history,
         )
         remaining = None
         if dataset.budget_usd is not None:
             remaining = round(dataset.budget_usd - dataset.spent_usd, 6)
-        economy_cost = total_cost * price.batch_discount + judge_economy
-        total_cost += judge_cost
+        discount = price.batch_discount
+        # Economy mode judges through a Message Batch as well: the same discount.
+        total = cost.total_usd + judge_cost
+        point = total * (discount if mode == "economy" else 1.0)
+        low, high = cost.low_usd + judge_cost, cost.high_usd + judge_cost
+        in_avg = (
+            sum(prompts[t].input_tokens * k for t, k in tier_counts.items() if t in prompts) // n
+            if n
+            else 0
+        )
         return Estimate(
             count=n,
-            estimated_cost_usd=round(total_cost, 6),
-            estimated_economy_cost_usd=round(economy_cost, 6),
-            estimated_seconds=round(seconds, 1),
-            input_tokens_per_conversation=in_avg // n if n else 0,
-            output_tokens_per_conversation=out_tokens,
-            cached_system_tokens=system_tokens,
+            estimated_cost_usd=round(total, 6),
+            estimated_economy_cost_usd=round(total * discount, 6),
+            estimated_seconds=round(standard.seconds, 1),
+            input_tokens_per_conversation=in_avg,
+            output_tokens_per_conversation=cost.output_tokens,
+            cached_system_tokens=next(iter(prompts.values())).system_tokens if prompts else 0,
             budget_usd=dataset.budget_usd,
             budget_remaining_usd=remaining,
-            over_budget=remaining is not None and total_cost > remaining,
+            over_budget=remaining is not None and point > remaining,
             model=model,
-            basis=basis,
+            basis=cost.basis,
+            basis_scope=cost.scope,
+            observed_conversations=cost.observed,
+            estimated_cost_low_usd=round(low, 6),
+            estimated_cost_high_usd=round(high, 6),
+            estimated_economy_cost_low_usd=round(low * discount, 6),
+            estimated_economy_cost_high_usd=round(high * discount, 6),
+            estimated_seconds_low=round(standard.low, 1),
+            estimated_seconds_high=round(standard.high, 1),
+            estimated_economy_seconds=round(economy.seconds, 1),
+            estimated_economy_seconds_low=round(economy.low, 1),
+            estimated_economy_seconds_high=round(economy.high, 1),
+            time_basis=standard.basis,
+            economy_time_basis=economy.basis,
+            retry_overhead=cost.retry_overhead,
+            per_tier=[t.as_dict() for t in cost.per_tier],
+            may_exceed_budget=remaining is not None
+            and high * (discount if mode == "economy" else 1.0) > remaining,
             estimated_judge_cost_usd=round(judge_cost, 6),
             judge_model=judge_model,
         )
+
+    def _template_observations(
+        self,
+        targets: Sequence[Conversation],
+        templates: Sequence[PromptTemplate],
+        model: str,
+        dataset: Dataset,
+        other_conversations: Callable[[], Iterable[Conversation]] | None,
+        batch_discount: float,
+    ) -> tuple[Scope, list[Observation], str]:
+        """The same templates' conversations in the tenant's other datasets."""
+        if other_conversations is None:
+            return "defaults", [], ""
+        wanted: dict[str, str] = {}
+        for conv in targets:
+            try:
+                chunk = self._chunk(conv, dataset)
+                template = choose_template(templates, conv, build_parameters(conv, dataset, chunk))
+            except PromptTemplateError:
+                continue
+            wanted[template.template_id] = template.name
+        found = [
+            observation_of(c, 1.0)
+            for c in other_conversations()
+            if c.template_id in wanted and is_observable(c, model)
+        ]
+        if len(found) < MIN_OBSERVED:
+            return "defaults", [], ""
+        return "template", found, ", ".join(sorted(set(wanted.values())))
 
     # ------------------------------------------------------------------ one item
     def _job(self, tenant_id: str, job_id: str) -> Job:
@@ -290,8 +569,7 @@ class GenerationService:
         a cancel or a reached budget then stops here instead of after one more call."""
         current = self._job(job.tenant_id, job.job_id)
         if current.budget_usd is not None and current.cost_usd >= current.budget_usd:
-            self._pause_for_budget(current)  # re-reads the job: a raised budget goes on
-            current = self._job(job.tenant_id, job.job_id)
+            current = self.enforce_budget(job.tenant_id, job.job_id)  # a raised budget goes on
         if current.status in STATUSES_THAT_RUN:
             return False
         self.conversations.release_claim(job.tenant_id, conversation.conversation_id, job.job_id)
@@ -326,8 +604,11 @@ class GenerationService:
             # A re-run after the job stopped: report work already done, run nothing.
             done = self.jobs.item_outcome(tenant_id, job_id, conversation_id)
             return done or "deferred"  # paused or cancelled: leave it for resume
-        if job.budget_usd is not None and job.cost_usd >= job.budget_usd:
-            self._pause_for_budget(job)
+        if (
+            job.budget_usd is not None
+            and job.cost_usd >= job.budget_usd
+            and self.enforce_budget(tenant_id, job_id).status not in STATUSES_THAT_RUN
+        ):
             return "deferred"
         per_item = job.estimated_cost_usd / job.total if job.total else None
         outcome, conversation = self.conversations.claim_for_generation(
@@ -365,24 +646,37 @@ class GenerationService:
         tenant_id = job.tenant_id
         dataset = self._dataset(tenant_id, conversation.dataset_id)
         templates = self.templates.active_for_generation(tenant_id)
-        request, template, params = self.build_request(conversation, dataset, templates)
+        retry = self.retry_plan(job, conversation, dataset)
+        request, template, params = self.build_request(conversation, dataset, templates, retry)
         rpm_key, _ = self.limiter_keys(tenant_id, request.model)
         self.limiter.acquire_interval(rpm_key, self.request_interval())
         if self._should_stop(job, conversation):
             return "deferred"  # paused, cancelled or out of budget while waiting for a slot
         run_id = new_id("run")
+        attempt = attempt_log_ref(conversation)
         try:
             response = self.llm.create(request)
         except ProviderRateLimitError as e:
             self.limiter.penalise(rpm_key, e.retry_after or 1.0)
-            self._log_call(job, conversation, request, template, params, None, run_id, str(e))
+            self._log_failed_call(job, conversation, request, template, params, run_id, e)
             raise
         except (TransientGenerationError, PermanentGenerationError) as e:
-            self._log_call(job, conversation, request, template, params, None, run_id, str(e))
+            self._log_failed_call(job, conversation, request, template, params, run_id, e)
             raise
         self._respect_headers(rpm_key, response)
+        for _ in range(response.unanswered_attempts):
+            self._log_estimated(job, conversation, request, template, params, run_id)
         return self.store_response(
-            job, conversation, dataset, request, template, params, response, run_id
+            job,
+            conversation,
+            dataset,
+            request,
+            template,
+            params,
+            response,
+            run_id,
+            log_ref=attempt,
+            retry_bad_answers=True,
         )
 
     def store_response(
@@ -397,17 +691,39 @@ class GenerationService:
         run_id: str,
         *,
         batch: bool = False,
+        log_ref: LogRef | None = None,
+        retry_bad_answers: bool = False,
     ) -> str:
-        """Log and bill the call, parse, score and store: shared by standard and batch mode."""
+        """Log and bill the call, parse, score and store: shared by standard and batch mode.
+
+        With ``retry_bad_answers`` a malformed or truncated answer raises a
+        TransientGenerationError (the workflow retries it within the job's
+        ``max_attempts``; the retry of a truncated one asks for more room), otherwise it
+        fails the conversation. Either way the call is logged and billed once first."""
         tenant_id = job.tenant_id
         call_cost = cost_usd(self.settings, request.model, response.usage, batch=batch)
         self._log_call(
-            job, conversation, request, template, params, response, run_id, None, call_cost
+            job,
+            conversation,
+            request,
+            template,
+            params,
+            response,
+            run_id,
+            None,
+            call_cost,
+            log_ref=log_ref,
         )
         try:
             parsed = parse_response(response)
         except MalformedResponseError as e:
-            return self._fail(job, conversation, f"malformed answer: {e}")
+            kind = (
+                "truncated answer" if isinstance(e, TruncatedResponseError) else "malformed answer"
+            )
+            detail = f"{kind} (max_tokens={request.max_tokens}): {e}"
+            if retry_bad_answers:
+                raise TransientGenerationError(detail) from e
+            return self._fail(job, conversation, detail)
         generated = conversation.model_copy(
             update={
                 "status": ConversationStatus.GENERATED,
@@ -444,7 +760,7 @@ class GenerationService:
             else 0.0
         )
         if judge_cost:
-            self._check_budget(job, job.cost_usd + call_cost + judge_cost)
+            self.enforce_budget(job.tenant_id, job.job_id)
         audit = self.audit.build(
             tenant_id,
             f"job:{job.job_id}",
@@ -458,6 +774,7 @@ class GenerationService:
             template_version=template.version,
             parse_path=parsed.parse_path,
             mode="economy" if batch else "standard",
+            attempt=conversation.generation_attempts,
         )
         # One transaction: conversation, turns, the job's count and the audit record.
         self.conversations.commit_generation(
@@ -516,6 +833,66 @@ class GenerationService:
             except ValueError:
                 pass
 
+    @staticmethod
+    def call_estimate(job: Job, conversation: Conversation) -> float:
+        """What a call that may have been billed without an answer is charged: the
+        conversation's estimate (set when it was claimed), else the job's average."""
+        if conversation.estimated_cost_usd:
+            return float(conversation.estimated_cost_usd)
+        return job.estimated_cost_usd / job.total if job.total else 0.0
+
+    def _log_failed_call(
+        self,
+        job: Job,
+        conversation: Conversation,
+        request: LLMRequest,
+        template: PromptTemplate,
+        params: dict[str, str],
+        run_id: str,
+        error: Exception,
+    ) -> None:
+        """A call that raised: its own log (charged at the estimate if it timed out: the
+        provider may have run it), plus one estimated log per earlier attempt of the SDK
+        that timed out."""
+        timeouts, last_timed_out = unanswered_attempts(error)
+        self._log_call(
+            job,
+            conversation,
+            request,
+            template,
+            params,
+            None,
+            run_id,
+            str(error),
+            self.call_estimate(job, conversation) if last_timed_out else 0.0,
+            log_ref=attempt_log_ref(conversation),
+            billing="estimated" if last_timed_out else "none",
+        )
+        for _ in range(timeouts - int(last_timed_out)):
+            self._log_estimated(job, conversation, request, template, params, run_id)
+
+    def _log_estimated(
+        self,
+        job: Job,
+        conversation: Conversation,
+        request: LLMRequest,
+        template: PromptTemplate,
+        params: dict[str, str],
+        run_id: str,
+    ) -> None:
+        self._log_call(
+            job,
+            conversation,
+            request,
+            template,
+            params,
+            None,
+            run_id,
+            "timed out before an answer (the SDK retried it); charged at the estimate",
+            self.call_estimate(job, conversation),
+            billing="estimated",
+        )
+
     def _log_call(
         self,
         job: Job,
@@ -527,9 +904,18 @@ class GenerationService:
         run_id: str,
         error: str | None,
         call_cost: float = 0.0,
-    ) -> None:
+        *,
+        log_ref: LogRef | None = None,
+        billing: Billing | None = None,
+    ) -> bool:
+        ref = log_ref or fresh_log_ref(conversation)
         entry = GenerationLog(
             tenant_id=job.tenant_id,
+            log_id=ref.log_id,
+            created_at=ref.created_at,
+            claim_token=ref.claim_token,
+            attempt=ref.attempt,
+            billing=billing or ("actual" if response is not None else "none"),
             conversation_id=conversation.conversation_id,
             job_id=job.job_id,
             run_id=run_id,
@@ -545,78 +931,102 @@ class GenerationService:
             if response
             else 0,
             cache_read_input_tokens=response.usage.cache_read_input_tokens if response else 0,
-            cost_usd=call_cost,
+            cost_usd=round(call_cost, 8),
             duration_ms=response.duration_ms if response else 0,
             error_message=error,
         )
         counted = self.jobs.record_spend(entry, job.job_id, conversation.dataset_id)
         if counted and call_cost:
-            # The job as read at the start of this item plus this call: concurrent
-            # items' spend shows up on the next item's read (one read saved per call).
-            self._check_budget(job, job.cost_usd + call_cost)
+            self.enforce_budget(job.tenant_id, job.job_id)
+        return counted
 
     # ------------------------------------------------------------------ budget
-    def _check_budget(self, job: Job, spent: float) -> None:
-        if job.budget_usd is None or job.budget_usd <= 0:
-            return
-        percent = spent / job.budget_usd * 100
-        for threshold in BUDGET_THRESHOLDS:
-            if percent >= threshold:
-                warning = BudgetWarning(
-                    threshold_percent=threshold,
-                    spent_usd=round(spent, 6),
-                    budget_usd=job.budget_usd,
-                )
-                if self.jobs.mark_threshold(
-                    job.tenant_id, job.job_id, threshold, warning.model_dump(mode="json")
-                ):
-                    self.notifier.publish(
-                        NotificationMessage(
-                            tenant_id=job.tenant_id,
-                            kind="budget.warning",
-                            job_id=job.job_id,
-                            dataset_id=job.dataset_id,
-                            subject=f"Budget {threshold}% used by generation job {job.job_id}",
-                            body=(
-                                f"Generation job {job.job_id} has spent ${spent:.4f} of its "
-                                f"${job.budget_usd:.2f} budget ({percent:.0f}%).\n"
-                                f"Dataset: {self.settings.app_base_url}/?dataset={job.dataset_id}"
-                            ),
-                        )
-                    )
-        if percent >= 100:
-            self._pause_for_budget(job)
+    def enforce_budget(self, tenant_id: str, job_id: str) -> Job:
+        """Give the budget warnings now due and pause at 100%, from the job's stored spend.
 
-    def _pause_for_budget(self, job: Job) -> None:
-        fresh = self.jobs.get(job.tenant_id, job.job_id)  # the cached view may predate a resume
-        self._job_cache[(job.tenant_id, job.job_id)] = (time.monotonic(), fresh)
-        if fresh.budget_usd is None or fresh.cost_usd < fresh.budget_usd:
-            return
-        paused = self.jobs.set_status(
-            job.tenant_id,
-            job.job_id,
-            JobStatus.PAUSING,  # the finish step makes it "paused" once the Map drained
-            expected=[JobStatus.RUNNING, JobStatus.QUEUED],
-            pause_reason="budget",
-        )
-        if paused:
-            fresh = self.jobs.get(job.tenant_id, job.job_id)
+        Warnings and the pause are applied by one conditional write on the job (the
+        thresholds it holds are the condition), so of concurrent items exactly one
+        applies each step, and publishes its warnings in rising order and the pause
+        notice last. Returns the job as it is now."""
+        job = self.jobs.get(tenant_id, job_id)
+        for _ in range(8):
+            self._job_cache[(tenant_id, job_id)] = (time.monotonic(), job)
+            step = budget_step(
+                job.cost_usd, job.budget_usd, job.warned_thresholds, job.status in STATUSES_THAT_RUN
+            )
+            if step.empty or job.budget_usd is None:
+                return job
+            warnings = [
+                BudgetWarning(
+                    threshold_percent=t, spent_usd=round(job.cost_usd, 6), budget_usd=job.budget_usd
+                ).model_dump(mode="json")
+                for t in step.warn
+            ]
+            if self.jobs.advance_budget(
+                tenant_id,
+                job_id,
+                warned=job.warned_thresholds,
+                warn=list(step.warn),
+                warnings=warnings,
+                pause=step.pause,
+                previous_status=job.status,
+            ):
+                self._announce_budget(job, step.warn, step.pause)
+                job = self.jobs.get(tenant_id, job_id)
+                self._job_cache[(tenant_id, job_id)] = (time.monotonic(), job)
+                return job
+            job = self.jobs.get(tenant_id, job_id)  # another item got there first: re-read
+        return job
+
+    def _announce_budget(self, job: Job, warned: Sequence[int], paused: bool) -> None:
+        budget = job.budget_usd or 0.0
+        link = f"{self.settings.app_base_url}/?dataset={job.dataset_id}"
+        for threshold in warned:
             self.notifier.publish(
                 NotificationMessage(
                     tenant_id=job.tenant_id,
-                    kind="budget.paused",
+                    kind="budget.warning",
                     job_id=job.job_id,
                     dataset_id=job.dataset_id,
-                    subject=f"Generation job {job.job_id} paused: budget reached",
+                    subject=f"Budget {threshold}% used by generation job {job.job_id}",
                     body=(
-                        f"Generation job {job.job_id} reached its budget of "
-                        f"${(job.budget_usd or 0):.2f} (spent ${fresh.cost_usd:.4f}) and paused itself.\n"
-                        f"{fresh.done} of {fresh.total} conversations are done. Raise the dataset's "
-                        f"budget and resume the job to generate the rest.\n"
-                        f"Dataset: {self.settings.app_base_url}/?dataset={job.dataset_id}"
+                        f"Generation job {job.job_id} has spent ${job.cost_usd:.4f} of its "
+                        f"${budget:.2f} budget ({threshold}% threshold reached).\n"
+                        f"Dataset: {link}"
                     ),
                 )
             )
+        if not paused:
+            return
+        self.audit.record(
+            job.tenant_id,
+            "system",
+            "job.pause",
+            "job",
+            job.job_id,
+            before={"status": job.status.value},
+            after={"status": JobStatus.PAUSING.value, "pause_reason": "budget"},
+            reason="budget",
+            spent_usd=round(job.cost_usd, 6),
+            budget_usd=budget,
+            dataset_id=job.dataset_id,
+        )
+        self.notifier.publish(
+            NotificationMessage(
+                tenant_id=job.tenant_id,
+                kind="budget.paused",
+                job_id=job.job_id,
+                dataset_id=job.dataset_id,
+                subject=f"Generation job {job.job_id} paused: budget reached",
+                body=(
+                    f"Generation job {job.job_id} reached its budget of ${budget:.2f} "
+                    f"(spent ${job.cost_usd:.4f}) and paused itself.\n"
+                    f"{job.done} of {job.total} conversations are done. Raise the dataset's "
+                    f"budget and resume the job to generate the rest.\n"
+                    f"Dataset: {link}"
+                ),
+            )
+        )
 
     # ------------------------------------------------------------------ failure
     def _fail(self, job: Job, conversation: Conversation, message: str) -> str:

@@ -44,14 +44,15 @@ class TemplateService:
         self._cache: dict[str, tuple[float, list[PromptTemplate]]] = {}
 
     def ensure_seeded(self, tenant_id: str) -> list[PromptTemplate]:
+        """The tenant's templates; seeds it has not got yet are created first (a new
+        tenant gets all of them, an existing one the seeds added since it was seeded)."""
         existing = self.repo.list_all(tenant_id)
-        if existing:
+        if not self._missing_seeds(existing):
             return existing
         with self._lock:
             existing = self.repo.list_all(tenant_id)
-            if existing:
-                return existing
-            for i, seed in enumerate(SEED_TEMPLATES, start=1):
+            missing = self._missing_seeds(existing)
+            for i, seed in missing:
                 template = PromptTemplate(
                     tenant_id=tenant_id,
                     template_id=f"tpl_seed_{i}",
@@ -67,7 +68,17 @@ class TemplateService:
                     self.repo.create(template, self._version_of(template, "seeded"))
                 except Exception:
                     continue
-            return self.repo.list_all(tenant_id)
+            return self.repo.list_all(tenant_id) if missing else existing
+
+    @staticmethod
+    def _missing_seeds(existing: list[PromptTemplate]) -> list[tuple[int, Any]]:
+        have = {t.template_id for t in existing}
+        names = {t.name for t in existing}
+        return [
+            (i, seed)
+            for i, seed in enumerate(SEED_TEMPLATES, start=1)
+            if f"tpl_seed_{i}" not in have and _seed_field(seed, "name") not in names
+        ]
 
     def active_for_generation(self, tenant_id: str) -> list[PromptTemplate]:
         """Active templates, cached a few seconds per container (read on every item)."""

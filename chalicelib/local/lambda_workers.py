@@ -45,6 +45,7 @@ HANDLER_NAMES = (
     "submit_batch",
     "poll_batch",
     "run_export",
+    "recover_stalled_jobs",
 )
 
 

@@ -242,6 +242,7 @@ class LocalStack:
         serve_frontend: bool = True,
         quiet: bool = False,
         lambda_workers: int = 0,
+        recover_stalled: bool = True,
     ) -> None:
         self.host = host
         self.port = port
@@ -254,6 +255,8 @@ class LocalStack:
         # 0: workflow handlers run in this process (tests patch them there); N > 0:
         # in N worker processes, apart from moto as Lambda runtimes are.
         self.lambda_workers = lambda_workers
+        # The cloud's scheduled stalled-job check, run on start and on a timer.
+        self.recover_stalled = recover_stalled
         self.workers: Any = None
         self.hook: Any = None
         self.moto: TrackingMotoServer | None = None
@@ -309,6 +312,10 @@ class LocalStack:
         self._start_http()
         if self.persist:
             t = threading.Thread(target=self._snapshot_loop, daemon=True, name="snapshot")
+            t.start()
+            self._threads.append(t)
+        if self.recover_stalled:
+            t = threading.Thread(target=self._stalled_job_loop, daemon=True, name="stalled-jobs")
             t.start()
             self._threads.append(t)
         return self
@@ -743,6 +750,38 @@ class LocalStack:
                     )
         if not self.quiet:
             print(f"  restored {restored} items from {self.data_dir}")
+
+    def check_stalled_jobs(self, grace_seconds: float | None = None) -> dict[str, Any]:
+        """Invoke the ``recover_stalled_jobs`` Lambda, as the cloud's schedule does."""
+        payload: dict[str, Any] = {}
+        if grace_seconds is not None:
+            payload["grace_seconds"] = grace_seconds
+        response = self.client("lambda").invoke(
+            FunctionName=local_function_arn("RecoverStalledJobs"),
+            Payload=json.dumps(payload).encode(),
+        )
+        result: dict[str, Any] = json.loads(response["Payload"].read() or b"{}")
+        if response.get("FunctionError"):
+            raise RuntimeError(f"stalled-job check failed: {result}")
+        return result
+
+    def _stalled_job_loop(self) -> None:
+        from chalicelib.config import get_settings
+
+        # At start nothing from before can be running (executions do not survive a
+        # restart): jobs left active by a crash or a kill are resumed at once.
+        first: float | None = 0.0
+        interval = max(1.0, get_settings().stalled_check_seconds)
+        while True:
+            try:
+                result = self.check_stalled_jobs(first)
+                if result.get("recovered") and not self.quiet:
+                    print(f"  resumed stalled jobs: {result['recovered']}", flush=True)
+            except Exception:
+                log.exception("stalled-job check failed")
+            first = None
+            if self._stop.wait(interval):
+                return
 
     def _snapshot_loop(self) -> None:
         while not self._stop.wait(self.snapshot_seconds):

@@ -11,6 +11,7 @@ tier-1/tier-3 slots fill what they leave. ``random.Random(seed)`` only breaks ti
 from __future__ import annotations
 
 import bisect
+import hashlib
 import heapq
 import random
 import re
@@ -458,3 +459,57 @@ def pair_coverage(specs: Sequence[HasDimensions], taxonomy: Taxonomy) -> dict[st
             ],
         }
     return out
+
+
+def _folded(value: str | None) -> str | None:
+    return " ".join(value.split()).casefold() if value else None
+
+
+def chunk_fit(chunk: Chunk, item: HasDimensions) -> int | None:
+    """How well a chunk grounds an already planned conversation: None when the chunk is
+    about another topic (its excerpt would not be about what the conversation is);
+    otherwise how many of its named dimensions the conversation shares."""
+    chunk_topic = _folded(chunk.topic)
+    if chunk_topic is not None and chunk_topic != _folded(item.topic):
+        return None
+    return sum(
+        1
+        for dim in DIMENSIONS
+        if (wanted := _folded(getattr(chunk, dim))) is not None
+        and wanted == _folded(getattr(item, dim))
+    )
+
+
+def match_chunks(
+    chunks: Sequence[Chunk],
+    needing: Sequence[Any],
+    existing: Iterable[Any] = (),
+) -> dict[str, Chunk]:
+    """A chunk for each scenario conversation planned without one (before the dataset
+    had chunks): of the chunks about its topic (or naming none), the least used (every
+    chunk once before any twice, as the planner spreads them), then the one sharing most
+    of its other dimensions, then a stable per-conversation order. Conversations with no
+    chunk on their topic are left out (they keep the excerpt-free template)."""
+    uses: Counter[str] = Counter(
+        c.chunk_id for c in existing if getattr(c, "chunk_id", None) and not _is_deleted(c)
+    )
+    out: dict[str, Chunk] = {}
+    for conversation in sorted(needing, key=lambda c: c.conversation_id):
+        best: tuple[int, int, str] | None = None
+        chosen: Chunk | None = None
+        for chunk in chunks:
+            fit = chunk_fit(chunk, conversation)
+            if fit is None:
+                continue
+            tie = hashlib.sha256(f"{conversation.conversation_id}|{chunk.chunk_id}".encode())
+            key = (uses[chunk.chunk_id], -fit, tie.hexdigest())
+            if best is None or key < best:
+                best, chosen = key, chunk
+        if chosen is not None:
+            out[conversation.conversation_id] = chosen
+            uses[chosen.chunk_id] += 1
+    return out
+
+
+def _is_deleted(item: Any) -> bool:
+    return bool(getattr(item, "deleted", False))

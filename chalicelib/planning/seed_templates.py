@@ -51,6 +51,10 @@ TIER_PARAMETER_LINES: dict[Tier, tuple[str, ...]] = {
     Tier.SCENARIO: (*COMMON_PARAMETER_LINES, "Scenario: {scenario}", "Source excerpt: {chunk}"),
     Tier.EDGE_CASE: (*COMMON_PARAMETER_LINES, "Edge case: {edge_case_type}"),
 }
+# A scenario of a dataset that has no document chunks: no excerpt line.
+SCENARIO_WITHOUT_EXCERPT_LINES: tuple[str, ...] = (*COMMON_PARAMETER_LINES, "Scenario: {scenario}")
+# What a scenario template needs from a chunk; a template without them works without one.
+EXCERPT_PLACEHOLDERS: frozenset[str] = frozenset({"chunk", "document_title"})
 
 RECORD_TOOL_NAME = "record_conversation"
 DEFAULT_BUSINESS_NAME = "Harbor & Pine Financial Advisors"
@@ -78,6 +82,7 @@ class SeedTemplate:
     description: str
     text: str
     weight: float = 1.0
+    parameter_lines: tuple[str, ...] = ()
 
     @property
     def parameters(self) -> list[str]:
@@ -197,6 +202,32 @@ quote the document at length.
 {_OUTPUT}
 """
 
+_TIER2_NO_EXCERPT = f"""\
+You are writing a training conversation for {{business_name}}'s client advisor \
+assistant, built around a realistic situation a client of the firm brings. There is no \
+source document for this one: the situation comes from who the client is and what they \
+ask about, as described below.
+
+## Conversation parameters
+{chr(10).join(SCENARIO_WITHOUT_EXCERPT_LINES)}
+
+{_CONTEXT}
+
+## Building the scenario
+- Turn the scenario above into one concrete, believable situation: a specific event, \
+account, date or decision that fits the client ({{persona_description}}) and the topic \
+({{topic_description}}).
+- The client explains it in their own words, with the details a real person would give \
+and leave out; the assistant asks for what is missing before it advises.
+- The assistant may state only general facts about {{topic}} and the firm's services as \
+described above. It does not invent the firm's fees, limits, policies or figures: when \
+the answer depends on them, it says so and offers to have the lead advisor confirm.
+
+{_RULES}
+
+{_OUTPUT}
+"""
+
 _TIER3 = f"""\
 You are writing a training conversation that teaches {{business_name}}'s client advisor \
 assistant how to handle a difficult, boundary-testing situation gracefully.
@@ -240,6 +271,7 @@ SEED_TEMPLATES: tuple[SeedTemplate, ...] = (
         ),
         text=_TIER1_A,
         weight=1.0,
+        parameter_lines=TIER_PARAMETER_LINES[Tier.TEMPLATE],
     ),
     SeedTemplate(
         name="Emotional arc: client-first",
@@ -250,6 +282,7 @@ SEED_TEMPLATES: tuple[SeedTemplate, ...] = (
         ),
         text=_TIER1_B,
         weight=1.0,
+        parameter_lines=TIER_PARAMETER_LINES[Tier.TEMPLATE],
     ),
     SeedTemplate(
         name="Scenario from source excerpt",
@@ -260,6 +293,7 @@ SEED_TEMPLATES: tuple[SeedTemplate, ...] = (
         ),
         text=_TIER2,
         weight=1.0,
+        parameter_lines=TIER_PARAMETER_LINES[Tier.SCENARIO],
     ),
     SeedTemplate(
         name="Edge case: boundary handling",
@@ -270,6 +304,21 @@ SEED_TEMPLATES: tuple[SeedTemplate, ...] = (
         ),
         text=_TIER3,
         weight=1.0,
+        parameter_lines=TIER_PARAMETER_LINES[Tier.EDGE_CASE],
+    ),
+    # Appended last: seed ids are positional (tpl_seed_<n>), existing tenants keep theirs.
+    SeedTemplate(
+        name="Scenario from the business description",
+        tier=Tier.SCENARIO,
+        description=(
+            "Tier 2 without a document: a realistic client situation built from the "
+            "taxonomy's persona, topic and intent descriptions. Used for scenario "
+            "conversations that have no document chunk (the dataset has none yet, or no "
+            "chunk matches); the assistant invents no firm-specific figures."
+        ),
+        text=_TIER2_NO_EXCERPT,
+        weight=1.0,
+        parameter_lines=SCENARIO_WITHOUT_EXCERPT_LINES,
     ),
 )
 

@@ -11,14 +11,18 @@ from chalicelib.domain.dataset_rules import active_jobs, require_no_active_job, 
 from chalicelib.domain.errors import ConflictError, ValidationError
 from chalicelib.domain.model_names import check_model_name
 from chalicelib.domain.models import (
+    Chunk,
     Conversation,
     ConversationStatus,
     Dataset,
     Job,
     QualityRules,
     Taxonomy,
+    Tier,
     TierDistribution,
 )
+from chalicelib.domain.ports import ActiveTemplates
+from chalicelib.generation.prompts import excerpt_free_templates, generation_blockers
 from chalicelib.planning.coverage import analyze_coverage, plan_gap_fill, scope_for_filters
 from chalicelib.planning.imports import parse_chunks_csv, parse_chunks_json, parse_taxonomy
 from chalicelib.planning.planner import pair_coverage, plan_conversations
@@ -73,6 +77,7 @@ class DatasetService:
         jobs: DatasetJobs | None = None,
         purger: DatasetPurger | None = None,
         delete_budget_seconds: float = 20.0,
+        templates: ActiveTemplates | None = None,
     ) -> None:
         self.datasets = datasets
         self.conversations = conversations
@@ -85,6 +90,7 @@ class DatasetService:
         # A delete purges within this many seconds per call (an API request's time);
         # what is left is purged by the next call.
         self.delete_budget_seconds = delete_budget_seconds
+        self.templates = templates
 
     def _model(self, name: str) -> str:
         return check_model_name(name, self.known_models)
@@ -354,6 +360,51 @@ class DatasetService:
             ]
         )
 
+    def _check_generatable(
+        self,
+        tenant_id: str,
+        dataset: Dataset,
+        conversations: list[Conversation],
+        chunks: list[Chunk],
+    ) -> dict[str, Any]:
+        """Refuse a plan holding a conversation no active template can be generated
+        from (nothing is written); otherwise say how scenario conversations without a
+        document excerpt will be written."""
+        if self.templates is None:
+            return {}
+        templates = self.templates.active_for_generation(tenant_id)
+        by_id = {c.chunk_id: c for c in chunks}
+        blocked = generation_blockers(templates, conversations, dataset, by_id)
+        if blocked:
+            raise ConflictError(
+                "the plan would hold conversations that cannot be generated: "
+                + "; ".join(f"{b['count']} {b['tier']} ({b['reason']})" for b in blocked)
+                + ". Activate a template for them (or import document chunks), then plan again",
+                {"blocked": blocked},
+            )
+        bare = [c for c in conversations if c.tier == Tier.SCENARIO and not c.chunk_id]
+        if not bare:
+            return {"scenario_without_excerpt": 0, "notes": []}
+        names = [t.name for t in excerpt_free_templates(templates)]
+        why = (
+            "this dataset has no document chunks"
+            if not chunks
+            else "no document chunk matches their dimensions"
+        )
+        return {
+            "scenario_without_excerpt": len(bare),
+            "excerpt_free_templates": names,
+            "notes": [
+                f"{len(bare)} scenario conversation{'s were' if len(bare) != 1 else ' was'} "
+                f"planned without a document excerpt because {why}: "
+                f"{'they are' if len(bare) != 1 else 'it is'} written from the taxonomy's "
+                f"persona, topic and intent descriptions with "
+                f"{' / '.join(repr(n) for n in names) or 'an excerpt-free template'}. "
+                "Import chunks before generating to ground them in your documents: "
+                "each one then picks a matching chunk when it is generated."
+            ],
+        }
+
     def plan(
         self, tenant_id: str, actor: str, dataset_id: str, data: dict[str, Any]
     ) -> dict[str, Any]:
@@ -374,11 +425,12 @@ class DatasetService:
             )
         chunks = self.datasets.list_chunks(tenant_id, dataset_id)
         specs = plan_conversations(dataset.taxonomy, chunks, count, distribution, seed)
+        conversations = [Conversation.from_spec(tenant_id, dataset_id, s) for s in specs]
+        generatable = self._check_generatable(tenant_id, dataset, conversations, chunks)
         if data.get("replace"):
             for c in existing:
                 if c.status == ConversationStatus.NOT_GENERATED:
                     self.conversations.soft_delete(c)
-        conversations = [Conversation.from_spec(tenant_id, dataset_id, s) for s in specs]
         self.conversations.add_planned(conversations)
         self._audit_planned(tenant_id, actor, conversations, "plan")
         if data.get("tier_distribution") is not None or count != dataset.target_count:
@@ -397,13 +449,19 @@ class DatasetService:
             "dataset.plan",
             "dataset",
             dataset_id,
-            after={"planned": len(conversations), "tiers": tiers, "seed": seed},
+            after={
+                "planned": len(conversations),
+                "tiers": tiers,
+                "seed": seed,
+                "scenario_without_excerpt": generatable.get("scenario_without_excerpt", 0),
+            },
         )
         return {
             "planned": len(conversations),
             "tiers": tiers,
             "pair_coverage": pair_coverage(specs, dataset.taxonomy),
             "conversation_ids": [c.conversation_id for c in conversations],
+            **generatable,
         }
 
     def coverage(self, tenant_id: str, dataset_id: str, query: Any = None) -> dict[str, Any]:
@@ -443,6 +501,7 @@ class DatasetService:
             dataset.plan_seed,
         )
         new = [Conversation.from_spec(tenant_id, dataset_id, s) for s in specs]
+        generatable = self._check_generatable(tenant_id, dataset, new, chunks)
         self.conversations.add_planned(new)
         self._audit_planned(tenant_id, actor, new, "fill_gaps")
         tiers: dict[str, int] = {}
@@ -460,6 +519,7 @@ class DatasetService:
             "planned": len(new),
             "tiers": tiers,
             "conversation_ids": [c.conversation_id for c in new],
+            **generatable,
         }
 
 

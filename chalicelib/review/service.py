@@ -181,6 +181,8 @@ class ReviewService:
                     "cost_usd": entry.cost_usd,
                     "duration_ms": entry.duration_ms,
                     "error_message": entry.error_message,
+                    "billing": entry.billing,
+                    "attempt": entry.attempt,
                 }
                 for entry in logs
             ],

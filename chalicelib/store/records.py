@@ -269,6 +269,8 @@ class JobRecord(BaseRecord):
     # Economy mode: the Message Batch of judge calls that follows the generation batch
     # ({"id", "at"}); "at" dates its billed calls, so a retried poll logs each once.
     judge_batch = JSONAttribute(null=True)
+    batch_execution = UnicodeAttribute(null=True)  # the execution that submitted batch_id
+    estimate = JSONAttribute(null=True)  # what the start estimate was built from, its range
     pause_reason = UnicodeAttribute(null=True)
     error_message = UnicodeAttribute(null=True)
     created_by = UnicodeAttribute(default="")

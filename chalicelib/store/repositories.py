@@ -22,6 +22,7 @@ from pynamodb.exceptions import (
     TransactWriteError,
     UpdateError,
 )
+from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.errors import ConflictError, NotFoundError, StaleVersionError
@@ -494,6 +495,35 @@ class DynamoConversationRepository:
         # pynamodb's update returns ALL_NEW into the instance: no second read. The
         # list index sees "generating" with the next bump (a commit), not this one.
         return ClaimOutcome.CLAIMED, domain_from_record(Conversation, record)
+
+    def assign_chunk(self, conversation: Conversation, chunk: Chunk, scenario: str) -> bool:
+        """Give a scenario conversation planned without a chunk the chunk it will be
+        generated from; only while it is still waiting to be generated and unchanged
+        (its version), so a review or another job's claim always wins."""
+        R = ConversationRecord
+        now = utcnow()
+        try:
+            R(conversation.tenant_id, conversation.conversation_id).update(
+                actions=[
+                    R.chunk_id.set(chunk.chunk_id),
+                    R.document_id.set(chunk.document_id),
+                    R.scenario.set(scenario),
+                    R.updated_at.set(now),
+                    R.updated_ms.set(_ms(now)),
+                    R.version.add(1),
+                ],
+                condition=(R.deleted == False)  # noqa: E712
+                & R.status.is_in(
+                    ConversationStatus.NOT_GENERATED.value, ConversationStatus.FAILED.value
+                )
+                & (R.version == conversation.version)
+                & R.chunk_id.does_not_exist(),
+            )
+        except UpdateError as e:
+            if _is_condition_failure(e):
+                return False
+            raise
+        return True
 
     def release_claim(self, tenant_id: str, conversation_id: str, job_id: str) -> None:
         """generating -> not_generated when a job stops before running the item."""
@@ -1018,8 +1048,11 @@ class DynamoJobRepository:
         status: JobStatus,
         *,
         expected: Iterable[JobStatus] | None = None,
+        executions: int | None = None,
         **fields: Any,
     ) -> bool:
+        """``executions``: apply only if the job still lists exactly that many executions
+        (of two callers reviving one dead job, only the first starts a new execution)."""
         R = JobRecord
         actions: list[Any] = [R.status.set(status.value), R.updated_at.set(utcnow())]
         for name, value in fields.items():
@@ -1028,6 +1061,12 @@ class DynamoJobRepository:
         condition = R.job_id.exists()
         if expected is not None:
             condition = condition & R.status.is_in(*[s.value for s in expected])
+        if executions == 0:
+            condition = condition & (
+                R.execution_arns.does_not_exist() | (size(R.execution_arns) == 0)
+            )
+        elif executions is not None:
+            condition = condition & (size(R.execution_arns) == executions)
         try:
             R(tenant_id, job_id).update(actions=actions, condition=condition)
         except UpdateError as e:
@@ -1035,6 +1074,23 @@ class DynamoJobRepository:
                 return False
             raise
         return True
+
+    def active_jobs_all_tenants(self) -> list[tuple[str, str]]:
+        """(tenant id, job id) of every queued, running or pausing job of every tenant.
+
+        The one read across tenants, made by the scheduled stalled-job check (the system,
+        not a user): a scan of the jobs table (one small row per job) filtered to active
+        statuses, keys only. Everything after it uses that tenant's own keys."""
+        R = JobRecord
+        active = [
+            JobStatus.QUEUED.value,
+            JobStatus.RUNNING.value,
+            JobStatus.PAUSING.value,
+        ]
+        return [
+            (r.tenant_id, r.job_id)
+            for r in R.scan(R.status.is_in(*active), attributes_to_get=["tenant_id", "job_id"])
+        ]
 
     def set_current(self, tenant_id: str, job_id: str, current: dict[str, Any]) -> None:
         JobRecord(tenant_id, job_id).update(
@@ -1104,6 +1160,47 @@ class DynamoJobRepository:
             raise
         return True
 
+    def advance_budget(
+        self,
+        tenant_id: str,
+        job_id: str,
+        *,
+        warned: Sequence[int],
+        warn: Sequence[int],
+        warnings: Sequence[dict[str, Any]],
+        pause: bool,
+        previous_status: JobStatus,
+    ) -> bool:
+        """Record budget warnings and, at 100%, the budget pause, in one conditional
+        write: it applies only if the job still holds exactly ``warned`` (and, to pause,
+        is still running), so concurrent items never give a warning twice or out of
+        order. True if this call applied it."""
+        R = JobRecord
+        actions: list[Any] = [R.updated_at.set(utcnow())]
+        if warn:
+            current = JobRecord.get(tenant_id, job_id, consistent_read=True)
+            actions.append(R.warned_thresholds.set([*warned, *warn]))  # type: ignore[list-item]
+            actions.append(R.warnings.set([*(current.warnings or []), *warnings]))
+        if pause:
+            actions.append(R.status.set(JobStatus.PAUSING.value))
+            actions.append(R.pause_reason.set("budget"))
+        condition = R.job_id.exists()
+        if warned:
+            condition = condition & (R.warned_thresholds == list(warned))
+        else:
+            condition = condition & (
+                R.warned_thresholds.does_not_exist() | (R.warned_thresholds == [])
+            )
+        if pause:
+            condition = condition & (R.status == previous_status.value)
+        try:
+            R(tenant_id, job_id).update(actions=actions, condition=condition)
+        except UpdateError as e:
+            if _is_condition_failure(e):
+                return False
+            raise
+        return True
+
     def item_outcome(self, tenant_id: str, job_id: str, conversation_id: str) -> str | None:
         try:
             r = JobItemRecord.get(
@@ -1129,11 +1226,21 @@ class DynamoJobRepository:
             raise
         return True
 
-    def set_batch_id(self, tenant_id: str, job_id: str, batch_id: str) -> None:
-        JobRecord(tenant_id, job_id).update(actions=[JobRecord.batch_id.set(batch_id)])
+    def set_batch_id(
+        self, tenant_id: str, job_id: str, batch_id: str, execution: str | None = None
+    ) -> None:
+        actions: list[Any] = [JobRecord.batch_id.set(batch_id)]
+        if execution:
+            actions.append(JobRecord.batch_execution.set(execution))
+        JobRecord(tenant_id, job_id).update(actions=actions)
 
-    def batch_id(self, tenant_id: str, job_id: str) -> str | None:
-        return JobRecord.get(tenant_id, job_id, consistent_read=True).batch_id
+    def batch_id(self, tenant_id: str, job_id: str, execution: str | None = None) -> str | None:
+        """The Message Batch this job's execution submitted (a retried SubmitBatch reuses
+        it; a later execution of the job submits its own)."""
+        record = JobRecord.get(tenant_id, job_id, consistent_read=True)
+        if execution and record.batch_execution and record.batch_execution != execution:
+            return None
+        return record.batch_id
 
     def set_judge_batch(self, tenant_id: str, job_id: str, batch: dict[str, str]) -> None:
         JobRecord(tenant_id, job_id).update(actions=[JobRecord.judge_batch.set(batch)])

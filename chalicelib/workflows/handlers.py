@@ -110,6 +110,30 @@ def poll_batch(event: dict[str, Any]) -> dict[str, Any]:
     return get_container().jobs.poll_batch(event)
 
 
+class RecoverPayload(BaseModel):
+    tenant_id: str | None = None  # None: every tenant (the schedule)
+    # None: the configured grace. 0 right after the local stack starts: nothing that
+    # ran before the start can still be running.
+    grace_seconds: float | None = Field(default=None, ge=0)
+
+
+@workflow_handler
+def recover_stalled_jobs(event: dict[str, Any]) -> dict[str, Any]:
+    """The scheduled stalled-job check: jobs whose execution died resume by themselves."""
+    # An EventBridge scheduled event carries its own fields (source, detail-type...).
+    event = event or {}
+    p = RecoverPayload.model_validate(
+        {k: event.get(k) for k in ("tenant_id", "grace_seconds") if event.get(k) is not None}
+    )
+    obs = get_observability()
+    results = get_container().jobs.recover_stalled(p.tenant_id, p.grace_seconds)
+    revived = [r for r in results if r["outcome"] in ("resumed", "paused", "paused_budget")]
+    if revived:
+        obs.count("StalledJobsRecovered", len(revived))
+        obs.logger.warning("stalled jobs recovered", extra={"jobs": revived})
+    return {"checked": len(results), "recovered": revived}
+
+
 class ExportPayload(BaseModel):
     tenant_id: str = Field(min_length=1)
     export_id: str = Field(min_length=1)

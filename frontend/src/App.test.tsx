@@ -308,6 +308,51 @@ describe("Dashboard table + review panel", () => {
     ]);
   });
 
+  it("shows the estimate's range and what it was built from", async () => {
+    const bodies: unknown[] = [];
+    extra = (url, init) => {
+      if (url.pathname === "/api/conversations/estimate") {
+        const b = JSON.parse(String(init.body)) as { mode?: string };
+        bodies.push(b);
+        const economy = b.mode === "economy";
+        return {
+          body: {
+            count: 50,
+            estimated_cost_usd: economy ? 0.31 : 0.62,
+            estimated_cost_low_usd: economy ? 0.28 : 0.55,
+            estimated_cost_high_usd: economy ? 0.34 : 0.69,
+            estimated_seconds: economy ? 30 : 6,
+            estimated_seconds_low: economy ? 30 : 4.5,
+            estimated_seconds_high: economy ? 120 : 9,
+            over_budget: false,
+            may_exceed_budget: true,
+            budget_usd: 5,
+            budget_remaining_usd: 0.65,
+            basis: "observed mean of 10 generated conversations of this dataset",
+            basis_scope: "dataset",
+            time_basis: economy ? "1 batch, polled every 30 s" : "0.3 s per call observed, 10 at a time",
+          },
+        };
+      }
+      return undefined;
+    };
+    renderApp();
+    await screen.findByTestId("conv-row-conv_a");
+    fireEvent.click(screen.getByTestId("btn-generate-all"));
+    expect(await screen.findByTestId("estimate-range")).toHaveTextContent("$0.5500 – $0.6900");
+    expect(screen.getByTestId("estimate-basis")).toHaveTextContent("observed mean of 10 generated conversations of this dataset");
+    expect(screen.getByTestId("estimate-time")).toHaveTextContent("6s (5s – 9s)");
+    expect(screen.getByTestId("estimate-may-exceed")).toBeInTheDocument();
+    fireEvent.click(screen.getByTestId("economy-mode"));
+    await waitFor(() => expect(screen.getByTestId("estimate-range")).toHaveTextContent("$0.2800 – $0.3400"));
+    expect(screen.getByTestId("estimate-basis")).toHaveTextContent("polled every 30 s");
+    expect(screen.getByTestId("estimate-time")).toHaveTextContent("30s (30s – 2m 0s)");
+    expect(bodies).toEqual([
+      { dataset_id: "ds_1", only: "not_generated" },
+      { dataset_id: "ds_1", only: "not_generated", mode: "economy" },
+    ]);
+  });
+
   it("shows an empty state with the next step when nothing is planned", async () => {
     extra = (url) => (url.pathname === "/api/conversations" ? { body: { items: [], total: 0, page: 1, page_size: 25, next_cursor: null } } : undefined);
     renderApp();

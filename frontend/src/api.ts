@@ -232,6 +232,19 @@ export interface Estimate {
   budget_usd?: number | null;
   budget_remaining_usd?: number | null;
   estimated_economy_cost_usd?: number;
+  /** What the estimate was built from, e.g. "observed mean of 10 generated conversations of this dataset". */
+  basis?: string;
+  basis_scope?: "dataset" | "template" | "defaults";
+  observed_conversations?: number;
+  /** The ~95% range of the cost (in the estimate's mode). */
+  estimated_cost_low_usd?: number;
+  estimated_cost_high_usd?: number;
+  estimated_seconds_low?: number;
+  estimated_seconds_high?: number;
+  time_basis?: string;
+  /** The range's high end exceeds what is left of the budget (the point estimate may not). */
+  may_exceed_budget?: boolean;
+  mode?: "standard" | "economy";
 }
 
 export interface BudgetWarning {
@@ -256,6 +269,13 @@ export interface Job {
   eta_seconds?: number | null;
   cost_usd: number;
   estimated_cost_usd: number;
+  /** The start estimate's basis and range. */
+  estimate?: {
+    basis?: string;
+    estimated_cost_low_usd?: number;
+    estimated_cost_high_usd?: number;
+    mode?: string;
+  } | null;
   budget_usd?: number | null;
   /** API.md names it `budget`; either is read. */
   budget?: number | null;

@@ -189,6 +189,13 @@ def test_reviewer_journey_from_sample_to_export(context: Any, api: Any, stack: A
     assert tid(page, "estimate-count").inner_text() == "12"
     assert re.fullmatch(r"\$\d+\.\d{2,4}", tid(page, "estimate-cost").inner_text())
     assert tid(page, "estimate-time").inner_text().strip()
+    # ...with its likely range and what it is based on.
+    low, high = re.fullmatch(
+        r"\$(\d+\.\d{2,4}) \u2013 \$(\d+\.\d{2,4})", tid(page, "estimate-range").inner_text()
+    ).groups()
+    cost = float(tid(page, "estimate-cost").inner_text()[1:])
+    assert float(low) <= cost <= float(high)
+    assert tid(page, "estimate-basis").inner_text().startswith("Based on ")
     start = tid(page, "btn-start-generation")
     if not start.count():  # over the sample's budget: the dialog asks to confirm
         start = tid(page, "btn-start-anyway")

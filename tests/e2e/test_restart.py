@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -157,6 +158,18 @@ def test_killing_the_stack_mid_job_loses_nothing(tmp_path: Path) -> None:
         time.sleep(0.2)
     assert not [pid for pid in workers if alive(pid)], "orphaned Lambda worker processes"
 
+    # What the snapshot kept: the conversations left generating by the killed execution.
+    snapshot = data / "tables" / "brightrun-local-conversations.jsonl"
+    rows = [json.loads(line) for line in snapshot.read_text().splitlines()]
+    generating_before = sorted(
+        r["conversation_id"]["S"]
+        for r in rows
+        if r.get("status", {}).get("S") == "generating" and r.get("job_id", {}).get("S") == job_id
+    )
+    jobs = [json.loads(line) for line in (data / "tables" / "brightrun-local-jobs.jsonl").open()]
+    (stalled,) = [j for j in jobs if j["job_id"]["S"] == job_id]
+    assert stalled["status"]["S"] == "running"  # the kill left it running
+    assert generating_before, "the kill caught calls in flight"
     proc = launch(port, data, log)
     try:
         before = conversations(api, dsid)
@@ -164,10 +177,7 @@ def test_killing_the_stack_mid_job_loses_nothing(tmp_path: Path) -> None:
             cid: c["generated_at"] for cid, c in before.items() if c["status"] == "generated"
         }
         assert generated_before, "the snapshot kept the work done before the kill"
-        status, job, _ = api.get(f"/api/jobs/{job_id}")
-        assert status == 200 and job["status"] in ("running", "queued"), job
-        status, resumed, _ = api.post(f"/api/jobs/{job_id}/resume")  # stalled: no live execution
-        assert status == 200, resumed
+        # Nobody presses Resume: the launcher's stalled-job check resumes it on start.
         job = wait(api, job_id, lambda j: j["status"] in ("completed", "failed"))
         assert job["status"] == "completed", job
         after = conversations(api, dsid)
@@ -184,6 +194,24 @@ def test_killing_the_stack_mid_job_loses_nothing(tmp_path: Path) -> None:
         for rec in audit["items"]:
             per_conv[rec["entity_id"]] = per_conv.get(rec["entity_id"], 0) + 1
         assert all(n == 1 for cid, n in per_conv.items() if cid in after), per_conv
+        status, trail, _ = api.get(f"/api/audit?entity_id={job_id}&limit=100")
+        resumes = [r for r in trail["items"] if r["action"] == "job.resume"]
+        assert [(r["actor"], r["details"]["stalled"]) for r in resumes] == [("system", True)]
+        # The calls in flight at the kill may have been billed: each charged once, at
+        # its estimate, and counted in the job's cost.
+        charged = sorted(
+            x["conversation_id"]
+            for r in trail["items"]
+            if r["action"] == "job.charge_estimated"
+            for x in r["after"]["charges"]
+        )
+        assert charged == generating_before
+        logs = []
+        for cid in after:
+            status, detail, _ = api.get(f"/api/conversations/{cid}")
+            logs += detail["generation_logs"]
+        estimated = [entry for entry in logs if entry.get("billing") == "estimated"]
+        assert len(estimated) == len(generating_before)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=60)

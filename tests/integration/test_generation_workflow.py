@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import threading
 import time
 from typing import Any
 
@@ -60,6 +62,17 @@ def billed_logs(ids: list[str], purpose: str | None = None) -> list[Any]:
         for r in GenerationLogRecord.query(f"{tenant()}#{cid}")
         if r.doc.get("response_payload")
         and (r.doc.get("parameters") or {}).get("purpose") == purpose
+    ]
+
+
+def all_logs(ids: list[str]) -> list[dict[str, Any]]:
+    return [r.doc for cid in ids for r in GenerationLogRecord.query(f"{tenant()}#{cid}")]
+
+
+def charged_logs(ids: list[str]) -> list[dict[str, Any]]:
+    """Every call the budget was charged for: answered ones and those at the estimate."""
+    return [
+        d for d in all_logs(ids) if d.get("response_payload") or d.get("billing") == "estimated"
     ]
 
 
@@ -126,6 +139,10 @@ def test_malformed_and_truncated_answers_fail_only_that_conversation(api: Any, s
     status, conv, _ = api.get(f"/api/conversations/{ids[0]}")
     assert conv["status"] == "failed" and "malformed" in conv["error_message"]
     assert conv["turns"] == []
+    # Retried within the job's max_attempts, every attempt logged and billed once.
+    attempts = get_container().settings.default_max_attempts
+    assert f"gave up after {attempts} attempts" in conv["error_message"]
+    assert len(billed_logs([ids[0]])) == attempts == sim.stats()["billed"]
     sim.configure(rate_malformed=0.0, rate_truncated=1.0)
     status, accepted, _ = api.post("/api/conversations/generate", {"conversation_id": ids[1]})
     job = wait_job(api, accepted["job_id"])
@@ -141,6 +158,161 @@ def test_malformed_and_truncated_answers_fail_only_that_conversation(api: Any, s
     assert job["total"] == 2 and job["completed"] == 2
     status, conv, _ = api.get(f"/api/conversations/{ids[2]}")
     assert conv["status"] == "not_generated"  # untouched by the failed-only run
+
+
+def test_malformed_and_truncated_answers_are_retried_until_generated(api: Any, sim: Any) -> None:
+    """One answer in four unusable: every conversation is still generated; a truncated
+    answer's retry asks for twice the room; every billed call is logged once."""
+    sim.configure(rate_malformed=0.25, rate_truncated=0.25, seed=23)
+    dsid, ids = new_dataset(api, 12)
+    status, accepted, _ = api.post(
+        "/api/conversations/generate-all",
+        {"dataset_id": dsid, "confirm": True, "max_attempts": 6},
+    )
+    assert status == 202, accepted
+    job = wait_job(api, accepted["job_id"])
+    stats = sim.stats()
+    assert stats["faults"]["malformed"] > 0 and stats["faults"]["truncated"] > 0, stats
+    assert job["status"] == "completed" and job["completed"] == 12, job
+    assert stored_turn_items(ids) == 12
+    logs = billed_logs(ids)
+    assert len(logs) == stats["billed"] > 12
+    assert abs(sum(r.doc["cost_usd"] for r in logs) - job["cost_usd"]) < 1e-6
+    by_attempt = {
+        (d["conversation_id"], d["attempt"]): d for d in (r.doc for r in logs) if d.get("attempt")
+    }
+    truncated = [
+        d for d in by_attempt.values() if d["response_payload"]["stop_reason"] == "max_tokens"
+    ]
+    assert truncated
+    for d in truncated:
+        retry = by_attempt[(d["conversation_id"], d["attempt"] + 1)]
+        assert retry["request_payload"]["max_tokens"] == 2 * d["request_payload"]["max_tokens"]
+
+
+def test_truncated_at_the_models_output_limit_asks_for_fewer_turns(api: Any, sim: Any) -> None:
+    c = get_container()
+    original = c.generation.settings
+    # A model whose output limit is already the request's max_tokens.
+    c.generation.settings = dataclasses.replace(
+        original, output_limits={**original.output_limits, original.model: original.max_tokens}
+    )
+    try:
+        sim.configure(rate_truncated=1.0)
+        _dsid, ids = new_dataset(api, 1)
+        _, accepted, _ = api.post(
+            "/api/conversations/generate", {"conversation_id": ids[0], "confirm": True}
+        )
+        wait_job(api, accepted["job_id"])
+    finally:
+        c.generation.settings = original
+    logs = sorted(all_logs(ids), key=lambda d: d["attempt"])
+    assert len(logs) == original.default_max_attempts
+    assert {d["request_payload"]["max_tokens"] for d in logs} == {original.max_tokens}
+    turns = [int(d["parameters"]["turn_target"]) for d in logs]
+    assert turns == sorted(turns, reverse=True) and turns[-1] < turns[0], turns
+    assert f"Write {turns[-1]} turns" in logs[-1]["request_payload"]["messages"][0]["content"]
+
+
+def test_timed_out_calls_are_charged_at_their_estimate(api: Any, sim: Any) -> None:
+    """The provider may bill a request that timed out: each such attempt (the SDK's own
+    retries included) is logged and charged at the estimate, once."""
+    from chalicelib.generation.llm_client import AnthropicLLMClient
+
+    c = get_container()
+    original = c.generation.llm
+    c.generation.llm = AnthropicLLMClient(
+        api_key="simulator-no-key",
+        base_url=c.settings.anthropic_base_url,
+        timeout=0.5,
+        max_retries=1,
+    )
+    try:
+        sim.configure(rate_timeout=0.3, timeout_hang_seconds=1.0, seed=7)
+        _dsid, ids = new_dataset(api, 8)
+        _, accepted, _ = api.post(
+            "/api/conversations/generate-batch",
+            {"conversation_ids": ids, "confirm": True, "max_attempts": 6},
+        )
+        job = wait_job(api, accepted["job_id"])
+    finally:
+        c.generation.llm = original
+    time.sleep(1.5)  # a hung request is billed when the simulator finishes it
+    stats = sim.stats()
+    assert stats["faults"]["timeout"] > 0
+    assert job["completed"] == 8, job
+    estimated = [d for d in all_logs(ids) if d.get("billing") == "estimated"]
+    assert len(estimated) == stats["faults"]["timeout"]
+    assert all(d["cost_usd"] > 0 and not d["response_payload"] for d in estimated)
+    charged = charged_logs(ids)
+    assert len(charged) == stats["billed"]  # billed calls == logged calls
+    fresh = c.job_repo.get(tenant(), job["job_id"])
+    assert abs(sum(d["cost_usd"] for d in charged) - fresh.cost_usd) < 1e-6
+
+
+class SimulatedCrash(Exception):
+    """The Lambda running the call died: no answer, no failure recorded."""
+
+
+def test_a_job_whose_execution_died_resumes_by_itself(
+    api: Any, sim: Any, stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The execution dies with a call in flight: nobody presses Resume, the stalled-job
+    check resumes the job, every conversation is generated once, and the call that may
+    have been billed is charged at its estimate once."""
+    sim.configure(latency_seconds=0.2)
+    c = get_container()
+    calls = itertools.count()
+    held, release = threading.Event(), threading.Event()
+    real_create = c.generation.llm.create
+
+    def create(request: Any) -> Any:
+        if next(calls) == 3:  # the fourth call is in flight when the execution dies
+            held.set()
+            release.wait(30)
+            raise SimulatedCrash("the Lambda runtime died mid-call")
+        return real_create(request)
+
+    monkeypatch.setattr(c.generation.llm, "create", create)
+    dsid, ids = new_dataset(api, 10)
+    _, accepted, _ = api.post(
+        "/api/conversations/generate-all",
+        {"dataset_id": dsid, "max_concurrency": 2, "confirm": True},
+    )
+    job_id = accepted["job_id"]
+    assert held.wait(30)
+    dead = c.job_repo.get(tenant(), job_id).execution_arns[-1]
+    stack.client("stepfunctions").stop_execution(executionArn=dead, error="Crash")
+    release.set()
+    time.sleep(1.0)  # the other call in flight finishes; the held one "dies"
+    assert not c.jobs._execution_alive(c.job_repo.get(tenant(), job_id))
+    victims = sorted(
+        x.conversation_id
+        for x in c.conversation_repo.get_many(tenant(), ids).values()
+        if x.status == "generating"
+    )
+    assert victims, "the call that died left its conversation generating"
+    # Repeated checks (the schedule and a manual resume racing) charge it once.
+    stalled = c.job_repo.get(tenant(), job_id)
+    c.jobs._settle_dead_claims(stalled)
+    c.jobs._settle_dead_claims(stalled)
+    job = wait_job(api, job_id, until=("completed", "failed", "cancelled"), timeout=60)
+    assert job["status"] == "completed" and job["completed"] == 10, job
+    assert stored_turn_items(ids) == 10
+    _, audit, _ = api.get("/api/audit?action=conversation.generate&limit=1000")
+    generated = [r["entity_id"] for r in audit["items"] if r["entity_id"] in ids]
+    assert sorted(generated) == sorted(ids)  # each one generated once
+    estimated = [d for d in all_logs(ids) if d.get("billing") == "estimated"]
+    assert sorted(d["conversation_id"] for d in estimated) == victims
+    assert all(d["cost_usd"] > 0 for d in estimated)
+    c.jobs.recover_stalled(grace_seconds=0)  # nothing to do any more: no second charge
+    assert len([d for d in all_logs(ids) if d.get("billing") == "estimated"]) == len(victims)
+    fresh = c.job_repo.get(tenant(), job_id)
+    assert abs(sum(d["cost_usd"] for d in charged_logs(ids)) - fresh.cost_usd) < 1e-6
+    assert len(fresh.execution_arns) == 2
+    _, trail, _ = api.get(f"/api/audit?entity_id={job_id}&limit=100")
+    actions = {(r["action"], r["actor"]) for r in trail["items"]}
+    assert ("job.resume", "system") in actions and ("job.recover", "system") in actions
 
 
 def test_retried_item_never_stores_or_bills_twice(api: Any, sim: Any) -> None:
@@ -250,6 +422,35 @@ def test_budget_confirm_warnings_and_self_pause(api: Any, sim: Any, stack: Any) 
     job = wait_job(api, job["job_id"], until=("completed", "failed", "cancelled"))
     assert job["completed"] == 10
     assert stored_turn_items(ids) == 10
+
+
+def test_every_budget_warning_fires_once_in_order_before_the_pause(api: Any, sim: Any) -> None:
+    """The sample dataset at the default concurrency: items finish in parallel and one
+    call can jump past several thresholds; 50, 75 and 90 are each given once, in that
+    order, and the automatic pause comes after them and is in the audit trail."""
+    dsid, _ids = new_dataset(api, 40, budget=0.40)
+    status, accepted, _ = api.post(
+        "/api/conversations/generate-all", {"dataset_id": dsid, "confirm": True}
+    )
+    assert status == 202, accepted
+    job = wait_job(api, accepted["job_id"])
+    assert job["status"] == "paused" and job["pause_reason"] == "budget", job
+    assert [w["threshold_percent"] for w in job["warnings"]] == [50, 75, 90]
+    assert job["cost_usd"] >= 0.40
+    _, messages, _ = api.get("/api/notifications/messages")
+    notices = sorted(
+        (m for m in messages["items"] if m.get("job_id") == job["job_id"]), key=lambda m: m["at"]
+    )
+    sequence = [
+        m["kind"] if m["kind"] != "budget.warning" else m["subject"].split("%")[0].split()[-1]
+        for m in notices
+    ]
+    assert sequence == ["50", "75", "90", "budget.paused"], sequence
+    _, trail, _ = api.get(f"/api/audit?entity_id={job['job_id']}&action=job.pause")
+    (pause,) = trail["items"]
+    assert pause["actor"] == "system"
+    assert pause["details"]["reason"] == "budget"
+    assert pause["after"] == {"status": "pausing", "pause_reason": "budget"}
 
 
 def test_bad_batches_and_double_starts(api: Any, sim: Any, stack: Any) -> None:

@@ -492,3 +492,24 @@ def test_the_local_stack_leaves_out_what_moto_cannot_create() -> None:
     assert {"ExportBucket", "ExportDeadLetterQueue", "GenerationStateMachine"} <= set(
         local["Resources"]
     )
+
+
+def test_stalled_jobs_are_checked_on_a_schedule(sam: dict[str, Any]) -> None:
+    from infra.build import RECOVERY_FUNCTION, STALLED_JOB_SCHEDULE
+
+    fn = res(sam, RECOVERY_FUNCTION)["Properties"]
+    assert fn["Handler"] == "app.recover_stalled_jobs"
+    rule = res(sam, "StalledJobSchedule")
+    assert rule["Type"] == "AWS::Events::Rule"
+    assert rule["Properties"]["ScheduleExpression"] == STALLED_JOB_SCHEDULE
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [RECOVERY_FUNCTION, "Arn"]}
+    permission = res(sam, "StalledJobSchedulePermission")["Properties"]
+    assert permission["Principal"] == "events.amazonaws.com"
+    assert permission["SourceArn"] == {"Fn::GetAtt": ["StalledJobSchedule", "Arn"]}
+    # The one cross-tenant read: a Scan of the jobs table, given to this function only.
+    scan = res(sam, "StalledJobScanPolicy")["Properties"]
+    assert scan["Roles"] == [{"Ref": FUNCTION_ROLES[RECOVERY_FUNCTION]}]
+    (stmt,) = scan["PolicyDocument"]["Statement"]
+    assert stmt["Action"] == "dynamodb:Scan"
+    assert stmt["Resource"] == {"Fn::GetAtt": ["JobsTable", "Arn"]}

@@ -431,7 +431,8 @@ def test_gap_fill_adds_slots_when_pairs_are_missing_but_tiers_are_full(sample) -
 
 def test_seed_templates_shape() -> None:
     tiers = Counter(t.tier for t in SEED_TEMPLATES)
-    assert tiers == {Tier.TEMPLATE: 2, Tier.SCENARIO: 1, Tier.EDGE_CASE: 1}
+    # Scenario: one grounded in a document excerpt, one for datasets without chunks.
+    assert tiers == {Tier.TEMPLATE: 2, Tier.SCENARIO: 2, Tier.EDGE_CASE: 1}
     assert len({t.name for t in SEED_TEMPLATES}) == len(SEED_TEMPLATES)
     assert all(t.weight > 0 and t.description for t in SEED_TEMPLATES)
 
@@ -445,7 +446,10 @@ def test_template_placeholders_and_parameter_lines(template) -> None:
         if field is not None:
             assert re.fullmatch(r"[a-z_]+", field) and not spec and conversion is None
     lines = template.text.splitlines()
-    for line in TIER_PARAMETER_LINES[template.tier]:
+    assert set(TIER_PARAMETER_LINES[template.tier]) - set(template.parameter_lines) <= {
+        "Source excerpt: {chunk}"
+    }
+    for line in template.parameter_lines:
         assert line in lines, line
     values = {name: f"<{name}>" for name in ALLOWED_PLACEHOLDERS}
     rendered = template.text.format(**values)
@@ -454,10 +458,16 @@ def test_template_placeholders_and_parameter_lines(template) -> None:
 
 
 def test_tier_specific_instructions() -> None:
-    by_tier = {t.tier: t.text for t in SEED_TEMPLATES}
+    by_name = {t.name: t.text for t in SEED_TEMPLATES}
+    by_tier = {t.tier: t.text for t in SEED_TEMPLATES if t.tier is not Tier.SCENARIO}
     assert all(arc in t.text for t in SEED_TEMPLATES if t.tier is Tier.TEMPLATE for arc in ARCS)
     assert all(kind in by_tier[Tier.EDGE_CASE] for kind in EDGE_CASE_TYPES)
-    assert "{chunk}" in by_tier[Tier.SCENARIO] and "{document_title}" in by_tier[Tier.SCENARIO]
+    grounded = by_name["Scenario from source excerpt"]
+    assert "{chunk}" in grounded and "{document_title}" in grounded
+    # The excerpt-free scenario template needs nothing a dataset without chunks lacks.
+    bare = by_name["Scenario from the business description"]
+    assert not set(template_placeholders(bare)) & {"chunk", "document_title"}
+    assert "{scenario}" in bare and "{persona_description}" in bare
 
 
 def test_seed_prompt_templates_and_system_prompt() -> None:

@@ -150,8 +150,26 @@ export function GenerateDialog({ target, onClose, onStarted }: Props) {
               <dd data-testid="estimate-count">{estimate.count.toLocaleString()}</dd>
               <dt>Estimated cost</dt>
               <dd data-testid="estimate-cost">{money(estimate.estimated_cost_usd)}</dd>
+              {estimate.estimated_cost_low_usd !== undefined && estimate.estimated_cost_high_usd !== undefined && (
+                <>
+                  <dt>Likely range</dt>
+                  <dd data-testid="estimate-range">
+                    {money(estimate.estimated_cost_low_usd)} – {money(estimate.estimated_cost_high_usd)}
+                  </dd>
+                </>
+              )}
               <dt>Estimated time</dt>
-              <dd data-testid="estimate-time">{duration(estimate.estimated_seconds)}</dd>
+              <dd data-testid="estimate-time">
+                {duration(estimate.estimated_seconds)}
+                {estimate.estimated_seconds_low !== undefined &&
+                  estimate.estimated_seconds_high !== undefined &&
+                  estimate.estimated_seconds_high > estimate.estimated_seconds_low && (
+                    <span className="muted">
+                      {" "}
+                      ({duration(estimate.estimated_seconds_low)} – {duration(estimate.estimated_seconds_high)})
+                    </span>
+                  )}
+              </dd>
               <dt>
                 Budget <Help text={HELP.budget} />
               </dt>
@@ -168,6 +186,17 @@ export function GenerateDialog({ target, onClose, onStarted }: Props) {
                 </>
               )}
             </dl>
+            {estimate.basis && !nothing && (
+              <p className="muted estimate-basis" data-testid="estimate-basis">
+                Based on {estimate.basis}.{estimate.time_basis ? ` Time: ${estimate.time_basis}.` : ""}
+              </p>
+            )}
+            {!estimate.over_budget && estimate.may_exceed_budget && !nothing && (
+              <p className="muted" data-testid="estimate-may-exceed">
+                The high end of the range is more than what is left of the budget: generation pauses itself if it gets
+                there.
+              </p>
+            )}
             {nothing && (
               <p className="muted" data-testid="estimate-nothing">
                 There is nothing to generate here. {target.kind === "all" && only === "not_generated" ? "Every conversation has been written already." : ""}
