@@ -221,7 +221,13 @@ class Container:
 
     @cached_property
     def judge(self) -> JudgeService:
-        return JudgeService(self.settings, self.llm.create, DynamoJudgementCache(), self.job_repo)
+        # Through the generation service's client: one provider connection and its limits.
+        return JudgeService(
+            self.settings,
+            lambda request: self.generation.llm.create(request),
+            DynamoJudgementCache(),
+            self.job_repo,
+        )
 
     @cached_property
     def quality(self) -> QualityService:

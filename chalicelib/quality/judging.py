@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Literal
 
 from chalicelib.config import Settings
 from chalicelib.domain.errors import (
@@ -26,7 +27,7 @@ from chalicelib.domain.models import (
     Turn,
 )
 from chalicelib.domain.ports import JudgementCache, SpendLog
-from chalicelib.generation.llm_client import LLMRequest, LLMResponse
+from chalicelib.generation.llm_client import LLMRequest, LLMResponse, unanswered_attempts
 from chalicelib.generation.pricing import cost_usd
 from chalicelib.quality import judge as j
 
@@ -91,12 +92,48 @@ class JudgeService:
         if hit is not None:
             return hit
         request = j.judge_request(data, self.model)
+        estimate = self.estimate_per_conversation(sum(len(t.content) for t in turns) // 4)
         try:
             response = self.create(request)
         except (TransientGenerationError, PermanentGenerationError) as e:
-            self._bill(conversation, request, None, 0.0, job_id, dataset, str(e))
+            # A call that timed out may have run and been billed: charged at its estimate,
+            # like a generation call (and so is each earlier attempt of the SDK that did).
+            timeouts, last_timed_out = unanswered_attempts(e)
+            self._bill(
+                conversation,
+                request,
+                None,
+                estimate if last_timed_out else 0.0,
+                job_id,
+                dataset,
+                str(e),
+                billing="estimated" if last_timed_out else "none",
+            )
+            for _ in range(timeouts - int(last_timed_out)):
+                self._bill_estimated(conversation, request, estimate, job_id, dataset)
             return self._failed(digest, f"the judge call failed: {e}")
+        for _ in range(response.unanswered_attempts):
+            self._bill_estimated(conversation, request, estimate, job_id, dataset)
         return self.record(conversation, dataset, request, response, digest, job_id=job_id)
+
+    def _bill_estimated(
+        self,
+        conversation: Conversation,
+        request: LLMRequest,
+        estimate: float,
+        job_id: str | None,
+        dataset: Dataset,
+    ) -> None:
+        self._bill(
+            conversation,
+            request,
+            None,
+            estimate,
+            job_id,
+            dataset,
+            "timed out before an answer (the SDK retried it); charged at the estimate",
+            billing="estimated",
+        )
 
     def record(
         self,
@@ -149,6 +186,7 @@ class JudgeService:
         dataset: Dataset,
         error: str | None,
         log_key: tuple[str, datetime] | None = None,
+        billing: Literal["actual", "estimated", "none"] | None = None,
     ) -> None:
         usage = response.usage if response else None
         identity = {"log_id": log_key[0], "created_at": log_key[1]} if log_key else {}
@@ -169,6 +207,7 @@ class JudgeService:
                 cost_usd=cost,
                 duration_ms=response.duration_ms if response else 0,
                 error_message=error,
+                billing=billing or ("actual" if response is not None else "none"),
             ),
             job_id,
             dataset.dataset_id,
