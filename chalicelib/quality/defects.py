@@ -33,6 +33,7 @@ from chalicelib.domain.models import (
 from chalicelib.quality import grounding, language
 from chalicelib.quality.text import (
     NEGATORS,
+    QUOTES,
     content_of,
     normalise,
     ordered,
@@ -170,9 +171,10 @@ def _compile(*patterns: str) -> Patterns:
 _AI_IDENTITY = _compile(
     r"\bas an? (?:ai|a\.i\.|artificial intelligence)\b",
     r"\bas an? (?:large )?language model\b",
-    r"\b(?:i'm|i am) (?:just |only |merely |simply |actually )?(?:an? )?(?:ai|a\.i\.|"
-    r"artificial intelligence|(?:large )?language model|llm|chat ?bot|ai[- ](?:model|"
-    r"assistant|system|program|chatbot)|computer program|machine learning model)\b",
+    r"\b(?:i'm|i am) (?:just |only |merely |simply |actually )?(?:an? )?(?:[a-z-]+ ){0,3}(?:ai|"
+    r"a\.i\.|artificial intelligence|(?:large )?language model|llm|chat ?bot|ai[- ](?:model|"
+    r"assistant|system|program|chatbot)|computer program|machine learning model|virtual "
+    r"assistant|automated assistant)\b",
     r"\b(?:i'm|i am|this is) claude\b",
     r"\b(?:made|created|developed|trained|built|designed) by (?:anthropic|openai|google|meta)\b",
     r"\bchat ?gpt\b",
@@ -196,6 +198,20 @@ _CANNED_REFUSAL = _compile(
     r"(?: request| query)?(?: at all)?\s*[.!]",
     r"\bi'm (?:not able|unable) to (?:help|assist) (?:you )?with (?:that|this)(?: request)?[.!]",
     r"\bi (?:can't|cannot) (?:fulfil|fulfill|comply with) (?:that|this|your) request\b",
+)
+# A model's safety deflection: sends the customer to "a professional in your area" when
+# the business is that professional.
+_DEFLECTION = _compile(
+    r"\b(?:a|an|your local|another) (?:qualified |licensed |certified |registered |local )+"
+    r"[a-z -]{0,40}(?:in|near) your area\b",
+    r"\b(?:please |i'd (?:recommend|suggest) (?:you )?|you should )(?:reach out to|consult|contact|"
+    r"speak (?:to|with)|seek (?:help from|advice from)?) (?:a|an) (?:qualified|licensed|certified|"
+    r"registered) (?:professional|expert|specialist|practitioner)\b",
+    r"\bseek (?:professional|expert|qualified) (?:advice|help|guidance)\b",
+)
+_NOT_ABLE_TO_ADVISE = re.compile(
+    r"\bi(?:'m| am) (?:not able|unable|not permitted|not allowed) to (?:provide|give|offer) "
+    r"(?:[a-z-]+ ){0,3}(?:advice|guidance|recommendations|diagnos[ie]s)\b"
 )
 # Refusing by policy or programming is the model talking, never the business.
 _POLICY_REFUSAL = _compile(
@@ -250,6 +266,18 @@ def check_ai_refusal(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
                         0.8 if edge else 1.0,
                     )
                 )
+                continue
+            match = _any(_DEFLECTION, text)
+            if match:
+                refuses = bool(_NOT_ABLE_TO_ADVISE.search(text.lower()))
+                findings.append(
+                    Finding(
+                        turn.turn_number,
+                        "the assistant deflects to another professional instead of helping "
+                        f'("{short(match.group(0), 50)}")',
+                        1.0 if refuses or "your area" in match.group(0).lower() else 0.6,
+                    )
+                )
         else:
             match = _any(_USER_AI_LEAK, text)
             if match:
@@ -267,7 +295,14 @@ def check_ai_refusal(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
 _CHATTER = _compile(
     r"^(?:sure|certainly|of course|absolutely|okay|ok|alright|great)[!,.]*\s+(?:here(?:'s| is|"
     r" are)|below (?:is|are)|i(?:'ve| have) (?:written|created|generated|prepared))\b[^.!?]{0,60}"
-    r"\b(?:dialogues?|conversations?|exchanges?|transcripts?|role-?plays?|scripts?|examples?)\b",
+    r"\b(?:dialogues?|conversations?|exchanges?|transcripts?|role-?plays?|scripts?|examples?|"
+    r"repl(?:y|ies)|responses?|answers?|messages?|turns?|versions?|drafts?|rewrites?)\b",
+    r"\bhere(?:'s| is) (?:the|a|my) (?:assistant's|user's|customer's|client's|agent's|next|"
+    r"revised|rewritten|updated|improved|new) (?:reply|response|turn|message|answer|line)\b",
+    r"^[^\n]{0,120}\b(?:tone|reply|response|turn|dialogue|persona|style)\b[^\n]{0,40}:\s*\n",
+    r"(?:^|\n)\s*\**(?:user|assistant|customer|client|advisor|agent|representative|human|ai|"
+    r"system|bot)\**\s*[\(\[][^\n\)\]]{0,80}[\)\]]\s*:",
+    r"\b(?:tone|persona|chunk|emotion|intent|tier|turn)\s*:\s*[^\n|]{1,40}\|",
     r"\bhere(?:'s| is| are) (?:a |an |the |your )?(?:realistic |sample |example |possible |"
     r"simulated |synthetic |training |multi-turn |fictional |short |complete )*(?:dialogues?|"
     r"conversations?|exchanges?|transcripts?|role-?plays?)\b",
@@ -310,7 +345,6 @@ def check_generator_artifacts(ctx: CheckContext, weight: float = 1.0) -> Quality
     findings: list[Finding] = []
     for turn in ctx.turns:
         raw = content_of(turn)
-        text = ctx.text(turn)
         who = speaker(turn.role)
         match = _any(_PLACEHOLDERS, raw)
         if match:
@@ -321,7 +355,7 @@ def check_generator_artifacts(ctx: CheckContext, weight: float = 1.0) -> Quality
                 )
             )
             continue
-        match = _any(_CHATTER, raw) or _any(_CHATTER, text)
+        match = _any(_CHATTER, raw.translate(QUOTES))
         if match:
             findings.append(
                 Finding(
@@ -444,9 +478,31 @@ _CLAIMS: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
         ),
         (
             "a guarantee of an outcome",
-            r"\bi (?:can )?(?:personally )?guarantee (?:you )?(?:that )?(?:you(?:'ll| will)|"
-            r"it(?:'ll| will)|this will|your)\b|\b(?:100%|one hundred percent) (?:guaranteed|"
-            r"certain)\b",
+            r"\b(?:i|we) (?:can )?(?:personally |absolutely |fully )?guarantee (?:you )?(?:that )?"
+            r"[^.!?]{0,40}(?:'ll|\bwill|\bwon't|\bbe\b|\bget\b)|\b(?:100%|one hundred percent) "
+            r"(?:guaranteed|certain)\b",
+            1.0,
+        ),
+        (
+            "a guarantee of an outcome",
+            r"\b(?:is|are|'s|'re|be|will be) (?:absolutely |fully |completely )?guaranteed (?:not )?"
+            r"(?:to|for|that)\b|\b(?:approval|acceptance|results?|success|recovery|protection|coverage|"
+            r"outcome|rate|return) (?:is|are|will be) guaranteed\b",
+            1.0,
+        ),
+        (
+            "certainty about an outcome",
+            r"\b(?:it's|it is|that's|that is) (?:a )?(?:certainty|dead cert|foregone conclusion)\b|"
+            r"\b(?:always|definitely|certainly) (?:catch up|recover|heal|get (?:approved|better|"
+            r"cured)|be approved|win|work out)\b",
+            1.0,
+        ),
+        (
+            "a promise of an outcome",
+            # a promise about someone's outcome ("I promise Ravi will talk"), not a service
+            # step the business will take ("I promise we'll call you back")
+            r"\bi (?:can )?(?:personally |absolutely )?promise (?:you )?(?:that )?(?!we\b|i\b|"
+            r"someone\b|our\b|the team\b)[a-z']+ (?:will|'ll|won't)\b",
             1.0,
         ),
         (
@@ -530,9 +586,14 @@ def check_regulated_claims(ctx: CheckContext, weight: float = 1.0) -> QualityChe
 def _language_parts(text: str) -> list[language.Guess]:
     """The turn's language, and each longer sentence's (a switch can come mid-turn)."""
     guesses = [language.detect(text)]
-    parts = sentences(text)
-    if len(parts) > 1:
-        guesses += [language.detect(p) for p in parts if len(p.split()) >= 8]
+    # Sentences one by one only when the turn holds another language's words at all.
+    if guesses[0].foreign_hits >= language.MIN_FOREIGN_HITS or guesses[0].language not in (
+        None,
+        "en",
+    ):
+        parts = sentences(text)
+        if len(parts) > 1:
+            guesses += [language.detect(p) for p in parts if len(p.split()) >= 8]
     return guesses
 
 
@@ -647,6 +708,22 @@ _OFFER = re.compile(
 )
 
 
+# A question for facts the assistant needs to go on: a conversation that stops on one
+# has no end. (Choices and scheduling questions - "which day suits you?" - are a close.)
+_INFO_REQUEST = re.compile(
+    r"(?:^|, |; |: )(?:and |so |also |first,? |one more thing: )?(?:what(?:'s| is| are| was| were)? |how "
+    r"(?:much|many|long|old|often)|when (?:did|was|were|do|does)|where (?:did|do|is|are)|can you "
+    r"(?:tell|send|share|confirm|give|upload|check|describe|list)|could you (?:tell|send|share|"
+    r"confirm|give|upload|check|describe|list)|do you (?:have|know|remember|recall)|have you|"
+    r"did you|is (?:your|it|there|the)|are (?:you|there|they)|which (?!day|time|date|week|option|"
+    r"slot|one would))"
+)
+_SCHEDULING = re.compile(
+    r"\b(?:suit|suits|prefer|convenient|book|schedule|appointment|visit|"
+    r"call back|a call|pencil)\b"
+)
+
+
 def _ends_cut(text: str) -> str | None:
     """Why ``text`` looks cut off mid-sentence, or None."""
     stripped = text.rstrip()
@@ -683,7 +760,12 @@ def check_ending(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
             last_user = ctx.text(turns[-2])
             final_sentences = sentences(text)
             final = final_sentences[-1] if final_sentences else ""
-            asks = final.endswith("?") and not _OFFER.search(final.lower())
+            asks = (
+                final.endswith("?")
+                and not _OFFER.search(final.lower())
+                and bool(_INFO_REQUEST.search(final.lower()))
+                and not _SCHEDULING.search(final.lower())
+            )
             # A user who thanks and asks something new is not wrapping up.
             user_closed = bool(_CLOSING_CUES.search(last_user.lower())) and "?" not in last_user
             closed = user_closed or bool(
@@ -768,6 +850,14 @@ _BUSINESS_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
         (r"\bto get you (?:a |some )?(?:quotes?|started|set up|booked|an appointment)\b", 1.5),
         (r"\bi(?:'ll| will) need your\b", 1.0),
         (r"\bwe(?:'ll| will) (?:prepare|send you|get you|set you up|book you|take care)\b", 1.0),
+        (
+            r"\bour (?:lead|team|clinician|therapist|staff|advisors?|specialists?|doctors?|dentists?|"
+            r"vets?|brokers?|consultants?|technicians?|engineers?|coach(?:es)?|tutors?)\b",
+            1.0,
+        ),
+        (r"\bwe(?:'d| would) (?:take|book|see|offer|schedule|start|recommend|suggest)\b", 1.0),
+        (r"\bwould you like (?:me |us )?to (?:book|schedule|arrange|set up|go ahead)\b", 1.5),
+        (r"\b(?:please )?don't be (?:so )?hard on yourself\b", 1.0),
     )
 )
 _CLIENT_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
@@ -824,14 +914,30 @@ _CLIENT_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
             1.5,
         ),
         (r"\bi (?:gave|worked for|joined) (?:that|the|this|my) (?:company|firm|employer)\b", 2.0),
+        (
+            r"\b(?:i'm|i am|i've been|i have been|i was|i get|i feel|i still feel) (?:so |really |"
+            r"very |quite |a bit |a little |pretty )?(?:worried|nervous|scared|anxious|stressed|"
+            r"confused|lost|overwhelmed|busy|swamped|awful|terrible|guilty|embarrassed)\b",
+            1.0,
+        ),
+        (r"\bi (?:honestly |really |just )?don't know (?:who|what|how|where|if) (?:to|i)\b", 1.0),
+        (r"\bi (?:nearly|almost) (?:missed|forgot|lost)\b", 1.0),
+        (
+            r"\bthank(?:s| you)(?: so much)? for being so (?:kind|patient|helpful|understanding)\b",
+            1.5,
+        ),
+        (
+            r"\b(?:when|can|could|will|would) (?:can |could |will )?your (?:technician|team|staff|"
+            r"engineer|installer|advisor|adviser|broker|doctor|dentist|vet|office|company|clinic|"
+            r"surveyor|inspector|agent)\b",
+            2.0,
+        ),
+        (r"\b(?:i'm|i am) (?:honestly |really |so |just )*(?:so )?excited\b", 1.0),
+        (r"\bi(?:'ll| will) (?:dig out|find|dig up|look for|send over|pull out) my\b", 1.5),
     )
 )
 _FIRST = frozenset(["i", "i'm", "i've", "i'd", "i'll", "my", "me", "mine", "myself"])
 _SECOND = frozenset(["you", "your", "you're", "you've", "you'd", "you'll", "yours", "yourself"])
-
-
-_ANY_BUSINESS = re.compile("|".join(f"(?:{p.pattern})" for p, _ in _BUSINESS_SIDE))
-_ANY_CLIENT = re.compile("|".join(f"(?:{p.pattern})" for p, _ in _CLIENT_SIDE))
 
 
 # "my" + these is the assistant speaking for the business, not about a life of its own.
@@ -874,32 +980,45 @@ def personal_my(text: str) -> int:
     return sum(1 for m in _MY_NOUN.finditer(text) if m.group(1) not in _PROFESSIONAL_MY)
 
 
-def _side_scores(text: str) -> tuple[float, float]:
+def _side_scores(text: str, role: str) -> tuple[float, float]:
+    """(business, client) evidence of a turn. The other side's evidence is what matters
+    for a turn, so its own side is only weighed when the other side's reaches 2 (the
+    phrase lists are long: scoring stays within its time budget)."""
     text = text.lower()
-    business = (
-        sum(w for p, w in _BUSINESS_SIDE if p.search(text)) if _ANY_BUSINESS.search(text) else 0.0
-    )
-    client = sum(w for p, w in _CLIENT_SIDE if p.search(text)) if _ANY_CLIENT.search(text) else 0.0
     tokens = words(text)
     first = sum(1 for t in tokens if t in _FIRST)
     second = sum(1 for t in tokens if t in _SECOND)
-    # Pronouns tip a turn that already carries the other side's phrases: a client talks
-    # about "my", an advisor about "your".
-    if second >= 5 and first <= 1:
-        business += 1.0
-    if first >= 6 and second <= 1:
-        client += 1.0
-    we = sum(1 for t in tokens if t in ("we", "we'll", "we're", "we've", "our", "us"))
-    if we >= 2 and second >= 2 and first == 0:
-        business += 1.0  # "we'll prepare your quotes": the business speaking
-    client += 0.75 * min(3, personal_my(text))
-    return business, client
+    we = sum(1 for t in tokens if t in ("we", "we'll", "we're", "we've", "we'd", "our", "us"))
+
+    def business_side() -> float:
+        score = sum(w for p, w in _BUSINESS_SIDE if p.search(text))
+        # Pronouns tip a turn that already carries the other side's phrases: a client
+        # talks about "my", an advisor about "your".
+        if second >= 5 and first <= 1:
+            score += 1.0
+        if we >= 2 and second >= 2 and first == 0:
+            score += 1.0  # "we'll prepare your quotes": the business speaking
+        if second >= 3 and first <= 1 and tokens.count("your") >= 2:
+            score += 0.75  # asking about "your fixed rate", "your current deal"
+        return score
+
+    def client_side() -> float:
+        score = sum(w for p, w in _CLIENT_SIDE if p.search(text))
+        if (first >= 6 and second <= 1) or (first >= 4 and second == 0):
+            score += 1.0
+        return score + 0.75 * min(3, personal_my(text))
+
+    if role == "user":
+        business = business_side()
+        return business, client_side() if business >= 2.0 else 0.0
+    client = client_side()
+    return business_side() if client >= 2.0 else 0.0, client
 
 
 def check_role_confusion(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
     findings: list[Finding] = []
     for turn in ctx.turns:
-        business, client = _side_scores(ctx.text(turn))
+        business, client = _side_scores(ctx.text(turn), turn.role)
         if turn.role == "user":
             lead = business - client
             if business >= 2.0 and lead >= 1.5:
@@ -1036,7 +1155,8 @@ OFF_PLAN_SHARE = 0.15  # a turn this sparse in the plan's words is not about the
 _SHIFT_CUE = re.compile(
     r"\b(?:by the way|btw|unrelated|totally different|different (?:question|subject|topic)|"
     r"change (?:of|the) subject|on (?:a|another) (?:different|separate|unrelated)? ?note|"
-    r"something else|one more thing|(?:been|was) meaning to ask|while i(?:'m| am| have you)|"
+    r"something else|one more thing|(?:been|was) meaning to ask|while i(?:'m| am| have you|'ve got "
+    r"you| have got you)|"
     r"since i(?:'ll| will| am|'m) (?:be )?(?:there|here|at it|on)|speaking of|random "
     r"question|off[- ]topic|also wanted to ask|quick (?:side )?question about)\b|"
     r"(?:^|[.!?] )actually, (?!that|it|i (?:meant|mean))"
@@ -1238,7 +1358,14 @@ _STAGE_OF_USER: dict[str, re.Pattern[str]] = {
             r"\bmy first (?:real |full-time )?(?:job|paycheck|401\(?k\)?)\b|\bjust "
             r"(?:graduated|finished (?:college|university|school))\b|\bstarted my first job\b",
         ),
-        ("grandparent", r"\bmy grand(?:kids|children|son|daughter|child)\b"),
+        ("grandparent", r"\b(?:my|our) grand(?:kids|children|sons?|daughters?|child|babies)\b"),
+        (
+            "employed",
+            r"\bmy (?:company|employer) (?:will|is going to|pays|covers|reimburses|is "
+            r"paying|is covering)\b|\bfor (?:a|my) (?:work|business) (?:trip|conference|meeting)\b|"
+            r"\b(?:i'm|i am) (?:here|in [a-z]+) for (?:a|the|my) (?:[a-z]+ )?(?:conference|"
+            r"work trip|business trip|client meetings?)\b|\breceipt for my expenses\b",
+        ),
         (
             "business_owner",
             r"\bmy (?:employees|staff)\b|\b(?:i|we) (?:own|run) (?:a|an|my|our) "
@@ -1254,8 +1381,10 @@ _INCOMPATIBLE: dict[str, frozenset[str]] = {
     "retired": frozenset({"student", "early_career"}),
     "business_owner": frozenset({"student", "retired"}),
 }
+_INCOMPATIBLE["retired"] = _INCOMPATIBLE["retired"] | {"employed"}
 # The ages a life stage the user gives away usually means.
 _STAGE_AGES: dict[str, tuple[int, int]] = {
+    "employed": (20, 67),
     "student": (16, 25),
     "retired": (58, 100),
     "grandparent": (45, 100),
@@ -1267,7 +1396,8 @@ _STATED_AGE = re.compile(
     r"years? (?:ago|in|into|of|since|from|away|until|left)|dollars|thousand|times))|"
     r"(?<!my )(?<!our )(?<!his )(?<!her )\b(\d{2})[- ](?:years?|yrs?)[- ]old\b(?! "
     r"(?:son|daughter|kid|child|boy|girl|car|house|roof|mother|father|mom|dad))|"
-    r"\bin my (early |mid |late )?(twenties|thirties|forties|fifties|sixties|seventies|eighties)\b"
+    r"\bin my (early |mid |late )?(twenties|thirties|forties|fifties|sixties|seventies|eighties)\b|"
+    r"\b(?:we're|we are|are) (?:both )?(?:[a-z]+ )?(\d{2}) and (\d{2})\b"
 )
 _AGE_RANGE = re.compile(
     r"\b(?:aged?|ages?)\s*(\d{2})\s*(?:-|to|and)\s*(\d{2})\b|\b(\d{2})\s*(?:-|to)\s*(\d{2})\s*"
@@ -1314,6 +1444,11 @@ def persona_age_range(text: str) -> tuple[int, int] | None:
 
 def stated_age(text: str) -> tuple[int, int] | None:
     for m in _STATED_AGE.finditer(text.lower()):
+        if m.group(5) and m.group(6):
+            a, b = sorted((int(m.group(5)), int(m.group(6))))
+            if 14 <= a <= 99 and b <= 99:
+                return a, b
+            continue
         if m.group(1) or m.group(2):
             age = int(m.group(1) or m.group(2))
             if 14 <= age <= 99:
@@ -1391,29 +1526,36 @@ def check_persona(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
     return _result("persona", "major", findings, weight, "the user matches the planned persona")
 
 
+_DEGREE = frozenset(
+    ["bit", "little", "lot", "tad", "very", "really", "so", "quite", "bundle", "touch", "fan"]
+)
 _SELF_ID = re.compile(r"\b(?:i'm|i am|i work as|i'm working as|as) an? ((?:[a-z-]+ ){0,3}[a-z-]+)")
 
 
 def _named_as_another_persona(ctx: CheckContext) -> list[Finding]:
-    """The user calls themselves by another persona's name ("I'm a freelance designer")."""
+    """The user calls themselves by another persona's name ("I'm a freelance designer",
+    "I'm an early childhood educator" when the taxonomy has "Teacher or daycare educator")."""
     taxonomy = ctx.taxonomy
     assert taxonomy is not None
     mine = set(words(ctx.conversation.persona)) - STOPWORDS
+    mine_stems = {stem(w) for w in mine}
+    names = {e.name: set(words(e.name)) - STOPWORDS for e in taxonomy.personas}
+    # A word only one persona's name has: it tells that persona apart.
+    counts = Counter(w for ws in names.values() for w in ws)
     for turn in ctx.of_role("user"):
         lowered = ctx.text(turn).lower()
         for m in _SELF_ID.finditer(lowered):
-            said = set(words(m.group(1)))
-            if said & mine:
+            phrase = words(m.group(1))
+            if not phrase or phrase[0] in _DEGREE or {stem(w) for w in phrase} & mine_stems:
                 continue
+            said = {phrase[-1]}  # the head noun: "an early childhood educator"
             for entry in taxonomy.personas:
                 if entry.name == ctx.conversation.persona:
                     continue
-                name = set(words(entry.name)) - STOPWORDS
-                if (
-                    name
-                    and len(name) >= 2
-                    and name <= said | set(words(lowered[m.end() : m.end() + 30]))
-                ):
+                name = names[entry.name]
+                distinctive = {w for w in name if counts[w] == 1 and len(w) > 3}
+                shared = {stem(w) for w in distinctive} & {stem(w) for w in said}
+                if shared and not ({stem(w) for w in distinctive} & mine_stems):
                     return [
                         Finding(
                             turn.turn_number,
@@ -1470,6 +1612,11 @@ _HYPOTHETICAL = re.compile(
     r"ballpark)\b"
 )
 _STRONG_KINDS = frozenset({"money", "percent", "phone", "email", "url", "name"})
+# A sentence without a digit, an @, a web address or a capitalised name after a title or a
+# role holds no checkable specific: most sentences, skipped at the cost of one scan.
+_MAY_HOLD_SPECIFICS = re.compile(
+    r"\d|@|www\.|\.(?:com|org|net)\b|\b(?:Dr|Mr|Mrs|Ms|Prof)\b|, [A-Z][a-z]+|(?:named|called|ask for|speak (?:to|with)|contact) [A-Z]"
+)
 
 
 def check_grounding(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
@@ -1490,7 +1637,9 @@ def check_grounding(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
         weak = 0
         for turn in ctx.of_role("assistant"):
             for sentence in sentences(ctx.text(turn)):
-                if _HYPOTHETICAL.search(sentence.lower()):
+                if not _MAY_HOLD_SPECIFICS.search(sentence) or _HYPOTHETICAL.search(
+                    sentence.lower()
+                ):
                     continue
                 for item in grounding.ungrounded(sentence, grounded, source_specifics):
                     spec = item.specific
@@ -1607,7 +1756,12 @@ def check_copied_turns(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
             contained = len(shared) / len(fourgrams[j]) if fourgrams[j] else 0.0
             # The whole earlier turn said again inside a longer one (parroting it back).
             swallowed = len(shared) / len(fourgrams[i]) if len(fourgrams[i]) >= 10 else 0.0
-            if similarity >= COPY_SIMILARITY or contained >= COPY_CONTAINMENT or swallowed >= 0.8:
+            if (
+                similarity >= COPY_SIMILARITY
+                or contained >= COPY_CONTAINMENT
+                or swallowed >= 0.8
+                or (swallowed >= 0.5 and len(tokens[i]) >= 20)
+            ):
                 how = (
                     f"parrots turn {earlier.turn_number}"
                     if earlier.role != turn.role

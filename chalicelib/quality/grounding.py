@@ -30,8 +30,9 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "money",
         re.compile(
-            r"[$€£]\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?(?:k|m|bn|million|billion|"
-            r"thousand)\b)?|\b(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?\s?(?:dollars|usd|euros?|pounds)\b",
+            r"(?:[$€£]|\b(?:nz|us|au|ca|c|a)\$|\b(?:usd|eur|gbp|nzd|cad|aud|chf) ?)\s?(?:\d{1,3}"
+            r"(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?(?:k|m|bn|million|billion|thousand)\b)?|\b(?:\d{1,3}"
+            r"(?:,\d{3})+|\d+)(?:\.\d+)?\s?(?:dollars|usd|euros?|pounds|cents|pence)",
             re.IGNORECASE,
         ),
     ),
@@ -56,7 +57,20 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 _PERSON = re.compile(r"\b(?:Dr|Mr|Mrs|Ms|Mx|Prof)\.? [A-Z][a-z]+(?: [A-Z][a-z]+)?")
 _NAMED = re.compile(
-    r"\b(?:named|called|ask for|speak (?:to|with)|contact) ([A-Z][a-z]+ [A-Z][a-z]+)"
+    r"\b(?:named|called|ask for|speak (?:to|with)|contact) ([A-Z][a-z]+ [A-Z][a-z]+)|"
+    r"\b(?:our|the) (?:[a-z]+ ){0,3}(?:porter|manager|advis[eo]r|broker|therapist|doctor|dentist|"
+    r"vet|nurse|preparer|technician|specialist|coordinator|host|receptionist|agent|consultant|"
+    r"lead|engineer|driver|instructor|coach|concierge|planner|accountant|surveyor|inspector),? "
+    r"([A-Z][a-z]+(?: [A-Z][a-z]+)?)\b"
+)
+# Words that say a figure was worked out in the sentence ("so", "that comes to"): only
+# then may it be one not stated anywhere. A figure stated flatly must be the source's.
+_CALCULATION = re.compile(
+    r"\b(?:so|that's|that is|which (?:is|comes|makes|brings)|comes to|come to|works out|"
+    r"work out|brings?|total|totals|altogether|in all|adds? up|would be|will be|saving|saves|"
+    r"times|minus|plus|less|off|after|per|each|a (?:month|year|week|quarter)|an? (?:hour|day)|"
+    r"over (?:the|a)|for (?:the|a|\d)|at \d|x|\u00d7|of)\b|[=\u00d7x*/+\u2212-] ?\d",
+    re.IGNORECASE,
 )
 # Numbers that are names of things, not facts: 401(k), Form 1099, Section 529.
 _PRODUCT_NUMBER = re.compile(
@@ -134,6 +148,8 @@ def _value(kind: str, text: str) -> float | str:
     if not match:
         return text.lower()
     number = float(match.group(0).replace(",", ""))
+    if kind == "money" and re.search(r"\d\s?(?:cents|pence)\b", text.lower()):
+        number /= 100  # "67 cents", "50p"
     if kind == "money":
         scale = re.match(r"\s*(k|m|bn|million|billion|thousand)\b", text[match.end() :].lower())
         if scale:
@@ -174,7 +190,9 @@ def specifics(text: str) -> list[Specific]:
             found.append(Specific(kind, m.group(0), _value(kind, m.group(0)), context, lead))
     for pattern in (_PERSON, _NAMED):
         for m in pattern.finditer(text):
-            name = m.group(m.lastindex or 0)
+            name = next((g for g in reversed(m.groups()) if g), None) if m.groups() else m.group(0)
+            if not name:
+                continue
             context, lead = _context(text, *m.span())
             found.append(Specific("name", name, name.lower(), context, lead))
     return found
@@ -239,6 +257,13 @@ class Grounding:
         d.add(amount)
         d.update(amount * f for f in _SPLITS)
         d.update(amount * r / 100 for r in self.percents)
+        # a rate off or on top ("NZ$115 less 10%"), and a unit price times a quantity the
+        # sources give ("16,000 kWh at $0.67")
+        d.update(amount * (100 - r) / 100 for r in self.percents)
+        d.update(amount * (100 + r) / 100 for r in self.percents)
+        # a saving or surcharge over months, quarters or a year
+        d.update(amount * r / 100 * f for r in self.percents for f in _SPLITS)
+        d.update(amount * n for n in self.numbers if n > 1)
         for other in self.amounts:
             d.update((amount + other, abs(amount - other)))
         self.amounts.append(amount)
@@ -286,6 +311,7 @@ def ungrounded(
     figure about the same thing (two shared context words: "minimum annual fee")
     contradicts it. Otherwise a figure worked out from grounded ones is grounded."""
     statement = normalise(statement)
+    calculating = bool(_CALCULATION.search(statement))
     counts = [n for n in numbers_in(statement) if 0 < n <= 100 and n == int(n)]
     counts += [_NUMBER_WORDS[w] for w in words(statement) if w in _NUMBER_WORDS]
     out: list[Ungrounded] = []
@@ -297,7 +323,7 @@ def ungrounded(
         progress = False
         for spec in list(pending):
             if isinstance(spec.value, float) and _figure_grounded(
-                spec, statement, grounding, counts
+                spec, statement, grounding, counts, calculating
             ):
                 pending.remove(spec)
                 progress = True
@@ -327,14 +353,20 @@ def ungrounded(
 
 
 def _figure_grounded(
-    spec: Specific, statement: str, grounding: Grounding, counts: list[float]
+    spec: Specific,
+    statement: str,
+    grounding: Grounding,
+    counts: list[float],
+    calculating: bool = True,
 ) -> bool:
-    """A number stated by the sources or worked out from them (and then grounded too)."""
+    """A number stated by the sources, or worked out from them in a sentence that does
+    arithmetic (and then grounded too, for the next step)."""
     assert isinstance(spec.value, float)
     position = statement.find(spec.text)
     approximate = bool(_APPROXIMATE.search(statement[: max(position, 0)]))
-    if grounding.states(spec.value) or grounding.derives(
-        spec.kind, spec.value, 0.1 if approximate else 0.011, counts
+    if grounding.states(spec.value) or (
+        (calculating or approximate)
+        and grounding.derives(spec.kind, spec.value, 0.1 if approximate else 0.011, counts)
     ):
         if spec.kind == "money":
             grounding.add(spec.value)

@@ -116,6 +116,7 @@ DOMINANCE = 2.0  # the winning language needs this many times the runner-up's hi
 class Guess:
     language: str | None  # None: not enough evidence
     confidence: float  # 0..1
+    foreign_hits: int = 0  # function words of languages other than English seen
 
 
 @lru_cache(maxsize=256)
@@ -149,17 +150,18 @@ def detect(text: str) -> Guess:
     hits = Counter(lang for w in words if (lang := table.get(w)) is not None)
     if not hits:
         return Guess(None, 0.0)
+    foreign = sum(n for lang, n in hits.items() if lang != "en")
     ranked = hits.most_common(2)
     best, best_hits = ranked[0]
     runner_up = ranked[1][1] if len(ranked) > 1 else 0
     if best_hits < MIN_FOREIGN_HITS and best != "en":
-        return Guess(None, 0.0)
+        return Guess(None, 0.0, foreign)
     if best_hits < DOMINANCE * max(runner_up, 0.5):
-        return Guess(None, 0.0)
+        return Guess(None, 0.0, foreign)
     # Sure when the winner has enough function words and most of them.
     share = best_hits / sum(hits.values())
     confidence = min(1.0, best_hits / 5) * min(1.0, share / 0.7)
-    return Guess(best, round(confidence, 3))
+    return Guess(best, round(confidence, 3), foreign)
 
 
 def name_of(language: str) -> str:

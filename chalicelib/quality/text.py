@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from chalicelib.domain.models import Turn
 
-_QUOTES = str.maketrans(
+QUOTES = str.maketrans(
     {"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"}
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
@@ -17,7 +17,7 @@ _SPACES = re.compile(r"\s+")
 
 def normalise(text: str) -> str:
     """Straight quotes and dashes, single spaces: patterns are written against this."""
-    return _SPACES.sub(" ", text.translate(_QUOTES)).strip()
+    return _SPACES.sub(" ", text.translate(QUOTES)).strip()
 
 
 def sentences(text: str) -> list[str]:
@@ -25,7 +25,7 @@ def sentences(text: str) -> list[str]:
 
 
 def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower().translate(_QUOTES))
+    return _WORD.findall(text.lower().translate(QUOTES))
 
 
 def content_of(turn: Turn) -> str:
