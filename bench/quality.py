@@ -1,7 +1,8 @@
 """Quality score benchmark: does the score tell a good conversation from a broken one?
 
     .venv/bin/python bench/quality.py [--clean 300] [--per-kind 30] [--seed 20261126]
-                                      [--index-size 10000] [--no-corpus]
+                                      [--index-size 10000] [--diversity-size 1000]
+                                      [--no-corpus] [--show-misses]
 
 Three sources of conversations, each scored exactly as the service scores them
 (``score_conversation`` with the dataset's taxonomy, the conversation's excerpt, the
@@ -352,6 +353,27 @@ def time_indexing(n: int, seed: int) -> None:
     )
 
 
+DIVERSITY_TARGET_S = 5.0
+
+
+def time_diversity(n: int, seed: int) -> bool:
+    """A dataset-level diversity refresh of ``n`` simulator conversations (the analysis the
+    API runs after reading the dataset's turns)."""
+    from chalicelib.quality import diversity
+
+    items = [diversity.Item(c.conversation, c.turns) for c in simulator_cases(n, 0, seed + 3)]
+    t0 = time.perf_counter()
+    report = diversity.analyze(items)
+    seconds = time.perf_counter() - t0
+    print(
+        f"diversity refresh of {n} conversations: {seconds:.2f} s (target <= "
+        f"{DIVERSITY_TARGET_S:g} s); score {report['diversity_score']}, repeated user openers "
+        f"{len(report['openers']['user'])}, common assistant phrases "
+        f"{len(report['phrases']['assistant'])}, near-duplicates {report['near_duplicate_count']}"
+    )
+    return seconds <= DIVERSITY_TARGET_S
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clean", type=int, default=300, help="clean simulator conversations")
@@ -359,6 +381,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=20261126)
     parser.add_argument("--index-size", type=int, default=10_000)
     parser.add_argument("--no-corpus", action="store_true")
+    parser.add_argument("--diversity-size", type=int, default=1000)
     parser.add_argument(
         "--show-misses", action="store_true", help="print every miss and false flag"
     )
@@ -453,6 +476,8 @@ def main() -> int:
                 )
     if args.index_size:
         time_indexing(args.index_size, args.seed)
+    if args.diversity_size:
+        ok &= time_diversity(args.diversity_size, args.seed)
     print(f"\ntargets: {'MET' if ok else 'MISSED'}")
     return 0 if ok else 1
 
