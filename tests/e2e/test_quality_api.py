@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -199,3 +200,78 @@ def test_quality_stats_and_coverage_gaps_after_rejections(api: Any) -> None:
     assert status == 201 and fill["planned"] > 0
     status, cov, _ = api.get(f"/api/conversations/coverage-analysis?dataset_id={dsid}")
     assert cov["pairs"]["persona_emotion"]["missing_count"] == 0
+
+
+def test_diversity_report_finds_what_repeats_and_links_the_conversations(api: Any) -> None:
+    dsid, ids = generate_dataset(api, 30)
+    status, report, _ = api.get(f"/api/conversations/diversity?dataset_id={dsid}")
+    assert status == 200, report
+    assert report["conversation_count"] == 30
+    assert 0 <= report["diversity_score"] <= 100
+    for scope in ("user", "assistant", "all"):
+        assert 0 < report["distinct"][scope]["distinct_2"] <= 1
+    # The simulator writes from templates: its assistant phrases repeat across conversations.
+    phrases = report["phrases"]["assistant"]
+    assert phrases and all(
+        p["count"] >= 3 and set(p["conversation_ids"]) <= set(ids) for p in phrases
+    )
+    top = phrases[0]
+    # One click away: a quoted phrase search lists exactly those conversations.
+    status, page, _ = api.get(
+        f"/api/conversations?dataset_id={dsid}&page_size=100&q=" + quote(f'"{top["text"]}"')
+    )
+    assert status == 200 and page["total"] >= top["count"], (top, page["total"])
+    assert report["offenders"] and report["offenders"][0]["reasons"]
+    assert {c["persona"] for c in report["cells"]} <= {
+        p["name"] for p in api.get(f"/api/datasets/{dsid}")[1]["taxonomy"]["personas"]
+    }
+    # Unchanged dataset: the same report, computed once.
+    _, again, _ = api.get(f"/api/conversations/diversity?dataset_id={dsid}")
+    assert again["computed_at"] == report["computed_at"]
+    status, err, _ = api.get("/api/conversations/diversity")
+    assert status == 400 and err["error"]["code"] == "validation_error"
+    status, err, _ = api.get("/api/conversations/diversity?dataset_id=ds_nope")
+    assert status == 404
+
+
+def test_calibration_against_review_decisions_suggests_a_threshold(api: Any, stack: Any) -> None:
+    stack.simulator.configure(defect_rate=0.4)
+    try:
+        dsid, ids = generate_dataset(api, 40)
+    finally:
+        stack.simulator.configure(defect_rate=0.0)
+    _, cal, _ = api.get(f"/api/conversations/calibration?dataset_id={dsid}")
+    assert cal["decisions"] == 0 and cal["suggested"] is None and "30" in cal["note"]
+    # The reviewer rejects what the score flags and approves the rest, mostly.
+    page = api.get(f"/api/conversations?dataset_id={dsid}&page_size=100")[1]["items"]
+    flagged = [c["conversation_id"] for c in page if c["flagged"]]
+    clean = [c["conversation_id"] for c in page if not c["flagged"]]
+    assert flagged and clean
+    assert (
+        api.post("/api/conversations/bulk-action", {"action": "reject", "ids": flagged})[0] == 200
+    )
+    assert api.post("/api/conversations/bulk-action", {"action": "approve", "ids": clean})[0] == 200
+    status, cal, _ = api.get(f"/api/conversations/calibration?dataset_id={dsid}")
+    assert status == 200, cal
+    assert cal["decisions"] == 40 and cal["rejected"] == len(flagged)
+    assert sum(b["reviewed"] for b in cal["bands"]) == 40
+    low = [b for b in cal["bands"] if b["max"] <= 6 and b["reviewed"]]
+    assert low and all(b["approval_rate"] == 0 for b in low)
+    assert cal["current"]["recall"] == 1.0 and cal["current"]["precision"] == 1.0
+    assert cal["suggested"] is not None and cal["suggested"]["recall"] == 1.0
+    assert all(c["precision"] == 1.0 for c in cal["checks"])
+
+
+def test_needs_attention_sort_puts_flagged_first_then_lowest_score(api: Any, stack: Any) -> None:
+    stack.simulator.configure(defect_rate=0.3)
+    try:
+        dsid, _ids = generate_dataset(api, 20)
+    finally:
+        stack.simulator.configure(defect_rate=0.0)
+    status, page, _ = api.get(
+        f"/api/conversations?dataset_id={dsid}&sort=attention&order=asc&page_size=25"
+    )
+    assert status == 200, page
+    keys = [(not c["flagged"], c["quality_score"]) for c in page["items"]]
+    assert keys == sorted(keys) and keys[0][0] is False
+    assert page["items"][0]["quality_reasons"]
