@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from chalicelib.domain.dataset_rules import require_writable
 from chalicelib.domain.errors import ConflictError
 from chalicelib.domain.models import (
     Chunk,
@@ -60,6 +61,7 @@ class QualityService:
         if not turns:
             raise ConflictError("the conversation has no turns yet; generate it first")
         dataset: Dataset = self.datasets.get(tenant_id, current.dataset_id)
+        require_writable(dataset)  # a re-score rewrites the stored report
         chunk_text = self._chunk_text(dataset, current)
         duplicate = self.find_duplicate(
             tenant_id, current.dataset_id, conversation_id, conversation_text(turns)

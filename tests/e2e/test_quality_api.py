@@ -275,3 +275,15 @@ def test_needs_attention_sort_puts_flagged_first_then_lowest_score(api: Any, sta
     keys = [(not c["flagged"], c["quality_score"]) for c in page["items"]]
     assert keys == sorted(keys) and keys[0][0] is False
     assert page["items"][0]["quality_reasons"]
+
+
+def test_an_archived_dataset_is_not_rescored(api: Any) -> None:
+    dsid, ids = generate_dataset(api, 2)
+    assert api.post(f"/api/datasets/{dsid}/archive")[0] == 200
+    status, err, _ = api.post(f"/api/conversations/{ids[0]}/validate", raw=b"")
+    assert status == 409 and err["error"]["code"] == "dataset_archived", err
+    # Reading stays open: diversity and calibration still answer.
+    assert api.get(f"/api/conversations/diversity?dataset_id={dsid}")[0] == 200
+    assert api.get(f"/api/conversations/calibration?dataset_id={dsid}")[0] == 200
+    assert api.post(f"/api/datasets/{dsid}/unarchive")[0] == 200
+    assert api.post(f"/api/conversations/{ids[0]}/validate", raw=b"")[0] == 200
