@@ -1961,10 +1961,13 @@ def _simulated_verdict(params: PromptParams, rng: random.Random) -> dict[str, An
     """A judge call (LLM-as-judge): the rubric's shape with plausible, seeded scores. The
     simulator does not read the conversation; the product shows these as simulated and
     never counts them."""
+    def name(value: str) -> str:  # "Pre-Retiree (Aged 55-65 ...)" -> "Pre-Retiree"
+        return re.sub(r"\s*\(.*$", "", value).strip()
+
     slots = {
-        "persona": params.persona or "the persona",
-        "emotion": (params.emotion or "planned").lower(),
-        "topic": (params.topic or "the topic").lower(),
+        "persona": name(params.persona) or "the persona",
+        "emotion": name(params.emotion).lower() or "planned",
+        "topic": name(params.topic).lower() or "the topic",
     }
     dimensions = {
         name: {
