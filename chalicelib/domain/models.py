@@ -263,6 +263,36 @@ class QualityReport(DomainModel):
     scorer_version: str = ""
 
 
+class QualitySummary(DomainModel):
+    """What lists, statistics and estimates need of a quality report: a few hundred bytes
+    where the report is a few kilobytes (a dataset of 100,000 is listed from memory)."""
+
+    score: float
+    flagged: bool
+    reasons: list[str] = Field(default_factory=list)  # the first three
+    failed: list[str] = Field(default_factory=list)  # names of the checks that flagged
+    duplicate_of: str | None = None
+    judge_overall: float | None = None
+    judge_simulated: bool = False
+    judge_cost_usd: float = 0.0
+    judge_cached: bool = False
+
+    @classmethod
+    def of(cls, report: QualityReport) -> QualitySummary:
+        judge = report.judge
+        return cls(
+            score=report.score,
+            flagged=report.flagged,
+            reasons=report.reasons[:3],
+            failed=[c.name for c in report.checks if not c.passed and c.severity],
+            duplicate_of=report.duplicate_of,
+            judge_overall=judge.overall if judge and not judge.error else None,
+            judge_simulated=bool(judge and judge.simulated),
+            judge_cost_usd=judge.cost_usd if judge else 0.0,
+            judge_cached=bool(judge and judge.cached),
+        )
+
+
 class ConversationSpec(DomainModel):
     """What the planner decides about a conversation before it is generated."""
 
@@ -298,6 +328,8 @@ class Conversation(DomainModel):
     status: ConversationStatus = ConversationStatus.NOT_GENERATED
     quality_score: float | None = None
     quality: QualityReport | None = None
+    # Lists read this instead of ``quality`` (which only a conversation's detail reads).
+    quality_summary: QualitySummary | None = None
     turn_count: int = 0
     estimated_cost_usd: float | None = None
     actual_cost_usd: float | None = None
@@ -329,6 +361,12 @@ class Conversation(DomainModel):
     @property
     def flagged(self) -> bool:
         return self.quality_score is not None and self.quality_score < FLAG_THRESHOLD
+
+    def quality_brief(self) -> QualitySummary | None:
+        """The quality summary, from the full report when this copy has it."""
+        if self.quality is not None:
+            return QualitySummary.of(self.quality)
+        return self.quality_summary
 
     @classmethod
     def from_spec(cls, tenant_id: str, dataset_id: str, spec: ConversationSpec) -> Conversation:

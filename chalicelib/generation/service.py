@@ -157,9 +157,9 @@ def job_history(jobs: Sequence[Job], conversations: Sequence[Conversation]) -> l
     for c in conversations:
         if c.job_id and c.status in STORED_STATUSES and c.actual_cost_usd:
             stored[c.job_id] = stored.get(c.job_id, 0.0) + float(c.actual_cost_usd)
-        verdict = c.quality.judge if c.quality is not None else None
-        if c.job_id and verdict is not None and verdict.cost_usd and not verdict.cached:
-            judged[c.job_id] = judged.get(c.job_id, 0.0) + verdict.cost_usd
+        brief = c.quality_brief()
+        if c.job_id and brief is not None and brief.judge_cost_usd and not brief.judge_cached:
+            judged[c.job_id] = judged.get(c.job_id, 0.0) + brief.judge_cost_usd
     out: list[JobHistory] = []
     for j in jobs:
         if j.status in (JobStatus.RUNNING, JobStatus.QUEUED, JobStatus.PAUSING):
@@ -349,12 +349,11 @@ class GenerationService:
         if self.judge is None or not self.judge.enabled_for(dataset):
             return 0.0, None
         paid = [
-            c.quality.judge.cost_usd
+            brief.judge_cost_usd
             for c in conversations
-            if c.quality is not None
-            and c.quality.judge is not None
-            and c.quality.judge.cost_usd > 0
-            and not c.quality.judge.cached
+            if (brief := c.quality_brief()) is not None
+            and brief.judge_cost_usd > 0
+            and not brief.judge_cached
         ]
         if len(paid) >= 3:
             return statistics.fmean(paid), self.judge.model

@@ -1961,6 +1961,7 @@ def _simulated_verdict(params: PromptParams, rng: random.Random) -> dict[str, An
     """A judge call (LLM-as-judge): the rubric's shape with plausible, seeded scores. The
     simulator does not read the conversation; the product shows these as simulated and
     never counts them."""
+
     def name(value: str) -> str:  # "Pre-Retiree (Aged 55-65 ...)" -> "Pre-Retiree"
         return re.sub(r"\s*\(.*$", "", value).strip()
 

@@ -77,13 +77,12 @@ def calibrate(conversations: Iterable[Conversation]) -> dict[str, Any]:
         )
     checks: dict[str, dict[str, int]] = {}
     for c in decided_convs:
-        if c.quality is None:
+        brief = c.quality_brief()
+        if brief is None:
             continue
         rejected = c.status == ConversationStatus.REJECTED
-        for check in c.quality.checks:
-            if check.passed or not check.severity:
-                continue
-            row = checks.setdefault(check.name, {"flagged": 0, "rejected": 0})
+        for name in brief.failed:
+            row = checks.setdefault(name, {"flagged": 0, "rejected": 0})
             row["flagged"] += 1
             row["rejected"] += rejected
     per_check = [

@@ -144,6 +144,8 @@ class ConversationRecord(BaseRecord):
     status = UnicodeAttribute()
     quality_score = NumberAttribute(null=True)
     quality = JSONAttribute(null=True)
+    # The report's few fields the list index keeps (it reads this, never ``quality``).
+    quality_summary = JSONAttribute(null=True)
     turn_count = NumberAttribute(default=0)
     estimated_cost_usd = NumberAttribute(null=True)
     actual_cost_usd = NumberAttribute(null=True)
