@@ -683,8 +683,9 @@ def create_export() -> Response:
         who.actor,
         req.format,
         filters,
-        dict(req.split) if req.split else None,
+        req.ratios(),
         req.options.model_dump() if req.options else None,
+        seed=req.split_seed(),
     )
     out = c.exports.get_with_url(who.tenant_id, record.export_id)
     status = 201 if out["export"].status.value == "ready" else 202

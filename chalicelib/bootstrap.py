@@ -18,7 +18,9 @@ from botocore.config import Config
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.errors import ValidationError
+from chalicelib.domain.ports import TokenCounter
 from chalicelib.export.service import ExportService
+from chalicelib.export.tokens import AnthropicTokenCounter
 from chalicelib.generation.jobs import JobService
 from chalicelib.generation.llm_client import AnthropicLLMClient
 from chalicelib.generation.notifier import Notifier
@@ -298,7 +300,26 @@ class Container:
             exports=self.export_repo,
             audit=self.audit,
             run_async=self._run_export_async,
+            token_counter=self.token_counter,
+            bedrock_role_arn=self.settings.fine_tune_role_arn,
         )
+
+    @cached_property
+    def token_counter(self) -> TokenCounter | None:
+        """Anthropic's count_tokens when Claude is configured; None (the stated
+        approximation) with the simulator."""
+        s = self.settings
+        if s.llm_mode != "anthropic":
+            return None
+        import anthropic
+
+        client = anthropic.Anthropic(
+            api_key=self.anthropic_api_key(),
+            base_url=s.anthropic_base_url,
+            timeout=10.0,
+            max_retries=1,
+        )
+        return AnthropicTokenCounter(client, s.model)
 
 
 _container: Container | None = None

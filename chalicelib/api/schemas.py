@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.models import (
     AuditRecord,
     Chunk,
@@ -156,13 +157,47 @@ class ExportFilters(Strict):
 
 class ExportOptionsIn(Strict):
     assistant_weights: bool = False
+    csv_formula_neutralisation: bool = Field(
+        default=True,
+        description=(
+            "csv only: prefix cells starting with = + - @ tab or CR with ' so spreadsheets"
+            " show text (default); false writes the text exactly, for training pipelines"
+        ),
+    )
+
+
+SEED_MAX = 2**63 - 1
 
 
 class ExportRequest(Strict):
     format: ExportFormat
     filters: ExportFilters = Field(default_factory=ExportFilters)
-    split: dict[Literal["train", "validation", "test"], float] | None = None
+    split: dict[Literal["train", "validation", "test", "seed"], int | float] | None = Field(
+        default=None,
+        description="Ratios per split (sum 1); may carry the split's integer seed as 'seed'",
+    )
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        le=SEED_MAX,
+        description="The split's seed (default 0), recorded in the manifest",
+    )
     options: ExportOptionsIn | None = None
+
+    def ratios(self) -> dict[str, float] | None:
+        if self.split is None:
+            return None
+        return {k: v for k, v in self.split.items() if k != "seed"}
+
+    def split_seed(self) -> int | None:
+        """The seed from ``seed`` or ``split.seed`` (an integer; both only if equal)."""
+        inner = self.split.get("seed") if self.split else None
+        if inner is not None and (not float(inner).is_integer() or not 0 <= inner <= SEED_MAX):
+            raise ValidationError("split.seed must be an integer from 0 to 2^63-1")
+        value = None if inner is None else int(inner)
+        if value is not None and self.seed is not None and value != self.seed:
+            raise ValidationError("seed and split.seed differ: give the seed once")
+        return self.seed if self.seed is not None else value
 
 
 class LoginRequest(Strict):

@@ -93,10 +93,14 @@ class ExportOptions:
     # but the final assistant message get weight 0 (train on the last answer only).
     assistant_weights: bool = False
     weight_last_assistant_only: bool = False
-    # conversation_id -> split name; adds a "split" column/field (csv, hf_messages, generic).
+    # conversation_id -> split name; adds a "split" column/field (csv, hf_messages, generic,
+    # sharegpt: the formats whose consumers accept extra fields).
     splits: Mapping[str, str] | None = None
     export_date: datetime | None = None  # generic header; now (UTC) when unset
     chunk_size: int = DEFAULT_CHUNK_SIZE
+    # csv only: prefix cells that a spreadsheet would evaluate as a formula with ``'``
+    # (safe to open in Excel); False writes the text exactly (for training pipelines).
+    neutralise_formulas: bool = True
 
     def __post_init__(self) -> None:
         # A blank prompt from a form means "none", not a record with an empty system message.
@@ -315,33 +319,57 @@ class FormatWriter(ABC):
         report: ExportReport | None,
         on_written: Callable[[ConversationTurns, Sequence[TurnLike]], None] | None = None,
     ) -> Iterator[str]:
-        splits = opts.splits
+        accept = self._accept_one
         for cwt in conversations:
-            cid = cwt.conversation.conversation_id
-            turns = _ordered_turns(cwt.turns)
-            reasons = self._reasons(cwt, turns)
-            text = ""
-            if not reasons:
-                obj, text = self._render(cwt, turns, opts)
-                bad = self._check(obj)
-                if bad:
-                    reasons = [f"written record failed {self.format.value} check: {r}" for r in bad]
-            if reasons:
-                if report is None:
-                    raise InexpressibleConversationError(
-                        f"conversation {cid} cannot be written as {self.format.value}",
-                        {"conversation_id": cid, "reasons": reasons},
-                    )
-                report.skip(cid, reasons)
-                continue
-            if report is not None:
-                report.written += 1
-                if splits is not None:
-                    name = splits.get(cid, "unassigned")
-                    report.split_counts[name] = report.split_counts.get(name, 0) + 1
-            if on_written is not None:
-                on_written(cwt, turns)
-            yield text
+            text = accept(cwt, opts, report, on_written)
+            if text is not None:
+                yield text
+
+    def _accept_one(
+        self,
+        cwt: ConversationTurns,
+        opts: ExportOptions,
+        report: ExportReport | None,
+        on_written: Callable[[ConversationTurns, Sequence[TurnLike]], None] | None = None,
+    ) -> str | None:
+        """One conversation's record text, or None when it was skipped (and reported)."""
+        cid = cwt.conversation.conversation_id
+        turns = _ordered_turns(cwt.turns)
+        reasons = self._reasons(cwt, turns)
+        text = ""
+        if not reasons:
+            obj, text = self._render(cwt, turns, opts)
+            bad = self._check(obj)
+            if bad:
+                reasons = [f"written record failed {self.format.value} check: {r}" for r in bad]
+        if reasons:
+            if report is None:
+                raise InexpressibleConversationError(
+                    f"conversation {cid} cannot be written as {self.format.value}",
+                    {"conversation_id": cid, "reasons": reasons},
+                )
+            report.skip(cid, reasons)
+            return None
+        if report is not None:
+            report.written += 1
+            splits = opts.splits
+            if splits is not None:
+                name = splits.get(cid, "unassigned")
+                report.split_counts[name] = report.split_counts.get(name, 0) + 1
+        if on_written is not None:
+            on_written(cwt, turns)
+        return text
+
+    # --- push-style file pieces (FileStream): what surrounds and separates records
+
+    def _preamble(self, opts: ExportOptions) -> str:
+        return ""
+
+    def _separated(self, n: int, text: str) -> str:
+        return text
+
+    def _epilogue(self, opts: ExportOptions) -> str:
+        return ""
 
 
 class _JsonlWriter(FormatWriter):
@@ -549,11 +577,22 @@ class ShareGPTWriter(_JsonlWriter):
         conv = [{"from": to[t.role], "value": t.content} for t in turns]
         if opts.system_prompt is not None:
             conv.insert(0, {"from": "system", "value": opts.system_prompt})
+        if opts.splits is not None:
+            # ShareGPT readers (LLaMA-Factory, axolotl, FastChat) read the conversations
+            # column and ignore others, so the split label can ride along.
+            return {
+                "conversations": conv,
+                "split": opts.splits.get(cwt.conversation.conversation_id),
+            }
         return {"conversations": conv}
 
     def _check(self, obj: Any) -> list[str]:
-        if not isinstance(obj, dict) or obj.keys() != {"conversations"}:
-            return ['record must be an object with exactly the key "conversations"']
+        if not isinstance(obj, dict) or not (
+            obj.keys() == {"conversations"} or obj.keys() == {"conversations", "split"}
+        ):
+            return ['record must be an object with the key "conversations" (and "split")']
+        if "split" in obj and not isinstance(obj["split"], str | None):
+            return ["split must be a string or null"]
         errors, roles = _check_messages(
             obj["conversations"], allowed_roles=self._roles, key_role="from", key_content="value"
         )
@@ -839,6 +878,19 @@ class GenericWriter(FormatWriter):
 
         return _chunked(texts(), opts.chunk_size, report), header
 
+    def _preamble(self, opts: ExportOptions) -> str:
+        return '"conversations":['
+
+    def _separated(self, n: int, text: str) -> str:
+        return ("\n" if n == 0 else ",\n") + text
+
+    def _epilogue(self, opts: ExportOptions) -> str:
+        return "\n]}\n"
+
+    def header_of(self, aggregates: _Aggregates, opts: ExportOptions) -> str:
+        """The document's opening (metadata) for records counted into ``aggregates``."""
+        return '{"metadata":' + _dumps(aggregates.metadata(opts)) + ","
+
     def _render(
         self, cwt: ConversationTurns, turns: Sequence[TurnLike], opts: ExportOptions
     ) -> tuple[Any, str]:
@@ -915,6 +967,10 @@ def csv_cell(value: object) -> str:
     return text
 
 
+def _as_is(value: str) -> str:
+    return value
+
+
 def neutralise_cell(value: str) -> str:
     """Prefix ``'`` so spreadsheets show the text instead of evaluating a formula."""
     if value and value[0] in _FORMULA_PREFIXES:
@@ -925,12 +981,17 @@ def neutralise_cell(value: str) -> str:
 class CSVWriter(FormatWriter):
     """One row per turn with the conversation's metadata. The system prompt, when given,
     is a ``turn_number`` 0 ``system`` row so the file carries what the other formats do.
-    Every text cell is neutralised against formula injection; a leading ``'`` in the
-    output is therefore ambiguous on read-back (the price of spreadsheet safety)."""
+    By default every text cell is neutralised against formula injection; a leading ``'``
+    in the output is then ambiguous on read-back (the price of spreadsheet safety).
+    ``neutralise=False`` (``ExportOptions.neutralise_formulas``) writes the text as it is,
+    for training pipelines that read the CSV programmatically."""
 
     format = ExportFormat.CSV
     extension = "csv"
     content_type = "text/csv; charset=utf-8"
+
+    def __init__(self, neutralise: bool = True) -> None:
+        self.neutralise = neutralise
 
     def columns(self, opts: ExportOptions) -> tuple[str, ...]:
         return (*CSV_COLUMNS, "split") if opts.splits is not None else CSV_COLUMNS
@@ -938,16 +999,19 @@ class CSVWriter(FormatWriter):
     def _texts(
         self, source: Source, opts: ExportOptions, report: ExportReport | None
     ) -> Iterator[str]:
+        yield self._preamble(opts)
+        yield from super()._texts(source, opts, report)
+
+    def _preamble(self, opts: ExportOptions) -> str:
         buf = io.StringIO()
         csv.writer(buf).writerow(self.columns(opts))
-        yield buf.getvalue()
-        yield from super()._texts(source, opts, report)
+        return buf.getvalue()
 
     def _render(
         self, cwt: ConversationTurns, turns: Sequence[TurnLike], opts: ExportOptions
     ) -> tuple[Any, str]:
         c = cwt.conversation
-        n = neutralise_cell
+        n = neutralise_cell if self.neutralise else _as_is
         head: list[str | int | float] = [
             n(c.conversation_id),
             n(c.dataset_id),
@@ -999,6 +1063,8 @@ class CSVWriter(FormatWriter):
             return [f"row has {len(row)} cells, expected {len(CSV_COLUMNS)} (+ split)"]
         if row[_ROLE_INDEX] not in _CSV_ROLES:
             errors.append(f"invalid role {row[_ROLE_INDEX]!r}")
+        if not self.neutralise:
+            return errors
         for i in range(start, len(row)):
             cell = row[i]
             if isinstance(cell, str) and cell and cell[0] in _FORMULA_PREFIXES:
@@ -1039,6 +1105,22 @@ WRITERS: Final[dict[ExportFormat, FormatWriter]] = {
 }
 
 
+RAW_CSV_WRITER: Final = CSVWriter(neutralise=False)
+
+
+def writer_for(fmt: ExportFormat | str, options: ExportOptions | None = None) -> FormatWriter:
+    """The writer of ``fmt`` configured by ``options`` (CSV with or without formula
+    neutralisation); the registered writer otherwise."""
+    writer = get_writer(fmt)
+    if (
+        writer.format == ExportFormat.CSV
+        and options is not None
+        and not options.neutralise_formulas
+    ):
+        return RAW_CSV_WRITER
+    return writer
+
+
 def get_writer(fmt: ExportFormat | str) -> FormatWriter:
     try:
         return WRITERS[ExportFormat(fmt)]
@@ -1053,6 +1135,84 @@ def write_validated(
 ) -> tuple[Iterator[bytes], ExportReport]:
     """Stream ``fmt`` skipping inexpressible conversations; the report fills as the
     iterator is consumed (``report.complete`` once exhausted)."""
-    writer = get_writer(fmt)
+    writer = writer_for(fmt, options)
     report = ExportReport(format=writer.format)
     return writer.write(source, options, report), report
+
+
+class FileStream:
+    """One file written push-style: ``add`` conversations one at a time (from any
+    source, in any interleaving with other files), collecting bytes chunks of about
+    ``options.chunk_size``. The bytes are exactly what ``write`` produces for the same
+    conversations (generic: ``header() + body``, the header known once the body is).
+
+    An export with a split writes its three files from one pass over the data, routing
+    each conversation to its split's stream."""
+
+    def __init__(self, writer: FormatWriter, options: ExportOptions, report: ExportReport) -> None:
+        self.writer, self.options, self.report = writer, options, report
+        self.records = 0
+        self._buf: list[str] = []
+        self._pending = 0
+        self._closed = False
+        self._aggregates: _Aggregates | None = None
+        self._on_written: Callable[[ConversationTurns, Sequence[TurnLike]], None] | None = None
+        if isinstance(writer, GenericWriter):
+            agg = self._aggregates = _Aggregates()
+            splits = options.splits
+
+            def count(cwt: ConversationTurns, turns: Sequence[TurnLike]) -> None:
+                cid = cwt.conversation.conversation_id
+                agg.add(cwt.conversation, len(turns), None if splits is None else splits.get(cid))
+
+            self._on_written = count
+        preamble = writer._preamble(options)
+        if preamble:
+            self._buf.append(preamble)
+            self._pending = len(preamble)
+
+    def add(self, cwt: ConversationTurns) -> bytes | None:
+        """Write one conversation; a chunk when enough bytes are buffered, else None.
+        An inexpressible conversation is skipped and recorded in the report."""
+        text = self.writer._accept_one(cwt, self.options, self.report, self._on_written)
+        if text is None:
+            return None
+        text = self.writer._separated(self.records, text)
+        self.records += 1
+        self._buf.append(text)
+        self._pending += len(text)
+        if self._pending >= self.options.chunk_size:
+            return self._drain()
+        return None
+
+    def _drain(self) -> bytes:
+        chunk = "".join(self._buf).encode("utf-8")
+        self._buf.clear()
+        self._pending = 0
+        self.report.bytes_written += len(chunk)
+        return chunk
+
+    def close(self) -> bytes:
+        """The rest of the file (the epilogue included)."""
+        if not self._closed:
+            self._closed = True
+            epilogue = self.writer._epilogue(self.options)
+            if epilogue:
+                self._buf.append(epilogue)
+            self.report.complete = True
+        return self._drain() if self._buf else b""
+
+    @property
+    def needs_header(self) -> bool:
+        return self._aggregates is not None
+
+    def header(self) -> bytes:
+        """Generic's metadata opening, once closed (b"" for the other formats)."""
+        if self._aggregates is None:
+            return b""
+        if not self._closed:
+            raise RuntimeError("the header is known only once the file is closed")
+        assert isinstance(self.writer, GenericWriter)
+        data = self.writer.header_of(self._aggregates, self.options).encode("utf-8")
+        self.report.bytes_written += len(data)
+        return data

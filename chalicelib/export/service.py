@@ -17,13 +17,18 @@ from __future__ import annotations
 import io
 import json
 import logging
+import pickle
 import queue
+import re
+import tempfile
 import threading
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from itertools import islice
-from typing import Any, Final
+from typing import IO, Any, Final
 
 from chalicelib.domain.errors import (
     DomainError,
@@ -34,28 +39,46 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.models import (
     Conversation,
     ConversationStatus,
+    Dataset,
     ExportFormat,
     ExportRecord,
     ExportStatus,
     new_id,
     utcnow,
 )
-from chalicelib.export.filenames import export_filename
+from chalicelib.domain.ports import TokenCounter
+from chalicelib.export.bundle import Bundle, SpooledFile, copy_to
+from chalicelib.export.filenames import dataset_label, export_file_name
 from chalicelib.export.formats import (
     ExportItem,
     ExportOptions,
     ExportReport,
+    FileStream,
+    FormatWriter,
     GenericWriter,
+    SkippedConversation,
     TurnLike,
     get_writer,
     write_validated,
+    writer_for,
 )
+from chalicelib.export.leakage import SharedTurns, TurnFingerprints
 from chalicelib.export.splits import (
+    SPLIT_NAMES,
     SplitMember,
     assign_splits,
     split_manifest,
     split_member,
+    stratification,
     validate_ratios,
+)
+from chalicelib.export.tokens import TokenTally
+from chalicelib.export.trainers import (
+    BEDROCK_BASE_MODEL,
+    BEDROCK_DEFAULT_HYPERPARAMETERS,
+    bedrock_job,
+    readme,
+    trainer_configs,
 )
 from chalicelib.generation.service import system_prompt_for
 from chalicelib.review.audit import AuditLog
@@ -65,6 +88,7 @@ from chalicelib.store.repositories import (
     DynamoDatasetRepository,
     DynamoExportRepository,
 )
+from chalicelib.version import product_info
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +130,9 @@ FORMAT_FIELDS: Final[dict[ExportFormat, frozenset[str] | None]] = {
     ExportFormat.GENERIC: None,
 }
 SPLIT_FIELDS: Final = frozenset({"chunk_id", "quality"})  # what assign_splits groups on
+MANIFEST_VERSION: Final = 2
+MAX_SEED: Final = 2**63 - 1
+ROLE_PLACEHOLDER: Final = "arn:aws:iam::<account-id>:role/<bedrock-customization-role>"
 
 
 def _matches(c: Conversation, filters: dict[str, Any]) -> bool:
@@ -327,6 +354,8 @@ class ExportService:
         audit: AuditLog,
         run_async: Callable[[str, str], None] | None = None,
         source: DynamoExportSource | None = None,
+        token_counter: TokenCounter | None = None,
+        bedrock_role_arn: str | None = None,
     ) -> None:
         self.s3 = s3
         self.bucket = bucket
@@ -337,6 +366,8 @@ class ExportService:
         self.audit = audit
         self.run_async = run_async
         self.source = source or DynamoExportSource()
+        self.token_counter = token_counter  # None: the stated approximation
+        self.bedrock_role_arn = bedrock_role_arn
 
     # ------------------------------------------------------------------ sources
     def _approved(
@@ -441,14 +472,23 @@ class ExportService:
         filters: dict[str, Any],
         split: dict[str, float] | None,
         options: dict[str, Any] | None = None,
+        seed: int | None = None,
     ) -> ExportRecord:
         """Validate, then write inline (small) or hand to the async worker (large).
 
         Bad input (unknown dataset, bad split, nothing approved) raises before anything is
-        stored. The request path counts no further than ``INLINE_LIMIT`` + 1."""
+        stored. The request path counts no further than ``INLINE_LIMIT`` + 1. The split's
+        seed (default 0) is recorded: the same seed over the same data gives the same
+        split."""
         fmt = get_writer(fmt).format  # a ValidationError for an unknown format
         if split is not None:
             split = validate_ratios(split)
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED
+        ):
+            raise ValidationError(
+                f"seed must be an integer from 0 to {MAX_SEED}", {"field": "seed"}
+            )
         dataset_ids = self._dataset_ids(tenant_id, filters)
         count = self._count(tenant_id, dataset_ids, filters, stop_at=INLINE_LIMIT + 1)
         if count == 0:
@@ -461,6 +501,7 @@ class ExportService:
             format=fmt,
             filters={**filters, **({"options": options} if options else {})},
             split=split,
+            seed=(seed or 0) if split is not None else None,
             created_by=actor,
         )
         self.exports.save(record)
@@ -556,8 +597,10 @@ class ExportService:
                 "format": done.format.value,
                 "conversation_count": done.conversation_count,
                 "filename": done.filename,
+                "files": [f["filename"] for f in done.files],
                 "filters": done.filters,
                 "split": done.split,
+                "seed": done.seed,
                 "skipped": len(done.skipped),
             },
         )
@@ -568,141 +611,154 @@ class ExportService:
         filters = {k: v for k, v in record.filters.items() if k != "options"}
         options_in = record.filters.get("options") or {}
         dataset_ids = self._dataset_ids(tenant_id, filters)
-        writer = get_writer(record.format)
-        fields = FORMAT_FIELDS[record.format]
-        date = datetime.now(UTC).date()
-        split_convs: dict[str, SplitMember] = {}
-        assignments: dict[str, str] | None = None
-        if record.split:
-            # Splits need every group before the first line is written: one light pass,
-            # keeping only what splitting reads of each conversation.
-            split_convs = {
-                c.conversation_id: split_member(c)
-                for c in self._approved(tenant_id, dataset_ids, filters, SPLIT_FIELDS)
-            }
-            assignments = assign_splits(split_convs.values(), record.split, seed=0)
-        options = ExportOptions(
-            system_prompt=self._system_prompt(tenant_id, dataset_ids),
+        datasets = [self.datasets.get(tenant_id, d) for d in dataset_ids]
+        label = dataset_label([d.name for d in datasets])
+        fmt = record.format
+        fields = FORMAT_FIELDS[fmt]
+        now = utcnow()
+        day = now.date()
+        system_prompt = system_prompt_for(datasets[0]) if len(datasets) == 1 else None
+        base_options = ExportOptions(
+            system_prompt=system_prompt,
             assistant_weights=bool(options_in.get("assistant_weights")),
-            splits=assignments,
+            neutralise_formulas=options_in.get("csv_formula_neutralisation", True) is not False,
         )
-        late: list[str] = []  # approved after the split was computed: not in this file
-        seen: set[str] = set()
-
-        def source() -> Iterator[ExportItem]:
-            conversations = self._approved(tenant_id, dataset_ids, filters, fields)
-            for cwt in self._with_turns(tenant_id, conversations):
-                cid = cwt.conversation.conversation_id
-                if assignments is not None:
-                    if cid not in assignments:
-                        late.append(cid)
-                        continue
-                    seen.add(cid)
-                yield cwt
-
-        # The descriptive name carries the count, known only once the file is written:
-        # downloads get it from their presigned URL (ResponseContentDisposition), so the
-        # object is written once under a fixed key (a copy to a named key would upload
-        # the whole file a second time), stored with a dated name as its own default.
-        key = f"exports/{tenant_id}/{record.export_id}/training-data.{writer.extension}"
-        deferred = isinstance(writer, GenericWriter)
-        sink = S3MultipartSink(
-            self.s3,
-            self.bucket,
-            key,
-            writer.content_type,
-            f"training-data-{date.isoformat()}-approved.{writer.extension}",
-            hold_first_part=deferred,
-        )
+        writer = writer_for(fmt, base_options)
+        tally = TokenTally(counter=self.token_counter)
+        run = _Run(self, record, writer, label, day)
         try:
-            if isinstance(writer, GenericWriter):
-                # One read of the data: the header goes in front once the body is known.
-                report = ExportReport(format=writer.format)
-                body, header = writer.write_deferred_header(source(), options, report)
-                for chunk in body:
-                    sink.write(chunk)
-                sink.close(prefix=header())
+            if record.split:
+                plan = self._split_plan(record, dataset_ids, filters, writer, fields)
+                run.skipped.extend(plan.skipped)
+                options = replace(base_options, splits=plan.assignments)
+                run.write_files(plan.counts, options, plan.items(), tally)
+                plan.close()
             else:
-                stream, report = write_validated(record.format, source, options)
-                for chunk in stream:
-                    sink.write(chunk)
-                sink.close()
+                source = self._with_turns(
+                    tenant_id, self._approved(tenant_id, dataset_ids, filters, fields)
+                )
+                run.write_files(None, base_options, source, tally)
+            count = sum(f.stream.records for f in run.files)
+            if count == 0:
+                raise UnprocessableError(
+                    f"none of the approved conversations can be written as {fmt.value}",
+                    {"skipped": run.skipped_records()},
+                )
+            tally.finish()
+            manifest = self._manifest(record, datasets, filters, options_in, run, tally, now)
+            if record.split:
+                manifest["split"] = plan.manifest_section(record, run)
+            run.finish(manifest, tally, self.bedrock_role_arn)
         except BaseException:
-            try:
-                sink.abort()
-            except Exception:  # keep the original error; S3 expires orphan uploads
-                log.exception("could not abort the multipart upload of %s", key)
+            run.discard()
             raise
-        for cid in late:
-            report.skip(cid, ["approved after the split was computed; export again to include it"])
-        count = report.written
-        if count == 0:
-            self.s3.delete_object(Bucket=self.bucket, Key=key)
-            raise UnprocessableError(
-                f"none of the approved conversations can be written as {record.format.value}",
-                {"skipped": report.skipped_records()},
-            )
-        filename = export_filename(date, "approved", count=count, extension=writer.extension)
-        files = [
-            {
-                "split": None,
-                "key": key,
-                "filename": filename,
-                "count": count,
-                "bytes": report.bytes_written,
-            }
-        ]
-        manifest: dict[str, Any] | None = None
-        if assignments is not None and record.split is not None:
-            # Describe the file as written: inexpressible conversations are not in it.
-            skipped = {s.conversation_id for s in report.skipped}
-            written = [c for cid, c in split_convs.items() if cid in seen and cid not in skipped]
-            manifest = split_manifest(
-                {c.conversation_id: assignments[c.conversation_id] for c in written},
-                written,
-                record.split,
-            )
-            manifest_name = filename.rsplit(".", 1)[0] + "-manifest.json"
-            manifest_key = f"exports/{tenant_id}/{record.export_id}/{manifest_name}"
-            manifest_body = json.dumps(manifest, indent=2).encode()
-            self.s3.put_object(
-                Bucket=self.bucket,
-                Key=manifest_key,
-                Body=manifest_body,
-                ContentType="application/json",
-                ContentDisposition=f'attachment; filename="{manifest_name}"',
-                ServerSideEncryption="AES256",
-            )
-            files.append(
-                {
-                    "split": "manifest",
-                    "key": manifest_key,
-                    "filename": manifest_name,
-                    "count": count,
-                    "bytes": len(manifest_body),
-                }
-            )
+        finally:
+            run.close()
         record.status = ExportStatus.READY
-        record.filename = filename
-        record.files = files
+        record.filename = run.primary_filename
+        record.files = run.file_entries
         record.conversation_count = count
         record.counts = {
             "written": count,
-            "skipped": len(report.skipped),
-            **(report.split_counts or {}),
+            "skipped": len(run.skipped),
+            **({f.split: f.stream.records for f in run.files} if record.split else {}),
         }
-        record.skipped = report.skipped_records()
+        record.skipped = run.skipped_records()
         record.stats = {
-            "bytes": report.bytes_written,
-            "warnings": report.warnings,
-            "manifest": manifest,
+            "bytes": sum(f.stream.report.bytes_written for f in run.files),
+            "warnings": [w for f in run.files for w in f.stream.report.warnings],
+            "manifest": _summary(manifest),
+            "tokens": manifest["tokens"],
         }
         record.finished_at = utcnow()
         if not self.exports.save_if_pending(record, record.claim_token):
-            for f in files:  # the export was failed meanwhile: leave no file behind
-                self.s3.delete_object(Bucket=self.bucket, Key=f["key"])
+            run.delete_objects()  # the export was failed meanwhile: leave no file behind
             raise _ClaimLost(record.export_id)
         return record
+
+    def _split_plan(
+        self,
+        record: ExportRecord,
+        dataset_ids: list[str],
+        filters: dict[str, Any],
+        writer: FormatWriter,
+        fields: frozenset[str] | None,
+    ) -> _SplitPlan:
+        """The one read of the data for a split export: every conversation with its turns,
+        checked against the format, fingerprinted and spooled to local disk; then the
+        split is assigned over what can be written (whole groups per split)."""
+        tenant_id = record.tenant_id
+        read = None if fields is None else fields | SPLIT_FIELDS
+        keep_quality = fields is None or "quality" in fields
+        plan = _SplitPlan()
+        fingerprints = TurnFingerprints()
+        page: list[ExportItem] = []
+        conversations = self._approved(tenant_id, dataset_ids, filters, read)
+        for item in self._with_turns(tenant_id, conversations):
+            c = item.conversation
+            reasons = writer.validate_conversation(item)
+            if reasons:
+                plan.skipped.append(SkippedConversation(c.conversation_id, reasons))
+                continue
+            plan.members.append(split_member(c))
+            fingerprints.add(c.conversation_id, item.turns)
+            if not keep_quality:
+                c.quality = None  # read for the split only: keep it out of the spool
+            page.append(item)
+            if len(page) >= PAGE:
+                plan.spool(page)
+                page = []
+        if page:
+            plan.spool(page)
+        assert record.split is not None
+        plan.shared = fingerprints.analyse()
+        plan.assignments = assign_splits(
+            plan.members, record.split, seed=record.seed or 0, links=plan.shared.links
+        )
+        plan.counts = Counter(plan.assignments.values())
+        return plan
+
+    def _manifest(
+        self,
+        record: ExportRecord,
+        datasets: list[Dataset],
+        filters: dict[str, Any],
+        options_in: Mapping[str, Any],
+        run: _Run,
+        tally: TokenTally,
+        now: datetime,
+    ) -> dict[str, Any]:
+        per_record = tally.per_record()
+        split_of = {
+            cid: f.split if record.split else None
+            for f in run.files
+            for cid in tally.ids.get(f.split, ())
+        }
+        return {
+            "manifest_version": MANIFEST_VERSION,
+            "product": product_info(),
+            "export_id": record.export_id,
+            "created_at": record.created_at.isoformat(),
+            "written_at": now.isoformat(),
+            "created_by": record.created_by,
+            "format": record.format.value,
+            "datasets": [{"dataset_id": d.dataset_id, "name": d.name} for d in datasets],
+            "filters": {**filters, "status": "approved"},
+            "options": {
+                "assistant_weights": bool(options_in.get("assistant_weights")),
+                "csv_formula_neutralisation": options_in.get("csv_formula_neutralisation", True)
+                is not False,
+            },
+            "files": [],  # filled in by the run once every file is hashed
+            "conversation_count": len(per_record),
+            "skipped": run.skipped_records(),
+            "tokens": tally.statistics(),
+            "split": None,
+            "records": [
+                {"conversation_id": cid, "split": split_of.get(cid), "tokens": tokens}
+                for cid, tokens in per_record.items()
+            ],
+        }
 
     # ------------------------------------------------------------------ downloads
     def expire_if_stale(self, record: ExportRecord, now: datetime | None = None) -> ExportRecord:
@@ -721,7 +777,10 @@ class ExportService:
             for f in record.files:
                 url = self.presign(f["key"], f["filename"])
                 out["files"].append({**f, "download_url": url})
-            out["download_url"] = out["files"][0]["download_url"] if out["files"] else None
+            # The export's own file: the data file, or with a split the bundle of all.
+            primary = [f for f in out["files"] if f["filename"] == record.filename]
+            chosen = primary or out["files"]
+            out["download_url"] = chosen[0]["download_url"] if chosen else None
             out["expires_in"] = self.presign_seconds
         return out
 
@@ -741,3 +800,362 @@ class ExportService:
     def history(self, tenant_id: str) -> list[ExportRecord]:
         now = utcnow()
         return [self.expire_if_stale(r, now) for r in self.exports.list_all(tenant_id)]
+
+
+# ---------------------------------------------------------------------- one export's run
+
+
+def _summary(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest without its per-record lists (the export record stays far below
+    DynamoDB's item size; the full manifest is a file of the export)."""
+    out = {k: v for k, v in manifest.items() if k != "records"}
+    if isinstance(out.get("split"), dict):
+        out["split"] = {k: v for k, v in out["split"].items() if k != "conversations"}
+    return out
+
+
+@dataclass(slots=True)
+class _SplitPlan:
+    """A split export between its read and its write: the conversations spooled to local
+    disk (pages pickled as read), what splitting read of each, and the assignment."""
+
+    members: list[SplitMember] = field(default_factory=list)
+    skipped: list[SkippedConversation] = field(default_factory=list)
+    assignments: dict[str, str] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+    shared: SharedTurns | None = None
+    _file: IO[bytes] = field(default_factory=lambda: tempfile.TemporaryFile(prefix="split-"))  # noqa: SIM115
+
+    def spool(self, page: list[ExportItem]) -> None:
+        data = pickle.dumps(page, protocol=pickle.HIGHEST_PROTOCOL)
+        self._file.write(len(data).to_bytes(8, "little"))
+        self._file.write(data)
+
+    def items(self) -> Iterator[ExportItem]:
+        f = self._file
+        f.seek(0)
+        while header := f.read(8):
+            yield from pickle.loads(f.read(int.from_bytes(header, "little")))
+
+    def close(self) -> None:
+        self._file.close()
+
+    def manifest_section(self, record: ExportRecord, run: _Run) -> dict[str, Any]:
+        """Seed, ratios asked and obtained, shares against the whole, groups, leakage and
+        which conversation went where: described as written."""
+        assert record.split is not None
+        written = {cid for f in run.files for cid in f.written}
+        assignments = {cid: s for cid, s in self.assignments.items() if cid in written}
+        members = [m for m in self.members if m.conversation_id in written]
+        links = self.shared.links if self.shared is not None else []
+        base = split_manifest(assignments, members, record.split, links)
+        total = base["total"]
+        section: dict[str, Any] = {
+            "seed": record.seed or 0,
+            "ratios_requested": dict(record.split),
+            "ratios_obtained": base["shares"],
+            "stratified_by": ["tier", "persona", "cell (emotion x topic)"],
+            "grouped_by": [
+                "source chunk",
+                "near-duplicate links (quality.duplicate_of)",
+                "shared near-verbatim turns",
+            ],
+            **base,
+            "stratification": stratification(assignments, members),
+            "conversations": {
+                name: sorted(cid for cid, s in assignments.items() if s == name)
+                for name in SPLIT_NAMES
+                if name in base["counts"]
+            },
+        }
+        section["leakage"] = {
+            **base["leakage"],
+            "shared_turns": self.shared.report(assignments) if self.shared else None,
+        }
+        section["total"] = total
+        return section
+
+
+_KEY_SAFE = re.compile(r"[^A-Za-z0-9-]+")
+
+
+@dataclass(slots=True)
+class _OutFile:
+    split: str  # train / validation / test, or "all" without a split
+    stream: FileStream
+    sink: S3MultipartSink
+    spooled: SpooledFile
+    key: str
+    filename: str
+    expected: int | None
+    written: list[str] = field(default_factory=list)
+    sha256: str = ""
+
+    def write(self, chunk: bytes) -> None:
+        self.sink.write(chunk)
+        self.spooled.write(chunk)
+
+    def close(self) -> None:
+        tail = self.stream.close()
+        if tail:
+            self.write(tail)
+        header = self.stream.header()
+        self.spooled.header = header
+        if self.stream.needs_header:
+            self.sink.close(prefix=header)
+        else:
+            self.sink.close()
+
+    @property
+    def size(self) -> int:
+        return self.spooled.size + len(self.spooled.header)
+
+
+class _Run:
+    """The files of one export: data files streamed to S3 (and spooled for the bundle),
+    then the manifest and the bundle. Any failure removes every object written."""
+
+    def __init__(
+        self,
+        service: ExportService,
+        record: ExportRecord,
+        writer: FormatWriter,
+        label: str,
+        day: date,
+    ) -> None:
+        self.s3, self.bucket = service.s3, service.bucket
+        self.record, self.writer, self.label, self.day = record, writer, label, day
+        self.prefix = f"exports/{record.tenant_id}/{record.export_id}/"
+        self.files: list[_OutFile] = []
+        self.skipped: list[SkippedConversation] = []
+        self.stored_keys: list[str] = []
+        self.file_entries: list[dict[str, Any]] = []
+        self.primary_filename: str | None = None
+        self._open_sinks: list[S3MultipartSink] = []
+        self._bundle: Bundle | None = None
+
+    def _name(
+        self, split: str | None, count: int | None, ext: str, suffix: str | None = None
+    ) -> str:
+        return export_file_name(
+            self.label,
+            self.record.format.value,
+            self.day,
+            extension=ext,
+            split=split,
+            count=count,
+            suffix=suffix,
+        )
+
+    def _sink(
+        self, key: str, content_type: str, filename: str, hold: bool = False
+    ) -> S3MultipartSink:
+        sink = S3MultipartSink(self.s3, self.bucket, key, content_type, filename, hold)
+        self._open_sinks.append(sink)
+        return sink
+
+    def _open(self, split: str | None, count: int | None, options: ExportOptions) -> _OutFile:
+        ext = self.writer.extension
+        filename = self._name(split, count, ext)
+        # A count known before writing (a split's) is part of the key; a single file's
+        # count is only known once written, and the key is not rewritten for it (a copy
+        # would store the file twice): its download name carries the count.
+        key = self.prefix + filename
+        stream = FileStream(self.writer, options, ExportReport(format=self.writer.format))
+        sink = self._sink(
+            key,
+            self.writer.content_type,
+            filename,
+            hold=isinstance(self.writer, GenericWriter),
+        )
+        out = _OutFile(split or "all", stream, sink, SpooledFile(filename), key, filename, count)
+        self.files.append(out)
+        return out
+
+    def write_files(
+        self,
+        counts: Mapping[str, int] | None,
+        options: ExportOptions,
+        items: Iterable[ExportItem],
+        tally: TokenTally,
+    ) -> None:
+        """Route every conversation to its file (one pass over ``items``)."""
+        if counts is None:
+            outs = {"all": self._open(None, None, options)}
+        else:
+            outs = {n: self._open(n, counts[n], options) for n in SPLIT_NAMES if counts.get(n)}
+        assignments = options.splits
+        system = options.system_prompt
+        for item in items:
+            cid = item.conversation.conversation_id
+            out = outs["all" if assignments is None else assignments[cid]]
+            before = out.stream.records
+            chunk = out.stream.add(item)
+            if chunk:
+                out.write(chunk)
+            if out.stream.records != before:
+                out.written.append(cid)
+                tally.add(out.split, cid, system, item.turns)
+        for out in outs.values():
+            out.close()
+            self._open_sinks.remove(out.sink)
+            self.stored_keys.append(out.key)
+            self.skipped += out.stream.report.skipped
+        for out in self.files:
+            if out.expected is None:
+                out.filename = self._name(None, out.stream.records, self.writer.extension)
+            elif out.stream.records != out.expected:
+                self._rename(out, self._name(out.split, out.stream.records, self.writer.extension))
+
+    def _rename(self, out: _OutFile, filename: str) -> None:
+        """A split file whose count came out lower than assigned (a record failed its
+        final check): stored under the name that says what it holds."""
+        key = self.prefix + filename
+        self.s3.copy_object(
+            Bucket=self.bucket,
+            Key=key,
+            CopySource={"Bucket": self.bucket, "Key": out.key},
+            MetadataDirective="REPLACE",
+            ContentType=self.writer.content_type,
+            ContentDisposition=f'attachment; filename="{filename}"',
+            ServerSideEncryption="AES256",
+        )
+        self.stored_keys.append(key)
+        self.s3.delete_object(Bucket=self.bucket, Key=out.key)
+        self.stored_keys.remove(out.key)
+        out.key, out.filename = key, filename
+
+    def skipped_records(self) -> list[dict[str, str]]:
+        return [
+            {"conversation_id": s.conversation_id, "reason": "; ".join(s.reasons)}
+            for s in self.skipped
+        ]
+
+    def _put(self, filename: str, body: bytes, content_type: str) -> str:
+        key = self.prefix + filename
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=body,
+            ContentType=content_type,
+            ContentDisposition=f'attachment; filename="{filename}"',
+            ServerSideEncryption="AES256",
+        )
+        self.stored_keys.append(key)
+        return key
+
+    def finish(self, manifest: dict[str, Any], tally: TokenTally, role_arn: str | None) -> None:
+        """Hash every data file into the bundle, then store the manifest and the bundle."""
+        record, fmt = self.record, self.record.format
+        split = record.split is not None
+        total = sum(f.stream.records for f in self.files)
+        bundle = self._bundle = Bundle()
+        data_names: dict[str, str] = {}
+        for out in self.files:
+            out.spooled.name = out.filename
+            out.sha256 = bundle.add_file(out.spooled)
+            data_names[out.split] = out.filename
+            manifest["files"].append(
+                {
+                    "split": out.split if split else None,
+                    "filename": out.filename,
+                    "records": out.stream.records,
+                    "bytes": out.size,
+                    "sha256": out.sha256,
+                }
+            )
+        max_tokens = manifest["tokens"]["all"]["max"]
+        bedrock = None
+        if fmt == ExportFormat.ANTHROPIC:
+            by_split = {f.split: f for f in self.files}
+            train = by_split.get("train") or by_split.get("all") or self.files[0]
+            validation = by_split.get("validation")
+            bedrock = bedrock_job(
+                job_name=_KEY_SAFE.sub("-", f"{self.label[:28]}-{record.export_id}")[:63],
+                custom_model_name=_KEY_SAFE.sub("-", f"{self.label[:28]}-{record.export_id}-model")[
+                    :63
+                ],
+                role_arn=role_arn or ROLE_PLACEHOLDER,
+                base_model=BEDROCK_BASE_MODEL,
+                training_uri=f"s3://{self.bucket}/{train.key}",
+                validation_uri=f"s3://{self.bucket}/{validation.key}" if validation else None,
+                output_uri=f"s3://{self.bucket}/fine-tunes/{record.tenant_id}/{record.export_id}/",
+                hyperparameters=BEDROCK_DEFAULT_HYPERPARAMETERS,
+            )
+        configs = trainer_configs(
+            fmt, self.label.replace("-", "_"), data_names, max_tokens, bedrock
+        )
+        manifest_name = self._name(None, total, "json", suffix="manifest")
+        manifest["trainer_configs"] = sorted(configs)
+        manifest_body = json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8")
+        manifest_key = self._put(manifest_name, manifest_body, "application/json")
+        bundle.add_text(manifest_name, manifest_body)
+        for name, text in configs.items():
+            bundle.add_text(name, text)
+        title = f"{self.label} {fmt.value} export {record.export_id} ({total} conversations)"
+        bundle.add_text(
+            "README.md",
+            readme(fmt, title, data_names, manifest_name, configs, self.label.replace("-", "_")),
+        )
+        bundle_name = self._name(None, total, "zip")
+        bundle_key = self.prefix + bundle_name
+        zipped = bundle.finish()
+        sink = self._sink(bundle_key, "application/zip", bundle_name)
+        bundle_bytes = copy_to(zipped, sink.write)
+        sink.close()
+        self._open_sinks.remove(sink)
+        self.stored_keys.append(bundle_key)
+        self.file_entries = [
+            {
+                "split": out.split if split else None,
+                "key": out.key,
+                "filename": out.filename,
+                "count": out.stream.records,
+                "bytes": out.size,
+                "sha256": out.sha256,
+            }
+            for out in self.files
+        ]
+        self.file_entries.append(
+            {
+                "split": "manifest",
+                "key": manifest_key,
+                "filename": manifest_name,
+                "count": total,
+                "bytes": len(manifest_body),
+            }
+        )
+        self.file_entries.append(
+            {
+                "split": "bundle",
+                "key": bundle_key,
+                "filename": bundle_name,
+                "count": total,
+                "bytes": bundle_bytes,
+            }
+        )
+        self.primary_filename = bundle_name if split else self.files[0].filename
+
+    def discard(self) -> None:
+        """After a failure: abort open uploads and delete every object already stored."""
+        for sink in self._open_sinks:
+            try:
+                sink.abort()
+            except Exception:  # keep the original error; S3 expires orphan uploads
+                log.exception("could not abort the multipart upload of %s", sink.key)
+        self._open_sinks.clear()
+        self.delete_objects()
+
+    def delete_objects(self) -> None:
+        for key in self.stored_keys:
+            try:
+                self.s3.delete_object(Bucket=self.bucket, Key=key)
+            except Exception:
+                log.exception("could not delete %s", key)
+        self.stored_keys.clear()
+
+    def close(self) -> None:
+        for out in self.files:
+            out.spooled.close()
+        if self._bundle is not None:
+            self._bundle.close()

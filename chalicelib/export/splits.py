@@ -8,12 +8,18 @@ side of the split is leakage too. Scenario/arc/persona/topic are deliberately no
 keys: tier-1 arcs and topics repeat across many conversations by design, so grouping on
 them would leave a handful of huge groups and make the ratios unreachable.
 
-Assignment is stratified by (tier, persona) with systematic allocation: groups are laid
-out stratum by stratum (tier blocks, persona blocks within them; block and in-block order
-from a seeded hash), and each group goes to the split furthest behind its target share at
-that point. Any contiguous block therefore gets its ratios to within about one group,
-which stratifies every tier and every (tier, persona) cell, and the overall counts land
-within about one group of target. No global random state is used.
+Callers may add links of their own (``assign_splits(links=...)``): the export joins
+conversations that share a near-verbatim turn (``export/leakage.py``), because a canned
+prompt answered on both sides of the split is leakage as much as a shared chunk.
+
+Assignment is stratified by (tier, persona) and, within those, by cell (emotion x topic)
+with systematic allocation: groups are laid out stratum by stratum (tier blocks, persona
+blocks within them, cell blocks within those; block and in-block order from a seeded
+hash), and each group goes to the split furthest behind its target share at that point.
+Any contiguous block therefore gets its ratios to within about one group, which
+stratifies every tier, every (tier, persona) stratum and, where a cell has enough
+conversations to be split at all, every cell; the overall counts land within about one
+group of target. No global random state is used: the same seed gives the same split.
 """
 
 from __future__ import annotations
@@ -83,6 +89,8 @@ class SplitMember(NamedTuple):
     tier: str
     persona: str
     duplicate_of: str | None
+    emotion: str = ""
+    topic: str = ""
 
 
 def split_member(conversation: Conversation | SplitMember) -> SplitMember:
@@ -95,6 +103,8 @@ def split_member(conversation: Conversation | SplitMember) -> SplitMember:
         conversation.tier.value,
         conversation.persona,
         quality.duplicate_of if quality is not None else None,
+        conversation.emotion,
+        conversation.topic,
     )
 
 
@@ -104,8 +114,12 @@ def base_group_key(conversation: Conversation | SplitMember) -> str:
     return f"conv:{conversation.conversation_id}"
 
 
-def group_conversations(conversations: Iterable[Conversation | SplitMember]) -> dict[str, str]:
-    """conversation_id -> group key (chunk groups joined through duplicate_of links).
+def group_conversations(
+    conversations: Iterable[Conversation | SplitMember],
+    links: Iterable[tuple[str, str]] = (),
+) -> dict[str, str]:
+    """conversation_id -> group key (chunk groups joined through duplicate_of links and
+    through ``links``: pairs of conversation ids that must share a split).
 
     A joined group is named by its smallest member key so the result is order-independent.
     """
@@ -134,6 +148,9 @@ def group_conversations(conversations: Iterable[Conversation | SplitMember]) -> 
         dup = c.duplicate_of
         if dup is not None and dup in key_of:
             union(key_of[c.conversation_id], key_of[dup])
+    for a, b in links:
+        if a in key_of and b in key_of:
+            union(key_of[a], key_of[b])
     return {cid: find(key) for cid, key in key_of.items()}
 
 
@@ -141,6 +158,7 @@ def assign_splits(
     conversations: Iterable[Conversation | SplitMember],
     ratios: Mapping[str, float] | None = None,
     seed: int | str = 0,
+    links: Iterable[tuple[str, str]] = (),
 ) -> dict[str, str]:
     """conversation_id -> split name; whole groups go to one split (see module doc)."""
     weights = validate_ratios(DEFAULT_RATIOS if ratios is None else ratios)
@@ -150,25 +168,29 @@ def assign_splits(
         dupes = sorted(k for k, n in Counter(ids).items() if n > 1)
         raise ValidationError("duplicate conversation ids", {"conversation_ids": dupes[:20]})
 
-    group_of = group_conversations(members_in)
+    group_of = group_conversations(members_in, links)
     members: dict[str, list[SplitMember]] = defaultdict(list)
     for c in members_in:
         members[group_of[c.conversation_id]].append(c)
 
     # A group spanning strata (one chunk used for two personas) counts in its majority
     # stratum; ties go to the smallest key so the choice does not depend on input order.
-    def stratum(group: list[SplitMember]) -> tuple[str, str]:
-        counts = Counter((c.tier, c.persona) for c in group)
+    def stratum(group: list[SplitMember]) -> tuple[str, str, str]:
+        counts = Counter((c.tier, c.persona, cell_key(c)) for c in group)
         return min(counts, key=lambda k: (-counts[k], k))
 
-    def order(item: tuple[str, list[SplitMember]]) -> tuple[int, str, int, str, int, str]:
+    def order(
+        item: tuple[str, list[SplitMember]],
+    ) -> tuple[int, str, int, str, int, str, int, str]:
         key, group = item
-        tier, persona = stratum(group)
+        tier, persona, cell = stratum(group)
         return (
             _hash(seed, "tier", tier),
             tier,
             _hash(seed, "persona", tier, persona),
             persona,
+            _hash(seed, "cell", tier, persona, cell),
+            cell,
             _hash(seed, "group", key),
             key,
         )
@@ -188,6 +210,53 @@ def assign_splits(
     return out
 
 
+def cell_key(c: SplitMember) -> str:
+    """The coverage cell below the persona (emotion x topic)."""
+    return f"{c.emotion}\x1f{c.topic}"
+
+
+def _shares(counter: Counter[str], total: int) -> dict[str, float]:
+    return {k: round(n / total, 4) for k, n in sorted(counter.items())} if total else {}
+
+
+def stratification(
+    assignments: Mapping[str, str], conversations: Iterable[SplitMember]
+) -> dict[str, Any]:
+    """Each split's shares of every tier, persona and cell against the whole export, and
+    the largest gap per dimension (what stratification is meant to keep small)."""
+    convs = [c for c in conversations if c.conversation_id in assignments]
+    dims: dict[str, Any] = {
+        "tier": lambda c: c.tier,
+        "persona": lambda c: c.persona,
+        "cell": lambda c: f"{c.persona} / {c.emotion} / {c.topic}",
+    }
+    names = [n for n in SPLIT_NAMES if n in set(assignments.values())]
+    out: dict[str, Any] = {}
+    for dim, value_of in dims.items():
+        whole: Counter[str] = Counter(value_of(c) for c in convs)
+        by_split: dict[str, Counter[str]] = {n: Counter() for n in names}
+        for c in convs:
+            by_split[assignments[c.conversation_id]][value_of(c)] += 1
+        whole_shares = _shares(whole, len(convs))
+        splits: dict[str, Any] = {}
+        gap = 0.0
+        for n in names:
+            total = sum(by_split[n].values())
+            shares = {k: round(by_split[n].get(k, 0) / total, 4) if total else 0.0 for k in whole}
+            splits[n] = dict(sorted(shares.items()))
+            if total:
+                gap = max([gap, *(abs(shares[k] - whole_shares[k]) for k in whole)])
+        entry: dict[str, Any] = {"whole": whole_shares, "splits": splits, "max_gap": round(gap, 4)}
+        if dim == "cell":
+            # Cells are small: only one with at least one conversation per split can be
+            # spread over every split at all; the others sit where their groups fell.
+            entry["splittable_cells"] = sum(1 for n in whole.values() if n >= len(names))
+            entry["cells"] = len(whole)
+            del entry["splits"]  # one line per cell per split would dwarf the manifest
+        out[dim] = entry
+    return out
+
+
 def select_split(
     source: Iterable[_Item], assignments: Mapping[str, str], split: str
 ) -> Iterator[_Item]:
@@ -201,11 +270,12 @@ def split_manifest(
     assignments: Mapping[str, str],
     conversations: Iterable[Conversation | SplitMember],
     ratios: Mapping[str, float] | None = None,
+    links: Iterable[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """Counts per split, split x tier and split x persona, group counts and a leakage check
     recomputed from the conversations (so it also catches a hand-edited assignment)."""
     convs = [split_member(c) for c in conversations]
-    group_of = group_conversations(convs)
+    group_of = group_conversations(convs, links)
     present = [c for c in convs if c.conversation_id in assignments]
     unassigned = sorted(c.conversation_id for c in convs if c.conversation_id not in assignments)
     names = [n for n in SPLIT_NAMES if n in set(assignments.values())]

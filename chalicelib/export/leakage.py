@@ -1,0 +1,172 @@
+"""Near-verbatim turns shared between conversations: grouped into one split, or reported.
+
+Generated datasets repeat text on purpose (an edge-case tier reuses canned prompts, a
+persona's opener recurs), and a turn that appears on both sides of a split lets a model
+score on validation what it memorised in training. Each turn long enough to matter
+(``MIN_WORDS``) is normalised (case, punctuation and spacing ignored) and fingerprinted;
+conversations sharing a fingerprint are linked so ``assign_splits`` keeps them together,
+as long as the group this makes stays small enough for the ratios to remain reachable
+(``max_group``). Text shared more widely than that (a stock phrase in a large share of
+the dataset) cannot be kept on one side without emptying the others: it is reported in
+the manifest (which turns, which conversations, which splits) instead.
+
+Memory is compact: four parallel arrays (fingerprint, conversation index, turn number,
+role), about 16 bytes per turn. Fingerprints use Python's string hash: they are compared
+only within one export run, where it is stable.
+"""
+
+from __future__ import annotations
+
+import string
+from array import array
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from chalicelib.export.formats import TurnLike
+
+MIN_WORDS: Final = 8  # shorter turns ("Thanks, that helps!") are harmless when repeated
+GROUP_SHARE: Final = 0.05  # a link may not build a group larger than 5% of the export
+MIN_GROUP_CAP: Final = 4
+REPORT_LIMIT: Final = 50  # shared turns listed individually in the manifest
+_DROP_PUNCTUATION: Final = str.maketrans(string.punctuation, " " * len(string.punctuation))
+_ROLE_CODES: Final = {"user": 0, "assistant": 1}
+_ROLE_NAMES: Final = ("user", "assistant", "other")
+
+
+def normalised(text: str) -> str:
+    """Case, punctuation and whitespace folded: near-verbatim copies compare equal."""
+    return " ".join(text.lower().translate(_DROP_PUNCTUATION).split())
+
+
+@dataclass(slots=True)
+class TurnFingerprints:
+    conversation_ids: list[str] = field(default_factory=list)
+    _fp: array[int] = field(default_factory=lambda: array("q"))
+    _conv: array[int] = field(default_factory=lambda: array("l"))
+    _turn: array[int] = field(default_factory=lambda: array("l"))
+    _role: array[int] = field(default_factory=lambda: array("b"))
+
+    def add(self, conversation_id: str, turns: Sequence[TurnLike]) -> None:
+        index = len(self.conversation_ids)
+        self.conversation_ids.append(conversation_id)
+        for t in turns:
+            words = t.content.lower().translate(_DROP_PUNCTUATION).split()
+            if len(words) < MIN_WORDS:
+                continue
+            self._fp.append(hash(" ".join(words)))
+            self._conv.append(index)
+            self._turn.append(t.turn_number)
+            self._role.append(_ROLE_CODES.get(t.role, 2))
+
+    def _shared(self) -> list[list[int]]:
+        """Positions of each fingerprint seen in two or more conversations."""
+        fp = self._fp
+        order = sorted(range(len(fp)), key=fp.__getitem__)
+        out: list[list[int]] = []
+        run: list[int] = []
+        for pos in order:
+            if run and fp[run[0]] != fp[pos]:
+                if len({self._conv[p] for p in run}) > 1:
+                    out.append(run)
+                run = []
+            run.append(pos)
+        if run and len({self._conv[p] for p in run}) > 1:
+            out.append(run)
+        return out
+
+    def analyse(self, total: int | None = None) -> SharedTurns:
+        """Which shared turns to group (links) and which are too widespread to."""
+        n = len(self.conversation_ids) if total is None else total
+        cap = max(MIN_GROUP_CAP, int(n * GROUP_SHARE))
+        ids = self.conversation_ids
+        runs = self._shared()
+        # Smallest sharing first, ties by the conversations' ids: deterministic whatever
+        # the hash values are, and the narrowest (most clearly copied) text wins the cap.
+        keyed = []
+        for run in runs:
+            convs = sorted({ids[self._conv[p]] for p in run})
+            keyed.append((len(convs), convs, run))
+        keyed.sort(key=lambda k: (k[0], k[1]))
+        parent: dict[str, str] = {}
+        size: dict[str, int] = defaultdict(lambda: 1)
+
+        def find(x: str) -> str:
+            parent.setdefault(x, x)
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        links: list[tuple[str, str]] = []
+        widespread: list[SharedTurn] = []
+        grouped = 0
+        for _, convs, run in keyed:
+            roots = {find(c) for c in convs}
+            merged = sum(size[r] for r in roots)
+            occurrences = [(ids[self._conv[p]], self._turn[p]) for p in run]
+            role = _ROLE_NAMES[self._role[run[0]]]
+            if merged > cap:
+                widespread.append(SharedTurn(role, occurrences))
+                continue
+            grouped += 1
+            first = min(roots)
+            for r in roots:
+                if r != first:
+                    parent[r] = first
+            size[first] = merged
+            links += [(convs[0], c) for c in convs[1:]]
+        return SharedTurns(links=links, grouped=grouped, widespread=widespread, cap=cap)
+
+
+@dataclass(slots=True, frozen=True)
+class SharedTurn:
+    role: str
+    occurrences: list[tuple[str, int]]  # (conversation id, turn number)
+
+
+@dataclass(slots=True)
+class SharedTurns:
+    links: list[tuple[str, str]]
+    grouped: int
+    widespread: list[SharedTurn]
+    cap: int
+
+    def report(self, assignments: Mapping[str, str]) -> dict[str, Any]:
+        """The manifest's shared-turn section: what was grouped, and every shared turn
+        that still appears in more than one split (counted by role, the first few listed
+        with their conversations and splits)."""
+        across: list[dict[str, Any]] = []
+        by_role: dict[str, int] = defaultdict(int)
+        for turn in self.widespread:
+            placed = [
+                (cid, n, assignments[cid]) for cid, n in turn.occurrences if cid in assignments
+            ]
+            splits = sorted({s for _, _, s in placed})
+            if len(splits) < 2:
+                continue
+            by_role[turn.role] += 1
+            if len(across) < REPORT_LIMIT:
+                across.append(
+                    {
+                        "role": turn.role,
+                        "splits": splits,
+                        "conversations": len({cid for cid, _, _ in placed}),
+                        "occurrences": [
+                            {"conversation_id": cid, "turn_number": n, "split": s}
+                            for cid, n, s in placed[:20]
+                        ],
+                    }
+                )
+        return {
+            "method": (
+                f"turns of at least {MIN_WORDS} words, compared with case, punctuation and"
+                " spacing ignored"
+            ),
+            "grouped_turns": self.grouped,
+            "group_cap": self.cap,
+            "across_splits": dict(sorted(by_role.items())),
+            "across_splits_total": sum(by_role.values()),
+            "examples": across,
+        }
