@@ -21,6 +21,8 @@ from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.ports import TokenCounter
 from chalicelib.export.service import ExportService
 from chalicelib.export.tokens import AnthropicTokenCounter
+from chalicelib.finetune.bedrock import BedrockCustomization
+from chalicelib.finetune.service import FineTuneService, FineTuneTarget
 from chalicelib.generation.jobs import JobService
 from chalicelib.generation.llm_client import AnthropicLLMClient
 from chalicelib.generation.notifier import Notifier
@@ -44,6 +46,7 @@ from chalicelib.store.repositories import (
     DynamoConversationRepository,
     DynamoDatasetRepository,
     DynamoExportRepository,
+    DynamoFineTuneRepository,
     DynamoGenerationLogRepository,
     DynamoJobRepository,
     DynamoNotificationRepository,
@@ -302,6 +305,32 @@ class Container:
             run_async=self._run_export_async,
             token_counter=self.token_counter,
             bedrock_role_arn=self.settings.fine_tune_role_arn,
+        )
+
+    @cached_property
+    def fine_tune_repo(self) -> DynamoFineTuneRepository:
+        return DynamoFineTuneRepository()
+
+    @cached_property
+    def bedrock(self) -> Any:
+        return self.client("bedrock")
+
+    @cached_property
+    def fine_tunes(self) -> FineTuneService:
+        s = self.settings
+        return FineTuneService(
+            exports=self.export_repo,
+            datasets=self.dataset_repo,
+            fine_tunes=self.fine_tune_repo,
+            customization=BedrockCustomization(self.bedrock),
+            audit=self.audit,
+            target=FineTuneTarget(
+                stage=s.stage,
+                role_arn=s.fine_tune_role_arn,
+                data_bucket=s.export_bucket,
+                output_bucket=s.fine_tune_output_bucket or s.export_bucket,
+                prices=s.fine_tune_prices,
+            ),
         )
 
     @cached_property

@@ -200,6 +200,62 @@ class ExportRequest(Strict):
         return self.seed if self.seed is not None else value
 
 
+class FineTuneRequest(Strict):
+    base_model: str | None = Field(
+        default=None,
+        max_length=128,
+        description="Bedrock base model id (default anthropic.claude-3-haiku-20240307-v1:0:200k)",
+    )
+    epochs: int | None = Field(default=None, ge=1, le=10, description="epochCount, 1-10 (2)")
+    learning_rate_multiplier: float | None = Field(
+        default=None, ge=0.1, le=2.0, description="learningRateMultiplier, 0.1-2 (1)"
+    )
+    batch_size: int | None = Field(default=None, ge=4, le=256, description="batchSize (32)")
+    custom_model_name: str | None = Field(
+        default=None, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$"
+    )
+    confirm: bool = Field(default=False, description="Start even over the remaining budget")
+
+
+class FineTuneOut(BaseModel):
+    fine_tune_id: str
+    export_id: str
+    dataset_id: str | None = None
+    provider: str
+    base_model: str
+    hyperparameters: dict[str, Any]
+    job_name: str
+    custom_model_name: str
+    job_arn: str | None = None
+    output_model_arn: str | None = None
+    status: str
+    failure_message: str | None = None
+    training_file: str
+    validation_file: str | None = None
+    output_uri: str
+    training_records: int
+    validation_records: int
+    training_tokens: int
+    estimated_cost_usd: float
+    price_per_1k_tokens_usd: float
+    confirmed_over_budget: bool
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    checked_at: datetime | None = None
+    estimate: dict[str, Any] | None = None
+
+
+class FineTuneEstimate(BaseModel):
+    estimate: dict[str, Any]
+
+
+class FineTuneList(BaseModel):
+    items: list[FineTuneOut]
+    total: int
+    next_cursor: str | None = None
+
+
 class LoginRequest(Strict):
     email: str = Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)
     password: str = Field(min_length=1, max_length=256)

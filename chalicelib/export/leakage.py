@@ -27,7 +27,7 @@ from typing import Any, Final
 from chalicelib.export.formats import TurnLike
 
 MIN_WORDS: Final = 8  # shorter turns ("Thanks, that helps!") are harmless when repeated
-GROUP_SHARE: Final = 0.05  # a link may not build a group larger than 5% of the export
+GROUP_SHARE: Final = 0.1  # a link may not build a group larger than 10% of the export
 MIN_GROUP_CAP: Final = 4
 REPORT_LIMIT: Final = 50  # shared turns listed individually in the manifest
 _DROP_PUNCTUATION: Final = str.maketrans(string.punctuation, " " * len(string.punctuation))

@@ -12,14 +12,14 @@ Callers may add links of their own (``assign_splits(links=...)``): the export jo
 conversations that share a near-verbatim turn (``export/leakage.py``), because a canned
 prompt answered on both sides of the split is leakage as much as a shared chunk.
 
-Assignment is stratified by (tier, persona) and, within those, by cell (emotion x topic)
-with systematic allocation: groups are laid out stratum by stratum (tier blocks, persona
-blocks within them, cell blocks within those; block and in-block order from a seeded
-hash), and each group goes to the split furthest behind its target share at that point.
-Any contiguous block therefore gets its ratios to within about one group, which
-stratifies every tier, every (tier, persona) stratum and, where a cell has enough
-conversations to be split at all, every cell; the overall counts land within about one
-group of target. No global random state is used: the same seed gives the same split.
+Assignment is stratified by minimisation (Pocock-Simon): groups are taken largest first,
+then in an order drawn from the seed, and each goes to the split that is furthest behind
+its target share summed over the dimensions the group belongs to: overall (counted
+twice), its tier, its (tier, persona) stratum and its cell (persona x emotion x topic).
+Every marginal therefore stays within about one group of its target: each tier, each
+persona within a tier and, where a cell has enough conversations to be split at all,
+each cell; the overall counts land within about one group of target. No global random
+state is used: the same seed gives the same split.
 """
 
 from __future__ import annotations
@@ -179,32 +179,40 @@ def assign_splits(
         counts = Counter((c.tier, c.persona, cell_key(c)) for c in group)
         return min(counts, key=lambda k: (-counts[k], k))
 
-    def order(
-        item: tuple[str, list[SplitMember]],
-    ) -> tuple[int, str, int, str, int, str, int, str]:
-        key, group = item
-        tier, persona, cell = stratum(group)
-        return (
-            _hash(seed, "tier", tier),
-            tier,
-            _hash(seed, "persona", tier, persona),
-            persona,
-            _hash(seed, "cell", tier, persona, cell),
-            cell,
-            _hash(seed, "group", key),
-            key,
-        )
-
+    # Larger groups first (they are the hard part of hitting the ratios), then in an
+    # order drawn from the seed.
+    ordered = sorted(
+        members.items(), key=lambda kv: (-len(kv[1]), _hash(seed, "group", kv[0]), kv[0])
+    )
     names = list(weights)
-    counts = dict.fromkeys(names, 0)
+    totals = dict.fromkeys(names, 0)
     placed = 0
+    seen: Counter[tuple[str, str]] = Counter()
+    by_value: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(names, 0))
     out: dict[str, str] = {}
-    for _key, group in sorted(members.items(), key=order):
-        placed += len(group)
-        # Furthest behind target wins; a 0-ratio split can never win because the deficits
-        # sum to the group size (> 0). Ties: larger ratio, then canonical order.
-        best = max(names, key=lambda s: (weights[s] * placed - counts[s], weights[s]))
-        counts[best] += len(group)
+    for _key, group in ordered:
+        size = len(group)
+        tier, persona, cell = stratum(group)
+        strata = (("tier", tier), ("persona", f"{tier}\x1f{persona}"), ("cell", cell))
+        placed += size
+        for s in strata:
+            seen[s] += size
+
+        # Each dimension's deficit for a split once the group is placed; the overall
+        # ratio counts twice so totals stay on target. Furthest behind target wins; a
+        # 0-ratio split can never win (its deficits are never positive while the others'
+        # sum to the group size). Ties: larger ratio, then canonical order.
+        scores: dict[str, tuple[float, float]] = {}
+        for name in names:
+            w = weights[name]
+            deficit = 2 * (w * placed - totals[name])
+            for s in strata:
+                deficit += w * seen[s] - by_value[s][name]
+            scores[name] = (deficit, w)
+        best = max(names, key=scores.__getitem__)
+        totals[best] += size
+        for s in strata:
+            by_value[s][best] += size
         for c in group:
             out[c.conversation_id] = best
     return out
