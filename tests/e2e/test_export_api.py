@@ -383,7 +383,7 @@ def test_download_links_history_and_audit(api: Any, user: Any, sample: dict[str,
     assert item["format"] == "openai" and item["filters"] == {"dataset_id": sample["id"]}
     assert item["conversation_count"] == len(sample["approved"])
     assert item["filename"] == created["filename"]
-    assert [f["filename"] for f in item["files"]][0] == created["filename"]
+    assert [f["filename"] for f in item["files"]] == [f["filename"] for f in created["files"]]
     created_at = [e["created_at"] for e in history["items"]]
     assert created_at == sorted(created_at, reverse=True)  # newest first
 
