@@ -30,14 +30,24 @@ MIN_WORDS: Final = 8  # shorter turns ("Thanks, that helps!") are harmless when 
 GROUP_SHARE: Final = 0.1  # a link may not build a group larger than 10% of the export
 MIN_GROUP_CAP: Final = 4
 REPORT_LIMIT: Final = 50  # shared turns listed individually in the manifest
-_DROP_PUNCTUATION: Final = str.maketrans(string.punctuation, " " * len(string.punctuation))
+_PUNCTUATION: Final = string.punctuation.encode()
+_SPACES: Final = bytes.maketrans(b"\t\n\r\x0b\x0c", b"     ")  # all whitespace -> " "
 _ROLE_CODES: Final = {"user": 0, "assistant": 1}
 _ROLE_NAMES: Final = ("user", "assistant", "other")
 
 
-def normalised(text: str) -> str:
-    """Case, punctuation and whitespace folded: near-verbatim copies compare equal."""
-    return " ".join(text.lower().translate(_DROP_PUNCTUATION).split())
+def normalised(text: str) -> bytes:
+    """Case, ASCII punctuation and spacing folded: near-verbatim copies compare equal.
+    Bytes, not str: ``bytes.translate`` deletes punctuation several times faster, and
+    this runs on every turn of a split export."""
+    key = text.lower().encode("utf-8", "surrogatepass").translate(_SPACES, _PUNCTUATION)
+    if b"  " in key:
+        key = b" ".join(key.split())
+    return key.strip()
+
+
+def _enough_words(key: bytes) -> bool:
+    return key.count(b" ") + 1 >= MIN_WORDS
 
 
 @dataclass(slots=True)
@@ -52,10 +62,10 @@ class TurnFingerprints:
         index = len(self.conversation_ids)
         self.conversation_ids.append(conversation_id)
         for t in turns:
-            words = t.content.lower().translate(_DROP_PUNCTUATION).split()
-            if len(words) < MIN_WORDS:
+            key = normalised(t.content)
+            if not _enough_words(key):
                 continue
-            self._fp.append(hash(" ".join(words)))
+            self._fp.append(hash(key))
             self._conv.append(index)
             self._turn.append(t.turn_number)
             self._role.append(_ROLE_CODES.get(t.role, 2))

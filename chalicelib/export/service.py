@@ -43,6 +43,7 @@ from chalicelib.domain.models import (
     ExportFormat,
     ExportRecord,
     ExportStatus,
+    StoredTurn,
     new_id,
     utcnow,
 )
@@ -814,6 +815,31 @@ def _summary(manifest: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+# A conversation spooled as plain values: pickling the pydantic model (its state dict,
+# enums and fields-set) and 12 NamedTuple turns cost ~45 us a conversation, this ~12 us.
+_CONVERSATION_FIELDS: Final = tuple(Conversation.model_fields)
+_Frozen = tuple[tuple[Any, ...], tuple[str, ...], list[tuple[int, str, str]]]
+
+
+def freeze(item: ExportItem) -> _Frozen:
+    c = item.conversation
+    values = tuple(map(c.__dict__.__getitem__, _CONVERSATION_FIELDS))
+    turns = [(t.turn_number, t.role, t.content) for t in item.turns]
+    return values, tuple(c.model_fields_set), turns
+
+
+def thaw(frozen: _Frozen) -> ExportItem:
+    """The item ``freeze`` took, rebuilt as pydantic rebuilds an unpickled model
+    (``BaseModel.__setstate__``): the fields' values as they were validated."""
+    values, fields_set, turns = frozen
+    c = object.__new__(Conversation)
+    object.__setattr__(c, "__dict__", dict(zip(_CONVERSATION_FIELDS, values, strict=True)))
+    object.__setattr__(c, "__pydantic_fields_set__", set(fields_set))
+    object.__setattr__(c, "__pydantic_extra__", None)
+    object.__setattr__(c, "__pydantic_private__", None)
+    return ExportItem(c, list(map(StoredTurn._make, turns)))
+
+
 @dataclass(slots=True)
 class _SplitPlan:
     """A split export between its read and its write: the conversations spooled to local
@@ -827,7 +853,7 @@ class _SplitPlan:
     _file: IO[bytes] = field(default_factory=lambda: tempfile.TemporaryFile(prefix="split-"))  # noqa: SIM115
 
     def spool(self, page: list[ExportItem]) -> None:
-        data = pickle.dumps(page, protocol=pickle.HIGHEST_PROTOCOL)
+        data = pickle.dumps([freeze(item) for item in page], protocol=pickle.HIGHEST_PROTOCOL)
         self._file.write(len(data).to_bytes(8, "little"))
         self._file.write(data)
 
@@ -835,7 +861,8 @@ class _SplitPlan:
         f = self._file
         f.seek(0)
         while header := f.read(8):
-            yield from pickle.loads(f.read(int.from_bytes(header, "little")))
+            for frozen in pickle.loads(f.read(int.from_bytes(header, "little"))):
+                yield thaw(frozen)
 
     def close(self) -> None:
         self._file.close()

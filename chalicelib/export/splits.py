@@ -14,11 +14,11 @@ prompt answered on both sides of the split is leakage as much as a shared chunk.
 
 Assignment is stratified by minimisation (Pocock-Simon): groups are taken largest first,
 then in an order drawn from the seed, and each goes to the split that is furthest behind
-its target share summed over the dimensions the group belongs to: overall (counted
-twice), its tier, its (tier, persona) stratum and its cell (persona x emotion x topic).
-Every marginal therefore stays within about one group of its target: each tier, each
-persona within a tier and, where a cell has enough conversations to be split at all,
-each cell; the overall counts land within about one group of target. No global random
+its target share summed over the dimensions the group belongs to: overall, its tier
+and its persona (each counted twice), its (tier, persona) stratum and its cell (persona
+x emotion x topic). Every marginal therefore stays within a group or two of its target
+in every split: each tier, each persona and, where a cell has enough conversations to
+be split at all, each cell; the overall counts land within about one group of target. No global random
 state is used: the same seed gives the same split.
 """
 
@@ -193,10 +193,17 @@ def assign_splits(
     for _key, group in ordered:
         size = len(group)
         tier, persona, cell = stratum(group)
-        strata = (("tier", tier), ("persona", f"{tier}\x1f{persona}"), ("cell", cell))
+        # (dimension, value, weight): the marginals stratification promises count twice,
+        # the finer strata once (they cannot all be exact in small splits).
+        strata = (
+            ("tier", tier, 2),
+            ("persona", persona, 2),
+            ("tier-persona", f"{tier}\x1f{persona}", 1),
+            ("cell", f"{persona}\x1f{cell}", 1),
+        )
         placed += size
-        for s in strata:
-            seen[s] += size
+        for dim, value, _ in strata:
+            seen[dim, value] += size
 
         # Each dimension's deficit for a split once the group is placed; the overall
         # ratio counts twice so totals stay on target. Furthest behind target wins; a
@@ -206,13 +213,13 @@ def assign_splits(
         for name in names:
             w = weights[name]
             deficit = 2 * (w * placed - totals[name])
-            for s in strata:
-                deficit += w * seen[s] - by_value[s][name]
+            for dim, value, weight in strata:
+                deficit += weight * (w * seen[dim, value] - by_value[dim, value][name])
             scores[name] = (deficit, w)
         best = max(names, key=scores.__getitem__)
         totals[best] += size
-        for s in strata:
-            by_value[s][best] += size
+        for dim, value, _ in strata:
+            by_value[dim, value][best] += size
         for c in group:
             out[c.conversation_id] = best
     return out

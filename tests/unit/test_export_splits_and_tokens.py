@@ -306,3 +306,29 @@ def test_hyperparameters_are_range_checked_with_bedrock_defaults() -> None:
     assert remaining_budget(10, 2.5, 1.25) == 6.25
     name = resource_name("brightrun", "local", "ft_" + "a" * 80)
     assert len(name) <= 63 and "_" not in name
+
+
+def test_spooled_conversations_come_back_equal_with_their_turns() -> None:
+    from datetime import timedelta
+
+    from chalicelib.domain.models import QualityReport, utcnow
+    from chalicelib.export.service import freeze, thaw
+
+    now = utcnow()
+    full = conv(3).conversation.model_copy(
+        update={
+            "quality": QualityReport(score=7.5, checks=[], duplicate_of="conv_001"),
+            "approved_at": now,
+            "updated_at": now + timedelta(seconds=1),
+            "chunk_id": "chunk-9",
+            "actual_cost_usd": 0.0123,
+        }
+    )
+    item = ExportItem(full, conv(3).turns)
+    back = thaw(freeze(item))
+    assert back.conversation == full
+    assert back.conversation.model_dump() == full.model_dump()
+    assert back.conversation.model_fields_set == full.model_fields_set
+    assert back.conversation.tier is Tier.TEMPLATE and back.conversation.flagged == full.flagged
+    assert list(back.turns) == list(item.turns)
+    assert all(isinstance(t, StoredTurn) for t in back.turns)
