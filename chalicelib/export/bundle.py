@@ -10,6 +10,7 @@ still compresses several times) into the zip, which is then uploaded like any fi
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -34,6 +35,14 @@ class SpooledFile:
         self.spool.write(data)
         self.size += len(data)
 
+    def read_at(self, offset: int, length: int) -> bytes:
+        """``length`` bytes of the body from ``offset`` (the write position unmoved)."""
+        self.spool.flush()
+        data = os.pread(self.spool.fileno(), length, offset)
+        if len(data) != min(length, max(self.size - offset, 0)):
+            raise OSError(f"short read of the {self.name} spool at {offset}")
+        return data
+
     def chunks(self) -> Iterator[bytes]:
         """The file in order: its header (if any), then its body."""
         if self.header:
@@ -50,7 +59,8 @@ class Bundle:
     """A zip assembled in a temporary file; ``add_file`` returns the file's sha256."""
 
     def __init__(self) -> None:
-        self.file: IO[bytes] = tempfile.TemporaryFile(prefix="bundle-")  # noqa: SIM115 (closed by close())
+        self.out = SpooledFile("bundle.zip")
+        self.file: IO[bytes] = self.out.spool
         self.zip = zipfile.ZipFile(
             self.file, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL
         )
@@ -66,21 +76,12 @@ class Bundle:
     def add_text(self, name: str, text: str | bytes) -> None:
         self.zip.writestr(name, text)
 
-    def finish(self) -> IO[bytes]:
-        """The finished zip, positioned at its start."""
+    def finish(self) -> SpooledFile:
+        """The finished zip (to upload from its spool)."""
         self.zip.close()
-        self.file.seek(0)
-        return self.file
+        self.file.flush()
+        self.out.size = os.fstat(self.file.fileno()).st_size
+        return self.out
 
     def close(self) -> None:
-        self.file.close()
-
-
-def copy_to(source: IO[bytes], write: object) -> int:
-    """Stream ``source`` into ``write`` (a callable taking bytes); returns bytes copied."""
-    assert callable(write)
-    total = 0
-    while chunk := source.read(READ_CHUNK * 8):
-        write(chunk)
-        total += len(chunk)
-    return total
+        self.out.close()

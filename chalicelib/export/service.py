@@ -14,7 +14,6 @@ it is read or listed.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import pickle
@@ -48,7 +47,7 @@ from chalicelib.domain.models import (
     utcnow,
 )
 from chalicelib.domain.ports import TokenCounter
-from chalicelib.export.bundle import Bundle, SpooledFile, copy_to
+from chalicelib.export.bundle import Bundle, SpooledFile
 from chalicelib.export.filenames import dataset_label, export_file_name
 from chalicelib.export.formats import (
     ExportItem,
@@ -172,17 +171,14 @@ class _ClaimLost(Exception):
     """The run's claim was taken away (the export timed out) before the run finished."""
 
 
-class S3MultipartSink:
-    """Buffers bytes into >= 8 MiB parts; aborts the upload on any failure.
-
-    With ``hold_first_part`` the first part is kept back and uploaded last, with the
-    ``prefix`` given to ``close`` in front of it: a header that is only known once the body
-    is written still goes first in the object (part numbers, not upload order, decide the
-    order), and every part but the last stays >= 5 MiB.
-
-    The multipart upload starts with the first part sent: a file that ends within one
-    part (every export of up to ~2,000 conversations) is stored with one PutObject
-    instead of three calls."""
+class SpoolSink:
+    """Uploads a file that is being written to a local spool (``SpooledFile``): each 8 MiB
+    part is read back from the spool when it is complete, so no part is buffered in
+    memory besides the one being sent (an export writes up to three files at once and
+    spools them all for its bundle anyway). Only one part is held at a time whatever
+    the number of files, and a file that ends within one part (two when the first is
+    held) is stored with one PutObject. ``hold_first_part`` sends part 1 last, read back from the spool with the
+    ``prefix`` given to ``close`` in front (a header known only once the body is)."""
 
     def __init__(
         self,
@@ -191,26 +187,31 @@ class S3MultipartSink:
         key: str,
         content_type: str,
         filename: str,
+        spool: SpooledFile,
         hold_first_part: bool = False,
     ) -> None:
-        self.s3, self.bucket, self.key = s3, bucket, key
+        self.s3, self.bucket, self.key, self.spool = s3, bucket, key, spool
         self.object_args: dict[str, Any] = {
             "ContentType": content_type,
             "ContentDisposition": f'attachment; filename="{filename}"',
             "ServerSideEncryption": "AES256",
         }
+        self.hold_first_part = hold_first_part
         self.upload_id: str | None = None
         self.parts: list[dict[str, Any]] = []
-        self.buffer = io.BytesIO()
+        self.sent = 0  # spool bytes uploaded (part 1 counts as sent while held)
         self.size = 0
-        self.hold_first_part = hold_first_part
-        self.first: bytes | None = None
 
     def write(self, data: bytes) -> None:
-        self.buffer.write(data)
+        self.spool.write(data)
         self.size += len(data)
-        if self.buffer.tell() >= PART_SIZE:
-            self._flush()
+        while self.spool.size - self.sent >= PART_SIZE:
+            if self.hold_first_part and self.sent == 0:
+                self.sent = PART_SIZE  # part 1 waits for the prefix, on disk
+                continue
+            number = len(self.parts) + (2 if self.hold_first_part else 1)
+            self._upload(number, self.spool.read_at(self.sent, PART_SIZE))
+            self.sent += PART_SIZE
 
     def _upload(self, number: int, body: bytes) -> None:
         if self.upload_id is None:
@@ -222,31 +223,20 @@ class S3MultipartSink:
         )["ETag"]
         self.parts.append({"PartNumber": number, "ETag": etag})
 
-    def _flush(self) -> None:
-        body = self.buffer.getvalue()
-        self.buffer = io.BytesIO()
-        if self.hold_first_part and self.first is None:
-            self.first = body
-            return
-        if not body and (self.parts or self.hold_first_part):
-            return
-        self._upload(len(self.parts) + (2 if self.hold_first_part else 1), body)
-
     def close(self, prefix: bytes = b"") -> None:
         if prefix and not self.hold_first_part:
             raise ValueError("a prefix needs hold_first_part")
-        if self.upload_id is None:  # nothing sent yet: the whole file is in memory
-            body = prefix + (self.first or b"") + self.buffer.getvalue()
-            self.buffer = io.BytesIO()
+        self.size += len(prefix)
+        total = self.spool.size
+        if self.upload_id is None:  # no part sent: the file is at most two parts long
+            body = prefix + self.spool.read_at(0, total)
             self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=body, **self.object_args)
-            self.size += len(prefix)
             return
+        if total > self.sent:
+            number = len(self.parts) + (2 if self.hold_first_part else 1)
+            self._upload(number, self.spool.read_at(self.sent, total - self.sent))
         if self.hold_first_part:
-            self._flush()  # the tail after the held part, if any
-            self._upload(1, prefix + (self.first or b""))
-            self.size += len(prefix)
-        else:
-            self._flush()
+            self._upload(1, prefix + self.spool.read_at(0, PART_SIZE))
         self.s3.complete_multipart_upload(
             Bucket=self.bucket,
             Key=self.key,
@@ -910,7 +900,7 @@ _KEY_SAFE = re.compile(r"[^A-Za-z0-9-]+")
 class _OutFile:
     split: str  # train / validation / test, or "all" without a split
     stream: FileStream
-    sink: S3MultipartSink
+    sink: SpoolSink
     spooled: SpooledFile
     key: str
     filename: str
@@ -919,8 +909,7 @@ class _OutFile:
     sha256: str = ""
 
     def write(self, chunk: bytes) -> None:
-        self.sink.write(chunk)
-        self.spooled.write(chunk)
+        self.sink.write(chunk)  # spools it, and uploads every complete part
 
     def close(self) -> None:
         tail = self.stream.close()
@@ -958,7 +947,7 @@ class _Run:
         self.stored_keys: list[str] = []
         self.file_entries: list[dict[str, Any]] = []
         self.primary_filename: str | None = None
-        self._open_sinks: list[S3MultipartSink] = []
+        self._open_sinks: list[SpoolSink] = []
         self._bundle: Bundle | None = None
 
     def _name(
@@ -975,9 +964,14 @@ class _Run:
         )
 
     def _sink(
-        self, key: str, content_type: str, filename: str, hold: bool = False
-    ) -> S3MultipartSink:
-        sink = S3MultipartSink(self.s3, self.bucket, key, content_type, filename, hold)
+        self,
+        key: str,
+        content_type: str,
+        filename: str,
+        spool: SpooledFile,
+        hold: bool = False,
+    ) -> SpoolSink:
+        sink = SpoolSink(self.s3, self.bucket, key, content_type, filename, spool, hold)
         self._open_sinks.append(sink)
         return sink
 
@@ -989,13 +983,15 @@ class _Run:
         # would store the file twice): its download name carries the count.
         key = self.prefix + filename
         stream = FileStream(self.writer, options, ExportReport(format=self.writer.format))
+        spooled = SpooledFile(filename)
         sink = self._sink(
             key,
             self.writer.content_type,
             filename,
+            spooled,
             hold=isinstance(self.writer, GenericWriter),
         )
-        out = _OutFile(split or "all", stream, sink, SpooledFile(filename), key, filename, count)
+        out = _OutFile(split or "all", stream, sink, spooled, key, filename, count)
         self.files.append(out)
         return out
 
@@ -1127,9 +1123,9 @@ class _Run:
         bundle_name = self._name(None, total, "zip")
         bundle_key = self.prefix + bundle_name
         zipped = bundle.finish()
-        sink = self._sink(bundle_key, "application/zip", bundle_name)
-        bundle_bytes = copy_to(zipped, sink.write)
+        sink = self._sink(bundle_key, "application/zip", bundle_name, zipped)
         sink.close()
+        bundle_bytes = zipped.size
         self._open_sinks.remove(sink)
         self.stored_keys.append(bundle_key)
         self.file_entries = [

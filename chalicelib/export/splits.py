@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final, NamedTuple, TypeVar
@@ -97,14 +98,16 @@ def split_member(conversation: Conversation | SplitMember) -> SplitMember:
     if isinstance(conversation, SplitMember):
         return conversation
     quality = conversation.quality
+    # The dimension values repeat across conversations: one string each, not one per
+    # conversation (an export holds a member for every conversation it splits).
     return SplitMember(
         conversation.conversation_id,
         conversation.chunk_id,
         conversation.tier.value,
-        conversation.persona,
+        sys.intern(conversation.persona),
         quality.duplicate_of if quality is not None else None,
-        conversation.emotion,
-        conversation.topic,
+        sys.intern(conversation.emotion),
+        sys.intern(conversation.topic),
     )
 
 

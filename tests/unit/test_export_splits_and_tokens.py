@@ -260,7 +260,8 @@ def test_bundle_zips_spooled_files_in_order_with_their_sha256() -> None:
     bundle = Bundle()
     digest = bundle.add_file(spooled)
     bundle.add_text("README.md", "hi")
-    data = bundle.finish().read()
+    finished = bundle.finish()
+    data = finished.read_at(0, finished.size)
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         assert z.read("data.json") == b'{"metadata":{},"conversations":[1]}'
         assert digest == hashlib.sha256(z.read("data.json")).hexdigest()
