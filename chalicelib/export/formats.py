@@ -331,11 +331,14 @@ class FormatWriter(ABC):
         opts: ExportOptions,
         report: ExportReport | None,
         on_written: Callable[[ConversationTurns, Sequence[TurnLike]], None] | None = None,
+        validated: bool = False,
     ) -> str | None:
-        """One conversation's record text, or None when it was skipped (and reported)."""
+        """One conversation's record text, or None when it was skipped (and reported).
+        ``validated``: ``validate_conversation`` already passed it (the record itself is
+        still checked)."""
         cid = cwt.conversation.conversation_id
         turns = _ordered_turns(cwt.turns)
-        reasons = self._reasons(cwt, turns)
+        reasons = [] if validated else self._reasons(cwt, turns)
         text = ""
         if not reasons:
             obj, text = self._render(cwt, turns, opts)
@@ -1149,8 +1152,17 @@ class FileStream:
     An export with a split writes its three files from one pass over the data, routing
     each conversation to its split's stream."""
 
-    def __init__(self, writer: FormatWriter, options: ExportOptions, report: ExportReport) -> None:
+    def __init__(
+        self,
+        writer: FormatWriter,
+        options: ExportOptions,
+        report: ExportReport,
+        validated: bool = False,
+    ) -> None:
+        """``validated``: every conversation added already passed the writer's
+        ``validate_conversation`` (a split export checks them when it reads them)."""
         self.writer, self.options, self.report = writer, options, report
+        self.validated = validated
         self.records = 0
         self._buf: list[str] = []
         self._pending = 0
@@ -1174,7 +1186,9 @@ class FileStream:
     def add(self, cwt: ConversationTurns) -> bytes | None:
         """Write one conversation; a chunk when enough bytes are buffered, else None.
         An inexpressible conversation is skipped and recorded in the report."""
-        text = self.writer._accept_one(cwt, self.options, self.report, self._on_written)
+        text = self.writer._accept_one(
+            cwt, self.options, self.report, self._on_written, self.validated
+        )
         if text is None:
             return None
         text = self.writer._separated(self.records, text)

@@ -69,22 +69,36 @@ class TurnFingerprints:
     def add(self, conversation_id: str, turns: Sequence[TurnLike]) -> None:
         index = len(self.conversation_ids)
         self.conversation_ids.append(conversation_id)
-        seen = self._seen
+        seen, maybe_shared = self._seen, self._maybe_shared
+        fps, convs, numbers, roles = (
+            self._fp.append,
+            self._conv.append,
+            self._turn.append,
+            self._role.append,
+        )
+        codes = _ROLE_CODES
+        spaces = MIN_WORDS - 1
         for t in turns:
-            key = normalised(t.content)
-            if not _enough_words(key):
+            # normalised(), inlined: this runs on every turn of a split export.
+            key = (
+                t.content.lower().encode("utf-8", "surrogatepass").translate(_SPACES, _PUNCTUATION)
+            )
+            if b"  " in key:
+                key = b" ".join(key.split())
+            key = key.strip()
+            if key.count(b" ") < spaces:
                 continue
             fp = hash(key)
             bit = fp & (_SEEN_BITS - 1)
             mask = 1 << (bit & 7)
             if seen[bit >> 3] & mask:
-                self._maybe_shared.add(fp)
+                maybe_shared.add(fp)
             else:
                 seen[bit >> 3] |= mask
-            self._fp.append(fp)
-            self._conv.append(index)
-            self._turn.append(t.turn_number)
-            self._role.append(_ROLE_CODES.get(t.role, 2))
+            fps(fp)
+            convs(index)
+            numbers(t.turn_number)
+            roles(codes.get(t.role, 2))
 
     def _shared(self) -> list[list[int]]:
         """Positions of each fingerprint seen in two or more conversations."""

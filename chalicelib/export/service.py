@@ -982,7 +982,9 @@ class _Run:
         # count is only known once written, and the key is not rewritten for it (a copy
         # would store the file twice): its download name carries the count.
         key = self.prefix + filename
-        stream = FileStream(self.writer, options, ExportReport(format=self.writer.format))
+        # A split's conversations were checked against the format when they were read.
+        report = ExportReport(format=self.writer.format)
+        stream = FileStream(self.writer, options, report, validated=count is not None)
         spooled = SpooledFile(filename)
         sink = self._sink(
             key,

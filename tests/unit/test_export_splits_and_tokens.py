@@ -333,3 +333,15 @@ def test_spooled_conversations_come_back_equal_with_their_turns() -> None:
     assert back.conversation.tier is Tier.TEMPLATE and back.conversation.flagged == full.flagged
     assert list(back.turns) == list(item.turns)
     assert all(isinstance(t, StoredTurn) for t in back.turns)
+
+
+@pytest.mark.parametrize("fmt", list(ExportFormat))
+def test_a_validated_stream_skips_only_the_conversation_check(fmt: ExportFormat) -> None:
+    items = ITEMS[:7]  # all expressible
+    options = ExportOptions(export_date=datetime(2026, 12, 2, tzinfo=UTC))
+    outputs = []
+    for validated in (False, True):
+        stream = FileStream(get_writer(fmt), options, ExportReport(format=fmt), validated)
+        body = b"".join(c for item in items if (c := stream.add(item))) + stream.close()
+        outputs.append(stream.header() + body)
+    assert outputs[0] == outputs[1]
