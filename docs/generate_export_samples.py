@@ -211,7 +211,9 @@ def run(count: int) -> str:
             ("openai", "openai_finetune.py"),
             ("anthropic", "bedrock_customization_job.json"),
         ):
-            language = {"json": "json", "yaml": "yaml", "py": "python"}[name.rsplit(".", 1)[1]]
+            # Scripts are shown as text: they are shipped as generated, not as this
+            # repository's code (which the formatter would restyle).
+            language = {"json": "json", "yaml": "yaml", "py": "text"}[name.rsplit(".", 1)[1]]
             sections += [
                 f"### `{name}` ({fmt} export)",
                 "",

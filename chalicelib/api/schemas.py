@@ -509,8 +509,12 @@ class ExportOut(BaseModel):
     status: ExportStatus
     filters: dict[str, Any]
     split: dict[str, float] | None = None
+    seed: int | None = Field(default=None, description="The split's seed, as recorded")
     filename: str | None = None
-    files: list[dict[str, Any]]
+    files: list[dict[str, Any]] = Field(
+        description="The data file(s) (split: train/validation/test, or null), then the"
+        " manifest and the bundle: split, filename, count, bytes, sha256, download_url"
+    )
     conversation_count: int
     counts: dict[str, int]
     stats: dict[str, Any]
