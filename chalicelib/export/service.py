@@ -130,7 +130,6 @@ FORMAT_FIELDS: Final[dict[ExportFormat, frozenset[str] | None]] = {
     ),
     ExportFormat.GENERIC: None,
 }
-SPLIT_FIELDS: Final = frozenset({"chunk_id", "quality"})  # what assign_splits groups on
 MANIFEST_VERSION: Final = 2
 MAX_SEED: Final = 2**63 - 1
 ROLE_PLACEHOLDER: Final = "arn:aws:iam::<account-id>:role/<bedrock-customization-role>"
@@ -680,22 +679,31 @@ class ExportService:
         checked against the format, fingerprinted and spooled to local disk; then the
         split is assigned over what can be written (whole groups per split)."""
         tenant_id = record.tenant_id
-        read = None if fields is None else fields | SPLIT_FIELDS
-        keep_quality = fields is None or "quality" in fields
+        read = None if fields is None else fields | {"chunk_id"}
         plan = _SplitPlan()
         fingerprints = TurnFingerprints()
         page: list[ExportItem] = []
-        conversations = self._approved(tenant_id, dataset_ids, filters, read)
-        for item in self._with_turns(tenant_id, conversations):
+        # Only conversations that are someone's near-duplicate are noted (a few);
+        # written by the reading thread before their page is handed over.
+        duplicates: dict[str, str] = {}
+
+        def conversations() -> Iterator[Conversation]:
+            for dataset_id in dataset_ids:
+                rows = self.source.approved_with_duplicates(tenant_id, dataset_id, filters, read)
+                for c, duplicate_of in rows:
+                    if _matches(c, filters):  # the rule in one place (see _approved)
+                        if duplicate_of is not None:
+                            duplicates[c.conversation_id] = duplicate_of
+                        yield c
+
+        for item in self._with_turns(tenant_id, conversations()):
             c = item.conversation
             reasons = writer.validate_conversation(item)
             if reasons:
                 plan.skipped.append(SkippedConversation(c.conversation_id, reasons))
                 continue
-            plan.members.append(split_member(c))
+            plan.members.append(split_member(c, duplicates.get(c.conversation_id)))
             fingerprints.add(c.conversation_id, item.turns)
-            if not keep_quality:
-                c.quality = None  # read for the split only: keep it out of the spool
             page.append(item)
             if len(page) >= PAGE:
                 plan.spool(page)

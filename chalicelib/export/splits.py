@@ -94,10 +94,16 @@ class SplitMember(NamedTuple):
     topic: str = ""
 
 
-def split_member(conversation: Conversation | SplitMember) -> SplitMember:
+def split_member(
+    conversation: Conversation | SplitMember, duplicate_of: str | None = None
+) -> SplitMember:
+    """What splitting reads of ``conversation``; ``duplicate_of`` stands in for its
+    quality report's when the report was not decoded (the export reads only that key)."""
     if isinstance(conversation, SplitMember):
         return conversation
     quality = conversation.quality
+    if quality is not None:
+        duplicate_of = quality.duplicate_of
     # The dimension values repeat across conversations: one string each, not one per
     # conversation (an export holds a member for every conversation it splits).
     return SplitMember(
@@ -105,7 +111,7 @@ def split_member(conversation: Conversation | SplitMember) -> SplitMember:
         conversation.chunk_id,
         conversation.tier.value,
         sys.intern(conversation.persona),
-        quality.duplicate_of if quality is not None else None,
+        duplicate_of,
         sys.intern(conversation.emotion),
         sys.intern(conversation.topic),
     )

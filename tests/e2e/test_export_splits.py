@@ -40,10 +40,18 @@ def download(url: str) -> tuple[bytes, dict[str, str]]:
 
 
 def seed(
-    api: Any, tenant: str, name: str, n: int, turns_of: Any = None, tiers: Any = None
+    api: Any,
+    tenant: str,
+    name: str,
+    n: int,
+    turns_of: Any = None,
+    tiers: Any = None,
+    quality_of: Any = None,
 ) -> dict[str, Any]:
     """``n`` approved conversations over 3 personas x 2 emotions x 3 tiers, 4 turns each
-    (``turns_of(i)`` may replace the turn texts)."""
+    (``turns_of(i)`` may replace the turn texts, ``quality_of(i, ids)`` give a report)."""
+    import uuid
+
     from chalicelib.bootstrap import get_container
     from chalicelib.store.records import TurnsRecord
 
@@ -52,12 +60,15 @@ def seed(
     dsid = ds["dataset_id"]
     now = utcnow()
     tier_list = tiers or [Tier.TEMPLATE, Tier.SCENARIO, Tier.EDGE_CASE]
+    ids = [f"conv_{uuid.uuid4().hex[:20]}" for _ in range(n)]
     conversations = []
     texts: dict[str, list[str]] = {}
     for i in range(n):
         conv = Conversation(
             tenant_id=tenant,
             dataset_id=dsid,
+            conversation_id=ids[i],
+            quality=quality_of(i, ids) if quality_of else None,
             persona=PERSONAS[i % 3],
             emotion=EMOTIONS[(i // 3) % 2],
             topic="Fees",
@@ -252,6 +263,25 @@ def test_conversations_sharing_a_canned_turn_stay_in_one_split_or_are_reported(
     assert {o["split"] for o in example["occurrences"]} <= set(example["splits"])
     assert len(example["splits"]) > 1
     assert all(o["turn_number"] == 3 for o in example["occurrences"])
+
+
+@pytest.mark.parametrize("fmt", ["openai", "generic"])
+def test_near_duplicate_pairs_stay_in_one_split(api: Any, tenant: str, fmt: str) -> None:
+    """``quality.duplicate_of`` links (read from the stored report: decoded for generic,
+    scanned for the key otherwise) keep each pair on one side."""
+    from chalicelib.domain.models import QualityReport
+
+    def linked(i: int, ids: list[str]) -> QualityReport:
+        return QualityReport(score=5.0, duplicate_of=ids[i - 1] if i % 2 else None)
+
+    ds = seed(api, tenant, f"Duplicates {fmt}", 40, quality_of=linked)
+    pairs = [(ds["ids"][i], ds["ids"][i + 1]) for i in range(0, 40, 2)]
+    record = export(api, fmt, ds["id"], split=SPLIT)
+    manifest = manifest_of(record)
+    split_of = {r["conversation_id"]: r["split"] for r in manifest["records"]}
+    assert all(split_of[a] == split_of[b] for a, b in pairs), split_of
+    assert manifest["split"]["groups"]["multi_conversation"] == 20
+    assert set(split_of.values()) == set(SPLIT)
 
 
 def test_the_manifest_shows_each_splits_shares_against_the_whole(

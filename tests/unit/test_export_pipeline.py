@@ -505,3 +505,48 @@ def test_filter_lists_longer_than_in_allows_are_not_counted_in_dynamodb() -> Non
         DynamoExportSource(client=dynamo).count_approved("t1", "d", {"topic": topics}, 301) is None
     )
     assert dynamo.requests == []
+
+
+@pytest.mark.parametrize(
+    "duplicate",
+    [None, "conv_0042", 'conv_"quoted"\\back', "conv_ünï", "conv_\u2028"],
+)
+def test_duplicate_of_is_read_from_the_stored_report_as_pynamodb_decodes_it(
+    duplicate: str | None,
+) -> None:
+    """The split reads ``quality.duplicate_of`` without decoding the report: the value
+    must be the one decoding the stored JSON gives, whatever the other fields hold."""
+    from chalicelib.domain.models import QualityCheck, QualityReport
+    from chalicelib.store.export_source import duplicate_of
+    from chalicelib.store.mapping import record_from_domain
+    from chalicelib.store.records import ConversationRecord, tenant_key
+
+    report = QualityReport(
+        score=6.0,
+        checks=[
+            QualityCheck(
+                name="duplicate_of",
+                passed=False,
+                score=0.1,
+                weight=1.0,
+                detail='"duplicate_of": "conv_decoy" inside a detail',
+            )
+        ],
+        duplicate_of=duplicate,
+    )
+    conv = full_conversation("conv_dup").conversation.model_copy(update={"quality": report})
+    record = record_from_domain(
+        ConversationRecord,
+        conv,
+        dataset_key=tenant_key("tenant_1", "ds_1"),
+        updated_ms=1,
+        search_text="t",
+        deleted=False,
+    )
+    raw = record.serialize()
+    assert duplicate_of(raw["quality"]) == duplicate
+    assert ConversationRecord.from_raw_data(raw).quality["duplicate_of"] == duplicate
+    assert duplicate_of(None) is None and duplicate_of({"NULL": True}) is None
+    # another layout (not what pynamodb writes) is still read right, the slow way
+    spaced = {"S": json.dumps(report.model_dump(mode="json"), separators=(",", ":"))}
+    assert duplicate_of(spaced) == duplicate
