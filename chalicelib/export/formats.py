@@ -82,6 +82,32 @@ _LINE_SEPARATORS: Final = re.compile("[\u2028\u2029\x85]")
 _JSON_SEPARATORS: Final = (",", ":")
 
 
+# The split label written while the split is not known yet (a split export renders each
+# record as it reads it, and learns its split once everything is read): a string no
+# record holds in that position, replaced by the label when the record is routed.
+SPLIT_PLACEHOLDER: Final = "\x00split\x00"
+_PLACEHOLDER_JSON: Final = '"\\u0000split\\u0000"'
+
+
+class _AnySplit(Mapping[str, str]):
+    """``ExportOptions.splits`` for rendering before the split is known."""
+
+    def __getitem__(self, key: str) -> str:
+        return SPLIT_PLACEHOLDER
+
+    def get(self, key: str, default: Any = None) -> str:
+        return SPLIT_PLACEHOLDER
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+ANY_SPLIT: Final[Mapping[str, str]] = _AnySplit()
+
+
 class InexpressibleConversationError(UnprocessableError):
     """Raised by ``write`` without a report when a conversation cannot be expressed."""
 
@@ -363,6 +389,41 @@ class FormatWriter(ABC):
             on_written(cwt, turns)
         return text
 
+    # --- render first, label later (a split export)
+
+    # Where the split label goes: "record" once per record (JSON formats), "row" once per
+    # row (csv), "none" (formats that cannot carry one).
+    labels: ClassVar[str] = "none"
+
+    def render_unlabelled(
+        self, cwt: ConversationTurns, opts: ExportOptions
+    ) -> tuple[str | None, list[str]]:
+        """(the record text with ``SPLIT_PLACEHOLDER`` for its split label, or None;
+        the reasons it cannot be written). ``opts.splits`` must be ``ANY_SPLIT`` for a
+        format that carries labels. None with no reasons: the record cannot hold the
+        placeholder unambiguously (its own text contains it); render it once labelled."""
+        turns = _ordered_turns(cwt.turns)
+        reasons = self._reasons(cwt, turns)
+        if reasons:
+            return None, reasons
+        obj, text = self._render(cwt, turns, opts)
+        bad = self._check(obj)
+        if bad:
+            return None, [f"written record failed {self.format.value} check: {r}" for r in bad]
+        if self.labels == "none":
+            return text, []
+        expected = len(obj) if self.labels == "row" else 1
+        found = text.count(_PLACEHOLDER_JSON if self.labels == "record" else SPLIT_PLACEHOLDER)
+        return (text if found == expected else None), []
+
+    def labelled(self, text: str, split: str) -> str:
+        """A ``render_unlabelled`` record with its split label in place."""
+        if self.labels == "record":
+            return text.replace(_PLACEHOLDER_JSON, _dumps(split))
+        if self.labels == "row":
+            return text.replace(SPLIT_PLACEHOLDER, csv_cell(split))
+        return text
+
     # --- push-style file pieces (FileStream): what surrounds and separates records
 
     def _preamble(self, opts: ExportOptions) -> str:
@@ -563,6 +624,7 @@ class ShareGPTWriter(_JsonlWriter):
     drop or reject anything else."""
 
     format = ExportFormat.SHAREGPT
+    labels = "record"
     _from: ClassVar[dict[str, str]] = {"user": "human", "assistant": "gpt"}
     _roles: ClassVar[frozenset[str]] = frozenset({"system", "human", "gpt"})
 
@@ -645,6 +707,7 @@ class HFMessagesWriter(_JsonlWriter):
     with ``datasets.load_dataset("json", ...)``. Same content rules as openai."""
 
     format = ExportFormat.HF_MESSAGES
+    labels = "record"
     _message_roles: ClassVar[frozenset[str]] = frozenset({"system", "user", "assistant"})
 
     def _reasons(self, cwt: ConversationTurns, turns: Sequence[TurnLike]) -> list[str]:
@@ -722,6 +785,18 @@ _GENERIC_EXCLUDE: Final = frozenset({"tenant_id", "version", "claim_token"})
 _TURN_KEYS: Final = frozenset({"turn_number", "role", "content"})
 
 
+# What the generic header counts of one conversation: quality score, cost, tier, persona,
+# (template id, version) or None, model, number of turns.
+AggregateValues = tuple[
+    float | None, float | None, str, str, tuple[str, int | None] | None, str | None, int
+]
+
+
+def aggregate_values(c: Conversation, turns: int) -> AggregateValues:
+    template = (c.template_id, c.template_version) if c.template_id is not None else None
+    return (c.quality_score, c.actual_cost_usd, c.tier.value, c.persona, template, c.model, turns)
+
+
 @dataclass(slots=True)
 class _Aggregates:
     count: int = 0
@@ -740,24 +815,29 @@ class _Aggregates:
     splits: Counter[str] = field(default_factory=Counter)
 
     def add(self, c: Conversation, turns: int, split: str | None) -> None:
+        self.add_values(aggregate_values(c, turns), split)
+
+    def add_values(self, values: AggregateValues, split: str | None) -> None:
+        """``add`` from what ``aggregate_values`` took of a conversation."""
+        score, cost, tier, persona, template, model, turns = values
         self.count += 1
         self.turns += turns
-        if c.quality_score is not None:
-            s = float(c.quality_score)
+        if score is not None:
+            s = float(score)
             self.scored += 1
             self.score_sum += s
             self.score_min = min(self.score_min, s)
             self.score_max = max(self.score_max, s)
             self.at_bar += s >= QUALITY_BAR
-        if c.actual_cost_usd is not None:
-            self.cost += c.actual_cost_usd
+        if cost is not None:
+            self.cost += cost
             self.costed += 1
-        self.tiers[c.tier.value] += 1
-        self.personas[c.persona] += 1
-        if c.template_id is not None:
-            self.templates[(c.template_id, c.template_version)] += 1
-        if c.model is not None:
-            self.models[c.model] += 1
+        self.tiers[tier] += 1
+        self.personas[persona] += 1
+        if template is not None:
+            self.templates[template] += 1
+        if model is not None:
+            self.models[model] += 1
         if split is not None:
             self.splits[split] += 1
 
@@ -803,6 +883,7 @@ class GenericWriter(FormatWriter):
     is reported as a warning, since the header is already out."""
 
     format = ExportFormat.GENERIC
+    labels = "record"
     extension = "json"
     content_type = "application/json"
 
@@ -990,6 +1071,7 @@ class CSVWriter(FormatWriter):
     for training pipelines that read the CSV programmatically."""
 
     format = ExportFormat.CSV
+    labels = "row"
     extension = "csv"
     content_type = "text/csv; charset=utf-8"
 
@@ -1158,11 +1240,14 @@ class FileStream:
         options: ExportOptions,
         report: ExportReport,
         validated: bool = False,
+        label: str | None = None,
     ) -> None:
         """``validated``: every conversation added already passed the writer's
-        ``validate_conversation`` (a split export checks them when it reads them)."""
+        ``validate_conversation`` (a split export checks them when it reads them).
+        ``label``: the split every record of this file belongs to."""
         self.writer, self.options, self.report = writer, options, report
         self.validated = validated
+        self._label = label
         self.records = 0
         self._buf: list[str] = []
         self._pending = 0
@@ -1193,6 +1278,22 @@ class FileStream:
             return None
         text = self.writer._separated(self.records, text)
         self.records += 1
+        self._buf.append(text)
+        self._pending += len(text)
+        if self._pending >= self.options.chunk_size:
+            return self._drain()
+        return None
+
+    def add_rendered(self, text: str, aggregate: AggregateValues | None = None) -> bytes | None:
+        """Write a record rendered (and checked) before, with its label in place;
+        ``aggregate``: what the generic header counts of it."""
+        if self._aggregates is not None:
+            assert aggregate is not None, "generic records need their aggregate values"
+            splits = self.options.splits
+            self._aggregates.add_values(aggregate, None if splits is None else self._label)
+        text = self.writer._separated(self.records, text)
+        self.records += 1
+        self.report.written += 1
         self._buf.append(text)
         self._pending += len(text)
         if self._pending >= self.options.chunk_size:

@@ -51,6 +51,8 @@ from chalicelib.domain.ports import TokenCounter
 from chalicelib.export.bundle import Bundle, SpooledFile
 from chalicelib.export.filenames import dataset_label, export_file_name
 from chalicelib.export.formats import (
+    ANY_SPLIT,
+    AggregateValues,
     ExportItem,
     ExportOptions,
     ExportReport,
@@ -59,6 +61,7 @@ from chalicelib.export.formats import (
     GenericWriter,
     SkippedConversation,
     TurnLike,
+    aggregate_values,
     get_writer,
     write_validated,
     writer_for,
@@ -619,10 +622,12 @@ class ExportService:
         run = _Run(self, record, writer, label, day)
         try:
             if record.split:
-                plan = self._split_plan(record, dataset_ids, filters, writer, fields)
+                plan = self._split_plan(
+                    record, dataset_ids, filters, writer, fields, base_options, tally
+                )
                 run.skipped.extend(plan.skipped)
                 options = replace(base_options, splits=plan.assignments)
-                run.write_files(plan.counts, options, plan.items(), tally)
+                run.write_split_files(plan, options, tally)
                 plan.close()
             else:
                 source = self._with_turns(
@@ -674,15 +679,21 @@ class ExportService:
         filters: dict[str, Any],
         writer: FormatWriter,
         fields: frozenset[str] | None,
+        options: ExportOptions,
+        tally: TokenTally,
     ) -> _SplitPlan:
-        """The one read of the data for a split export: every conversation with its turns,
-        checked against the format, fingerprinted and spooled to local disk; then the
-        split is assigned over what can be written (whole groups per split)."""
+        """The one read of the data for a split export. Each conversation is checked and
+        rendered as it is read (overlapping the reads, as without a split), its split
+        label left as a placeholder, fingerprinted, counted, and spooled to local disk;
+        then the split is assigned over what can be written (whole groups per split)."""
         tenant_id = record.tenant_id
         read = None if fields is None else fields | {"chunk_id"}
+        render_options = options if writer.labels == "none" else replace(options, splits=ANY_SPLIT)
+        counts_header = isinstance(writer, GenericWriter)
+        system = options.system_prompt
         plan = _SplitPlan()
         fingerprints = TurnFingerprints()
-        page: list[ExportItem] = []
+        page: list[_Entry] = []
         # Only conversations that are someone's near-duplicate are noted (a few);
         # written by the reading thread before their page is handed over.
         duplicates: dict[str, str] = {}
@@ -698,13 +709,19 @@ class ExportService:
 
         for item in self._with_turns(tenant_id, conversations()):
             c = item.conversation
-            reasons = writer.validate_conversation(item)
+            cid = c.conversation_id
+            text, reasons = writer.render_unlabelled(item, render_options)
             if reasons:
-                plan.skipped.append(SkippedConversation(c.conversation_id, reasons))
+                plan.skipped.append(SkippedConversation(cid, reasons))
                 continue
-            plan.members.append(split_member(c, duplicates.get(c.conversation_id)))
-            fingerprints.add(c.conversation_id, item.turns)
-            page.append(item)
+            plan.members.append(split_member(c, duplicates.get(cid)))
+            fingerprints.add(cid, item.turns)
+            approx = tally.sample(system, item.turns)
+            if text is None:  # its own text holds the placeholder: rendered once split
+                page.append((cid, None, approx, None, freeze(item)))
+            else:
+                aggregate = aggregate_values(c, len(item.turns)) if counts_header else None
+                page.append((cid, text, approx, aggregate, None))
             if len(page) >= PAGE:
                 plan.spool(page)
                 page = []
@@ -854,6 +871,12 @@ def thaw(frozen: _Frozen) -> ExportItem:
     return ExportItem(c, list(map(StoredTurn._make, turns)))
 
 
+# A spooled conversation of a split export: id, its rendered record (split label left as
+# a placeholder) or None, approximate tokens, what a generic header counts of it, and,
+# when it could not be rendered ahead, the conversation itself.
+_Entry = tuple[str, str | None, int, AggregateValues | None, _Frozen | None]
+
+
 @dataclass(slots=True)
 class _SplitPlan:
     """A split export between its read and its write: the conversations spooled to local
@@ -866,17 +889,16 @@ class _SplitPlan:
     shared: SharedTurns | None = None
     _file: IO[bytes] = field(default_factory=lambda: tempfile.TemporaryFile(prefix="split-"))  # noqa: SIM115
 
-    def spool(self, page: list[ExportItem]) -> None:
-        data = pickle.dumps([freeze(item) for item in page], protocol=pickle.HIGHEST_PROTOCOL)
+    def spool(self, page: list[_Entry]) -> None:
+        data = pickle.dumps(page, protocol=pickle.HIGHEST_PROTOCOL)
         self._file.write(len(data).to_bytes(8, "little"))
         self._file.write(data)
 
-    def items(self) -> Iterator[ExportItem]:
+    def entries(self) -> Iterator[_Entry]:
         f = self._file
         f.seek(0)
         while header := f.read(8):
-            for frozen in pickle.loads(f.read(int.from_bytes(header, "little"))):
-                yield thaw(frozen)
+            yield from pickle.loads(f.read(int.from_bytes(header, "little")))
 
     def close(self) -> None:
         self._file.close()
@@ -1008,7 +1030,7 @@ class _Run:
         key = self.prefix + filename
         # A split's conversations were checked against the format when they were read.
         report = ExportReport(format=self.writer.format)
-        stream = FileStream(self.writer, options, report, validated=count is not None)
+        stream = FileStream(self.writer, options, report, validated=count is not None, label=split)
         spooled = SpooledFile(filename)
         sink = self._sink(
             key,
@@ -1045,6 +1067,35 @@ class _Run:
             if out.stream.records != before:
                 out.written.append(cid)
                 tally.add(out.split, cid, system, item.turns)
+        self._close(outs)
+
+    def write_split_files(
+        self, plan: _SplitPlan, options: ExportOptions, tally: TokenTally
+    ) -> None:
+        """Route every spooled record to its split's file, its label put in place."""
+        counts = plan.counts
+        outs = {n: self._open(n, counts[n], options) for n in SPLIT_NAMES if counts.get(n)}
+        assignments = plan.assignments
+        labelled = self.writer.labelled
+        for cid, text, approx, aggregate, frozen in plan.entries():
+            split = assignments[cid]
+            out = outs[split]
+            if text is not None:
+                chunk = out.stream.add_rendered(labelled(text, split), aggregate)
+            else:
+                before = out.stream.records
+                chunk = out.stream.add(thaw(frozen)) if frozen is not None else None
+                if out.stream.records == before:  # failed its final check: reported
+                    if chunk:
+                        out.write(chunk)
+                    continue
+            if chunk:
+                out.write(chunk)
+            out.written.append(cid)
+            tally.add_count(split, cid, approx)
+        self._close(outs)
+
+    def _close(self, outs: Mapping[str, _OutFile]) -> None:
         for out in outs.values():
             out.close()
             self._open_sinks.remove(out.sink)

@@ -107,12 +107,21 @@ class TokenTally:
     def add(
         self, split: str, conversation_id: str, system: str | None, turns: Sequence[TurnLike]
     ) -> int:
+        approx = self.sample(system, turns)
+        self.add_count(split, conversation_id, approx)
+        return approx
+
+    def sample(self, system: str | None, turns: Sequence[TurnLike]) -> int:
+        """The record's approximate tokens; counted exactly too while the sample lasts
+        (a split export counts as it reads, and files the counts once split)."""
         approx = approx_tokens(system, turns)
-        self.ids.setdefault(split, []).append(conversation_id)
-        self.values.setdefault(split, array("l")).append(approx)
         if self.counter is not None and len(self._sample) < self.sample_size:
             self._submit(approx, system, turns)
         return approx
+
+    def add_count(self, split: str, conversation_id: str, approx: int) -> None:
+        self.ids.setdefault(split, []).append(conversation_id)
+        self.values.setdefault(split, array("l")).append(approx)
 
     def _submit(self, approx: int, system: str | None, turns: Sequence[TurnLike]) -> None:
         if self._pool is None:

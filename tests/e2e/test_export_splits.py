@@ -82,11 +82,9 @@ def seed(
             approved_by="seed@example.com",
             approved_at=now,
         )
-        body = (
-            turns_of(i)
-            if turns_of
-            else [f"{name} conversation {i} turn {t} with some words" for t in range(1, 5)]
-        )
+        body = (turns_of(i) if turns_of else None) or [
+            f"{name} conversation {i} turn {t} with some words" for t in range(1, 5)
+        ]
         turns = [
             {"turn_number": t + 1, "role": "user" if t % 2 == 0 else "assistant", "content": c}
             for t, c in enumerate(body)
@@ -362,6 +360,29 @@ def test_an_export_without_a_split_has_a_manifest_and_a_bundle_too(
     assert {r["split"] for r in manifest["records"]} == {None}
     data, _ = download(files[None]["download_url"])
     assert all("split" not in json.loads(line) for line in data.decode().splitlines())
+
+
+@pytest.mark.parametrize("fmt", ["hf_messages", "csv"])
+def test_a_turn_holding_the_split_placeholder_is_still_labelled_right(
+    api: Any, tenant: str, fmt: str
+) -> None:
+    from chalicelib.export.formats import SPLIT_PLACEHOLDER
+
+    odd = [SPLIT_PLACEHOLDER, "an answer", f"again {SPLIT_PLACEHOLDER}", "fine"]
+    ds = seed(api, tenant, f"Placeholder {fmt}", 20, lambda i: odd if i == 0 else None)
+    record = export(api, fmt, ds["id"], split=SPLIT)
+    manifest = manifest_of(record)
+    expected = {r["conversation_id"]: r["split"] for r in manifest["records"]}
+    split = expected[ds["ids"][0]]
+    f = files_of(record)[split]
+    rows = parse(fmt, download(f["download_url"])[0])
+    if fmt == "csv":
+        mine = [r for r in rows if r["conversation_id"] == ds["ids"][0] and r["role"] != "system"]
+        assert [r["content"] for r in mine] == odd and {r["split"] for r in mine} == {split}
+    else:
+        (mine,) = [r for r in rows if r["conversation_id"] == ds["ids"][0]]
+        assert [m["content"] for m in mine["messages"][1:]] == odd and mine["split"] == split
+    assert all(get_writer(fmt).validate_record(r) == [] for r in rows)
 
 
 def test_csv_formula_neutralisation_is_an_option(api: Any, tenant: str) -> None:

@@ -345,3 +345,53 @@ def test_a_validated_stream_skips_only_the_conversation_check(fmt: ExportFormat)
         body = b"".join(c for item in items if (c := stream.add(item))) + stream.close()
         outputs.append(stream.header() + body)
     assert outputs[0] == outputs[1]
+
+
+@pytest.mark.parametrize("fmt", list(ExportFormat))
+def test_rendered_ahead_then_labelled_is_the_record_rendered_with_its_label(
+    fmt: ExportFormat,
+) -> None:
+    """A split export renders each record before its split is known and puts the label
+    in later: the file must be byte for byte the one written with the splits known."""
+    from chalicelib.export.formats import ANY_SPLIT, aggregate_values
+
+    items = ITEMS[:7]
+    splits = {
+        it.conversation.conversation_id: ("train", "test")[i % 2] for i, it in enumerate(items)
+    }
+    day = datetime(2026, 12, 2, tzinfo=UTC)
+    writer = get_writer(fmt)
+    for split in ("train", "test"):
+        mine = [it for it in items if splits[it.conversation.conversation_id] == split]
+        options = ExportOptions(system_prompt="Be kind.", splits=splits, export_date=day)
+        direct = FileStream(writer, options, ExportReport(format=fmt), label=split)
+        expected = b"".join(c for it in mine if (c := direct.add(it))) + direct.close()
+        ahead = ExportOptions(
+            system_prompt="Be kind.",
+            splits=ANY_SPLIT if writer.labels != "none" else None,
+            export_date=day,
+        )
+        routed = FileStream(writer, options, ExportReport(format=fmt), label=split)
+        chunks = []
+        for it in mine:
+            text, reasons = writer.render_unlabelled(it, ahead)
+            assert text is not None and reasons == []
+            values = aggregate_values(it.conversation, len(it.turns))
+            if chunk := routed.add_rendered(writer.labelled(text, split), values):
+                chunks.append(chunk)
+        body = b"".join(chunks) + routed.close()
+        assert routed.header() + body == direct.header() + expected
+
+
+@pytest.mark.parametrize("fmt", ["hf_messages", "csv", "generic", "sharegpt"])
+def test_a_record_holding_the_placeholder_is_not_rendered_ahead(fmt: str) -> None:
+    from chalicelib.export.formats import ANY_SPLIT, SPLIT_PLACEHOLDER
+
+    tricky = conv(1, text=SPLIT_PLACEHOLDER)
+    text, reasons = get_writer(fmt).render_unlabelled(tricky, ExportOptions(splits=ANY_SPLIT))
+    assert text is None and reasons == []  # the export renders it once its split is known
+    twice = ExportItem(
+        conv(2).conversation, [StoredTurn(1, "user", "a"), StoredTurn(1, "assistant", "b")]
+    )
+    bad, why = get_writer(fmt).render_unlabelled(twice, ExportOptions(splits=ANY_SPLIT))
+    assert bad is None and why  # inexpressible in every format: the reasons come back
