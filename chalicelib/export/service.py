@@ -1096,11 +1096,21 @@ class _Run:
         self._close(outs)
 
     def _close(self, outs: Mapping[str, _OutFile]) -> None:
-        for out in outs.values():
-            out.close()
+        # The files' last uploads go out together (each has its own spool and sink; the
+        # S3 client is thread-safe): three files cost about one round trip, not three.
+        with ThreadPoolExecutor(max_workers=len(outs) or 1, thread_name_prefix="close") as pool:
+            closing = [(out, pool.submit(out.close)) for out in outs.values()]
+        failure: BaseException | None = None
+        for out, done in closing:
+            error = done.exception()
+            if error is not None:  # still open: discard() aborts it
+                failure = failure or error
+                continue
             self._open_sinks.remove(out.sink)
-            self.stored_keys.append(out.key)
+            self.stored_keys.append(out.key)  # stored: discard() deletes it
             self.skipped += out.stream.report.skipped
+        if failure is not None:
+            raise failure
         for out in self.files:
             if out.expected is None:
                 out.filename = self._name(None, out.stream.records, self.writer.extension)
@@ -1188,7 +1198,10 @@ class _Run:
         manifest_name = self._name(None, total, "json", suffix="manifest")
         manifest["trainer_configs"] = sorted(configs)
         manifest_body = json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8")
-        manifest_key = self._put(manifest_name, manifest_body, "application/json")
+        # The manifest is stored while the bundle is built and uploaded.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="manifest")
+        manifest_put = pool.submit(self._put, manifest_name, manifest_body, "application/json")
+        pool.shutdown(wait=False)
         bundle.add_text(manifest_name, manifest_body)
         for name, text in configs.items():
             bundle.add_text(name, text)
@@ -1201,7 +1214,10 @@ class _Run:
         bundle_key = self.prefix + bundle_name
         zipped = bundle.finish()
         sink = self._sink(bundle_key, "application/zip", bundle_name, zipped)
-        sink.close()
+        try:
+            sink.close()
+        finally:
+            manifest_key = manifest_put.result()  # stored (and listed for cleanup) or raised
         bundle_bytes = zipped.size
         self._open_sinks.remove(sink)
         self.stored_keys.append(bundle_key)

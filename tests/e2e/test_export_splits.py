@@ -399,3 +399,32 @@ def test_csv_formula_neutralisation_is_an_option(api: Any, tenant: str) -> None:
     ]
     assert all(CSVWriter(neutralise=False).validate_record(r) == [] for r in raw_rows)
     assert manifest_of(raw)["options"]["csv_formula_neutralisation"] is False
+
+
+def test_a_storage_failure_on_one_split_file_leaves_no_file_behind(
+    api: Any, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.bootstrap import get_container
+
+    ds = seed(api, tenant, "Storage Failure", 30)
+    service = get_container().exports
+    real_put = service.s3.put_object
+
+    def failing_put(**kw: Any) -> Any:
+        if "-validation-" in kw["Key"]:
+            raise RuntimeError("disk full")
+        return real_put(**kw)
+
+    monkeypatch.setattr(service.s3, "put_object", failing_put)
+    status, body, _ = api.post(
+        "/api/export/conversations",
+        {"format": "openai", "filters": {"dataset_id": ds["id"]}, "split": SPLIT},
+    )
+    assert status == 500 and body["error"]["code"] == "export_failed", body
+    export_id = body["error"]["details"]["export_id"]
+    listed = service.s3.list_objects_v2(
+        Bucket=service.bucket, Prefix=f"exports/{tenant}/{export_id}/"
+    )
+    assert listed.get("KeyCount", 0) == 0, listed.get("Contents")
+    status, failed, _ = api.get(f"/api/exports/{export_id}")
+    assert failed["status"] == "failed" and "disk full" in failed["error_message"]
