@@ -1096,21 +1096,13 @@ class _Run:
         self._close(outs)
 
     def _close(self, outs: Mapping[str, _OutFile]) -> None:
-        # The files' last uploads go out together (each has its own spool and sink; the
-        # S3 client is thread-safe): three files cost about one round trip, not three.
-        with ThreadPoolExecutor(max_workers=len(outs) or 1, thread_name_prefix="close") as pool:
-            closing = [(out, pool.submit(out.close)) for out in outs.values()]
-        failure: BaseException | None = None
-        for out, done in closing:
-            error = done.exception()
-            if error is not None:  # still open: discard() aborts it
-                failure = failure or error
-                continue
+        # One after the other: each close reads its last part back from its spool, and
+        # closing together would hold every file's last part in memory at once.
+        for out in outs.values():
+            out.close()  # a failure leaves this sink and later ones open: discard() aborts
             self._open_sinks.remove(out.sink)
             self.stored_keys.append(out.key)  # stored: discard() deletes it
             self.skipped += out.stream.report.skipped
-        if failure is not None:
-            raise failure
         for out in self.files:
             if out.expected is None:
                 out.filename = self._name(None, out.stream.records, self.writer.extension)
