@@ -270,7 +270,7 @@ def _export(
 
         profiler.disable()
         out = io.StringIO()
-        stats = pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("BENCH_SORT", "tottime"))
+        stats = pstats.Stats(profiler, stream=out).sort_stats("tottime")
         stats.print_stats(40)
         stats.print_callers("raw_decode")
         print(out.getvalue(), flush=True)
