@@ -767,8 +767,9 @@ def create_export() -> Response:
         who.actor,
         req.format,
         filters,
-        dict(req.split) if req.split else None,
+        req.ratios(),
         req.options.model_dump() if req.options else None,
+        seed=req.split_seed(),
     )
     out = c.exports.get_with_url(who.tenant_id, record.export_id)
     status = 201 if out["export"].status.value == "ready" else 202
@@ -799,6 +800,58 @@ def get_export(export_id: str) -> Response:
             out["export"], out["download_url"], out["files"] or None, out.get("expires_in")
         )
     )
+
+
+# ============================================================================ fine-tunes
+
+
+@app.route("/api/exports/{export_id}/fine-tunes", methods=["POST"], content_types=JSON)
+@handled
+def start_fine_tune(export_id: str) -> Response:
+    who = principal()
+    enforce_rate(who, "fine-tune")
+    req = body(s.FineTuneRequest)
+    fine_tune, estimate = get_container().fine_tunes.start(
+        who.tenant_id, who.actor, export_id, req.model_dump()
+    )
+    assert fine_tune is not None
+    return respond(views.fine_tune_out(fine_tune, estimate), 201)
+
+
+@app.route("/api/exports/{export_id}/fine-tunes/estimate", methods=["POST"], content_types=JSON)
+@handled
+def estimate_fine_tune(export_id: str) -> Response:
+    who = principal()
+    req = body(s.FineTuneRequest)
+    _, estimate = get_container().fine_tunes.start(
+        who.tenant_id, who.actor, export_id, {**req.model_dump(), "dry_run": True}
+    )
+    return respond({"estimate": estimate})
+
+
+@app.route("/api/fine-tunes", methods=["GET"])
+@handled
+def list_fine_tunes() -> Response:
+    who = principal()
+    items = get_container().fine_tunes.history(who.tenant_id, who.actor)
+    return respond(views.page([views.fine_tune_out(f) for f in items]))
+
+
+@app.route("/api/fine-tunes/{fine_tune_id}", methods=["GET"])
+@handled
+def get_fine_tune(fine_tune_id: str) -> Response:
+    who = principal()
+    return respond(
+        views.fine_tune_out(get_container().fine_tunes.get(who.tenant_id, fine_tune_id, who.actor))
+    )
+
+
+@app.route("/api/fine-tunes/{fine_tune_id}/stop", methods=["POST"])
+@handled
+def stop_fine_tune(fine_tune_id: str) -> Response:
+    who = principal()
+    fine_tune = get_container().fine_tunes.stop(who.tenant_id, who.actor, fine_tune_id)
+    return respond(views.fine_tune_out(fine_tune))
 
 
 # ============================================================================ audit, notifications

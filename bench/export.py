@@ -13,7 +13,8 @@ Honest setup, three processes:
    imports the app, points it at the stack through the same environment variables the
    launcher sets, and runs the export through ``get_container().exports`` exactly as the
    API does: ``create`` (the request path: validation, the approved count, the record),
-   then ``run`` (the worker: stream, write, multipart upload, copy). It reports its own
+   then ``run`` (the worker: stream, write every file (one per split with --split), the
+   manifest and the zip bundle, multipart upload). It reports its own
    wall time, CPU time and peak RSS (``resource.getrusage(...).ru_maxrss``).
 
 Targets: >= 2,000 conversations/s end to end (create + run) and peak RSS at the largest

@@ -18,7 +18,11 @@ from botocore.config import Config
 
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.errors import ValidationError
+from chalicelib.domain.ports import TokenCounter
 from chalicelib.export.service import ExportService
+from chalicelib.export.tokens import AnthropicTokenCounter
+from chalicelib.finetune.bedrock import BedrockCustomization
+from chalicelib.finetune.service import FineTuneService, FineTuneTarget
 from chalicelib.generation.jobs import JobService
 from chalicelib.generation.llm_client import AnthropicLLMClient
 from chalicelib.generation.notifier import Notifier
@@ -46,6 +50,7 @@ from chalicelib.store.repositories import (
     DynamoDatasetPurger,
     DynamoDatasetRepository,
     DynamoExportRepository,
+    DynamoFineTuneRepository,
     DynamoGenerationLogRepository,
     DynamoJobRepository,
     DynamoNotificationRepository,
@@ -303,7 +308,52 @@ class Container:
             exports=self.export_repo,
             audit=self.audit,
             run_async=self._run_export_async,
+            token_counter=self.token_counter,
+            bedrock_role_arn=self.settings.fine_tune_role_arn,
         )
+
+    @cached_property
+    def fine_tune_repo(self) -> DynamoFineTuneRepository:
+        return DynamoFineTuneRepository()
+
+    @cached_property
+    def bedrock(self) -> Any:
+        return self.client("bedrock")
+
+    @cached_property
+    def fine_tunes(self) -> FineTuneService:
+        s = self.settings
+        return FineTuneService(
+            exports=self.export_repo,
+            datasets=self.dataset_repo,
+            fine_tunes=self.fine_tune_repo,
+            customization=BedrockCustomization(self.bedrock),
+            audit=self.audit,
+            target=FineTuneTarget(
+                stage=s.stage,
+                role_arn=s.fine_tune_role_arn,
+                data_bucket=s.export_bucket,
+                output_bucket=s.fine_tune_output_bucket or s.export_bucket,
+                prices=s.fine_tune_prices,
+            ),
+        )
+
+    @cached_property
+    def token_counter(self) -> TokenCounter | None:
+        """Anthropic's count_tokens when Claude is configured; None (the stated
+        approximation) with the simulator."""
+        s = self.settings
+        if s.llm_mode != "anthropic":
+            return None
+        import anthropic
+
+        client = anthropic.Anthropic(
+            api_key=self.anthropic_api_key(),
+            base_url=s.anthropic_base_url,
+            timeout=10.0,
+            max_retries=1,
+        )
+        return AnthropicTokenCounter(client, s.model)
 
 
 _container: Container | None = None

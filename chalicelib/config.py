@@ -25,6 +25,7 @@ TABLES: dict[str, str] = {
     "audit": "AUDIT_TABLE",
     "notifications": "NOTIFICATIONS_TABLE",
     "rate_limits": "RATE_LIMITS_TABLE",
+    "fine_tunes": "FINE_TUNES_TABLE",
 }
 
 
@@ -61,6 +62,14 @@ DEFAULT_OUTPUT_LIMITS: dict[str, int] = {
     "claude-haiku-4-5": 64_000,
 }
 FALLBACK_OUTPUT_LIMIT = 64_000  # a model missing from the table
+
+# Bedrock model customization: USD per 1,000 training tokens (tokens x epochs), as the
+# Amazon Bedrock pricing page lists it for Claude 3 Haiku fine-tuning (checked
+# FINE_TUNE_PRICES_AS_OF); FINE_TUNE_PRICES_JSON overrides it, {"<base model id>": price}.
+FINE_TUNE_PRICES_AS_OF = "2026-11-01"
+DEFAULT_FINE_TUNE_PRICES: dict[str, float] = {
+    "anthropic.claude-3-haiku-20240307-v1:0:200k": 0.008,
+}
 
 
 @dataclass(frozen=True)
@@ -123,6 +132,13 @@ class Settings:
     # The local stack's demo sign-ins, shown on its sign-in screen (never set in the cloud).
     demo_users: tuple[dict[str, str], ...] = ()
     data_dir: Path = Path(".data")
+    # Fine-tuning on Amazon Bedrock: the service role Bedrock assumes to read the
+    # training files and write its output (infra/build.py), and where that output goes.
+    fine_tune_role_arn: str | None = None
+    fine_tune_output_bucket: str | None = None  # default: the export bucket
+    fine_tune_prices: Mapping[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_FINE_TUNE_PRICES)
+    )
 
     def table(self, logical: str) -> str:
         return self.table_names.get(logical) or f"{self.table_prefix}-{logical}"
@@ -217,6 +233,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         if env.get("LOCAL_DEMO_USERS") and env.get("STAGE", "local") == "local"
         else (),
         data_dir=Path(env.get("BRIGHTRUN_DATA_DIR", ".data")),
+        fine_tune_role_arn=env.get("FINE_TUNE_ROLE_ARN") or None,
+        fine_tune_output_bucket=env.get("FINE_TUNE_OUTPUT_BUCKET") or None,
+        fine_tune_prices={
+            **DEFAULT_FINE_TUNE_PRICES,
+            **{
+                str(k): float(v)
+                for k, v in json.loads(env.get("FINE_TUNE_PRICES_JSON") or "{}").items()
+            },
+        },
     )
 
 

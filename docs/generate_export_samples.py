@@ -5,9 +5,10 @@
 Runs the whole product path on a local stack in this process, over HTTP as the demo
 user would: the sample dataset, a plan of ``--count`` conversations, Generate All (the
 Messages-API simulator writes them; fixed seed), every generated conversation approved
-in bulk, then one export per format with an 80/10/10 split. Each file is downloaded
-through its presigned URL; the page shows the file name, the first record and the
-split manifest. Nothing here is hand-written: rerun it after changing a writer.
+in bulk, then one export per format with an 80/10/10 split (seed 0). Each file is
+downloaded through its presigned URL; the page shows every file's name, the first record
+of each format's train file, the split manifest, and the trainer configs in the bundle.
+Nothing here is hand-written: rerun it after changing a writer.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +135,7 @@ def run(count: int) -> str:
             f" {SHOWN_CHARS} characters on this page, not in the files.",
         ]
         manifest: Any = None
+        configs: dict[str, dict[str, str]] = {}
         for fmt in FORMATS:
             record = client.call(
                 "POST",
@@ -142,33 +145,83 @@ def run(count: int) -> str:
             record = _wait(
                 client, f"/api/exports/{record['export_id']}", lambda r: r["status"] != "pending"
             )
-            with urllib.request.urlopen(record["download_url"], timeout=60) as resp:
+            files = {f["split"]: f for f in record["files"]}
+            with urllib.request.urlopen(files["train"]["download_url"], timeout=60) as resp:
                 disposition = resp.headers.get("Content-Disposition", "")
                 text = resp.read().decode("utf-8")
+            with urllib.request.urlopen(files["manifest"]["download_url"], timeout=60) as resp:
+                manifest = json.loads(resp.read())
+            with urllib.request.urlopen(files["bundle"]["download_url"], timeout=60) as resp:
+                zipped = resp.read()
+            with zipfile.ZipFile(io.BytesIO(zipped)) as bundle:
+                configs[fmt] = {
+                    name: bundle.read(name).decode("utf-8")
+                    for name in bundle.namelist()
+                    if name in manifest["trainer_configs"]
+                }
+                listing = bundle.namelist()
             language, shown = first_record(fmt, text)
-            manifest = record["stats"].get("manifest") or manifest
+            listed = "\n".join(
+                f"- `{f['filename']}`: {f['split'] or 'data'}, {f['count']} conversations,"
+                f" {f['bytes']} bytes"
+                for f in record["files"]
+            )
             sections += [
                 "",
                 f"## `{fmt}`",
                 "",
-                f"File `{record['filename']}` ({record['counts'].get('written')} conversations,"
-                f" {len(text.encode())} bytes; download header `{disposition}`). First record:",
+                f"Files ({record['counts'].get('written')} conversations; the bundle holds"
+                f" {', '.join(f'`{n}`' for n in listing)}):",
+                "",
+                listed,
+                "",
+                f"First record of the train file (download header `{disposition}`):",
                 "",
                 f"```{language}",
                 shown,
                 "```",
             ]
+        shown_manifest = dict(manifest)
+        more = f"... {len(manifest['records']) - 3} more"
+        shown_manifest["records"] = [*manifest["records"][:3], more]
+        split = dict(manifest["split"])
+        split["conversations"] = {
+            k: [*v[:3], f"... {len(v) - 3} more"] if len(v) > 3 else v
+            for k, v in split["conversations"].items()
+        }
+        shown_manifest["split"] = split
         sections += [
             "",
-            "## Split manifest",
+            "## Manifest",
             "",
-            "Written beside each file as `...-manifest.json` (the same for every format):",
+            "Every export has one (`...-manifest.json`, also in the bundle); this is the csv"
+            " export's, with its per-record lists shortened on this page:",
             "",
             "```json",
-            json.dumps(manifest, indent=2),
+            json.dumps(_shorten(shown_manifest), indent=2, ensure_ascii=False),
             "```",
             "",
+            "## Trainer configs in the bundles",
+            "",
         ]
+        for fmt, name in (
+            ("sharegpt", "dataset_info.json"),
+            ("sharegpt", "axolotl.yaml"),
+            ("hf_messages", "train_trl.py"),
+            ("openai", "openai_finetune.py"),
+            ("anthropic", "bedrock_customization_job.json"),
+        ):
+            # Scripts are shown as text: they are shipped as generated, not as this
+            # repository's code (which the formatter would restyle).
+            language = {"json": "json", "yaml": "yaml", "py": "text"}[name.rsplit(".", 1)[1]]
+            sections += [
+                f"### `{name}` ({fmt} export)",
+                "",
+                f"```{language}",
+                configs[fmt][name].rstrip("\n"),
+                "```",
+                "",
+            ]
         return "\n".join(sections)
     finally:
         stack.stop()

@@ -669,6 +669,112 @@ def build_cloudfront_waf_template() -> dict[str, Any]:
     }
 
 
+FINE_TUNE_OUTPUT_PREFIX = "fine-tunes/"
+
+
+def fine_tune_resources() -> dict[str, Any]:
+    """Amazon Bedrock model customization: the service role Bedrock assumes for a job
+    (read the export files, write its output under ``fine-tunes/`` of the export bucket)
+    and what the API may do to start and follow jobs (pass that role, and only to
+    Bedrock). Jobs are tagged with their tenant; every key Bedrock touches starts with
+    ``exports/<tenant>/`` or ``fine-tunes/<tenant>/``."""
+    job_arn = (
+        "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:model-customization-job/*"
+    )
+    return {
+        "FineTuneRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "Description": "Assumed by Amazon Bedrock for model customization jobs",
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "bedrock.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                            "Condition": {
+                                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                                "ArnLike": {"aws:SourceArn": {"Fn::Sub": job_arn}},
+                            },
+                        }
+                    ],
+                },
+                "Policies": [
+                    {
+                        "PolicyName": "training-data-and-output",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {
+                                    "Sid": "ReadExports",
+                                    "Effect": "Allow",
+                                    "Action": "s3:GetObject",
+                                    "Resource": {"Fn::Sub": "${ExportBucket.Arn}/exports/*"},
+                                },
+                                {
+                                    "Sid": "WriteOutput",
+                                    "Effect": "Allow",
+                                    "Action": "s3:PutObject",
+                                    "Resource": {
+                                        "Fn::Sub": f"${{ExportBucket.Arn}}/{FINE_TUNE_OUTPUT_PREFIX}*"
+                                    },
+                                },
+                                {
+                                    "Sid": "ListBucket",
+                                    "Effect": "Allow",
+                                    "Action": "s3:ListBucket",
+                                    "Resource": {"Fn::GetAtt": ["ExportBucket", "Arn"]},
+                                },
+                            ],
+                        },
+                    }
+                ],
+            },
+        },
+        "FineTunePolicy": {
+            "Type": "AWS::IAM::ManagedPolicy",
+            "Properties": {
+                "Description": "The API starts, follows and stops Bedrock fine-tunes",
+                "Roles": [{"Ref": FUNCTION_ROLES[API_FUNCTION]}],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "CustomizationJobs",
+                            "Effect": "Allow",
+                            "Action": [
+                                "bedrock:CreateModelCustomizationJob",
+                                "bedrock:GetModelCustomizationJob",
+                                "bedrock:StopModelCustomizationJob",
+                                "bedrock:TagResource",
+                            ],
+                            "Resource": [
+                                {"Fn::Sub": job_arn},
+                                {
+                                    "Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:custom-model/*"
+                                },
+                                {
+                                    "Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/*"
+                                },
+                            ],
+                        },
+                        {
+                            "Sid": "PassRoleToBedrock",
+                            "Effect": "Allow",
+                            "Action": "iam:PassRole",
+                            "Resource": {"Fn::GetAtt": ["FineTuneRole", "Arn"]},
+                            "Condition": {
+                                "StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}
+                            },
+                        },
+                    ],
+                },
+            },
+        },
+    }
+
+
 def build_template() -> dict[str, Any]:
     asl = ASL_PATH.read_text()
     tables = {_logical(r.Meta.logical_name): table_resource(r) for r in ALL_RECORDS}  # type: ignore[attr-defined]
@@ -698,8 +804,13 @@ def build_template() -> dict[str, Any]:
             "COGNITO_USER_POOL_ID": {"Ref": "UserPool"},
             "COGNITO_CLIENT_ID": {"Ref": "UserPoolClient"},
             "RUN_EXPORT_FUNCTION": {"Ref": EXPORT_FUNCTION},
+            "FINE_TUNE_ROLE_ARN": {"Fn::GetAtt": ["FineTuneRole", "Arn"]},
         },
-        EXPORT_FUNCTION: dict(common_env),
+        # The bundle's Bedrock job JSON names the customization role.
+        EXPORT_FUNCTION: {
+            **common_env,
+            "FINE_TUNE_ROLE_ARN": {"Fn::GetAtt": ["FineTuneRole", "Arn"]},
+        },
         # It resumes jobs (their notices carry links, as the workflow's do).
         RECOVERY_FUNCTION: {
             **common_env,
@@ -1092,6 +1203,7 @@ def build_template() -> dict[str, Any]:
                     "SourceArn": {"Fn::GetAtt": ["StalledJobSchedule", "Arn"]},
                 },
             },
+            **fine_tune_resources(),
             "FailedExecutionsAlarm": {
                 "Type": "AWS::CloudWatch::Alarm",
                 "Properties": {
@@ -1195,6 +1307,7 @@ def build_template() -> dict[str, Any]:
             "FrontendUrl": {"Value": {"Fn::Sub": "https://${FrontendDistribution.DomainName}"}},
             "NotificationTopicArn": {"Value": {"Ref": "NotificationTopic"}},
             "StateMachineArn": {"Value": {"Ref": "GenerationStateMachine"}},
+            "FineTuneRoleArn": {"Value": {"Fn::GetAtt": ["FineTuneRole", "Arn"]}},
             "UserPoolId": {"Value": {"Ref": "UserPool"}},
             "UserPoolClientId": {"Value": {"Ref": "UserPoolClient"}},
         },

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.models import (
     AuditRecord,
     Chunk,
@@ -188,13 +189,103 @@ class ExportFilters(Strict):
 
 class ExportOptionsIn(Strict):
     assistant_weights: bool = False
+    csv_formula_neutralisation: bool = Field(
+        default=True,
+        description=(
+            "csv only: prefix cells starting with = + - @ tab or CR with ' so spreadsheets"
+            " show text (default); false writes the text exactly, for training pipelines"
+        ),
+    )
+
+
+SEED_MAX = 2**63 - 1
 
 
 class ExportRequest(Strict):
     format: ExportFormat
     filters: ExportFilters = Field(default_factory=ExportFilters)
-    split: dict[Literal["train", "validation", "test"], float] | None = None
+    split: dict[Literal["train", "validation", "test", "seed"], int | float] | None = Field(
+        default=None,
+        description="Ratios per split (sum 1); may carry the split's integer seed as 'seed'",
+    )
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        le=SEED_MAX,
+        description="The split's seed (default 0), recorded in the manifest",
+    )
     options: ExportOptionsIn | None = None
+
+    def ratios(self) -> dict[str, float] | None:
+        if self.split is None:
+            return None
+        return {k: v for k, v in self.split.items() if k != "seed"}
+
+    def split_seed(self) -> int | None:
+        """The seed from ``seed`` or ``split.seed`` (an integer; both only if equal)."""
+        inner = self.split.get("seed") if self.split else None
+        if inner is not None and (not float(inner).is_integer() or not 0 <= inner <= SEED_MAX):
+            raise ValidationError("split.seed must be an integer from 0 to 2^63-1")
+        value = None if inner is None else int(inner)
+        if value is not None and self.seed is not None and value != self.seed:
+            raise ValidationError("seed and split.seed differ: give the seed once")
+        return self.seed if self.seed is not None else value
+
+
+class FineTuneRequest(Strict):
+    base_model: str | None = Field(
+        default=None,
+        max_length=128,
+        description="Bedrock base model id (default anthropic.claude-3-haiku-20240307-v1:0:200k)",
+    )
+    epochs: int | None = Field(default=None, ge=1, le=10, description="epochCount, 1-10 (2)")
+    learning_rate_multiplier: float | None = Field(
+        default=None, ge=0.1, le=2.0, description="learningRateMultiplier, 0.1-2 (1)"
+    )
+    batch_size: int | None = Field(default=None, ge=4, le=256, description="batchSize (32)")
+    custom_model_name: str | None = Field(
+        default=None, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$"
+    )
+    confirm: bool = Field(default=False, description="Start even over the remaining budget")
+
+
+class FineTuneOut(BaseModel):
+    fine_tune_id: str
+    export_id: str
+    dataset_id: str | None = None
+    provider: str
+    base_model: str
+    hyperparameters: dict[str, Any]
+    job_name: str
+    custom_model_name: str
+    job_arn: str | None = None
+    output_model_arn: str | None = None
+    status: str
+    failure_message: str | None = None
+    training_file: str
+    validation_file: str | None = None
+    output_uri: str
+    training_records: int
+    validation_records: int
+    training_tokens: int
+    estimated_cost_usd: float
+    price_per_1k_tokens_usd: float
+    confirmed_over_budget: bool
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    checked_at: datetime | None = None
+    estimate: dict[str, Any] | None = None
+
+
+class FineTuneEstimate(BaseModel):
+    estimate: dict[str, Any]
+
+
+class FineTuneList(BaseModel):
+    items: list[FineTuneOut]
+    total: int
+    next_cursor: str | None = None
 
 
 class LoginRequest(Strict):
@@ -569,8 +660,12 @@ class ExportOut(BaseModel):
     status: ExportStatus
     filters: dict[str, Any]
     split: dict[str, float] | None = None
+    seed: int | None = Field(default=None, description="The split's seed, as recorded")
     filename: str | None = None
-    files: list[dict[str, Any]]
+    files: list[dict[str, Any]] = Field(
+        description="The data file(s) (split: train/validation/test, or null), then the"
+        " manifest and the bundle: split, filename, count, bytes, sha256, download_url"
+    )
     conversation_count: int
     counts: dict[str, int]
     stats: dict[str, Any]

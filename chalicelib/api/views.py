@@ -8,6 +8,7 @@ from chalicelib.domain.models import (
     Conversation,
     Dataset,
     ExportRecord,
+    FineTune,
     Job,
     PromptTemplate,
     TemplateVersion,
@@ -113,6 +114,12 @@ def export_out(
     ]
     data["download_url"] = download_url
     data["expires_in"] = expires_in
+    return data
+
+
+def fine_tune_out(f: FineTune, estimate: dict[str, Any] | None = None) -> dict[str, Any]:
+    data = f.model_dump(mode="json", exclude={"tenant_id"})
+    data["estimate"] = estimate
     return data
 
 

@@ -132,3 +132,11 @@ class MalformedResponseError(PermanentGenerationError):
 
 class ItemSkipped(Exception):
     """The item is no longer eligible (already generated, deleted, job cancelled)."""
+
+
+class UpstreamServiceError(DomainError):
+    """A cloud service the request depends on refused or failed it (e.g. Bedrock would
+    not start a model customization job); the message carries the service's reason."""
+
+    status_code = 502
+    code = "upstream_error"

@@ -594,6 +594,7 @@ class ExportRecord(DomainModel):
     format: ExportFormat
     filters: dict[str, Any] = Field(default_factory=dict)
     split: dict[str, float] | None = None
+    seed: int | None = None  # the split's seed (recorded: the same seed, the same split)
     status: ExportStatus = ExportStatus.PENDING
     filename: str | None = None
     files: list[dict[str, Any]] = Field(default_factory=list)  # [{split, key, filename, count}]
@@ -636,3 +637,50 @@ class NotificationMessage(DomainModel):
     job_id: str | None = None
     dataset_id: str | None = None
     at: datetime = Field(default_factory=utcnow)
+
+
+# --------------------------------------------------------------------------- fine-tunes
+
+
+class FineTuneStatus(StrEnum):
+    """Bedrock's model-customization job states, plus ``Submitting`` (stored, not yet
+    accepted by Bedrock) and ``SubmitFailed`` (Bedrock refused it)."""
+
+    SUBMITTING = "Submitting"
+    SUBMIT_FAILED = "SubmitFailed"
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    STOPPING = "Stopping"
+    STOPPED = "Stopped"
+
+
+class FineTune(DomainModel):
+    """A model-customization job started from an export."""
+
+    tenant_id: str
+    fine_tune_id: str = Field(default_factory=lambda: new_id("ft"))
+    export_id: str
+    dataset_id: str | None = None
+    provider: str = "bedrock"
+    base_model: str
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    job_name: str = ""
+    custom_model_name: str = ""
+    job_arn: str | None = None
+    output_model_arn: str | None = None
+    status: FineTuneStatus = FineTuneStatus.SUBMITTING
+    failure_message: str | None = None
+    training_file: str = ""  # s3:// URIs Bedrock reads
+    validation_file: str | None = None
+    output_uri: str = ""
+    training_records: int = 0
+    validation_records: int = 0
+    training_tokens: int = 0
+    estimated_cost_usd: float = 0.0
+    price_per_1k_tokens_usd: float = 0.0
+    confirmed_over_budget: bool = False
+    created_by: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    checked_at: datetime | None = None  # last status read from Bedrock

@@ -7,8 +7,8 @@ can be tested against in-memory fakes. The adapters live in ``chalicelib.store``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from chalicelib.domain.models import Conversation, GenerationLog, JudgeResult, PromptTemplate
 
@@ -43,3 +43,59 @@ class JudgementCache(Protocol):
     def get(self, tenant_id: str, content_hash: str) -> JudgeResult | None: ...
 
     def put(self, tenant_id: str, result: JudgeResult) -> None: ...
+
+
+class TokenCounter(Protocol):
+    """Counts the tokens of Messages-shaped records with a model's own tokenizer."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def model(self) -> str: ...
+
+    def count(self, system: str | None, messages: Sequence[Mapping[str, str]]) -> int:
+        """Input tokens of one request made of ``system`` and ``messages``."""
+        ...
+
+
+class ModelCustomization(Protocol):
+    """A model-customization (fine-tuning) service: Amazon Bedrock in the cloud."""
+
+    def create_job(self, request: Mapping[str, Any]) -> str:
+        """Start a job from a CreateModelCustomizationJob request; returns its ARN."""
+        ...
+
+    def get_job(self, job_name: str) -> Mapping[str, Any]:
+        """The job as GetModelCustomizationJob describes it (status, failureMessage, ...)."""
+        ...
+
+    def stop_job(self, job_name: str) -> None: ...
+
+
+class FineTuneStore(Protocol):
+    def save(self, fine_tune: Any) -> Any: ...
+    def get(self, tenant_id: str, fine_tune_id: str) -> Any: ...
+    def list_all(self, tenant_id: str) -> list[Any]: ...
+
+
+class ExportReader(Protocol):
+    def get(self, tenant_id: str, export_id: str) -> Any: ...
+
+
+class DatasetReader(Protocol):
+    def get(self, tenant_id: str, dataset_id: str) -> Any: ...
+
+
+class AuditTrail(Protocol):
+    def record(
+        self,
+        tenant_id: str,
+        actor: str,
+        action: str,
+        entity_type: str,
+        entity_id: str,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        **details: Any,
+    ) -> Any: ...

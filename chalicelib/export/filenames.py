@@ -48,3 +48,48 @@ def export_filename(
             raise ValidationError("split must contain letters or digits")
         name += f"-{split_slug}"
     return f"{name}.{ext}"
+
+
+MAX_LABEL_CHARS: Final = 48
+
+
+def dataset_label(names: list[str]) -> str:
+    """The slug naming an export's dataset (one), or ``all-datasets``."""
+    if len(names) == 1:
+        label = _slug(names[0])[:MAX_LABEL_CHARS].strip("-")
+        if label:
+            return label
+    return "all-datasets" if len(names) != 1 else "dataset"
+
+
+def export_file_name(
+    label: str,
+    fmt: str,
+    export_date: date | datetime,
+    *,
+    extension: str,
+    split: str | None = None,
+    count: int | None = None,
+    suffix: str | None = None,
+) -> str:
+    """``<dataset>-<format>[-<split>][-<count>-conversations]-<date>[-<suffix>].<ext>``:
+    each download says what it holds, so the files of one export (and of two exports)
+    never share a name. Always "conversations" (also for 1) so names glob predictably."""
+    if count is not None and count < 0:
+        raise ValidationError("count must not be negative", {"count": count})
+    if isinstance(export_date, datetime):
+        day = (export_date.astimezone(UTC) if export_date.tzinfo else export_date).date()
+    else:
+        day = export_date
+    ext = extension.lower().lstrip(".")
+    if not _EXTENSION.fullmatch(ext):
+        raise ValidationError(f"invalid extension {extension!r}")
+    parts = [_slug(label) or "dataset", _slug(fmt)]
+    if split is not None:
+        parts.append(_slug(split))
+    if count is not None:
+        parts.append(f"{count}-conversations")
+    parts.append(day.isoformat())
+    if suffix:
+        parts.append(_slug(suffix))
+    return "-".join(p for p in parts if p) + f".{ext}"

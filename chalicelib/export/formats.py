@@ -82,6 +82,32 @@ _LINE_SEPARATORS: Final = re.compile("[\u2028\u2029\x85]")
 _JSON_SEPARATORS: Final = (",", ":")
 
 
+# The split label written while the split is not known yet (a split export renders each
+# record as it reads it, and learns its split once everything is read): a string no
+# record holds in that position, replaced by the label when the record is routed.
+SPLIT_PLACEHOLDER: Final = "\x00split\x00"
+_PLACEHOLDER_JSON: Final = '"\\u0000split\\u0000"'
+
+
+class _AnySplit(Mapping[str, str]):
+    """``ExportOptions.splits`` for rendering before the split is known."""
+
+    def __getitem__(self, key: str) -> str:
+        return SPLIT_PLACEHOLDER
+
+    def get(self, key: str, default: Any = None) -> str:
+        return SPLIT_PLACEHOLDER
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+ANY_SPLIT: Final[Mapping[str, str]] = _AnySplit()
+
+
 class InexpressibleConversationError(UnprocessableError):
     """Raised by ``write`` without a report when a conversation cannot be expressed."""
 
@@ -93,10 +119,14 @@ class ExportOptions:
     # but the final assistant message get weight 0 (train on the last answer only).
     assistant_weights: bool = False
     weight_last_assistant_only: bool = False
-    # conversation_id -> split name; adds a "split" column/field (csv, hf_messages, generic).
+    # conversation_id -> split name; adds a "split" column/field (csv, hf_messages, generic,
+    # sharegpt: the formats whose consumers accept extra fields).
     splits: Mapping[str, str] | None = None
     export_date: datetime | None = None  # generic header; now (UTC) when unset
     chunk_size: int = DEFAULT_CHUNK_SIZE
+    # csv only: prefix cells that a spreadsheet would evaluate as a formula with ``'``
+    # (safe to open in Excel); False writes the text exactly (for training pipelines).
+    neutralise_formulas: bool = True
 
     def __post_init__(self) -> None:
         # A blank prompt from a form means "none", not a record with an empty system message.
@@ -315,33 +345,95 @@ class FormatWriter(ABC):
         report: ExportReport | None,
         on_written: Callable[[ConversationTurns, Sequence[TurnLike]], None] | None = None,
     ) -> Iterator[str]:
-        splits = opts.splits
+        accept = self._accept_one
         for cwt in conversations:
-            cid = cwt.conversation.conversation_id
-            turns = _ordered_turns(cwt.turns)
-            reasons = self._reasons(cwt, turns)
-            text = ""
-            if not reasons:
-                obj, text = self._render(cwt, turns, opts)
-                bad = self._check(obj)
-                if bad:
-                    reasons = [f"written record failed {self.format.value} check: {r}" for r in bad]
-            if reasons:
-                if report is None:
-                    raise InexpressibleConversationError(
-                        f"conversation {cid} cannot be written as {self.format.value}",
-                        {"conversation_id": cid, "reasons": reasons},
-                    )
-                report.skip(cid, reasons)
-                continue
-            if report is not None:
-                report.written += 1
-                if splits is not None:
-                    name = splits.get(cid, "unassigned")
-                    report.split_counts[name] = report.split_counts.get(name, 0) + 1
-            if on_written is not None:
-                on_written(cwt, turns)
-            yield text
+            text = accept(cwt, opts, report, on_written)
+            if text is not None:
+                yield text
+
+    def _accept_one(
+        self,
+        cwt: ConversationTurns,
+        opts: ExportOptions,
+        report: ExportReport | None,
+        on_written: Callable[[ConversationTurns, Sequence[TurnLike]], None] | None = None,
+        validated: bool = False,
+    ) -> str | None:
+        """One conversation's record text, or None when it was skipped (and reported).
+        ``validated``: ``validate_conversation`` already passed it (the record itself is
+        still checked)."""
+        cid = cwt.conversation.conversation_id
+        turns = _ordered_turns(cwt.turns)
+        reasons = [] if validated else self._reasons(cwt, turns)
+        text = ""
+        if not reasons:
+            obj, text = self._render(cwt, turns, opts)
+            bad = self._check(obj)
+            if bad:
+                reasons = [f"written record failed {self.format.value} check: {r}" for r in bad]
+        if reasons:
+            if report is None:
+                raise InexpressibleConversationError(
+                    f"conversation {cid} cannot be written as {self.format.value}",
+                    {"conversation_id": cid, "reasons": reasons},
+                )
+            report.skip(cid, reasons)
+            return None
+        if report is not None:
+            report.written += 1
+            splits = opts.splits
+            if splits is not None:
+                name = splits.get(cid, "unassigned")
+                report.split_counts[name] = report.split_counts.get(name, 0) + 1
+        if on_written is not None:
+            on_written(cwt, turns)
+        return text
+
+    # --- render first, label later (a split export)
+
+    # Where the split label goes: "record" once per record (JSON formats), "row" once per
+    # row (csv), "none" (formats that cannot carry one).
+    labels: ClassVar[str] = "none"
+
+    def render_unlabelled(
+        self, cwt: ConversationTurns, opts: ExportOptions
+    ) -> tuple[str | None, list[str]]:
+        """(the record text with ``SPLIT_PLACEHOLDER`` for its split label, or None;
+        the reasons it cannot be written). ``opts.splits`` must be ``ANY_SPLIT`` for a
+        format that carries labels. None with no reasons: the record cannot hold the
+        placeholder unambiguously (its own text contains it); render it once labelled."""
+        turns = _ordered_turns(cwt.turns)
+        reasons = self._reasons(cwt, turns)
+        if reasons:
+            return None, reasons
+        obj, text = self._render(cwt, turns, opts)
+        bad = self._check(obj)
+        if bad:
+            return None, [f"written record failed {self.format.value} check: {r}" for r in bad]
+        if self.labels == "none":
+            return text, []
+        expected = len(obj) if self.labels == "row" else 1
+        found = text.count(_PLACEHOLDER_JSON if self.labels == "record" else SPLIT_PLACEHOLDER)
+        return (text if found == expected else None), []
+
+    def labelled(self, text: str, split: str) -> str:
+        """A ``render_unlabelled`` record with its split label in place."""
+        if self.labels == "record":
+            return text.replace(_PLACEHOLDER_JSON, _dumps(split))
+        if self.labels == "row":
+            return text.replace(SPLIT_PLACEHOLDER, csv_cell(split))
+        return text
+
+    # --- push-style file pieces (FileStream): what surrounds and separates records
+
+    def _preamble(self, opts: ExportOptions) -> str:
+        return ""
+
+    def _separated(self, n: int, text: str) -> str:
+        return text
+
+    def _epilogue(self, opts: ExportOptions) -> str:
+        return ""
 
 
 class _JsonlWriter(FormatWriter):
@@ -532,6 +624,7 @@ class ShareGPTWriter(_JsonlWriter):
     drop or reject anything else."""
 
     format = ExportFormat.SHAREGPT
+    labels = "record"
     _from: ClassVar[dict[str, str]] = {"user": "human", "assistant": "gpt"}
     _roles: ClassVar[frozenset[str]] = frozenset({"system", "human", "gpt"})
 
@@ -549,11 +642,22 @@ class ShareGPTWriter(_JsonlWriter):
         conv = [{"from": to[t.role], "value": t.content} for t in turns]
         if opts.system_prompt is not None:
             conv.insert(0, {"from": "system", "value": opts.system_prompt})
+        if opts.splits is not None:
+            # ShareGPT readers (LLaMA-Factory, axolotl, FastChat) read the conversations
+            # column and ignore others, so the split label can ride along.
+            return {
+                "conversations": conv,
+                "split": opts.splits.get(cwt.conversation.conversation_id),
+            }
         return {"conversations": conv}
 
     def _check(self, obj: Any) -> list[str]:
-        if not isinstance(obj, dict) or obj.keys() != {"conversations"}:
-            return ['record must be an object with exactly the key "conversations"']
+        if not isinstance(obj, dict) or not (
+            obj.keys() == {"conversations"} or obj.keys() == {"conversations", "split"}
+        ):
+            return ['record must be an object with the key "conversations" (and "split")']
+        if "split" in obj and not isinstance(obj["split"], str | None):
+            return ["split must be a string or null"]
         errors, roles = _check_messages(
             obj["conversations"], allowed_roles=self._roles, key_role="from", key_content="value"
         )
@@ -603,6 +707,7 @@ class HFMessagesWriter(_JsonlWriter):
     with ``datasets.load_dataset("json", ...)``. Same content rules as openai."""
 
     format = ExportFormat.HF_MESSAGES
+    labels = "record"
     _message_roles: ClassVar[frozenset[str]] = frozenset({"system", "user", "assistant"})
 
     def _reasons(self, cwt: ConversationTurns, turns: Sequence[TurnLike]) -> list[str]:
@@ -680,6 +785,18 @@ _GENERIC_EXCLUDE: Final = frozenset({"tenant_id", "version", "claim_token"})
 _TURN_KEYS: Final = frozenset({"turn_number", "role", "content"})
 
 
+# What the generic header counts of one conversation: quality score, cost, tier, persona,
+# (template id, version) or None, model, number of turns.
+AggregateValues = tuple[
+    float | None, float | None, str, str, tuple[str, int | None] | None, str | None, int
+]
+
+
+def aggregate_values(c: Conversation, turns: int) -> AggregateValues:
+    template = (c.template_id, c.template_version) if c.template_id is not None else None
+    return (c.quality_score, c.actual_cost_usd, c.tier.value, c.persona, template, c.model, turns)
+
+
 @dataclass(slots=True)
 class _Aggregates:
     count: int = 0
@@ -698,24 +815,29 @@ class _Aggregates:
     splits: Counter[str] = field(default_factory=Counter)
 
     def add(self, c: Conversation, turns: int, split: str | None) -> None:
+        self.add_values(aggregate_values(c, turns), split)
+
+    def add_values(self, values: AggregateValues, split: str | None) -> None:
+        """``add`` from what ``aggregate_values`` took of a conversation."""
+        score, cost, tier, persona, template, model, turns = values
         self.count += 1
         self.turns += turns
-        if c.quality_score is not None:
-            s = float(c.quality_score)
+        if score is not None:
+            s = float(score)
             self.scored += 1
             self.score_sum += s
             self.score_min = min(self.score_min, s)
             self.score_max = max(self.score_max, s)
             self.at_bar += s >= QUALITY_BAR
-        if c.actual_cost_usd is not None:
-            self.cost += c.actual_cost_usd
+        if cost is not None:
+            self.cost += cost
             self.costed += 1
-        self.tiers[c.tier.value] += 1
-        self.personas[c.persona] += 1
-        if c.template_id is not None:
-            self.templates[(c.template_id, c.template_version)] += 1
-        if c.model is not None:
-            self.models[c.model] += 1
+        self.tiers[tier] += 1
+        self.personas[persona] += 1
+        if template is not None:
+            self.templates[template] += 1
+        if model is not None:
+            self.models[model] += 1
         if split is not None:
             self.splits[split] += 1
 
@@ -761,6 +883,7 @@ class GenericWriter(FormatWriter):
     is reported as a warning, since the header is already out."""
 
     format = ExportFormat.GENERIC
+    labels = "record"
     extension = "json"
     content_type = "application/json"
 
@@ -839,6 +962,19 @@ class GenericWriter(FormatWriter):
 
         return _chunked(texts(), opts.chunk_size, report), header
 
+    def _preamble(self, opts: ExportOptions) -> str:
+        return '"conversations":['
+
+    def _separated(self, n: int, text: str) -> str:
+        return ("\n" if n == 0 else ",\n") + text
+
+    def _epilogue(self, opts: ExportOptions) -> str:
+        return "\n]}\n"
+
+    def header_of(self, aggregates: _Aggregates, opts: ExportOptions) -> str:
+        """The document's opening (metadata) for records counted into ``aggregates``."""
+        return '{"metadata":' + _dumps(aggregates.metadata(opts)) + ","
+
     def _render(
         self, cwt: ConversationTurns, turns: Sequence[TurnLike], opts: ExportOptions
     ) -> tuple[Any, str]:
@@ -915,6 +1051,10 @@ def csv_cell(value: object) -> str:
     return text
 
 
+def _as_is(value: str) -> str:
+    return value
+
+
 def neutralise_cell(value: str) -> str:
     """Prefix ``'`` so spreadsheets show the text instead of evaluating a formula."""
     if value and value[0] in _FORMULA_PREFIXES:
@@ -925,12 +1065,18 @@ def neutralise_cell(value: str) -> str:
 class CSVWriter(FormatWriter):
     """One row per turn with the conversation's metadata. The system prompt, when given,
     is a ``turn_number`` 0 ``system`` row so the file carries what the other formats do.
-    Every text cell is neutralised against formula injection; a leading ``'`` in the
-    output is therefore ambiguous on read-back (the price of spreadsheet safety)."""
+    By default every text cell is neutralised against formula injection; a leading ``'``
+    in the output is then ambiguous on read-back (the price of spreadsheet safety).
+    ``neutralise=False`` (``ExportOptions.neutralise_formulas``) writes the text as it is,
+    for training pipelines that read the CSV programmatically."""
 
     format = ExportFormat.CSV
+    labels = "row"
     extension = "csv"
     content_type = "text/csv; charset=utf-8"
+
+    def __init__(self, neutralise: bool = True) -> None:
+        self.neutralise = neutralise
 
     def columns(self, opts: ExportOptions) -> tuple[str, ...]:
         return (*CSV_COLUMNS, "split") if opts.splits is not None else CSV_COLUMNS
@@ -938,16 +1084,19 @@ class CSVWriter(FormatWriter):
     def _texts(
         self, source: Source, opts: ExportOptions, report: ExportReport | None
     ) -> Iterator[str]:
+        yield self._preamble(opts)
+        yield from super()._texts(source, opts, report)
+
+    def _preamble(self, opts: ExportOptions) -> str:
         buf = io.StringIO()
         csv.writer(buf).writerow(self.columns(opts))
-        yield buf.getvalue()
-        yield from super()._texts(source, opts, report)
+        return buf.getvalue()
 
     def _render(
         self, cwt: ConversationTurns, turns: Sequence[TurnLike], opts: ExportOptions
     ) -> tuple[Any, str]:
         c = cwt.conversation
-        n = neutralise_cell
+        n = neutralise_cell if self.neutralise else _as_is
         head: list[str | int | float] = [
             n(c.conversation_id),
             n(c.dataset_id),
@@ -999,6 +1148,8 @@ class CSVWriter(FormatWriter):
             return [f"row has {len(row)} cells, expected {len(CSV_COLUMNS)} (+ split)"]
         if row[_ROLE_INDEX] not in _CSV_ROLES:
             errors.append(f"invalid role {row[_ROLE_INDEX]!r}")
+        if not self.neutralise:
+            return errors
         for i in range(start, len(row)):
             cell = row[i]
             if isinstance(cell, str) and cell and cell[0] in _FORMULA_PREFIXES:
@@ -1039,6 +1190,22 @@ WRITERS: Final[dict[ExportFormat, FormatWriter]] = {
 }
 
 
+RAW_CSV_WRITER: Final = CSVWriter(neutralise=False)
+
+
+def writer_for(fmt: ExportFormat | str, options: ExportOptions | None = None) -> FormatWriter:
+    """The writer of ``fmt`` configured by ``options`` (CSV with or without formula
+    neutralisation); the registered writer otherwise."""
+    writer = get_writer(fmt)
+    if (
+        writer.format == ExportFormat.CSV
+        and options is not None
+        and not options.neutralise_formulas
+    ):
+        return RAW_CSV_WRITER
+    return writer
+
+
 def get_writer(fmt: ExportFormat | str) -> FormatWriter:
     try:
         return WRITERS[ExportFormat(fmt)]
@@ -1053,6 +1220,114 @@ def write_validated(
 ) -> tuple[Iterator[bytes], ExportReport]:
     """Stream ``fmt`` skipping inexpressible conversations; the report fills as the
     iterator is consumed (``report.complete`` once exhausted)."""
-    writer = get_writer(fmt)
+    writer = writer_for(fmt, options)
     report = ExportReport(format=writer.format)
     return writer.write(source, options, report), report
+
+
+class FileStream:
+    """One file written push-style: ``add`` conversations one at a time (from any
+    source, in any interleaving with other files), collecting bytes chunks of about
+    ``options.chunk_size``. The bytes are exactly what ``write`` produces for the same
+    conversations (generic: ``header() + body``, the header known once the body is).
+
+    An export with a split writes its three files from one pass over the data, routing
+    each conversation to its split's stream."""
+
+    def __init__(
+        self,
+        writer: FormatWriter,
+        options: ExportOptions,
+        report: ExportReport,
+        validated: bool = False,
+        label: str | None = None,
+    ) -> None:
+        """``validated``: every conversation added already passed the writer's
+        ``validate_conversation`` (a split export checks them when it reads them).
+        ``label``: the split every record of this file belongs to."""
+        self.writer, self.options, self.report = writer, options, report
+        self.validated = validated
+        self._label = label
+        self.records = 0
+        self._buf: list[str] = []
+        self._pending = 0
+        self._closed = False
+        self._aggregates: _Aggregates | None = None
+        self._on_written: Callable[[ConversationTurns, Sequence[TurnLike]], None] | None = None
+        if isinstance(writer, GenericWriter):
+            agg = self._aggregates = _Aggregates()
+            splits = options.splits
+
+            def count(cwt: ConversationTurns, turns: Sequence[TurnLike]) -> None:
+                cid = cwt.conversation.conversation_id
+                agg.add(cwt.conversation, len(turns), None if splits is None else splits.get(cid))
+
+            self._on_written = count
+        preamble = writer._preamble(options)
+        if preamble:
+            self._buf.append(preamble)
+            self._pending = len(preamble)
+
+    def add(self, cwt: ConversationTurns) -> bytes | None:
+        """Write one conversation; a chunk when enough bytes are buffered, else None.
+        An inexpressible conversation is skipped and recorded in the report."""
+        text = self.writer._accept_one(
+            cwt, self.options, self.report, self._on_written, self.validated
+        )
+        if text is None:
+            return None
+        text = self.writer._separated(self.records, text)
+        self.records += 1
+        self._buf.append(text)
+        self._pending += len(text)
+        if self._pending >= self.options.chunk_size:
+            return self._drain()
+        return None
+
+    def add_rendered(self, text: str, aggregate: AggregateValues | None = None) -> bytes | None:
+        """Write a record rendered (and checked) before, with its label in place;
+        ``aggregate``: what the generic header counts of it."""
+        if self._aggregates is not None:
+            assert aggregate is not None, "generic records need their aggregate values"
+            splits = self.options.splits
+            self._aggregates.add_values(aggregate, None if splits is None else self._label)
+        text = self.writer._separated(self.records, text)
+        self.records += 1
+        self.report.written += 1
+        self._buf.append(text)
+        self._pending += len(text)
+        if self._pending >= self.options.chunk_size:
+            return self._drain()
+        return None
+
+    def _drain(self) -> bytes:
+        chunk = "".join(self._buf).encode("utf-8")
+        self._buf.clear()
+        self._pending = 0
+        self.report.bytes_written += len(chunk)
+        return chunk
+
+    def close(self) -> bytes:
+        """The rest of the file (the epilogue included)."""
+        if not self._closed:
+            self._closed = True
+            epilogue = self.writer._epilogue(self.options)
+            if epilogue:
+                self._buf.append(epilogue)
+            self.report.complete = True
+        return self._drain() if self._buf else b""
+
+    @property
+    def needs_header(self) -> bool:
+        return self._aggregates is not None
+
+    def header(self) -> bytes:
+        """Generic's metadata opening, once closed (b"" for the other formats)."""
+        if self._aggregates is None:
+            return b""
+        if not self._closed:
+            raise RuntimeError("the header is known only once the file is closed")
+        assert isinstance(self.writer, GenericWriter)
+        data = self.writer.header_of(self._aggregates, self.options).encode("utf-8")
+        self.report.bytes_written += len(data)
+        return data

@@ -14,16 +14,20 @@ it is read or listed.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
+import pickle
 import queue
+import re
+import tempfile
 import threading
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from itertools import islice
-from typing import Any, Final
+from typing import IO, Any, Final
 
 from chalicelib.domain.errors import (
     DomainError,
@@ -34,28 +38,51 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.models import (
     Conversation,
     ConversationStatus,
+    Dataset,
     ExportFormat,
     ExportRecord,
     ExportStatus,
+    QualityReport,
+    StoredTurn,
     new_id,
     utcnow,
 )
-from chalicelib.export.filenames import export_filename
+from chalicelib.domain.ports import TokenCounter
+from chalicelib.export.bundle import Bundle, SpooledFile
+from chalicelib.export.filenames import dataset_label, export_file_name
 from chalicelib.export.formats import (
+    ANY_SPLIT,
+    AggregateValues,
     ExportItem,
     ExportOptions,
     ExportReport,
+    FileStream,
+    FormatWriter,
     GenericWriter,
+    SkippedConversation,
     TurnLike,
+    aggregate_values,
     get_writer,
     write_validated,
+    writer_for,
 )
+from chalicelib.export.leakage import SharedTurns, TurnFingerprints
 from chalicelib.export.splits import (
+    SPLIT_NAMES,
     SplitMember,
     assign_splits,
     split_manifest,
     split_member,
+    stratification,
     validate_ratios,
+)
+from chalicelib.export.tokens import TokenTally
+from chalicelib.export.trainers import (
+    BEDROCK_BASE_MODEL,
+    BEDROCK_DEFAULT_HYPERPARAMETERS,
+    bedrock_job,
+    readme,
+    trainer_configs,
 )
 from chalicelib.generation.service import system_prompt_for
 from chalicelib.review.audit import AuditLog
@@ -65,6 +92,7 @@ from chalicelib.store.repositories import (
     DynamoDatasetRepository,
     DynamoExportRepository,
 )
+from chalicelib.version import product_info
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +133,9 @@ FORMAT_FIELDS: Final[dict[ExportFormat, frozenset[str] | None]] = {
     ),
     ExportFormat.GENERIC: None,
 }
-SPLIT_FIELDS: Final = frozenset({"chunk_id", "quality"})  # what assign_splits groups on
+MANIFEST_VERSION: Final = 2
+MAX_SEED: Final = 2**63 - 1
+ROLE_PLACEHOLDER: Final = "arn:aws:iam::<account-id>:role/<bedrock-customization-role>"
 
 
 def _matches(c: Conversation, filters: dict[str, Any]) -> bool:
@@ -144,17 +174,14 @@ class _ClaimLost(Exception):
     """The run's claim was taken away (the export timed out) before the run finished."""
 
 
-class S3MultipartSink:
-    """Buffers bytes into >= 8 MiB parts; aborts the upload on any failure.
-
-    With ``hold_first_part`` the first part is kept back and uploaded last, with the
-    ``prefix`` given to ``close`` in front of it: a header that is only known once the body
-    is written still goes first in the object (part numbers, not upload order, decide the
-    order), and every part but the last stays >= 5 MiB.
-
-    The multipart upload starts with the first part sent: a file that ends within one
-    part (every export of up to ~2,000 conversations) is stored with one PutObject
-    instead of three calls."""
+class SpoolSink:
+    """Uploads a file that is being written to a local spool (``SpooledFile``): each 8 MiB
+    part is read back from the spool when it is complete, so no part is buffered in
+    memory besides the one being sent (an export writes up to three files at once and
+    spools them all for its bundle anyway). Only one part is held at a time whatever
+    the number of files, and a file that ends within one part (two when the first is
+    held) is stored with one PutObject. ``hold_first_part`` sends part 1 last, read back from the spool with the
+    ``prefix`` given to ``close`` in front (a header known only once the body is)."""
 
     def __init__(
         self,
@@ -163,26 +190,31 @@ class S3MultipartSink:
         key: str,
         content_type: str,
         filename: str,
+        spool: SpooledFile,
         hold_first_part: bool = False,
     ) -> None:
-        self.s3, self.bucket, self.key = s3, bucket, key
+        self.s3, self.bucket, self.key, self.spool = s3, bucket, key, spool
         self.object_args: dict[str, Any] = {
             "ContentType": content_type,
             "ContentDisposition": f'attachment; filename="{filename}"',
             "ServerSideEncryption": "AES256",
         }
+        self.hold_first_part = hold_first_part
         self.upload_id: str | None = None
         self.parts: list[dict[str, Any]] = []
-        self.buffer = io.BytesIO()
+        self.sent = 0  # spool bytes uploaded (part 1 counts as sent while held)
         self.size = 0
-        self.hold_first_part = hold_first_part
-        self.first: bytes | None = None
 
     def write(self, data: bytes) -> None:
-        self.buffer.write(data)
+        self.spool.write(data)
         self.size += len(data)
-        if self.buffer.tell() >= PART_SIZE:
-            self._flush()
+        while self.spool.size - self.sent >= PART_SIZE:
+            if self.hold_first_part and self.sent == 0:
+                self.sent = PART_SIZE  # part 1 waits for the prefix, on disk
+                continue
+            number = len(self.parts) + (2 if self.hold_first_part else 1)
+            self._upload(number, self.spool.read_at(self.sent, PART_SIZE))
+            self.sent += PART_SIZE
 
     def _upload(self, number: int, body: bytes) -> None:
         if self.upload_id is None:
@@ -194,31 +226,20 @@ class S3MultipartSink:
         )["ETag"]
         self.parts.append({"PartNumber": number, "ETag": etag})
 
-    def _flush(self) -> None:
-        body = self.buffer.getvalue()
-        self.buffer = io.BytesIO()
-        if self.hold_first_part and self.first is None:
-            self.first = body
-            return
-        if not body and (self.parts or self.hold_first_part):
-            return
-        self._upload(len(self.parts) + (2 if self.hold_first_part else 1), body)
-
     def close(self, prefix: bytes = b"") -> None:
         if prefix and not self.hold_first_part:
             raise ValueError("a prefix needs hold_first_part")
-        if self.upload_id is None:  # nothing sent yet: the whole file is in memory
-            body = prefix + (self.first or b"") + self.buffer.getvalue()
-            self.buffer = io.BytesIO()
+        self.size += len(prefix)
+        total = self.spool.size
+        if self.upload_id is None:  # no part sent: the file is at most two parts long
+            body = prefix + self.spool.read_at(0, total)
             self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=body, **self.object_args)
-            self.size += len(prefix)
             return
+        if total > self.sent:
+            number = len(self.parts) + (2 if self.hold_first_part else 1)
+            self._upload(number, self.spool.read_at(self.sent, total - self.sent))
         if self.hold_first_part:
-            self._flush()  # the tail after the held part, if any
-            self._upload(1, prefix + (self.first or b""))
-            self.size += len(prefix)
-        else:
-            self._flush()
+            self._upload(1, prefix + self.spool.read_at(0, PART_SIZE))
         self.s3.complete_multipart_upload(
             Bucket=self.bucket,
             Key=self.key,
@@ -327,6 +348,8 @@ class ExportService:
         audit: AuditLog,
         run_async: Callable[[str, str], None] | None = None,
         source: DynamoExportSource | None = None,
+        token_counter: TokenCounter | None = None,
+        bedrock_role_arn: str | None = None,
     ) -> None:
         self.s3 = s3
         self.bucket = bucket
@@ -337,6 +360,8 @@ class ExportService:
         self.audit = audit
         self.run_async = run_async
         self.source = source or DynamoExportSource()
+        self.token_counter = token_counter  # None: the stated approximation
+        self.bedrock_role_arn = bedrock_role_arn
 
     # ------------------------------------------------------------------ sources
     def _approved(
@@ -441,14 +466,23 @@ class ExportService:
         filters: dict[str, Any],
         split: dict[str, float] | None,
         options: dict[str, Any] | None = None,
+        seed: int | None = None,
     ) -> ExportRecord:
         """Validate, then write inline (small) or hand to the async worker (large).
 
         Bad input (unknown dataset, bad split, nothing approved) raises before anything is
-        stored. The request path counts no further than ``INLINE_LIMIT`` + 1."""
+        stored. The request path counts no further than ``INLINE_LIMIT`` + 1. The split's
+        seed (default 0) is recorded: the same seed over the same data gives the same
+        split."""
         fmt = get_writer(fmt).format  # a ValidationError for an unknown format
         if split is not None:
             split = validate_ratios(split)
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED
+        ):
+            raise ValidationError(
+                f"seed must be an integer from 0 to {MAX_SEED}", {"field": "seed"}
+            )
         dataset_ids = self._dataset_ids(tenant_id, filters)
         count = self._count(tenant_id, dataset_ids, filters, stop_at=INLINE_LIMIT + 1)
         if count == 0:
@@ -461,6 +495,7 @@ class ExportService:
             format=fmt,
             filters={**filters, **({"options": options} if options else {})},
             split=split,
+            seed=(seed or 0) if split is not None else None,
             created_by=actor,
         )
         self.exports.save(record)
@@ -556,8 +591,10 @@ class ExportService:
                 "format": done.format.value,
                 "conversation_count": done.conversation_count,
                 "filename": done.filename,
+                "files": [f["filename"] for f in done.files],
                 "filters": done.filters,
                 "split": done.split,
+                "seed": done.seed,
                 "skipped": len(done.skipped),
             },
         )
@@ -568,141 +605,177 @@ class ExportService:
         filters = {k: v for k, v in record.filters.items() if k != "options"}
         options_in = record.filters.get("options") or {}
         dataset_ids = self._dataset_ids(tenant_id, filters)
-        writer = get_writer(record.format)
-        fields = FORMAT_FIELDS[record.format]
-        date = datetime.now(UTC).date()
-        split_convs: dict[str, SplitMember] = {}
-        assignments: dict[str, str] | None = None
-        if record.split:
-            # Splits need every group before the first line is written: one light pass,
-            # keeping only what splitting reads of each conversation.
-            split_convs = {
-                c.conversation_id: split_member(c)
-                for c in self._approved(tenant_id, dataset_ids, filters, SPLIT_FIELDS)
-            }
-            assignments = assign_splits(split_convs.values(), record.split, seed=0)
-        options = ExportOptions(
-            system_prompt=self._system_prompt(tenant_id, dataset_ids),
+        datasets = [self.datasets.get(tenant_id, d) for d in dataset_ids]
+        label = dataset_label([d.name for d in datasets])
+        fmt = record.format
+        fields = FORMAT_FIELDS[fmt]
+        now = utcnow()
+        day = now.date()
+        system_prompt = system_prompt_for(datasets[0]) if len(datasets) == 1 else None
+        base_options = ExportOptions(
+            system_prompt=system_prompt,
             assistant_weights=bool(options_in.get("assistant_weights")),
-            splits=assignments,
+            neutralise_formulas=options_in.get("csv_formula_neutralisation", True) is not False,
         )
-        late: list[str] = []  # approved after the split was computed: not in this file
-        seen: set[str] = set()
-
-        def source() -> Iterator[ExportItem]:
-            conversations = self._approved(tenant_id, dataset_ids, filters, fields)
-            for cwt in self._with_turns(tenant_id, conversations):
-                cid = cwt.conversation.conversation_id
-                if assignments is not None:
-                    if cid not in assignments:
-                        late.append(cid)
-                        continue
-                    seen.add(cid)
-                yield cwt
-
-        # The descriptive name carries the count, known only once the file is written:
-        # downloads get it from their presigned URL (ResponseContentDisposition), so the
-        # object is written once under a fixed key (a copy to a named key would upload
-        # the whole file a second time), stored with a dated name as its own default.
-        key = f"exports/{tenant_id}/{record.export_id}/training-data.{writer.extension}"
-        deferred = isinstance(writer, GenericWriter)
-        sink = S3MultipartSink(
-            self.s3,
-            self.bucket,
-            key,
-            writer.content_type,
-            f"training-data-{date.isoformat()}-approved.{writer.extension}",
-            hold_first_part=deferred,
-        )
+        writer = writer_for(fmt, base_options)
+        tally = TokenTally(counter=self.token_counter)
+        run = _Run(self, record, writer, label, day)
         try:
-            if isinstance(writer, GenericWriter):
-                # One read of the data: the header goes in front once the body is known.
-                report = ExportReport(format=writer.format)
-                body, header = writer.write_deferred_header(source(), options, report)
-                for chunk in body:
-                    sink.write(chunk)
-                sink.close(prefix=header())
+            if record.split:
+                plan = self._split_plan(
+                    record, dataset_ids, filters, writer, fields, base_options, tally
+                )
+                run.skipped.extend(plan.skipped)
+                options = replace(base_options, splits=plan.assignments)
+                run.write_split_files(plan, options, tally)
+                plan.close()
             else:
-                stream, report = write_validated(record.format, source, options)
-                for chunk in stream:
-                    sink.write(chunk)
-                sink.close()
+                source = self._with_turns(
+                    tenant_id, self._approved(tenant_id, dataset_ids, filters, fields)
+                )
+                run.write_files(None, base_options, source, tally)
+            count = sum(f.stream.records for f in run.files)
+            if count == 0:
+                raise UnprocessableError(
+                    f"none of the approved conversations can be written as {fmt.value}",
+                    {"skipped": run.skipped_records()},
+                )
+            tally.finish()
+            manifest = self._manifest(record, datasets, filters, options_in, run, tally, now)
+            if record.split:
+                manifest["split"] = plan.manifest_section(record, run)
+            run.finish(manifest, tally, self.bedrock_role_arn)
         except BaseException:
-            try:
-                sink.abort()
-            except Exception:  # keep the original error; S3 expires orphan uploads
-                log.exception("could not abort the multipart upload of %s", key)
+            run.discard()
             raise
-        for cid in late:
-            report.skip(cid, ["approved after the split was computed; export again to include it"])
-        count = report.written
-        if count == 0:
-            self.s3.delete_object(Bucket=self.bucket, Key=key)
-            raise UnprocessableError(
-                f"none of the approved conversations can be written as {record.format.value}",
-                {"skipped": report.skipped_records()},
-            )
-        filename = export_filename(date, "approved", count=count, extension=writer.extension)
-        files = [
-            {
-                "split": None,
-                "key": key,
-                "filename": filename,
-                "count": count,
-                "bytes": report.bytes_written,
-            }
-        ]
-        manifest: dict[str, Any] | None = None
-        if assignments is not None and record.split is not None:
-            # Describe the file as written: inexpressible conversations are not in it.
-            skipped = {s.conversation_id for s in report.skipped}
-            written = [c for cid, c in split_convs.items() if cid in seen and cid not in skipped]
-            manifest = split_manifest(
-                {c.conversation_id: assignments[c.conversation_id] for c in written},
-                written,
-                record.split,
-            )
-            manifest_name = filename.rsplit(".", 1)[0] + "-manifest.json"
-            manifest_key = f"exports/{tenant_id}/{record.export_id}/{manifest_name}"
-            manifest_body = json.dumps(manifest, indent=2).encode()
-            self.s3.put_object(
-                Bucket=self.bucket,
-                Key=manifest_key,
-                Body=manifest_body,
-                ContentType="application/json",
-                ContentDisposition=f'attachment; filename="{manifest_name}"',
-                ServerSideEncryption="AES256",
-            )
-            files.append(
-                {
-                    "split": "manifest",
-                    "key": manifest_key,
-                    "filename": manifest_name,
-                    "count": count,
-                    "bytes": len(manifest_body),
-                }
-            )
+        finally:
+            run.close()
         record.status = ExportStatus.READY
-        record.filename = filename
-        record.files = files
+        record.filename = run.primary_filename
+        record.files = run.file_entries
         record.conversation_count = count
         record.counts = {
             "written": count,
-            "skipped": len(report.skipped),
-            **(report.split_counts or {}),
+            "skipped": len(run.skipped),
+            **({f.split: f.stream.records for f in run.files} if record.split else {}),
         }
-        record.skipped = report.skipped_records()
+        record.skipped = run.skipped_records()
         record.stats = {
-            "bytes": report.bytes_written,
-            "warnings": report.warnings,
-            "manifest": manifest,
+            "bytes": sum(f.stream.report.bytes_written for f in run.files),
+            "warnings": [w for f in run.files for w in f.stream.report.warnings],
+            "manifest": _summary(manifest),
+            "tokens": manifest["tokens"],
         }
         record.finished_at = utcnow()
         if not self.exports.save_if_pending(record, record.claim_token):
-            for f in files:  # the export was failed meanwhile: leave no file behind
-                self.s3.delete_object(Bucket=self.bucket, Key=f["key"])
+            run.delete_objects()  # the export was failed meanwhile: leave no file behind
             raise _ClaimLost(record.export_id)
         return record
+
+    def _split_plan(
+        self,
+        record: ExportRecord,
+        dataset_ids: list[str],
+        filters: dict[str, Any],
+        writer: FormatWriter,
+        fields: frozenset[str] | None,
+        options: ExportOptions,
+        tally: TokenTally,
+    ) -> _SplitPlan:
+        """The one read of the data for a split export. Each conversation is checked and
+        rendered as it is read (overlapping the reads, as without a split), its split
+        label left as a placeholder, fingerprinted, counted, and spooled to local disk;
+        then the split is assigned over what can be written (whole groups per split)."""
+        tenant_id = record.tenant_id
+        read = None if fields is None else fields | {"chunk_id"}
+        render_options = options if writer.labels == "none" else replace(options, splits=ANY_SPLIT)
+        counts_header = isinstance(writer, GenericWriter)
+        system = options.system_prompt
+        plan = _SplitPlan()
+        fingerprints = TurnFingerprints()
+        page: list[_Entry] = []
+        # Only conversations that are someone's near-duplicate are noted (a few);
+        # written by the reading thread before their page is handed over.
+        duplicates: dict[str, str] = {}
+
+        def conversations() -> Iterator[Conversation]:
+            for dataset_id in dataset_ids:
+                rows = self.source.approved_with_duplicates(tenant_id, dataset_id, filters, read)
+                for c, duplicate_of in rows:
+                    if _matches(c, filters):  # the rule in one place (see _approved)
+                        if duplicate_of is not None:
+                            duplicates[c.conversation_id] = duplicate_of
+                        yield c
+
+        for item in self._with_turns(tenant_id, conversations()):
+            c = item.conversation
+            cid = c.conversation_id
+            text, reasons = writer.render_unlabelled(item, render_options)
+            if reasons:
+                plan.skipped.append(SkippedConversation(cid, reasons))
+                continue
+            plan.members.append(split_member(c, duplicates.get(cid)))
+            fingerprints.add(cid, item.turns)
+            approx = tally.sample(system, item.turns)
+            if text is None:  # its own text holds the placeholder: rendered once split
+                page.append((cid, None, approx, None, freeze(item)))
+            else:
+                aggregate = aggregate_values(c, len(item.turns)) if counts_header else None
+                page.append((cid, text, approx, aggregate, None))
+            if len(page) >= PAGE:
+                plan.spool(page)
+                page = []
+        if page:
+            plan.spool(page)
+        assert record.split is not None
+        plan.shared = fingerprints.analyse()
+        plan.assignments = assign_splits(
+            plan.members, record.split, seed=record.seed or 0, links=plan.shared.links
+        )
+        plan.counts = Counter(plan.assignments.values())
+        return plan
+
+    def _manifest(
+        self,
+        record: ExportRecord,
+        datasets: list[Dataset],
+        filters: dict[str, Any],
+        options_in: Mapping[str, Any],
+        run: _Run,
+        tally: TokenTally,
+        now: datetime,
+    ) -> dict[str, Any]:
+        per_record = tally.per_record()
+        split_of = {
+            cid: f.split if record.split else None
+            for f in run.files
+            for cid in tally.ids.get(f.split, ())
+        }
+        return {
+            "manifest_version": MANIFEST_VERSION,
+            "product": product_info(),
+            "export_id": record.export_id,
+            "created_at": record.created_at.isoformat(),
+            "written_at": now.isoformat(),
+            "created_by": record.created_by,
+            "format": record.format.value,
+            "datasets": [{"dataset_id": d.dataset_id, "name": d.name} for d in datasets],
+            "filters": {**filters, "status": "approved"},
+            "options": {
+                "assistant_weights": bool(options_in.get("assistant_weights")),
+                "csv_formula_neutralisation": options_in.get("csv_formula_neutralisation", True)
+                is not False,
+            },
+            "files": [],  # filled in by the run once every file is hashed
+            "conversation_count": len(per_record),
+            "skipped": run.skipped_records(),
+            "tokens": tally.statistics(),
+            "split": None,
+            "records": [
+                {"conversation_id": cid, "split": split_of.get(cid), "tokens": tokens}
+                for cid, tokens in per_record.items()
+            ],
+        }
 
     # ------------------------------------------------------------------ downloads
     def expire_if_stale(self, record: ExportRecord, now: datetime | None = None) -> ExportRecord:
@@ -721,7 +794,10 @@ class ExportService:
             for f in record.files:
                 url = self.presign(f["key"], f["filename"])
                 out["files"].append({**f, "download_url": url})
-            out["download_url"] = out["files"][0]["download_url"] if out["files"] else None
+            # The export's own file: the data file, or with a split the bundle of all.
+            primary = [f for f in out["files"] if f["filename"] == record.filename]
+            chosen = primary or out["files"]
+            out["download_url"] = chosen[0]["download_url"] if chosen else None
             out["expires_in"] = self.presign_seconds
         return out
 
@@ -741,3 +817,453 @@ class ExportService:
     def history(self, tenant_id: str) -> list[ExportRecord]:
         now = utcnow()
         return [self.expire_if_stale(r, now) for r in self.exports.list_all(tenant_id)]
+
+
+# ---------------------------------------------------------------------- one export's run
+
+
+def _summary(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest without its per-record lists (the export record stays far below
+    DynamoDB's item size; the full manifest is a file of the export)."""
+    out = {k: v for k, v in manifest.items() if k != "records"}
+    if isinstance(out.get("split"), dict):
+        out["split"] = {k: v for k, v in out["split"].items() if k != "conversations"}
+    return out
+
+
+# A conversation spooled as plain values: pickling the pydantic model (its state dict,
+# enums and fields-set) and 12 NamedTuple turns cost ~45 us a conversation, this ~12 us.
+_CONVERSATION_FIELDS: Final = tuple(Conversation.model_fields)
+_Frozen = tuple[tuple[Any, ...], tuple[str, ...], list[tuple[int, str, str]]]
+
+
+_QUALITY_AT: Final = _CONVERSATION_FIELDS.index("quality")
+
+
+def freeze(item: ExportItem) -> _Frozen:
+    c = item.conversation
+    values = tuple(map(c.__dict__.__getitem__, _CONVERSATION_FIELDS))
+    quality = values[_QUALITY_AT]
+    if quality is not None:
+        # The nested report as JSON: its models pickle at ~45 us, JSON goes both ways
+        # in ~15 us (and round-trips its floats and datetimes exactly).
+        values = (
+            *values[:_QUALITY_AT],
+            quality.model_dump_json(),
+            *values[_QUALITY_AT + 1 :],
+        )
+    turns = [(t.turn_number, t.role, t.content) for t in item.turns]
+    return values, tuple(c.model_fields_set), turns
+
+
+def thaw(frozen: _Frozen) -> ExportItem:
+    """The item ``freeze`` took, rebuilt as pydantic rebuilds an unpickled model
+    (``BaseModel.__setstate__``): the fields' values as they were validated."""
+    values, fields_set, turns = frozen
+    fields = dict(zip(_CONVERSATION_FIELDS, values, strict=True))
+    if isinstance(fields["quality"], str):
+        fields["quality"] = QualityReport.model_validate_json(fields["quality"])
+    c = object.__new__(Conversation)
+    object.__setattr__(c, "__dict__", fields)
+    object.__setattr__(c, "__pydantic_fields_set__", set(fields_set))
+    object.__setattr__(c, "__pydantic_extra__", None)
+    object.__setattr__(c, "__pydantic_private__", None)
+    return ExportItem(c, list(map(StoredTurn._make, turns)))
+
+
+# A spooled conversation of a split export: id, its rendered record (split label left as
+# a placeholder) or None, approximate tokens, what a generic header counts of it, and,
+# when it could not be rendered ahead, the conversation itself.
+_Entry = tuple[str, str | None, int, AggregateValues | None, _Frozen | None]
+
+
+@dataclass(slots=True)
+class _SplitPlan:
+    """A split export between its read and its write: the conversations spooled to local
+    disk (pages pickled as read), what splitting read of each, and the assignment."""
+
+    members: list[SplitMember] = field(default_factory=list)
+    skipped: list[SkippedConversation] = field(default_factory=list)
+    assignments: dict[str, str] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+    shared: SharedTurns | None = None
+    _file: IO[bytes] = field(default_factory=lambda: tempfile.TemporaryFile(prefix="split-"))  # noqa: SIM115
+
+    def spool(self, page: list[_Entry]) -> None:
+        data = pickle.dumps(page, protocol=pickle.HIGHEST_PROTOCOL)
+        self._file.write(len(data).to_bytes(8, "little"))
+        self._file.write(data)
+
+    def entries(self) -> Iterator[_Entry]:
+        f = self._file
+        f.seek(0)
+        while header := f.read(8):
+            yield from pickle.loads(f.read(int.from_bytes(header, "little")))
+
+    def close(self) -> None:
+        self._file.close()
+
+    def manifest_section(self, record: ExportRecord, run: _Run) -> dict[str, Any]:
+        """Seed, ratios asked and obtained, shares against the whole, groups, leakage and
+        which conversation went where: described as written."""
+        assert record.split is not None
+        written = {cid for f in run.files for cid in f.written}
+        assignments = {cid: s for cid, s in self.assignments.items() if cid in written}
+        members = [m for m in self.members if m.conversation_id in written]
+        links = self.shared.links if self.shared is not None else []
+        base = split_manifest(assignments, members, record.split, links)
+        total = base["total"]
+        section: dict[str, Any] = {
+            "seed": record.seed or 0,
+            "ratios_requested": dict(record.split),
+            "ratios_obtained": base["shares"],
+            "stratified_by": ["tier", "persona", "cell (emotion x topic)"],
+            "grouped_by": [
+                "source chunk",
+                "near-duplicate links (quality.duplicate_of)",
+                "shared near-verbatim turns",
+            ],
+            **base,
+            "stratification": stratification(assignments, members),
+            "conversations": {
+                name: sorted(cid for cid, s in assignments.items() if s == name)
+                for name in SPLIT_NAMES
+                if name in base["counts"]
+            },
+        }
+        section["leakage"] = {
+            **base["leakage"],
+            "shared_turns": self.shared.report(assignments) if self.shared else None,
+        }
+        section["total"] = total
+        return section
+
+
+_KEY_SAFE = re.compile(r"[^A-Za-z0-9-]+")
+
+
+@dataclass(slots=True)
+class _OutFile:
+    split: str  # train / validation / test, or "all" without a split
+    stream: FileStream
+    sink: SpoolSink
+    spooled: SpooledFile
+    key: str
+    filename: str
+    expected: int | None
+    written: list[str] = field(default_factory=list)
+    sha256: str = ""
+
+    def write(self, chunk: bytes) -> None:
+        self.sink.write(chunk)  # spools it, and uploads every complete part
+
+    def close(self) -> None:
+        tail = self.stream.close()
+        if tail:
+            self.write(tail)
+        header = self.stream.header()
+        self.spooled.header = header
+        if self.stream.needs_header:
+            self.sink.close(prefix=header)
+        else:
+            self.sink.close()
+
+    @property
+    def size(self) -> int:
+        return self.spooled.size + len(self.spooled.header)
+
+
+class _Run:
+    """The files of one export: data files streamed to S3 (and spooled for the bundle),
+    then the manifest and the bundle. Any failure removes every object written."""
+
+    def __init__(
+        self,
+        service: ExportService,
+        record: ExportRecord,
+        writer: FormatWriter,
+        label: str,
+        day: date,
+    ) -> None:
+        self.s3, self.bucket = service.s3, service.bucket
+        self.record, self.writer, self.label, self.day = record, writer, label, day
+        self.prefix = f"exports/{record.tenant_id}/{record.export_id}/"
+        self.files: list[_OutFile] = []
+        self.skipped: list[SkippedConversation] = []
+        self.stored_keys: list[str] = []
+        self.file_entries: list[dict[str, Any]] = []
+        self.primary_filename: str | None = None
+        self._open_sinks: list[SpoolSink] = []
+        self._bundle: Bundle | None = None
+
+    def _name(
+        self, split: str | None, count: int | None, ext: str, suffix: str | None = None
+    ) -> str:
+        return export_file_name(
+            self.label,
+            self.record.format.value,
+            self.day,
+            extension=ext,
+            split=split,
+            count=count,
+            suffix=suffix,
+        )
+
+    def _sink(
+        self,
+        key: str,
+        content_type: str,
+        filename: str,
+        spool: SpooledFile,
+        hold: bool = False,
+    ) -> SpoolSink:
+        sink = SpoolSink(self.s3, self.bucket, key, content_type, filename, spool, hold)
+        self._open_sinks.append(sink)
+        return sink
+
+    def _open(self, split: str | None, count: int | None, options: ExportOptions) -> _OutFile:
+        ext = self.writer.extension
+        filename = self._name(split, count, ext)
+        # A count known before writing (a split's) is part of the key; a single file's
+        # count is only known once written, and the key is not rewritten for it (a copy
+        # would store the file twice): its download name carries the count.
+        key = self.prefix + filename
+        # A split's conversations were checked against the format when they were read.
+        report = ExportReport(format=self.writer.format)
+        stream = FileStream(self.writer, options, report, validated=count is not None, label=split)
+        spooled = SpooledFile(filename)
+        sink = self._sink(
+            key,
+            self.writer.content_type,
+            filename,
+            spooled,
+            hold=isinstance(self.writer, GenericWriter),
+        )
+        out = _OutFile(split or "all", stream, sink, spooled, key, filename, count)
+        self.files.append(out)
+        return out
+
+    def write_files(
+        self,
+        counts: Mapping[str, int] | None,
+        options: ExportOptions,
+        items: Iterable[ExportItem],
+        tally: TokenTally,
+    ) -> None:
+        """Route every conversation to its file (one pass over ``items``)."""
+        if counts is None:
+            outs = {"all": self._open(None, None, options)}
+        else:
+            outs = {n: self._open(n, counts[n], options) for n in SPLIT_NAMES if counts.get(n)}
+        assignments = options.splits
+        system = options.system_prompt
+        for item in items:
+            cid = item.conversation.conversation_id
+            out = outs["all" if assignments is None else assignments[cid]]
+            before = out.stream.records
+            chunk = out.stream.add(item)
+            if chunk:
+                out.write(chunk)
+            if out.stream.records != before:
+                out.written.append(cid)
+                tally.add(out.split, cid, system, item.turns)
+        self._close(outs)
+
+    def write_split_files(
+        self, plan: _SplitPlan, options: ExportOptions, tally: TokenTally
+    ) -> None:
+        """Route every spooled record to its split's file, its label put in place."""
+        counts = plan.counts
+        outs = {n: self._open(n, counts[n], options) for n in SPLIT_NAMES if counts.get(n)}
+        assignments = plan.assignments
+        labelled = self.writer.labelled
+        for cid, text, approx, aggregate, frozen in plan.entries():
+            split = assignments[cid]
+            out = outs[split]
+            if text is not None:
+                chunk = out.stream.add_rendered(labelled(text, split), aggregate)
+            else:
+                before = out.stream.records
+                chunk = out.stream.add(thaw(frozen)) if frozen is not None else None
+                if out.stream.records == before:  # failed its final check: reported
+                    if chunk:
+                        out.write(chunk)
+                    continue
+            if chunk:
+                out.write(chunk)
+            out.written.append(cid)
+            tally.add_count(split, cid, approx)
+        self._close(outs)
+
+    def _close(self, outs: Mapping[str, _OutFile]) -> None:
+        # One after the other: each close reads its last part back from its spool, and
+        # closing together would hold every file's last part in memory at once.
+        for out in outs.values():
+            out.close()  # a failure leaves this sink and later ones open: discard() aborts
+            self._open_sinks.remove(out.sink)
+            self.stored_keys.append(out.key)  # stored: discard() deletes it
+            self.skipped += out.stream.report.skipped
+        for out in self.files:
+            if out.expected is None:
+                out.filename = self._name(None, out.stream.records, self.writer.extension)
+            elif out.stream.records != out.expected:
+                self._rename(out, self._name(out.split, out.stream.records, self.writer.extension))
+
+    def _rename(self, out: _OutFile, filename: str) -> None:
+        """A split file whose count came out lower than assigned (a record failed its
+        final check): stored under the name that says what it holds."""
+        key = self.prefix + filename
+        self.s3.copy_object(
+            Bucket=self.bucket,
+            Key=key,
+            CopySource={"Bucket": self.bucket, "Key": out.key},
+            MetadataDirective="REPLACE",
+            ContentType=self.writer.content_type,
+            ContentDisposition=f'attachment; filename="{filename}"',
+            ServerSideEncryption="AES256",
+        )
+        self.stored_keys.append(key)
+        self.s3.delete_object(Bucket=self.bucket, Key=out.key)
+        self.stored_keys.remove(out.key)
+        out.key, out.filename = key, filename
+
+    def skipped_records(self) -> list[dict[str, str]]:
+        return [
+            {"conversation_id": s.conversation_id, "reason": "; ".join(s.reasons)}
+            for s in self.skipped
+        ]
+
+    def _put(self, filename: str, body: bytes, content_type: str) -> str:
+        key = self.prefix + filename
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=body,
+            ContentType=content_type,
+            ContentDisposition=f'attachment; filename="{filename}"',
+            ServerSideEncryption="AES256",
+        )
+        self.stored_keys.append(key)
+        return key
+
+    def finish(self, manifest: dict[str, Any], tally: TokenTally, role_arn: str | None) -> None:
+        """Hash every data file into the bundle, then store the manifest and the bundle."""
+        record, fmt = self.record, self.record.format
+        split = record.split is not None
+        total = sum(f.stream.records for f in self.files)
+        bundle = self._bundle = Bundle()
+        data_names: dict[str, str] = {}
+        for out in self.files:
+            out.spooled.name = out.filename
+            out.sha256 = bundle.add_file(out.spooled)
+            data_names[out.split] = out.filename
+            manifest["files"].append(
+                {
+                    "split": out.split if split else None,
+                    "filename": out.filename,
+                    "records": out.stream.records,
+                    "bytes": out.size,
+                    "sha256": out.sha256,
+                }
+            )
+        max_tokens = manifest["tokens"]["all"]["max"]
+        bedrock = None
+        if fmt == ExportFormat.ANTHROPIC:
+            by_split = {f.split: f for f in self.files}
+            train = by_split.get("train") or by_split.get("all") or self.files[0]
+            validation = by_split.get("validation")
+            bedrock = bedrock_job(
+                job_name=_KEY_SAFE.sub("-", f"{self.label[:28]}-{record.export_id}")[:63],
+                custom_model_name=_KEY_SAFE.sub("-", f"{self.label[:28]}-{record.export_id}-model")[
+                    :63
+                ],
+                role_arn=role_arn or ROLE_PLACEHOLDER,
+                base_model=BEDROCK_BASE_MODEL,
+                training_uri=f"s3://{self.bucket}/{train.key}",
+                validation_uri=f"s3://{self.bucket}/{validation.key}" if validation else None,
+                output_uri=f"s3://{self.bucket}/fine-tunes/{record.tenant_id}/{record.export_id}/",
+                hyperparameters=BEDROCK_DEFAULT_HYPERPARAMETERS,
+            )
+        configs = trainer_configs(
+            fmt, self.label.replace("-", "_"), data_names, max_tokens, bedrock
+        )
+        manifest_name = self._name(None, total, "json", suffix="manifest")
+        manifest["trainer_configs"] = sorted(configs)
+        manifest_body = json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8")
+        # The manifest is stored while the bundle is built and uploaded.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="manifest")
+        manifest_put = pool.submit(self._put, manifest_name, manifest_body, "application/json")
+        pool.shutdown(wait=False)
+        bundle.add_text(manifest_name, manifest_body)
+        for name, text in configs.items():
+            bundle.add_text(name, text)
+        title = f"{self.label} {fmt.value} export {record.export_id} ({total} conversations)"
+        bundle.add_text(
+            "README.md",
+            readme(fmt, title, data_names, manifest_name, configs, self.label.replace("-", "_")),
+        )
+        bundle_name = self._name(None, total, "zip")
+        bundle_key = self.prefix + bundle_name
+        zipped = bundle.finish()
+        sink = self._sink(bundle_key, "application/zip", bundle_name, zipped)
+        try:
+            sink.close()
+        finally:
+            manifest_key = manifest_put.result()  # stored (and listed for cleanup) or raised
+        bundle_bytes = zipped.size
+        self._open_sinks.remove(sink)
+        self.stored_keys.append(bundle_key)
+        self.file_entries = [
+            {
+                "split": out.split if split else None,
+                "key": out.key,
+                "filename": out.filename,
+                "count": out.stream.records,
+                "bytes": out.size,
+                "sha256": out.sha256,
+            }
+            for out in self.files
+        ]
+        self.file_entries.append(
+            {
+                "split": "manifest",
+                "key": manifest_key,
+                "filename": manifest_name,
+                "count": total,
+                "bytes": len(manifest_body),
+            }
+        )
+        self.file_entries.append(
+            {
+                "split": "bundle",
+                "key": bundle_key,
+                "filename": bundle_name,
+                "count": total,
+                "bytes": bundle_bytes,
+            }
+        )
+        self.primary_filename = bundle_name if split else self.files[0].filename
+
+    def discard(self) -> None:
+        """After a failure: abort open uploads and delete every object already stored."""
+        for sink in self._open_sinks:
+            try:
+                sink.abort()
+            except Exception:  # keep the original error; S3 expires orphan uploads
+                log.exception("could not abort the multipart upload of %s", sink.key)
+        self._open_sinks.clear()
+        self.delete_objects()
+
+    def delete_objects(self) -> None:
+        for key in self.stored_keys:
+            try:
+                self.s3.delete_object(Bucket=self.bucket, Key=key)
+            except Exception:
+                log.exception("could not delete %s", key)
+        self.stored_keys.clear()
+
+    def close(self) -> None:
+        for out in self.files:
+            out.spooled.close()
+        if self._bundle is not None:
+            self._bundle.close()

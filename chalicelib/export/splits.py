@@ -8,18 +8,25 @@ side of the split is leakage too. Scenario/arc/persona/topic are deliberately no
 keys: tier-1 arcs and topics repeat across many conversations by design, so grouping on
 them would leave a handful of huge groups and make the ratios unreachable.
 
-Assignment is stratified by (tier, persona) with systematic allocation: groups are laid
-out stratum by stratum (tier blocks, persona blocks within them; block and in-block order
-from a seeded hash), and each group goes to the split furthest behind its target share at
-that point. Any contiguous block therefore gets its ratios to within about one group,
-which stratifies every tier and every (tier, persona) cell, and the overall counts land
-within about one group of target. No global random state is used.
+Callers may add links of their own (``assign_splits(links=...)``): the export joins
+conversations that share a near-verbatim turn (``export/leakage.py``), because a canned
+prompt answered on both sides of the split is leakage as much as a shared chunk.
+
+Assignment is stratified by minimisation (Pocock-Simon): groups are taken largest first,
+then in an order drawn from the seed, and each goes to the split that is furthest behind
+its target share summed over the dimensions the group belongs to: overall, its tier
+and its persona (each counted twice), its (tier, persona) stratum and its cell (persona
+x emotion x topic). Every marginal therefore stays within a group or two of its target
+in every split: each tier, each persona and, where a cell has enough conversations to
+be split at all, each cell; the overall counts land within about one group of target. No global random
+state is used: the same seed gives the same split.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final, NamedTuple, TypeVar
@@ -83,18 +90,30 @@ class SplitMember(NamedTuple):
     tier: str
     persona: str
     duplicate_of: str | None
+    emotion: str = ""
+    topic: str = ""
 
 
-def split_member(conversation: Conversation | SplitMember) -> SplitMember:
+def split_member(
+    conversation: Conversation | SplitMember, duplicate_of: str | None = None
+) -> SplitMember:
+    """What splitting reads of ``conversation``; ``duplicate_of`` stands in for its
+    quality report's when the report was not decoded (the export reads only that key)."""
     if isinstance(conversation, SplitMember):
         return conversation
     quality = conversation.quality
+    if quality is not None:
+        duplicate_of = quality.duplicate_of
+    # The dimension values repeat across conversations: one string each, not one per
+    # conversation (an export holds a member for every conversation it splits).
     return SplitMember(
         conversation.conversation_id,
         conversation.chunk_id,
         conversation.tier.value,
-        conversation.persona,
-        quality.duplicate_of if quality is not None else None,
+        sys.intern(conversation.persona),
+        duplicate_of,
+        sys.intern(conversation.emotion),
+        sys.intern(conversation.topic),
     )
 
 
@@ -104,8 +123,12 @@ def base_group_key(conversation: Conversation | SplitMember) -> str:
     return f"conv:{conversation.conversation_id}"
 
 
-def group_conversations(conversations: Iterable[Conversation | SplitMember]) -> dict[str, str]:
-    """conversation_id -> group key (chunk groups joined through duplicate_of links).
+def group_conversations(
+    conversations: Iterable[Conversation | SplitMember],
+    links: Iterable[tuple[str, str]] = (),
+) -> dict[str, str]:
+    """conversation_id -> group key (chunk groups joined through duplicate_of links and
+    through ``links``: pairs of conversation ids that must share a split).
 
     A joined group is named by its smallest member key so the result is order-independent.
     """
@@ -134,6 +157,9 @@ def group_conversations(conversations: Iterable[Conversation | SplitMember]) -> 
         dup = c.duplicate_of
         if dup is not None and dup in key_of:
             union(key_of[c.conversation_id], key_of[dup])
+    for a, b in links:
+        if a in key_of and b in key_of:
+            union(key_of[a], key_of[b])
     return {cid: find(key) for cid, key in key_of.items()}
 
 
@@ -141,6 +167,7 @@ def assign_splits(
     conversations: Iterable[Conversation | SplitMember],
     ratios: Mapping[str, float] | None = None,
     seed: int | str = 0,
+    links: Iterable[tuple[str, str]] = (),
 ) -> dict[str, str]:
     """conversation_id -> split name; whole groups go to one split (see module doc)."""
     weights = validate_ratios(DEFAULT_RATIOS if ratios is None else ratios)
@@ -150,41 +177,107 @@ def assign_splits(
         dupes = sorted(k for k, n in Counter(ids).items() if n > 1)
         raise ValidationError("duplicate conversation ids", {"conversation_ids": dupes[:20]})
 
-    group_of = group_conversations(members_in)
+    group_of = group_conversations(members_in, links)
     members: dict[str, list[SplitMember]] = defaultdict(list)
     for c in members_in:
         members[group_of[c.conversation_id]].append(c)
 
     # A group spanning strata (one chunk used for two personas) counts in its majority
     # stratum; ties go to the smallest key so the choice does not depend on input order.
-    def stratum(group: list[SplitMember]) -> tuple[str, str]:
-        counts = Counter((c.tier, c.persona) for c in group)
+    def stratum(group: list[SplitMember]) -> tuple[str, str, str]:
+        counts = Counter((c.tier, c.persona, cell_key(c)) for c in group)
         return min(counts, key=lambda k: (-counts[k], k))
 
-    def order(item: tuple[str, list[SplitMember]]) -> tuple[int, str, int, str, int, str]:
-        key, group = item
-        tier, persona = stratum(group)
-        return (
-            _hash(seed, "tier", tier),
-            tier,
-            _hash(seed, "persona", tier, persona),
-            persona,
-            _hash(seed, "group", key),
-            key,
-        )
-
+    # Larger groups first (they are the hard part of hitting the ratios), then in an
+    # order drawn from the seed.
+    ordered = sorted(
+        members.items(), key=lambda kv: (-len(kv[1]), _hash(seed, "group", kv[0]), kv[0])
+    )
     names = list(weights)
-    counts = dict.fromkeys(names, 0)
+    totals = dict.fromkeys(names, 0)
     placed = 0
+    seen: Counter[tuple[str, str]] = Counter()
+    by_value: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: dict.fromkeys(names, 0))
     out: dict[str, str] = {}
-    for _key, group in sorted(members.items(), key=order):
-        placed += len(group)
-        # Furthest behind target wins; a 0-ratio split can never win because the deficits
-        # sum to the group size (> 0). Ties: larger ratio, then canonical order.
-        best = max(names, key=lambda s: (weights[s] * placed - counts[s], weights[s]))
-        counts[best] += len(group)
+    for _key, group in ordered:
+        size = len(group)
+        tier, persona, cell = stratum(group)
+        # (dimension, value, weight): the marginals stratification promises count twice,
+        # the finer strata once (they cannot all be exact in small splits).
+        strata = (
+            ("tier", tier, 2),
+            ("persona", persona, 2),
+            ("tier-persona", f"{tier}\x1f{persona}", 1),
+            ("cell", f"{persona}\x1f{cell}", 1),
+        )
+        placed += size
+        for dim, value, _ in strata:
+            seen[dim, value] += size
+
+        # Each dimension's deficit for a split once the group is placed; the overall
+        # ratio counts twice so totals stay on target. Furthest behind target wins; a
+        # 0-ratio split can never win (its deficits are never positive while the others'
+        # sum to the group size). Ties: larger ratio, then canonical order.
+        scores: dict[str, tuple[float, float]] = {}
+        for name in names:
+            w = weights[name]
+            deficit = 2 * (w * placed - totals[name])
+            for dim, value, weight in strata:
+                deficit += weight * (w * seen[dim, value] - by_value[dim, value][name])
+            scores[name] = (deficit, w)
+        best = max(names, key=scores.__getitem__)
+        totals[best] += size
+        for dim, value, _ in strata:
+            by_value[dim, value][best] += size
         for c in group:
             out[c.conversation_id] = best
+    return out
+
+
+def cell_key(c: SplitMember) -> str:
+    """The coverage cell below the persona (emotion x topic)."""
+    return f"{c.emotion}\x1f{c.topic}"
+
+
+def _shares(counter: Counter[str], total: int) -> dict[str, float]:
+    return {k: round(n / total, 4) for k, n in sorted(counter.items())} if total else {}
+
+
+def stratification(
+    assignments: Mapping[str, str], conversations: Iterable[SplitMember]
+) -> dict[str, Any]:
+    """Each split's shares of every tier, persona and cell against the whole export, and
+    the largest gap per dimension (what stratification is meant to keep small)."""
+    convs = [c for c in conversations if c.conversation_id in assignments]
+    dims: dict[str, Any] = {
+        "tier": lambda c: c.tier,
+        "persona": lambda c: c.persona,
+        "cell": lambda c: f"{c.persona} / {c.emotion} / {c.topic}",
+    }
+    names = [n for n in SPLIT_NAMES if n in set(assignments.values())]
+    out: dict[str, Any] = {}
+    for dim, value_of in dims.items():
+        whole: Counter[str] = Counter(value_of(c) for c in convs)
+        by_split: dict[str, Counter[str]] = {n: Counter() for n in names}
+        for c in convs:
+            by_split[assignments[c.conversation_id]][value_of(c)] += 1
+        whole_shares = _shares(whole, len(convs))
+        splits: dict[str, Any] = {}
+        gap = 0.0
+        for n in names:
+            total = sum(by_split[n].values())
+            shares = {k: round(by_split[n].get(k, 0) / total, 4) if total else 0.0 for k in whole}
+            splits[n] = dict(sorted(shares.items()))
+            if total:
+                gap = max([gap, *(abs(shares[k] - whole_shares[k]) for k in whole)])
+        entry: dict[str, Any] = {"whole": whole_shares, "splits": splits, "max_gap": round(gap, 4)}
+        if dim == "cell":
+            # Cells are small: only one with at least one conversation per split can be
+            # spread over every split at all; the others sit where their groups fell.
+            entry["splittable_cells"] = sum(1 for n in whole.values() if n >= len(names))
+            entry["cells"] = len(whole)
+            del entry["splits"]  # one line per cell per split would dwarf the manifest
+        out[dim] = entry
     return out
 
 
@@ -201,11 +294,12 @@ def split_manifest(
     assignments: Mapping[str, str],
     conversations: Iterable[Conversation | SplitMember],
     ratios: Mapping[str, float] | None = None,
+    links: Iterable[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """Counts per split, split x tier and split x persona, group counts and a leakage check
     recomputed from the conversations (so it also catches a hand-edited assignment)."""
     convs = [split_member(c) for c in conversations]
-    group_of = group_conversations(convs)
+    group_of = group_conversations(convs, links)
     present = [c for c in convs if c.conversation_id in assignments]
     unassigned = sorted(c.conversation_id for c in convs if c.conversation_id not in assignments)
     names = [n for n in SPLIT_NAMES if n in set(assignments.values())]

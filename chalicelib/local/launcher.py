@@ -467,6 +467,8 @@ class LocalStack:
                 "STATE_MACHINE_ARN": self.outputs["StateMachineArn"],
                 "APP_BASE_URL": self.url,
                 "RUN_EXPORT_FUNCTION": local_function_arn("RunExport"),
+                # Bedrock (moto) runs customization jobs with the template's role.
+                "FINE_TUNE_ROLE_ARN": self.outputs.get("FineTuneRoleArn", ""),
             }
         )
         from chalicelib.bootstrap import reset_container

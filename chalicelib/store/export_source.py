@@ -16,6 +16,8 @@ query would send.
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any, Final
@@ -190,6 +192,46 @@ class DynamoExportSource:
                 return
             request["ExclusiveStartKey"] = last
 
+    def approved_with_duplicates(
+        self,
+        tenant_id: str,
+        dataset_id: str,
+        filters: Mapping[str, Any],
+        fields: Collection[str] | None = None,
+    ) -> Iterator[tuple[Conversation, str | None]]:
+        """``approved`` with each conversation's ``quality.duplicate_of`` (what a split
+        groups on). The stored quality report is read for it but decoded only when
+        ``fields`` asks for it: its JSON is scanned for the one key (~1 us where
+        decoding and validating the report costs ~28 us a conversation)."""
+        wanted = fields is None or "quality" in fields
+        names = (
+            CONVERSATION_FIELDS
+            if fields is None
+            else tuple(
+                n for n in CONVERSATION_FIELDS if n in BASE_FIELDS or n in fields or n == "quality"
+            )
+        )
+        attributes = ConversationRecord.get_attributes()
+        request = _query(tenant_id, dataset_id, filters, [attributes[n] for n in names])
+        kept = names if wanted else tuple(n for n in names if n != "quality")
+        decode = record_decoder(attributes, kept)
+        quality_name = attributes["quality"].attr_name
+        validate = Conversation.model_validate
+        client = self._dynamodb()
+        while True:
+            page = client.query(**request)
+            for raw in page.get("Items", ()):
+                conversation = validate(decode(raw))
+                if wanted:
+                    quality = conversation.quality
+                    yield conversation, quality.duplicate_of if quality is not None else None
+                else:
+                    yield conversation, duplicate_of(raw.get(quality_name))
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return
+            request["ExclusiveStartKey"] = last
+
     def count_approved(
         self, tenant_id: str, dataset_id: str, filters: Mapping[str, Any], stop_at: int
     ) -> int | None:
@@ -264,6 +306,28 @@ class DynamoExportSource:
                     )
                 )
         return out
+
+
+# pynamodb's JSONAttribute stores json.dumps(report): the top-level key with its default
+# separator. A key inside a string value would have escaped quotes, so cannot match.
+_DUPLICATE_OF: Final = re.compile(r'"duplicate_of": (null|"((?:[^"\\]|\\.)*)")')
+
+
+def duplicate_of(raw_quality: Mapping[str, Any] | None) -> str | None:
+    """``quality.duplicate_of`` from a stored quality report (its raw DynamoDB value)."""
+    if not raw_quality or "S" not in raw_quality:
+        return None
+    text = raw_quality["S"]
+    match = _DUPLICATE_OF.search(text)
+    if match is None:  # not the layout json.dumps writes: decode it the slow way
+        if '"duplicate_of"' not in text:
+            return None
+        value = json.loads(text).get("duplicate_of")
+        return value if isinstance(value, str) else None
+    if match.group(1) == "null":
+        return None
+    inner = match.group(2)
+    return str(json.loads(f'"{inner}"')) if "\\" in inner else inner
 
 
 def _stored_turns(conversation_id: str, stored: Any) -> list[StoredTurn]:

@@ -403,6 +403,19 @@ class JudgementRecord(BaseRecord):
     created_at = UTCDateTimeAttribute()
 
 
+class FineTuneRecordRow(BaseRecord):
+    """A fine-tune (model customization job) started from an export."""
+
+    class Meta:
+        table_name = "unset"
+        logical_name = "fine_tunes"
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    fine_tune_id = UnicodeAttribute(range_key=True)
+    created_ms = NumberAttribute()
+    doc = JSONAttribute()
+
+
 ALL_RECORDS: tuple[type[BaseRecord], ...] = (
     DatasetRecord,
     ChunkRecord,
@@ -419,6 +432,7 @@ ALL_RECORDS: tuple[type[BaseRecord], ...] = (
     AuditRecordRow,
     JudgementRecord,
     NotificationRecord,
+    FineTuneRecordRow,
 )
 
 

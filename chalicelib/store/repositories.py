@@ -37,6 +37,7 @@ from chalicelib.domain.models import (
     Dataset,
     ExportRecord,
     ExportStatus,
+    FineTune,
     GenerationLog,
     Job,
     JobStatus,
@@ -55,6 +56,7 @@ from chalicelib.store.records import (
     ConversationVersionRecord,
     DatasetRecord,
     ExportRecordRow,
+    FineTuneRecordRow,
     GenerationLogRecord,
     JobItemRecord,
     JobRecord,
@@ -1782,3 +1784,27 @@ __all__ = [
     "ReviewFailure",
     "ReviewWrite",
 ]
+
+
+class DynamoFineTuneRepository:
+    """One JSON doc per fine-tune, keyed by tenant (every read is the caller's tenant)."""
+
+    def save(self, fine_tune: FineTune) -> FineTune:
+        FineTuneRecordRow(
+            fine_tune.tenant_id,
+            fine_tune.fine_tune_id,
+            created_ms=_ms(fine_tune.created_at),
+            doc=doc_of(fine_tune),
+        ).save()
+        return fine_tune
+
+    def get(self, tenant_id: str, fine_tune_id: str) -> FineTune:
+        try:
+            row = FineTuneRecordRow.get(tenant_id, fine_tune_id, consistent_read=True)
+        except DoesNotExist as e:
+            raise NotFoundError("fine-tune", fine_tune_id) from e
+        return FineTune.model_validate(row.doc)
+
+    def list_all(self, tenant_id: str) -> list[FineTune]:
+        rows = [FineTune.model_validate(r.doc) for r in FineTuneRecordRow.query(tenant_id)]
+        return sorted(rows, key=lambda f: f.created_at, reverse=True)

@@ -388,10 +388,29 @@ export interface TemplateDetail extends PromptTemplate {
 }
 
 export interface ExportFile {
-  split?: string;
+  split?: string | null;
   filename?: string;
   count?: number;
+  bytes?: number;
+  sha256?: string;
   download_url?: string;
+}
+
+/** Token statistics of one split (or of the whole export). */
+export interface TokenSummary {
+  records: number;
+  total: number;
+  min: number | null;
+  mean: number | null;
+  p95: number | null;
+  max: number | null;
+  over: Record<string, number>;
+}
+
+export interface ExportTokens {
+  tokenizer: { name: string; method: string; note?: string };
+  splits: Record<string, TokenSummary>;
+  all: TokenSummary;
 }
 
 export interface ExportRecord {
@@ -527,6 +546,56 @@ export interface ExportBody {
   format: ExportFormat;
   filters?: ExportFilters;
   split?: { train: number; validation: number; test: number } | null;
+  /** The split's seed (recorded; the same seed gives the same split). */
+  seed?: number;
+  options?: { assistant_weights?: boolean; csv_formula_neutralisation?: boolean };
+}
+
+export const FINE_TUNE_BASE_MODELS = ["anthropic.claude-3-haiku-20240307-v1:0:200k"] as const;
+
+export interface FineTuneRequest {
+  base_model?: string;
+  epochs?: number;
+  learning_rate_multiplier?: number;
+  batch_size?: number;
+  confirm?: boolean;
+}
+
+export interface FineTuneEstimate {
+  base_model: string;
+  training_tokens: number;
+  epochs: number;
+  price_per_1k_tokens_usd: number;
+  estimated_cost_usd: number;
+  budget_usd: number | null;
+  spent_usd: number | null;
+  committed_fine_tunes_usd: number;
+  budget_remaining_usd: number | null;
+  over_budget: boolean;
+  tokenizer?: { name: string } | null;
+}
+
+export type FineTuneStatus = "Submitting" | "SubmitFailed" | "InProgress" | "Completed" | "Failed" | "Stopping" | "Stopped";
+export const ACTIVE_FINE_TUNE_STATUSES: readonly FineTuneStatus[] = ["Submitting", "InProgress", "Stopping"];
+
+export interface FineTune {
+  fine_tune_id: string;
+  export_id: string;
+  dataset_id?: string | null;
+  base_model: string;
+  hyperparameters: Record<string, number>;
+  job_name: string;
+  custom_model_name: string;
+  job_arn?: string | null;
+  output_model_arn?: string | null;
+  status: FineTuneStatus;
+  failure_message?: string | null;
+  training_records: number;
+  validation_records: number;
+  training_tokens: number;
+  estimated_cost_usd: number;
+  created_at: string;
+  checked_at?: string | null;
 }
 
 // --------------------------------------------------------------------------- errors
@@ -872,6 +941,15 @@ export const api = {
   createExport: (body: ExportBody) => request<ExportRecord>("POST", "/api/export/conversations", { body }),
   getExport: (id: string) => request<ExportRecord>("GET", `/api/exports/${enc(id)}`),
   exportHistory: async () => asList<ExportRecord>(await request<unknown>("GET", "/api/export/history")),
+
+  // fine-tunes (Amazon Bedrock)
+  estimateFineTune: async (exportId: string, body: FineTuneRequest) =>
+    (await request<{ estimate: FineTuneEstimate }>("POST", `/api/exports/${enc(exportId)}/fine-tunes/estimate`, { body })).estimate,
+  startFineTune: (exportId: string, body: FineTuneRequest) =>
+    request<FineTune>("POST", `/api/exports/${enc(exportId)}/fine-tunes`, { body }),
+  listFineTunes: async () => asList<FineTune>(await request<unknown>("GET", "/api/fine-tunes")),
+  getFineTune: (id: string) => request<FineTune>("GET", `/api/fine-tunes/${enc(id)}`),
+  stopFineTune: (id: string) => request<FineTune>("POST", `/api/fine-tunes/${enc(id)}/stop`, { body: {} }),
 
   // notifications
   subscribe: (email: string) => request<Subscription>("POST", "/api/notifications/subscriptions", { body: { email } }),

@@ -6,7 +6,9 @@ session's local stack serving the built frontend.
   across a reload -> keyboard review (a/r/n/j/k) -> bulk approve with the header
   checkbox -> OpenAI JSONL export downloaded and parsed;
 - optimistic locking: two browsers on one conversation, the second sees the conflict;
-- untrusted model text (an HTML payload in a turn) is shown as text, never run.
+- untrusted model text (an HTML payload in a turn) is shown as text, never run;
+- a Bedrock fine-tune started from the Exports page on an anthropic export, its status
+  (from moto's Bedrock) shown and stopped in the page.
 """
 
 from __future__ import annotations
@@ -325,7 +327,8 @@ def test_reviewer_journey_from_sample_to_export(context: Any, api: Any, stack: A
     with page.expect_download() as info:
         tid(page, "export-download").click()
     download = info.value
-    assert download.suggested_filename.endswith(f"approved-{len(approved)}-conversations.jsonl")
+    name = download.suggested_filename
+    assert f"-openai-{len(approved)}-conversations-" in name and name.endswith(".jsonl"), name
     text = Path(download.path()).read_text(encoding="utf-8")
     lines = [json.loads(x) for x in text.splitlines()]
     assert len(lines) == len(approved)
@@ -433,3 +436,86 @@ def test_model_text_is_shown_as_text(context: Any, written: dict) -> None:
     # Give any injected handler time to fire (a broken image errors immediately).
     page.wait_for_timeout(300)
     assert fired == []
+
+
+# --------------------------------------------------------------------------- fine-tune
+
+
+def test_a_bedrock_fine_tune_started_from_the_exports_page(
+    context: Any, api: Any, stack: Any
+) -> None:
+    from chalicelib.bootstrap import get_container
+    from chalicelib.domain.models import Conversation, ConversationStatus, Tier, utcnow
+    from chalicelib.store.records import TurnsRecord
+
+    tenant = stack.demo_users[0].tenant_id
+    status, ds, _ = api.post("/api/datasets", {"name": "Browser fine-tune", "budget_usd": 5})
+    assert status == 201, ds
+    now = utcnow()
+    conversations = []
+    for i in range(20):
+        conv = Conversation(
+            tenant_id=tenant,
+            dataset_id=ds["dataset_id"],
+            persona="Anxious Investor",
+            emotion="Fear",
+            topic="Fees",
+            intent="Understand",
+            tone="Warm",
+            tier=Tier.TEMPLATE,
+            title=f"ft {i}",
+            status=ConversationStatus.APPROVED,
+            quality_score=8.0,
+            turn_count=2,
+            approved_by="seed@example.com",
+            approved_at=now,
+        )
+        turns = [
+            {"turn_number": 1, "role": "user", "content": f"What do I pay in fees, case {i}?"},
+            {"turn_number": 2, "role": "assistant", "content": f"Here is the breakdown {i}."},
+        ]
+        TurnsRecord(tenant, conv.conversation_id, turns=turns, created_at=now).save()
+        conversations.append(conv)
+    get_container().conversation_repo.add_planned(conversations)
+    status, record, _ = api.post(
+        "/api/export/conversations",
+        {
+            "format": "anthropic",
+            "filters": {"dataset_id": ds["dataset_id"]},
+            "split": {"train": 0.8, "validation": 0.1, "test": 0.1},
+        },
+    )
+    assert status == 201 and record["status"] == "ready", record
+    export_id = record["export_id"]
+
+    page = context.new_page()
+    dialogs = watch_dialogs(page)
+    open_app(page, stack.url)
+    tid(page, "nav-exports").click()
+    tid(page, f"btn-fine-tune-{export_id}").click()
+    tid(page, "fine-tune-dialog").wait_for()
+    tid(page, "fine-tune-epochs").fill("3")
+    page.locator('[data-testid="fine-tune-estimate"]', has_text="3 epochs").wait_for()
+    tid(page, "btn-fine-tune-start").click()
+    tid(page, "fine-tune-dialog").wait_for(state="detached")
+
+    status, listed, _ = api.get("/api/fine-tunes")
+    assert status == 200, listed
+    ft = next(f for f in listed["items"] if f["export_id"] == export_id)
+    assert ft["hyperparameters"]["epochCount"] == 3
+    shown = tid(page, f"fine-tune-status-{ft['fine_tune_id']}")
+    shown.wait_for()
+    assert shown.inner_text() == "InProgress" and shown.get_attribute("data-status") == "InProgress"
+    job = (
+        get_container().client("bedrock").get_model_customization_job(jobIdentifier=ft["job_name"])
+    )
+    assert job["hyperParameters"]["epochCount"] == "3"
+    assert job["trainingDataConfig"]["s3Uri"].endswith(
+        next(f["filename"] for f in record["files"] if f["split"] == "train")
+    )
+
+    tid(page, f"btn-fine-tune-stop-{ft['fine_tune_id']}").click()
+    page.locator(
+        f'[data-testid="fine-tune-status-{ft["fine_tune_id"]}"][data-status="Stopped"]'
+    ).wait_for()
+    assert dialogs == []

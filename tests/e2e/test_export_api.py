@@ -14,6 +14,7 @@ call is scoped to a dataset, since the stack is shared by the whole session.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -112,10 +113,16 @@ def download(url: str) -> tuple[bytes, dict[str, str]]:
         return resp.read(), dict(resp.headers)
 
 
-def filename_pattern(fmt: str) -> re.Pattern[str]:
+def filename_pattern(
+    fmt: str, split: str | None = None, ext: str | None = None, suffix: str = ""
+) -> re.Pattern[str]:
+    """``<dataset>-<format>[-<split>]-<n>-conversations-<date>[-suffix].<ext>``."""
     today = datetime.now(UTC).date().isoformat()
-    ext = EXTENSIONS.get(fmt, "jsonl")
-    return re.compile(rf"training-data-{today}-approved-(\d+)-conversations\.{ext}")
+    ext = ext or EXTENSIONS.get(fmt, "jsonl")
+    part = f"-{split}" if split else ""
+    return re.compile(
+        rf"[a-z0-9-]+-{fmt.replace('_', '-')}{part}-(\d+)-conversations-{today}{suffix}\.{ext}"
+    )
 
 
 def parse_file(fmt: str, data: bytes) -> tuple[list[Any], dict[str, Any] | None]:
@@ -261,12 +268,13 @@ def sample(api: Any) -> dict[str, Any]:
 
 
 def check_download(
-    fmt: str, record: dict[str, Any], url: str
+    fmt: str, record: dict[str, Any], url: str, filename: str | None = None
 ) -> tuple[list[Any], dict[str, Any] | None]:
-    """Download ``url``: descriptive Content-Disposition, every record valid for ``fmt``."""
+    """Download ``url``: descriptive Content-Disposition (``filename``, default the
+    export's), every record valid for ``fmt``."""
     assert url_expiry_seconds(url) <= 900
     data, headers = download(url)
-    assert f'filename="{record["filename"]}"' in headers["Content-Disposition"]
+    assert f'filename="{filename or record["filename"]}"' in headers["Content-Disposition"]
     records, metadata = parse_file(fmt, data)
     writer = get_writer(fmt)
     for rec in records:
@@ -288,9 +296,15 @@ def test_every_format_exports_exactly_the_approved_conversations(
     assert record["conversation_count"] == n and record["skipped"] == []
     assert record["counts"]["written"] == n and record["counts"]["skipped"] == 0
     assert record["expires_in"] is not None and 0 < record["expires_in"] <= 900
-    assert [f["filename"] for f in record["files"]] == [record["filename"]]
-    assert record["files"][0]["download_url"] == record["download_url"]
-    assert "key" not in record["files"][0]
+    data_file, manifest_file, bundle_file = record["files"]
+    assert data_file["filename"] == record["filename"] and data_file["split"] is None
+    assert manifest_file["split"] == "manifest" and bundle_file["split"] == "bundle"
+    assert filename_pattern(fmt, ext="json", suffix="-manifest").fullmatch(
+        manifest_file["filename"]
+    )
+    assert filename_pattern(fmt, ext="zip").fullmatch(bundle_file["filename"])
+    assert data_file["download_url"] == record["download_url"]
+    assert all("key" not in f and f["download_url"] for f in record["files"])
 
     records, metadata = check_download(fmt, record, record["download_url"])
     written = records_by_conversation(fmt, records, sample["signatures"])
@@ -369,7 +383,7 @@ def test_download_links_history_and_audit(api: Any, user: Any, sample: dict[str,
     assert item["format"] == "openai" and item["filters"] == {"dataset_id": sample["id"]}
     assert item["conversation_count"] == len(sample["approved"])
     assert item["filename"] == created["filename"]
-    assert [f["filename"] for f in item["files"]] == [created["filename"]]
+    assert [f["filename"] for f in item["files"]] == [f["filename"] for f in created["files"]]
     created_at = [e["created_at"] for e in history["items"]]
     assert created_at == sorted(created_at, reverse=True)  # newest first
 
@@ -391,36 +405,62 @@ def test_download_links_history_and_audit(api: Any, user: Any, sample: dict[str,
 def check_split_export(
     fmt: str, record: dict[str, Any]
 ) -> tuple[list[Any], dict[str, Any], dict[str, str]]:
-    """Data file + manifest of a split export; returns (records, manifest, id -> split)."""
+    """One file per split, the manifest and the bundle; every data file valid for its
+    format and holding exactly its split. Returns (records, manifest, id -> split)."""
     assert record["split"] == SPLIT
-    data_file, manifest_file = record["files"]
-    assert data_file["split"] is None and data_file["filename"] == record["filename"]
-    assert manifest_file["split"] == "manifest"
-    assert manifest_file["filename"] == record["filename"].rsplit(".", 1)[0] + "-manifest.json"
-    for f in (data_file, manifest_file):
+    files = {f["split"]: f for f in record["files"]}
+    data_splits = [f["split"] for f in record["files"] if f["split"] in SPLIT]
+    assert data_splits == [s for s in SPLIT if record["counts"].get(s)], record["files"]
+    assert set(files) == {*data_splits, "manifest", "bundle"}
+    assert record["filename"] == files["bundle"]["filename"]
+    for f in record["files"]:
         assert f["download_url"] and url_expiry_seconds(f["download_url"]) <= 900
-    records, _ = check_download(fmt, record, data_file["download_url"])
-    raw, headers = download(manifest_file["download_url"])
-    assert f'filename="{manifest_file["filename"]}"' in headers["Content-Disposition"]
+    raw, headers = download(files["manifest"]["download_url"])
+    assert f'filename="{files["manifest"]["filename"]}"' in headers["Content-Disposition"]
     manifest = json.loads(raw)
-    assert manifest == record["stats"]["manifest"]
-    if fmt == "csv":
-        split_of = {r["conversation_id"]: r["split"] for r in records}
-        per_conv: dict[str, set[str]] = defaultdict(set)
-        for r in records:
-            per_conv[r["conversation_id"]].add(r["split"])
-        assert all(len(s) == 1 for s in per_conv.values())  # every row of a conversation
-    else:
-        split_of = {r["conversation_id"]: r["split"] for r in records}
-    assert set(split_of.values()) <= set(SPLIT)
+    summary = {k: v for k, v in manifest.items() if k != "records"}
+    summary["split"] = {k: v for k, v in manifest["split"].items() if k != "conversations"}
+    assert summary == record["stats"]["manifest"]
+    listed = {f["filename"]: f for f in manifest["files"]}
+    records: list[Any] = []
+    split_of: dict[str, str] = {}
+    for split in data_splits:
+        f = files[split]
+        match = filename_pattern(fmt, split).fullmatch(f["filename"])
+        assert match and int(match.group(1)) == f["count"] == record["counts"][split], f
+        data, _ = download(f["download_url"])
+        assert hashlib.sha256(data).hexdigest() == listed[f["filename"]]["sha256"] == f["sha256"]
+        file_records, _ = check_download(fmt, record, f["download_url"], f["filename"])
+        ids = file_ids(fmt, file_records, manifest, split)
+        assert len(set(ids)) == f["count"] == listed[f["filename"]]["records"]
+        if fmt in ("hf_messages", "generic", "csv", "sharegpt"):  # labelled in the record
+            assert {r["split"] for r in file_records} == {split}
+        split_of.update(dict.fromkeys(ids, split))
+        records += file_records
+    section = manifest["split"]
+    assert {k: set(v) for k, v in section["conversations"].items()} == {
+        s: {cid for cid, x in split_of.items() if x == s} for s in data_splits
+    }
     counts = Counter(split_of.values())
-    assert manifest["total"] == record["conversation_count"] == len(split_of)
-    assert manifest["counts"] == {name: counts[name] for name in manifest["counts"]}
-    assert sum(manifest["counts"].values()) == manifest["total"]
-    assert {k: record["counts"][k] for k in counts} == dict(counts)
-    assert manifest["leakage"] == {"ok": True, "groups_across_splits": []}
-    assert manifest["unassigned"] == [] and manifest["unknown_ids"] == []
-    return records, manifest, split_of
+    assert section["total"] == record["conversation_count"] == len(split_of)
+    assert section["counts"] == {name: counts[name] for name in section["counts"]}
+    assert sum(section["counts"].values()) == section["total"]
+    assert section["seed"] == record["seed"] and section["ratios_requested"] == SPLIT
+    assert section["leakage"]["ok"] and section["leakage"]["groups_across_splits"] == []
+    assert section["unassigned"] == [] and section["unknown_ids"] == []
+    return records, section, split_of
+
+
+def file_ids(fmt: str, records: list[Any], manifest: dict[str, Any], split: str) -> list[str]:
+    """The conversation ids of one file's records (formats without ids: the manifest's
+    list for that split, checked against the record count)."""
+    if fmt == "csv":
+        return list(dict.fromkeys(r["conversation_id"] for r in records))
+    if fmt in ("hf_messages", "generic"):
+        return [r["conversation_id"] for r in records]
+    ids = manifest["split"]["conversations"][split]
+    assert len(ids) == len(records)
+    return list(ids)
 
 
 def test_split_on_the_sample_adds_a_split_field_and_a_manifest(
@@ -461,7 +501,7 @@ def test_split_keeps_each_chunk_on_one_side(api: Any, user: Any) -> None:
         assert all(manifest["counts"][name] > 0 for name in SPLIT), manifest["counts"]
         if fmt == "generic":
             status, again, _ = api.get(f"/api/exports/{record['export_id']}")
-            assert status == 200 and len(again["files"]) == 2
+            assert status == 200 and len(again["files"]) == 5
             assert all(f["download_url"] for f in again["files"])
 
 

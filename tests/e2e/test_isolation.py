@@ -90,6 +90,14 @@ def tenant_a(api: Api) -> dict[str, str]:
         "/api/export/conversations", {"format": "openai", "filters": {"dataset_id": dsid}}
     )
     assert status == 201, export
+    status, claude_export, _ = api.post(
+        "/api/export/conversations", {"format": "anthropic", "filters": {"dataset_id": dsid}}
+    )
+    assert status == 201, claude_export
+    status, fine_tune, _ = api.post(
+        f"/api/exports/{claude_export['export_id']}/fine-tunes", {"confirm": True}
+    )
+    assert status == 201, fine_tune
     status, template, _ = api.post(
         "/api/templates",
         {
@@ -112,6 +120,8 @@ def tenant_a(api: Api) -> dict[str, str]:
         "trashed": trashed,
         "job": job["job_id"],
         "export": export["export_id"],
+        "claude_export": claude_export["export_id"],
+        "fine_tune": fine_tune["fine_tune_id"],
         "template": template["template_id"],
         "email": "ops@harbor-pine.example",
     }
@@ -128,6 +138,8 @@ def missing_ids() -> dict[str, str]:
         "trashed": f"conv_{n}t",
         "job": f"job_{n}",
         "export": f"exp_{n}",
+        "claude_export": f"exp_{n}c",
+        "fine_tune": f"ft_{n}",
         "template": f"tpl_{n}",
         "email": f"ops-{n}@nowhere.example",
     }
@@ -419,6 +431,32 @@ def attacks() -> list[Attack]:
         ),
     )
     add("GET /api/export/history", "list", "absent", lambda b, i: b.get("/api/export/history"))
+    # fine-tunes
+    add(
+        "POST /api/exports/{id}/fine-tunes",
+        "export",
+        "404",
+        lambda b, i: b.post(f"/api/exports/{i['claude_export']}/fine-tunes", {"confirm": True}),
+    )
+    add(
+        "POST /api/exports/{id}/fine-tunes/estimate",
+        "export",
+        "404",
+        lambda b, i: b.post(f"/api/exports/{i['claude_export']}/fine-tunes/estimate", {}),
+    )
+    add("GET /api/fine-tunes", "list", "absent", lambda b, i: b.get("/api/fine-tunes"))
+    add(
+        "GET /api/fine-tunes/{id}",
+        "fine-tune",
+        "404",
+        lambda b, i: b.get(f"/api/fine-tunes/{i['fine_tune']}"),
+    )
+    add(
+        "POST /api/fine-tunes/{id}/stop",
+        "fine-tune",
+        "404",
+        lambda b, i: b.post(f"/api/fine-tunes/{i['fine_tune']}/stop", {}),
+    )
     add(
         "GET /api/exports/{id} (status + download_url)",
         "export",
@@ -604,6 +642,7 @@ def test_every_documented_route_is_in_the_matrix() -> None:
         .replace("{job_id}", "{id}")
         .replace("{template_id}", "{id}")
         .replace("{export_id}", "{id}")
+        .replace("{fine_tune_id}", "{id}")
         for d in documented
     }
     assert documented - no_foreign_id - covered == set()

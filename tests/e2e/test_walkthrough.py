@@ -73,7 +73,7 @@ def test_one_conversation_end_to_end(api):
     )
     assert status == 201, export
     today = datetime.now(UTC).date().isoformat()
-    assert export["filename"] == f"training-data-{today}-approved-1-conversations.jsonl"
+    assert export["filename"] == f"walkthrough-openai-1-conversations-{today}.jsonl"
     with urllib.request.urlopen(export["download_url"]) as resp:
         body = resp.read().decode()
         disposition = resp.headers.get("Content-Disposition")

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.store.records import ALL_RECORDS
 from infra.build import (
     API_FUNCTION,
     ASL_PATH,
@@ -258,7 +259,7 @@ def test_state_machine_is_the_asl_with_function_arns(sam: dict[str, Any]) -> Non
 
 def test_tables_keys_start_with_the_tenant(sam: dict[str, Any]) -> None:
     tables = {k: v for k, v in sam["Resources"].items() if v["Type"] == "AWS::DynamoDB::Table"}
-    assert len(tables) == 14
+    assert len(tables) == len(ALL_RECORDS)
     hash_keys = set()
     for logical, table in tables.items():
         props = table["Properties"]

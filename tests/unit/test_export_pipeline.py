@@ -33,7 +33,7 @@ from chalicelib.export.service import (
     FORMAT_FIELDS,
     LAMBDA_MAX_SECONDS,
     STALE_AFTER_SECONDS,
-    S3MultipartSink,
+    SpoolSink,
     prefetched_pages,
     stale_reason,
 )
@@ -277,47 +277,68 @@ class StrictFakeS3:
         self.objects[Key] = bytes(Body)
 
 
+def spool_sink(s3: Any, key: str, content_type: str, hold: bool = False) -> Any:
+    from chalicelib.export.bundle import SpooledFile
+
+    spooled = SpooledFile(key)
+    return SpoolSink(s3, "exports", key, content_type, f"{key}.out", spooled, hold), spooled
+
+
 @pytest.mark.parametrize("size", [0, 1000, 9 * 1024 * 1024 + 17, 20 * 1024 * 1024, 25 << 20])
 def test_sink_held_first_part_goes_first(size: int) -> None:
     s3 = StrictFakeS3()
     body = bytes(i % 251 for i in range(size))
     prefix = b'{"metadata":{},'
-    sink = S3MultipartSink(s3, "exports", "k", "application/json", "f.json", hold_first_part=True)
+    sink, spooled = spool_sink(s3, "k", "application/json", hold=True)
     for i in range(0, len(body), 1 << 20):
         sink.write(body[i : i + (1 << 20)])
     sink.close(prefix=prefix)
     assert s3.objects["k"] == prefix + body
     assert sink.size == len(body) + len(prefix)
+    assert spooled.size == len(body)  # the spool holds the body; the header is sent
     parts = -(-size // export_service.PART_SIZE)
-    if parts <= 2:  # the held part and the rest were all in memory: one PutObject
+    if parts <= 2:  # the held part and the rest fit one PutObject
         assert sink.parts == [] and s3.puts == 1
     else:
         assert len(sink.parts) == parts and s3.puts == 0
     assert s3.uploads == {}
 
 
-@pytest.mark.parametrize("size", [0, 1000, 17 * 1024 * 1024])
+@pytest.mark.parametrize("size", [0, 1000, 17 * 1024 * 1024, 16 * 1024 * 1024])
 def test_sink_streams_parts_in_order(size: int) -> None:
     s3 = StrictFakeS3()
     body = bytes(i % 241 for i in range(size))
-    sink = S3MultipartSink(s3, "exports", "k", "text/csv", "f.csv")
+    sink, _ = spool_sink(s3, "k", "text/csv")
     for i in range(0, len(body), 3 << 20):
         sink.write(body[i : i + (3 << 20)])
     sink.close()
     assert s3.objects["k"] == body
     small = size < export_service.PART_SIZE
-    assert (s3.puts, len(sink.parts)) == ((1, 0) if small else (0, 2))  # 9 + 8 MiB
+    parts = -(-size // export_service.PART_SIZE)
+    assert (s3.puts, len(sink.parts)) == ((1, 0) if small else (0, parts))  # 8 MiB parts
+
+
+def test_sink_holds_at_most_one_part_in_memory() -> None:
+    """Parts are read back from the spool: the sink keeps no buffer of its own."""
+    s3 = StrictFakeS3()
+    sink, _ = spool_sink(s3, "k", "text/csv")
+    chunk = bytes(1 << 20)
+    for _ in range(20):
+        sink.write(chunk)
+        assert not any(isinstance(v, bytes | bytearray) for v in vars(sink).values())
+    sink.close()
+    assert len(s3.objects["k"]) == 20 << 20
 
 
 def test_sink_without_hold_rejects_a_prefix_and_aborts() -> None:
     s3 = StrictFakeS3()
-    sink = S3MultipartSink(s3, "exports", "k2", "text/csv", "f.csv")
+    sink, _ = spool_sink(s3, "k2", "text/csv")
     sink.write(b"a,b\n")
     with pytest.raises(ValueError):
         sink.close(prefix=b"x")
     sink.abort()
     assert s3.uploads == {} and s3.objects == {}
-    sink = S3MultipartSink(s3, "exports", "k3", "text/csv", "f.csv")
+    sink, _ = spool_sink(s3, "k3", "text/csv")
     sink.write(bytes(export_service.PART_SIZE + 1))  # one part sent: an upload is open
     assert len(s3.uploads) == 1
     sink.abort()
@@ -484,3 +505,48 @@ def test_filter_lists_longer_than_in_allows_are_not_counted_in_dynamodb() -> Non
         DynamoExportSource(client=dynamo).count_approved("t1", "d", {"topic": topics}, 301) is None
     )
     assert dynamo.requests == []
+
+
+@pytest.mark.parametrize(
+    "duplicate",
+    [None, "conv_0042", 'conv_"quoted"\\back', "conv_ünï", "conv_\u2028"],
+)
+def test_duplicate_of_is_read_from_the_stored_report_as_pynamodb_decodes_it(
+    duplicate: str | None,
+) -> None:
+    """The split reads ``quality.duplicate_of`` without decoding the report: the value
+    must be the one decoding the stored JSON gives, whatever the other fields hold."""
+    from chalicelib.domain.models import QualityCheck, QualityReport
+    from chalicelib.store.export_source import duplicate_of
+    from chalicelib.store.mapping import record_from_domain
+    from chalicelib.store.records import ConversationRecord, tenant_key
+
+    report = QualityReport(
+        score=6.0,
+        checks=[
+            QualityCheck(
+                name="duplicate_of",
+                passed=False,
+                score=0.1,
+                weight=1.0,
+                detail='"duplicate_of": "conv_decoy" inside a detail',
+            )
+        ],
+        duplicate_of=duplicate,
+    )
+    conv = full_conversation("conv_dup").conversation.model_copy(update={"quality": report})
+    record = record_from_domain(
+        ConversationRecord,
+        conv,
+        dataset_key=tenant_key("tenant_1", "ds_1"),
+        updated_ms=1,
+        search_text="t",
+        deleted=False,
+    )
+    raw = record.serialize()
+    assert duplicate_of(raw["quality"]) == duplicate
+    assert ConversationRecord.from_raw_data(raw).quality["duplicate_of"] == duplicate
+    assert duplicate_of(None) is None and duplicate_of({"NULL": True}) is None
+    # another layout (not what pynamodb writes) is still read right, the slow way
+    spaced = {"S": json.dumps(report.model_dump(mode="json"), separators=(",", ":"))}
+    assert duplicate_of(spaced) == duplicate

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from "react";
-import { api, ApiError, EXPORT_FORMATS, toExportFilters, type ConversationQuery, type ExportFilters, type ExportFormat, type ExportRecord } from "../api";
+import { api, ApiError, EXPORT_FORMATS, toExportFilters, type ConversationQuery, type ExportFilters, type ExportFormat, type ExportRecord, type ExportTokens } from "../api";
 import { HELP } from "../help";
 import { Dialog } from "./Dialog";
 import { Help } from "./Help";
@@ -29,6 +29,8 @@ export function ExportDialog({ datasetId, dashboardFilters, onClose, onCreated }
   const [format, setFormat] = useState<ExportFormat>("openai");
   const [useSplit, setUseSplit] = useState(false);
   const [split, setSplit] = useState({ train: 80, validation: 10, test: 10 });
+  const [seed, setSeed] = useState(0);
+  const [csvSafe, setCsvSafe] = useState(true);
   const [useDashFilters, setUseDashFilters] = useState(false);
   const [preview, setPreview] = useState<string | null>(null);
   const [previewBusy, setPreviewBusy] = useState(false);
@@ -94,6 +96,8 @@ export function ExportDialog({ datasetId, dashboardFilters, onClose, onCreated }
               test: split.test / splitSum,
             }
           : null,
+        ...(useSplit ? { seed } : {}),
+        ...(format === "csv" ? { options: { csv_formula_neutralisation: csvSafe } } : {}),
       });
       setRecord(r);
       onCreated?.(r);
@@ -154,8 +158,26 @@ export function ExportDialog({ datasetId, dashboardFilters, onClose, onCreated }
                 %
               </label>
             ))}
+            <label>
+              seed
+              <input
+                type="number"
+                min={0}
+                step={1}
+                value={seed}
+                onChange={(e) => setSeed(Math.max(0, Math.floor(Number(e.target.value) || 0)))}
+                data-testid="export-split-seed"
+              />
+            </label>
             {splitSum !== 100 && <span className="small text-warn">Parts add up to {splitSum}%: they will be scaled to 100%.</span>}
+            <span className="small muted">The same seed over the same conversations gives the same split; the manifest records it.</span>
           </span>
+        )}
+        {format === "csv" && (
+          <label className="inline-check">
+            <input type="checkbox" checked={csvSafe} onChange={(e) => setCsvSafe(e.target.checked)} data-testid="export-csv-safe" />
+            Spreadsheet-safe: put ' before text starting with = + - @ (untick to keep the exact text for training)
+          </label>
         )}
         {dashboardFilters && (
           <label className="inline-check">
@@ -263,6 +285,7 @@ export function ExportStatus({ record }: { record: ExportRecord }) {
                 {f.split ?? "file"}: {f.filename} ({f.count ?? "?"})
               </a>
             ))}
+          <TokenLine tokens={record.stats?.["tokens"] as ExportTokens | undefined} />
           <p className="small muted">Download links expire after a short time; get a fresh one from the export history.</p>
           {record.skipped && record.skipped.length > 0 && (
             <p className="small text-warn">{record.skipped.length} conversation(s) could not be written in this format and were left out.</p>
@@ -270,5 +293,17 @@ export function ExportStatus({ record }: { record: ExportRecord }) {
         </div>
       )}
     </div>
+  );
+}
+
+/** Longest record and p95 in tokens (to choose max_seq_length), with the tokenizer. */
+export function TokenLine({ tokens }: { tokens: ExportTokens | undefined }) {
+  if (!tokens?.all || tokens.all.max === null) return null;
+  const over = Object.entries(tokens.all.over ?? {}).filter(([, n]) => n > 0);
+  return (
+    <p className="small" data-testid="export-tokens">
+      Tokens per conversation: p95 {tokens.all.p95}, longest {tokens.all.max}
+      {over.length > 0 ? ` (${over.map(([t, n]) => `${n} over ${t}`).join(", ")})` : ""} — counted by {tokens.tokenizer.name}.
+    </p>
   );
 }

@@ -1,7 +1,8 @@
 import { useCallback, useEffect, useState } from "react";
-import { api, type ExportRecord } from "../api";
+import { ACTIVE_FINE_TUNE_STATUSES, api, type ExportRecord, type FineTune } from "../api";
 import { useApp } from "../appContext";
 import { ExportDialog, ExportStatus, FORMAT_INFO } from "../components/ExportDialog";
+import { FineTuneDialog } from "../components/FineTuneDialog";
 import { Help } from "../components/Help";
 import { useToast } from "../components/Toasts";
 import { dateTime } from "../format";
@@ -14,6 +15,8 @@ export function ExportsPage() {
   const [open, setOpen] = useState(false);
   const [fresh, setFresh] = useState<ExportRecord | null>(null);
   const [linkBusy, setLinkBusy] = useState<string | null>(null);
+  const [fineTuneFor, setFineTuneFor] = useState<ExportRecord | null>(null);
+  const [fineTunes, setFineTunes] = useState<FineTune[] | null>(null);
 
   const load = useCallback(async () => {
     try {
@@ -24,9 +27,37 @@ export function ExportsPage() {
     }
   }, [toast]);
 
+  /** The fine-tunes, their status read from Bedrock by the API. */
+  const loadFineTunes = useCallback(async () => {
+    try {
+      setFineTunes((await api.listFineTunes()).items);
+    } catch (e) {
+      toast.error(e, "Could not load the fine-tunes");
+      setFineTunes((f) => f ?? []);
+    }
+  }, [toast]);
+
   useEffect(() => {
     void load();
-  }, [load]);
+    void loadFineTunes();
+  }, [load, loadFineTunes]);
+
+  // Follow running jobs: a training run takes hours, a look every 30 s is plenty.
+  const running = fineTunes?.some((f) => ACTIVE_FINE_TUNE_STATUSES.includes(f.status)) ?? false;
+  useEffect(() => {
+    if (!running) return undefined;
+    const t = window.setInterval(() => void loadFineTunes(), 30_000);
+    return () => window.clearInterval(t);
+  }, [running, loadFineTunes]);
+
+  const stop = async (id: string) => {
+    try {
+      await api.stopFineTune(id);
+      await loadFineTunes();
+    } catch (e) {
+      toast.error(e, "Could not stop the fine-tune");
+    }
+  };
 
   const getLink = async (id: string) => {
     setLinkBusy(id);
@@ -98,6 +129,17 @@ export function ExportsPage() {
                         Get download link
                       </button>
                     )}
+                    {r.status === "ready" && r.format === "anthropic" && (
+                      <button
+                        type="button"
+                        className="btn btn-small"
+                        onClick={() => setFineTuneFor(r)}
+                        title="Start an Amazon Bedrock model customization job on this export's train / validation files"
+                        data-testid={`btn-fine-tune-${r.export_id}`}
+                      >
+                        Fine-tune on Bedrock…
+                      </button>
+                    )}
                   </td>
                 </tr>
               ))}
@@ -105,6 +147,76 @@ export function ExportsPage() {
           </table>
         )}
       </section>
+      <section className="card" aria-label="Fine-tunes" data-testid="fine-tunes">
+        <div className="card-head">
+          <h3>Fine-tunes on Amazon Bedrock</h3>
+          <span className="spacer" />
+          <button type="button" className="btn btn-small" onClick={() => void loadFineTunes()} data-testid="btn-fine-tunes-refresh">
+            Refresh status
+          </button>
+        </div>
+        <p className="small muted">Export as “Anthropic (Claude on Bedrock)”, then click “Fine-tune on Bedrock…” on the export.</p>
+        {!fineTunes && <p className="loading">Loading…</p>}
+        {fineTunes && fineTunes.length === 0 && (
+          <p className="muted" data-testid="empty-fine-tunes">
+            No fine-tunes yet.
+          </p>
+        )}
+        {fineTunes && fineTunes.length > 0 && (
+          <table className="simple-table" data-testid="fine-tune-history">
+            <thead>
+              <tr>
+                <th>Started</th>
+                <th>Base model</th>
+                <th>Epochs / LR / batch</th>
+                <th>Training</th>
+                <th>Estimate</th>
+                <th>Status</th>
+                <th />
+              </tr>
+            </thead>
+            <tbody>
+              {fineTunes.map((f) => (
+                <tr key={f.fine_tune_id} data-testid={`fine-tune-row-${f.fine_tune_id}`}>
+                  <td>{dateTime(f.created_at)}</td>
+                  <td className="small">{f.base_model}</td>
+                  <td>
+                    {f.hyperparameters.epochCount} / {f.hyperparameters.learningRateMultiplier} / {f.hyperparameters.batchSize}
+                  </td>
+                  <td>
+                    {f.training_records} train, {f.validation_records} validation
+                  </td>
+                  <td>${f.estimated_cost_usd.toFixed(4)}</td>
+                  <td>
+                    <span data-testid={`fine-tune-status-${f.fine_tune_id}`} data-status={f.status}>
+                      {f.status}
+                    </span>
+                    {f.failure_message && <div className="small error-text">{f.failure_message}</div>}
+                    {f.output_model_arn && f.status === "Completed" && <div className="small">{f.output_model_arn}</div>}
+                  </td>
+                  <td>
+                    {ACTIVE_FINE_TUNE_STATUSES.includes(f.status) && f.status !== "Stopping" && (
+                      <button type="button" className="btn btn-small" onClick={() => void stop(f.fine_tune_id)} data-testid={`btn-fine-tune-stop-${f.fine_tune_id}`}>
+                        Stop
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </section>
+      {fineTuneFor && (
+        <FineTuneDialog
+          record={fineTuneFor}
+          onClose={() => setFineTuneFor(null)}
+          onStarted={() => {
+            setFineTuneFor(null);
+            void loadFineTunes();
+          }}
+        />
+      )}
       {open && (
         <ExportDialog
           datasetId={datasetId}
