@@ -57,6 +57,8 @@ from chalicelib.quality.scoring import ScoringContext, score_conversation  # noq
 CORPUS = ROOT / "tests" / "fixtures" / "quality_corpus"
 # Written after the checks were tuned, by someone who never saw them; not tuned on.
 HOLDOUT = ROOT / "tests" / "fixtures" / "quality_holdout"
+# A second one, written after the checks were tuned on the first two.
+HOLDOUT2 = ROOT / "tests" / "fixtures" / "quality_holdout2"
 SAMPLE = ROOT / "chalicelib" / "data" / "sample_dataset.json"
 RECALL_TARGET = 0.9
 CLEAN_FLAG_TARGET = 0.05
@@ -302,7 +304,7 @@ def attach_duplicates(cases: list[Case]) -> None:
     and hide whether the defect itself was seen."""
     by_dataset: dict[str, list[Case]] = defaultdict(list)
     for case in cases:
-        if case.source in ("corpus", "holdout"):
+        if case.source in ("corpus", "holdout", "holdout2"):
             continue
         by_dataset[f"{case.source}/{case.conversation.dataset_id}"].append(case)
     for group in by_dataset.values():
@@ -391,6 +393,7 @@ def main() -> int:
     if not args.no_corpus:
         cases += corpus_cases()
         cases += corpus_cases(HOLDOUT, "holdout")
+        cases += corpus_cases(HOLDOUT2, "holdout2")
     cases += structural_cases(args.seed)
     attach_duplicates(cases)
     score(cases)
@@ -422,7 +425,7 @@ def main() -> int:
     ok &= recall >= RECALL_TARGET and clean_flagged <= CLEAN_FLAG_TARGET
 
     print(f"\n{'AUC of the score (clean above defective)':<44}{'clean':>7}{'defect':>8}{'AUC':>8}")
-    for source in ("simulator", "corpus", "holdout", "structural", "all"):
+    for source in ("simulator", "corpus", "holdout", "holdout2", "structural", "all"):
         cs = [c.report.score for c in clean if c.report and (source == "all" or c.source == source)]
         ds = [
             c.report.score
