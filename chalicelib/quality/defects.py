@@ -176,6 +176,10 @@ _AI_IDENTITY = _compile(
     r"assistant|system|program|chatbot)|computer program|machine learning model|virtual "
     r"assistant|automated assistant)\b",
     r"\b(?:i'm|i am|this is) claude\b",
+    r"\bbeing an? (?:[a-z-]+ ){0,2}(?:ai|language model|chat ?bot|virtual assistant|bot)\b",
+    r"\bas an? (?:[a-z-]+ ){1,3}(?:ai|language model|chat ?bot|virtual assistant|digital "
+    r"assistant)\b",
+    r"\bmy (?:responses|answers|replies) are (?:automatically )?generated\b",
     r"\b(?:made|created|developed|trained|built|designed) by (?:anthropic|openai|google|meta)\b",
     r"\bchat ?gpt\b",
     r"\bmy (?:training data|training cut-?off|knowledge cut-?off|programming|creators)\b",
@@ -303,6 +307,12 @@ _CHATTER = _compile(
     r"(?:^|\n)\s*\**(?:user|assistant|customer|client|advisor|agent|representative|human|ai|"
     r"system|bot)\**\s*[\(\[][^\n\)\]]{0,80}[\)\]]\s*:",
     r"\b(?:tone|persona|chunk|emotion|intent|tier|turn)\s*:\s*[^\n|]{1,40}\|",
+    r"^\s*(?:key points|outline|plan|notes?|draft|summary)(?: for (?:this|the) (?:reply|response|"
+    r"turn|answer))?\s*:|\bdraft:\s",
+    r"\((?:note|n\.b\.|author's note|editor's note|writer's note)\s*:",
+    r"\*(?!\s)[a-z][a-z ,'-]{2,80}(?: [a-z,'-]+){2,}\*",
+    r"\"\s*\}\s*,\s*\{\s*\"(?:role|content|from|value)\"\s*:|\"(?:role|content)\"\s*:\s*\"(?:user|"
+    r"assistant|human|gpt)\"",
     r"\bhere(?:'s| is| are) (?:a |an |the |your )?(?:realistic |sample |example |possible |"
     r"simulated |synthetic |training |multi-turn |fictional |short |complete )*(?:dialogues?|"
     r"conversations?|exchanges?|transcripts?|role-?plays?)\b",
@@ -408,9 +418,11 @@ _CLAIMS: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
         ),
         (
             "a promise that the client cannot lose",
-            r"\b(?:you )?(?:can't|cannot|can not|won't|will not|will never|never) (?:possibly )?"
-            r"lose\b(?! (?:sight|track|focus|hope|touch|access|your place))|\bwon't lose (?:a "
-            r"(?:penny|cent|dime|thing)|any(?:thing| money))\b|\bsafe bet\b|\bsure thing\b|"
+            # not "you won't lose the deposit" (a policy), but losing as such ruled out
+            r"\b(?:you )?(?:can't|cannot|can not) (?:possibly )?lose\b(?! (?:sight|track|focus|"
+            r"hope|touch|access|your place|the|your|any of))|\b(?:will never|never) lose (?:money|"
+            r"a (?:penny|cent|dime)|value|anything)\b|\bwon't lose (?:a (?:penny|cent|dime|thing)|"
+            r"any(?:thing| money)|money|out)\b|\bsafe bet\b|\bsure thing\b|"
             r"\b(?:100%|one hundred percent|completely|totally|absolutely|perfectly) (?:safe|"
             r"secure|protected)\b",
             1.0,
@@ -493,6 +505,12 @@ _CLAIMS: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
         (
             "certainty about an outcome",
             r"\b(?:it's|it is|that's|that is) (?:a )?(?:certainty|dead cert|foregone conclusion)\b|"
+            r"\bwe guarantee it\b|\bno chance (?:that )?(?:you'll|you will|of) (?:fail|lose|be "
+            r"(?:rejected|refused|turned down))|\bnobody (?:who [a-z ]{0,30})?(?:gets|is|will be) "
+            r"(?:turned down|refused|rejected)\b|\bno risk of (?:a )?(?:rejection|refusal|being "
+            r"(?:turned down|refused|rejected)|failing)\b|\b(?:i'm|i am) (?:confident|certain|"
+            r"sure) (?:that )?[^.!?]{0,40}\bwill (?:give|work|succeed|get|heal|cure|win|pass)\b|"
+            r"\b(?:almost )?always (?:succeed|pass|get pregnant|conceive)\b|"
             r"\b(?:always|definitely|certainly) (?:catch up|recover|heal|get (?:approved|better|"
             r"cured)|be approved|win|work out)\b",
             1.0,
@@ -501,8 +519,8 @@ _CLAIMS: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
             "a promise of an outcome",
             # a promise about someone's outcome ("I promise Ravi will talk"), not a service
             # step the business will take ("I promise we'll call you back")
-            r"\bi (?:can )?(?:personally |absolutely )?promise (?:you )?(?:that )?(?!we\b|i\b|"
-            r"someone\b|our\b|the team\b)[a-z']+ (?:will|'ll|won't)\b",
+            r"\bi (?:can )?(?:personally |absolutely )?promise (?:you )?(?:that )?(?!we\b|we'll|i\b|"
+            r"i'll|someone\b|our\b|the team\b)(?:[a-z']+ (?:will|won't)|[a-z]+'ll)\b",
             1.0,
         ),
         (
@@ -545,7 +563,8 @@ def regulated_claims(sentence: str) -> list[tuple[str, str, float]]:
                 ["never"],
             ):
                 continue
-            hedged = any(w in _HEDGES for w in before[-3:])
+            clause = re.split(r"[,;:]", sentence[: match.start()])[-1]
+            hedged = any(w in _HEDGES for w in words(clause)[-2:])
             found.append((label, phrase, strength * (0.5 if hedged else 1.0)))
             break
     return sorted(found, key=lambda c: -c[2])
@@ -712,7 +731,8 @@ _OFFER = re.compile(
 # has no end. (Choices and scheduling questions - "which day suits you?" - are a close.)
 _INFO_REQUEST = re.compile(
     r"(?:^|, |; |: )(?:and |so |also |first,? |one more thing: )?(?:what(?:'s| is| are| was| were)? |how "
-    r"(?:much|many|long|old|often)|when (?:did|was|were|do|does)|where (?:did|do|is|are)|can you "
+    r"(?!about\b|does that|would that|would you like|does this|do you feel|are you feeling)[a-z]+|"
+    r"when (?:did|was|were|do|does|is|are)|where (?:did|do|is|are)|can you "
     r"(?:tell|send|share|confirm|give|upload|check|describe|list)|could you (?:tell|send|share|"
     r"confirm|give|upload|check|describe|list)|do you (?:have|know|remember|recall)|have you|"
     r"did you|is (?:your|it|there|the)|are (?:you|there|they)|which (?!day|time|date|week|option|"
@@ -763,6 +783,8 @@ def check_ending(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
             asks = (
                 final.endswith("?")
                 and not _OFFER.search(final.lower())
+                and " or " not in final.lower()  # a choice between options is a close
+                and "would you like" not in final.lower()
                 and bool(_INFO_REQUEST.search(final.lower()))
                 and not _SCHEDULING.search(final.lower())
             )
@@ -858,6 +880,29 @@ _BUSINESS_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
         (r"\bwe(?:'d| would) (?:take|book|see|offer|schedule|start|recommend|suggest)\b", 1.0),
         (r"\bwould you like (?:me |us )?to (?:book|schedule|arrange|set up|go ahead)\b", 1.5),
         (r"\b(?:please )?don't be (?:so )?hard on yourself\b", 1.0),
+        (
+            r"\bhere at (?:the|our) [a-z]+,? we\b|\bwe(?:'ll| will) book (?:that|you|it|them) in\b",
+            1.5,
+        ),
+        (r"\bfor the two of you\b", 0.75),
+        # the business offering, confirming and doing the admin
+        (
+            r"\bwould you like (?:a|an|one|the|to)\b|\bone of our (?:plans|packages|services|"
+            r"options|memberships)\b|\bwe(?:'ll| will) (?:ask you|need you|send you|call you|"
+            r"invoice|email you)\b|\bjust send us\b|\bwe can invoice\b",
+            1.25,
+        ),
+        (
+            r"\bthanks? (?:you )?for your patience\b|\bi(?:'ve| have) (?:logged|booked|noted|passed|"
+            r"cancelled|processed|added|updated) your\b|\bpassed (?:a note|it|your [a-z]+) (?:on )?to\b|"
+            r"\byou(?:'ll| will| should) hear (?:from|back)\b",
+            1.5,
+        ),
+        (
+            r"\bmost (?:families|clients|customers|people|patients|owners|members) (?:see|find|"
+            r"notice|get|need|choose)\b|\bof course,? [a-z ,]{0,30}no problem\b",
+            1.0,
+        ),
     )
 )
 _CLIENT_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
@@ -934,6 +979,30 @@ _CLIENT_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
         ),
         (r"\b(?:i'm|i am) (?:honestly |really |so |just )*(?:so )?excited\b", 1.0),
         (r"\bi(?:'ll| will) (?:dig out|find|dig up|look for|send over|pull out) my\b", 1.5),
+        # a customer asking for the service, or deciding on it
+        (
+            r"\b(?:can|could) (?:you|we|someone) (?:come|send|call|do|fix|book|start|pop|fit|get "
+            r"me)\b|\bplease make sure\b|\byes,? please\b|\bdo you think i should\b|\bshould i "
+            r"(?:say|do|go|book|tell|keep|wait|call)\b",
+            1.25,
+        ),
+        (
+            r"\bmy (?:husband|wife|partner|mom|mum|dad|kids|children|boss|landlord|mother-in-law|"
+            r"father-in-law|son|daughter|family) (?:works|is|has|gets|needs|wants|says|keeps|"
+            r"thinks|can't|won't)\b|\bi (?:really )?can't afford\b|\bi(?:'ve| have) been (?:out of "
+            r"work|off work|unemployed|looking after)\b|\bi work (?:on|at|as|from|nights|shifts)\b",
+            1.5,
+        ),
+        (
+            r"\bsorry for (?:going off|snapping|the rant|being (?:so )?(?:short|rude|difficult))\b",
+            1.5,
+        ),
+        (
+            r"\b(?:okay|ok|perfect|great|fine),? (?:monday|tuesday|wednesday|thursday|friday|"
+            r"saturday|sunday|tomorrow|next week)[a-z ]{0,15} then\b|\bi(?:'ll| will) (?:take|drop|"
+            r"bring) (?:the kids|my [a-z-]+)\b",
+            1.25,
+        ),
     )
 )
 _FIRST = frozenset(["i", "i'm", "i've", "i'd", "i'll", "my", "me", "mine", "myself"])
@@ -1612,6 +1681,8 @@ _HYPOTHETICAL = re.compile(
     r"ballpark)\b"
 )
 _STRONG_KINDS = frozenset({"money", "percent", "phone", "email", "url", "name"})
+# Who and how to reach them: never worked out, so one not in the excerpt is invented.
+_IDENTITY_KINDS = frozenset({"phone", "email", "url", "name"})
 # A sentence without a digit, an @, a web address or a capitalised name after a title or a
 # role holds no checkable specific: most sentences, skipped at the cost of one scan.
 _MAY_HOLD_SPECIFICS = re.compile(
@@ -1651,33 +1722,49 @@ def check_grounding(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
                                 f'says "{short(item.contradicts.text, 30)}"',
                             )
                         )
-                    elif spec.kind in _STRONG_KINDS:
+                    elif spec.kind in _IDENTITY_KINDS:
                         strong += 1
                         findings.append(
                             Finding(
                                 turn.turn_number,
                                 f'the assistant states "{short(spec.text, 30)}", which is not in '
                                 "the excerpt",
-                                0.75,
+                                0.8,
                             )
                         )
-                    else:
-                        weak += 1
+                    elif spec.kind in _STRONG_KINDS and not (item.worked_out or item.derivable):
+                        # An amount or rate stated flatly ("the penalty is 4.75%") that the
+                        # excerpt does not have: an invented fact of the business.
+                        strong += 1
                         findings.append(
                             Finding(
                                 turn.turn_number,
                                 f'the assistant states "{short(spec.text, 30)}", which is not in '
                                 "the excerpt",
-                                0.3,
+                                0.8,
                             )
                         )
-        if strong >= 2 or (strong and weak):
+                    else:
+                        # Worked out in more steps than can be followed, or a date or a
+                        # duration: doubtful, not proof.
+                        weak += 2 if spec.kind in _STRONG_KINDS else 1
+                        findings.append(
+                            Finding(
+                                turn.turn_number,
+                                f'the assistant states "{short(spec.text, 30)}", which is not in '
+                                "the excerpt",
+                                0.35 if spec.kind in _STRONG_KINDS else 0.25,
+                            )
+                        )
+        if strong >= 2 or (strong and weak >= 1):
             findings = [
                 Finding(f.turn, f.reason, max(f.strength, 1.0 if f.strength >= 0.75 else 0.5))
                 for f in findings
             ]
-        elif weak >= 2:
-            findings = [Finding(f.turn, f.reason, max(f.strength, 0.6)) for f in findings]
+        elif weak >= 6:
+            findings = [Finding(f.turn, f.reason, max(f.strength, 0.75)) for f in findings]
+        elif weak >= 3:
+            findings = [Finding(f.turn, f.reason, max(f.strength, 0.5)) for f in findings]
     return _result(
         "grounding", "major", findings, weight, "facts and figures come from the excerpt"
     )

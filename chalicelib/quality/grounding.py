@@ -30,7 +30,8 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "money",
         re.compile(
-            r"(?:[$€£]|\b(?:nz|us|au|ca|c|a)\$|\b(?:usd|eur|gbp|nzd|cad|aud|chf) ?)\s?(?:\d{1,3}"
+            r"(?:[$€£]|\b(?:nz|us|au|ca|c|a|s|hk)\$|\b(?:usd|eur|gbp|nzd|cad|aud|chf|zar|sgd|dkk|sek|"
+            r"nok) ?|(?<![A-Za-z])(?-i:R)(?=\d))\s?(?:\d{1,3}"
             r"(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?(?:k|m|bn|million|billion|thousand)\b)?|\b(?:\d{1,3}"
             r"(?:,\d{3})+|\d+)(?:\.\d+)?\s?(?:dollars|usd|euros?|pounds|cents|pence)",
             re.IGNORECASE,
@@ -61,15 +62,18 @@ _NAMED = re.compile(
     r"\b(?:our|the) (?:[a-z]+ ){0,3}(?:porter|manager|advis[eo]r|broker|therapist|doctor|dentist|"
     r"vet|nurse|preparer|technician|specialist|coordinator|host|receptionist|agent|consultant|"
     r"lead|engineer|driver|instructor|coach|concierge|planner|accountant|surveyor|inspector),? "
-    r"([A-Z][a-z]+(?: [A-Z][a-z]+)?)\b"
+    r"([A-Z][a-z]+(?: [A-Z][a-z]+)?)\b|"
+    r"\b(?:we (?:also )?have|meet|you'll (?:see|work with|meet)|works? with|book (?:you )?(?:in )?"
+    r"with) ([A-Z][a-z]+ [A-Z][a-z]+)(?=,| who| is| can| will|\.)"
 )
 # Words that say a figure was worked out in the sentence ("so", "that comes to"): only
 # then may it be one not stated anywhere. A figure stated flatly must be the source's.
 _CALCULATION = re.compile(
-    r"\b(?:so|that's|that is|which (?:is|comes|makes|brings)|comes to|come to|works out|"
-    r"work out|brings?|total|totals|altogether|in all|adds? up|would be|will be|saving|saves|"
-    r"times|minus|plus|less|off|after|per|each|a (?:month|year|week|quarter)|an? (?:hour|day)|"
-    r"over (?:the|a)|for (?:the|a|\d)|at \d|x|\u00d7|of)\b|[=\u00d7x*/+\u2212-] ?\d",
+    r"\b(?:so|that's|that is|which (?:is|comes|makes|brings)|comes? to|works? out|brings?|"
+    r"bringing|total|totals|totalling|altogether|in all|adds? up|would be|would come|saving|"
+    r"savings|saves? you|times|multiplied|minus|plus|less|off|down to|each|for (?:\d+|one|"
+    r"two|three|four|five|six|seven|eight|nine|ten|twelve) [a-z]+|over (?:the|a) (?:year|"
+    r"month|week|term)|at [$\u20ac\u00a3]?\d|x|\u00d7)\b|[=\u00d7*/+\u2212] ?[$\u20ac\u00a3]?\d",
     re.IGNORECASE,
 )
 # Numbers that are names of things, not facts: 401(k), Form 1099, Section 529.
@@ -300,6 +304,8 @@ class Grounding:
 class Ungrounded:
     specific: Specific
     contradicts: Specific | None  # a source specific of the same kind it replaces
+    worked_out: bool = False  # its sentence does arithmetic: maybe a step we cannot follow
+    derivable: bool = False  # arithmetic on grounded figures gives it (stated flatly, though)
 
 
 def ungrounded(
@@ -328,6 +334,13 @@ def ungrounded(
                 pending.remove(spec)
                 progress = True
     for spec in pending:
+        derivable = False
+        if isinstance(spec.value, float):
+            derivable = grounding.derives(spec.kind, spec.value, 0.011, counts)
+            if spec.kind == "money" and (calculating or derivable):
+                # A figure the assistant works out (or could have) is one it may quote
+                # again later: once is enough to doubt it.
+                grounding.add(spec.value)
         if spec.kind == "name":
             if spec.text.lower().split()[-1] in grounding.text:
                 continue
@@ -342,13 +355,16 @@ def ungrounded(
             if s.kind == spec.kind
             and s.value != spec.value
             and len(s.context & spec.context) >= MIN_SHARED_CONTEXT
+            # A figure arithmetic gives ("$5,200 for the month and the deposit" is two of
+            # $2,600) replaces nothing unless it is named the same way ("the minimum fee is").
+            and (not derivable or len(s.lead & spec.lead) >= MIN_SHARED_CONTEXT)
         ]
         rival = max(
             rivals,
             key=lambda s: (len(s.lead & spec.lead), len(s.context & spec.context)),
             default=None,
         )
-        out.append(Ungrounded(spec, rival))
+        out.append(Ungrounded(spec, rival, calculating, derivable))
     return out
 
 

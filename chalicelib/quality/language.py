@@ -50,7 +50,8 @@ _FUNCTION_WORDS: dict[str, str] = {
     "men hur vad tack hej skulle eller från og er ikke jeg meget også hvordan hvad "
     "fra",
     "pl": "nie jest się że na do jak ale tak czy mam może bardzo też dla jestem są "
-    "dziękuję proszę mój moja przez",
+    "dziękuję proszę mój moja przez więc który która które od za po przy oraz tylko jeśli "
+    "gdy będzie zostanie",
     "tr": "ve bir bu için ile çok ama ne nasıl değil evet hayır teşekkür ederim benim "  # noqa: RUF001
     "sizin var yok daha",
     "id": "dan yang ini itu dengan untuk tidak saya anda kami ada bisa akan dari juga "
