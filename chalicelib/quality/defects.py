@@ -1166,7 +1166,10 @@ def _spellings(turns: Sequence[Turn], ctx: CheckContext, wanted: set[str]) -> li
 
 
 def _stems(text: str) -> set[str]:
-    return {stem(w) for w in words(text) if len(w) > 2 and w not in STOPWORDS} - _GENERIC
+    # Contractions ("that's", "don't") are grammar, not subject.
+    return {
+        stem(w) for w in words(text) if len(w) > 2 and w not in STOPWORDS and "'" not in w
+    } - _GENERIC
 
 
 def _taxonomy_words(taxonomy: Taxonomy | None) -> set[str]:
@@ -1244,6 +1247,7 @@ class DriftEvidence:
     other_topic: str
     other_hits: int
     planned_in_run: int
+    foreign: float  # share of the recurring new words the business's plan never uses
     closed: bool  # the last turns wrap up
     shift_cue: str | None  # the user turns the conversation ("by the way", "unrelated")
 
@@ -1254,6 +1258,10 @@ class DriftEvidence:
         score += 2 * (len(self.everyday) >= 2) + (len(self.everyday) >= 3)
         score += self.other_hits >= 2
         score += 2 * (self.other_hits >= 3 and self.other_hits > 2 * self.planned_in_run)
+        # A subject the business's whole plan (every topic, persona, intent) never names;
+        # one it mostly does name is the business's own (another topic counts apart).
+        score += len(self.recurring) >= 4 and self.foreign >= 0.9
+        score -= len(self.recurring) >= 3 and self.foreign <= 0.5
         score += (self.length >= 4) + (1 if not self.closed else -1)
         score += 2 * bool(self.shift_cue)
         # The plan's words all through the run: the topic is still being discussed.
@@ -1270,17 +1278,21 @@ def drift_evidence(ctx: CheckContext) -> DriftEvidence | None:
     raw = [set(words(ctx.text(t))) for t in turns]
     # The plan's words, and the opening exchange's: what the conversation set out to
     # discuss in its own terms (a topic's description is often a dozen words).
-    planned = _vocab(ctx.taxonomy, "topics", conv.topic)
-    planned |= _stems(conv.scenario or "") | _stems(ctx.chunk_text or "")
-    planned |= stems[0] | stems[1]
+    core = _vocab(ctx.taxonomy, "topics", conv.topic)
+    core |= _stems(conv.scenario or "") | _stems(ctx.chunk_text or "")
+    # The opening's own words ("hope", "sensible", "small") are half the subject at best.
+    opening = (stems[0] | stems[1]) - core
+    planned = core | opening
 
     def off_plan(words_of_turn: set[str]) -> bool:
         # A word or two of the plan in passing ("save money") is not coming back.
-        hits = len(words_of_turn & planned)
+        hits = len(words_of_turn & core) + 0.5 * len(words_of_turn & opening)
         return hits <= 1 or hits <= OFF_PLAN_SHARE * len(words_of_turn)
 
     plan_text = set(words(" ".join((conv.topic, conv.scenario or "", ctx.chunk_text or ""))))
     plan_text |= _taxonomy_words(ctx.taxonomy)
+
+    business = _stems(" ".join(_taxonomy_words(ctx.taxonomy))) | core
 
     def everyday_in(i: int) -> set[str]:
         return (raw[i] & _EVERYDAY) - plan_text
@@ -1304,11 +1316,13 @@ def drift_evidence(ctx: CheckContext) -> DriftEvidence | None:
         tail = " ".join(ctx.text(t) for t in turns[-2:]).lower()
         opening = [ctx.text(t).lower() for t in turns[max(0, start - 1) : start + 2]]
         cue = next((m.group(0) for text in opening for m in [_SHIFT_CUE.search(text)] if m), None)
+        recurring = sorted(w for w, n in counts.items() if n >= 2)
         return DriftEvidence(
             start=start,
             length=len(run),
             new_share=len(new_words) / len(run_words) if run_words else 0.0,
-            recurring=sorted(w for w, n in counts.items() if n >= 2),
+            recurring=recurring,
+            foreign=sum(w not in business for w in recurring) / len(recurring) if recurring else 0,
             everyday=sorted(
                 set().union(*(everyday_in(i) for i in run)) - set().union(*raw[:start])
             ),
@@ -1326,7 +1340,9 @@ def drift_evidence(ctx: CheckContext) -> DriftEvidence | None:
         off_plan(stems[start - 1]) or len(everyday_in(start - 1)) >= len(stems[start - 1] & planned)
     ):
         start -= 1
-    starts = {start}
+    # The run may begin with a turn or two still on the plan (a short answer, a thank-you):
+    # any later start inside it may be where the subject really changes.
+    starts = set(range(start, len(turns) - 2)) or {start}
     for i in range(len(turns) // 2, len(turns) - 2):
         if turns[i].role == "user" and _SHIFT_CUE.search(ctx.text(turns[i]).lower()):
             starts.add(i)

@@ -243,6 +243,7 @@ class Grounding:
         # numbers: small figures would all be "derivable" from a page of numbers.
         self._derived: set[float] = set(self.numbers)
         self._sorted: list[float] | None = None
+        self._worked_out: list[float] = []  # figures the conversation worked out, sorted
         money = {
             v
             for spec in specifics(self.text)
@@ -259,6 +260,7 @@ class Grounding:
             return
         d = self._derived
         d.add(amount)
+        bisect.insort(self._worked_out, amount)
         d.update(amount * f for f in _SPLITS)
         d.update(amount * r / 100 for r in self.percents)
         # a rate off or on top ("NZ$115 less 10%"), and a unit price times a quantity the
@@ -283,7 +285,9 @@ class Grounding:
         return False
 
     def states(self, value: float) -> bool:
-        return self._near(value, self.numbers, 0.011)
+        """A source states ``value``, or the conversation already worked it out (quoting
+        "$5,200 upfront" again needs no arithmetic)."""
+        return self._near(value, self.numbers, 0.011) or self._near(value, self._worked_out, 0.011)
 
     def derives(
         self, kind: str, value: float, tolerance: float, counts: Iterable[float] = ()
