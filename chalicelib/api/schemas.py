@@ -7,9 +7,9 @@ The OpenAPI document is generated from these models (``chalicelib.api.openapi``)
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.models import (
@@ -60,10 +60,15 @@ class BrandTermIn(Strict):
     )
 
 
+BannedPhrase = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=2, max_length=300)
+]
+
+
 class QualityRulesIn(Strict):
     """What the business's assistant must never or must always say; violations flag."""
 
-    banned_phrases: list[str] = Field(default_factory=list, max_length=500)
+    banned_phrases: list[BannedPhrase] = Field(default_factory=list, max_length=500)
     required_disclaimers: list[RequiredDisclaimerIn] = Field(default_factory=list, max_length=100)
     brand_terms: list[BrandTermIn] = Field(default_factory=list, max_length=100)
 

@@ -780,10 +780,13 @@ def check_ending(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
             last_user = ctx.text(turns[-2])
             final_sentences = sentences(text)
             final = final_sentences[-1] if final_sentences else ""
+            # The question itself: "Before I can suggest a size or take the order, I need
+            # two things: how many..." offers no choice before its colon.
+            question = re.split(r": |; ", final)[-1].lower()
             asks = (
                 final.endswith("?")
                 and not _OFFER.search(final.lower())
-                and " or " not in final.lower()  # a choice between options is a close
+                and " or " not in question  # a choice between options is a close
                 and "would you like" not in final.lower()
                 and bool(_INFO_REQUEST.search(final.lower()))
                 and not _SCHEDULING.search(final.lower())
@@ -1905,19 +1908,35 @@ def _loose(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", normalise(text).lower().replace("&", "and"))
 
 
+def _common_in_order(a: Sequence[str], b: Sequence[str]) -> int:
+    """Length of the longest common subsequence: shared words in the same order."""
+    previous = [0] * (len(b) + 1)
+    for x in a:
+        current = [0]
+        for j, y in enumerate(b):
+            current.append(previous[j] + 1 if x == y else max(previous[j + 1], current[j]))
+        previous = current
+    return previous[-1]
+
+
+DISCLAIMER_COVERAGE = 0.85  # share of its words, in order, a reworded disclaimer keeps
+
+
 def _disclaimer_present(disclaimer: str, texts: Sequence[str]) -> bool:
-    wanted = [w for w in words(disclaimer) if w not in STOPWORDS]
+    wanted = [stem(w) for w in words(disclaimer) if w not in STOPWORDS]
     if not wanted:
         return True
     pattern = _phrase_pattern(disclaimer)
     for text in texts:
         if pattern.search(text):
             return True
-        present = set(words(text))
-        # Reworded punctuation or a word or two changed still counts; a paraphrase
-        # that drops most of the disclaimer's words does not.
-        if sum(w in present for w in wanted) / len(wanted) >= 0.85:
-            return True
+        # Reworded punctuation or a word or two changed still counts, within a sentence or
+        # two; the disclaimer's words scattered over a turn (its key word missing) do not.
+        said = [[stem(w) for w in words(x) if w not in STOPWORDS] for x in sentences(text)]
+        for i in range(len(said)):
+            window = said[i] + (said[i + 1] if i + 1 < len(said) else [])
+            if _common_in_order(wanted, window) >= DISCLAIMER_COVERAGE * len(wanted):
+                return True
     return False
 
 

@@ -133,6 +133,35 @@ def test_business_rules_flag_violations_with_reasons(api: Any) -> None:
     ):
         status, err, _ = api.patch(f"/api/datasets/{dsid}", {"quality_rules": bad})
         assert status == 400 and err["error"]["code"] == "validation_error", (bad, err)
+    # A too-short phrase is named with its field in the same round as the request's shape.
+    status, err, _ = api.patch(
+        f"/api/datasets/{dsid}", {"quality_rules": {"banned_phrases": ["x"]}}
+    )
+    fields = [e["field"] for e in err["error"]["details"]["errors"]]
+    assert fields == ["quality_rules.banned_phrases.0"], err
+
+
+def test_disclaimer_topics_must_be_the_taxonomys(api: Any) -> None:
+    """A misspelled topic would never apply: refused, with the topics it could be; a topic in
+    another case is stored as the taxonomy spells it."""
+    status, dataset, _ = api.post("/api/datasets/sample")
+    assert status == 201, dataset
+    dsid = dataset["dataset_id"]
+    topic = dataset["taxonomy"]["topics"][0]["name"]
+    rules = {
+        "required_disclaimers": [{"text": "Terms apply to every booking.", "topics": [topic + "z"]}]
+    }
+    status, err, _ = api.patch(f"/api/datasets/{dsid}", {"quality_rules": rules})
+    assert status == 400 and err["error"]["code"] == "validation_error", err
+    (problem,) = err["error"]["details"]["errors"]
+    assert problem["field"] == "quality_rules.required_disclaimers.0.topics"
+    assert topic + "z" in problem["error"] and topic in err["error"]["details"]["topics"]
+    _, unchanged, _ = api.get(f"/api/datasets/{dsid}")
+    assert unchanged["quality_rules"]["required_disclaimers"] == []
+    rules["required_disclaimers"][0]["topics"] = [topic.upper()]
+    status, patched, _ = api.patch(f"/api/datasets/{dsid}", {"quality_rules": rules})
+    assert status == 200, patched
+    assert patched["quality_rules"]["required_disclaimers"][0]["topics"] == [topic]
 
 
 def test_the_simulators_realistic_mistakes_are_flagged_with_their_reasons(

@@ -369,6 +369,33 @@ def test_business_rules() -> None:
     assert run(d.check_business_rules, kept, rules=rules).passed
 
 
+@pytest.mark.parametrize(
+    ("said", "present"),
+    [
+        # reworded punctuation, one word changed: still the disclaimer
+        ("Remember: past performance doesn't guarantee any future results.", True),
+        # its words scattered across the turn, the point ("guarantee") in another sense
+        (
+            "Past returns look good. Our performance fee is fixed. We guarantee a review each "
+            "year, and future meetings are free. Results vary.",
+            False,
+        ),
+    ],
+)
+def test_a_disclaimer_counts_only_when_said_in_one_place(said: str, present: bool) -> None:
+    disclaimer = "Past performance does not guarantee future results."
+    assert d._disclaimer_present(disclaimer, [said]) is present
+
+
+def test_an_ending_that_asks_for_facts_after_a_clause_with_or_flags() -> None:
+    texts = [
+        *CLEAN[:7],
+        "Before I can suggest a fund or open the account, I need two things from you: how "
+        "much do you want to invest, and when do you retire?",
+    ]
+    assert not run(d.check_ending, turns_of(texts)).passed
+
+
 # --------------------------------------------------------------------------- the corpus
 
 
