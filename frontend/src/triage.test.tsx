@@ -232,6 +232,8 @@ describe("the dashboard's triage strip", () => {
     renderApp("?dataset_id=ds_1");
     await screen.findByTestId("quality-histogram");
     const first = (path: string) => calls.findIndex((c) => c.url.pathname === path);
+    // diversity is asked once the stats show scored conversations
+    await waitFor(() => expect(first("/api/conversations/diversity")).toBeGreaterThanOrEqual(0));
     expect(first("/api/conversations")).toBeGreaterThanOrEqual(0);
     for (const path of ["/api/conversations/quality-stats", "/api/conversations/calibration", "/api/conversations/diversity"])
       expect(first(path)).toBeGreaterThan(first("/api/conversations"));

@@ -32,9 +32,7 @@ from tests.e2e.browser_support import (
 
 pytestmark = pytest.mark.e2e
 
-SIMULATED_NOTE = (
-    "Simulated judge (offline simulator): shown for the demo, not counted in the score"
-)
+SIMULATED_NOTE = "Simulated judge (offline simulator): shown for the demo, not counted in the score"
 
 
 @pytest.fixture(scope="module")
@@ -197,9 +195,7 @@ def test_quality_triage_in_the_browser(page: Any, api: Any, stack: Any) -> None:
     by_id = {c["conversation_id"]: c for c in listing(api, dsid)}
     first = by_id[shown[0]]
     assert first["flagged"] and first["quality_reasons"]
-    assert (
-        page.get_by_test_id(f"quality-{shown[0]}").get_attribute("data-band") == "red"
-    )
+    assert page.get_by_test_id(f"quality-{shown[0]}").get_attribute("data-band") == "red"
     # Reasons beside the score: the first one shown, all of them on hover.
     cell = page.get_by_test_id(f"quality-reasons-{shown[0]}")
     assert first["quality_reasons"][0] in cell.inner_text()
@@ -311,9 +307,7 @@ def test_quality_triage_in_the_browser(page: Any, api: Any, stack: Any) -> None:
     suggested.wait_for()
     threshold = f"{calibration['suggested']['threshold']:g}"
     assert threshold in suggested.inner_text()
-    assert (
-        page.get_by_test_id("calibration-suggested-threshold").inner_text().strip() == threshold
-    )
+    assert page.get_by_test_id("calibration-suggested-threshold").inner_text().strip() == threshold
     assert (
         f"{calibration['decisions']} review decisions"
         in page.get_by_test_id("calibration-decisions").inner_text()

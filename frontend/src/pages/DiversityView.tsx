@@ -111,37 +111,58 @@ export function DiversityView({ diversity: d, state, onChange, onOpen, loading }
         </button>
       </div>
 
-      <table className="simple-table distinct-table" data-testid="diversity-distinct">
-        <caption className="sr-only">Distinct word n-grams (unique / all)</caption>
-        <thead>
-          <tr>
-            <th scope="col">Unique share of</th>
-            <th scope="col">single words (distinct-1)</th>
-            <th scope="col">word pairs (distinct-2)</th>
-            <th scope="col">word triples (distinct-3)</th>
-          </tr>
-        </thead>
-        <tbody>
-          {(["user", "assistant", "all"] as const).map((k) => (
-            <tr key={k}>
-              <th scope="row">{k === "all" ? "All turns" : k === "user" ? "User turns" : "Assistant turns"}</th>
-              <td>{fixed(d.distinct[k]?.distinct_1)}</td>
-              <td>{fixed(d.distinct[k]?.distinct_2)}</td>
-              <td>{fixed(d.distinct[k]?.distinct_3)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      <p className="small muted">
-        Within one conversation, distinct-2 averages {fixed(d.distinct.per_conversation?.distinct_2)}: the repeats below are across
-        conversations.
-      </p>
-
-      <h3>Repeated openings</h3>
-      {repetitions("openers", "opening")}
-
-      <h3>Repeated phrases</h3>
-      {repetitions("phrases", "phrase")}
+      <div className="insight-columns">
+        <div>
+          <h3>Unique wording</h3>
+          <table className="simple-table distinct-table" data-testid="diversity-distinct">
+            <caption className="sr-only">Distinct word n-grams (unique / all)</caption>
+            <thead>
+              <tr>
+                <th scope="col">Unique share of</th>
+                <th scope="col">
+                  words <span className="muted small">(distinct-1)</span>
+                </th>
+                <th scope="col">
+                  word pairs <span className="muted small">(distinct-2)</span>
+                </th>
+                <th scope="col">
+                  triples <span className="muted small">(distinct-3)</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {(["user", "assistant", "all"] as const).map((k) => (
+                <tr key={k}>
+                  <th scope="row">{k === "all" ? "All turns" : k === "user" ? "User turns" : "Assistant turns"}</th>
+                  <td>{fixed(d.distinct[k]?.distinct_1)}</td>
+                  <td>{fixed(d.distinct[k]?.distinct_2)}</td>
+                  <td>{fixed(d.distinct[k]?.distinct_3)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <p className="small muted">
+            Within one conversation, distinct-2 averages {fixed(d.distinct.per_conversation?.distinct_2)}: the repeats below are across
+            conversations.
+          </p>
+        </div>
+        <div>
+          <h3>Conversations that repeat the most</h3>
+          {d.offenders.length === 0 ? (
+            <p className="small muted">No conversation stands out.</p>
+          ) : (
+            <ol className="repetitions" data-testid="diversity-offenders">
+              {d.offenders.slice(0, isOpen("offenders") ? 10 : SHOWN).map((o) => (
+                <li key={o.conversation_id} className="offender" data-testid={`offender-${o.conversation_id}`}>
+                  <ConversationLinks ids={[o.conversation_id]} onOpen={onOpen} activeId={state.conv} />
+                  <span className="small">{o.reasons.join("; ")}</span>
+                </li>
+              ))}
+            </ol>
+          )}
+          {!isOpen("offenders") && <MoreButton total={Math.min(10, d.offenders.length)} onClick={() => openAll("offenders")} testId="btn-more-offenders" />}
+        </div>
+      </div>
 
       <h3>Near-duplicate clusters</h3>
       {d.near_duplicate_clusters.length === 0 ? (
@@ -159,6 +180,12 @@ export function DiversityView({ diversity: d, state, onChange, onOpen, loading }
           ))}
         </ol>
       )}
+
+      <h3>Repeated openings</h3>
+      {repetitions("openers", "opening")}
+
+      <h3>Repeated phrases</h3>
+      {repetitions("phrases", "phrase")}
 
       <h3>Least diverse persona × topic combinations</h3>
       {d.cells.length === 0 ? (
@@ -207,19 +234,6 @@ export function DiversityView({ diversity: d, state, onChange, onOpen, loading }
         </div>
       )}
 
-      <h3>Conversations that repeat the most</h3>
-      {d.offenders.length === 0 ? (
-        <p className="small muted">No conversation stands out.</p>
-      ) : (
-        <ol className="repetitions" data-testid="diversity-offenders">
-          {d.offenders.slice(0, 10).map((o) => (
-            <li key={o.conversation_id} className="offender" data-testid={`offender-${o.conversation_id}`}>
-              <ConversationLinks ids={[o.conversation_id]} onOpen={onOpen} activeId={state.conv} />
-              <span className="small">{o.reasons.join("; ")}</span>
-            </li>
-          ))}
-        </ol>
-      )}
     </section>
   );
 }
