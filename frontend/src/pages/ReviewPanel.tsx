@@ -476,7 +476,6 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
                   data-testid={`turn-${t.turn_number}`}
                   data-flagged={flagged ? "true" : undefined}
                   tabIndex={-1}
-                  aria-label={flagged ? `Turn ${t.turn_number}, flagged` : undefined}
                 >
                   <div className="turn-role">
                     {t.role === "user" ? "USER" : "ASSISTANT"}:
