@@ -504,6 +504,20 @@ describe("a dataset's quality rules", () => {
     expect(await screen.findByText(/Quality rules saved/)).toBeInTheDocument();
   });
 
+  it("keeps a disclaimer topic the taxonomy no longer has visible, so it can be removed", async () => {
+    override = (_m, url) =>
+      url.pathname === "/api/datasets/ds_1"
+        ? { body: { ...DATASET, quality_rules: { ...DATASET.quality_rules, required_disclaimers: [{ text: "Not tax advice.", topics: ["Old topic"] }] } } }
+        : undefined;
+    renderApp("?view=datasets&dataset_id=ds_1");
+    const rules = await screen.findByTestId("quality-rules");
+    fireEvent.click(within(rules).getByTestId("disclaimer-topics-0-button"));
+    const stale = within(rules).getByTestId("disclaimer-topics-0-option-Old topic");
+    expect(stale).toBeChecked();
+    expect(stale.closest("label")).toHaveTextContent("not in the taxonomy");
+    expect(within(rules).getByTestId("disclaimer-topics-0-option-Taxes")).not.toBeChecked();
+  });
+
   it("shows the API's validation errors by rule, and nothing is lost", async () => {
     override = (method, url) =>
       url.pathname === "/api/datasets/ds_1" && method === "PATCH"

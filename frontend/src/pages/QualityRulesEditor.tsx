@@ -166,7 +166,11 @@ export function QualityRulesEditor({ dataset, onDone }: { dataset: Dataset; onDo
               />
               <MultiSelect
                 label={r.topics.length ? "Topics" : "Topics: all"}
-                options={topics}
+                options={[
+                  ...topics,
+                  // a topic the taxonomy no longer has stays visible, so it can be removed
+                  ...r.topics.filter((t) => !topics.some((o) => o.value === t)).map((t) => ({ value: t, label: `${t} (not in the taxonomy)`, hint: undefined })),
+                ]}
                 selected={r.topics}
                 onChange={(v) => setDisclaimer(i, { topics: v })}
                 testId={`disclaimer-topics-${i}`}
