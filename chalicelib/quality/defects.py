@@ -1903,9 +1903,12 @@ def _phrase_pattern(phrase: str) -> re.Pattern[str]:
     return re.compile(lead + body + tail, re.IGNORECASE)
 
 
+_LOOSE_DROP = re.compile(r"[^a-z0-9]")
+
+
 def _loose(text: str) -> str:
     """Lower-cased letters and digits only, '&' read as 'and': for brand spellings."""
-    return re.sub(r"[^a-z0-9]", "", normalise(text).lower().replace("&", "and"))
+    return _LOOSE_DROP.sub("", normalise(text).lower().replace("&", "and"))
 
 
 def _common_in_order(a: Sequence[str], b: Sequence[str]) -> int:
@@ -2008,24 +2011,32 @@ def misspelled_brand(text: str, term: str, known_wrong: Sequence[str] = ()) -> s
     if len(wanted) < 4:
         return None
     tokens = text.split()
+    loose_tokens = [_LOOSE_DROP.sub("", t.lower().replace("&", "and")) for t in tokens]
     size = len(term.split())
     limit = 2 if len(wanted) >= 10 else 1 if len(wanted) >= 6 else 0
-    windows = [
-        " ".join(tokens[i:j]).strip(" .,;:!?()\"'")
-        for i in range(len(tokens))
-        for j in range(i + 1, min(len(tokens), i + size + 2) + 1)
-    ]
-    for candidate in windows:  # same letters, other spacing or case: the tightest match
-        if candidate != term and term not in candidate and _loose(candidate) == wanted:
-            return candidate
-    for candidate in windows:  # a letter or two off, as many words as the term
-        loose = _loose(candidate)
-        if (
-            limit
-            and abs(len(candidate.split()) - size) <= 1
-            and term not in candidate
-            and abs(len(loose) - len(wanted)) <= limit
-            and _edit_distance(loose, wanted, limit) <= limit
-        ):
-            return candidate
+    # Windows of up to two more words than the term, compared by their letters (built by
+    # joining each word's letters once: this runs on every assistant turn).
+    windows: list[tuple[int, int, str]] = []
+    for i in range(len(tokens)):
+        loose = ""
+        for j in range(i + 1, min(len(tokens), i + size + 2) + 1):
+            loose += loose_tokens[j - 1]
+            if len(loose) > len(wanted) + limit:
+                break
+            if len(loose) >= len(wanted) - limit:
+                windows.append((i, j, loose))
+
+    def spelled(i: int, j: int) -> str:
+        return " ".join(tokens[i:j]).strip(" .,;:!?()\"'")
+
+    for i, j, loose in windows:  # same letters, other spacing or case: the tightest match
+        if loose == wanted:
+            candidate = spelled(i, j)
+            if candidate != term and term not in candidate:
+                return candidate
+    for i, j, loose in windows:  # a letter or two off, as many words as the term
+        if limit and abs((j - i) - size) <= 1 and _edit_distance(loose, wanted, limit) <= limit:
+            candidate = spelled(i, j)
+            if term not in candidate:
+                return candidate
     return None

@@ -170,8 +170,10 @@ def _stems(tokens: Iterable[str]) -> frozenset[str]:
 
 
 def _context(text: str, start: int, end: int) -> tuple[frozenset[str], frozenset[str]]:
-    before = words(text[:start])[-CONTEXT_WORDS:]
-    after = words(text[end:])[:CONTEXT_WORDS]
+    # Only the neighbourhood: tokenising the whole text for every figure is quadratic.
+    reach = CONTEXT_WORDS * 24
+    before = words(text[max(0, start - reach) : start])[-CONTEXT_WORDS:]
+    after = words(text[end : end + reach])[:CONTEXT_WORDS]
     lead = _stems(before)
     return lead | _stems(after), lead
 

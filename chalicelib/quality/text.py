@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 from chalicelib.domain.models import Turn
 
@@ -15,17 +16,30 @@ _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _SPACES = re.compile(r"\s+")
 
 
+# The checks look at the same turns many times over: each turn is normalised, split and
+# tokenised once per scoring (the caches hold a few conversations' worth of text).
+@lru_cache(maxsize=2048)
 def normalise(text: str) -> str:
     """Straight quotes and dashes, single spaces: patterns are written against this."""
     return _SPACES.sub(" ", text.translate(QUOTES)).strip()
 
 
+@lru_cache(maxsize=2048)
+def _sentences(text: str) -> tuple[str, ...]:
+    return tuple(s.strip() for s in _SENTENCE_END.split(normalise(text)) if s.strip())
+
+
 def sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(normalise(text)) if s.strip()]
+    return list(_sentences(text))
+
+
+@lru_cache(maxsize=4096)
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(_WORD.findall(text.lower().translate(QUOTES)))
 
 
 def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower().translate(QUOTES))
+    return list(_words(text))
 
 
 def content_of(turn: Turn) -> str:
