@@ -16,6 +16,7 @@ another language or says their own numbers.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -334,6 +335,11 @@ _CHATTER = _compile(
     r"advisor)\))?\**\s*:",
     r"\bthe (?:user|assistant|customer|client) (?:says|responds|replies|asks|nods|smiles)\b",
     r"^\s*\((?:the )?(?:user|customer|client|assistant|advisor)\b[^)]*\)",
+    # turn counters and the generator talking about its own output
+    r"^\s*[\[(]?turn \d+(?: of \d+)?[\])]?\s*(?:[-:.\u2013]|$)|[\[(]turn \d+(?: of \d+)?[\])]|"
+    r"\b(?:turn|message|reply) \d+ of \d+\b",
+    r"\b(?:continuation|continuing|rest|remainder|next (?:part|section)) of (?:the|this|our) "
+    r"(?:dialogue|conversation|exchange|script|role-?play|transcript)\b",
 )
 _PLACEHOLDERS = _CasePatterns(
     r"\{\{\s*[\w .-]{1,40}\s*\}\}",
@@ -347,6 +353,11 @@ _PLACEHOLDERS = _CasePatterns(
     r"city|time|price|rate|percentage|x+|placeholder|tbd|todo)\](?!\())",
     r"\bXX+(?:\.X+)?\s?%|\$\s?X+(?:[,.]X+)*\b|\bX{3,}\b|\bXXX-XXXX\b",
     r"(?i:\blorem ipsum\b)",
+    # a bracketed blank ("[clinician name]", "<insert pricing table here>", "Ms. ____")
+    r"(?i:\[[a-z][a-z' ]{0,30}\b(?:name|date|number|amount|address|email|phone|time|price|fee|"
+    r"location|details?)\](?!\())",
+    r"(?i:<\s*(?:insert|add|enter|include|paste|fill in)\b[^>\n]{0,60}>)",
+    r"_{3,}|\bX\.X\b",
     r"\b(?:TODO|TBD|FIXME)\b",
 )
 
@@ -537,6 +548,41 @@ _CLAIMS: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
             r"it(?:'ll| will)|this will|your)\b",
             0.5,
         ),
+        # outcomes of any trade stated as certain: "..., guaranteed", a result made
+        # permanent, every claim paid, a place or approval certain, a condition restored
+        (
+            "a guarantee of an outcome",
+            r",\s*guaranteed\s*[.!]?\s*$|\b(?:fix|cure|solve|heal|remove|eliminate|clear)\b[^.!?]"
+            r"{0,30}\b(?:permanently|for good|forever)\b|\b(?:pay(?: out)?|cover|approve|accept) "
+            r"(?:on )?(?:every|all|any) (?:single )?claims?\b|"
+            r"\b(?:100%|definitely|certainly|guaranteed to be) (?:eligible|covered|approved|accepted|"
+            r"admitted|qualif(?:y|ied))\b",
+            1.0,
+        ),
+        (
+            "a guarantee of an outcome",
+            r"\b(?:admission|a place|your place|an offer|your offer|the visa|your visa|entry|"
+            r"enrol?ment|a pass|your result) (?:is|are|will be) (?:all but )?guaranteed\b|\byou(?:'ll| "
+            r"will) (?:definitely|certainly|surely|100%) (?:get (?:in|a place|an offer|accepted|"
+            r"approved)|pass|be (?:accepted|admitted|offered|approved|selected))\b",
+            1.0,
+        ),
+        (
+            "a promise of a cure or certain medical outcome",
+            r"\b(?:will|is guaranteed to|is certain to) (?:fully |completely )?restore (?:your|his|"
+            r"her|their) [a-z]+ to normal\b|\b(?:will|is going to) (?:stop|prevent|halt) [^.!?]"
+            r"{0,30}\b(?:getting (?:any )?worse|progressing)\b|\b(?:will|is going to) (?:be )?"
+            r"(?:perfectly|completely|totally) (?:straight|healed|normal|restored|cured|gone)\b|"
+            r"\b(?:won't|will not|will never) (?:scar|relapse|come back|get worse)(?: at all| ever)?"
+            r"\b|\bzero chance of (?:relapse|scarring|infection|complications?)\b",
+            1.0,
+        ),
+        (
+            "a promise of an outcome",
+            r"\bi (?:can )?(?:personally |absolutely )?promise (?:you )?(?:that )?(?!we\b|we'll|i\b|"
+            r"i'll|someone\b|our\b|the team\b)(?:[a-z']+ ){2,3}(?:will|won't)\b",
+            1.0,
+        ),
     )
 )
 _NEGATIVE_LEAD = ("no ", "zero ", "without", "free ")
@@ -554,16 +600,17 @@ def regulated_claims(sentence: str) -> list[tuple[str, str, float]]:
     for label, pattern, strength in _CLAIMS:
         for match in pattern.finditer(lowered):
             phrase = source[match.start() : match.end()]
-            lowered = phrase.lower()
-            before = words(sentence[: match.start()])[-7:]
+            phrase_lowered = phrase.lower()
+            # Negation within the claim's own clause: "Don't worry, it's risk-free" claims.
+            clause = re.split(r"[,;:]", sentence[: match.start()])[-1]
+            before = words(clause)[-7:]
             if any(w in NEGATORS for w in before):
                 continue  # "no investment is risk-free", "I can't guarantee a return"
-            if not lowered.startswith(_NEGATIVE_LEAD) and words(phrase)[:1] in (
+            if not phrase_lowered.startswith(_NEGATIVE_LEAD) and words(phrase)[:1] in (
                 ["not"],
                 ["never"],
             ):
                 continue
-            clause = re.split(r"[,;:]", sentence[: match.start()])[-1]
             hedged = any(w in _HEDGES for w in words(clause)[-2:])
             found.append((label, phrase, strength * (0.5 if hedged else 1.0)))
             break
@@ -612,7 +659,10 @@ def _language_parts(text: str) -> list[language.Guess]:
     ):
         parts = sentences(text)
         if len(parts) > 1:
-            guesses += [language.detect(p) for p in parts if len(p.split()) >= 8]
+            guesses += [language.detect(p) for p in parts if len(p.split()) >= language.MIN_WORDS]
+    script = language.foreign_script(text)
+    if script is not None and script.language != guesses[0].language:
+        guesses.append(script)
     return guesses
 
 
@@ -641,7 +691,7 @@ def check_language(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
                         turn.turn_number,
                         f"{speaker(turn.role)} switches to {language.name_of(guess.language or '')}"
                         f"{where} (the conversation is in {language.name_of(main)})",
-                        1.0 if guess.confidence >= 0.7 else 0.6,
+                        1.0 if guess.confidence >= 0.6 else 0.6,
                     )
                 )
     return _result("language", "critical", findings, weight, "one language throughout")
@@ -901,6 +951,14 @@ _BUSINESS_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
             r"\byou(?:'ll| will| should) hear (?:from|back)\b",
             1.5,
         ),
+        # the business describing what it does
+        (
+            r"\bwe (?:offer|provide|charge|cover|include|accept|require|ask for|open|close)\b|\bour "
+            r"(?:clinic|studio|salon|shop|store|practice|policy|policies|fees?|prices?|pricing|"
+            r"plans?|packages?|rates?|terms|hours|workshop|centre|center|school|academy|"
+            r"agency|firm)\b",
+            1.0,
+        ),
         (
             r"\bmost (?:families|clients|customers|people|patients|owners|members) (?:see|find|"
             r"notice|get|need|choose)\b|\bof course,? [a-z ,]{0,30}no problem\b",
@@ -996,6 +1054,15 @@ _CLIENT_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
             r"work|off work|unemployed|looking after)\b|\bi work (?:on|at|as|from|nights|shifts)\b",
             1.5,
         ),
+        # a customer asking about the service for themselves
+        (
+            r"\bhow (?:much|long) (?:would|does|will|is|do|did) (?:it|that|this|the|my|i|you)\b|"
+            r"\bdo you (?:offer|have|do|take|accept|cover|charge|open|deliver)\b|\bcan i (?:book|"
+            r"pay|bring|get|come|change|cancel|switch|add|ask)\b|\bi (?:want|need|would like|'d "
+            r"like) to (?:know|check|ask|book|understand)\b|\bbefore i (?:sign|commit|decide|"
+            r"book|pay)\b",
+            1.0,
+        ),
         (
             r"\bsorry for (?:going off|snapping|the rant|being (?:so )?(?:short|rude|difficult))\b",
             1.5,
@@ -1087,13 +1154,81 @@ def _side_scores(text: str, role: str) -> tuple[float, float]:
     return business_side() if client >= 2.0 else 0.0, client
 
 
+_WE = frozenset(["we", "we'll", "we're", "we've", "we'd", "our", "ours", "us"])
+
+
+def _voice(text: str) -> tuple[float, float, float, float, float]:
+    """How a turn speaks: I/my, we/our, you/your per word, the share of its sentences that
+    are questions, and its length (log words)."""
+    tokens = words(text)
+    n = max(1, len(tokens))
+    parts = sentences(text) or [text]
+    return (
+        sum(t in _FIRST for t in tokens) / n,
+        sum(t in _WE for t in tokens) / n,
+        sum(t in _SECOND for t in tokens) / n,
+        sum(p.endswith("?") for p in parts) / len(parts),
+        math.log(n),
+    )
+
+
+VOICE_MARGIN = 1.0  # how much nearer the other side's voice a turn must be (in spreads)
+
+
+def voice_flips(ctx: CheckContext) -> set[int]:
+    """Turns that sound like the other side of this very conversation.
+
+    Each side's usual voice is learnt from the conversation itself (its other turns of
+    that role), so it holds for any business: a customer says "I" and "my", asks, and is
+    brief; the business says "we" and "you" and explains at length. A turn nearer the
+    other side's usual voice than its own side's, by a clear margin, has swapped."""
+    turns = [t for t in ctx.turns if t.role in ("user", "assistant")]
+    if len(turns) < 8:
+        return set()
+    voices = [_voice(ctx.text(t)) for t in turns]
+    dims = range(len(voices[0]))
+    spread = []
+    for k in dims:
+        values = [v[k] for v in voices]
+        mean = sum(values) / len(values)
+        sd = math.sqrt(sum((x - mean) ** 2 for x in values) / len(values))
+        spread.append(max(sd, 0.02 if k < 3 else 0.1))
+    flips: set[int] = set()
+    for i, turn in enumerate(turns):
+
+        def centre(role: str, i: int = i) -> list[float] | None:
+            own = [
+                v
+                for j, (t, v) in enumerate(zip(turns, voices, strict=True))
+                if t.role == role and j != i
+            ]
+            if len(own) < 3:
+                return None
+            return [sum(v[k] for v in own) / len(own) for k in dims]
+
+        mine = centre(turn.role)
+        other = centre("assistant" if turn.role == "user" else "user")
+        if mine is None or other is None:
+            continue
+
+        def distance(c: list[float], i: int = i) -> float:
+            return math.sqrt(sum(((voices[i][k] - c[k]) / spread[k]) ** 2 for k in dims))
+
+        if distance(other) + VOICE_MARGIN < distance(mine):
+            flips.add(turn.turn_number)
+    return flips
+
+
 def check_role_confusion(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
     findings: list[Finding] = []
+    flips = voice_flips(ctx)
     for turn in ctx.turns:
         business, client = _side_scores(ctx.text(turn), turn.role)
+        # A turn in the other side's voice needs less of the other side's phrasing.
+        needed = 1.0 if turn.turn_number in flips else 2.0
         if turn.role == "user":
             lead = business - client
-            if business >= 2.0 and lead >= 1.5:
+            if business >= needed and lead >= min(1.5, needed):
                 findings.append(
                     Finding(
                         turn.turn_number,
@@ -1103,7 +1238,7 @@ def check_role_confusion(ctx: CheckContext, weight: float = 1.0) -> QualityCheck
                 )
         elif turn.role == "assistant":
             lead = client - business
-            if client >= 2.0 and lead >= 1.5:
+            if client >= needed and lead >= min(1.5, needed):
                 findings.append(
                     Finding(
                         turn.turn_number,

@@ -343,6 +343,8 @@ def ungrounded(
         derivable = False
         if isinstance(spec.value, float):
             derivable = grounding.derives(spec.kind, spec.value, 0.011, counts)
+            if spec.kind == "duration":
+                derivable = _duration_derivable(spec, source_specifics, statement)
             if spec.kind == "money" and (calculating or derivable):
                 # A figure the assistant works out (or could have) is one it may quote
                 # again later: once is enough to doubt it.
@@ -372,6 +374,31 @@ def ungrounded(
         )
         out.append(Ungrounded(spec, rival, calculating, derivable))
     return out
+
+
+def _unit(text: str) -> str:
+    """The unit of a duration ("48 hours" -> "hour")."""
+    unit = words(text)[-1:] or [""]
+    return unit[0].rstrip("s")
+
+
+def _duration_derivable(spec: Specific, sources: list[Specific], statement: str) -> bool:
+    """A duration the source's durations add up to: two 48-hour windows are 96 hours, a
+    48-hour wait and the 24 hours the sentence adds are 72."""
+    unit = _unit(spec.text)
+    known = [
+        s.value
+        for s in sources
+        if s.kind == "duration" and isinstance(s.value, float) and _unit(s.text) == unit
+    ]
+    if not known or not isinstance(spec.value, float):
+        return False
+    value = spec.value
+    steps = [n for n in numbers_in(statement) if n != value]
+    candidates = {a * k for a in known for k in (2, 3, 4)}
+    candidates |= {a + b for a in known for b in known}
+    candidates |= {a + n for a in known for n in steps} | {abs(a - n) for a in known for n in steps}
+    return any(_close(value, c) for c in candidates)
 
 
 def _figure_grounded(

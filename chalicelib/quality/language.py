@@ -22,7 +22,9 @@ from functools import lru_cache
 _FUNCTION_WORDS: dict[str, str] = {
     "en": "the and is are was were you your that this with have has for not but what "
     "would could should will from they there their which about been can just it's i'm "
-    "don't we our my of to",
+    "don't we our my of to "
+    # English words other languages spell the same way: listed so that neither counts
+    "as at in on an or if so no do me he be us am um",
     "es": "el los las del por para con una uno pero como muy más está están estoy tengo "
     "tiene puede quiero necesito también porque cuando donde usted ustedes nosotros "
     "sobre hay ser sus mis gracias hola qué cómo así ya eso esto esta este ahora mucho "
@@ -56,6 +58,9 @@ _FUNCTION_WORDS: dict[str, str] = {
     "sizin var yok daha",
     "id": "dan yang ini itu dengan untuk tidak saya anda kami ada bisa akan dari juga "
     "terima kasih apa bagaimana",
+    "sw": "na kwa ni hii kuwa kama lakini sana asante tafadhali ndiyo hapana wewe mimi "
+    "sisi yako yangu yetu wako kwamba pia bado sasa hivyo kuna hakuna unaweza ninaweza "
+    "tunaweza katika cha vya wa za habari karibu",
 }
 
 LANGUAGE_NAMES = {
@@ -70,6 +75,7 @@ LANGUAGE_NAMES = {
     "pl": "Polish",
     "tr": "Turkish",
     "id": "Indonesian",
+    "sw": "Swahili",
     "ru": "a Cyrillic-script language",
     "el": "Greek",
     "ar": "Arabic",
@@ -130,6 +136,34 @@ def _script_of(char: str) -> str | None:
         if name.startswith(prefix):
             return lang
     return "latin" if "LATIN" in name else None
+
+
+# Letters of another script that make a passage in it rather than a name or a symbol: an
+# ideographic script says a word in one or two characters, an alphabet needs a few words.
+MIN_IDEOGRAPHS = 6
+MIN_SCRIPT_LETTERS = 10
+_IDEOGRAPHIC = frozenset({"zh", "ja", "ko"})
+
+
+def foreign_script(text: str) -> Guess | None:
+    """A passage of a non-Latin script inside a turn, however short the rest is in
+    Latin letters (a Chinese or Devanagari sentence has no spaces to count words by)."""
+    if text.isascii():
+        return None
+    scripts = Counter(
+        lang
+        for c in text
+        if c.isalpha() and not c.isascii()
+        for lang in [_script_of(c)]
+        if lang not in (None, "latin")
+    )
+    if not scripts:
+        return None
+    script, count = scripts.most_common(1)[0]
+    needed = MIN_IDEOGRAPHS if script in _IDEOGRAPHIC else MIN_SCRIPT_LETTERS
+    if count < needed:
+        return None
+    return Guess(script, round(min(1.0, count / (2 * needed)), 3))
 
 
 def detect(text: str) -> Guess:

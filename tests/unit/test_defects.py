@@ -156,6 +156,12 @@ def test_professional_declines_are_not_refusals(text: str) -> None:
         (10, "You're welcome. [End of conversation]"),
         (10, "Glad to help.\n\nNote: this conversation demonstrates empathetic advice."),
         (8, "Turn 8 (Assistant): Required minimum distributions start at 73."),
+        (6, "[Turn 6] Required minimum distributions start at 73."),
+        (6, "Good point (reply 3 of 6). Required minimum distributions start at 73."),
+        (6, "We can go through it with [planner name] on Thursday."),
+        (6, "Here's how the numbers look: <insert projection chart here> and it holds up."),
+        (6, "Of course, Mr ____, I'll send the form over."),
+        (6, "Here is the rest of the conversation. Required minimum distributions start at 73."),
     ],
 )
 def test_generator_leaks_flag(turn: int, text: str) -> None:
@@ -170,6 +176,14 @@ def test_generator_leaks_flag(turn: int, text: str) -> None:
         "You can't lose money with this approach; it's completely safe.",
         "The market will definitely recover by spring, so nothing to worry about.",
         "I personally guarantee you'll never run out of money.",
+        # outcomes of other trades stated as certain
+        "Your braces will give you a perfect smile by summer, guaranteed.",
+        "Relax, once treated the rash won't come back ever.",
+        "We approve every claim for dogs under eight.",
+        "With that score your place is guaranteed.",
+        "I promise your daughter will pass the exam first time.",
+        # a claim after an unrelated negative clause is still made
+        "Don't panic, the procedure is completely painless.",
     ],
 )
 def test_regulated_claims_flag(text: str) -> None:
@@ -185,6 +199,8 @@ def test_regulated_claims_flag(text: str) -> None:
         "Treasury bonds are guaranteed by the U.S. government, but their prices still move.",
         "An annuity can provide guaranteed lifetime income, at the cost of flexibility.",
         "You can't lose sight of the long-term plan when markets are noisy.",
+        "We can't promise the rash won't come back, so we book a check-up.",
+        "Nobody can say your place is guaranteed until the results are in.",
     ],
 )
 def test_negated_or_reported_claims_are_not_made(text: str) -> None:
@@ -229,6 +245,28 @@ def test_a_change_of_language_flags(turn: int, text: str, lang: str) -> None:
     assert language.detect(text).language == lang
     check = run(d.check_language, with_turn(turn, text))
     assert not check.passed and check.turns == [turn]
+
+
+@pytest.mark.parametrize(
+    "passage",
+    [
+        "我们会在下周一给您打电话确认时间。",  # a sentence of Chinese, no spaces
+        "हम अगले सप्ताह आपको फोन करके समय की पुष्टि करेंगे।",  # Devanagari
+        "Tutakupigia simu wiki ijayo na kwa hivyo ni lazima uwe tayari, asante sana.",  # Swahili
+    ],
+)
+def test_a_sentence_in_another_language_inside_an_english_turn_flags(passage: str) -> None:
+    text = (
+        "That works well. We keep your file open while you decide, and the first review is "
+        f"free of charge. {passage} Let me know if anything else comes up."
+    )
+    check = run(d.check_language, with_turn(6, text))
+    assert not check.passed and check.turns == [6], check
+
+
+def test_a_name_in_another_script_is_not_a_change_of_language() -> None:
+    text = "Our Kuala Lumpur office (吉隆坡) is open on Saturdays, so you can drop the form there."
+    assert run(d.check_language, with_turn(6, text)).passed
 
 
 def test_a_foreign_greeting_is_not_a_change_of_language() -> None:
@@ -331,6 +369,24 @@ def test_grounded_figures_and_figures_worked_out_from_them_pass() -> None:
 )
 def test_invented_or_contradicting_facts_flag(text: str) -> None:
     check = scenario(4, text)
+    assert not check.passed and check.turns == [4], check
+
+
+def test_durations_added_up_from_the_excerpts_are_not_contradictions() -> None:
+    chunk = "Refunds are processed within 48 hours of the request. Fees are billed quarterly."
+    c = conv(tier=Tier.SCENARIO, scenario="A client asks about refunds", chunk_id="c1")
+    texts = [
+        "Hi, I asked for a refund on Monday. When will it arrive?",
+        "Refunds are processed within 48 hours, so if you asked on Monday morning you should "
+        "see it by Wednesday morning.",
+        "And if I ask on Friday, with the weekend in between?",
+        "With a weekend in between it can take 96 hours until refunds are processed.",
+        "Thanks, that is clear.",
+        "You're welcome. Is there anything else I can help with?",
+    ]
+    assert run(d.check_grounding, turns_of(texts), conversation=c, chunk_text=chunk).passed
+    texts[3] = "Refunds are processed within 12 hours, even over a weekend."
+    check = run(d.check_grounding, turns_of(texts), conversation=c, chunk_text=chunk)
     assert not check.passed and check.turns == [4], check
 
 
