@@ -745,21 +745,12 @@ class GenerationService:
                 "version": conversation.version + 1,
             }
         )
+        chunk_text = self._chunk_text(conversation, dataset)
+        # Heuristics at once; the judge's verdict only once the conversation is stored, so
+        # a judge call that fails or dies never costs the answer already paid for.
         generated = self.apply_quality(
-            generated,
-            parsed.turns,
-            dataset,
-            chunk_text=self._chunk_text(conversation, dataset),
-            job_id=job.job_id,
-            judge=not batch,  # economy mode judges through its own Message Batch
+            generated, parsed.turns, dataset, judge=False, chunk_text=chunk_text
         )
-        judge_cost = (
-            generated.quality.judge.cost_usd
-            if generated.quality and generated.quality.judge
-            else 0.0
-        )
-        if judge_cost:
-            self.enforce_budget(job.tenant_id, job.job_id)
         audit = self.audit.build(
             tenant_id,
             f"job:{job.job_id}",
@@ -784,7 +775,30 @@ class GenerationService:
             ),
             audit=audit,
         )
+        if not batch:  # economy mode judges through its own Message Batch
+            self._judge_stored(job, generated, parsed.turns, dataset, chunk_text)
         return "completed"
+
+    def _judge_stored(
+        self,
+        job: Job,
+        conversation: Conversation,
+        turns: list[Turn],
+        dataset: Dataset,
+        chunk_text: str | None,
+    ) -> None:
+        """The judge's verdict on a stored conversation, folded into its score. If this
+        never finishes the conversation keeps its heuristic score (a re-validation with
+        the judge adds the verdict later)."""
+        if self.judge is None or not self.judge.enabled_for(dataset):
+            return
+        verdict = self.judge.judge(conversation, turns, dataset, chunk_text, job_id=job.job_id)
+        scored = self.apply_quality(
+            conversation, turns, dataset, chunk_text=chunk_text, judge=False, verdict=verdict
+        )
+        self.conversations.save_quality(scored)
+        if verdict.cost_usd and not verdict.cached:
+            self.enforce_budget(job.tenant_id, job.job_id)
 
     def apply_quality(
         self,
