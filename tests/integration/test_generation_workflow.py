@@ -596,3 +596,25 @@ def _debug_logs(ids):  # pragma: no cover - debugging aid
         for r in GenerationLogRecord.query(f"{tenant()}#{cid}"):
             per[(cid, bool(r.doc.get("response_payload")), r.doc.get("error_message"))] += 1
     return per
+
+
+def test_a_judge_call_that_dies_loses_no_generated_conversation(
+    api: Any, sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The judge runs once the conversation is stored: its death leaves the conversation
+    generated with its heuristic score, and the generation answer is billed once."""
+    c = get_container()
+    assert c.generation.judge is not None
+
+    def dies(*args: Any, **kwargs: Any) -> Any:
+        raise SimulatedCrash("the Lambda runtime died during the judge's call")
+
+    monkeypatch.setattr(c.generation.judge, "judge", dies)
+    _dsid, ids = new_dataset(api, 1)
+    _, accepted, _ = api.post("/api/conversations/generate", {"conversation_id": ids[0]})
+    job = wait_job(api, accepted["job_id"])
+    assert job["status"] == "completed" and job["completed"] == 1, job
+    conv = c.conversation_repo.get(tenant(), ids[0])
+    assert conv.status == "generated" and stored_turn_items(ids) == 1
+    assert conv.quality is not None and conv.quality.judge is None
+    assert len(billed_logs(ids)) == 1 == sim.stats()["billed"]
