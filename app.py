@@ -38,7 +38,6 @@ from chalicelib.domain.errors import (
     ValidationError,
 )
 from chalicelib.domain.models import TRASH_RETENTION_DAYS, ConversationStatus, ExportFormat
-from chalicelib.quality.service import revalidate
 from chalicelib.review.listing import FILTER_DIMENSIONS, ListQuery
 from chalicelib.workflows import handlers as workflow
 
@@ -316,6 +315,26 @@ def quality_stats() -> Response:
     return respond(compute(conversations))
 
 
+@app.route("/api/conversations/diversity", methods=["GET"])
+@handled
+def diversity() -> Response:
+    who = principal()
+    dataset_id = query_one(params(), "dataset_id")
+    if not dataset_id:
+        raise ValidationError("dataset_id is required", {"field": "dataset_id"})
+    return respond(get_container().quality.diversity(who.tenant_id, dataset_id))
+
+
+@app.route("/api/conversations/calibration", methods=["GET"])
+@handled
+def calibration() -> Response:
+    who = principal()
+    dataset_id = query_one(params(), "dataset_id")
+    if not dataset_id:
+        raise ValidationError("dataset_id is required", {"field": "dataset_id"})
+    return respond(get_container().quality.calibration(who.tenant_id, dataset_id))
+
+
 @app.route("/api/conversations/coverage-analysis", methods=["GET"])
 @handled
 def coverage_analysis() -> Response:
@@ -403,21 +422,11 @@ def delete_conversation(conversation_id: str) -> Response:
 @handled
 def validate_conversation(conversation_id: str) -> Response:
     who = principal()
-    c = get_container()
-    judge = False
-    if raw_body().strip():
-        judge = body(s.ValidateRequest).judge
+    judge = bool(raw_body().strip()) and body(s.ValidateRequest).judge
     if judge:
         enforce_rate(who, "generate")  # a judge call is a paid model call
-    saved = revalidate(
-        who.tenant_id,
-        who.actor,
-        conversation_id,
-        c.dataset_repo,
-        c.conversation_repo,
-        c.find_duplicate,
-        c.audit,
-        judge=c.judge if judge else None,
+    saved = get_container().quality.revalidate(
+        who.tenant_id, who.actor, conversation_id, judge=judge
     )
     return respond(
         views.conversation_summary(saved)

@@ -4,7 +4,7 @@
 
 Starts the local stack in-process (no persistence, offline simulator), builds a
 realistic state over the API (sample dataset, 90 planned, 60 written, some approved and
-rejected), then drives the built frontend (``make frontend`` first) in Debian's
+rejected as reviewers would: most flagged ones rejected), then drives the built frontend (``make frontend`` first) in Debian's
 Chromium and saves one PNG per screen:
 
   dashboard.png            the conversation table with data, filters, badges, bulk bar
@@ -15,6 +15,10 @@ Chromium and saves one PNG per screen:
   coverage.png             Datasets page: tier bars and coverage heatmaps
   export.png               export dialog with a ready (split) file
   templates.png            templates list and one template's detail
+  quality-triage.png       the score histogram, needs-attention order, reasons beside the
+                           scores and a flagged conversation's reasons at the top of the panel
+  diversity.png            the dataset's diversity view (repeated openings and phrases...)
+  calibration.png          the calibration view after 30+ review decisions
   welcome.png              first run: no dataset yet, how it works in five steps
   signin.png               the sign-in screen (when the stack asks for sign-in)
 
@@ -80,16 +84,29 @@ def prepare(api: Any) -> dict[str, Any]:
     status, page, _ = api.get(
         f"/api/conversations?dataset_id={dsid}&status=generated&page_size=100"
     )
-    written = [c["conversation_id"] for c in page["items"]]
+    # The simulator plants defects in ~15% of conversations (LLM_SIM_DEFECT_RATE): the
+    # reviewers reject most flagged ones and a few clean ones, approve the rest, and
+    # leave two flagged ones to triage. 30+ decisions give calibration its suggestion.
+    flagged = [c["conversation_id"] for c in page["items"] if c["flagged"]]
+    clean = [c["conversation_id"] for c in page["items"] if not c["flagged"]]
+    assert len(flagged) >= 3, f"only {len(flagged)} flagged conversations"
+    rejected = flagged[:-3] + clean[:2]
+    approved = flagged[-3:-2] + clean[2 : 2 + max(22, 32 - len(rejected) - 1)]
     api.post(
         "/api/conversations/bulk-action",
-        {"action": "approve", "ids": written[:22], "reviewer_notes": "Natural and on-topic"},
+        {"action": "approve", "ids": approved, "reviewer_notes": "Natural and on-topic"},
     )
     api.post(
         "/api/conversations/bulk-action",
-        {"action": "reject", "ids": written[22:27], "reviewer_notes": "Too generic"},
+        {"action": "reject", "ids": rejected, "reviewer_notes": "Too generic"},
     )
-    return {"dataset_id": dsid, "open": written[30], "remaining": ids[60:]}
+    undecided = [c for c in clean if c not in approved and c not in rejected]
+    return {
+        "dataset_id": dsid,
+        "open": undecided[-1],
+        "flagged": flagged[-1],
+        "remaining": ids[60:],
+    }
 
 
 def shoot(page: Any, out: Path, name: str, locator: Any = None) -> Path:
@@ -213,6 +230,21 @@ def run(out: Path) -> None:
             page.get_by_test_id("template-detail").wait_for()
             page.get_by_test_id("template-usage").wait_for()
             shoot(page, out, "templates")
+
+            # Triage: needs attention first, a flagged conversation's reasons on top.
+            open_app(page, f"/?dataset_id={dsid}&sort=attention&order=asc&conv={state['flagged']}")
+            page.get_by_test_id("quality-histogram").wait_for()
+            page.get_by_test_id("panel-reasons").wait_for()
+            page.get_by_test_id("table-loading").wait_for(state="detached")
+            shoot(page, out, "quality-triage")
+
+            open_app(page, f"/?dataset_id={dsid}&insight=diversity")
+            page.get_by_test_id("diversity-view").wait_for()
+            shoot(page, out, "diversity")
+
+            open_app(page, f"/?dataset_id={dsid}&insight=calibration")
+            page.get_by_test_id("calibration-suggested").wait_for()
+            shoot(page, out, "calibration")
             browser.close()
     finally:
         stack.stop()

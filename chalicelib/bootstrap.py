@@ -37,9 +37,12 @@ from chalicelib.quality.duplicates import (
     cell_of,
     minhash_signature,
 )
+from chalicelib.quality.judging import JudgeService
+from chalicelib.quality.service import QualityService
 from chalicelib.review.audit import AuditLog
 from chalicelib.review.listing import ConversationIndex
 from chalicelib.review.service import ReviewService
+from chalicelib.store.judgements import DynamoJudgementCache
 from chalicelib.store.records import configure_records
 from chalicelib.store.repositories import (
     DynamoAuditRepository,
@@ -221,37 +224,26 @@ class Container:
             index.add_signature(conversation_id, signature)
         return matches[0] if matches else None
 
-    def judge(self, conversation: Any, turns: Any, dataset: Any) -> tuple[float, str, float]:
-        """LLM-as-judge: its call is logged and billed to the dataset like any other."""
-        from chalicelib.domain.models import GenerationLog
-        from chalicelib.generation.pricing import cost_usd
-        from chalicelib.quality.judge import judge_params, run_judge
+    @cached_property
+    def judge(self) -> JudgeService:
+        # Through the generation service's client: one provider connection and its limits.
+        return JudgeService(
+            self.settings,
+            lambda request: self.generation.llm.create(request),
+            DynamoJudgementCache(),
+            self.job_repo,
+        )
 
-        model = dataset.model or self.settings.model
-        result = run_judge(self.llm, conversation, turns, model)
-        cost = cost_usd(self.settings, model, result.response.usage)
-        request_payload = judge_params(
-            __import__("chalicelib.quality.judge", fromlist=["judge_request"]).judge_request(
-                conversation, turns, model
-            )
+    @cached_property
+    def quality(self) -> QualityService:
+        return QualityService(
+            self.dataset_repo,
+            self.conversation_repo,
+            self.find_duplicate,
+            self.audit,
+            self.judge,
+            self.index,
         )
-        self.job_repo.record_spend(
-            GenerationLog(
-                tenant_id=conversation.tenant_id,
-                conversation_id=conversation.conversation_id,
-                model=model,
-                request_payload=request_payload,
-                response_payload=result.response.as_payload(),
-                parameters={"purpose": "judge"},
-                input_tokens=result.response.usage.input_tokens,
-                output_tokens=result.response.usage.output_tokens,
-                cost_usd=cost,
-                duration_ms=result.response.duration_ms,
-            ),
-            None,
-            dataset.dataset_id,
-        )
-        return result.score, result.reasons, cost
 
     @cached_property
     def generation(self) -> GenerationService:
@@ -266,6 +258,7 @@ class Container:
             notifier=self.notifier,
             audit=self.audit,
             duplicate_finder=self.find_duplicate,
+            judge=self.judge,
             logs=self.log_repo,
         )
 

@@ -93,6 +93,9 @@ class Settings:
     max_tokens: int = 4096
     llm_timeout_seconds: float = 120.0
     llm_sdk_retries: int = 2
+    # The LLM judge scores every generated conversation (a small model keeps it cheap).
+    judge_model: str = "claude-haiku-4-5"
+    judge_enabled: bool = True
     prices: Mapping[str, ModelPrice] = field(default_factory=lambda: dict(DEFAULT_PRICES))
     output_limits: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_OUTPUT_LIMITS))
     # Provider limits, per tenant and model (stated by the account's tier: configuration)
@@ -201,6 +204,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_tokens=_int(env, "LLM_MAX_TOKENS", 4096),
         llm_timeout_seconds=_float(env, "LLM_TIMEOUT_SECONDS", 120.0),
         llm_sdk_retries=_int(env, "LLM_SDK_RETRIES", 2),
+        judge_model=env.get("JUDGE_MODEL", "claude-haiku-4-5"),
+        judge_enabled=env.get("JUDGE_ENABLED", "1").lower() not in ("0", "false", "no", "off"),
         prices=prices,
         output_limits=output_limits,
         rate_limit_rpm=_int(env, "RATE_LIMIT_RPM", 50),

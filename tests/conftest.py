@@ -84,6 +84,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from chalicelib.local.launcher import LocalStack
 
     os.environ.setdefault("LLM_SIM_LATENCY", "0.01")
+    # Clean conversations unless a test asks the simulator for defects (test_quality_api).
+    os.environ.setdefault("LLM_SIM_DEFECT_RATE", "0")
     os.environ.setdefault("EXPENSIVE_ROUTE_RPM", "10000")
     os.environ.setdefault("RATE_LIMIT_RPM", "6000")
     os.environ.setdefault("MAX_ACTIVE_JOBS_PER_TENANT", "50")

@@ -219,6 +219,20 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET",
+        "/api/conversations/diversity",
+        "Dataset diversity: repeated openers and phrases, distinct-n, near-duplicate clusters",
+        s.DiversityOut,
+        query=(("dataset_id", STR, True),),
+    ),
+    Route(
+        "GET",
+        "/api/conversations/calibration",
+        "The score against the reviewers' decisions: approval per band, precision per check",
+        s.CalibrationOut,
+        query=(("dataset_id", STR, True),),
+    ),
+    Route(
+        "GET",
         "/api/conversations/coverage-analysis",
         "Coverage per dimension, pair and tier, with gaps (of the conversations the list "
         "filters select, when given)",

@@ -7,9 +7,9 @@ The OpenAPI document is generated from these models (``chalicelib.api.openapi``)
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.models import (
@@ -20,6 +20,7 @@ from chalicelib.domain.models import (
     ExportStatus,
     JobStatus,
     QualityReport,
+    QualityRules,
     Taxonomy,
     Tier,
     TierDistribution,
@@ -43,6 +44,35 @@ class Strict(BaseModel):
 # --------------------------------------------------------------------------- requests
 
 
+class RequiredDisclaimerIn(Strict):
+    text: str = Field(min_length=3, max_length=1000, description="Wording that must appear")
+    topics: list[str] = Field(
+        default_factory=list,
+        max_length=200,
+        description="Topics that need it; empty means every conversation",
+    )
+
+
+class BrandTermIn(Strict):
+    term: str = Field(min_length=2, max_length=120, description="The exact spelling")
+    wrong: list[str] = Field(
+        default_factory=list, max_length=50, description="Known misspellings to flag"
+    )
+
+
+BannedPhrase = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=2, max_length=300)
+]
+
+
+class QualityRulesIn(Strict):
+    """What the business's assistant must never or must always say; violations flag."""
+
+    banned_phrases: list[BannedPhrase] = Field(default_factory=list, max_length=500)
+    required_disclaimers: list[RequiredDisclaimerIn] = Field(default_factory=list, max_length=100)
+    brand_terms: list[BrandTermIn] = Field(default_factory=list, max_length=100)
+
+
 class DatasetCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=5000)
@@ -51,6 +81,10 @@ class DatasetCreate(Strict):
     tier_distribution: TierDistribution | None = None
     budget_usd: float | None = Field(default=None, ge=0, le=1_000_000)
     model: str | None = Field(default=None, max_length=100)
+    quality_rules: QualityRulesIn | None = None
+    judge_mode: Literal["auto", "off"] | None = Field(
+        default=None, description="auto: the LLM judge reviews every generated conversation"
+    )
 
 
 class DatasetPatch(Strict):
@@ -61,6 +95,8 @@ class DatasetPatch(Strict):
     tier_distribution: TierDistribution | None = None
     budget_usd: float | None = Field(default=None, ge=0, le=1_000_000)
     model: str | None = Field(default=None, max_length=100)
+    quality_rules: QualityRulesIn | None = None
+    judge_mode: Literal["auto", "off"] | None = None
     version: int | None = Field(default=None, ge=1, le=2**53)
 
 
@@ -264,7 +300,9 @@ class LoginRequest(Strict):
 
 class ValidateRequest(Strict):
     judge: bool = Field(
-        default=False, description="Also ask the model for a 1-10 review score (a paid call)"
+        default=False,
+        description="Also ask the LLM judge for its rubric verdict (a paid call unless the "
+        "same content was judged before)",
     )
 
 
@@ -297,6 +335,8 @@ class DatasetOut(BaseModel):
     model: str | None
     taxonomy: Taxonomy
     chunk_count: int
+    quality_rules: QualityRules = Field(default_factory=QualityRules)
+    judge_mode: Literal["auto", "off"] = "auto"
     created_by: str
     created_at: datetime
     updated_at: datetime
@@ -340,6 +380,9 @@ class ConversationSummary(BaseModel):
     document_id: str | None = None
     quality_score: float | None = None
     flagged: bool
+    quality_reasons: list[str] = Field(
+        default_factory=list, description="Why it is flagged, worst first (at most 3)"
+    )
     turn_count: int
     estimated_cost_usd: float | None = None
     actual_cost_usd: float | None = None
@@ -511,6 +554,10 @@ class EstimateOut(BaseModel):
         default=False, description="The high end of the range exceeds the remaining budget"
     )
     mode: Literal["standard", "economy"] = "standard"
+    estimated_judge_cost_usd: float = Field(
+        default=0.0, description="The LLM judge's share, included in both totals"
+    )
+    judge_model: str | None = None
     rejected: list[dict[str, str]] = Field(default_factory=list)
 
 
@@ -744,3 +791,57 @@ class Health(BaseModel):
 
 class AnyObject(BaseModel):
     model_config = ConfigDict(extra="allow")
+
+
+class Repetition(BaseModel):
+    text: str
+    count: int
+    share: float
+    conversation_ids: list[str]
+
+
+class DiversityOut(BaseModel):
+    dataset_id: str
+    conversation_count: int
+    diversity_score: float | None = Field(description="100 when nothing repeats")
+    distinct: dict[str, dict[str, float | None]] = Field(
+        description="distinct-1/2/3 (unique / total word n-grams) for user, assistant and all"
+    )
+    openers: dict[str, list[Repetition]]
+    phrases: dict[str, list[Repetition]]
+    near_duplicate_clusters: list[dict[str, Any]]
+    near_duplicate_count: int
+    cells: list[dict[str, Any]] = Field(description="persona x topic cells, least diverse first")
+    offenders: list[dict[str, Any]] = Field(
+        description="conversations that repeat the most, each with its reasons"
+    )
+    thresholds: dict[str, float]
+    computed_at: datetime
+    seconds: float
+
+
+class CalibrationBand(BaseModel):
+    band: str
+    min: float
+    max: float
+    reviewed: int
+    approved: int
+    rejected: int
+    approval_rate: float | None
+
+
+class CalibrationOut(BaseModel):
+    dataset_id: str
+    decisions: int
+    approved: int
+    rejected: int
+    bands: list[CalibrationBand]
+    checks: list[dict[str, Any]] = Field(
+        description="per check: reviewed conversations it flagged, how many were rejected"
+    )
+    current: dict[str, Any] | None = Field(description="what the flag line (6) does today")
+    suggested: dict[str, Any] | None = Field(
+        description="the threshold that agrees best with the reviewers (30+ decisions)"
+    )
+    min_decisions: int
+    note: str | None

@@ -17,8 +17,10 @@ from chalicelib.domain.models import (
 
 
 def conversation_summary(c: Conversation) -> dict[str, Any]:
-    data = c.model_dump(mode="json", exclude={"tenant_id", "quality"})
+    data = c.model_dump(mode="json", exclude={"tenant_id", "quality", "quality_summary"})
     data["flagged"] = c.flagged
+    brief = c.quality_brief()
+    data["quality_reasons"] = brief.reasons[:3] if brief else []
     return data
 
 

@@ -136,6 +136,35 @@ class TierDistribution(DomainModel):
 # --------------------------------------------------------------------------- datasets
 
 
+class RequiredDisclaimer(DomainModel):
+    text: str = Field(min_length=3, max_length=1000)
+    topics: list[str] = Field(default_factory=list, max_length=200)  # empty: every topic
+
+
+class BrandTerm(DomainModel):
+    term: str = Field(min_length=2, max_length=120)
+    wrong: list[str] = Field(default_factory=list, max_length=50)  # known misspellings
+
+
+class QualityRules(DomainModel):
+    """What a business says its assistant must never / must always say."""
+
+    banned_phrases: list[str] = Field(default_factory=list, max_length=500)
+    required_disclaimers: list[RequiredDisclaimer] = Field(default_factory=list, max_length=100)
+    brand_terms: list[BrandTerm] = Field(default_factory=list, max_length=100)
+
+    @field_validator("banned_phrases")
+    @classmethod
+    def _phrases(cls, v: list[str]) -> list[str]:
+        cleaned = [p.strip() for p in v]
+        if any(len(p) < 2 or len(p) > 300 for p in cleaned):
+            raise ValueError("each banned phrase must be 2-300 characters")
+        return cleaned
+
+    def is_empty(self) -> bool:
+        return not (self.banned_phrases or self.required_disclaimers or self.brand_terms)
+
+
 class Dataset(DomainModel):
     tenant_id: str
     dataset_id: str = Field(default_factory=lambda: new_id("ds"))
@@ -150,6 +179,8 @@ class Dataset(DomainModel):
     chunk_count: int = 0
     spent_usd: float = 0.0  # every billed call of the dataset, counted once
     plan_seed: int = 7
+    quality_rules: QualityRules = Field(default_factory=QualityRules)
+    judge_mode: Literal["auto", "off"] = "auto"  # auto: judge every generated conversation
     created_by: str = ""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -187,6 +218,34 @@ class QualityCheck(DomainModel):
     score: float = Field(ge=0, le=1)  # 0..1 contribution before weighting
     weight: float = Field(ge=0)
     detail: str = ""
+    # Defect checks: what a reviewer reads ("turn 7: the assistant refuses as an AI
+    # model"), the turns to highlight, and how bad it is (see quality/scoring.py).
+    kind: Literal["structure", "content", "rule", "judge"] = "structure"
+    severity: Literal["critical", "major", "minor"] | None = None
+    reasons: list[str] = Field(default_factory=list)
+    turns: list[int] = Field(default_factory=list)
+    suspicion: float = Field(default=0.0, ge=0, le=1)  # evidence below a finding
+
+
+class JudgeDimension(DomainModel):
+    score: float = Field(ge=1, le=10)
+    reason: str = ""
+
+
+class JudgeResult(DomainModel):
+    """An LLM judge's rubric verdict on one conversation's content."""
+
+    dimensions: dict[str, JudgeDimension] = Field(default_factory=dict)
+    overall: float | None = Field(default=None, ge=1, le=10)
+    summary: str = ""
+    model: str = ""
+    rubric_version: str = ""
+    content_hash: str = ""
+    simulated: bool = False  # answered by the offline simulator: shown, never counted
+    cached: bool = False
+    cost_usd: float = 0.0
+    error: str | None = None  # the judge could not answer; the heuristic score stands
+    judged_at: datetime = Field(default_factory=utcnow)
 
 
 class QualityReport(DomainModel):
@@ -197,6 +256,41 @@ class QualityReport(DomainModel):
     judge_score: float | None = None
     judge_cost_usd: float | None = None
     validated_at: datetime = Field(default_factory=utcnow)
+    reasons: list[str] = Field(default_factory=list)  # why it is flagged, worst first
+    flag_turns: list[int] = Field(default_factory=list)
+    heuristic_score: float | None = None  # before the judge is combined in
+    judge: JudgeResult | None = None
+    scorer_version: str = ""
+
+
+class QualitySummary(DomainModel):
+    """What lists, statistics and estimates need of a quality report: a few hundred bytes
+    where the report is a few kilobytes (a dataset of 100,000 is listed from memory)."""
+
+    score: float
+    flagged: bool
+    reasons: list[str] = Field(default_factory=list)  # the first three
+    failed: list[str] = Field(default_factory=list)  # names of the checks that flagged
+    duplicate_of: str | None = None
+    judge_overall: float | None = None
+    judge_simulated: bool = False
+    judge_cost_usd: float = 0.0
+    judge_cached: bool = False
+
+    @classmethod
+    def of(cls, report: QualityReport) -> QualitySummary:
+        judge = report.judge
+        return cls(
+            score=report.score,
+            flagged=report.flagged,
+            reasons=report.reasons[:3],
+            failed=[c.name for c in report.checks if not c.passed and c.severity],
+            duplicate_of=report.duplicate_of,
+            judge_overall=judge.overall if judge and not judge.error else None,
+            judge_simulated=bool(judge and judge.simulated),
+            judge_cost_usd=judge.cost_usd if judge else 0.0,
+            judge_cached=bool(judge and judge.cached),
+        )
 
 
 class ConversationSpec(DomainModel):
@@ -234,6 +328,8 @@ class Conversation(DomainModel):
     status: ConversationStatus = ConversationStatus.NOT_GENERATED
     quality_score: float | None = None
     quality: QualityReport | None = None
+    # Lists read this instead of ``quality`` (which only a conversation's detail reads).
+    quality_summary: QualitySummary | None = None
     turn_count: int = 0
     estimated_cost_usd: float | None = None
     actual_cost_usd: float | None = None
@@ -265,6 +361,12 @@ class Conversation(DomainModel):
     @property
     def flagged(self) -> bool:
         return self.quality_score is not None and self.quality_score < FLAG_THRESHOLD
+
+    def quality_brief(self) -> QualitySummary | None:
+        """The quality summary, from the full report when this copy has it."""
+        if self.quality is not None:
+            return QualitySummary.of(self.quality)
+        return self.quality_summary
 
     @classmethod
     def from_spec(cls, tenant_id: str, dataset_id: str, spec: ConversationSpec) -> Conversation:

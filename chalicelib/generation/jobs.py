@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from chalicelib.config import Settings
@@ -785,6 +785,8 @@ class JobService:
         batch_id = payload.get("batch_id")
         if not batch_id:
             return {**payload, "batch_done": True}
+        if payload.get("batch_phase") == "judge":
+            return self._poll_judge_batch(payload)
         status = self.generation.llm.batch_status(batch_id)
         if not status.ended:
             return {**payload, "batch_done": False}
@@ -845,6 +847,9 @@ class JobService:
             follow_up = self.generation.llm.submit_batch(again)
             self.jobs.set_batch_id(tenant_id, job_id, follow_up, payload.get("execution"))
             return {**payload, "batch_id": follow_up, "batch_done": False}
+        judge_batch = self._submit_judge_batch(job, dataset, payload)
+        if judge_batch:
+            return {**payload, "batch_id": judge_batch, "batch_phase": "judge", "batch_done": False}
         return {**payload, "batch_done": True}
 
     def _reclaim_for_batch(
@@ -875,3 +880,99 @@ class JobService:
             self.generation._fail(job, claimed, str(e))
             return None
         return conv.conversation_id, request
+
+    # ------------------------------------------------------------------ economy judging
+    def _to_judge(self, job: Job, dataset: Dataset, payload: dict[str, Any]) -> list[Any]:
+        """(conversation, turns, chunk text) of this chunk's stored conversations that have
+        no verdict yet: recomputed on a retried poll, so none is skipped or judged twice."""
+        gen = self.generation
+        out = []
+        for item in payload.get("items") or []:
+            try:
+                conv = self.conversations.get(job.tenant_id, item["conversation_id"])
+            except Exception:
+                continue
+            if conv.status != ConversationStatus.GENERATED or conv.job_id != job.job_id:
+                continue
+            if conv.quality is not None and conv.quality.judge is not None:
+                continue
+            turns = self.conversations.get_turns(job.tenant_id, conv.conversation_id)
+            if turns:
+                out.append((conv, turns, gen._chunk_text(conv, dataset)))
+        return out
+
+    def _submit_judge_batch(
+        self, job: Job, dataset: Dataset, payload: dict[str, Any]
+    ) -> str | None:
+        """Economy mode judges through a Message Batch of its own, after the generation
+        batch (a verdict needs the conversation first). Cached verdicts apply at once."""
+        judge = self.generation.judge
+        if judge is None or not judge.enabled_for(dataset):
+            return None
+        execution = str(payload.get("execution") or "")
+        existing = self.jobs.judge_batch(job.tenant_id, job.job_id)
+        if existing and existing.get("execution", "") == execution:
+            return existing["id"]  # a retried poll: this execution already submitted it
+        from chalicelib.quality import judge as rubric
+
+        requests: list[tuple[str, LLMRequest]] = []
+        for conv, turns, chunk_text in self._to_judge(job, dataset, payload):
+            data, digest = judge.prepare(conv, turns, dataset, chunk_text)
+            hit = judge.cached(job.tenant_id, digest)
+            if hit is not None:
+                self._apply_verdict(conv, turns, dataset, chunk_text, hit)
+                continue
+            requests.append((conv.conversation_id, rubric.judge_request(data, judge.model)))
+        if not requests:
+            return None
+        batch_id = self.generation.llm.submit_batch(requests)
+        self.jobs.set_judge_batch(
+            job.tenant_id,
+            job.job_id,
+            {"id": batch_id, "at": utcnow().isoformat(), "execution": execution},
+        )
+        return batch_id
+
+    def _poll_judge_batch(self, payload: dict[str, Any]) -> dict[str, Any]:
+        tenant_id, job_id = payload["tenant_id"], payload["job_id"]
+        batch_id = str(payload["batch_id"])
+        if not self.generation.llm.batch_status(batch_id).ended:
+            return {**payload, "batch_done": False}
+        judge = self.generation.judge
+        job = self.jobs.get(tenant_id, job_id)
+        dataset = self.datasets.get(tenant_id, job.dataset_id)
+        stored = self.jobs.judge_batch(tenant_id, job_id) or {}
+        at = datetime.fromisoformat(stored["at"]) if stored.get("at") else utcnow()
+        pending = {
+            c.conversation_id: (c, t, x) for c, t, x in self._to_judge(job, dataset, payload)
+        }
+        from chalicelib.quality import judge as rubric
+
+        spent = 0.0
+        for cid, response, error in self.generation.llm.batch_results(batch_id):
+            if cid not in pending or judge is None:
+                continue  # applied by an earlier poll, or no longer this job's
+            conv, turns, chunk_text = pending.pop(cid)
+            data, digest = judge.prepare(conv, turns, dataset, chunk_text)
+            if response is None:
+                verdict = judge._failed(digest, error or "the judge's batch request failed")
+            else:
+                # One log per answer, keyed by the answer itself: a retried poll bills none twice.
+                key = (f"log_judge_{response.message_id or batch_id + cid}", at)
+                request = rubric.judge_request(data, judge.model)
+                verdict = judge.record(
+                    conv, dataset, request, response, digest, job_id=job_id, batch=True, log_key=key
+                )
+                spent += verdict.cost_usd
+            self._apply_verdict(conv, turns, dataset, chunk_text, verdict)
+        if spent:
+            self.generation.enforce_budget(tenant_id, job_id)
+        return {**payload, "batch_done": True}
+
+    def _apply_verdict(
+        self, conv: Conversation, turns: Any, dataset: Dataset, chunk_text: str | None, verdict: Any
+    ) -> None:
+        scored = self.generation.apply_quality(
+            conv, turns, dataset, chunk_text=chunk_text, judge=False, verdict=verdict
+        )
+        self.conversations.save_quality(scored)

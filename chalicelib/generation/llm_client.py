@@ -68,6 +68,7 @@ class LLMRequest:
     temperature: float | None
     use_tool: bool = True
     cache_system: bool = True
+    tool: dict[str, Any] | None = None  # the forced tool; None: record_conversation
 
     def params(self) -> dict[str, Any]:
         system_block: dict[str, Any] = {"type": "text", "text": self.system}
@@ -81,8 +82,9 @@ class LLMRequest:
             "messages": [{"role": "user", "content": self.prompt}],
         }
         if self.use_tool:
-            params["tools"] = [CONVERSATION_TOOL]
-            params["tool_choice"] = {"type": "tool", "name": CONVERSATION_TOOL_NAME}
+            tool = self.tool or CONVERSATION_TOOL
+            params["tools"] = [tool]
+            params["tool_choice"] = {"type": "tool", "name": tool["name"]}
         return params
 
 
@@ -95,6 +97,7 @@ class LLMResponse:
     request_id: str | None = None
     duration_ms: int = 0
     headers: dict[str, str] = field(default_factory=dict)
+    message_id: str | None = None  # the provider's id of this answer (stable in batch results)
     # Attempts of this call (the SDK's own retries) that timed out before an answer:
     # the provider may still have run and billed them.
     unanswered_attempts: int = 0
@@ -209,6 +212,7 @@ def _response(message: Any, duration_ms: int, headers: dict[str, str]) -> LLMRes
         request_id=getattr(message, "_request_id", None) or headers.get("request-id"),
         duration_ms=duration_ms,
         headers=headers,
+        message_id=getattr(message, "id", None),
     )
 
 

@@ -46,6 +46,7 @@ from chalicelib.domain.models import (
     GenerationLog,
     Job,
     JobStatus,
+    JudgeResult,
     NotificationMessage,
     PromptTemplate,
     Turn,
@@ -72,7 +73,8 @@ from chalicelib.generation.prompts import (
 from chalicelib.generation.rate_limit import SharedRateLimiter
 from chalicelib.planning.seed_templates import SYSTEM_PROMPT_TEMPLATE
 from chalicelib.quality.duplicates import conversation_text
-from chalicelib.quality.scoring import score_conversation
+from chalicelib.quality.judging import JudgeService
+from chalicelib.quality.scoring import ScoringContext, score_conversation
 from chalicelib.review.audit import AuditLog, snapshot
 from chalicelib.store.repositories import (
     ClaimOutcome,
@@ -121,6 +123,8 @@ class Estimate:
     retry_overhead: float = 1.0
     per_tier: list[dict[str, Any]] = field(default_factory=list)
     may_exceed_budget: bool = False
+    estimated_judge_cost_usd: float = 0.0  # included in both totals above
+    judge_model: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -149,9 +153,13 @@ def observation_of(c: Conversation, discount: float) -> Observation:
 def job_history(jobs: Sequence[Job], conversations: Sequence[Conversation]) -> list[JobHistory]:
     """The dataset's jobs that are no longer running, with what they stored."""
     stored: dict[str, float] = {}
+    judged: dict[str, float] = {}  # the judge's calls, estimated on their own
     for c in conversations:
         if c.job_id and c.status in STORED_STATUSES and c.actual_cost_usd:
             stored[c.job_id] = stored.get(c.job_id, 0.0) + float(c.actual_cost_usd)
+        brief = c.quality_brief()
+        if c.job_id and brief is not None and brief.judge_cost_usd and not brief.judge_cached:
+            judged[c.job_id] = judged.get(c.job_id, 0.0) + brief.judge_cost_usd
     out: list[JobHistory] = []
     for j in jobs:
         if j.status in (JobStatus.RUNNING, JobStatus.QUEUED, JobStatus.PAUSING):
@@ -162,7 +170,7 @@ def job_history(jobs: Sequence[Job], conversations: Sequence[Conversation]) -> l
         out.append(
             JobHistory(
                 mode=j.mode,
-                cost_usd=j.cost_usd,
+                cost_usd=max(0.0, j.cost_usd - judged.get(j.job_id, 0.0)),
                 stored_cost_usd=stored.get(j.job_id, 0.0),
                 completed=j.completed,
                 seconds=seconds,
@@ -228,6 +236,7 @@ class GenerationService:
         notifier: Notifier,
         audit: AuditLog,
         duplicate_finder: Any = None,  # callable(tenant, dataset_id, conv_id, text) -> (id, sim)|None
+        judge: JudgeService | None = None,
         logs: GenerationLogReader | None = None,
     ) -> None:
         self.settings = settings
@@ -240,6 +249,7 @@ class GenerationService:
         self.notifier = notifier
         self.audit = audit
         self.duplicate_finder = duplicate_finder
+        self.judge = judge
         self.logs = logs
         self._chunk_cache: dict[tuple[str, str], tuple[float, dict[str, Chunk]]] = {}
         self._dataset_cache: dict[tuple[str, str], tuple[float, Dataset]] = {}
@@ -331,6 +341,24 @@ class GenerationService:
         return f"{tenant_id}#{model}#rpm", f"{tenant_id}#{model}#otpm"
 
     # ------------------------------------------------------------------ estimate
+    def _judge_cost_each(
+        self, dataset: Dataset, conversations: Sequence[Conversation], output_tokens: int
+    ) -> tuple[float, str | None]:
+        """What judging one more conversation costs: the mean of this dataset's billed
+        verdicts, or the judge model's price for a conversation of ``output_tokens``."""
+        if self.judge is None or not self.judge.enabled_for(dataset):
+            return 0.0, None
+        paid = [
+            brief.judge_cost_usd
+            for c in conversations
+            if (brief := c.quality_brief()) is not None
+            and brief.judge_cost_usd > 0
+            and not brief.judge_cached
+        ]
+        if len(paid) >= 3:
+            return statistics.fmean(paid), self.judge.model
+        return self.judge.estimate_per_conversation(output_tokens), self.judge.model
+
     def _count_prompt(
         self, conv: Conversation, dataset: Dataset, templates: Sequence[PromptTemplate]
     ) -> TierPrompt | None:
@@ -414,6 +442,10 @@ class GenerationService:
             scope_label=label,
         )
         n = len(targets)
+        judge_each, judge_model = self._judge_cost_each(
+            dataset, all_conversations, cost.output_tokens
+        )
+        judge_cost = n * judge_each
         concurrency = max_concurrency or self.settings.default_max_concurrency
         s = self.settings
         standard = estimate_standard_time(
@@ -443,7 +475,10 @@ class GenerationService:
         if dataset.budget_usd is not None:
             remaining = round(dataset.budget_usd - dataset.spent_usd, 6)
         discount = price.batch_discount
-        point = cost.total_usd * (discount if mode == "economy" else 1.0)
+        # Economy mode judges through a Message Batch as well: the same discount.
+        total = cost.total_usd + judge_cost
+        point = total * (discount if mode == "economy" else 1.0)
+        low, high = cost.low_usd + judge_cost, cost.high_usd + judge_cost
         in_avg = (
             sum(prompts[t].input_tokens * k for t, k in tier_counts.items() if t in prompts) // n
             if n
@@ -451,8 +486,8 @@ class GenerationService:
         )
         return Estimate(
             count=n,
-            estimated_cost_usd=round(cost.total_usd, 6),
-            estimated_economy_cost_usd=round(cost.total_usd * discount, 6),
+            estimated_cost_usd=round(total, 6),
+            estimated_economy_cost_usd=round(total * discount, 6),
             estimated_seconds=round(standard.seconds, 1),
             input_tokens_per_conversation=in_avg,
             output_tokens_per_conversation=cost.output_tokens,
@@ -464,10 +499,10 @@ class GenerationService:
             basis=cost.basis,
             basis_scope=cost.scope,
             observed_conversations=cost.observed,
-            estimated_cost_low_usd=round(cost.low_usd, 6),
-            estimated_cost_high_usd=round(cost.high_usd, 6),
-            estimated_economy_cost_low_usd=round(cost.low_usd * discount, 6),
-            estimated_economy_cost_high_usd=round(cost.high_usd * discount, 6),
+            estimated_cost_low_usd=round(low, 6),
+            estimated_cost_high_usd=round(high, 6),
+            estimated_economy_cost_low_usd=round(low * discount, 6),
+            estimated_economy_cost_high_usd=round(high * discount, 6),
             estimated_seconds_low=round(standard.low, 1),
             estimated_seconds_high=round(standard.high, 1),
             estimated_economy_seconds=round(economy.seconds, 1),
@@ -478,7 +513,9 @@ class GenerationService:
             retry_overhead=cost.retry_overhead,
             per_tier=[t.as_dict() for t in cost.per_tier],
             may_exceed_budget=remaining is not None
-            and cost.high_usd * (discount if mode == "economy" else 1.0) > remaining,
+            and high * (discount if mode == "economy" else 1.0) > remaining,
+            estimated_judge_cost_usd=round(judge_cost, 6),
+            judge_model=judge_model,
         )
 
     def _template_observations(
@@ -708,7 +745,12 @@ class GenerationService:
                 "version": conversation.version + 1,
             }
         )
-        generated = self.apply_quality(generated, parsed.turns, dataset)
+        chunk_text = self._chunk_text(conversation, dataset)
+        # Heuristics at once; the judge's verdict only once the conversation is stored, so
+        # a judge call that fails or dies never costs the answer already paid for.
+        generated = self.apply_quality(
+            generated, parsed.turns, dataset, judge=False, chunk_text=chunk_text
+        )
         audit = self.audit.build(
             tenant_id,
             f"job:{job.job_id}",
@@ -733,19 +775,64 @@ class GenerationService:
             ),
             audit=audit,
         )
+        if not batch:  # economy mode judges through its own Message Batch
+            self._judge_stored(job, generated, parsed.turns, dataset, chunk_text)
         return "completed"
 
+    def _judge_stored(
+        self,
+        job: Job,
+        conversation: Conversation,
+        turns: list[Turn],
+        dataset: Dataset,
+        chunk_text: str | None,
+    ) -> None:
+        """The judge's verdict on a stored conversation, folded into its score. If this
+        never finishes the conversation keeps its heuristic score (a re-validation with
+        the judge adds the verdict later)."""
+        if self.judge is None or not self.judge.enabled_for(dataset):
+            return
+        verdict = self.judge.judge(conversation, turns, dataset, chunk_text, job_id=job.job_id)
+        scored = self.apply_quality(
+            conversation, turns, dataset, chunk_text=chunk_text, judge=False, verdict=verdict
+        )
+        self.conversations.save_quality(scored)
+        if verdict.cost_usd and not verdict.cached:
+            self.enforce_budget(job.tenant_id, job.job_id)
+
     def apply_quality(
-        self, conversation: Conversation, turns: list[Turn], dataset: Dataset
+        self,
+        conversation: Conversation,
+        turns: list[Turn],
+        dataset: Dataset,
+        *,
+        chunk_text: str | None = None,
+        job_id: str | None = None,
+        judge: bool = True,
+        verdict: JudgeResult | None = None,
     ) -> Conversation:
+        """Score ``turns``: heuristics always, the LLM judge when it is on (its call is
+        billed to the job and dataset). ``verdict``: a judge answer already had."""
         duplicate = None
         if self.duplicate_finder is not None:
             text = conversation_text(turns)
             duplicate = self.duplicate_finder(
                 conversation.tenant_id, dataset.dataset_id, conversation.conversation_id, text
             )
-        report = score_conversation(conversation, turns, dataset.taxonomy, duplicate_of=duplicate)
+        if verdict is None and judge and self.judge is not None and self.judge.enabled_for(dataset):
+            verdict = self.judge.judge(conversation, turns, dataset, chunk_text, job_id=job_id)
+        report = score_conversation(
+            conversation,
+            turns,
+            duplicate_of=duplicate,
+            context=ScoringContext.of(dataset, chunk_text),
+            judge=verdict,
+        )
         return conversation.model_copy(update={"quality": report, "quality_score": report.score})
+
+    def _chunk_text(self, conversation: Conversation, dataset: Dataset) -> str | None:
+        chunk = self._chunk(conversation, dataset)
+        return chunk.text if chunk else None
 
     def _respect_headers(self, rpm_key: str, response: LLMResponse) -> None:
         remaining = response.headers.get("anthropic-ratelimit-requests-remaining")

@@ -61,6 +61,8 @@ from types import FrameType, TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
+from chalicelib.local.sim_defects import DEFECT_KINDS, plant_defect
+
 __all__ = [
     "ENV_VARS",
     "FAULT_KINDS",
@@ -84,6 +86,7 @@ JUDGE_TOOL_NAME = "record_judgement"  # the LLM-as-judge tool of chalicelib.qual
 _RATE_FIELDS: tuple[str, ...] = tuple(f"rate_{kind}" for kind in FAULT_KINDS)
 _FLOAT_FIELDS: tuple[str, ...] = (
     *_RATE_FIELDS,
+    "defect_rate",
     "retry_after_seconds",
     "latency_seconds",
     "latency_jitter",
@@ -104,6 +107,7 @@ ENV_VARS: dict[str, str] = {
     "LLM_SIM_RETRY_AFTER": "retry_after_seconds",
     "LLM_SIM_SEED": "seed",
     "LLM_SIM_TIMEOUT_HANG": "timeout_hang_seconds",
+    "LLM_SIM_DEFECT_RATE": "defect_rate",
 }
 
 _RPM_WINDOW_SECONDS = 60.0
@@ -131,6 +135,8 @@ class SimulatorConfig:
     timeout_hang_seconds: float = 30.0
     rpm_limit: int | None = None
     seed: int | None = None
+    # Share of generated conversations carrying one realistic defect (sim_defects.py).
+    defect_rate: float = 0.15
 
     def __post_init__(self) -> None:
         for name in _FLOAT_FIELDS:
@@ -140,7 +146,7 @@ class SimulatorConfig:
             value = float(value)
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-            if name in _RATE_FIELDS and value > 1:
+            if (name in _RATE_FIELDS or name == "defect_rate") and value > 1:
                 raise ValueError(f"{name} must be between 0 and 1, got {value!r}")
             setattr(self, name, value)
         for name in _OPTIONAL_INT_FIELDS:
@@ -1332,6 +1338,12 @@ class _Stats:
     faults: dict[str, int] = dataclasses.field(
         default_factory=lambda: dict.fromkeys(FAULT_KINDS, 0)
     )
+    defects: dict[str, int] = dataclasses.field(
+        default_factory=lambda: dict.fromkeys(DEFECT_KINDS, 0)
+    )
+    # The last planted defects with the conversation's opening, so a test can tell which
+    # stored conversation carries which defect.
+    planted: deque[dict[str, str]] = dataclasses.field(default_factory=lambda: deque(maxlen=5000))
 
 
 @dataclass
@@ -1461,6 +1473,8 @@ class LLMSimulator:
                 "count_tokens": s.count_tokens,
                 "batches": s.batches,
                 "batch_items": s.batch_items,
+                "defects": dict(s.defects),
+                "planted": list(s.planted),
                 "usage": {
                     "input_tokens": s.input_tokens,
                     "output_tokens": s.output_tokens,
@@ -1651,16 +1665,12 @@ class LLMSimulator:
         title, turns = write_conversation(
             params, rng, turn_count, f"{prompt.system_text}\n{prompt.user_text}"
         )
-        payload: dict[str, Any] = {"title": title, "turns": turns}
         tool_name = _forced_tool(req)
+        if tool_name != JUDGE_TOOL_NAME:
+            self._maybe_plant_defect(config, prompt, params, turns)
+        payload: dict[str, Any] = {"title": title, "turns": turns}
         if tool_name == JUDGE_TOOL_NAME:
-            # A reviewer call (LLM-as-judge): a deterministic, plausible verdict.
-            score = rng.choice((6, 7, 7, 8, 8, 8, 9, 9, 10))
-            payload = {
-                "score": score,
-                "reasons": f"Simulated review: stays on {params.topic or 'topic'}, "
-                f"{'natural' if score >= 8 else 'somewhat generic'} voice for the persona.",
-            }
+            payload = _simulated_verdict(params, rng)
         max_tokens = int(req["max_tokens"])
         stop_reason = "tool_use" if tool_name else "end_turn"
         content: list[dict[str, Any]]
@@ -1734,6 +1744,27 @@ class LLMSimulator:
             "stop_sequence": None,
             "usage": usage,
         }
+
+    def _maybe_plant_defect(
+        self,
+        config: SimulatorConfig,
+        prompt: _Prompt,
+        params: PromptParams,
+        turns: list[dict[str, str]],
+    ) -> None:
+        if config.defect_rate <= 0:
+            return
+        with self._lock:
+            seen = self._occurrences.get(prompt.digest, 1) - 1
+        rng = self._rng(config, f"defect:{prompt.digest}", seen)
+        if rng.random() >= config.defect_rate:
+            return
+        kind = plant_defect(turns, rng, topic=params.topic or "", has_excerpt=bool(params.excerpt))
+        if kind is None:
+            return
+        with self._lock:
+            self._stats.defects[kind] += 1
+            self._stats.planted.append({"kind": kind, "first_turn": turns[0]["content"][:200]})
 
     def handle_count_tokens(self, body: bytes) -> _Reply:
         with self._lock:
@@ -1915,6 +1946,41 @@ class LLMSimulator:
         except (_BadRequest, ValueError, TypeError) as e:
             return self._error(400, "invalid_request_error", str(e))
         return self._json(config.as_dict())
+
+
+_JUDGE_DIMENSIONS: tuple[tuple[str, str], ...] = (
+    ("persona_fidelity", "the client reads as {persona} throughout"),
+    ("emotional_realism", "the {emotion} feeling is shown, if a little formulaic"),
+    ("helpfulness", "the assistant gives general, actionable steps on {topic}"),
+    ("faithfulness", "no business facts beyond the plan and excerpt"),
+    ("brand_safety", "no promises, refusals or off-brand language"),
+)
+
+
+def _simulated_verdict(params: PromptParams, rng: random.Random) -> dict[str, Any]:
+    """A judge call (LLM-as-judge): the rubric's shape with plausible, seeded scores. The
+    simulator does not read the conversation; the product shows these as simulated and
+    never counts them."""
+
+    def name(value: str) -> str:  # "Pre-Retiree (Aged 55-65 ...)" -> "Pre-Retiree"
+        return re.sub(r"\s*\(.*$", "", value).strip()
+
+    slots = {
+        "persona": name(params.persona) or "the persona",
+        "emotion": name(params.emotion).lower() or "planned",
+        "topic": name(params.topic).lower() or "the topic",
+    }
+    dimensions = {
+        name: {
+            "score": rng.choice((7, 8, 8, 9, 9, 10)),
+            "reason": "Simulated judge: " + reason.format(**slots) + ".",
+        }
+        for name, reason in _JUDGE_DIMENSIONS
+    }
+    return {
+        "dimensions": dimensions,
+        "summary": "Simulated verdict (offline simulator): shown for the demo, not a review.",
+    }
 
 
 def _cut_payload(title: str, turns: list[dict[str, str]], budget: int) -> dict[str, Any]:

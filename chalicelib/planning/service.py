@@ -16,11 +16,13 @@ from chalicelib.domain.models import (
     ConversationStatus,
     Dataset,
     Job,
+    QualityRules,
     Taxonomy,
     Tier,
     TierDistribution,
 )
 from chalicelib.domain.ports import ActiveTemplates
+from chalicelib.domain.quality_rules import check_disclaimer_topics
 from chalicelib.generation.prompts import excerpt_free_templates, generation_blockers
 from chalicelib.planning.coverage import analyze_coverage, plan_gap_fill, scope_for_filters
 from chalicelib.planning.imports import parse_chunks_csv, parse_chunks_json, parse_taxonomy
@@ -37,6 +39,8 @@ DATASET_FIELDS = (
     "tier_distribution",
     "budget_usd",
     "model",
+    "quality_rules",
+    "judge_mode",
 )
 
 
@@ -257,6 +261,11 @@ class DatasetService:
             and changes.get("clear_budget")
         ):
             update["budget_usd"] = None
+        if "quality_rules" in update:
+            rules = update["quality_rules"]
+            if isinstance(rules, dict):
+                rules = QualityRules.model_validate(rules)
+            update["quality_rules"] = check_disclaimer_topics(rules, current.taxonomy)
         if "model" in changes:
             # null clears it: generation falls back to the default model.
             update["model"] = None if changes["model"] is None else self._model(changes["model"])

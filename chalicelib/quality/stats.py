@@ -100,7 +100,9 @@ def quality_stats(conversations: Iterable[Conversation]) -> dict[str, Any]:
         "high_quality_threshold": HIGH_QUALITY,
         "flagged": sum(s < FLAG_THRESHOLD for s in scores),
         "flag_threshold": FLAG_THRESHOLD,
-        "duplicates": sum(1 for c in convs if c.quality is not None and c.quality.duplicate_of),
+        "duplicates": sum(
+            1 for c in convs if (brief := c.quality_brief()) is not None and brief.duplicate_of
+        ),
         "by_status": by_status,
         "approval_rate": _rate(approved, rejected),
         "approval_by_tier": dict(sorted(by_tier.items())),

@@ -304,13 +304,6 @@ _FENCE_WRAP = re.compile(r"^\s*```|```\s*$")
 _FENCE_JSON = re.compile(r"```\s*json", re.IGNORECASE)
 _ROLE_LABEL = re.compile(r"^\s*\**(?:user|assistant|human|ai|system|bot)\**\s*:", re.IGNORECASE)
 _CHAT_TOKENS = re.compile(r"<\|[a-z_]+\|>|\[/?INST\]|</?s>", re.IGNORECASE)
-_BOILERPLATE = re.compile(
-    r"\bas an ai\b|\bas a (?:large )?language model\b|\bi'?m (?:just |only )?an ai\b"
-    r"|\bi am (?:just |only )?an ai\b|\bas an artificial intelligence\b"
-    r"|\bi (?:don't|do not|can't|cannot) have (?:personal )?(?:feelings|emotions|opinions)\b"
-    r"|\bmy (?:training data|knowledge cutoff)\b",
-    re.IGNORECASE,
-)
 
 
 def invalid_turns(turns: Iterable[Turn]) -> list[int]:
@@ -342,8 +335,6 @@ def structure_problems(turn: Turn) -> list[str]:
         found.append("role label in content")
     if _CHAT_TOKENS.search(content):
         found.append("chat-template token")
-    if _BOILERPLATE.search(content):
-        found.append("AI boilerplate")
     return found
 
 

@@ -65,6 +65,7 @@ SORT_FIELDS = (
     "updated_at",
     "generated_at",
     "title",
+    "attention",
 )
 # Filters whose values are a fixed set (the others are the dataset's taxonomy names): an
 # unknown value is a 400 naming the allowed ones, not a filter that matches nothing.
@@ -73,6 +74,17 @@ ENUM_FILTERS: dict[str, tuple[str, ...]] = {
     "status": tuple(s.value for s in ConversationStatus),
 }
 SORT_ORDERS = ("asc", "desc")
+
+
+def _attention(c: Conversation) -> tuple[int, float] | None:
+    """Triage order (ascending): flagged first, then the lowest score; unscored last."""
+    if c.quality_score is None:
+        return None
+    return (0 if c.flagged else 1, c.quality_score)
+
+
+# Sort keys computed from a conversation rather than read off one of its fields.
+DERIVED_SORTS: dict[str, Callable[[Conversation], Any]] = {"attention": _attention}
 OVERLAP_MS = 5_000  # re-read this much history on each delta (skew, GSI lag)
 MAX_STALENESS_S = 30.0  # even without a seq change, re-check deltas this often
 ORDER_CACHE_SIZE = 64  # cached query orders per container
@@ -138,8 +150,11 @@ class IndexedRow:
     @classmethod
     def of(cls, c: Conversation, turn_text: str) -> IndexedRow:
         values = {name: _plain(getattr(c, name)) for name in FILTER_DIMENSIONS}
-        keys = {}
+        keys: dict[str, Any] = {}
         for name in SORT_FIELDS:
+            if name in DERIVED_SORTS:
+                keys[name] = DERIVED_SORTS[name](c)
+                continue
             value = _plain(getattr(c, name))
             keys[name] = None if value is None else _sort_key(value)
         return cls(c, turn_text, values, keys)

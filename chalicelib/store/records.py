@@ -58,6 +58,8 @@ class DatasetRecord(BaseRecord):
     budget_usd = NumberAttribute(null=True)
     model = UnicodeAttribute(null=True)
     taxonomy = JSONAttribute(null=True)
+    quality_rules = JSONAttribute(null=True)
+    judge_mode = UnicodeAttribute(null=True)
     chunk_count = NumberAttribute(default=0)
     spent_usd = NumberAttribute(default=0)
     plan_seed = NumberAttribute(default=7)
@@ -142,6 +144,8 @@ class ConversationRecord(BaseRecord):
     status = UnicodeAttribute()
     quality_score = NumberAttribute(null=True)
     quality = JSONAttribute(null=True)
+    # The report's few fields the list index keeps (it reads this, never ``quality``).
+    quality_summary = JSONAttribute(null=True)
     turn_count = NumberAttribute(default=0)
     estimated_cost_usd = NumberAttribute(null=True)
     actual_cost_usd = NumberAttribute(null=True)
@@ -264,6 +268,9 @@ class JobRecord(BaseRecord):
     max_attempts = NumberAttribute(default=3)
     execution_arns = ListAttribute(of=UnicodeAttribute, default=list)
     batch_id = UnicodeAttribute(null=True)
+    # Economy mode: the Message Batch of judge calls that follows the generation batch
+    # ({"id", "at"}); "at" dates its billed calls, so a retried poll logs each once.
+    judge_batch = JSONAttribute(null=True)
     batch_execution = UnicodeAttribute(null=True)  # the execution that submitted batch_id
     estimate = JSONAttribute(null=True)  # what the start estimate was built from, its range
     pause_reason = UnicodeAttribute(null=True)
@@ -383,6 +390,19 @@ class NotificationRecord(BaseRecord):
     doc = JSONAttribute()
 
 
+class JudgementRecord(BaseRecord):
+    """A judge verdict, keyed by the hash of everything the judge saw (a cache)."""
+
+    class Meta:
+        table_name = "unset"
+        logical_name = "judgements"
+
+    tenant_id = UnicodeAttribute(hash_key=True)
+    content_hash = UnicodeAttribute(range_key=True)
+    doc = JSONAttribute()
+    created_at = UTCDateTimeAttribute()
+
+
 class FineTuneRecordRow(BaseRecord):
     """A fine-tune (model customization job) started from an export."""
 
@@ -410,6 +430,7 @@ ALL_RECORDS: tuple[type[BaseRecord], ...] = (
     TemplateVersionRecord,
     ExportRecordRow,
     AuditRecordRow,
+    JudgementRecord,
     NotificationRecord,
     FineTuneRecordRow,
 )

@@ -189,6 +189,8 @@ class DynamoDatasetRepository:
                 "taxonomy",
                 "chunk_count",
                 "plan_seed",
+                "quality_rules",
+                "judge_mode",
                 "updated_at",
                 "version",
             )
@@ -340,6 +342,9 @@ class ReviewFailure:
     current: Conversation | None = None
 
 
+_LISTED_ATTRIBUTES = [n for n in ConversationRecord.get_attributes() if n != "quality"]
+
+
 def _search_text(turns: Iterable[Turn]) -> str:
     return " ".join(t.content for t in turns).lower()
 
@@ -392,9 +397,13 @@ class DynamoConversationRepository:
     def changed_since(
         self, tenant_id: str, dataset_id: str, since_ms: int
     ) -> Iterator[ConversationRow]:
+        """Every attribute but the quality report (its summary instead): a report is a few
+        kilobytes that lists never show; a conversation's detail reads it."""
         key = tenant_key(tenant_id, dataset_id)
         for record in ConversationRecord.by_dataset.query(
-            key, ConversationRecord.updated_ms > since_ms
+            key,
+            ConversationRecord.updated_ms > since_ms,
+            attributes_to_get=_LISTED_ATTRIBUTES,
         ):
             yield ConversationRow(
                 conversation=domain_from_record(Conversation, record),
@@ -412,6 +421,7 @@ class DynamoConversationRepository:
 
     # writes ---------------------------------------------------------------------
     def _to_record(self, c: Conversation, search_text: str | None = None) -> ConversationRecord:
+        brief = c.quality_brief()
         return record_from_domain(
             ConversationRecord,
             c,
@@ -419,6 +429,7 @@ class DynamoConversationRepository:
             updated_ms=_ms(),
             search_text=search_text,
             deleted=False,
+            quality_summary=brief.model_dump(mode="json") if brief else None,
         )
 
     def add_planned(self, conversations: list[Conversation]) -> None:
@@ -963,6 +974,7 @@ class DynamoConversationRepository:
                 actions=[
                     R.quality_score.set(record.quality_score),
                     R.quality.set(record.quality),
+                    R.quality_summary.set(record.quality_summary),
                     R.updated_ms.set(_ms()),
                 ],
                 condition=R.conversation_id.exists(),
@@ -1241,6 +1253,13 @@ class DynamoJobRepository:
         if execution and record.batch_execution and record.batch_execution != execution:
             return None
         return record.batch_id
+
+    def set_judge_batch(self, tenant_id: str, job_id: str, batch: dict[str, str]) -> None:
+        JobRecord(tenant_id, job_id).update(actions=[JobRecord.judge_batch.set(batch)])
+
+    def judge_batch(self, tenant_id: str, job_id: str) -> dict[str, str] | None:
+        value = JobRecord.get(tenant_id, job_id, consistent_read=True).judge_batch
+        return dict(value) if value else None
 
 
 class DynamoGenerationLogRepository:

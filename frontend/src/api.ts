@@ -62,6 +62,27 @@ export interface TierDistribution {
   edge_case: number;
 }
 
+export interface RequiredDisclaimer {
+  text: string;
+  /** Topic names that need it; empty: every conversation. */
+  topics: string[];
+}
+
+export interface BrandTerm {
+  term: string;
+  /** Known misspellings to flag. */
+  wrong: string[];
+}
+
+/** What the business's assistant must never or must always say; violations flag. */
+export interface QualityRules {
+  banned_phrases: string[];
+  required_disclaimers: RequiredDisclaimer[];
+  brand_terms: BrandTerm[];
+}
+
+export type JudgeMode = "auto" | "off";
+
 export interface Dataset {
   dataset_id: string;
   name: string;
@@ -81,6 +102,9 @@ export interface Dataset {
   archived?: boolean;
   archived_at?: string | null;
   archived_by?: string | null;
+  quality_rules?: QualityRules;
+  /** auto: the LLM judge reviews every generated conversation. */
+  judge_mode?: JudgeMode;
 }
 
 /** `DELETE /api/datasets/{id}`: `deleted: false` (202) means call again to finish. */
@@ -125,12 +149,49 @@ export interface Turn {
   content: string;
 }
 
+export type CheckKind = "structure" | "content" | "rule" | "judge";
+export type CheckSeverity = "critical" | "major" | "minor";
+
 export interface QualityCheck {
   name: string;
   passed: boolean;
   score: number;
   weight?: number;
   detail?: string;
+  kind?: CheckKind;
+  /** How bad a failed defect check is; null for the structural checks. */
+  severity?: CheckSeverity | null;
+  /** What a reviewer reads, e.g. "turn 7: the assistant refuses as an AI model". */
+  reasons?: string[];
+  /** Turn numbers this check points at. */
+  turns?: number[];
+  suspicion?: number;
+}
+
+/** The judge's rubric dimensions, in the order the UI shows them. */
+export const JUDGE_DIMENSIONS = ["persona_fidelity", "emotional_realism", "helpfulness", "faithfulness", "brand_safety"] as const;
+export type JudgeDimensionName = (typeof JUDGE_DIMENSIONS)[number];
+
+export interface JudgeDimension {
+  score: number;
+  reason: string;
+}
+
+/** The LLM judge's verdict on one conversation. */
+export interface JudgeVerdict {
+  dimensions: Partial<Record<JudgeDimensionName, JudgeDimension>> & Record<string, JudgeDimension | undefined>;
+  overall: number | null;
+  summary?: string;
+  model?: string;
+  rubric_version?: string;
+  content_hash?: string;
+  /** Answered by the offline simulator: shown for the demo, never counted in the score. */
+  simulated: boolean;
+  cached?: boolean;
+  cost_usd?: number;
+  /** The judge could not answer; the heuristic score stands. */
+  error?: string | null;
+  judged_at?: string;
 }
 
 export interface QualityReport {
@@ -139,6 +200,127 @@ export interface QualityReport {
   flagged?: boolean;
   duplicate_of?: string | null;
   judge_score?: number | null;
+  judge_cost_usd?: number | null;
+  validated_at?: string;
+  /** Why it is flagged, worst first. */
+  reasons?: string[];
+  /** Turns to highlight. */
+  flag_turns?: number[];
+  /** The score before the judge is combined in. */
+  heuristic_score?: number | null;
+  judge?: JudgeVerdict | null;
+}
+
+/** `GET /api/conversations/quality-stats`. */
+export interface QualityStats {
+  count: number;
+  scored: number;
+  mean: number | null;
+  median?: number | null;
+  min?: number | null;
+  max?: number | null;
+  /** Keys "1".."10": bucket k holds scores in [k, k+1); bucket 10 holds exactly 10. */
+  histogram: Record<string, number>;
+  flagged: number;
+  flag_threshold?: number;
+  share_high_quality?: number | null;
+  duplicates?: number;
+  approval_rate?: number | null;
+}
+
+/** An opener or phrase that recurs across a dataset's conversations. */
+export interface Repetition {
+  text: string;
+  count: number;
+  share: number;
+  conversation_ids: string[];
+}
+
+export interface NearDuplicateCluster {
+  conversation_ids: string[];
+  size: number;
+  max_similarity: number;
+}
+
+/** A persona x topic cell of the diversity report (least diverse first). */
+export interface DiversityCell {
+  persona: string;
+  topic: string;
+  count: number;
+  distinct_2: number | null;
+  near_duplicates: number;
+  shared_openers: number;
+  conversation_ids: string[];
+}
+
+export interface DiversityOffender {
+  conversation_id: string;
+  reasons: string[];
+  weight: number;
+}
+
+export type DistinctN = { distinct_1?: number | null; distinct_2?: number | null; distinct_3?: number | null };
+
+/** `GET /api/conversations/diversity`. */
+export interface Diversity {
+  dataset_id: string;
+  conversation_count: number;
+  /** 0..100; 100 when nothing repeats. */
+  diversity_score: number | null;
+  distinct: { user?: DistinctN; assistant?: DistinctN; all?: DistinctN; per_conversation?: DistinctN };
+  openers: { user?: Repetition[]; assistant?: Repetition[] };
+  phrases: { user?: Repetition[]; assistant?: Repetition[] };
+  near_duplicate_clusters: NearDuplicateCluster[];
+  near_duplicate_count?: number;
+  cells: DiversityCell[];
+  offenders: DiversityOffender[];
+  /** What counts as a repeat: opener_words, phrase_words, min_share, min_conversations. */
+  thresholds?: Record<string, number>;
+  computed_at?: string;
+  seconds?: number;
+}
+
+export interface CalibrationBand {
+  band: string;
+  min: number;
+  max: number;
+  reviewed: number;
+  approved: number;
+  rejected: number;
+  approval_rate: number | null;
+}
+
+export interface CheckPrecision {
+  check: string;
+  flagged: number;
+  rejected: number;
+  precision: number | null;
+}
+
+/** What flagging below `threshold` does on the reviewed conversations. */
+export interface FlagLine {
+  threshold: number;
+  flagged: number;
+  rejections_caught: number;
+  recall: number | null;
+  precision: number | null;
+  approved_flagged: number;
+  false_flag_rate: number | null;
+}
+
+/** `GET /api/conversations/calibration`. */
+export interface Calibration {
+  dataset_id: string;
+  decisions: number;
+  approved: number;
+  rejected: number;
+  bands: CalibrationBand[];
+  checks: CheckPrecision[];
+  current: FlagLine | null;
+  /** Null until `min_decisions` review decisions exist (and both decisions occur). */
+  suggested: FlagLine | null;
+  min_decisions: number;
+  note: string | null;
 }
 
 /** One row of `GET /api/conversations`. */
@@ -154,6 +336,8 @@ export interface ConversationSummary {
   status: ConversationStatus;
   quality_score: number | null;
   flagged: boolean;
+  /** Why it is flagged, worst first (at most 3). */
+  quality_reasons?: string[];
   actual_cost_usd: number | null;
   estimated_cost_usd: number | null;
   created_at: string;
@@ -245,6 +429,9 @@ export interface Estimate {
   /** The range's high end exceeds what is left of the budget (the point estimate may not). */
   may_exceed_budget?: boolean;
   mode?: "standard" | "economy";
+  /** The LLM judge's share, included in the totals above. */
+  estimated_judge_cost_usd?: number;
+  judge_model?: string | null;
 }
 
 export interface BudgetWarning {
@@ -513,6 +700,13 @@ export interface CreateDatasetBody {
   tier_distribution?: TierDistribution;
   budget_usd?: number | null;
   description?: string;
+}
+
+/** `PATCH /api/datasets/{id}`: any subset; `version` refuses a stale write with 409. */
+export interface DatasetPatchBody extends Partial<CreateDatasetBody> {
+  quality_rules?: QualityRules;
+  judge_mode?: JudgeMode;
+  version?: number;
 }
 
 /** Export filters (approved conversations only; no status / text search). */
@@ -848,7 +1042,7 @@ export const api = {
   },
   getDataset: (id: string) => request<Dataset>("GET", `/api/datasets/${enc(id)}`),
   createDataset: (body: CreateDatasetBody) => request<Dataset>("POST", "/api/datasets", { body }),
-  updateDataset: (id: string, body: Partial<CreateDatasetBody>) =>
+  updateDataset: (id: string, body: DatasetPatchBody) =>
     request<Dataset>("PATCH", `/api/datasets/${enc(id)}`, { body }),
   loadSampleDataset: () => request<Dataset>("POST", "/api/datasets/sample", { body: {} }),
   putTaxonomy: (id: string, taxonomy: Taxonomy) =>
@@ -883,7 +1077,15 @@ export const api = {
     const r = await request<Partial<BulkResult>>("POST", "/api/conversations/bulk-action", { body });
     return { succeeded: r?.succeeded ?? [], failed: r?.failed ?? [], job_id: r?.job_id ?? null } satisfies BulkResult;
   },
-  validateConversation: (id: string) => request<unknown>("POST", `/api/conversations/${enc(id)}/validate`, { body: {} }),
+  /** Runs the quality checks again; `judge` also asks the LLM judge (a paid call unless cached). */
+  validateConversation: async (id: string, judge = false) =>
+    normalizeDetail(await request<unknown>("POST", `/api/conversations/${enc(id)}/validate`, { body: judge ? { judge: true } : {} })),
+  qualityStats: (datasetId: string, signal?: AbortSignal) =>
+    request<QualityStats>("GET", "/api/conversations/quality-stats", { query: { dataset_id: datasetId }, signal }),
+  diversity: (datasetId: string, signal?: AbortSignal) =>
+    request<Diversity>("GET", "/api/conversations/diversity", { query: { dataset_id: datasetId }, signal }),
+  calibration: (datasetId: string, signal?: AbortSignal) =>
+    request<Calibration>("GET", "/api/conversations/calibration", { query: { dataset_id: datasetId }, signal }),
   listTrash: async (datasetId: string) =>
     asList<TrashItem>(await request<unknown>("GET", "/api/conversations/trash", { query: { dataset_id: datasetId } })),
   restoreConversation: (id: string) =>

@@ -5,7 +5,7 @@ export const HELP = {
   tiers:
     "Every conversation belongs to one of three tiers. Template: follows a proven emotional arc (e.g. anxiety to relief). Scenario: based on a real customer situation from your documents. Edge case: unusual or difficult situations that teach the model its limits. A typical mix is 40 / 35 / 15.",
   quality:
-    "An automatic score from 1 to 10 combining checks such as number of turns, length, structure and tone. Red is below 6 (flagged for a closer look), yellow is 6 to 8, green is above 8.",
+    "An automatic score from 1 to 10. It combines structure checks (turns, length), checks for real defects (refusals, leaked placeholders, mixed-up roles, a switch of language, a cut-off ending, promises a regulated business must not make, your own rules) and, when enabled, an AI judge. Red is below 6 (flagged for a closer look, with the reasons), yellow is 6 to 8, green is above 8.",
   status:
     "Not generated: planned but not written yet. Generating: being written now. Generated: ready for your review. Approved / Rejected: your decision. Failed: writing failed; click the badge to see why and retry.",
   cost: "What it cost to write this conversation with Claude (or the estimate if it has not been written yet).",
@@ -33,6 +33,22 @@ export const HELP = {
   generateAll:
     "Writes every conversation of this dataset that has not been generated yet (or retries the failed ones). You see the cost and time estimate before anything starts.",
   keyboard: "Keyboard shortcuts work when you are not typing in a text box.",
+  histogram:
+    "How many conversations have each quality score. Red bars are below 6: those are flagged for a closer look. Click a bar to list its conversations; click it again to show all.",
+  attention:
+    "Sorts the table so flagged conversations come first, lowest score first, then the rest from the lowest score up: the quickest way to find what needs your eyes.",
+  reasons:
+    "Why the checks flagged this conversation, worst first. A reason that names a turn takes you to it; flagged turns are outlined in red.",
+  diversity:
+    "How varied the dataset is. Repeated openings and phrases, near-duplicate conversations and persona x topic combinations that all sound alike teach a model to repeat itself. 100 means nothing repeats. Distinct-2 is the share of word pairs that are unique (higher is more varied).",
+  calibration:
+    "Compares the quality score with your own approve and reject decisions: how often conversations in each score band were approved, how often a flag from each check ended in a rejection (its precision), and which flag line would agree best with you once 30 or more decisions exist.",
+  judge:
+    "An AI reviewer (a small Claude model) reads each generated conversation and scores five things from 1 to 10, with a reason for each. Its verdict is combined with the automatic checks into the quality score.",
+  rules:
+    "Your business's own rules, checked in every conversation: phrases the assistant must never use, disclaimers it must include (for all topics or only some) and brand names with the misspellings to catch. A conversation that breaks a rule is flagged with the reason.",
+  judgeMode:
+    "Automatic: the AI judge reviews every generated conversation (it costs a little; the estimate includes it). Off: only the automatic checks score conversations.",
 };
 
 /** The whole workflow in five steps, shown to newcomers on the welcome screen. */

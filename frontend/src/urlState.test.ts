@@ -9,6 +9,7 @@ import {
   neighbourQueryString,
   toggleSort,
   toListQuery,
+  ATTENTION_SORT,
 } from "./urlState";
 import { buildQuery, conversationQueryParams } from "./api";
 
@@ -33,6 +34,7 @@ describe("dashboard URL state", () => {
     s.page = 3;
     s.hiddenCols = ["tone", "cost"];
     s.conv = "conv_123";
+    s.insight = "diversity";
     const encoded = encodeDashboard(s);
     expect(decodeDashboard(`?${encoded}`)).toEqual(s);
   });
@@ -106,5 +108,27 @@ describe("dashboard URL state", () => {
     expect(decodeView("?view=nope")).toBe("dashboard");
     expect(decodeDatasetId("?dataset_id=ds_1")).toBe("ds_1");
     expect(decodeDatasetId("")).toBeNull();
+  });
+});
+
+describe("quality triage in the URL", () => {
+  it("keeps the needs-attention sort like any other sort", () => {
+    const s = { ...defaultDashboard(), ...ATTENTION_SORT };
+    const sp = new URLSearchParams(encodeDashboard(s));
+    expect(sp.get("sort")).toBe("attention");
+    expect(sp.get("order")).toBe("asc");
+    expect(decodeDashboard(`?${sp.toString()}`)).toMatchObject({ sort: "attention", order: "asc" });
+    expect(toListQuery(decodeDashboard(`?${sp.toString()}`), "ds_1")).toMatchObject({ sort: "attention", order: "asc" });
+    expect(neighbourQueryString(s, "ds_1")).toContain("sort=attention");
+  });
+
+  it("keeps an open quality view, ignores unknown ones, and leaves it out of list queries", () => {
+    expect(decodeDashboard("?insight=calibration").insight).toBe("calibration");
+    expect(decodeDashboard("?insight=drop_table").insight).toBeNull();
+    const s = { ...defaultDashboard(), insight: "calibration" as const };
+    expect(new URLSearchParams(encodeDashboard(s, "?view=dashboard&insight=diversity")).getAll("insight")).toEqual(["calibration"]);
+    expect(encodeDashboard(defaultDashboard(), "?insight=diversity")).toBe("");
+    expect(JSON.stringify(toListQuery(s, "ds_1"))).not.toContain("calibration");
+    expect(activeFilterCount(s)).toBe(0);
   });
 });

@@ -24,8 +24,16 @@ export const SORT_KEYS = [
   "quality_score",
   "actual_cost_usd",
   "created_at",
+  "attention",
 ] as const;
 export type SortKey = (typeof SORT_KEYS)[number];
+
+/** "Needs attention" order: flagged first, then the lowest score (a derived sort, no column). */
+export const ATTENTION_SORT: Pick<DashboardState, "sort" | "order"> = { sort: "attention", order: "asc" };
+
+/** Dataset-level quality views shown above the table (`insight=`). */
+export const INSIGHTS = ["diversity", "calibration"] as const;
+export type Insight = (typeof INSIGHTS)[number];
 
 /** Multi-select filter dimensions: the 5 taxonomy dimensions plus tier and status. */
 export const LIST_FILTERS = [...DIMENSIONS, "tier", "status"] as const;
@@ -46,6 +54,8 @@ export interface DashboardState {
   hiddenCols: string[];
   /** Conversation open in the review panel. */
   conv: string | null;
+  /** Diversity or calibration view open above the table. */
+  insight: Insight | null;
 }
 
 export const DEFAULT_SORT: SortKey = "created_at";
@@ -68,6 +78,7 @@ export function defaultDashboard(): DashboardState {
     page: 1,
     hiddenCols: [],
     conv: null,
+    insight: null,
   };
 }
 
@@ -104,6 +115,8 @@ export function decodeDashboard(search: string): DashboardState {
   const hide = sp.get("hide");
   s.hiddenCols = hide ? uniq(hide.split(",")) : [];
   s.conv = sp.get("conv") || null;
+  const insight = sp.get("insight");
+  s.insight = insight && (INSIGHTS as readonly string[]).includes(insight) ? (insight as Insight) : null;
   return s;
 }
 
@@ -113,7 +126,7 @@ export function decodeDashboard(search: string): DashboardState {
  */
 export function encodeDashboard(state: DashboardState, base: string | URLSearchParams = ""): string {
   const sp = new URLSearchParams(base);
-  for (const key of [...LIST_FILTERS, "quality_min", "quality_max", "flagged", "q", "sort", "order", "page_size", "page", "hide", "conv"]) {
+  for (const key of [...LIST_FILTERS, "quality_min", "quality_max", "flagged", "q", "sort", "order", "page_size", "page", "hide", "conv", "insight"]) {
     sp.delete(key);
   }
   for (const key of LIST_FILTERS) for (const v of state.filters[key]) sp.append(key, v);
@@ -129,6 +142,7 @@ export function encodeDashboard(state: DashboardState, base: string | URLSearchP
   if (state.page !== 1) sp.set("page", String(state.page));
   if (state.hiddenCols.length) sp.set("hide", state.hiddenCols.join(","));
   if (state.conv) sp.set("conv", state.conv);
+  if (state.insight) sp.set("insight", state.insight);
   return sp.toString();
 }
 

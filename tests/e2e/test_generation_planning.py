@@ -75,10 +75,12 @@ def templates_by_id(api: Any) -> dict[str, dict[str, Any]]:
 
 
 def prompts_of(tenant: str, cid: str) -> list[str]:
+    """The generation prompts sent for a conversation (not the judge's)."""
     return [
         r.doc["request_payload"]["messages"][0]["content"]
         for r in GenerationLogRecord.query(f"{tenant}#{cid}")
         if r.doc.get("request_payload")
+        and (r.doc.get("parameters") or {}).get("purpose") != "judge"
     ]
 
 

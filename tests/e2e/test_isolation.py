@@ -246,6 +246,18 @@ def attacks() -> list[Attack]:
         "absent",
         lambda b, i: b.get("/api/conversations/trash"),
     )
+    add(
+        "GET /api/conversations/diversity",
+        "dataset",
+        "404",
+        lambda b, i: b.get(f"/api/conversations/diversity?dataset_id={i['dataset']}"),
+    )
+    add(
+        "GET /api/conversations/calibration",
+        "dataset",
+        "404",
+        lambda b, i: b.get(f"/api/conversations/calibration?dataset_id={i['dataset']}"),
+    )
     add("GET /api/conversations", "list", "absent", lambda b, i: b.get("/api/conversations"))
     add(
         "GET /api/conversations?dataset_id=",
@@ -564,6 +576,7 @@ def snapshot(api: Api, ids: dict[str, str]) -> dict[str, Any]:
         f"/api/exports/{ids['export']}",
         f"/api/conversations/coverage-analysis?dataset_id={ids['dataset']}",
         f"/api/conversations/trash?dataset_id={ids['dataset']}",
+        f"/api/conversations/calibration?dataset_id={ids['dataset']}",
         "/api/notifications/subscriptions",
         *(f"/api/audit?entity_id={ids[k]}" for k in ("dataset", "conversation", "job", "export")),
     ]

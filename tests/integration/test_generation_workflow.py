@@ -54,12 +54,14 @@ def stored_turn_items(ids: list[str]) -> int:
     )
 
 
-def billed_logs(ids: list[str]) -> list[Any]:
+def billed_logs(ids: list[str], purpose: str | None = None) -> list[Any]:
+    """Answered calls of the conversations: generation calls, or ``purpose="judge"``."""
     return [
         r
         for cid in ids
         for r in GenerationLogRecord.query(f"{tenant()}#{cid}")
         if r.doc.get("response_payload")
+        and (r.doc.get("parameters") or {}).get("purpose") == purpose
     ]
 
 
@@ -116,8 +118,9 @@ def test_generate_all_with_30_percent_transient_faults_loses_nothing(api: Any, s
     assert job["completed"] + job["failed"] == 30
     assert job["completed"] >= 29, job  # >= 99% with retries
     # exactly one turns item per generated conversation, one billed log per billed call
+    # (the judge's calls included: they are billed to the job too)
     assert stored_turn_items(ids) == job["completed"]
-    logs = billed_logs(ids)
+    logs = billed_logs(ids) + billed_logs(ids, "judge")
     assert len(logs) == stats["billed"]
     assert abs(sum(r.doc["cost_usd"] for r in logs) - job["cost_usd"]) < 1e-6
     status, listing, _ = api.get(
@@ -173,8 +176,9 @@ def test_malformed_and_truncated_answers_are_retried_until_generated(api: Any, s
     assert job["status"] == "completed" and job["completed"] == 12, job
     assert stored_turn_items(ids) == 12
     logs = billed_logs(ids)
-    assert len(logs) == stats["billed"] > 12
-    assert abs(sum(r.doc["cost_usd"] for r in logs) - job["cost_usd"]) < 1e-6
+    judged = billed_logs(ids, "judge")  # the judge's calls are billed to the job too
+    assert len(logs) + len(judged) == stats["billed"] and len(logs) > 12
+    assert abs(sum(r.doc["cost_usd"] for r in logs + judged) - job["cost_usd"]) < 1e-6
     by_attempt = {
         (d["conversation_id"], d["attempt"]): d for d in (r.doc for r in logs) if d.get("attempt")
     }
@@ -264,7 +268,9 @@ def test_a_job_whose_execution_died_resumes_by_itself(
     real_create = c.generation.llm.create
 
     def create(request: Any) -> Any:
-        if next(calls) == 3:  # the fourth call is in flight when the execution dies
+        # The fourth generation call (the judge's calls aside) is in flight when the
+        # execution dies.
+        if request.tool is None and next(calls) == 3:
             held.set()
             release.wait(30)
             raise SimulatedCrash("the Lambda runtime died mid-call")
@@ -362,8 +368,11 @@ def test_pause_resume_runs_only_the_remaining_items(api: Any, sim: Any) -> None:
     assert status == 200, resumed
     job = wait_job(api, job_id, until=("completed", "failed", "cancelled"))
     assert job["completed"] == 12
-    # every conversation was billed exactly once across pause and resume
-    assert sim.stats()["billed"] == 12, _debug_logs(ids)
+    # every conversation was billed exactly once across pause and resume, and judged
+    # at most once (a verdict cached for the same content costs nothing)
+    assert len(billed_logs(ids)) == 12, _debug_logs(ids)
+    judged = len(billed_logs(ids, "judge"))
+    assert judged <= 12 and sim.stats()["billed"] == 12 + judged, _debug_logs(ids)
     assert stored_turn_items(ids) == 12
     status, conflict, _ = api.post(f"/api/jobs/{job_id}/resume")
     assert status == 409 and conflict["error"]["code"] == "conflict"
@@ -496,13 +505,47 @@ def test_economy_mode_uses_message_batches_at_half_price(api: Any, sim: Any) -> 
     assert status == 202, accepted
     job = wait_job(api, accepted["job_id"], timeout=60)
     assert job["status"] == "completed" and job["completed"] == 4, job
-    assert sim.stats()["batches"] >= 1
+    # One batch writes the conversations, a second one judges them.
+    assert sim.stats()["batches"] >= 2
     logs = billed_logs(ids)
-    assert len(logs) == 4
+    judged = billed_logs(ids, "judge")
+    # A verdict already cached for the same content (the sample's text repeats across
+    # tests) is reused without a call.
+    cached = 0
+    for cid in ids:
+        _, conv, _ = api.get(f"/api/conversations/{cid}")
+        cached += bool(conv["quality"]["judge"] and conv["quality"]["judge"]["cached"])
+    assert len(logs) == 4 and len(judged) + cached == 4
+    assert {g.doc["model"] for g in judged} == {c.settings.judge_model}
+    for cid in ids:
+        _, conv, _ = api.get(f"/api/conversations/{cid}")
+        verdict = conv["quality"]["judge"]
+        assert verdict and verdict["error"] is None and verdict["simulated"], verdict
+    # A poll the workflow repeats (Lambda retries) records nothing twice.
+    stored = c.job_repo.get(tenant(), job["job_id"])
+    payload = {
+        "tenant_id": tenant(),
+        "job_id": job["job_id"],
+        "batch_id": c.job_repo.judge_batch(tenant(), job["job_id"])["id"],
+        "batch_phase": "judge",
+        "items": [{"conversation_id": cid} for cid in ids],
+    }
+    assert c.jobs.poll_batch(payload)["batch_done"] is True
+    assert len(billed_logs(ids, "judge")) == len(judged)
+    # ... and so does one that died after billing a verdict but before storing it.
+    lost = c.conversation_repo.get(tenant(), ids[0])
+    assert lost.quality is not None
+    c.conversation_repo.save_quality(
+        lost.model_copy(update={"quality": lost.quality.model_copy(update={"judge": None})})
+    )
+    assert c.jobs.poll_batch(payload)["batch_done"] is True
+    assert c.conversation_repo.get(tenant(), ids[0]).quality.judge is not None
+    assert len(billed_logs(ids, "judge")) == len(judged)
+    assert c.job_repo.get(tenant(), job["job_id"]).cost_usd == pytest.approx(stored.cost_usd)
     from chalicelib.generation.llm_client import Usage
     from chalicelib.generation.pricing import cost_usd
 
-    for log in logs:
+    for log in logs + judged:
         u = log.doc
         usage = Usage(
             u["input_tokens"],
@@ -553,3 +596,25 @@ def _debug_logs(ids):  # pragma: no cover - debugging aid
         for r in GenerationLogRecord.query(f"{tenant()}#{cid}"):
             per[(cid, bool(r.doc.get("response_payload")), r.doc.get("error_message"))] += 1
     return per
+
+
+def test_a_judge_call_that_dies_loses_no_generated_conversation(
+    api: Any, sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The judge runs once the conversation is stored: its death leaves the conversation
+    generated with its heuristic score, and the generation answer is billed once."""
+    c = get_container()
+    assert c.generation.judge is not None
+
+    def dies(*args: Any, **kwargs: Any) -> Any:
+        raise SimulatedCrash("the Lambda runtime died during the judge's call")
+
+    monkeypatch.setattr(c.generation.judge, "judge", dies)
+    _dsid, ids = new_dataset(api, 1)
+    _, accepted, _ = api.post("/api/conversations/generate", {"conversation_id": ids[0]})
+    job = wait_job(api, accepted["job_id"])
+    assert job["status"] == "completed" and job["completed"] == 1, job
+    conv = c.conversation_repo.get(tenant(), ids[0])
+    assert conv.status == "generated" and stored_turn_items(ids) == 1
+    assert conv.quality is not None and conv.quality.judge is None
+    assert len(billed_logs(ids)) == 1 == sim.stats()["billed"]

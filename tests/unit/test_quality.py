@@ -26,6 +26,7 @@ from chalicelib.quality import validators as v
 from chalicelib.quality.scoring import (
     CAPS,
     CHECK_WEIGHTS,
+    CONTENT_CHECKS,
     score_conversation,
     weighted_score,
 )
@@ -213,8 +214,6 @@ def test_structure_clean() -> None:
         ('{"role": "assistant", "content": "hi"}', "JSON artefact"),
         ('Sure. "turns": [1, 2]', "JSON artefact"),
         ("```json\nhello there\n```", "markdown fence"),
-        ("As an AI language model, I cannot give financial advice.", "AI boilerplate"),
-        ("I'm just an AI, but here is a plan for your savings.", "AI boilerplate"),
         ("Assistant: Here is the plan for your savings account.", "role label"),
         ("<|im_start|>assistant here is the plan", "chat-template token"),
     ],
@@ -307,8 +306,13 @@ def test_stem_matches_word_forms() -> None:
 def test_well_formed_conversation_scores_high() -> None:
     report = score_conversation(conv(), make_turns(12), TAXONOMY)
     assert report.score >= 8 and not report.flagged and report.duplicate_of is None
-    assert {c.name for c in report.checks} == set(CHECK_WEIGHTS)
-    assert all(c.weight == CHECK_WEIGHTS[c.name] for c in report.checks)
+    shape = [c for c in report.checks if c.kind == "structure"]
+    assert {c.name for c in shape} == set(CHECK_WEIGHTS)
+    assert all(c.weight == CHECK_WEIGHTS[c.name] for c in shape)
+    content = [c for c in report.checks if c.kind == "content"]
+    assert len(content) == len(CONTENT_CHECKS)
+    assert all(c.passed for c in content), [c.reasons for c in content if not c.passed]
+    assert report.reasons == [] and report.flag_turns == []
 
 
 def test_synthetic_clean_conversations_score_high() -> None:
@@ -320,7 +324,7 @@ def test_synthetic_clean_conversations_score_high() -> None:
 
 def test_weighted_score_math() -> None:
     report = score_conversation(conv(), make_turns(12), TAXONOMY)
-    checks = report.checks
+    checks = [c for c in report.checks if c.weight]
     expected = 1 + 9 * sum(c.weight * c.score for c in checks) / sum(c.weight for c in checks)
     assert weighted_score(checks) == pytest.approx(expected)
     assert weighted_score([]) == 1.0
@@ -360,12 +364,23 @@ def test_near_duplicate_caps_and_sets_duplicate_of() -> None:
     assert not dup.passed and dup.score == pytest.approx(0.07) and "conv_a" in dup.detail
 
 
-def test_soft_problems_lower_but_do_not_flag() -> None:
+def test_an_ai_self_reference_flags_with_its_turn() -> None:
     turns = make_turns(12)
     turns = set_content(turns, 4, "As an AI language model, " + turns[3].content)
     report = score_conversation(conv(), turns, TAXONOMY)
+    assert report.flagged and report.score <= 3.0
+    assert report.flag_turns == [4]
+    assert report.reasons[0].startswith("turn 4: the assistant refuses or speaks as an AI model")
+
+
+def test_soft_problems_lower_but_do_not_flag() -> None:
+    turns = make_turns(12)
+    # an assistant turn that reuses half of an earlier one: doubtful, not a defect
+    earlier = turns[1].content
+    turns = set_content(turns, 6, earlier.split(".")[0] + ". " + turns[5].content)
+    report = score_conversation(conv(), turns, TAXONOMY)
     clean = score_conversation(conv(), make_turns(12), TAXONOMY)
-    assert FLAG_THRESHOLD <= report.score < clean.score
+    assert FLAG_THRESHOLD <= report.score <= clean.score
 
 
 # --------------------------------------------------------------------------- duplicates

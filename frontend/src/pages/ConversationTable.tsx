@@ -6,6 +6,25 @@ import { dateTime, money, shortDateTime, shortId, TIER_LABEL } from "../format";
 import { HELP } from "../help";
 import type { DashboardState, SortKey } from "../urlState";
 
+/** The first reason beside the score, cut to fit; every reason in the tooltip. */
+function QualityReasons({ id, reasons }: { id: string; reasons: string[] | undefined }) {
+  if (!reasons || reasons.length === 0) return null;
+  const more = reasons.length - 1;
+  return (
+    <span className="quality-reasons" title={reasons.join("\n")} data-testid={`quality-reasons-${id}`}>
+      <span className="quality-reason">{reasons[0]}</span>
+      {more > 0 && (
+        <>
+          <span className="quality-reasons-more" aria-hidden="true">
+            +{more}
+          </span>
+          <span className="sr-only">; {reasons.slice(1).join("; ")}</span>
+        </>
+      )}
+    </span>
+  );
+}
+
 export interface Column {
   key: string;
   label: string;
@@ -23,7 +42,18 @@ export const COLUMNS: Column[] = [
   { key: "tone", label: "Tone", sort: "tone", render: (c) => c.tone },
   { key: "tier", label: "Tier", sort: "tier", help: HELP.tiers, render: (c) => TIER_LABEL[c.tier] ?? c.tier },
   { key: "status", label: "Status", sort: "status", help: HELP.status, render: () => null },
-  { key: "quality", label: "Quality", sort: "quality_score", help: HELP.quality, render: (c) => <QualityBadge score={c.quality_score} testId={`quality-${c.conversation_id}`} /> },
+  {
+    key: "quality",
+    label: "Quality",
+    sort: "quality_score",
+    help: HELP.quality,
+    render: (c) => (
+      <span className="quality-cell">
+        <QualityBadge score={c.quality_score} testId={`quality-${c.conversation_id}`} />
+        <QualityReasons id={c.conversation_id} reasons={c.quality_reasons} />
+      </span>
+    ),
+  },
   {
     key: "cost",
     label: "Cost",

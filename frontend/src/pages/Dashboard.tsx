@@ -25,7 +25,11 @@ import {
 import { COLUMNS, COMPACT_HIDDEN, ConversationTable } from "./ConversationTable";
 import { FilterBar } from "./FilterBar";
 import { GenerateDialog, type GenerateTarget } from "./GenerateDialog";
+import { useQualityInsights } from "../qualityInsights";
+import { CalibrationView } from "./CalibrationView";
+import { DiversityView } from "./DiversityView";
 import { ProgressTracker } from "./ProgressTracker";
+import { QualitySummary } from "./QualitySummary";
 import { ReviewPanel } from "./ReviewPanel";
 
 export const LIST_REFRESH_MS = 3000;
@@ -238,6 +242,18 @@ export function Dashboard() {
     return () => window.clearTimeout(t);
   }, [anyGenerating, items, reload]);
 
+  // Dataset-level quality: after the table's first page, following its reloads; the
+  // diversity report again when a job ends or its view is opened.
+  const [diversityTick, setDiversityTick] = useState(0);
+  const jobEnded = jobStatus !== undefined && !["queued", "running", "pausing"].includes(jobStatus);
+  useEffect(() => {
+    if (jobEnded) setDiversityTick((t) => t + 1);
+  }, [jobEnded]);
+  useEffect(() => {
+    if (state.insight === "diversity") setDiversityTick((t) => t + 1);
+  }, [state.insight]);
+  const insights = useQualityInsights(datasetId, { enabled: loaded, tick: reloadTick, diversityTick });
+
   const generateOne = useCallback(
     async (id: string, confirm = false): Promise<void> => {
       setGenerating((g) => new Set(g).add(id));
@@ -340,138 +356,160 @@ export function Dashboard() {
           onShowGenerated={() => update({ ...state, filters: { ...state.filters, status: ["generated"] }, page: 1, conv: null })}
         />
 
-        <FilterBar state={state} dataset={dataset} onChange={update} />
+        <QualitySummary insights={insights} state={state} onChange={(next) => update(next)} compact={state.conv !== null} />
 
-        <div className="table-controls">
-          {selected.size > 0 ? (
-            <div className="bulk-bar" data-testid="bulk-bar" role="region" aria-label="Bulk actions">
-              <b data-testid="selected-count">{selected.size} selected</b>
-              <button type="button" className="btn btn-small btn-primary" onClick={() => setGenTarget({ kind: "batch", ids: selectedIds })} data-testid="btn-generate-selected">
-                Generate selected
-              </button>
-              <button type="button" className="btn btn-small btn-approve" disabled={bulkBusy} onClick={() => void runBulk("approve", selectedIds)} data-testid="btn-bulk-approve">
-                Approve
-              </button>
-              <button type="button" className="btn btn-small btn-reject" disabled={bulkBusy} onClick={() => setBulkConfirm({ action: "reject", ids: selectedIds })} data-testid="btn-bulk-reject">
-                Reject
-              </button>
-              <button type="button" className="btn btn-small" disabled={bulkBusy} onClick={() => setBulkConfirm({ action: "regenerate", ids: selectedIds })} data-testid="btn-bulk-regenerate">
-                Regenerate
-              </button>
-              <button type="button" className="btn btn-small btn-danger" disabled={bulkBusy} onClick={() => setBulkConfirm({ action: "delete", ids: selectedIds })} data-testid="btn-bulk-delete">
-                Delete
-              </button>
-              <button type="button" className="link-btn" onClick={() => setSelected(new Set())} data-testid="btn-clear-selection">
-                Clear selection
-              </button>
-            </div>
+        {state.insight === "diversity" &&
+          (insights.diversity ? (
+            <DiversityView diversity={insights.diversity} state={state} onChange={(next) => update(next)} onOpen={(id) => openConv(id)} loading={insights.diversityLoading} />
           ) : (
-            <span className="small muted">Tip: tick conversations to approve, reject, regenerate or delete several at once.</span>
-          )}
-          <span className="spacer" />
-          <ColumnToggle state={state} onChange={(s) => update(s, true)} compact={state.conv !== null} />
-          <label className="small">
-            Rows per page{" "}
-            <select
-              value={state.pageSize}
-              onChange={(e) => update({ ...state, pageSize: Number(e.target.value) as PageSize, page: 1 })}
-              data-testid="page-size"
-            >
-              {PAGE_SIZES.map((n) => (
-                <option key={n} value={n}>
-                  {n}
-                </option>
-              ))}
-            </select>
-          </label>
-        </div>
+            <p className="loading" data-testid="insight-loading">
+              {insights.diversityError ? `Could not measure diversity: ${insights.diversityError}` : "Measuring the dataset's diversity…"}
+            </p>
+          ))}
+        {state.insight === "calibration" &&
+          (insights.calibration ? (
+            <CalibrationView calibration={insights.calibration} state={state} onChange={(next) => update(next)} />
+          ) : (
+            <p className="loading" data-testid="insight-loading">
+              {insights.calibrationError ? `Could not load the calibration: ${insights.calibrationError}` : "Loading the calibration…"}
+            </p>
+          ))}
 
-        {loadError && (
-          <div className="banner banner-error" role="alert" data-testid="table-error">
-            Could not load conversations: {loadError}{" "}
-            <button type="button" className="link-btn" onClick={reload}>
-              Try again
-            </button>
-          </div>
-        )}
+        {/* Hidden, not unmounted, while a quality view is open: back is instant. */}
+        <div className="table-section" hidden={state.insight !== null}>
+          <FilterBar state={state} dataset={dataset} onChange={update} />
 
-        <div className="table-area" aria-busy={loading}>
-          {loading && (
-            <div className="table-loading" data-testid="table-loading">
-              Loading conversations…
-            </div>
-          )}
-          {loaded && items.length === 0 && !loadError ? (
-            filtersActive ? (
-              <div className="empty" data-testid="empty-filtered">
-                <p>No conversations match these filters.</p>
-                <button
-                  type="button"
-                  className="btn"
-                  onClick={() =>
-                    update({ ...decodeDashboard(""), hiddenCols: state.hiddenCols, pageSize: state.pageSize, sort: state.sort, order: state.order })
-                  }
-                >
-                  Clear all filters
+          <div className="table-controls">
+            {selected.size > 0 ? (
+              <div className="bulk-bar" data-testid="bulk-bar" role="region" aria-label="Bulk actions">
+                <b data-testid="selected-count">{selected.size} selected</b>
+                <button type="button" className="btn btn-small btn-primary" onClick={() => setGenTarget({ kind: "batch", ids: selectedIds })} data-testid="btn-generate-selected">
+                  Generate selected
                 </button>
-              </div>
-            ) : state.page > 1 ? (
-              <div className="empty" data-testid="empty-page">
-                <p>This page is empty.</p>
-                <button type="button" className="btn" onClick={() => update({ ...state, page: 1 })}>
-                  Go to the first page
+                <button type="button" className="btn btn-small btn-approve" disabled={bulkBusy} onClick={() => void runBulk("approve", selectedIds)} data-testid="btn-bulk-approve">
+                  Approve
+                </button>
+                <button type="button" className="btn btn-small btn-reject" disabled={bulkBusy} onClick={() => setBulkConfirm({ action: "reject", ids: selectedIds })} data-testid="btn-bulk-reject">
+                  Reject
+                </button>
+                <button type="button" className="btn btn-small" disabled={bulkBusy} onClick={() => setBulkConfirm({ action: "regenerate", ids: selectedIds })} data-testid="btn-bulk-regenerate">
+                  Regenerate
+                </button>
+                <button type="button" className="btn btn-small btn-danger" disabled={bulkBusy} onClick={() => setBulkConfirm({ action: "delete", ids: selectedIds })} data-testid="btn-bulk-delete">
+                  Delete
+                </button>
+                <button type="button" className="link-btn" onClick={() => setSelected(new Set())} data-testid="btn-clear-selection">
+                  Clear selection
                 </button>
               </div>
             ) : (
-              <div className="empty" data-testid="empty-dataset">
-                <h3>No conversations planned yet</h3>
-                <p>
-                  Next step: on the Datasets page, import your taxonomy (personas, emotions, topics…) and click <b>Plan conversations</b>.
-                  Planning is free; nothing is written until you generate.
-                </p>
-                <button type="button" className="btn btn-primary" onClick={() => setSearch(viewSearch("datasets", datasetId))} data-testid="btn-go-plan">
-                  Go to dataset setup
-                </button>
+              <span className="small muted">Tip: tick conversations to approve, reject, regenerate or delete several at once.</span>
+            )}
+            <span className="spacer" />
+            <ColumnToggle state={state} onChange={(s) => update(s, true)} compact={state.conv !== null} />
+            <label className="small">
+              Rows per page{" "}
+              <select
+                value={state.pageSize}
+                onChange={(e) => update({ ...state, pageSize: Number(e.target.value) as PageSize, page: 1 })}
+                data-testid="page-size"
+              >
+                {PAGE_SIZES.map((n) => (
+                  <option key={n} value={n}>
+                    {n}
+                  </option>
+                ))}
+              </select>
+            </label>
+          </div>
+
+          {loadError && (
+            <div className="banner banner-error" role="alert" data-testid="table-error">
+              Could not load conversations: {loadError}{" "}
+              <button type="button" className="link-btn" onClick={reload}>
+                Try again
+              </button>
+            </div>
+          )}
+
+          <div className="table-area" aria-busy={loading}>
+            {loading && (
+              <div className="table-loading" data-testid="table-loading">
+                Loading conversations…
               </div>
-            )
-          ) : (
-            <ConversationTable
-              items={items}
-              state={state}
-              selected={selected}
-              activeId={state.conv}
-              generatingIds={generating}
-              compact={state.conv !== null}
-              onToggle={(id) =>
-                setSelected((s) => {
-                  const n = new Set(s);
-                  if (n.has(id)) n.delete(id);
-                  else n.add(id);
-                  return n;
-                })
-              }
-              onToggleAll={(checked) => setSelected(checked ? new Set(items.map((i) => i.conversation_id)) : new Set())}
-              onSort={(key) => update(toggleSort(state, key))}
-              onOpen={(id) => openConv(id)}
-              onGenerate={(c) => void generateOne(c.conversation_id)}
-              onShowError={(c) => setFailedConv(c)}
-            />
+            )}
+            {loaded && items.length === 0 && !loadError ? (
+              filtersActive ? (
+                <div className="empty" data-testid="empty-filtered">
+                  <p>No conversations match these filters.</p>
+                  <button
+                    type="button"
+                    className="btn"
+                    onClick={() =>
+                      update({ ...decodeDashboard(""), hiddenCols: state.hiddenCols, pageSize: state.pageSize, sort: state.sort, order: state.order })
+                    }
+                  >
+                    Clear all filters
+                  </button>
+                </div>
+              ) : state.page > 1 ? (
+                <div className="empty" data-testid="empty-page">
+                  <p>This page is empty.</p>
+                  <button type="button" className="btn" onClick={() => update({ ...state, page: 1 })}>
+                    Go to the first page
+                  </button>
+                </div>
+              ) : (
+                <div className="empty" data-testid="empty-dataset">
+                  <h3>No conversations planned yet</h3>
+                  <p>
+                    Next step: on the Datasets page, import your taxonomy (personas, emotions, topics…) and click <b>Plan conversations</b>.
+                    Planning is free; nothing is written until you generate.
+                  </p>
+                  <button type="button" className="btn btn-primary" onClick={() => setSearch(viewSearch("datasets", datasetId))} data-testid="btn-go-plan">
+                    Go to dataset setup
+                  </button>
+                </div>
+              )
+            ) : (
+              <ConversationTable
+                items={items}
+                state={state}
+                selected={selected}
+                activeId={state.conv}
+                generatingIds={generating}
+                compact={state.conv !== null}
+                onToggle={(id) =>
+                  setSelected((s) => {
+                    const n = new Set(s);
+                    if (n.has(id)) n.delete(id);
+                    else n.add(id);
+                    return n;
+                  })
+                }
+                onToggleAll={(checked) => setSelected(checked ? new Set(items.map((i) => i.conversation_id)) : new Set())}
+                onSort={(key) => update(toggleSort(state, key))}
+                onOpen={(id) => openConv(id)}
+                onGenerate={(c) => void generateOne(c.conversation_id)}
+                onShowError={(c) => setFailedConv(c)}
+              />
+            )}
+          </div>
+
+          {total > 0 && (
+            <nav className="pagination" aria-label="Pages">
+              <button type="button" className="btn btn-small" disabled={state.page <= 1} onClick={() => update({ ...state, page: state.page - 1 })} data-testid="btn-prev-page">
+                ← Previous page
+              </button>
+              <span data-testid="page-indicator">
+                Page {state.page} of {pages}
+              </span>
+              <button type="button" className="btn btn-small" disabled={state.page >= pages} onClick={() => update({ ...state, page: state.page + 1 })} data-testid="btn-next-page">
+                Next page →
+              </button>
+            </nav>
           )}
         </div>
-
-        {total > 0 && (
-          <nav className="pagination" aria-label="Pages">
-            <button type="button" className="btn btn-small" disabled={state.page <= 1} onClick={() => update({ ...state, page: state.page - 1 })} data-testid="btn-prev-page">
-              ← Previous page
-            </button>
-            <span data-testid="page-indicator">
-              Page {state.page} of {pages}
-            </span>
-            <button type="button" className="btn btn-small" disabled={state.page >= pages} onClick={() => update({ ...state, page: state.page + 1 })} data-testid="btn-next-page">
-              Next page →
-            </button>
-          </nav>
-        )}
       </div>
 
       {state.conv && (

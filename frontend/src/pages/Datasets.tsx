@@ -8,6 +8,7 @@ import { dateTime, money } from "../format";
 import { HELP } from "../help";
 import { useSearch, viewSearch } from "../urlState";
 import { CoverageView } from "./Coverage";
+import { QualityRulesEditor } from "./QualityRulesEditor";
 
 const SAMPLE_TAXONOMY = `{
   "personas": [{"name": "Anxious Investor", "description": "Worried about losing money"}],
@@ -618,6 +619,7 @@ export function DatasetsPage() {
           <TaxonomyImport dataset={dataset} onDone={changed} />
           <ChunkImport dataset={dataset} onDone={changed} />
           <PlanSection dataset={dataset} onDone={changed} />
+          <QualityRulesEditor dataset={dataset} onDone={changed} />
           <CoverageView datasetId={dataset.dataset_id} refreshKey={coverageKey} />
         </div>
       )}

@@ -150,6 +150,20 @@ export function GenerateDialog({ target, onClose, onStarted }: Props) {
               <dd data-testid="estimate-count">{estimate.count.toLocaleString()}</dd>
               <dt>Estimated cost</dt>
               <dd data-testid="estimate-cost">{money(estimate.estimated_cost_usd)}</dd>
+              {(estimate.estimated_judge_cost_usd ?? 0) > 0 && (
+                <>
+                  <dt>
+                    Of which the AI judge <Help text={HELP.judge} />
+                  </dt>
+                  <dd data-testid="estimate-judge">
+                    {money(estimate.estimated_judge_cost_usd)}
+                    <span className="muted small">
+                      {" "}
+                      (quality review{estimate.judge_model ? ` by ${estimate.judge_model}` : ""}, included above)
+                    </span>
+                  </dd>
+                </>
+              )}
               {estimate.estimated_cost_low_usd !== undefined && estimate.estimated_cost_high_usd !== undefined && (
                 <>
                   <dt>Likely range</dt>

@@ -1,10 +1,12 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { api, ApiError, normalizeDetail, type ConversationDetail, type ConversationVersion } from "../api";
+import { useApp } from "../appContext";
 import { QualityBadge, StatusBadge } from "../components/Badges";
 import { Help } from "../components/Help";
 import { errorMessage, useToast } from "../components/Toasts";
 import { dateTime, duration, money, STATUS_LABEL, TIER_LABEL } from "../format";
 import { HELP } from "../help";
+import { JudgeSection, PanelReasons, QualityChecks, turnReasons } from "./ReviewQuality";
 
 interface Props {
   conversationId: string;
@@ -53,6 +55,7 @@ function ConflictBanner({ current }: { current: Partial<ConversationDetail> | nu
 
 export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, onChanged, onGenerate }: Props) {
   const toast = useToast();
+  const { dataset } = useApp();
   const [detail, setDetail] = useState<ConversationDetail | null>(null);
   const [loading, setLoading] = useState(true);
   const [loadError, setLoadError] = useState<string | null>(null);
@@ -105,12 +108,12 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
   }, [detail, load]);
 
   const [validating, setValidating] = useState(false);
-  const validate = async () => {
+  const validate = async (judge = false) => {
     if (!detail) return;
     setValidating(true);
     try {
-      await api.validateConversation(detail.conversation_id);
-      toast.success("Quality checks ran again.");
+      await api.validateConversation(detail.conversation_id, judge);
+      toast.success(judge ? "Quality checks and the AI judge ran again." : "Quality checks ran again.");
       await load();
       onChanged();
     } catch (e) {
@@ -134,6 +137,23 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
       setVersionBusy(null);
     }
   };
+
+  // A reason that names a turn scrolls to it (back on the current version first).
+  const [jumpTo, setJumpTo] = useState<{ turn: number; at: number } | null>(null);
+  useEffect(() => {
+    if (!jumpTo || shownVersion) return;
+    const el = panelRef.current?.querySelector<HTMLElement>(`[data-testid="turn-${jumpTo.turn}"]`);
+    if (!el) return;
+    el.scrollIntoView?.({ block: "center", behavior: "smooth" });
+    el.focus({ preventScroll: true });
+    el.classList.remove("turn-jumped");
+    void el.offsetWidth; // restart the highlight animation
+    el.classList.add("turn-jumped");
+  }, [jumpTo, shownVersion]);
+  const jumpToTurn = useCallback((turn: number) => {
+    setShownVersion(null);
+    setJumpTo({ turn, at: Date.now() });
+  }, []);
 
   const canReview = detail !== null && ["generated", "approved", "rejected"].includes(detail.status);
 
@@ -307,7 +327,7 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
                 type="button"
                 className="btn btn-small"
                 disabled={validating}
-                onClick={() => void validate()}
+                onClick={() => void validate(false)}
                 data-testid="btn-validate"
                 title="Run the automatic quality checks again"
               >
@@ -316,6 +336,8 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
             )}
             {loading && <span className="small muted"> refreshing…</span>}
           </div>
+
+          {d.quality && <PanelReasons quality={d.quality} onJumpToTurn={jumpToTurn} />}
 
           {d.status === "failed" && d.error_message && (
             <div className="banner banner-error" data-testid="panel-error-message">
@@ -443,14 +465,46 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
 
           <section aria-label="Conversation turns" className="turns" data-testid="turns">
             {(shownVersion ? shownVersion.turns : d.turns).length === 0 && <p className="muted">No turns yet.</p>}
-            {(shownVersion ? shownVersion.turns : d.turns).map((t) => (
-              <div key={t.turn_number} className={`turn turn-${t.role}`} data-testid={`turn-${t.turn_number}`}>
-                <div className="turn-role">{t.role === "user" ? "USER" : "ASSISTANT"}:</div>
-                {/* Model text is untrusted: rendered as a text node, never as HTML. */}
-                <div className="turn-content">{t.content}</div>
-              </div>
-            ))}
+            {(shownVersion ? shownVersion.turns : d.turns).map((t) => {
+              // The flags belong to the current version's text.
+              const flagged = !shownVersion && (d.quality?.flag_turns ?? []).includes(t.turn_number);
+              const why = flagged && d.quality ? turnReasons(d.quality, t.turn_number) : [];
+              return (
+                <div
+                  key={t.turn_number}
+                  className={`turn turn-${t.role}${flagged ? " turn-flagged" : ""}`}
+                  data-testid={`turn-${t.turn_number}`}
+                  data-flagged={flagged ? "true" : undefined}
+                  tabIndex={-1}
+                >
+                  <div className="turn-role">
+                    {t.role === "user" ? "USER" : "ASSISTANT"}:
+                    {flagged && <span className="turn-flag-label"> ⚑ flagged</span>}
+                  </div>
+                  {flagged && why.length > 0 && (
+                    <ul className="turn-flag-reasons small" data-testid={`turn-reasons-${t.turn_number}`}>
+                      {why.map((r) => (
+                        <li key={r}>{r.replace(/^turns? \d+\s*:?\s*/i, "")}</li>
+                      ))}
+                    </ul>
+                  )}
+                  {/* Model text is untrusted: rendered as a text node, never as HTML. */}
+                  <div className="turn-content">{t.content}</div>
+                </div>
+              );
+            })}
           </section>
+
+          {d.quality && <QualityChecks quality={d.quality} />}
+          {d.quality && (
+            <JudgeSection
+              judge={d.quality.judge}
+              judgeMode={dataset?.judge_mode}
+              canValidate={canReview}
+              validating={validating}
+              onValidateWithJudge={() => void validate(true)}
+            />
+          )}
 
           <section aria-label="Details" className="meta">
             <h3>Details</h3>
@@ -514,23 +568,6 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
               )}
             </dl>
           </section>
-
-          {d.quality && (
-            <section aria-label="Quality checks" className="meta">
-              <h3>
-                Quality checks <Help text={HELP.quality} />
-              </h3>
-              <ul className="checks" data-testid="quality-checks">
-                {d.quality.checks.map((c) => (
-                  <li key={c.name} className={c.passed ? "pass" : "fail"}>
-                    <span aria-label={c.passed ? "passed" : "failed"}>{c.passed ? "✓" : "✗"}</span> <b>{c.name}</b>{" "}
-                    <span className="muted small">({Math.round(c.score * 100)}%)</span>
-                    {c.detail ? <div className="small muted">{c.detail}</div> : null}
-                  </li>
-                ))}
-              </ul>
-            </section>
-          )}
 
           <section aria-label="History" className="meta">
             <h3>History</h3>

@@ -1,0 +1,423 @@
+"""Ungrounded specifics: facts the assistant states that its source excerpt never gave.
+
+A scenario conversation is written from one document excerpt. When the assistant quotes
+a fee, a percentage, a deadline, a phone number or a person's name, that specific must
+come from the excerpt, from what the user said, or from the conversation's own plan;
+anything else is invented, and a model fine-tuned on it learns to invent the business's
+facts. Figures the assistant works out from grounded ones (1% of the user's $750,000, a
+yearly fee split into quarters) are grounded too.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from chalicelib.quality.text import normalise, words
+from chalicelib.quality.validators import STOPWORDS, stem
+
+_MONTHS = (
+    "january|february|march|april|may|june|july|august|september|october|november|december|"
+    "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
+)
+_SCALE = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "bn": 1e9, "billion": 1e9}
+_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("email", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")),
+    ("url", re.compile(r"\bhttps?://\S+|\bwww\.[\w.-]+|\b[\w-]+\.(?:com|org|net|io|co\.uk|gov)\b")),
+    ("phone", re.compile(r"(?<![\d$])(?:\+?\d{1,2}[-. ]?)?\(?\d{3}\)?[-. ]\d{3}[-. ]\d{4}\b")),
+    (
+        "money",
+        re.compile(
+            r"(?:[$€£]|\b(?:nz|us|au|ca|c|a|s|hk)\$|\b(?:usd|eur|gbp|nzd|cad|aud|chf|zar|sgd|dkk|sek|"
+            r"nok) ?|(?<![A-Za-z])(?-i:R)(?=\d))\s?(?:\d{1,3}"
+            r"(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?(?:k|m|bn|million|billion|thousand)\b)?|\b(?:\d{1,3}"
+            r"(?:,\d{3})+|\d+)(?:\.\d+)?\s?(?:dollars|usd|euros?|pounds|cents|pence)",
+            re.IGNORECASE,
+        ),
+    ),
+    ("percent", re.compile(r"\b\d+(?:\.\d+)?\s?(?:%|percent\b|per cent\b)", re.IGNORECASE)),
+    (
+        "date",
+        re.compile(
+            rf"\b(?:{_MONTHS})\.? \d{{1,2}}(?:st|nd|rd|th)?\b|\b\d{{1,2}}(?:st|nd|rd|th)? "
+            rf"(?:of )?(?:{_MONTHS})\b|\b(?:19|20)\d{{2}}\b|\b\d{{1,2}}/\d{{1,2}}(?:/\d{{2,4}})?\b",
+            re.IGNORECASE,
+        ),
+    ),
+    ("time", re.compile(r"\b\d{1,2}(?::\d{2})?\s?(?:am|pm|a\.m\.|p\.m\.)", re.IGNORECASE)),
+    (
+        "duration",
+        re.compile(
+            r"\b\d+(?:\.\d+)?(?:\s?-\s?\d+)?\s?(?:business |working |calendar )?(?:days?|weeks?|"
+            r"months?|years?|hours?|minutes?|sessions?|visits?|appointments?)\b",
+            re.IGNORECASE,
+        ),
+    ),
+)
+_PERSON = re.compile(r"\b(?:Dr|Mr|Mrs|Ms|Mx|Prof)\.? [A-Z][a-z]+(?: [A-Z][a-z]+)?")
+_NAMED = re.compile(
+    r"\b(?:named|called|ask for|speak (?:to|with)|contact) ([A-Z][a-z]+ [A-Z][a-z]+)|"
+    r"\b(?:our|the) (?:[a-z]+ ){0,3}(?:porter|manager|advis[eo]r|broker|therapist|doctor|dentist|"
+    r"vet|nurse|preparer|technician|specialist|coordinator|host|receptionist|agent|consultant|"
+    r"lead|engineer|driver|instructor|coach|concierge|planner|accountant|surveyor|inspector),? "
+    r"([A-Z][a-z]+(?: [A-Z][a-z]+)?)\b|"
+    r"\b(?:we (?:also )?have|meet|you'll (?:see|work with|meet)|works? with|book (?:you )?(?:in )?"
+    r"with) ([A-Z][a-z]+ [A-Z][a-z]+)(?=,| who| is| can| will|\.)"
+)
+# Words that say a figure was worked out in the sentence ("so", "that comes to"): only
+# then may it be one not stated anywhere. A figure stated flatly must be the source's.
+_CALCULATION = re.compile(
+    r"\b(?:so|that's|that is|which (?:is|comes|makes|brings)|comes? to|works? out|brings?|"
+    r"bringing|total|totals|totalling|altogether|in all|adds? up|would be|would come|saving|"
+    r"savings|saves? you|times|multiplied|minus|plus|less|off|down to|each|for (?:\d+|one|"
+    r"two|three|four|five|six|seven|eight|nine|ten|twelve) [a-z]+|over (?:the|a) (?:year|"
+    r"month|week|term)|at [$\u20ac\u00a3]?\d|x|\u00d7)\b|[=\u00d7*/+\u2212] ?[$\u20ac\u00a3]?\d",
+    re.IGNORECASE,
+)
+# Numbers that are names of things, not facts: 401(k), Form 1099, Section 529.
+_PRODUCT_NUMBER = re.compile(
+    r"\b\d{3}\s?\([a-z]\)|\b(?:form|section|rule|schedule|chapter|article|code|plan|ira|"
+    r"tier|option|step|page|room|suite|unit|box|line|part|item)\s+\d+",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+_NUMBER_WORDS = {
+    w: float(i)
+    for i, w in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+        ]
+    )
+    if i
+}
+CONTEXT_WORDS = 5
+# Hedges and fillers around a figure say nothing about what it measures.
+_CONTEXT_NOISE = frozenset(
+    [
+        "about",
+        "roughly",
+        "around",
+        "approximately",
+        "nearly",
+        "almost",
+        "just",
+        "under",
+        "over",
+        "only",
+        "total",
+        "works",
+        "comes",
+        "out",
+    ]
+)
+_APPROXIMATE = re.compile(
+    r"\b(?:about|roughly|around|approximately|nearly|almost|just (?:under|over)|close to)\s*$"
+    r"|~\s*$",
+    re.IGNORECASE,
+)
+MIN_SHARED_CONTEXT = 2  # context stems two figures must share to be about the same thing
+
+
+@dataclass(frozen=True)
+class Specific:
+    kind: str
+    text: str
+    value: float | str  # numbers normalised ($1,500 -> 1500.0, 1.00% -> 1.0); else text
+    context: frozenset[str]  # content-word stems around it
+    lead: frozenset[str] = frozenset()  # the ones before it ("minimum annual fee is $X")
+
+
+def _value(kind: str, text: str) -> float | str:
+    if kind in ("email", "url", "phone", "date", "time"):
+        return (
+            re.sub(r"[^a-z0-9@.:/]", "", text.lower())
+            if kind != "phone"
+            else re.sub(r"\D", "", text)[-10:]
+        )
+    match = _NUMBER.search(text)
+    if not match:
+        return text.lower()
+    number = float(match.group(0).replace(",", ""))
+    if kind == "money" and re.search(r"\d\s?(?:cents|pence)\b", text.lower()):
+        number /= 100  # "67 cents", "50p"
+    if kind == "money":
+        scale = re.match(r"\s*(k|m|bn|million|billion|thousand)\b", text[match.end() :].lower())
+        if scale:
+            number *= _SCALE[scale.group(1)]
+    return number
+
+
+def _stems(tokens: Iterable[str]) -> frozenset[str]:
+    return frozenset(
+        stem(w)
+        for w in tokens
+        if len(w) > 2 and w not in STOPWORDS and w not in _CONTEXT_NOISE and not w.isdigit()
+    )
+
+
+def _context(text: str, start: int, end: int) -> tuple[frozenset[str], frozenset[str]]:
+    # Only the neighbourhood: tokenising the whole text for every figure is quadratic.
+    reach = CONTEXT_WORDS * 24
+    before = words(text[max(0, start - reach) : start])[-CONTEXT_WORDS:]
+    after = words(text[end : end + reach])[:CONTEXT_WORDS]
+    lead = _stems(before)
+    return lead | _stems(after), lead
+
+
+def specifics(text: str) -> list[Specific]:
+    """Every checkable specific in ``text``, each span counted once (most specific kind)."""
+    text = normalise(text)
+    taken: list[tuple[int, int]] = [m.span() for m in _PRODUCT_NUMBER.finditer(text)]
+    found: list[Specific] = []
+
+    def free(span: tuple[int, int]) -> bool:
+        return all(span[1] <= a or span[0] >= b for a, b in taken)
+
+    for kind, pattern in _PATTERNS:
+        for m in pattern.finditer(text):
+            if not free(m.span()):
+                continue
+            taken.append(m.span())
+            context, lead = _context(text, *m.span())
+            found.append(Specific(kind, m.group(0), _value(kind, m.group(0)), context, lead))
+    for pattern in (_PERSON, _NAMED):
+        for m in pattern.finditer(text):
+            name = next((g for g in reversed(m.groups()) if g), None) if m.groups() else m.group(0)
+            if not name:
+                continue
+            context, lead = _context(text, *m.span())
+            found.append(Specific("name", name, name.lower(), context, lead))
+    return found
+
+
+def numbers_in(text: str) -> set[float]:
+    """Every number in ``text`` (grounding also accepts a bare "1,500" for "$1,500")."""
+    out = set()
+    for m in _NUMBER.finditer(normalise(text)):
+        try:
+            out.add(float(m.group(0).replace(",", "")))
+        except ValueError:
+            continue
+    return out
+
+
+def _close(a: float, b: float, tolerance: float = 0.011) -> bool:
+    return abs(a - b) <= max(tolerance * abs(b), 0.005) or (abs(a - b) <= 0.5 and abs(b) >= 20)
+
+
+_SPLITS = (2, 3, 4, 12, 52, 0.5, 0.25, 1 / 12, 1 / 4, 1 / 3)
+MAX_POOL = 40  # grounded figures combined pairwise (a long excerpt keeps its first ones)
+
+
+class Grounding:
+    """What a conversation's sources ground, built once per conversation.
+
+    Amounts may be worked out: an amount split into months or quarters, the sum or
+    difference of two amounts, a grounded rate of a grounded amount, an amount times a
+    count. Rates are quoted, never worked out, so a rate must be a source's rate. A figure
+    the assistant works out becomes grounded itself (``add``), so a total built in steps
+    ("EUR 1,040 for the course... so EUR 1,100 with the fee") stays grounded."""
+
+    def __init__(self, sources: Iterable[str]) -> None:
+        self.text = " ".join(sources).lower()
+        self.flat = re.sub(r"[^a-z0-9@.:/]", "", self.text)
+        self.digits = re.sub(r"\D", "", self.text)
+        self.numbers = sorted(numbers_in(self.text))
+        self.percents = sorted(
+            {float(m.group(1)) for m in re.finditer(r"(\d+(?:\.\d+)?)\s?(?:%|percent)", self.text)}
+        )
+        self.amounts: list[float] = []
+        # Amounts are worked out from amounts (and rates and counts), never from any two
+        # numbers: small figures would all be "derivable" from a page of numbers.
+        self._derived: set[float] = set(self.numbers)
+        self._sorted: list[float] | None = None
+        self._worked_out: list[float] = []  # figures the conversation worked out, sorted
+        money = {
+            v
+            for spec in specifics(self.text)
+            if spec.kind == "money"
+            for v in [spec.value]
+            if isinstance(v, float)
+        }
+        for amount in sorted(money)[:MAX_POOL]:
+            self.add(amount)
+
+    def add(self, amount: float) -> None:
+        """``amount`` is grounded: it and what can be worked out from it."""
+        if len(self.amounts) >= 2 * MAX_POOL:
+            return
+        d = self._derived
+        d.add(amount)
+        bisect.insort(self._worked_out, amount)
+        d.update(amount * f for f in _SPLITS)
+        d.update(amount * r / 100 for r in self.percents)
+        # a rate off or on top ("NZ$115 less 10%"), and a unit price times a quantity the
+        # sources give ("16,000 kWh at $0.67")
+        d.update(amount * (100 - r) / 100 for r in self.percents)
+        d.update(amount * (100 + r) / 100 for r in self.percents)
+        # a saving or surcharge over months, quarters or a year
+        d.update(amount * r / 100 * f for r in self.percents for f in _SPLITS)
+        d.update(amount * n for n in self.numbers if n > 1)
+        for other in self.amounts:
+            d.update((amount + other, abs(amount - other)))
+        self.amounts.append(amount)
+        self._sorted = None
+
+    @staticmethod
+    def _near(value: float, pool: list[float], tolerance: float) -> bool:
+        i = bisect.bisect_left(pool, value * (1 - tolerance) - 0.5)
+        while i < len(pool) and pool[i] <= value * (1 + tolerance) + 0.5:
+            if _close(value, pool[i], tolerance):
+                return True
+            i += 1
+        return False
+
+    def states(self, value: float) -> bool:
+        """A source states ``value``, or the conversation already worked it out (quoting
+        "$5,200 upfront" again needs no arithmetic)."""
+        return self._near(value, self.numbers, 0.011) or self._near(value, self._worked_out, 0.011)
+
+    def derives(
+        self, kind: str, value: float, tolerance: float, counts: Iterable[float] = ()
+    ) -> bool:
+        """``counts``: the numbers of the statement itself ("four weeks at EUR 260")."""
+        if kind == "percent":
+            return self._near(value, self.percents, tolerance)
+        if self._sorted is None:
+            self._sorted = sorted(x for x in self._derived if x)
+        if self._near(value, self._sorted, tolerance):
+            return True
+        return kind == "money" and any(
+            _close(value, a * c, tolerance) for a in self.amounts for c in counts
+        )
+
+
+@dataclass(frozen=True)
+class Ungrounded:
+    specific: Specific
+    contradicts: Specific | None  # a source specific of the same kind it replaces
+    worked_out: bool = False  # its sentence does arithmetic: maybe a step we cannot follow
+    derivable: bool = False  # arithmetic on grounded figures gives it (stated flatly, though)
+
+
+def ungrounded(
+    statement: str, grounding: Grounding, source_specifics: list[Specific]
+) -> list[Ungrounded]:
+    """Specifics of ``statement`` that the sources do not ground.
+
+    A figure the sources state directly is grounded. One that differs from a source
+    figure about the same thing (two shared context words: "minimum annual fee")
+    contradicts it. Otherwise a figure worked out from grounded ones is grounded."""
+    statement = normalise(statement)
+    calculating = bool(_CALCULATION.search(statement))
+    counts = [n for n in numbers_in(statement) if 0 < n <= 100 and n == int(n)]
+    counts += [_NUMBER_WORDS[w] for w in words(statement) if w in _NUMBER_WORDS]
+    out: list[Ungrounded] = []
+    pending = specifics(statement)
+    # Figures of one sentence can build on each other in any order ("EUR 1,280 with the
+    # workshop (EUR 180)"): accept what is grounded until nothing more is.
+    progress = True
+    while progress:
+        progress = False
+        for spec in list(pending):
+            if isinstance(spec.value, float) and _figure_grounded(
+                spec, statement, grounding, counts, calculating
+            ):
+                pending.remove(spec)
+                progress = True
+    for spec in pending:
+        derivable = False
+        if isinstance(spec.value, float):
+            derivable = grounding.derives(spec.kind, spec.value, 0.011, counts)
+            if spec.kind == "duration":
+                derivable = _duration_derivable(spec, source_specifics, statement)
+            if spec.kind == "money" and (calculating or derivable):
+                # A figure the assistant works out (or could have) is one it may quote
+                # again later: once is enough to doubt it.
+                grounding.add(spec.value)
+        if spec.kind == "name":
+            if spec.text.lower().split()[-1] in grounding.text:
+                continue
+        elif spec.kind == "phone":
+            if str(spec.value) in grounding.digits:
+                continue
+        elif not isinstance(spec.value, float) and str(spec.value) in grounding.flat:
+            continue
+        rivals = [
+            s
+            for s in source_specifics
+            if s.kind == spec.kind
+            and s.value != spec.value
+            and len(s.context & spec.context) >= MIN_SHARED_CONTEXT
+            # A figure arithmetic gives ("$5,200 for the month and the deposit" is two of
+            # $2,600) replaces nothing unless it is named the same way ("the minimum fee is").
+            and (not derivable or len(s.lead & spec.lead) >= MIN_SHARED_CONTEXT)
+        ]
+        rival = max(
+            rivals,
+            key=lambda s: (len(s.lead & spec.lead), len(s.context & spec.context)),
+            default=None,
+        )
+        out.append(Ungrounded(spec, rival, calculating, derivable))
+    return out
+
+
+def _unit(text: str) -> str:
+    """The unit of a duration ("48 hours" -> "hour")."""
+    unit = words(text)[-1:] or [""]
+    return unit[0].rstrip("s")
+
+
+def _duration_derivable(spec: Specific, sources: list[Specific], statement: str) -> bool:
+    """A duration the source's durations add up to: two 48-hour windows are 96 hours, a
+    48-hour wait and the 24 hours the sentence adds are 72."""
+    unit = _unit(spec.text)
+    known = [
+        s.value
+        for s in sources
+        if s.kind == "duration" and isinstance(s.value, float) and _unit(s.text) == unit
+    ]
+    if not known or not isinstance(spec.value, float):
+        return False
+    value = spec.value
+    steps = [n for n in numbers_in(statement) if n != value]
+    candidates = {a * k for a in known for k in (2, 3, 4)}
+    candidates |= {a + b for a in known for b in known}
+    candidates |= {a + n for a in known for n in steps} | {abs(a - n) for a in known for n in steps}
+    return any(_close(value, c) for c in candidates)
+
+
+def _figure_grounded(
+    spec: Specific,
+    statement: str,
+    grounding: Grounding,
+    counts: list[float],
+    calculating: bool = True,
+) -> bool:
+    """A number stated by the sources, or worked out from them in a sentence that does
+    arithmetic (and then grounded too, for the next step)."""
+    assert isinstance(spec.value, float)
+    position = statement.find(spec.text)
+    approximate = bool(_APPROXIMATE.search(statement[: max(position, 0)]))
+    if grounding.states(spec.value) or (
+        (calculating or approximate)
+        and grounding.derives(spec.kind, spec.value, 0.1 if approximate else 0.011, counts)
+    ):
+        if spec.kind == "money":
+            grounding.add(spec.value)
+        return True
+    return False

@@ -1,0 +1,203 @@
+"""Which language a turn is written in: enough to see a conversation switch language.
+
+Two signals, no model: the script of the letters (Cyrillic, Greek, Arabic, Hebrew,
+Devanagari, Thai, CJK, Hangul... are unambiguous), and for Latin-script text the share of
+each language's most frequent function words. Function words make up 40-50% of running
+text in these languages and barely overlap between them, so a turn of ten words or more
+is identified reliably, while a single foreign word ("gracias", "Grüße") or a name never
+outweighs the rest of an English sentence.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+
+# The most frequent function words per language, chosen not to collide with each other
+# (or with English) in running text. Words shared by two languages ("de", "en", "a",
+# "la") are kept out of both.
+_FUNCTION_WORDS: dict[str, str] = {
+    "en": "the and is are was were you your that this with have has for not but what "
+    "would could should will from they there their which about been can just it's i'm "
+    "don't we our my of to "
+    # English words other languages spell the same way: listed so that neither counts
+    "as at in on an or if so no do me he be us am um",
+    "es": "el los las del por para con una uno pero como muy más está están estoy tengo "
+    "tiene puede quiero necesito también porque cuando donde usted ustedes nosotros "
+    "sobre hay ser sus mis gracias hola qué cómo así ya eso esto esta este ahora mucho "
+    "mejor bueno entiendo puedo hacer cuál cuánto señor señora entonces y es me se lo le "
+    "nos mi tu son podemos perdón hay",
+    "fr": "le les des est sont avec pour pas mais vous nous je suis très aussi dans sur "
+    "une qui quoi comment parce avez ai fait cette ces mon ma mes votre vos leur "
+    "bonjour merci c'est j'ai n'est beaucoup peut être oui ça au aux du "
+    "cela votre quelle quel maintenant tout alors donc ici voir faire",
+    "de": "der die das und ist sind nicht mit für auf ich sie wir ihr mein meine sein "
+    "ein eine einen dem den des auch aber wie was wenn dass oder bei noch nur schon "
+    "haben habe kann können danke bitte sehr",
+    "pt": "o os as um uma não com para por mais mas muito está estou tenho pode quero "
+    "também porque quando onde você vocês nós sobre são meu minha seu sua obrigado "
+    "obrigada olá isso isto então já fazer eu pela pelo agora ainda nosso nossa aqui "
+    "quanto quais entendo ajuda também",
+    "it": "il gli lo della delle che non per con una sono sei siamo anche ma come molto "
+    "più questo questa quello grazie ciao io mio mia suo sua perché quando dove "
+    "vorrei posso può fare essere ho hai",
+    "nl": "het een van is niet met voor op ik jij wij zijn dat dit maar ook als "
+    "wat hoe heb hebben kan kunnen mijn uw bedankt alstublieft graag wel nog er "
+    "naar",
+    # Swedish, Danish and Norwegian share most function words: one group.
+    "sv": "och att det som är inte med för på jag du vi har kan min din mycket också "
+    "men hur vad tack hej skulle eller från og er ikke jeg meget også hvordan hvad "
+    "fra",
+    "pl": "nie jest się że na do jak ale tak czy mam może bardzo też dla jestem są "
+    "dziękuję proszę mój moja przez więc który która które od za po przy oraz tylko jeśli "
+    "gdy będzie zostanie",
+    "tr": "ve bir bu için ile çok ama ne nasıl değil evet hayır teşekkür ederim benim "  # noqa: RUF001
+    "sizin var yok daha",
+    "id": "dan yang ini itu dengan untuk tidak saya anda kami ada bisa akan dari juga "
+    "terima kasih apa bagaimana",
+    "sw": "na kwa ni hii kuwa kama lakini sana asante tafadhali ndiyo hapana wewe mimi "
+    "sisi yako yangu yetu wako kwamba pia bado sasa hivyo kuna hakuna unaweza ninaweza "
+    "tunaweza katika cha vya wa za habari karibu",
+}
+
+LANGUAGE_NAMES = {
+    "en": "English",
+    "es": "Spanish",
+    "fr": "French",
+    "de": "German",
+    "pt": "Portuguese",
+    "it": "Italian",
+    "nl": "Dutch",
+    "sv": "a Scandinavian language",
+    "pl": "Polish",
+    "tr": "Turkish",
+    "id": "Indonesian",
+    "sw": "Swahili",
+    "ru": "a Cyrillic-script language",
+    "el": "Greek",
+    "ar": "Arabic",
+    "he": "Hebrew",
+    "hi": "a Devanagari-script language",
+    "th": "Thai",
+    "zh": "Chinese",
+    "ja": "Japanese",
+    "ko": "Korean",
+}
+
+
+def _word_table() -> dict[str, set[str]]:
+    table: dict[str, set[str]] = {}
+    for lang, text in _FUNCTION_WORDS.items():
+        for word in text.split():
+            table.setdefault(word, set()).add(lang)
+    # A word listed for several languages says nothing about which one it is.
+    return {w: langs for w, langs in table.items() if len(langs) == 1}
+
+
+_WORD_LANG = {w: next(iter(langs)) for w, langs in _word_table().items()}
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+
+# Unicode script of a letter by its name prefix (unicodedata.name is stable).
+_SCRIPTS = (
+    ("CYRILLIC", "ru"),
+    ("GREEK", "el"),
+    ("ARABIC", "ar"),
+    ("HEBREW", "he"),
+    ("DEVANAGARI", "hi"),
+    ("THAI", "th"),
+    ("HANGUL", "ko"),
+    ("HIRAGANA", "ja"),
+    ("KATAKANA", "ja"),
+    ("CJK", "zh"),
+)
+
+MIN_WORDS = 6  # shorter turns ("Thanks!") carry too little evidence
+MIN_FOREIGN_HITS = 3
+DOMINANCE = 2.0  # the winning language needs this many times the runner-up's hits
+
+
+@dataclass(frozen=True)
+class Guess:
+    language: str | None  # None: not enough evidence
+    confidence: float  # 0..1
+    foreign_hits: int = 0  # function words of languages other than English seen
+
+
+@lru_cache(maxsize=256)
+def _script_of(char: str) -> str | None:
+    try:
+        name = unicodedata.name(char)
+    except ValueError:
+        return None
+    for prefix, lang in _SCRIPTS:
+        if name.startswith(prefix):
+            return lang
+    return "latin" if "LATIN" in name else None
+
+
+# Letters of another script that make a passage in it rather than a name or a symbol: an
+# ideographic script says a word in one or two characters, an alphabet needs a few words.
+MIN_IDEOGRAPHS = 6
+MIN_SCRIPT_LETTERS = 10
+_IDEOGRAPHIC = frozenset({"zh", "ja", "ko"})
+
+
+def foreign_script(text: str) -> Guess | None:
+    """A passage of a non-Latin script inside a turn, however short the rest is in
+    Latin letters (a Chinese or Devanagari sentence has no spaces to count words by)."""
+    if text.isascii():
+        return None
+    scripts = Counter(
+        lang
+        for c in text
+        if c.isalpha() and not c.isascii()
+        for lang in [_script_of(c)]
+        if lang not in (None, "latin")
+    )
+    if not scripts:
+        return None
+    script, count = scripts.most_common(1)[0]
+    needed = MIN_IDEOGRAPHS if script in _IDEOGRAPHIC else MIN_SCRIPT_LETTERS
+    if count < needed:
+        return None
+    return Guess(script, round(min(1.0, count / (2 * needed)), 3))
+
+
+def detect(text: str) -> Guess:
+    """The language of ``text``, or None when the evidence is too thin."""
+    if not text.isascii():  # plain ASCII is Latin script: skip the per-letter look-up
+        letters = [c for c in text if c.isalpha()]
+        if not letters:
+            return Guess(None, 0.0)
+        scripts = Counter(_script_of(c) for c in letters if not c.isascii())
+        non_latin = [(n, s) for s, n in scripts.items() if s not in (None, "latin")]
+        if non_latin:
+            count, script = max(non_latin)
+            if count / len(letters) >= 0.3:
+                return Guess(script, min(1.0, count / len(letters)))
+    words = [w.lower().replace("\u2019", "'") for w in _WORD.findall(text)]
+    if len(words) < MIN_WORDS:
+        return Guess(None, 0.0)
+    table = _WORD_LANG
+    hits = Counter(lang for w in words if (lang := table.get(w)) is not None)
+    if not hits:
+        return Guess(None, 0.0)
+    foreign = sum(n for lang, n in hits.items() if lang != "en")
+    ranked = hits.most_common(2)
+    best, best_hits = ranked[0]
+    runner_up = ranked[1][1] if len(ranked) > 1 else 0
+    if best_hits < MIN_FOREIGN_HITS and best != "en":
+        return Guess(None, 0.0, foreign)
+    if best_hits < DOMINANCE * max(runner_up, 0.5):
+        return Guess(None, 0.0, foreign)
+    # Sure when the winner has enough function words and most of them.
+    share = best_hits / sum(hits.values())
+    confidence = min(1.0, best_hits / 5) * min(1.0, share / 0.7)
+    return Guess(best, round(confidence, 3), foreign)
+
+
+def name_of(language: str) -> str:
+    return LANGUAGE_NAMES.get(language, language)

@@ -1,0 +1,518 @@
+"""The defect checks one by one (flags and the clean things they must leave alone), and
+the whole score against the hand-written corpus of tests/fixtures/quality_corpus."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.domain.models import (
+    BrandTerm,
+    Conversation,
+    QualityRules,
+    RequiredDisclaimer,
+    Taxonomy,
+    TaxonomyEntry,
+    Tier,
+    Turn,
+)
+from chalicelib.quality import defects as d
+from chalicelib.quality import grounding as g
+from chalicelib.quality import language
+from chalicelib.quality.scoring import ScoringContext, score_conversation
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT / "tests" / "fixtures" / "quality_corpus"
+
+TAXONOMY = Taxonomy(
+    personas=[
+        TaxonomyEntry(name="Pre-Retiree", description="Aged 55-65, moving from saving to drawing"),
+        TaxonomyEntry(name="Young Professional", description="Early career with a first 401(k)"),
+    ],
+    emotions=[TaxonomyEntry(name="Anxious", description="Worried about a mistake")],
+    topics=[
+        TaxonomyEntry(
+            name="Retirement Income Planning",
+            description="Withdrawal rates, Social Security timing, required minimum distributions",
+        ),
+        TaxonomyEntry(name="Saving for a Home", description="Down payment savings and mortgages"),
+    ],
+)
+CHUNK = (
+    "Our advisory fee is 1.00% on the first $500,000 and 0.80% on the next $1,500,000. "
+    "The minimum annual fee is $1,500. Fees are billed quarterly in arrears."
+)
+
+CLEAN = [
+    "Hi, I'm 61 and planning to retire in two years. I'm nervous about how to turn my savings "
+    "into a paycheck without running out of money.",
+    "That's a very natural worry, and it's good you're planning ahead. Retirement income "
+    "planning usually starts with your expenses, your Social Security timing and a sustainable "
+    "withdrawal rate. Can you tell me roughly what you spend in a year?",
+    "About $60,000 a year, and I have around $900,000 saved across my 401(k) and an IRA.",
+    "Thank you, that helps. A withdrawal of $36,000 would be 4% of $900,000, and Social Security "
+    "could cover part of the rest. Delaying Social Security increases your benefit, so we'd look "
+    "at whether bridging a few years from savings makes sense for you.",
+    "Is the 4% guaranteed to work? I really can't afford to get this wrong.",
+    "No withdrawal rate is guaranteed, and no investment is risk-free. What we can do is review "
+    "the plan each year and adjust withdrawals if markets fall, which keeps the plan on track "
+    "without locking you into one number.",
+    "That makes me feel better. What about required minimum distributions?",
+    "Required minimum distributions start at 73 for most people. We plan withdrawals so those "
+    "distributions fit your income needs and taxes, rather than surprising you later.",
+    "Thank you, this really helps. I'll gather my statements this week.",
+    "You're welcome. Bring your latest statements and we'll map out your retirement income "
+    "plan together. Is there anything else I can help with before then?",
+]
+
+
+def conv(**kw: Any) -> Conversation:
+    base: dict[str, Any] = {
+        "tenant_id": "t",
+        "dataset_id": "ds",
+        "persona": "Pre-Retiree",
+        "emotion": "Anxious",
+        "topic": "Retirement Income Planning",
+        "intent": "Learn",
+        "tone": "Warm",
+        "tier": Tier.TEMPLATE,
+    }
+    base.update(kw)
+    return Conversation.model_validate(base)
+
+
+def turns_of(texts: list[str]) -> list[Turn]:
+    return [
+        Turn(turn_number=i + 1, role="user" if i % 2 == 0 else "assistant", content=t)
+        for i, t in enumerate(texts)
+    ]
+
+
+def with_turn(number: int, text: str, base: list[str] = CLEAN) -> list[Turn]:
+    texts = list(base)
+    texts[number - 1] = text
+    return turns_of(texts)
+
+
+def run(check: Any, turns: list[Turn], **kw: Any) -> Any:
+    ctx = d.CheckContext(
+        conversation=kw.pop("conversation", conv()),
+        turns=turns,
+        taxonomy=kw.pop("taxonomy", TAXONOMY),
+        chunk_text=kw.pop("chunk_text", None),
+        rules=kw.pop("rules", None),
+        business_name="Harbor & Pine",
+    )
+    return check(ctx, 0.0)
+
+
+def test_the_clean_base_passes_every_check_and_scores_high() -> None:
+    report = score_conversation(conv(), turns_of(CLEAN), context=ScoringContext(taxonomy=TAXONOMY))
+    failed = [(c.name, c.reasons) for c in report.checks if not c.passed]
+    assert not failed and report.score >= 8.5 and not report.flagged
+
+
+@pytest.mark.parametrize(
+    ("turn", "text"),
+    [
+        (4, "As an AI language model, I can't give personal financial advice."),
+        (6, "I'm just an AI, so I don't have access to your accounts."),
+        (6, "I'm sorry, but I can't assist with that request."),
+        (4, "That would go against my guidelines, but here is general information."),
+        (8, "I'm Claude, an assistant made by Anthropic, and I can explain RMDs."),
+    ],
+)
+def test_ai_refusals_flag_with_their_turn(turn: int, text: str) -> None:
+    check = run(d.check_ai_refusal, with_turn(turn, text))
+    assert not check.passed and check.turns == [turn]
+    assert check.reasons[0].startswith(f"turn {turn}: the assistant")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I can't tell you which single stock to buy, but I can walk you through how we "
+        "choose funds for a retirement income portfolio.",
+        "I'm not able to give individual tax advice; your accountant can, and I can share our "
+        "general guidance on withdrawals.",
+        "I'm sorry, but I can't help you hide income from the IRS. What I can do is explain "
+        "the legal ways to reduce taxes on withdrawals.",
+    ],
+)
+def test_professional_declines_are_not_refusals(text: str) -> None:
+    assert run(d.check_ai_refusal, with_turn(6, text)).passed
+
+
+@pytest.mark.parametrize(
+    ("turn", "text"),
+    [
+        (1, "Sure! Here's a realistic dialogue between a client and an advisor: Hi, I'm 61."),
+        (4, "Thanks, [Client Name]. We'd look at your Social Security timing first."),
+        (4, "Thanks {{first_name}}, let's look at your withdrawal rate."),
+        (4, "Our fee is XX% of assets, billed quarterly."),
+        (10, "You're welcome. [End of conversation]"),
+        (10, "Glad to help.\n\nNote: this conversation demonstrates empathetic advice."),
+        (8, "Turn 8 (Assistant): Required minimum distributions start at 73."),
+        (6, "[Turn 6] Required minimum distributions start at 73."),
+        (6, "Good point (reply 3 of 6). Required minimum distributions start at 73."),
+        (6, "We can go through it with [planner name] on Thursday."),
+        (6, "Here's how the numbers look: <insert projection chart here> and it holds up."),
+        (6, "Of course, Mr ____, I'll send the form over."),
+        (6, "Here is the rest of the conversation. Required minimum distributions start at 73."),
+    ],
+)
+def test_generator_leaks_flag(turn: int, text: str) -> None:
+    check = run(d.check_generator_artifacts, with_turn(turn, text))
+    assert not check.passed and check.turns == [turn], check
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "With our plan you're guaranteed an 8% return every year, with no risk at all.",
+        "You can't lose money with this approach; it's completely safe.",
+        "The market will definitely recover by spring, so nothing to worry about.",
+        "I personally guarantee you'll never run out of money.",
+        # outcomes of other trades stated as certain
+        "Your braces will give you a perfect smile by summer, guaranteed.",
+        "Relax, once treated the rash won't come back ever.",
+        "We approve every claim for dogs under eight.",
+        "With that score your place is guaranteed.",
+        "I promise your daughter will pass the exam first time.",
+        # a claim after an unrelated negative clause is still made
+        "Don't panic, the procedure is completely painless.",
+    ],
+)
+def test_regulated_claims_flag(text: str) -> None:
+    check = run(d.check_regulated_claims, with_turn(6, text))
+    assert not check.passed and check.turns == [6], check
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "No investment is risk-free, and nothing is guaranteed.",
+        "I can't guarantee any particular return, and anyone who promises one is a red flag.",
+        "Treasury bonds are guaranteed by the U.S. government, but their prices still move.",
+        "An annuity can provide guaranteed lifetime income, at the cost of flexibility.",
+        "You can't lose sight of the long-term plan when markets are noisy.",
+        "We can't promise the rash won't come back, so we book a check-up.",
+        "Nobody can say your place is guaranteed until the results are in.",
+    ],
+)
+def test_negated_or_reported_claims_are_not_made(text: str) -> None:
+    assert run(d.check_regulated_claims, with_turn(6, text)).passed
+
+
+def test_user_questions_about_guarantees_are_not_claims() -> None:
+    assert run(d.check_regulated_claims, with_turn(5, "Is it guaranteed? No risk at all?")).passed
+
+
+def test_role_confusion_flags_the_user_talking_as_the_advisor() -> None:
+    text = (
+        "As your advisor, I'd recommend that you delay Social Security. Great question, by the "
+        "way. How can I help you today?"
+    )
+    check = run(d.check_role_confusion, with_turn(7, text))
+    assert not check.passed and check.turns == [7]
+
+
+def test_role_confusion_flags_the_assistant_talking_as_the_client() -> None:
+    text = (
+        "Thank you so much for explaining that. I'm really worried about my savings, and my "
+        "husband and I have been putting this off. Can you help me?"
+    )
+    check = run(d.check_role_confusion, with_turn(8, text))
+    assert not check.passed and check.turns == [8]
+
+
+@pytest.mark.parametrize(
+    ("turn", "text", "lang"),
+    [
+        (7, "Perdón, ¿podemos seguir en español? No entiendo bien los pasos que me explicó.", "es"),
+        (8, "Bien sûr, je vous explique tout en français, nous allons voir vos documents.", "fr"),
+        (
+            5,
+            "Können wir bitte auf Deutsch weitermachen? Ich bin mir bei den Schritten unsicher.",
+            "de",
+        ),
+    ],
+)
+def test_a_change_of_language_flags(turn: int, text: str, lang: str) -> None:
+    assert language.detect(text).language == lang
+    check = run(d.check_language, with_turn(turn, text))
+    assert not check.passed and check.turns == [turn]
+
+
+@pytest.mark.parametrize(
+    "passage",
+    [
+        "我们会在下周一给您打电话确认时间。",  # a sentence of Chinese, no spaces
+        "हम अगले सप्ताह आपको फोन करके समय की पुष्टि करेंगे।",  # Devanagari
+        "Tutakupigia simu wiki ijayo na kwa hivyo ni lazima uwe tayari, asante sana.",  # Swahili
+    ],
+)
+def test_a_sentence_in_another_language_inside_an_english_turn_flags(passage: str) -> None:
+    text = (
+        "That works well. We keep your file open while you decide, and the first review is "
+        f"free of charge. {passage} Let me know if anything else comes up."
+    )
+    check = run(d.check_language, with_turn(6, text))
+    assert not check.passed and check.turns == [6], check
+
+
+def test_a_name_in_another_script_is_not_a_change_of_language() -> None:
+    text = "Our Kuala Lumpur office (吉隆坡) is open on Saturdays, so you can drop the form there."
+    assert run(d.check_language, with_turn(6, text)).passed
+
+
+def test_a_foreign_greeting_is_not_a_change_of_language() -> None:
+    text = "Gracias! That makes me feel better. What about required minimum distributions?"
+    assert run(d.check_language, with_turn(7, text)).passed
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        "You're welcome. Bring your latest statements and we'll map out your",
+        "You're welcome. The first step is to look at",
+        "You're welcome. Here is what to bring:",
+    ],
+)
+def test_a_cut_off_ending_flags(ending: str) -> None:
+    check = run(d.check_ending, with_turn(10, ending))
+    assert not check.passed and check.turns == [10]
+
+
+def test_an_ending_that_asks_for_missing_information_flags() -> None:
+    texts = CLEAN[:8]  # ends on the assistant's RMD answer, then one more question
+    texts = [*texts[:7], texts[7] + " What is your current marginal tax rate?"]
+    check = run(d.check_ending, turns_of(texts))
+    assert not check.passed
+
+
+@pytest.mark.parametrize(
+    "closing",
+    [
+        "You're welcome. Is there anything else I can help with?",
+        "Glad that helped. Would you like me to book a review call?",
+        "You're welcome! Is there a day this week that works best for you?",
+    ],
+)
+def test_offers_at_the_end_are_a_close(closing: str) -> None:
+    assert run(d.check_ending, with_turn(10, closing)).passed
+
+
+def test_topic_drift_flags_a_second_half_on_something_else() -> None:
+    drift = [
+        *CLEAN[:4],
+        "By the way, do you know any good recipes for a dinner party? I'm hosting eight people.",
+        "A slow-roasted lamb shoulder with rosemary is a crowd pleaser, with roasted vegetables "
+        "and a lemon tart for dessert.",
+        "Lamb sounds great. Which wine goes with lamb and roasted vegetables?",
+        "A medium-bodied red like a Rioja pairs well with lamb and rosemary, and a chilled "
+        "Moscato suits the lemon tart.",
+        "Perfect, I'll try the lamb recipe this weekend.",
+        "Enjoy the dinner party, and let me know how the lamb turns out!",
+    ]
+    check = run(d.check_topic_drift, turns_of(drift))
+    assert not check.passed and check.turns == [5], check
+
+
+def test_persona_mismatch_flags_an_age_outside_the_persona() -> None:
+    text = "Hi, I'm 24 and just started my first job. I'm nervous about my savings."
+    check = run(d.check_persona, with_turn(1, text))
+    assert not check.passed and "24" in check.reasons[0]
+
+
+def test_persona_mismatch_flags_an_incompatible_life_stage() -> None:
+    text = "I'm retired now; my pension pays the bills. I'm nervous about my savings."
+    check = run(d.check_persona, with_turn(1, text))
+    assert not check.passed
+
+
+def test_someone_elses_age_is_not_the_users() -> None:
+    text = "Hi, my 24-year-old son keeps asking about this; I'm nervous about my own savings."
+    assert run(d.check_persona, with_turn(1, text)).passed
+
+
+def scenario(assistant_turn: int, text: str) -> Any:
+    c = conv(tier=Tier.SCENARIO, scenario="A client asks about fees", chunk_id="c1")
+    base = [
+        "Hi, I have about $750,000 invested. How much would your fee be?",
+        "On your $750,000 you'd pay 1.00% on the first $500,000 and 0.80% on the rest, so "
+        "about $7,000 a year, billed quarterly in arrears.",
+        "So roughly $1,750 a quarter? And is there a minimum?",
+        "Yes, about $1,750 a quarter. The minimum annual fee is $1,500, which only applies to "
+        "smaller households.",
+        "Great, thanks. That is clear.",
+        "You're welcome. Is there anything else I can help with?",
+    ]
+    base[assistant_turn - 1] = text
+    return run(d.check_grounding, turns_of(base), conversation=c, chunk_text=CHUNK)
+
+
+def test_grounded_figures_and_figures_worked_out_from_them_pass() -> None:
+    assert scenario(6, "You're welcome. Is there anything else I can help with?").passed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Yes, and the minimum annual fee is $2,000 for everyone.",
+        "Yes. Our senior advisor Dr. Helen Marsh can review it; call her on 555-014-2276.",
+        "Yes, and we waive the $95 setup charge if you sign up before March 31.",
+    ],
+)
+def test_invented_or_contradicting_facts_flag(text: str) -> None:
+    check = scenario(4, text)
+    assert not check.passed and check.turns == [4], check
+
+
+def test_durations_added_up_from_the_excerpts_are_not_contradictions() -> None:
+    chunk = "Refunds are processed within 48 hours of the request. Fees are billed quarterly."
+    c = conv(tier=Tier.SCENARIO, scenario="A client asks about refunds", chunk_id="c1")
+    texts = [
+        "Hi, I asked for a refund on Monday. When will it arrive?",
+        "Refunds are processed within 48 hours, so if you asked on Monday morning you should "
+        "see it by Wednesday morning.",
+        "And if I ask on Friday, with the weekend in between?",
+        "With a weekend in between it can take 96 hours until refunds are processed.",
+        "Thanks, that is clear.",
+        "You're welcome. Is there anything else I can help with?",
+    ]
+    assert run(d.check_grounding, turns_of(texts), conversation=c, chunk_text=chunk).passed
+    texts[3] = "Refunds are processed within 12 hours, even over a weekend."
+    check = run(d.check_grounding, turns_of(texts), conversation=c, chunk_text=chunk)
+    assert not check.passed and check.turns == [4], check
+
+
+def test_worked_out_totals_stay_grounded() -> None:
+    grounding = g.Grounding(["€260 per week; registration fee of €60; workshop €45 per week."])
+    statement = "Four weeks is €1,040, so €1,100 with the fee, or €1,280 with the workshop (€180)."
+    assert g.ungrounded(statement, grounding, []) == []
+
+
+def test_copied_turns_flag() -> None:
+    texts = list(CLEAN)
+    texts[7] = texts[3]
+    check = run(d.check_copied_turns, turns_of(texts))
+    assert not check.passed and check.turns == [8]
+
+
+def test_business_rules() -> None:
+    rules = QualityRules(
+        banned_phrases=["no-brainer"],
+        required_disclaimers=[
+            RequiredDisclaimer(
+                text="Past performance does not guarantee future results.",
+                topics=["Retirement Income Planning"],
+            )
+        ],
+        brand_terms=[BrandTerm(term="Harbor & Pine", wrong=["Harbour and Pine"])],
+    )
+    broken = with_turn(4, "Delaying Social Security is a no-brainer at Harbor and Pine.")
+    check = run(d.check_business_rules, broken, rules=rules)
+    assert not check.passed
+    text = " ".join(check.reasons)
+    assert "banned phrase" in text and "required disclaimer" in text and "Harbor and Pine" in text
+    kept = with_turn(
+        4, "At Harbor & Pine we note that past performance does not guarantee future results."
+    )
+    assert run(d.check_business_rules, kept, rules=rules).passed
+
+
+@pytest.mark.parametrize(
+    ("said", "present"),
+    [
+        # reworded punctuation, one word changed: still the disclaimer
+        ("Remember: past performance doesn't guarantee any future results.", True),
+        # its words scattered across the turn, the point ("guarantee") in another sense
+        (
+            "Past returns look good. Our performance fee is fixed. We guarantee a review each "
+            "year, and future meetings are free. Results vary.",
+            False,
+        ),
+    ],
+)
+def test_a_disclaimer_counts_only_when_said_in_one_place(said: str, present: bool) -> None:
+    disclaimer = "Past performance does not guarantee future results."
+    assert d._disclaimer_present(disclaimer, [said]) is present
+
+
+def test_an_ending_that_asks_for_facts_after_a_clause_with_or_flags() -> None:
+    texts = [
+        *CLEAN[:7],
+        "Before I can suggest a fund or open the account, I need two things from you: how "
+        "much do you want to invest, and when do you retire?",
+    ]
+    assert not run(d.check_ending, turns_of(texts)).passed
+
+
+# --------------------------------------------------------------------------- the corpus
+
+
+def _taxonomy(raw: dict[str, Any]) -> Taxonomy:
+    return Taxonomy.model_validate(
+        {k: [e if isinstance(e, dict) else {"name": e} for e in v] for k, v in raw.items()}
+    )
+
+
+def corpus() -> list[tuple[str, Any]]:
+    businesses = {
+        (doc := json.loads(p.read_text()))["business"]["slug"]: doc
+        for p in sorted(CORPUS.glob("business_*.json"))
+    }
+    out = []
+    for path in sorted(CORPUS.glob("conv_*.json")):
+        doc = json.loads(path.read_text())
+        business = businesses[doc["business"]]
+        spec = doc["spec"]
+        chunk = next((c for c in business["chunks"] if c["chunk_id"] == spec.get("chunk_id")), None)
+        c = Conversation(
+            tenant_id="t",
+            dataset_id=doc["business"],
+            conversation_id=doc["id"],
+            **{k: spec[k] for k in ("persona", "emotion", "topic", "intent", "tone")},
+            tier=Tier(spec["tier"]),
+            arc=spec.get("arc"),
+            scenario=spec.get("scenario"),
+            edge_case_type=spec.get("edge_case_type"),
+        )
+        report = score_conversation(
+            c,
+            turns_of([t["content"] for t in doc["turns"]]),
+            context=ScoringContext(
+                taxonomy=_taxonomy(business["taxonomy"]),
+                chunk_text=chunk["text"] if chunk else None,
+                rules=QualityRules.model_validate(doc["rules"]) if doc.get("rules") else None,
+                business_name=business["business"]["name"],
+            ),
+        )
+        out.append(((doc.get("defect") or {}).get("kind") or "clean", report))
+    return out
+
+
+def test_the_corpus_scores_separate_clean_from_defective() -> None:
+    scored = corpus()
+    clean = [r for kind, r in scored if kind == "clean"]
+    defective = [(kind, r) for kind, r in scored if kind != "clean"]
+    assert len(clean) >= 40 and len(defective) >= 55
+    assert sum(r.flagged for r in clean) / len(clean) <= 0.05
+    assert sum(r.flagged for _, r in defective) / len(defective) >= 0.9
+    by_kind: dict[str, list[bool]] = {}
+    for kind, r in defective:
+        by_kind.setdefault(kind, []).append(r.flagged)
+    assert len(by_kind) == 11
+    assert all(sum(v) / len(v) >= 0.6 for v in by_kind.values()), by_kind
+    wins = sum(
+        1.0 if c.score > x.score else 0.5 if c.score == x.score else 0.0
+        for c in clean
+        for _, x in defective
+    )
+    assert wins / (len(clean) * len(defective)) >= 0.95
+    # A flagged conversation says why, and which turns.
+    assert all(r.reasons for _, r in defective if r.flagged)
