@@ -19,6 +19,7 @@ from botocore.config import Config
 from chalicelib.config import Settings, get_settings
 from chalicelib.domain.errors import ValidationError
 from chalicelib.export.service import ExportService
+from chalicelib.generation.concurrency import ConcurrencyControl
 from chalicelib.generation.jobs import JobService
 from chalicelib.generation.llm_client import AnthropicLLMClient
 from chalicelib.generation.notifier import Notifier
@@ -39,6 +40,7 @@ from chalicelib.review.service import ReviewService
 from chalicelib.store.records import configure_records
 from chalicelib.store.repositories import (
     DynamoAuditRepository,
+    DynamoConcurrencyStore,
     DynamoConversationRepository,
     DynamoDatasetPurger,
     DynamoDatasetRepository,
@@ -49,6 +51,7 @@ from chalicelib.store.repositories import (
     DynamoRateLimitStore,
     DynamoTemplateRepository,
 )
+from chalicelib.store.work_items import S3WorkItems
 
 
 class Container:
@@ -262,7 +265,12 @@ class Container:
             audit=self.audit,
             duplicate_finder=self.find_duplicate,
             logs=self.log_repo,
+            concurrency=self.concurrency,
         )
+
+    @cached_property
+    def concurrency(self) -> ConcurrencyControl:
+        return ConcurrencyControl(self.settings, DynamoConcurrencyStore())
 
     @cached_property
     def jobs(self) -> JobService:
@@ -277,6 +285,8 @@ class Container:
             notifier=self.notifier,
             audit=self.audit,
             conversation_source=self.index,
+            concurrency=self.concurrency,
+            work_items=S3WorkItems(self.s3, self.settings.export_bucket),
         )
 
     @cached_property

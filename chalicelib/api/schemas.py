@@ -95,7 +95,8 @@ class EstimateRequest(Strict):
     dataset_id: str | None = Field(default=None, min_length=1, max_length=64)
     only: Literal["not_generated", "failed"] | None = None
     mode: Literal["standard", "economy"] = "standard"
-    max_concurrency: int | None = Field(default=None, ge=1, le=40)
+    # An optional cap on calls in flight (the adaptive target and the ceiling apply too).
+    max_concurrency: int | None = Field(default=None, ge=1, le=1000)
 
 
 class GenerateRequest(Strict):
@@ -106,7 +107,8 @@ class GenerateRequest(Strict):
 class JobOptions(Strict):
     confirm: bool = False
     mode: Literal["standard", "economy"] = "standard"
-    max_concurrency: int | None = Field(default=None, ge=1, le=40)
+    # An optional cap on calls in flight (the adaptive target and the ceiling apply too).
+    max_concurrency: int | None = Field(default=None, ge=1, le=1000)
     max_attempts: int | None = Field(default=None, ge=1, le=6)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from chalicelib.domain.concurrency import Backoff, FlightStats
 from chalicelib.domain.models import Conversation, GenerationLog, PromptTemplate
 
 
@@ -24,3 +25,33 @@ class ActiveTemplates(Protocol):
     """The tenant's prompt templates that generation may use."""
 
     def active_for_generation(self, tenant_id: str) -> list[PromptTemplate]: ...
+
+
+class ConcurrencyStateStore(Protocol):
+    """The shared back-off state of a provider key and the in-flight count of a job."""
+
+    def read_backoff(self, key: str) -> Backoff: ...
+
+    def count_call(self, key: str, refused: bool) -> Backoff: ...
+
+    def replace_backoff(self, key: str, old: Backoff, new: Backoff) -> bool: ...
+
+    def begin_call(self, key: str) -> None: ...
+
+    def end_call(self, key: str, latency_ms: int | None, output_tokens: int) -> None: ...
+
+    def reset_in_flight(self, key: str) -> None: ...
+
+    def read_flight(self, key: str) -> FlightStats: ...
+
+
+class WorkItems(Protocol):
+    """Where an execution's Map items are written for a Distributed Map to read."""
+
+    def put_items(
+        self, tenant_id: str, job_id: str, execution: str, items: Sequence[dict[str, str]]
+    ) -> tuple[str, str]:
+        """Write the items; (bucket, key) of the object."""
+        ...
+
+    def results_prefix(self, tenant_id: str, job_id: str, execution: str) -> str: ...

@@ -27,6 +27,10 @@ class RateLimitStore(Protocol):
         """Atomically tat += interval if tat >= floor; (new tat, blocked_until) or None."""
         ...
 
+    def shift(self, key: str, delta_ms: int) -> None:
+        """tat += delta_ms (negative: earlier) if the key has a tat."""
+        ...
+
 
 class SharedRateLimiter:
     def __init__(
@@ -81,6 +85,13 @@ class SharedRateLimiter:
         delay = min(delay + random.uniform(0, 0.01), max_wait)
         self._sleep(delay)
         return delay
+
+    def shift(self, key: str, seconds: float) -> None:
+        """Move this key's schedule by ``seconds`` (a call turned out larger or smaller
+        than its reservation)."""
+        delta = round(seconds * 1000)
+        if delta:
+            self._store.shift(key, delta)
 
     def penalise(self, key: str, retry_after: float) -> None:
         """The provider said wait: every caller of this key waits."""

@@ -18,14 +18,17 @@ from typing import Any, Literal
 
 from chalicelib.config import Settings
 from chalicelib.domain.budget import BUDGET_THRESHOLDS, budget_step
+from chalicelib.domain.concurrency import account_rate, target_in_flight
 from chalicelib.domain.errors import (
     MalformedResponseError,
     PermanentGenerationError,
     PromptTemplateError,
+    ProviderOverloadedError,
     ProviderRateLimitError,
     TransientGenerationError,
 )
 from chalicelib.domain.estimates import (
+    DEFAULT_LATENCY_SECONDS,
     MIN_OBSERVED,
     JobHistory,
     Observation,
@@ -54,6 +57,7 @@ from chalicelib.domain.models import (
 )
 from chalicelib.domain.ports import GenerationLogReader
 from chalicelib.domain.retries import RetryPlan, plan_retry
+from chalicelib.generation.concurrency import ConcurrencyControl
 from chalicelib.generation.llm_client import (
     LLMClient,
     LLMRequest,
@@ -89,6 +93,7 @@ DEFAULT_OUTPUT_TOKENS = 1800  # the rate limiter's reservation per call (~12 tur
 CACHE_SECONDS = 5.0
 JOB_CACHE_SECONDS = 1.0  # per-container cache of a dataset's taxonomy and chunks
 STATUSES_THAT_RUN = frozenset({JobStatus.RUNNING, JobStatus.QUEUED})
+PROVIDER_PAUSE_REASON = "provider_refusing"
 
 
 @dataclass
@@ -166,7 +171,8 @@ def job_history(jobs: Sequence[Job], conversations: Sequence[Conversation]) -> l
                 stored_cost_usd=stored.get(j.job_id, 0.0),
                 completed=j.completed,
                 seconds=seconds,
-                max_concurrency=j.max_concurrency,
+                # What the job ran at: its plan's target (the cap of jobs before plans).
+                max_concurrency=int((j.concurrency or {}).get("target") or j.max_concurrency or 10),
                 executions=max(1, len(j.execution_arns)),
             )
         )
@@ -229,6 +235,7 @@ class GenerationService:
         audit: AuditLog,
         duplicate_finder: Any = None,  # callable(tenant, dataset_id, conv_id, text) -> (id, sim)|None
         logs: GenerationLogReader | None = None,
+        concurrency: ConcurrencyControl | None = None,
     ) -> None:
         self.settings = settings
         self.llm = llm
@@ -241,6 +248,7 @@ class GenerationService:
         self.audit = audit
         self.duplicate_finder = duplicate_finder
         self.logs = logs
+        self.concurrency = concurrency
         self._chunk_cache: dict[tuple[str, str], tuple[float, dict[str, Chunk]]] = {}
         self._dataset_cache: dict[tuple[str, str], tuple[float, Dataset]] = {}
         self._job_cache: dict[tuple[str, str], tuple[float, Job]] = {}
@@ -330,6 +338,18 @@ class GenerationService:
     def limiter_keys(self, tenant_id: str, model: str) -> tuple[str, str]:
         return f"{tenant_id}#{model}#rpm", f"{tenant_id}#{model}#otpm"
 
+    def planned_concurrency(
+        self, latencies: Sequence[float], output_tokens: float, cap: int | None
+    ) -> int:
+        """Calls in flight a job would keep: the account rate x the observed latency
+        (domain/concurrency.py), within the request's cap and the ceiling."""
+        s = self.settings
+        observed = [x for x in latencies if x > 0]
+        latency = statistics.fmean(observed) if observed else DEFAULT_LATENCY_SECONDS
+        rate = account_rate(s.rate_limit_rpm, s.rate_limit_otpm, output_tokens or 1.0)
+        cap = cap or s.default_max_concurrency
+        return target_in_flight(rate, latency, cap=cap, ceiling=s.generation_max_in_flight).target
+
     # ------------------------------------------------------------------ estimate
     def _count_prompt(
         self, conv: Conversation, dataset: Dataset, templates: Sequence[PromptTemplate]
@@ -414,8 +434,10 @@ class GenerationService:
             scope_label=label,
         )
         n = len(targets)
-        concurrency = max_concurrency or self.settings.default_max_concurrency
         s = self.settings
+        concurrency = self.planned_concurrency(
+            [o.seconds for o in observations], cost.output_tokens, max_concurrency
+        )
         standard = estimate_standard_time(
             n,
             observations,
@@ -432,7 +454,7 @@ class GenerationService:
             standard_seconds(
                 n,
                 statistics.fmean([o.seconds for o in observations if o.seconds > 0] or [20.0]),
-                s.default_max_concurrency,
+                concurrency,
                 s.rate_limit_rpm,
                 s.rate_limit_otpm,
                 cost.output_tokens,
@@ -611,20 +633,50 @@ class GenerationService:
         retry = self.retry_plan(job, conversation, dataset)
         request, template, params = self.build_request(conversation, dataset, templates, retry)
         rpm_key, _ = self.limiter_keys(tenant_id, request.model)
-        self.limiter.acquire_interval(rpm_key, self.request_interval())
+        control = self.concurrency
+        reserved_tokens = control.output_tokens_per_call(job) if control else 0.0
+        reserved = (
+            control.start_interval(job, request.model, reserved_tokens)
+            if control
+            else self.request_interval()
+        )
+        self.limiter.acquire_interval(rpm_key, reserved)
         if self._should_stop(job, conversation):
             return "deferred"  # paused, cancelled or out of budget while waiting for a slot
         run_id = new_id("run")
         attempt = attempt_log_ref(conversation)
+        if control:
+            control.begin(job)
+        started = time.monotonic()
+        answered: LLMResponse | None = None
         try:
-            response = self.llm.create(request)
-        except ProviderRateLimitError as e:
-            self.limiter.penalise(rpm_key, e.retry_after or 1.0)
+            answered = self.llm.create(request)
+        except (ProviderRateLimitError, ProviderOverloadedError) as e:
+            if isinstance(e, ProviderRateLimitError):
+                self.limiter.penalise(rpm_key, e.retry_after or 1.0)
             self._log_failed_call(job, conversation, request, template, params, run_id, e)
+            self._count_refusal(job, request.model, rpm_key)
             raise
         except (TransientGenerationError, PermanentGenerationError) as e:
             self._log_failed_call(job, conversation, request, template, params, run_id, e)
             raise
+        finally:
+            if control:
+                control.end(
+                    job,
+                    (answered.duration_ms or int((time.monotonic() - started) * 1000))
+                    if answered is not None
+                    else None,
+                    answered.usage.output_tokens if answered is not None else 0,
+                )
+        assert answered is not None  # create() returned
+        response = answered
+        if control:
+            control.call_finished(tenant_id, request.model, refused=False)
+            # The slot was reserved for the expected answer length; the output-token
+            # limit is charged for the real one (later slots move by the difference).
+            actual = control.start_interval(job, request.model, response.usage.output_tokens)
+            self.limiter.shift(rpm_key, actual - reserved)
         self._respect_headers(rpm_key, response)
         for _ in range(response.unanswered_attempts):
             self._log_estimated(job, conversation, request, template, params, run_id)
@@ -640,6 +692,68 @@ class GenerationService:
             log_ref=attempt,
             retry_bad_answers=True,
         )
+
+    def _count_refusal(self, job: Job, model: str, rpm_key: str) -> None:
+        """A 429/529 feeds the back-off; an opened breaker makes every caller of the key
+        wait out its cooldown, and the last allowed opening pauses the job."""
+        if self.concurrency is None:
+            return
+        step = self.concurrency.call_finished(job.tenant_id, model, refused=True)
+        if step is None or not step.breaker_opened:
+            return
+        wait = max(step.state.open_until - time.time(), 0.0)
+        self.limiter.penalise(rpm_key, wait)
+        log.warning(
+            "provider keeps refusing %s: breaker open for %.0f s (trip %d)",
+            model,
+            wait,
+            step.state.trips,
+        )
+        if step.pause_job:
+            self.pause_for_provider(job, step.state.trips, wait)
+
+    def pause_for_provider(self, job: Job, trips: int, cooldown_s: float) -> bool:
+        """The provider refused every call through several breaker cooldowns: the job
+        pauses itself (``pausing``; the Map drains and nothing in flight is lost)."""
+        if not self.jobs.set_status(
+            job.tenant_id,
+            job.job_id,
+            JobStatus.PAUSING,
+            expected=[JobStatus.RUNNING, JobStatus.QUEUED],
+            pause_reason=PROVIDER_PAUSE_REASON,
+        ):
+            return False
+        self._job_cache.pop((job.tenant_id, job.job_id), None)
+        self.audit.record(
+            job.tenant_id,
+            "system",
+            "job.pause",
+            "job",
+            job.job_id,
+            before={"status": job.status.value},
+            after={"status": JobStatus.PAUSING.value, "pause_reason": PROVIDER_PAUSE_REASON},
+            reason=PROVIDER_PAUSE_REASON,
+            breaker_trips=trips,
+            dataset_id=job.dataset_id,
+        )
+        link = f"{self.settings.app_base_url}/?dataset={job.dataset_id}"
+        self.notifier.publish(
+            NotificationMessage(
+                tenant_id=job.tenant_id,
+                kind="job.paused",
+                job_id=job.job_id,
+                dataset_id=job.dataset_id,
+                subject=f"Generation job {job.job_id} paused: the model provider keeps refusing",
+                body=(
+                    f"Generation job {job.job_id} paused itself: the provider refused every "
+                    f"call (rate limited or overloaded) through {trips} waits of up to "
+                    f"{cooldown_s:.0f} s. Conversations already written are kept and "
+                    f"nothing was charged for refused calls. Resume the job when the "
+                    f"provider's status is back to normal.\nDataset: {link}"
+                ),
+            )
+        )
+        return True
 
     def store_response(
         self,

@@ -260,8 +260,9 @@ class JobRecord(BaseRecord):
     budget_usd = NumberAttribute(null=True)
     warnings = JSONAttribute(null=True)
     warned_thresholds = ListAttribute(of=NumberAttribute, default=list)
-    max_concurrency = NumberAttribute(default=10)
+    max_concurrency = NumberAttribute(null=True)  # the request's cap; None: adaptive
     max_attempts = NumberAttribute(default=3)
+    concurrency = JSONAttribute(null=True)  # the in-flight plan of the newest execution
     execution_arns = ListAttribute(of=UnicodeAttribute, default=list)
     batch_id = UnicodeAttribute(null=True)
     batch_execution = UnicodeAttribute(null=True)  # the execution that submitted batch_id
@@ -300,6 +301,19 @@ class RateLimitRecord(BaseRecord):
     limiter_key = UnicodeAttribute(hash_key=True)  # tenant#model#kind
     tat = NumberAttribute(default=0)  # epoch milliseconds (int)
     blocked_until = NumberAttribute(default=0)  # epoch milliseconds (int)
+    # Back-off of a provider key (tenant#model#backoff): domain/concurrency.py
+    rate_share = NumberAttribute(null=True)
+    epoch_start = NumberAttribute(null=True)  # epoch milliseconds (int)
+    calls = NumberAttribute(null=True)
+    refusals = NumberAttribute(null=True)
+    consecutive_refusals = NumberAttribute(null=True)
+    open_until = NumberAttribute(null=True)  # epoch milliseconds (int)
+    trips = NumberAttribute(null=True)
+    # Calls of one job (tenant#job#<id>#flight): in flight now, and what they took
+    in_flight = NumberAttribute(null=True)
+    answered = NumberAttribute(null=True)
+    latency_ms = NumberAttribute(null=True)  # sum over the answered calls
+    output_tokens = NumberAttribute(null=True)  # sum over the answered calls
 
 
 # --------------------------------------------------------------------------- templates

@@ -25,6 +25,7 @@ from pynamodb.exceptions import (
 from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain.concurrency import Backoff, FlightStats
 from chalicelib.domain.errors import ConflictError, NotFoundError, StaleVersionError
 from chalicelib.domain.models import (
     TRASH_RETENTION_DAYS,
@@ -1290,6 +1291,110 @@ class DynamoRateLimitStore:
         except UpdateError as e:
             if not _is_condition_failure(e):
                 raise
+
+    def shift(self, key: str, delta_ms: int) -> None:
+        """Move a GCRA reservation by ``delta_ms`` (a call's actual size differed from
+        what was reserved for it)."""
+        if delta_ms:
+            R = RateLimitRecord
+            try:
+                R(key).update(actions=[R.tat.add(int(delta_ms))], condition=R.tat.exists())
+            except UpdateError as e:
+                if not _is_condition_failure(e):
+                    raise
+
+
+class DynamoConcurrencyStore:
+    """The shared back-off state of a provider key and the in-flight count of a job,
+    on the rate_limits table (beside the GCRA item of the same key). Times are integer
+    milliseconds; counters are changed with ADD so concurrent Lambdas never lose one."""
+
+    @staticmethod
+    def _backoff(r: RateLimitRecord) -> Backoff:
+        return Backoff(
+            rate_share=float(r.rate_share) if r.rate_share is not None else 1.0,
+            epoch_start=int(r.epoch_start or 0) / 1000.0,
+            calls=int(r.calls or 0),
+            refusals=int(r.refusals or 0),
+            consecutive_refusals=int(r.consecutive_refusals or 0),
+            open_until=int(r.open_until or 0) / 1000.0,
+            trips=int(r.trips or 0),
+        )
+
+    def read_backoff(self, key: str) -> Backoff:
+        try:
+            return self._backoff(RateLimitRecord.get(key, consistent_read=True))
+        except DoesNotExist:
+            return Backoff()
+
+    def count_call(self, key: str, refused: bool) -> Backoff:
+        """Count one finished call; the state after it (ALL_NEW)."""
+        R = RateLimitRecord
+        record = R(key)
+        actions: list[Any] = [R.calls.add(1), R.refusals.add(1 if refused else 0)]
+        if refused:
+            actions.append(R.consecutive_refusals.add(1))
+        else:
+            actions += [R.consecutive_refusals.set(0), R.trips.set(0)]
+        record.update(actions=actions)
+        return self._backoff(record)
+
+    def replace_backoff(self, key: str, old: Backoff, new: Backoff) -> bool:
+        """Apply a closed epoch / opened breaker if nobody applied one since ``old``."""
+        R = RateLimitRecord
+        old_epoch, old_open = int(old.epoch_start * 1000), int(old.open_until * 1000)
+        condition = (
+            (R.epoch_start == old_epoch) if old_epoch else R.epoch_start.does_not_exist()
+        ) & ((R.open_until == old_open) if old_open else R.open_until.does_not_exist())
+        actions: list[Any] = [
+            R.rate_share.set(round(new.rate_share, 6)),
+            R.epoch_start.set(int(new.epoch_start * 1000)),
+            R.trips.set(new.trips),
+        ]
+        if new.open_until:
+            actions.append(R.open_until.set(int(new.open_until * 1000)))
+        if new.epoch_start != old.epoch_start:
+            # Calls counted between the read and this write start the new epoch.
+            actions += [R.calls.add(-old.calls), R.refusals.add(-old.refusals)]
+        try:
+            R(key).update(actions=actions, condition=condition)
+        except UpdateError as e:
+            if _is_condition_failure(e):
+                return False
+            raise
+        return True
+
+    def begin_call(self, key: str) -> None:
+        R = RateLimitRecord
+        R(key).update(actions=[R.in_flight.add(1)])
+
+    def end_call(self, key: str, latency_ms: int | None, output_tokens: int) -> None:
+        R = RateLimitRecord
+        actions: list[Any] = [R.in_flight.add(-1)]
+        if latency_ms is not None:
+            actions += [
+                R.answered.add(1),
+                R.latency_ms.add(int(latency_ms)),
+                R.output_tokens.add(int(output_tokens)),
+            ]
+        R(key).update(actions=actions)
+
+    def reset_in_flight(self, key: str) -> None:
+        """No execution of the job is running: nothing of it is in flight."""
+        R = RateLimitRecord
+        R(key).update(actions=[R.in_flight.set(0)])
+
+    def read_flight(self, key: str) -> FlightStats:
+        try:
+            r = RateLimitRecord.get(key, consistent_read=True)
+        except DoesNotExist:
+            return FlightStats()
+        return FlightStats(
+            in_flight=max(int(r.in_flight or 0), 0),
+            answered=int(r.answered or 0),
+            latency_ms=int(r.latency_ms or 0),
+            output_tokens=int(r.output_tokens or 0),
+        )
 
 
 # --------------------------------------------------------------------------- templates
