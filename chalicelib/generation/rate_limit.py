@@ -64,18 +64,25 @@ class SharedRateLimiter:
         largest interval: for similar requests that enforces all of them at once.
         """
         step = max(round(interval * 1000), 1)
-        now = self._now_ms()
-        advanced = self._store.advance(key, step, now - self._burst_ms)
-        if advanced is not None:  # busy limiter: one conditional ADD reserved the slot
-            new_tat, blocked_until = advanced
-            return self._wait_for(new_tat - step, blocked_until, now, max_wait)
         for _ in range(100):
             now = self._now_ms()
+            advanced = self._store.advance(key, step, now - self._burst_ms)
+            if advanced is not None:  # busy limiter: one conditional ADD reserved the slot
+                new_tat, blocked_until = advanced
+                return self._wait_for(new_tat - step, blocked_until, now, max_wait)
             tat, blocked_until = self._store.read(key)
             start = max(tat, now - self._burst_ms)
             if self._store.compare_and_set(key, tat, start + step):
                 return self._wait_for(start, blocked_until, now, max_wait)
-            self._sleep(random.uniform(0.001, 0.01))  # lost the race: re-read
+            # Lost the race: another caller has just written the schedule, so the next
+            # slot is simply after it (an unconditional ADD). Many callers arriving at an
+            # idle limiter then cost a few writes each, not one round per earlier winner
+            # (which thrashed once a write took longer than one interval).
+            advanced = self._store.advance(key, step, 0)
+            if advanced is not None:
+                new_tat, blocked_until = advanced
+                return self._wait_for(new_tat - step, blocked_until, self._now_ms(), max_wait)
+            self._sleep(random.uniform(0.001, 0.01))
         raise RuntimeError(f"rate limiter contention on {key}")
 
     def _wait_for(self, slot_ms: int, blocked_until_ms: int, now_ms: int, max_wait: float) -> float:
