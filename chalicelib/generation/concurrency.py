@@ -1,10 +1,12 @@
 """Applies the concurrency rules of ``domain/concurrency.py`` to running jobs.
 
 Every generation call goes through here twice: before it (the start interval the
-shared GCRA limiter spaces calls at: the account rate, times the AIMD share) and after
-it (the outcome feeds the back-off and the breaker; the latency and output tokens feed
-the job's observed figures). State lives in DynamoDB, so all Lambdas of a provider key
-(tenant and model) back off together; each container reads it at most once a second.
+shared GCRA limiter spaces calls at: the account rate, times the job's AIMD share)
+and after it (one write counts the outcome for the back-off and the breaker, the
+latency and output tokens for the job's observed figures, and the call out of the
+in-flight count). The state is one DynamoDB item per job, so every Lambda of the job
+backs off together; a container reads it at most once a second. The provider's
+``retry-after`` still blocks every caller of the tenant and model (the limiter).
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from chalicelib.domain.concurrency import (
     FlightStats,
     account_rate,
     after_call,
-    after_success,
     breaker_open,
     effective_interval,
     observed_latency,
@@ -37,10 +38,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT_TOKENS = 1800  # per call, until the job or its estimate says otherwise
 CACHE_SECONDS = 1.0
-
-
-def backoff_key(tenant_id: str, model: str) -> str:
-    return f"{tenant_id}#{model}#backoff"
 
 
 def flight_key(tenant_id: str, job_id: str) -> str:
@@ -58,91 +55,78 @@ class ConcurrencyControl:
         self.store = store
         self.clock = clock
         self._lock = threading.Lock()
-        self._backoff: dict[str, tuple[float, Backoff]] = {}
-        self._flight: dict[str, tuple[float, FlightStats]] = {}
+        self._state: dict[str, tuple[float, FlightStats, Backoff]] = {}
 
     # ------------------------------------------------------------------ reads (cached)
-    def backoff(self, tenant_id: str, model: str) -> Backoff:
-        key = backoff_key(tenant_id, model)
+    def state(self, job: Job, fresh: bool = False) -> tuple[FlightStats, Backoff]:
+        key = flight_key(job.tenant_id, job.job_id)
         now = time.monotonic()
         with self._lock:
-            cached = self._backoff.get(key)
-        if cached is not None and now - cached[0] < CACHE_SECONDS:
-            return cached[1]
-        state = self.store.read_backoff(key)
-        with self._lock:
-            self._backoff[key] = (now, state)
-        return state
-
-    def flight(self, tenant_id: str, job_id: str, fresh: bool = False) -> FlightStats:
-        key = flight_key(tenant_id, job_id)
-        now = time.monotonic()
-        with self._lock:
-            cached = self._flight.get(key)
+            cached = self._state.get(key)
         if not fresh and cached is not None and now - cached[0] < CACHE_SECONDS:
-            return cached[1]
-        stats = self.store.read_flight(key)
+            return cached[1], cached[2]
+        flight, backoff = self.store.read(key)
+        self._remember(key, flight, backoff)
+        return flight, backoff
+
+    def _remember(self, key: str, flight: FlightStats, backoff: Backoff) -> None:
         with self._lock:
-            self._flight[key] = (now, stats)
-        return stats
+            self._state[key] = (time.monotonic(), flight, backoff)
 
     # ------------------------------------------------------------------ the start interval
     def output_tokens_per_call(self, job: Job, flight: FlightStats | None = None) -> float:
         """What the output-token limit reserves per call: the job's observed mean once
         it has answers, else its start estimate's, else the default."""
-        flight = flight if flight is not None else self.flight(job.tenant_id, job.job_id)
+        flight = flight if flight is not None else self.state(job)[0]
         if flight.answered >= 3 and flight.mean_output_tokens:
             return flight.mean_output_tokens
         estimated = (job.estimate or {}).get("output_tokens_per_conversation")
         return float(estimated) if estimated else float(DEFAULT_OUTPUT_TOKENS)
 
-    def start_interval(self, job: Job, model: str, output_tokens: float) -> float:
-        """Seconds between call starts for this key: the account rate x the AIMD share."""
+    def start_interval(self, job: Job, output_tokens: float) -> float:
+        """Seconds between call starts for this job: the account rate x its AIMD share."""
         s = self.settings
         base = request_interval(s.rate_limit_rpm, s.rate_limit_otpm, output_tokens)
-        return effective_interval(base, self.backoff(job.tenant_id, model))
+        return effective_interval(base, self.state(job)[1])
 
     # ------------------------------------------------------------------ around a call
     def begin(self, job: Job) -> None:
         self.store.begin_call(flight_key(job.tenant_id, job.job_id))
 
-    def end(self, job: Job, latency_ms: int | None, output_tokens: int = 0) -> None:
-        self.store.end_call(flight_key(job.tenant_id, job.job_id), latency_ms, output_tokens)
-
-    def call_finished(self, tenant_id: str, model: str, refused: bool) -> BackoffStep | None:
-        """Count the outcome; apply a closed epoch or an opened breaker (one caller does).
+    def end(
+        self,
+        job: Job,
+        latency_ms: int | None,
+        output_tokens: int = 0,
+        refused: bool | None = None,
+    ) -> BackoffStep | None:
+        """The call ended (``refused``: a 429/529; None: no verdict on the rate). Counts
+        it in one write; applies a closed epoch or an opened breaker (one caller does).
         Returns the step this caller applied, or None."""
-        key = backoff_key(tenant_id, model)
-        state = self.store.count_call(key, refused)
-        now = self.clock()
-        step = after_call(state, now)
+        key = flight_key(job.tenant_id, job.job_id)
+        flight, backoff = self.store.end_call(key, latency_ms, output_tokens, refused)
         applied: BackoffStep | None = None
-        if step.empty:
-            current = state
-        elif self.store.replace_backoff(key, state, step.state):
-            current, applied = step.state, step
-            if step.epoch_closed and step.state.rate_share != state.rate_share:
-                log.info(
-                    "rate share of %s: %.3f -> %.3f (%d of %d calls refused)",
-                    key,
-                    state.rate_share,
-                    step.state.rate_share,
-                    state.refusals,
-                    state.calls,
-                )
-        else:
-            current = self.store.read_backoff(key)
-        if not refused:
-            current = after_success(current)
-        with self._lock:
-            self._backoff[key] = (time.monotonic(), current)
+        if refused is not None:
+            step = after_call(backoff, self.clock())
+            if not step.empty and self.store.replace_backoff(key, backoff, step.state):
+                if step.state.rate_share != backoff.rate_share:
+                    log.info(
+                        "rate share of job %s: %.3f -> %.3f (%d of %d calls refused)",
+                        job.job_id,
+                        backoff.rate_share,
+                        step.state.rate_share,
+                        backoff.refusals,
+                        backoff.calls,
+                    )
+                backoff, applied = step.state, step
+        self._remember(key, flight, backoff)
         return applied
 
     # ------------------------------------------------------------------ plan and view
     def plan(self, job: Job, model: str, history_latency_s: float | None = None) -> dict[str, Any]:
         """The in-flight target of the job's next execution (its Map MaxConcurrency)."""
-        flight = self.flight(job.tenant_id, job.job_id, fresh=True)
-        target = self._target(job, model, flight, history_latency_s)
+        flight, backoff = self.state(job, fresh=True)
+        target = self._target(job, flight, backoff, history_latency_s)
         return {
             "target": target.target,
             "limit_reason": target.limit_reason,
@@ -155,10 +139,9 @@ class ConcurrencyControl:
         }
 
     def _target(
-        self, job: Job, model: str, flight: FlightStats, history_latency_s: float | None
+        self, job: Job, flight: FlightStats, backoff: Backoff, history_latency_s: float | None
     ) -> ConcurrencyTarget:
         s = self.settings
-        backoff = self.backoff(job.tenant_id, model)
         rate = account_rate(
             s.rate_limit_rpm, s.rate_limit_otpm, self.output_tokens_per_call(job, flight)
         )
@@ -175,11 +158,8 @@ class ConcurrencyControl:
         """What the progress view shows: the live target, calls in flight now, what
         limits the target and the latency it is built on."""
         plan = dict(job.concurrency or {})
-        model = plan.get("model") or self.settings.model
-        flight = self.flight(job.tenant_id, job.job_id, fresh=True)
-        target = self._target(job, model, flight, plan.get("history_latency_s"))
-        backoff = self.backoff(job.tenant_id, model)
-        now = self.clock()
+        flight, backoff = self.state(job, fresh=True)
+        target = self._target(job, flight, backoff, plan.get("history_latency_s"))
         return {
             "target": target.target,
             "in_flight": flight.in_flight,
@@ -192,7 +172,9 @@ class ConcurrencyControl:
             "cap": job.max_concurrency,
             "ceiling": self.settings.generation_max_in_flight,
             "map_max_concurrency": plan.get("target"),
-            "breaker_open_until": backoff.open_until if breaker_open(backoff, now) else None,
+            "breaker_open_until": backoff.open_until
+            if breaker_open(backoff, self.clock())
+            else None,
             "answered_calls": flight.answered,
         }
 
@@ -202,8 +184,4 @@ class ConcurrencyControl:
         key = flight_key(job.tenant_id, job.job_id)
         self.store.reset_in_flight(key)
         with self._lock:
-            self._flight.pop(key, None)
-
-    def forget(self, tenant_id: str, model: str) -> None:
-        with self._lock:
-            self._backoff.pop(backoff_key(tenant_id, model), None)
+            self._state.pop(key, None)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from chalicelib.config import Settings
 from chalicelib.domain.budget import BUDGET_THRESHOLDS, budget_step
-from chalicelib.domain.concurrency import account_rate, target_in_flight
+from chalicelib.domain.concurrency import BackoffStep, account_rate, target_in_flight
 from chalicelib.domain.errors import (
     MalformedResponseError,
     PermanentGenerationError,
@@ -634,9 +634,8 @@ class GenerationService:
         request, template, params = self.build_request(conversation, dataset, templates, retry)
         rpm_key, _ = self.limiter_keys(tenant_id, request.model)
         control = self.concurrency
-        reserved_tokens = control.output_tokens_per_call(job) if control else 0.0
         reserved = (
-            control.start_interval(job, request.model, reserved_tokens)
+            control.start_interval(job, control.output_tokens_per_call(job))
             if control
             else self.request_interval()
         )
@@ -649,33 +648,38 @@ class GenerationService:
             control.begin(job)
         started = time.monotonic()
         answered: LLMResponse | None = None
+        refused: bool | None = None  # the provider's verdict on the rate: 429/529 or not
         try:
             answered = self.llm.create(request)
+            refused = False
         except (ProviderRateLimitError, ProviderOverloadedError) as e:
+            refused = True
             if isinstance(e, ProviderRateLimitError):
                 self.limiter.penalise(rpm_key, e.retry_after or 1.0)
             self._log_failed_call(job, conversation, request, template, params, run_id, e)
-            self._count_refusal(job, request.model, rpm_key)
             raise
         except (TransientGenerationError, PermanentGenerationError) as e:
             self._log_failed_call(job, conversation, request, template, params, run_id, e)
             raise
         finally:
             if control:
-                control.end(
+                latency_ms = None
+                if answered is not None:
+                    latency_ms = answered.duration_ms or int((time.monotonic() - started) * 1000)
+                step = control.end(
                     job,
-                    (answered.duration_ms or int((time.monotonic() - started) * 1000))
-                    if answered is not None
-                    else None,
+                    latency_ms,
                     answered.usage.output_tokens if answered is not None else 0,
+                    refused,
                 )
+                if step is not None and step.breaker_opened:
+                    self._breaker_opened(job, request.model, rpm_key, step)
         assert answered is not None  # create() returned
         response = answered
         if control:
-            control.call_finished(tenant_id, request.model, refused=False)
             # The slot was reserved for the expected answer length; the output-token
             # limit is charged for the real one (later slots move by the difference).
-            actual = control.start_interval(job, request.model, response.usage.output_tokens)
+            actual = control.start_interval(job, response.usage.output_tokens)
             self.limiter.shift(rpm_key, actual - reserved)
         self._respect_headers(rpm_key, response)
         for _ in range(response.unanswered_attempts):
@@ -693,14 +697,9 @@ class GenerationService:
             retry_bad_answers=True,
         )
 
-    def _count_refusal(self, job: Job, model: str, rpm_key: str) -> None:
-        """A 429/529 feeds the back-off; an opened breaker makes every caller of the key
-        wait out its cooldown, and the last allowed opening pauses the job."""
-        if self.concurrency is None:
-            return
-        step = self.concurrency.call_finished(job.tenant_id, model, refused=True)
-        if step is None or not step.breaker_opened:
-            return
+    def _breaker_opened(self, job: Job, model: str, rpm_key: str, step: BackoffStep) -> None:
+        """The provider refused call after call: every caller of the key waits out the
+        cooldown, and the last allowed opening pauses the job."""
         wait = max(step.state.open_until - time.time(), 0.0)
         self.limiter.penalise(rpm_key, wait)
         log.warning(

@@ -13,6 +13,7 @@ conversation of 16 long turns is ~40 KB, far below DynamoDB's 400 KB item limit.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -419,6 +420,20 @@ ALL_RECORDS: tuple[type[BaseRecord], ...] = (
 # once; an export reads with 5 threads): with pynamodb's default pool of 10, calls
 # beyond it open a fresh connection each time.
 MAX_POOL_CONNECTIONS = 64
+
+
+def pool_connections() -> int:
+    """A connection for every call the process may run at once: a local Lambda worker
+    serves up to GENERATION_MAX_IN_FLIGHT generation calls (a Lambda container one, so
+    the default suffices there). Past the pool, each call opened and dropped a TCP
+    connection of its own (most of the local stack's time at 200 in flight)."""
+    try:
+        in_flight = int(os.environ.get("GENERATION_MAX_IN_FLIGHT") or 0)
+    except ValueError:
+        in_flight = 0
+    return max(MAX_POOL_CONNECTIONS, in_flight + 32)
+
+
 _shared_connections: dict[tuple[str, str | None], Connection] = {}
 _shared_lock = threading.Lock()
 
@@ -435,7 +450,7 @@ def shared_connection() -> Connection:
         conn = _shared_connections.get(key)
         if conn is None:
             conn = Connection(
-                region=meta.region, host=meta.host, max_pool_connections=MAX_POOL_CONNECTIONS
+                region=meta.region, host=meta.host, max_pool_connections=pool_connections()
             )
             # The client is built now, in this thread, from the session that knows
             # the parser (pynamodb keeps a session per thread).

@@ -1292,6 +1292,20 @@ class DynamoRateLimitStore:
             if not _is_condition_failure(e):
                 raise
 
+    def reanchor(self, key: str, floor: int, interval: int) -> tuple[int, int] | None:
+        R = RateLimitRecord
+        record = R(key)
+        try:
+            record.update(
+                actions=[R.tat.set(floor + interval)],
+                condition=R.tat.does_not_exist() | (R.tat < floor),
+            )
+        except UpdateError as e:
+            if _is_condition_failure(e):
+                return None
+            raise
+        return int(record.tat or 0), int(record.blocked_until or 0)
+
     def shift(self, key: str, delta_ms: int) -> None:
         """Move a GCRA reservation by ``delta_ms`` (a call's actual size differed from
         what was reserved for it)."""
@@ -1305,13 +1319,20 @@ class DynamoRateLimitStore:
 
 
 class DynamoConcurrencyStore:
-    """The shared back-off state of a provider key and the in-flight count of a job,
-    on the rate_limits table (beside the GCRA item of the same key). Times are integer
-    milliseconds; counters are changed with ADD so concurrent Lambdas never lose one."""
+    """A job's calls and back-off state: one item per job on the rate_limits table
+    (``tenant#job#<id>#flight``). Counters change with ADD (concurrent Lambdas never
+    lose one) and come back with the write (ALL_NEW), so a call's outcome costs one
+    write; times are integer milliseconds."""
 
     @staticmethod
-    def _backoff(r: RateLimitRecord) -> Backoff:
-        return Backoff(
+    def _state(r: RateLimitRecord) -> tuple[FlightStats, Backoff]:
+        flight = FlightStats(
+            in_flight=max(int(r.in_flight or 0), 0),
+            answered=int(r.answered or 0),
+            latency_ms=int(r.latency_ms or 0),
+            output_tokens=int(r.output_tokens or 0),
+        )
+        backoff = Backoff(
             rate_share=float(r.rate_share) if r.rate_share is not None else 1.0,
             epoch_start=int(r.epoch_start or 0) / 1000.0,
             calls=int(r.calls or 0),
@@ -1320,24 +1341,40 @@ class DynamoConcurrencyStore:
             open_until=int(r.open_until or 0) / 1000.0,
             trips=int(r.trips or 0),
         )
+        return flight, backoff
 
-    def read_backoff(self, key: str) -> Backoff:
+    def read(self, key: str) -> tuple[FlightStats, Backoff]:
         try:
-            return self._backoff(RateLimitRecord.get(key, consistent_read=True))
+            return self._state(RateLimitRecord.get(key, consistent_read=True))
         except DoesNotExist:
-            return Backoff()
+            return FlightStats(), Backoff()
 
-    def count_call(self, key: str, refused: bool) -> Backoff:
-        """Count one finished call; the state after it (ALL_NEW)."""
+    def begin_call(self, key: str) -> None:
+        R = RateLimitRecord
+        R(key).update(actions=[R.in_flight.add(1)])
+
+    def end_call(
+        self, key: str, latency_ms: int | None, output_tokens: int, refused: bool | None
+    ) -> tuple[FlightStats, Backoff]:
+        """One call ended: answered (``latency_ms`` given), refused by the provider
+        (``refused``: 429/529) or failed otherwise (neither: not a verdict on the rate)."""
         R = RateLimitRecord
         record = R(key)
-        actions: list[Any] = [R.calls.add(1), R.refusals.add(1 if refused else 0)]
-        if refused:
-            actions.append(R.consecutive_refusals.add(1))
-        else:
-            actions += [R.consecutive_refusals.set(0), R.trips.set(0)]
+        actions: list[Any] = [R.in_flight.add(-1)]
+        if latency_ms is not None:
+            actions += [
+                R.answered.add(1),
+                R.latency_ms.add(int(latency_ms)),
+                R.output_tokens.add(int(output_tokens)),
+            ]
+        if refused is not None:
+            actions += [R.calls.add(1), R.refusals.add(1 if refused else 0)]
+            if refused:
+                actions.append(R.consecutive_refusals.add(1))
+            else:
+                actions += [R.consecutive_refusals.set(0), R.trips.set(0)]
         record.update(actions=actions)
-        return self._backoff(record)
+        return self._state(record)
 
     def replace_backoff(self, key: str, old: Backoff, new: Backoff) -> bool:
         """Apply a closed epoch / opened breaker if nobody applied one since ``old``."""
@@ -1364,37 +1401,10 @@ class DynamoConcurrencyStore:
             raise
         return True
 
-    def begin_call(self, key: str) -> None:
-        R = RateLimitRecord
-        R(key).update(actions=[R.in_flight.add(1)])
-
-    def end_call(self, key: str, latency_ms: int | None, output_tokens: int) -> None:
-        R = RateLimitRecord
-        actions: list[Any] = [R.in_flight.add(-1)]
-        if latency_ms is not None:
-            actions += [
-                R.answered.add(1),
-                R.latency_ms.add(int(latency_ms)),
-                R.output_tokens.add(int(output_tokens)),
-            ]
-        R(key).update(actions=actions)
-
     def reset_in_flight(self, key: str) -> None:
         """No execution of the job is running: nothing of it is in flight."""
         R = RateLimitRecord
         R(key).update(actions=[R.in_flight.set(0)])
-
-    def read_flight(self, key: str) -> FlightStats:
-        try:
-            r = RateLimitRecord.get(key, consistent_read=True)
-        except DoesNotExist:
-            return FlightStats()
-        return FlightStats(
-            in_flight=max(int(r.in_flight or 0), 0),
-            answered=int(r.answered or 0),
-            latency_ms=int(r.latency_ms or 0),
-            output_tokens=int(r.output_tokens or 0),
-        )
 
 
 # --------------------------------------------------------------------------- templates
