@@ -20,7 +20,8 @@ max(N / RPM, output tokens / OTPM); with faults, the fault-adjusted bound counts
 request the run needed (refused and failed ones too) against the RPM. ``bound+lat_s``
 adds one mean call latency (the last call cannot end before it), a floor no scheduler
 beats. Generation is measured alone: the LLM judge of generated conversations is off
-(``JUDGE_ENABLED=0``; this branch has no judge, the variable is set for branches that do).
+(``JUDGE_ENABLED=0``; on this branch the judge runs only on request, the variable is set
+for branches that judge every generated conversation).
 
 "Billed calls" are the simulator's: every answer a real provider would charge for,
 including the requests that hung past the client's timeout (billed when the simulator
@@ -85,7 +86,11 @@ def pause_and_resume(base: str, job_id: str) -> str:
     time.sleep(1.0)  # a paused job stays put
     _, still = call(base, "GET", f"/api/jobs/{job_id}")
     assert still["completed"] + still["failed"] + still["skipped"] == at, still
-    status, resumed = call(base, "POST", f"/api/jobs/{job_id}/resume")
+    for _ in range(100):  # 409 until the paused execution has fully ended
+        status, resumed = call(base, "POST", f"/api/jobs/{job_id}/resume")
+        if status != 409:
+            break
+        time.sleep(0.2)
     assert status == 200, resumed
     return f"at {at}, in flight {in_flight}"
 
@@ -395,7 +400,10 @@ def main() -> int:
         "--workers", type=int, default=1, help="Lambda worker processes (0: in-process, as tests)"
     )
     args = p.parse_args()
-    judge = "LLM judge disabled (JUDGE_ENABLED=0; this branch has no judge step)"
+    judge = (
+        "LLM judge off (JUDGE_ENABLED=0; on this branch the judge only runs when a "
+        "conversation is validated with it, never per generated conversation)"
+    )
     if args.scenario:
         names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
         for name in names:

@@ -101,6 +101,8 @@ class Settings:
     # Items per execution with the Distributed Map (each execution re-plans its
     # concurrency from what the last one observed).
     distributed_chunk_size: int = 2500
+    # The first wait of the provider circuit breaker (doubling per opening).
+    breaker_cooldown_seconds: float = 15.0
     # Attempts per conversation, malformed and truncated answers included: with one
     # answer in five unusable, 3 attempts lose ~0.8% of conversations, 5 lose ~0.03%
     # (a retry is only paid for when the answer before it was unusable anyway).
@@ -204,6 +206,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         generation_max_in_flight=max(1, _int(env, "GENERATION_MAX_IN_FLIGHT", 100)),
         distributed_map_min_items=_int(env, "DISTRIBUTED_MAP_MIN_ITEMS", 40),
         distributed_chunk_size=max(1, _int(env, "DISTRIBUTED_CHUNK_SIZE", 2500)),
+        breaker_cooldown_seconds=_float(env, "PROVIDER_BREAKER_COOLDOWN_SECONDS", 15.0),
         default_max_attempts=_int(env, "DEFAULT_MAX_ATTEMPTS", 5),
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 1_048_576),
         max_bulk_ids=_int(env, "MAX_BULK_IDS", 500),

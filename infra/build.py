@@ -1076,6 +1076,7 @@ def build_template() -> dict[str, Any]:
                                     for k, v in WORKFLOW_FUNCTIONS.items()
                                 },
                                 "NotificationTopicArn": {"Ref": "NotificationTopic"},
+                                "ExportBucketName": {"Ref": "ExportBucket"},
                             },
                         ]
                     },

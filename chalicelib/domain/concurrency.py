@@ -17,9 +17,11 @@ Pure rules, no I/O; the generation service applies them through a shared state i
 - **Circuit breaker**: ``BREAKER_THRESHOLD`` refusals in a row open it; every caller then
   waits ``cooldown(trips)`` (doubling per trip, capped). The first call after the
   cooldown is the probe: one more refusal reopens it at once, one success closes it.
-  After ``BREAKER_MAX_TRIPS`` trips without a success in between the job pauses itself
-  (``pause_reason = provider_refusing``): the provider has refused for minutes, so
-  waiting on in the workflow would only burn Lambda time.
+  At ``BREAKER_MAX_TRIPS`` trips without a success in between the job pauses itself
+  (``pause_reason = provider_refusing``): the provider has refused for the better part
+  of a minute, waiting on in the workflow would only burn Lambda time, and each
+  conversation has spent about one attempt per trip (the default allows five), so
+  none is failed for the provider's refusals; Resume carries on.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ MIN_RATE_SHARE = 1.0 / 64.0
 BREAKER_THRESHOLD = 10
 BREAKER_BASE_COOLDOWN_S = 15.0
 BREAKER_MAX_COOLDOWN_S = 120.0
-BREAKER_MAX_TRIPS = 4
+BREAKER_MAX_TRIPS = 3  # 15 + 30 s of waiting, then the pause (before attempts run out)
 
 LimitReason = Literal["rpm", "otpm", "latency", "cap", "ceiling", "backoff", "breaker"]
 
@@ -156,9 +158,11 @@ class Backoff:
     trips: int = 0  # breaker openings since the last success
 
 
-def cooldown(trips: int) -> float:
+def cooldown(trips: int, base: float = BREAKER_BASE_COOLDOWN_S) -> float:
     """The wait of the ``trips``-th opening (1-based): 15, 30, 60, 120, 120 ... s."""
-    return min(BREAKER_BASE_COOLDOWN_S * 2 ** max(trips - 1, 0), BREAKER_MAX_COOLDOWN_S)
+    return min(
+        base * 2 ** max(trips - 1, 0), base * BREAKER_MAX_COOLDOWN_S / BREAKER_BASE_COOLDOWN_S
+    )
 
 
 def next_rate_share(state: Backoff) -> float:
@@ -182,7 +186,12 @@ class BackoffStep:
         return not (self.epoch_closed or self.breaker_opened)
 
 
-def after_call(state: Backoff, now: float, epoch_seconds: float = EPOCH_SECONDS) -> BackoffStep:
+def after_call(
+    state: Backoff,
+    now: float,
+    epoch_seconds: float = EPOCH_SECONDS,
+    base_cooldown: float = BREAKER_BASE_COOLDOWN_S,
+) -> BackoffStep:
     """Given the state with this call already counted, what is due now.
 
     The epoch closes once it is ``epoch_seconds`` old and has ``MIN_EPOCH_CALLS``
@@ -207,7 +216,7 @@ def after_call(state: Backoff, now: float, epoch_seconds: float = EPOCH_SECONDS)
         new = replace(
             new,
             trips=trips,
-            open_until=now + cooldown(trips),
+            open_until=now + cooldown(trips, base_cooldown),
             rate_share=max(min(new.rate_share, state.rate_share) * DECREASE_FACTOR, MIN_RATE_SHARE),
         )
         breaker_opened = True

@@ -54,6 +54,7 @@ class ConcurrencyControl:
         self.settings = settings
         self.store = store
         self.clock = clock
+        self.breaker_cooldown_s = settings.breaker_cooldown_seconds
         self._lock = threading.Lock()
         self._state: dict[str, tuple[float, FlightStats, Backoff]] = {}
 
@@ -107,7 +108,7 @@ class ConcurrencyControl:
         flight, backoff = self.store.end_call(key, latency_ms, output_tokens, refused)
         applied: BackoffStep | None = None
         if refused is not None:
-            step = after_call(backoff, self.clock())
+            step = after_call(backoff, self.clock(), base_cooldown=self.breaker_cooldown_s)
             if not step.empty and self.store.replace_backoff(key, backoff, step.state):
                 if step.state.rate_share != backoff.rate_share:
                     log.info(

@@ -747,10 +747,6 @@ class JobService:
                 **base,
                 "distributed": True,
                 "item_reader": {"Bucket": bucket, "Key": key},
-                "result_writer": {
-                    "Bucket": bucket,
-                    "Prefix": self.work_items.results_prefix(tenant_id, job_id, execution),
-                },
                 "chunk_size": len(items),
                 "done_before": job.done,
                 "run": True,

@@ -94,6 +94,8 @@ CACHE_SECONDS = 5.0
 JOB_CACHE_SECONDS = 1.0  # per-container cache of a dataset's taxonomy and chunks
 STATUSES_THAT_RUN = frozenset({JobStatus.RUNNING, JobStatus.QUEUED})
 PROVIDER_PAUSE_REASON = "provider_refusing"
+# Error names of a provider's refusal (the ASL passes the Lambda errorType on).
+REFUSAL_ERRORS = frozenset({"ProviderRateLimitError", "ProviderOverloadedError"})
 
 
 @dataclass
@@ -548,6 +550,11 @@ class GenerationService:
             self._job_cache[key] = cached = (now, self.jobs.get(tenant_id, job_id))
         return cached[1]
 
+    def _stopped(self, job: Job) -> bool:
+        """The job no longer runs (pausing, paused, cancelled), read fresh."""
+        self._job_cache.pop((job.tenant_id, job.job_id), None)
+        return self._job(job.tenant_id, job.job_id).status not in STATUSES_THAT_RUN
+
     def _should_stop(self, job: Job, conversation: Conversation) -> bool:
         """Re-check the job after the rate-limiter wait, before the paid call: a pause,
         a cancel or a reached budget then stops here instead of after one more call."""
@@ -618,6 +625,13 @@ class GenerationService:
         try:
             return self._generate_claimed(job, conversation)
         except TransientGenerationError as e:
+            if isinstance(e, ProviderRateLimitError | ProviderOverloadedError) and self._stopped(
+                job
+            ):
+                # Refused while the job pauses (the breaker paused it): the conversation
+                # waits for resume instead of spending its remaining attempts.
+                self.conversations.release_claim(tenant_id, conversation_id, job_id)
+                return "deferred"
             # The attempt count lives on the claim (moto's ASL has no $$ context object).
             attempts = max(conversation.generation_attempts, retry_count + 1)
             if attempts >= job.max_attempts:
@@ -1110,4 +1124,8 @@ class GenerationService:
                 JobItemWrite(tenant_id, job_id, conversation_id, "failed", error_message=message)
             )
             return "failed"
+        if error.get("Error") in REFUSAL_ERRORS and job.status not in STATUSES_THAT_RUN:
+            # Its retries ran out on refusals while the job was pausing: kept for resume.
+            self.conversations.release_claim(tenant_id, conversation_id, job_id)
+            return "deferred"
         return self._fail(job, conversation, message)

@@ -1,8 +1,9 @@
 """The items of a Distributed Map execution, in S3 (its ItemReader reads them there).
 
 One JSON array per execution under ``jobs/<tenant>/<job>/<execution>/`` in the export
-bucket (encrypted like every object there; a lifecycle rule expires the prefix), and
-the Map Run's results under ``.../results/`` (its ResultWriter)."""
+bucket (encrypted like every object there; a lifecycle rule expires the prefix). The
+Map Run's results are written by Step Functions under ``jobs/map-runs/<map run id>/``
+(the ASL's ResultWriter)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,3 @@ class S3WorkItems:
             ServerSideEncryption="AES256",
         )
         return self.bucket, key
-
-    def results_prefix(self, tenant_id: str, job_id: str, execution: str) -> str:
-        return f"{self.prefix(tenant_id, job_id, execution)}/results"
