@@ -126,7 +126,7 @@ class JobService:
         for job in self.jobs.list_for_tenant(tenant_id):
             if job.status in ACTIVE_JOB_STATUSES:
                 done = self.jobs.item_outcomes(tenant_id, job.job_id)
-                busy.update(i for i in job.conversation_ids if i not in done)
+                busy.update(i for i in self.jobs.conversation_ids(job) if i not in done)
         return busy
 
     def select(
@@ -680,7 +680,7 @@ class JobService:
 
     def _remaining(self, job: Job) -> list[str]:
         done = self.jobs.item_outcomes(job.tenant_id, job.job_id)
-        return [i for i in job.conversation_ids if i not in done]
+        return [i for i in self.jobs.conversation_ids(job) if i not in done]
 
     def _release_unfinished(self, job: Job) -> None:
         for cid in self._remaining(job):

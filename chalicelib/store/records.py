@@ -286,10 +286,13 @@ class JobItemRecord(BaseRecord):
 
     job_key = UnicodeAttribute(hash_key=True)  # tenant#job
     conversation_id = UnicodeAttribute(range_key=True)
-    outcome = UnicodeAttribute()  # completed | failed | skipped
+    outcome = UnicodeAttribute()  # completed | failed | skipped (| ids: see below)
     cost_usd = NumberAttribute(default=0)
     error_message = UnicodeAttribute(null=True)
     at = UTCDateTimeAttribute()
+    # Rows "~ids#<n>" (after every conversation id) hold the job's conversation ids, so
+    # the job item, updated once or twice per conversation, stays a few hundred bytes.
+    ids = ListAttribute(of=UnicodeAttribute, null=True)
 
 
 class RateLimitRecord(BaseRecord):

@@ -1011,16 +1011,49 @@ class JobItemWrite:
         )
 
 
+JOB_IDS_PREFIX = "~ids#"  # sorts after every conversation id ("conv_...")
+JOB_IDS_PER_ROW = 2000  # ~52 KB per row
+
+
 class DynamoJobRepository:
     def create(self, job: Job) -> Job:
+        """The job item holds counters, updated once or twice per conversation; its
+        conversation ids (26 bytes each: 260 KB at 10,000, and every update of an item
+        is billed and throttled by its whole size) go to rows of their own, first."""
+        key = tenant_key(job.tenant_id, job.job_id)
+        ids = job.conversation_ids
+        with JobItemRecord.batch_write() as batch:
+            for n, start in enumerate(range(0, len(ids), JOB_IDS_PER_ROW)):
+                batch.save(
+                    JobItemRecord(
+                        key,
+                        f"{JOB_IDS_PREFIX}{n:05d}",
+                        outcome="ids",
+                        ids=ids[start : start + JOB_IDS_PER_ROW],
+                        at=utcnow(),
+                    )
+                )
         record = record_from_domain(
             JobRecord,
-            job,
+            job.model_copy(update={"conversation_ids": []}),
             dataset_key=tenant_key(job.tenant_id, job.dataset_id),
             created_ms=_ms(job.created_at),
         )
         record.save(condition=JobRecord.job_id.does_not_exist())
         return job
+
+    def conversation_ids(self, job: Job) -> list[str]:
+        """The job's conversations in order (jobs stored before the id rows: its own)."""
+        if job.conversation_ids:
+            return list(job.conversation_ids)
+        out: list[str] = []
+        for r in JobItemRecord.query(
+            tenant_key(job.tenant_id, job.job_id),
+            JobItemRecord.conversation_id.startswith(JOB_IDS_PREFIX),
+            consistent_read=True,
+        ):
+            out.extend(str(i) for i in (r.ids or []))
+        return out
 
     def get(self, tenant_id: str, job_id: str) -> Job:
         try:
@@ -1212,7 +1245,11 @@ class DynamoJobRepository:
     def item_outcomes(self, tenant_id: str, job_id: str) -> dict[str, str]:
         return {
             r.conversation_id: r.outcome
-            for r in JobItemRecord.query(tenant_key(tenant_id, job_id), consistent_read=True)
+            for r in JobItemRecord.query(
+                tenant_key(tenant_id, job_id),
+                JobItemRecord.conversation_id < JOB_IDS_PREFIX,
+                consistent_read=True,
+            )
         }
 
     def record_item(self, item: JobItemWrite) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from chalicelib.bootstrap import get_container
-from chalicelib.store.records import GenerationLogRecord, JobItemRecord, TurnsRecord
+from chalicelib.store.records import GenerationLogRecord, JobItemRecord, JobRecord, TurnsRecord
 
 pytestmark = pytest.mark.e2e
 
@@ -625,6 +625,9 @@ def test_a_large_job_runs_as_distributed_map_executions_paused_and_resumed_once_
     assert round(sum(r.doc["cost_usd"] for r in logs), 6) == round(job["cost_usd"], 6)
     # Each execution ran its items as a Distributed Map read from S3, results to S3.
     stored = c.job_repo.get(tenant(), job_id)
+    # The job item, updated for every conversation, does not carry the 45 ids.
+    assert JobRecord.get(tenant(), job_id).conversation_ids == []
+    assert sorted(c.job_repo.conversation_ids(stored)) == sorted(ids)
     assert len(stored.execution_arns) >= 4  # 15 + 15 + 15 items, one more after the pause
     for arn in stored.execution_arns:
         events = execution_events(arn)
