@@ -326,7 +326,8 @@ def test_retried_item_never_stores_or_bills_twice(api: Any, sim: Any) -> None:
     assert (again.completed, again.failed, again.skipped) == (1, 0, 0)
     assert stored_turn_items(ids) == 1
     assert len(billed_logs(ids)) == 1
-    items = list(JobItemRecord.query(f"{tenant()}#{job['job_id']}"))
+    # One outcome row (the job's conversation ids are kept in rows of their own)
+    items = [r for r in JobItemRecord.query(f"{tenant()}#{job['job_id']}") if r.outcome != "ids"]
     assert len(items) == 1
 
 
@@ -556,6 +557,22 @@ def _debug_logs(ids):  # pragma: no cover - debugging aid
     return per
 
 
+def _billed_twice(ids: list[str]) -> list[tuple[str, Any, Any, Any, Any]]:  # debugging aid
+    out = []
+    for cid in ids:
+        answered = [
+            r.doc
+            for r in GenerationLogRecord.query(f"{tenant()}#{cid}")
+            if r.doc.get("response_payload")
+        ]
+        if len(answered) > 1:
+            out += [
+                (cid, d.get("claim_token"), d.get("attempt"), d.get("created_at"), d.get("run_id"))
+                for d in answered
+            ]
+    return out
+
+
 # --------------------------------------------------------------------------- throughput
 @pytest.fixture()
 def fast_account(monkeypatch: pytest.MonkeyPatch) -> Any:
@@ -618,7 +635,7 @@ def test_a_large_job_runs_as_distributed_map_executions_paused_and_resumed_once_
     job = wait_job(api, job_id, until=("completed", "failed", "cancelled"))
     assert job["status"] == "completed" and job["completed"] == 45, job
     # Every conversation was generated once and billed once across pause and resume.
-    assert sim.stats()["billed"] == 45, _debug_logs(ids)
+    assert sim.stats()["billed"] == 45, _billed_twice(ids)
     assert stored_turn_items(ids) == 45
     logs = billed_logs(ids)
     assert sorted(r.doc["conversation_id"] for r in logs) == sorted(ids)
@@ -628,7 +645,7 @@ def test_a_large_job_runs_as_distributed_map_executions_paused_and_resumed_once_
     # The job item, updated for every conversation, does not carry the 45 ids.
     assert JobRecord.get(tenant(), job_id).conversation_ids == []
     assert sorted(c.job_repo.conversation_ids(stored)) == sorted(ids)
-    assert len(stored.execution_arns) >= 4  # 15 + 15 + 15 items, one more after the pause
+    assert len(stored.execution_arns) >= 3  # chunks of 15, and the resume starts another
     for arn in stored.execution_arns:
         events = execution_events(arn)
         if "MapRunStarted" not in events:
