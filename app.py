@@ -533,6 +533,7 @@ def _start_job(
             "estimated_cost_usd": job.estimated_cost_usd,
             "estimated_seconds": job.estimated_seconds,
             "estimate": job.estimate,
+            "concurrency": job.concurrency,
             "rejected": rejected,
             "status_url": f"/api/jobs/{job.job_id}",
         },
@@ -644,7 +645,7 @@ def list_jobs() -> Response:
 @handled
 def get_job(job_id: str) -> Response:
     who = principal()
-    return respond(views.job_out(get_container().job_repo.get(who.tenant_id, job_id)))
+    return respond(views.job_out(get_container().jobs.describe(who.tenant_id, job_id)))
 
 
 @app.route("/api/jobs/{job_id}/pause", methods=["POST"], content_types=JSON_OR_TEXT)

@@ -7,9 +7,21 @@ successes, failures, duplicates, and billed calls vs stored conversations.
 
     .venv/bin/python bench/generation.py                 # N=100, RPM=600, latency 0.3 s
     .venv/bin/python bench/generation.py --n 100 --faults 0.3
+    # the realistic scenarios (see SCENARIOS), one after the other, or one by name:
+    .venv/bin/python bench/generation.py --scenario all
+    .venv/bin/python bench/generation.py --scenario latency6-1k
     # bad answers and timeouts: 10% malformed, 10% truncated, 5% hanging past the timeout
     .venv/bin/python bench/generation.py --n 60 --faults 0 --malformed 0.1 --truncated 0.1 \
         --timeouts 0.05
+
+Without ``--concurrency`` the job names no cap: its calls in flight follow the account's
+limits and the observed latency (the adaptive target). The bound is the account's:
+max(N / RPM, output tokens / OTPM); with faults, the fault-adjusted bound counts every
+request the run needed (refused and failed ones too) against the RPM. ``bound+lat_s``
+adds one mean call latency (the last call cannot end before it), a floor no scheduler
+beats. Generation is measured alone: the LLM judge of generated conversations is off
+(``JUDGE_ENABLED=0``; on this branch the judge runs only on request, the variable is set
+for branches that judge every generated conversation).
 
 "Billed calls" are the simulator's: every answer a real provider would charge for,
 including the requests that hung past the client's timeout (billed when the simulator
@@ -57,11 +69,51 @@ def stack_cpu_seconds(stack: Any) -> float:
     return own + workers
 
 
+def pause_and_resume(base: str, job_id: str) -> str:
+    """Pause the running job, wait until it has drained (paused, nothing in flight),
+    then resume it; returns what was seen (done at the pause, in flight once paused)."""
+    status, job = call(base, "POST", f"/api/jobs/{job_id}/pause")
+    assert status == 200, job
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        _, job = call(base, "GET", f"/api/jobs/{job_id}")
+        if job["status"] == "paused":
+            break
+        time.sleep(0.2)
+    assert job["status"] == "paused", job
+    at = job["completed"] + job["failed"] + job["skipped"]
+    in_flight = (job.get("concurrency") or {}).get("in_flight")
+    time.sleep(1.0)  # a paused job stays put
+    _, still = call(base, "GET", f"/api/jobs/{job_id}")
+    assert still["completed"] + still["failed"] + still["skipped"] == at, still
+    for _ in range(100):  # 409 until the paused execution has fully ended
+        status, resumed = call(base, "POST", f"/api/jobs/{job_id}/resume")
+        if status != 409:
+            break
+        time.sleep(0.2)
+    assert status == 200, resumed
+    return f"at {at}, in flight {in_flight}"
+
+
+def peak_rss_mb(stack: Any) -> float:
+    """Peak resident memory of the local stack: this process (moto, API, simulator)
+    plus every Lambda worker process (VmHWM: the high-water mark since each started)."""
+
+    def hwm(pid: str) -> int:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+        return 0
+
+    pids = ["self", *(str(p) for p in (stack.workers.pids if stack.workers else []))]
+    return round(sum(hwm(p) for p in pids) / 1024.0, 1)
+
+
 def run(
     n: int,
     rpm: int,
     latency: float,
-    concurrency: int,
+    concurrency: int | None,
     faults: float,
     seed: int,
     workers: int = 1,
@@ -71,6 +123,9 @@ def run(
     timeouts: float = 0.0,
     timeout_seconds: float = 1.0,
     max_attempts: int | None = None,
+    otpm: int | None = None,
+    max_in_flight: int = 200,
+    pause_at: float | None = None,
 ) -> dict[str, Any]:
     from chalicelib.bootstrap import get_container
     from chalicelib.local.launcher import LocalStack
@@ -90,11 +145,18 @@ def run(
         # A hang outlasts the client's timeout (then the SDK retries), and is short
         # enough for the run to wait it out before counting the billed calls.
         "LLM_SIM_TIMEOUT_HANG": str(timeout_seconds * 2),
-        "LLM_TIMEOUT_SECONDS": str(timeout_seconds),
+        # Without injected hangs the timeout only has to outlast a slow answer.
+        "LLM_TIMEOUT_SECONDS": str(
+            timeout_seconds if timeouts else max(timeout_seconds, latency * 4 + 5)
+        ),
         "LLM_SIM_RETRY_AFTER": "1",
         "LLM_SIM_SEED": str(seed),
         "RATE_LIMIT_RPM": str(rpm),
-        "RATE_LIMIT_OTPM": "100000000",
+        "RATE_LIMIT_OTPM": str(otpm or 100_000_000),
+        "LLM_SIM_OTPM": str(otpm or 0),
+        # GenerateItem's reserved concurrency in a deployment sized for this tier.
+        "GENERATION_MAX_IN_FLIGHT": str(max_in_flight),
+        "JUDGE_ENABLED": "0",  # generation throughput only (see the module docstring)
         "EXPENSIVE_ROUTE_RPM": "10000",
         "AUTH_MODE": "none",  # this benchmark measures generation, not sign-in
     }
@@ -120,19 +182,26 @@ def run(
             stack.simulator.reset_stats()
             started_at = time.time()
             cpu_before = stack_cpu_seconds(stack)
-            request: dict[str, Any] = {
-                "dataset_id": dsid,
-                "max_concurrency": concurrency,
-                "confirm": True,
-            }
+            request: dict[str, Any] = {"dataset_id": dsid, "confirm": True}
+            if concurrency:
+                request["max_concurrency"] = concurrency
             if max_attempts:
                 request["max_attempts"] = max_attempts
             status, job = call(base, "POST", "/api/conversations/generate-all", request)
             assert status == 202, job
+            peak_in_flight, targets, paused = 0, [], None
             while True:
                 # Poll gently (the UI polls every 2-5 s): the wall time comes from the
                 # job's own finished_at, not from the polling granularity.
                 _, state = call(base, "GET", f"/api/jobs/{job['job_id']}")
+                live = state.get("concurrency") or {}
+                peak_in_flight = max(peak_in_flight, int(live.get("in_flight") or 0))
+                if state["status"] == "running" and live.get("target"):
+                    targets.append(int(live["target"]))
+                done = state["completed"] + state["failed"] + state["skipped"]
+                if pause_at is not None and paused is None and done >= pause_at * n:
+                    paused = pause_and_resume(base, job["job_id"])
+                    continue
                 if state["status"] in ("completed", "failed", "cancelled", "paused"):
                     break
                 time.sleep(0.5)
@@ -164,17 +233,34 @@ def run(
             sim = stack.simulator.stats()
             conv_ids = [r.conversation_id for r in records if not r.deleted]
             logged_cost = round(sum(r.doc["cost_usd"] for r in billed_logs), 6)
-            bound = max(n / rpm * 60.0, n * latency / concurrency)
+            output_tokens = sum(int(r.doc.get("output_tokens") or 0) for r in answered_logs)
+            # The account's bound; with faults, every request the run made counts.
+            requests = sim["requests"] if faults else n
+            bound = max(requests / rpm * 60.0, output_tokens / otpm * 60.0 if otpm else 0.0)
+            if concurrency:  # a cap given: the old bound, which it may bind
+                bound = max(bound, n * latency / concurrency)
+            tail = bound + latency
             return {
                 "n": n,
                 "rpm": rpm,
+                "otpm": otpm or "-",
                 "latency_s": latency,
-                "concurrency": concurrency,
+                "concurrency": concurrency or "adaptive",
                 "faults": faults,
                 "bad_answers": f"{malformed}/{truncated}/{timeouts}",
                 "wall_s": round(wall, 2),
                 "bound_s": round(bound, 2),
                 "efficiency": round(bound / wall, 3),
+                "bound+lat_s": round(tail, 2),
+                "eff_vs_bound+lat": round(tail / wall, 3),
+                "requests": sim["requests"],
+                "output_tokens": output_tokens,
+                "tokens_per_conv": round(output_tokens / max(len(answered_logs), 1)),
+                "target": max(targets) if targets else "-",
+                "peak_in_flight": peak_in_flight,
+                "paused_resumed": paused or "-",
+                "peak_rss_mb": peak_rss_mb(stack),
+                "cpu_s_per_conversation": round(cpu_used / n, 3),
                 "generated": len(generated),
                 "failed": state["failed"],
                 "success_rate": round(len(generated) / n, 4),
@@ -189,6 +275,14 @@ def run(
                     if sum(1 for r in logs if r.doc["conversation_id"] == cv.conversation_id) > 1
                 ),
                 "stored_conversations": len(turns),
+                # Answered (billed) calls of the most-billed conversation: 1 without faults.
+                "max_billed_per_conv": max(
+                    (
+                        sum(1 for r in billed_logs if r.doc["conversation_id"] == cid)
+                        for cid in {r.doc["conversation_id"] for r in billed_logs}
+                    ),
+                    default=0,
+                ),
                 "job_cost_usd": round(state["cost_usd"], 6),
                 "logged_cost_usd": logged_cost,
                 "cost_counted_once": abs(round(state["cost_usd"], 6) - logged_cost) < 1e-6
@@ -201,12 +295,91 @@ def run(
             stack.stop()
 
 
+# The realistic scenarios: (what it shows, run() arguments, the target).
+SCENARIOS: dict[str, tuple[str, dict[str, Any], str]] = {
+    "fast": (
+        "answers in 0.3 s, 600 RPM",
+        {"n": 100, "rpm": 600, "latency": 0.3, "faults": [0.0, 0.3]},
+        "efficiency >= 0.9; with 30% faults >= 0.8 of the fault-adjusted bound",
+    ),
+    "latency6": (
+        "answers in 6 s +-20%, 600 RPM, no cap given",
+        {"n": 100, "rpm": 600, "latency": 6.0},
+        "efficiency >= 0.85",
+    ),
+    "latency6-1k": (
+        "answers in 6 s +-20%, 1,200 RPM, 1,000 conversations (Distributed Map)",
+        {"n": 1000, "rpm": 1200, "latency": 6.0},
+        "efficiency >= 0.85 (bound 50 s)",
+    ),
+    "otpm": (
+        "the output-token limit binds: 60,000 OTPM, 6,000 RPM, answers in 3 s",
+        {"n": 150, "rpm": 6000, "latency": 3.0, "otpm": 60_000},
+        "wall within 10% of the OTPM bound (efficiency >= 0.9)",
+    ),
+    "pause-resume": (
+        "1,000 conversations through the Distributed Map, paused at 40% and resumed",
+        {"n": 1000, "rpm": 6000, "latency": 0.3, "pause_at": 0.4},
+        "every conversation generated once and billed once",
+    ),
+}
+
+COLS = [
+    "faults",
+    "concurrency",
+    "wall_s",
+    "bound_s",
+    "efficiency",
+    "bound+lat_s",
+    "eff_vs_bound+lat",
+    "target",
+    "peak_in_flight",
+    "requests",
+    "tokens_per_conv",
+    "generated",
+    "failed",
+    "duplicates",
+    "billed_calls",
+    "logged_billed_calls",
+    "estimated_calls",
+    "retried_items",
+    "stored_conversations",
+    "cost_counted_once",
+    "max_billed_per_conv",
+    "paused_resumed",
+    "cpu_s_per_conversation",
+    "peak_rss_mb",
+]
+
+
+def print_table(title: str, rows: list[dict[str, Any]]) -> None:
+    print(f"\n{title}")
+    print(" | ".join(f"{c:>14}" for c in COLS))
+    for r in rows:
+        print(" | ".join(f"{r[c]!s:>14}" for c in COLS))
+    for r in rows:
+        print(
+            f"faults={r['faults']}: simulator faults injected {r['sim_faults']}, "
+            f"job cost ${r['job_cost_usd']} vs logged ${r['logged_cost_usd']}"
+        )
+        for message in r["failures"]:
+            print(f"  failed: {message}")
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
+    p.add_argument(
+        "--scenario",
+        choices=[*SCENARIOS, "all"],
+        help="run named realistic scenario(s) instead of the flags below",
+    )
     p.add_argument("--n", type=int, default=100)
     p.add_argument("--rpm", type=int, default=600)
+    p.add_argument("--otpm", type=int, default=None, help="output tokens per minute limit")
     p.add_argument("--latency", type=float, default=0.3)
-    p.add_argument("--concurrency", type=int, default=10)
+    p.add_argument(
+        "--concurrency", type=int, default=None, help="a max_concurrency cap (default: none)"
+    )
     p.add_argument("--faults", type=float, nargs="*", default=[0.0, 0.3])
     p.add_argument("--seed", type=int, default=11)
     p.add_argument("--malformed", type=float, default=0.0, help="share of malformed answers")
@@ -217,9 +390,45 @@ def main() -> int:
         "--max-attempts", type=int, default=None, help="the job's max_attempts (default: 3)"
     )
     p.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=200,
+        help="GENERATION_MAX_IN_FLIGHT (GenerateItem's reserved concurrency)",
+    )
+    p.add_argument("--pause-at", type=float, default=None, help="pause at this share done")
+    p.add_argument(
         "--workers", type=int, default=1, help="Lambda worker processes (0: in-process, as tests)"
     )
     args = p.parse_args()
+    judge = (
+        "LLM judge off (JUDGE_ENABLED=0; on this branch the judge only runs when a "
+        "conversation is validated with it, never per generated conversation)"
+    )
+    if args.scenario:
+        names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+        for name in names:
+            what, params, target = SCENARIOS[name]
+            params = dict(params)
+            faults = params.pop("faults", [0.0])
+            rows = [
+                run(
+                    concurrency=None,
+                    faults=f,
+                    seed=args.seed,
+                    workers=args.workers,
+                    max_in_flight=args.max_in_flight,
+                    **params,
+                )
+                for f in faults
+            ]
+            print_table(
+                f"Scenario {name}: {what}; N={params['n']}, RPM={params['rpm']}, "
+                f"OTPM={params.get('otpm') or '-'}, latency={params['latency']}s +-20%, "
+                f"no cap, ceiling {args.max_in_flight} in flight, Lambda worker "
+                f"processes={args.workers}; {judge}. Target: {target}",
+                rows,
+            )
+        return 0
     rows = [
         run(
             args.n,
@@ -234,42 +443,20 @@ def main() -> int:
             timeouts=args.timeouts,
             timeout_seconds=args.timeout_seconds,
             max_attempts=args.max_attempts,
+            otpm=args.otpm,
+            max_in_flight=args.max_in_flight,
+            pause_at=args.pause_at,
         )
         for f in args.faults
     ]
-    cols = [
-        "faults",
-        "bad_answers",
-        "wall_s",
-        "bound_s",
-        "efficiency",
-        "generated",
-        "failed",
-        "success_rate",
-        "duplicates",
-        "billed_calls",
-        "logged_billed_calls",
-        "estimated_calls",
-        "retried_items",
-        "stored_conversations",
-        "cost_counted_once",
-        "cpu_ms_per_conversation",
-    ]
-    print(
-        f"\nGenerate All: N={args.n}, RPM={args.rpm}, latency={args.latency}s, "
-        f"MaxConcurrency={args.concurrency}, Lambda worker processes={args.workers}, "
+    print_table(
+        f"Generate All: N={args.n}, RPM={args.rpm}, OTPM={args.otpm or '-'}, "
+        f"latency={args.latency}s, MaxConcurrency={args.concurrency or 'adaptive'}, "
+        f"Lambda worker processes={args.workers}, "
         f"malformed/truncated/timeouts={args.malformed}/{args.truncated}/{args.timeouts}, "
-        f"max_attempts={args.max_attempts or 'default'}"
+        f"max_attempts={args.max_attempts or 'default'}; {judge}",
+        rows,
     )
-    print(" | ".join(f"{c:>14}" for c in cols))
-    for r in rows:
-        print(" | ".join(f"{r[c]!s:>14}" for c in cols))
-    for r in rows:
-        print(
-            f"faults={r['faults']}: simulator faults injected {r['sim_faults']}, job cost ${r['job_cost_usd']} vs logged ${r['logged_cost_usd']}"
-        )
-        for message in r["failures"]:
-            print(f"  failed: {message}")
     return 0
 
 

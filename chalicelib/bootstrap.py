@@ -23,6 +23,7 @@ from chalicelib.export.service import ExportService
 from chalicelib.export.tokens import AnthropicTokenCounter
 from chalicelib.finetune.bedrock import BedrockCustomization
 from chalicelib.finetune.service import FineTuneService, FineTuneTarget
+from chalicelib.generation.concurrency import ConcurrencyControl
 from chalicelib.generation.jobs import JobService
 from chalicelib.generation.llm_client import AnthropicLLMClient
 from chalicelib.generation.notifier import Notifier
@@ -46,6 +47,7 @@ from chalicelib.store.judgements import DynamoJudgementCache
 from chalicelib.store.records import configure_records
 from chalicelib.store.repositories import (
     DynamoAuditRepository,
+    DynamoConcurrencyStore,
     DynamoConversationRepository,
     DynamoDatasetPurger,
     DynamoDatasetRepository,
@@ -57,6 +59,7 @@ from chalicelib.store.repositories import (
     DynamoRateLimitStore,
     DynamoTemplateRepository,
 )
+from chalicelib.store.work_items import S3WorkItems
 
 
 class Container:
@@ -260,7 +263,12 @@ class Container:
             duplicate_finder=self.find_duplicate,
             judge=self.judge,
             logs=self.log_repo,
+            concurrency=self.concurrency,
         )
+
+    @cached_property
+    def concurrency(self) -> ConcurrencyControl:
+        return ConcurrencyControl(self.settings, DynamoConcurrencyStore())
 
     @cached_property
     def jobs(self) -> JobService:
@@ -275,6 +283,8 @@ class Container:
             notifier=self.notifier,
             audit=self.audit,
             conversation_source=self.index,
+            concurrency=self.concurrency,
+            work_items=S3WorkItems(self.s3, self.settings.export_bucket),
         )
 
     @cached_property

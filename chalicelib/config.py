@@ -101,7 +101,20 @@ class Settings:
     # Provider limits, per tenant and model (stated by the account's tier: configuration)
     rate_limit_rpm: int = 50
     rate_limit_otpm: int = 80_000
-    default_max_concurrency: int = 10
+    # A cap on calls in flight for requests that name none (None: the adaptive target,
+    # domain/concurrency.py, alone decides).
+    default_max_concurrency: int | None = None
+    # The most calls in flight across a tenant's jobs: GenerateItem's reserved
+    # concurrency (the template passes GenerationReservedConcurrency).
+    generation_max_in_flight: int = 100
+    # Executions with at least this many items run them as a Distributed Map (child
+    # executions, items and results in S3); smaller ones as the inline Map.
+    distributed_map_min_items: int = 40
+    # Items per execution with the Distributed Map (each execution re-plans its
+    # concurrency from what the last one observed).
+    distributed_chunk_size: int = 2500
+    # The first wait of the provider circuit breaker (doubling per opening).
+    breaker_cooldown_seconds: float = 15.0
     # Attempts per conversation, malformed and truncated answers included: with one
     # answer in five unusable, 3 attempts lose ~0.8% of conversations, 5 lose ~0.03%
     # (a retry is only paid for when the answer before it was unusable anyway).
@@ -109,7 +122,7 @@ class Settings:
     # Abuse limits
     max_body_bytes: int = 1_048_576
     max_bulk_ids: int = 500
-    max_job_conversations: int = 1000
+    max_job_conversations: int = 10_000
     max_active_jobs_per_tenant: int = 3
     expensive_route_rpm: int = 30
     # Step Functions chunking: one execution handles at most this many items, then
@@ -210,11 +223,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         output_limits=output_limits,
         rate_limit_rpm=_int(env, "RATE_LIMIT_RPM", 50),
         rate_limit_otpm=_int(env, "RATE_LIMIT_OTPM", 80_000),
-        default_max_concurrency=_int(env, "DEFAULT_MAX_CONCURRENCY", 10),
+        default_max_concurrency=_int(env, "DEFAULT_MAX_CONCURRENCY", 0) or None,
+        generation_max_in_flight=max(1, _int(env, "GENERATION_MAX_IN_FLIGHT", 100)),
+        distributed_map_min_items=_int(env, "DISTRIBUTED_MAP_MIN_ITEMS", 40),
+        distributed_chunk_size=max(1, _int(env, "DISTRIBUTED_CHUNK_SIZE", 2500)),
+        breaker_cooldown_seconds=_float(env, "PROVIDER_BREAKER_COOLDOWN_SECONDS", 15.0),
         default_max_attempts=_int(env, "DEFAULT_MAX_ATTEMPTS", 5),
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 1_048_576),
         max_bulk_ids=_int(env, "MAX_BULK_IDS", 500),
-        max_job_conversations=_int(env, "MAX_JOB_CONVERSATIONS", 1000),
+        max_job_conversations=_int(env, "MAX_JOB_CONVERSATIONS", 10_000),
         max_active_jobs_per_tenant=_int(env, "MAX_ACTIVE_JOBS_PER_TENANT", 3),
         expensive_route_rpm=_int(env, "EXPENSIVE_ROUTE_RPM", 30),
         execution_chunk_size=_int(env, "EXECUTION_CHUNK_SIZE", 250),

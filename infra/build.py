@@ -139,6 +139,47 @@ def table_resource(record: type[BaseRecord]) -> dict[str, Any]:
 STATE_MACHINE_ARN = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:brightrun-${Stage}-generation"
 
 
+def distributed_map_policy() -> dict[str, Any]:
+    """What the Distributed Map needs of the state machine's own role: start its child
+    executions (an execution of this state machine), watch and stop them, read the
+    execution's items (written by PrepareJob) and write the Map Run's results, both
+    under ``jobs/`` in the export bucket."""
+    jobs_objects = {"Fn::Sub": "${ExportBucket.Arn}/jobs/*"}
+    return {
+        "PolicyName": "distributed-map",
+        "PolicyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "ChildExecutions",
+                    "Effect": "Allow",
+                    "Action": "states:StartExecution",
+                    "Resource": {"Fn::Sub": STATE_MACHINE_ARN},
+                },
+                {
+                    "Sid": "ChildExecutionState",
+                    "Effect": "Allow",
+                    "Action": ["states:DescribeExecution", "states:StopExecution"],
+                    "Resource": {
+                        "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:brightrun-${Stage}-generation/*"
+                    },
+                },
+                {
+                    "Sid": "ItemsAndResults",
+                    "Effect": "Allow",
+                    "Action": [
+                        "s3:GetObject",
+                        "s3:PutObject",
+                        "s3:ListMultipartUploadParts",
+                        "s3:AbortMultipartUpload",
+                    ],
+                    "Resource": jobs_objects,
+                },
+            ],
+        },
+    }
+
+
 def function_policy(table_arns: list[Any]) -> dict[str, Any]:
     """What the Lambdas may do, attached to every role Chalice generates for them.
 
@@ -244,8 +285,9 @@ CLOUDFRONT_WAF_PATH = ROOT / "infra" / "cloudfront-waf.json"
 API_STAGE = "api"  # .chalice/config.json api_gateway_stage
 # Each function's share of the account's Lambda concurrency: a cap (a runaway job, or a
 # flood of requests, cannot take the account's other functions down) and a guarantee.
-# The generation Map asks for at most 40 per job; throttled invocations are retried by
-# the state machine (Lambda.TooManyRequestsException).
+# GenerateItem's is also the ceiling of the adaptive in-flight target
+# (GENERATION_MAX_IN_FLIGHT); throttled invocations are retried by the state machine
+# (Lambda.TooManyRequestsException).
 RESERVED_CONCURRENCY: dict[str, Any] = {
     API_FUNCTION: {"Ref": "ApiReservedConcurrency"},
     "GenerateItem": {"Ref": "GenerationReservedConcurrency"},
@@ -796,6 +838,8 @@ def build_template() -> dict[str, Any]:
         "POWERTOOLS_SERVICE_NAME": "conversation-studio",
         "POWERTOOLS_METRICS_NAMESPACE": "BrightRun",
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        # The adaptive target never plans more calls in flight than GenerateItem may run.
+        "GENERATION_MAX_IN_FLIGHT": {"Ref": "GenerationReservedConcurrency"},
     }
     function_env: dict[str, dict[str, Any]] = {
         API_FUNCTION: {
@@ -855,7 +899,15 @@ def build_template() -> dict[str, Any]:
                                 "Id": "expire-old-versions",
                                 "Status": "Enabled",
                                 "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
-                            }
+                            },
+                            {
+                                # Distributed Map items and results: needed while the
+                                # execution runs, kept a week for inspection.
+                                "Id": "expire-job-items",
+                                "Status": "Enabled",
+                                "Prefix": "jobs/",
+                                "ExpirationInDays": 7,
+                            },
                         ]
                     },
                 },
@@ -1115,7 +1167,8 @@ def build_template() -> dict[str, Any]:
                                     },
                                 ],
                             },
-                        }
+                        },
+                        distributed_map_policy(),
                     ],
                 },
             },
@@ -1134,6 +1187,7 @@ def build_template() -> dict[str, Any]:
                                     for k, v in WORKFLOW_FUNCTIONS.items()
                                 },
                                 "NotificationTopicArn": {"Ref": "NotificationTopic"},
+                                "ExportBucketName": {"Ref": "ExportBucket"},
                             },
                         ]
                     },

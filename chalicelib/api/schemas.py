@@ -132,7 +132,8 @@ class EstimateRequest(Strict):
     dataset_id: str | None = Field(default=None, min_length=1, max_length=64)
     only: Literal["not_generated", "failed"] | None = None
     mode: Literal["standard", "economy"] = "standard"
-    max_concurrency: int | None = Field(default=None, ge=1, le=40)
+    # An optional cap on calls in flight (the adaptive target and the ceiling apply too).
+    max_concurrency: int | None = Field(default=None, ge=1, le=1000)
 
 
 class GenerateRequest(Strict):
@@ -143,7 +144,8 @@ class GenerateRequest(Strict):
 class JobOptions(Strict):
     confirm: bool = False
     mode: Literal["standard", "economy"] = "standard"
-    max_concurrency: int | None = Field(default=None, ge=1, le=40)
+    # An optional cap on calls in flight (the adaptive target and the ceiling apply too).
+    max_concurrency: int | None = Field(default=None, ge=1, le=1000)
     max_attempts: int | None = Field(default=None, ge=1, le=6)
 
 
@@ -567,6 +569,23 @@ class JobCurrentOut(BaseModel):
     topic: str | None = None
 
 
+class JobConcurrencyOut(BaseModel):
+    target: int = Field(description="calls to keep in flight: rate x latency x 1.25, capped")
+    in_flight: int | None = Field(default=None, description="calls in flight now")
+    limit_reason: Literal["rpm", "otpm", "latency", "cap", "ceiling", "backoff", "breaker"]
+    latency_s: float = Field(description="mean seconds per call the target is built on")
+    rate_per_min: float | None = None
+    rate_share: float | None = Field(
+        default=None, description="share of the account rate in use after back-off"
+    )
+    cap: int | None = Field(default=None, description="the request's max_concurrency")
+    ceiling: int | None = Field(default=None, description="GENERATION_MAX_IN_FLIGHT")
+    map_max_concurrency: int | None = None
+    breaker_open_until: float | None = Field(
+        default=None, description="epoch seconds until which every call waits"
+    )
+
+
 class JobOut(BaseModel):
     job_id: str
     dataset_id: str
@@ -598,6 +617,10 @@ class JobOut(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     rejected: list[dict[str, str]] = Field(default_factory=list)
+    concurrency: JobConcurrencyOut | None = Field(
+        default=None,
+        description="Calls in flight: the adaptive target, how many now and what limits it",
+    )
 
 
 class JobList(BaseModel):
@@ -614,6 +637,9 @@ class JobAccepted(BaseModel):
     estimated_seconds: float
     estimate: dict[str, Any] | None = Field(
         default=None, description="The estimate's basis and range"
+    )
+    concurrency: JobConcurrencyOut | None = Field(
+        default=None, description="The first plan of calls in flight"
     )
     rejected: list[dict[str, str]] = Field(default_factory=list)
     status_url: str

@@ -122,6 +122,10 @@ class ProviderRateLimitError(TransientGenerationError):
         self.retry_after = retry_after
 
 
+class ProviderOverloadedError(TransientGenerationError):
+    """529: the provider is overloaded (a refusal, like a 429, that the back-off counts)."""
+
+
 class PermanentGenerationError(Exception):
     """Retrying will not help: bad request, malformed or truncated answer, auth."""
 

@@ -550,8 +550,11 @@ class Job(DomainModel):
     budget_usd: float | None = None
     warnings: list[BudgetWarning] = Field(default_factory=list)
     warned_thresholds: list[int] = Field(default_factory=list)  # the warnings given, in order
-    max_concurrency: int = 10
+    # The request's cap on calls in flight; None: the adaptive target alone decides.
+    max_concurrency: int | None = None
     max_attempts: int = 3
+    # The newest execution's plan: target, rate, latency and limit_reason it was built on.
+    concurrency: dict[str, Any] | None = None
     execution_arns: list[str] = Field(default_factory=list)
     pause_reason: str | None = None
     error_message: str | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from chalicelib.domain.concurrency import Backoff, FlightStats
 from chalicelib.domain.models import Conversation, GenerationLog, JudgeResult, PromptTemplate
 
 
@@ -99,3 +100,29 @@ class AuditTrail(Protocol):
         after: dict[str, Any] | None = None,
         **details: Any,
     ) -> Any: ...
+
+
+class ConcurrencyStateStore(Protocol):
+    """A job's calls in flight, what the answered ones took, and its back-off state."""
+
+    def read(self, key: str) -> tuple[FlightStats, Backoff]: ...
+
+    def begin_call(self, key: str) -> None: ...
+
+    def end_call(
+        self, key: str, latency_ms: int | None, output_tokens: int, refused: bool | None
+    ) -> tuple[FlightStats, Backoff]: ...
+
+    def replace_backoff(self, key: str, old: Backoff, new: Backoff) -> bool: ...
+
+    def reset_in_flight(self, key: str) -> None: ...
+
+
+class WorkItems(Protocol):
+    """Where an execution's Map items are written for a Distributed Map to read."""
+
+    def put_items(
+        self, tenant_id: str, job_id: str, execution: str, items: Sequence[dict[str, str]]
+    ) -> tuple[str, str]:
+        """Write the items; (bucket, key) of the object."""
+        ...

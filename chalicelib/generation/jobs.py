@@ -41,7 +41,8 @@ from chalicelib.domain.models import (
     new_id,
     utcnow,
 )
-from chalicelib.domain.ports import ConversationSource
+from chalicelib.domain.ports import ConversationSource, WorkItems
+from chalicelib.generation.concurrency import ConcurrencyControl
 from chalicelib.generation.llm_client import LLMRequest
 from chalicelib.generation.notifier import Notifier
 from chalicelib.generation.service import GenerationService, attempt_log_ref
@@ -68,6 +69,7 @@ ESTIMATE_SUMMARY_FIELDS = (
     "estimated_seconds_low",
     "estimated_seconds_high",
     "per_tier",
+    "output_tokens_per_conversation",  # what the output-token limit reserves per call
 )
 
 
@@ -100,8 +102,12 @@ class JobService:
         notifier: Notifier,
         audit: AuditLog,
         conversation_source: ConversationSource | None = None,
+        concurrency: ConcurrencyControl | None = None,
+        work_items: WorkItems | None = None,
     ) -> None:
         self.settings = settings
+        self.concurrency = concurrency
+        self.work_items = work_items
         self.conversation_source = conversation_source
         self.sfn = sfn
         self.state_machine_arn = state_machine_arn
@@ -120,7 +126,7 @@ class JobService:
         for job in self.jobs.list_for_tenant(tenant_id):
             if job.status in ACTIVE_JOB_STATUSES:
                 done = self.jobs.item_outcomes(tenant_id, job.job_id)
-                busy.update(i for i in job.conversation_ids if i not in done)
+                busy.update(i for i in self.jobs.conversation_ids(job) if i not in done)
         return busy
 
     def select(
@@ -273,13 +279,15 @@ class JobService:
             )
         everything = self.conversations.list_for_dataset(tenant_id, dataset.dataset_id)
         targets = self.ground_scenarios(tenant_id, actor, dataset, targets, everything, write=True)
-        concurrency = max(1, min(max_concurrency or self.settings.default_max_concurrency, 40))
+        # An optional cap: without one the job follows the account's limits and latency.
+        cap = max_concurrency or self.settings.default_max_concurrency
+        cap = max(1, min(cap, self.settings.generation_max_in_flight)) if cap else None
         estimate = self.generation.estimate(
             tenant_id,
             dataset,
             targets,
             everything,
-            max_concurrency=concurrency,
+            max_concurrency=cap,
             jobs=self.jobs.list_for_dataset(tenant_id, dataset.dataset_id),
             other_conversations=lambda: self._other_conversations(tenant_id, dataset.dataset_id),
             mode=mode,
@@ -311,7 +319,8 @@ class JobService:
             ],
             estimate=job_estimate_summary(estimate, mode),
             budget_usd=remaining_budget,
-            max_concurrency=concurrency,
+            max_concurrency=cap,
+            concurrency=self._first_plan(tenant_id, dataset, everything, cap, estimate),
             max_attempts=max(1, min(max_attempts or self.settings.default_max_attempts, 6)),
             created_by=actor,
         )
@@ -333,6 +342,49 @@ class JobService:
         )
         self._start_execution(job)
         return self.jobs.get(tenant_id, job.job_id), estimate
+
+    def _first_plan(
+        self,
+        tenant_id: str,
+        dataset: Dataset,
+        everything: Sequence[Conversation],
+        cap: int | None,
+        estimate: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The in-flight plan before any call of the job: the account rate and the
+        latency of the dataset's earlier calls of the same model."""
+        model = self.generation.model_for(dataset)
+        seconds = [
+            c.generation_duration_ms / 1000.0
+            for c in everything
+            if c.generation_duration_ms and (c.model or model) == model
+        ]
+        history = round(sum(seconds) / len(seconds), 3) if seconds else None
+        plan: dict[str, Any] = {"model": model, "history_latency_s": history}
+        if self.concurrency is not None:
+            draft = Job(
+                tenant_id=tenant_id,
+                dataset_id=dataset.dataset_id,
+                kind="all",
+                max_concurrency=cap,
+                estimate={
+                    "output_tokens_per_conversation": estimate.get("output_tokens_per_conversation")
+                },
+            )
+            plan = self.concurrency.plan(draft, model, history)
+        return plan
+
+    def describe(self, tenant_id: str, job_id: str) -> Job:
+        """The job with its live concurrency: target, calls in flight, what limits it."""
+        job = self.jobs.get(tenant_id, job_id)
+        if self.concurrency is None:
+            return job
+        if job.status not in ACTIVE_JOB_STATUSES:
+            plan = dict(job.concurrency or {})
+            plan["in_flight"] = 0
+            return job.model_copy(update={"concurrency": plan})
+        view = {**(job.concurrency or {}), **self.concurrency.view(job)}
+        return job.model_copy(update={"concurrency": view})
 
     def _start_execution(self, job: Job) -> None:
         if not self.state_machine_arn:
@@ -628,7 +680,7 @@ class JobService:
 
     def _remaining(self, job: Job) -> list[str]:
         done = self.jobs.item_outcomes(job.tenant_id, job.job_id)
-        return [i for i in job.conversation_ids if i not in done]
+        return [i for i in self.jobs.conversation_ids(job) if i not in done]
 
     def _release_unfinished(self, job: Job) -> None:
         for cid in self._remaining(job):
@@ -643,26 +695,62 @@ class JobService:
             "job_id": job_id,
             "execution": execution,
             "mode": job.mode,
-            "max_concurrency": job.max_concurrency,
+            "max_concurrency": job.max_concurrency or self.settings.generation_max_in_flight,
             "poll_seconds": self.batch_poll_seconds,
             "items": [],
+            "distributed": False,
             "run": False,
         }
         if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
             return base
+        plan: dict[str, Any] = {}
+        if self.concurrency is not None:
+            # Nothing of this job is in flight between executions; the plan is built on
+            # what the last execution observed (latency, answer length, back-off).
+            self.concurrency.reset_job(job)
+            plan = self.concurrency.plan(
+                job,
+                (job.concurrency or {}).get("model") or self.settings.model,
+                (job.concurrency or {}).get("history_latency_s"),
+            )
+            base["max_concurrency"] = plan["target"]
+        fields: dict[str, Any] = {"started_at": job.started_at or utcnow()}
+        if plan:
+            fields["concurrency"] = plan
         self.jobs.set_status(
             tenant_id,
             job_id,
             JobStatus.RUNNING,
             expected=[JobStatus.QUEUED, JobStatus.RUNNING],
-            started_at=job.started_at or utcnow(),
+            **fields,
         )
-        ids = self._remaining(job)[: self.settings.execution_chunk_size]
+        remaining = self._remaining(job)
+        distributed = (
+            job.mode == "standard"
+            and self.work_items is not None
+            and len(remaining) >= self.settings.distributed_map_min_items
+        )
+        size = (
+            self.settings.distributed_chunk_size
+            if distributed
+            else self.settings.execution_chunk_size
+        )
+        ids = remaining[:size]
         # Each Map item carries its own keys (self-contained task input).
         items = [
             {"tenant_id": tenant_id, "job_id": job_id, "conversation_id": i, "claim": execution}
             for i in ids
         ]
+        if distributed and items and self.work_items is not None:
+            bucket, key = self.work_items.put_items(tenant_id, job_id, execution, items)
+            return {
+                **base,
+                "distributed": True,
+                "item_reader": {"Bucket": bucket, "Key": key},
+                "chunk_size": len(items),
+                "done_before": job.done,
+                "run": True,
+            }
         return {**base, "items": items, "run": bool(items)}
 
     def finish(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -685,7 +773,10 @@ class JobService:
         }
         if job.status == JobStatus.RUNNING and remaining:
             chunk = {i["conversation_id"] for i in payload.get("items") or []}
-            if chunk and chunk.issubset(remaining):
+            stalled = chunk and chunk.issubset(remaining)
+            if payload.get("distributed"):  # its items are in S3: compare the counts
+                stalled = job.done <= int(payload.get("done_before", job.done))
+            if stalled:
                 # No item of this execution got an outcome: stop instead of looping.
                 self.jobs.set_status(
                     tenant_id,

@@ -18,6 +18,7 @@ from anthropic import Middleware
 
 from chalicelib.domain.errors import (
     PermanentGenerationError,
+    ProviderOverloadedError,
     ProviderRateLimitError,
     TransientGenerationError,
 )
@@ -185,6 +186,8 @@ def translate_error(e: Exception) -> Exception:
         return TransientGenerationError("provider request timed out")
     if isinstance(e, anthropic.APIConnectionError):
         return TransientGenerationError(f"provider connection error: {e}")
+    if isinstance(e, anthropic.APIStatusError) and e.status_code == 529:
+        return ProviderOverloadedError(f"provider overloaded (529): {e.message}")
     if isinstance(e, anthropic.APIStatusError):
         if e.status_code >= 500 or e.status_code in (408, 409):
             return TransientGenerationError(f"provider error {e.status_code}: {e.message}")

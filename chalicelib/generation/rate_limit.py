@@ -3,7 +3,8 @@
 GCRA (generic cell rate algorithm) over one DynamoDB item: the item holds the
 "theoretical arrival time" (TAT, epoch milliseconds); each caller reserves the next
 slot and sleeps until it. A busy limiter costs one conditional ADD per request; an idle
-one a read and a compare-and-set. Requests are spaced at the configured RPM (and
+one that ADD and a conditional SET that restarts the schedule (no read: callers that
+arrive together at an idle limiter never re-read a stale schedule in turn). Requests are spaced at the configured RPM (and
 output-token budget per minute), a small burst is allowed, and a provider
 ``retry-after`` blocks every caller of the key until it passes.
 """
@@ -25,6 +26,15 @@ class RateLimitStore(Protocol):
 
     def advance(self, key: str, interval: int, floor: int) -> tuple[int, int] | None:
         """Atomically tat += interval if tat >= floor; (new tat, blocked_until) or None."""
+        ...
+
+    def shift(self, key: str, delta_ms: int) -> None:
+        """tat += delta_ms (negative: earlier) if the key has a tat."""
+        ...
+
+    def reanchor(self, key: str, floor: int, interval: int) -> tuple[int, int] | None:
+        """Atomically tat = floor + interval if tat < floor (or there is none): an idle
+        limiter restarts from the burst window; (new tat, blocked_until) or None."""
         ...
 
 
@@ -60,18 +70,19 @@ class SharedRateLimiter:
         largest interval: for similar requests that enforces all of them at once.
         """
         step = max(round(interval * 1000), 1)
-        now = self._now_ms()
-        advanced = self._store.advance(key, step, now - self._burst_ms)
-        if advanced is not None:  # busy limiter: one conditional ADD reserved the slot
-            new_tat, blocked_until = advanced
-            return self._wait_for(new_tat - step, blocked_until, now, max_wait)
         for _ in range(100):
             now = self._now_ms()
-            tat, blocked_until = self._store.read(key)
-            start = max(tat, now - self._burst_ms)
-            if self._store.compare_and_set(key, tat, start + step):
-                return self._wait_for(start, blocked_until, now, max_wait)
-            self._sleep(random.uniform(0.001, 0.01))  # lost the race: re-read
+            floor = now - self._burst_ms
+            # Busy limiter: one conditional ADD reserves the slot after the last one.
+            advanced = self._store.advance(key, step, floor)
+            if advanced is None:
+                # Idle (the schedule is older than the burst window): restart it at the
+                # window's start, unless another caller just did (then it is busy).
+                advanced = self._store.reanchor(key, floor, step)
+            if advanced is not None:
+                new_tat, blocked_until = advanced
+                return self._wait_for(new_tat - step, blocked_until, now, max_wait)
+            self._sleep(random.uniform(0.001, 0.01))
         raise RuntimeError(f"rate limiter contention on {key}")
 
     def _wait_for(self, slot_ms: int, blocked_until_ms: int, now_ms: int, max_wait: float) -> float:
@@ -81,6 +92,13 @@ class SharedRateLimiter:
         delay = min(delay + random.uniform(0, 0.01), max_wait)
         self._sleep(delay)
         return delay
+
+    def shift(self, key: str, seconds: float) -> None:
+        """Move this key's schedule by ``seconds`` (a call turned out larger or smaller
+        than its reservation)."""
+        delta = round(seconds * 1000)
+        if delta:
+            self._store.shift(key, delta)
 
     def penalise(self, key: str, retry_after: float) -> None:
         """The provider said wait: every caller of this key waits."""

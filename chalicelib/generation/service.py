@@ -18,14 +18,17 @@ from typing import Any, Literal
 
 from chalicelib.config import Settings
 from chalicelib.domain.budget import BUDGET_THRESHOLDS, budget_step
+from chalicelib.domain.concurrency import BackoffStep, account_rate, target_in_flight
 from chalicelib.domain.errors import (
     MalformedResponseError,
     PermanentGenerationError,
     PromptTemplateError,
+    ProviderOverloadedError,
     ProviderRateLimitError,
     TransientGenerationError,
 )
 from chalicelib.domain.estimates import (
+    DEFAULT_LATENCY_SECONDS,
     MIN_OBSERVED,
     JobHistory,
     Observation,
@@ -55,6 +58,7 @@ from chalicelib.domain.models import (
 )
 from chalicelib.domain.ports import GenerationLogReader
 from chalicelib.domain.retries import RetryPlan, plan_retry
+from chalicelib.generation.concurrency import ConcurrencyControl
 from chalicelib.generation.llm_client import (
     LLMClient,
     LLMRequest,
@@ -91,6 +95,9 @@ DEFAULT_OUTPUT_TOKENS = 1800  # the rate limiter's reservation per call (~12 tur
 CACHE_SECONDS = 5.0
 JOB_CACHE_SECONDS = 1.0  # per-container cache of a dataset's taxonomy and chunks
 STATUSES_THAT_RUN = frozenset({JobStatus.RUNNING, JobStatus.QUEUED})
+PROVIDER_PAUSE_REASON = "provider_refusing"
+# Error names of a provider's refusal (the ASL passes the Lambda errorType on).
+REFUSAL_ERRORS = frozenset({"ProviderRateLimitError", "ProviderOverloadedError"})
 
 
 @dataclass
@@ -174,7 +181,8 @@ def job_history(jobs: Sequence[Job], conversations: Sequence[Conversation]) -> l
                 stored_cost_usd=stored.get(j.job_id, 0.0),
                 completed=j.completed,
                 seconds=seconds,
-                max_concurrency=j.max_concurrency,
+                # What the job ran at: its plan's target (the cap of jobs before plans).
+                max_concurrency=int((j.concurrency or {}).get("target") or j.max_concurrency or 10),
                 executions=max(1, len(j.execution_arns)),
             )
         )
@@ -238,6 +246,7 @@ class GenerationService:
         duplicate_finder: Any = None,  # callable(tenant, dataset_id, conv_id, text) -> (id, sim)|None
         judge: JudgeService | None = None,
         logs: GenerationLogReader | None = None,
+        concurrency: ConcurrencyControl | None = None,
     ) -> None:
         self.settings = settings
         self.llm = llm
@@ -251,6 +260,7 @@ class GenerationService:
         self.duplicate_finder = duplicate_finder
         self.judge = judge
         self.logs = logs
+        self.concurrency = concurrency
         self._chunk_cache: dict[tuple[str, str], tuple[float, dict[str, Chunk]]] = {}
         self._dataset_cache: dict[tuple[str, str], tuple[float, Dataset]] = {}
         self._job_cache: dict[tuple[str, str], tuple[float, Job]] = {}
@@ -339,6 +349,18 @@ class GenerationService:
 
     def limiter_keys(self, tenant_id: str, model: str) -> tuple[str, str]:
         return f"{tenant_id}#{model}#rpm", f"{tenant_id}#{model}#otpm"
+
+    def planned_concurrency(
+        self, latencies: Sequence[float], output_tokens: float, cap: int | None
+    ) -> int:
+        """Calls in flight a job would keep: the account rate x the observed latency
+        (domain/concurrency.py), within the request's cap and the ceiling."""
+        s = self.settings
+        observed = [x for x in latencies if x > 0]
+        latency = statistics.fmean(observed) if observed else DEFAULT_LATENCY_SECONDS
+        rate = account_rate(s.rate_limit_rpm, s.rate_limit_otpm, output_tokens or 1.0)
+        cap = cap or s.default_max_concurrency
+        return target_in_flight(rate, latency, cap=cap, ceiling=s.generation_max_in_flight).target
 
     # ------------------------------------------------------------------ estimate
     def _judge_cost_each(
@@ -446,8 +468,10 @@ class GenerationService:
             dataset, all_conversations, cost.output_tokens
         )
         judge_cost = n * judge_each
-        concurrency = max_concurrency or self.settings.default_max_concurrency
         s = self.settings
+        concurrency = self.planned_concurrency(
+            [o.seconds for o in observations], cost.output_tokens, max_concurrency
+        )
         standard = estimate_standard_time(
             n,
             observations,
@@ -464,7 +488,7 @@ class GenerationService:
             standard_seconds(
                 n,
                 statistics.fmean([o.seconds for o in observations if o.seconds > 0] or [20.0]),
-                s.default_max_concurrency,
+                concurrency,
                 s.rate_limit_rpm,
                 s.rate_limit_otpm,
                 cost.output_tokens,
@@ -563,6 +587,11 @@ class GenerationService:
             self._job_cache[key] = cached = (now, self.jobs.get(tenant_id, job_id))
         return cached[1]
 
+    def _stopped(self, job: Job) -> bool:
+        """The job no longer runs (pausing, paused, cancelled), read fresh."""
+        self._job_cache.pop((job.tenant_id, job.job_id), None)
+        return self._job(job.tenant_id, job.job_id).status not in STATUSES_THAT_RUN
+
     def _should_stop(self, job: Job, conversation: Conversation) -> bool:
         """Re-check the job after the rate-limiter wait, before the paid call: a pause,
         a cancel or a reached budget then stops here instead of after one more call."""
@@ -633,6 +662,13 @@ class GenerationService:
         try:
             return self._generate_claimed(job, conversation)
         except TransientGenerationError as e:
+            if isinstance(e, ProviderRateLimitError | ProviderOverloadedError) and self._stopped(
+                job
+            ):
+                # Refused while the job pauses (the breaker paused it): the conversation
+                # waits for resume instead of spending its remaining attempts.
+                self.conversations.release_claim(tenant_id, conversation_id, job_id)
+                return "deferred"
             # The attempt count lives on the claim (moto's ASL has no $$ context object).
             attempts = max(conversation.generation_attempts, retry_count + 1)
             if attempts >= job.max_attempts:
@@ -648,20 +684,54 @@ class GenerationService:
         retry = self.retry_plan(job, conversation, dataset)
         request, template, params = self.build_request(conversation, dataset, templates, retry)
         rpm_key, _ = self.limiter_keys(tenant_id, request.model)
-        self.limiter.acquire_interval(rpm_key, self.request_interval())
+        control = self.concurrency
+        reserved = (
+            control.start_interval(job, control.output_tokens_per_call(job))
+            if control
+            else self.request_interval()
+        )
+        self.limiter.acquire_interval(rpm_key, reserved)
         if self._should_stop(job, conversation):
             return "deferred"  # paused, cancelled or out of budget while waiting for a slot
         run_id = new_id("run")
         attempt = attempt_log_ref(conversation)
+        if control:
+            control.begin(job)
+        started = time.monotonic()
+        answered: LLMResponse | None = None
+        refused: bool | None = None  # the provider's verdict on the rate: 429/529 or not
         try:
-            response = self.llm.create(request)
-        except ProviderRateLimitError as e:
-            self.limiter.penalise(rpm_key, e.retry_after or 1.0)
+            answered = self.llm.create(request)
+            refused = False
+        except (ProviderRateLimitError, ProviderOverloadedError) as e:
+            refused = True
+            if isinstance(e, ProviderRateLimitError):
+                self.limiter.penalise(rpm_key, e.retry_after or 1.0)
             self._log_failed_call(job, conversation, request, template, params, run_id, e)
             raise
         except (TransientGenerationError, PermanentGenerationError) as e:
             self._log_failed_call(job, conversation, request, template, params, run_id, e)
             raise
+        finally:
+            if control:
+                latency_ms = None
+                if answered is not None:
+                    latency_ms = answered.duration_ms or int((time.monotonic() - started) * 1000)
+                step = control.end(
+                    job,
+                    latency_ms,
+                    answered.usage.output_tokens if answered is not None else 0,
+                    refused,
+                )
+                if step is not None and step.breaker_opened:
+                    self._breaker_opened(job, request.model, rpm_key, step)
+        assert answered is not None  # create() returned
+        response = answered
+        if control:
+            # The slot was reserved for the expected answer length; the output-token
+            # limit is charged for the real one (later slots move by the difference).
+            actual = control.start_interval(job, response.usage.output_tokens)
+            self.limiter.shift(rpm_key, actual - reserved)
         self._respect_headers(rpm_key, response)
         for _ in range(response.unanswered_attempts):
             self._log_estimated(job, conversation, request, template, params, run_id)
@@ -677,6 +747,63 @@ class GenerationService:
             log_ref=attempt,
             retry_bad_answers=True,
         )
+
+    def _breaker_opened(self, job: Job, model: str, rpm_key: str, step: BackoffStep) -> None:
+        """The provider refused call after call: every caller of the key waits out the
+        cooldown, and the last allowed opening pauses the job."""
+        wait = max(step.state.open_until - time.time(), 0.0)
+        self.limiter.penalise(rpm_key, wait)
+        log.warning(
+            "provider keeps refusing %s: breaker open for %.0f s (trip %d)",
+            model,
+            wait,
+            step.state.trips,
+        )
+        if step.pause_job:
+            self.pause_for_provider(job, step.state.trips, wait)
+
+    def pause_for_provider(self, job: Job, trips: int, cooldown_s: float) -> bool:
+        """The provider refused every call through several breaker cooldowns: the job
+        pauses itself (``pausing``; the Map drains and nothing in flight is lost)."""
+        if not self.jobs.set_status(
+            job.tenant_id,
+            job.job_id,
+            JobStatus.PAUSING,
+            expected=[JobStatus.RUNNING, JobStatus.QUEUED],
+            pause_reason=PROVIDER_PAUSE_REASON,
+        ):
+            return False
+        self._job_cache.pop((job.tenant_id, job.job_id), None)
+        self.audit.record(
+            job.tenant_id,
+            "system",
+            "job.pause",
+            "job",
+            job.job_id,
+            before={"status": job.status.value},
+            after={"status": JobStatus.PAUSING.value, "pause_reason": PROVIDER_PAUSE_REASON},
+            reason=PROVIDER_PAUSE_REASON,
+            breaker_trips=trips,
+            dataset_id=job.dataset_id,
+        )
+        link = f"{self.settings.app_base_url}/?dataset={job.dataset_id}"
+        self.notifier.publish(
+            NotificationMessage(
+                tenant_id=job.tenant_id,
+                kind="job.paused",
+                job_id=job.job_id,
+                dataset_id=job.dataset_id,
+                subject=f"Generation job {job.job_id} paused: the model provider keeps refusing",
+                body=(
+                    f"Generation job {job.job_id} paused itself: the provider refused every "
+                    f"call (rate limited or overloaded) through {trips} waits of up to "
+                    f"{cooldown_s:.0f} s. Conversations already written are kept and "
+                    f"nothing was charged for refused calls. Resume the job when the "
+                    f"provider's status is back to normal.\nDataset: {link}"
+                ),
+            )
+        )
+        return True
 
     def store_response(
         self,
@@ -1084,4 +1211,8 @@ class GenerationService:
                 JobItemWrite(tenant_id, job_id, conversation_id, "failed", error_message=message)
             )
             return "failed"
+        if error.get("Error") in REFUSAL_ERRORS and job.status not in STATUSES_THAT_RUN:
+            # Its retries ran out on refusals while the job was pausing: kept for resume.
+            self.conversations.release_claim(tenant_id, conversation_id, job_id)
+            return "deferred"
         return self._fail(job, conversation, message)

@@ -37,6 +37,19 @@ READY = "LAMBDA-WORKER-READY"
 INVOKE_TIMEOUT_SECONDS = 900.0  # Lambda's maximum
 # Concurrent invocations one worker serves (Map concurrency is spread over the pool).
 WORKER_THREADS = 64
+
+
+def worker_threads(env: dict[str, str] | None = None) -> int:
+    """Enough threads for every call the adaptive target may keep in flight (the
+    ceiling, GENERATION_MAX_IN_FLIGHT) plus the other steps, as Lambda would run them."""
+    env = dict(os.environ) if env is None else env
+    try:
+        ceiling = int(env.get("GENERATION_MAX_IN_FLIGHT") or 0)
+    except ValueError:
+        ceiling = 0
+    return max(WORKER_THREADS, ceiling + 16)
+
+
 HANDLER_NAMES = (
     "prepare_job",
     "generate_item",
@@ -205,7 +218,7 @@ class _WarmThreadServer(HTTPServer):
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
         super().__init__(address, handler)
-        self._pool = ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="lambda")
+        self._pool = ThreadPoolExecutor(max_workers=worker_threads(), thread_name_prefix="lambda")
 
     def process_request(self, request: Any, client_address: Any) -> None:
         self._pool.submit(self._serve_one, request, client_address)

@@ -92,7 +92,7 @@ _FLOAT_FIELDS: tuple[str, ...] = (
     "latency_jitter",
     "timeout_hang_seconds",
 )
-_OPTIONAL_INT_FIELDS: tuple[str, ...] = ("rpm_limit", "seed")
+_OPTIONAL_INT_FIELDS: tuple[str, ...] = ("rpm_limit", "otpm_limit", "seed")
 
 ENV_VARS: dict[str, str] = {
     "LLM_SIM_RATE_429": "rate_429",
@@ -104,6 +104,7 @@ ENV_VARS: dict[str, str] = {
     "LLM_SIM_LATENCY": "latency_seconds",
     "LLM_SIM_LATENCY_JITTER": "latency_jitter",
     "LLM_SIM_RPM": "rpm_limit",
+    "LLM_SIM_OTPM": "otpm_limit",
     "LLM_SIM_RETRY_AFTER": "retry_after_seconds",
     "LLM_SIM_SEED": "seed",
     "LLM_SIM_TIMEOUT_HANG": "timeout_hang_seconds",
@@ -134,6 +135,9 @@ class SimulatorConfig:
     latency_jitter: float = 0.0
     timeout_hang_seconds: float = 30.0
     rpm_limit: int | None = None
+    # Output tokens per minute: a request is refused (429) while the answers of the
+    # last 60 s hold this many output tokens (the provider's OTPM limit).
+    otpm_limit: int | None = None
     seed: int | None = None
     # Share of generated conversations carrying one realistic defect (sim_defects.py).
     defect_rate: float = 0.15
@@ -155,6 +159,8 @@ class SimulatorConfig:
                 raise ValueError(f"{name} must be an integer or null, got {value!r}")
         if self.rpm_limit is not None and self.rpm_limit < 1:
             raise ValueError(f"rpm_limit must be >= 1 or None, got {self.rpm_limit!r}")
+        if self.otpm_limit is not None and self.otpm_limit < 1:
+            raise ValueError(f"otpm_limit must be >= 1 or None, got {self.otpm_limit!r}")
         # One uniform draw picks at most one fault, so the rates must fit in [0, 1].
         total = sum(getattr(self, name) for name in _RATE_FIELDS)
         if total > 1.0 + 1e-9:
@@ -173,7 +179,7 @@ class SimulatorConfig:
                 number: float | int = int(raw) if name in _OPTIONAL_INT_FIELDS else float(raw)
             except ValueError as e:
                 raise ValueError(f"{var}={raw!r} is not a valid number") from e
-            if name == "rpm_limit" and number <= 0:
+            if name in ("rpm_limit", "otpm_limit") and number <= 0:
                 continue  # 0 means "no limit", the friendlier reading for an env var
             values[name] = number
         return cls(**values)
@@ -1387,6 +1393,8 @@ class LLMSimulator:
         self._counter = 0
         self._occurrences: dict[str, int] = {}
         self._window: deque[float] = deque()
+        self._token_window: deque[tuple[float, int]] = deque()
+        self._window_tokens = 0
         self._cache: dict[str, float] = {}
 
     # ----------------------------------------------------------------- lifecycle
@@ -1527,8 +1535,29 @@ class LLMSimulator:
         while self._window and self._window[0] <= now - _RPM_WINDOW_SECONDS:
             self._window.popleft()
 
+    def _admit_tokens(self, config: SimulatorConfig) -> int | None:
+        """Seconds until the output-token window has room, or None when it has."""
+        if config.otpm_limit is None:
+            return None
+        now = self._clock()
+        while self._token_window and self._token_window[0][0] <= now - _RPM_WINDOW_SECONDS:
+            self._window_tokens -= self._token_window.popleft()[1]
+        if self._window_tokens < config.otpm_limit:
+            return None
+        # Room frees as the oldest answers leave the window.
+        excess = self._window_tokens - config.otpm_limit
+        freed = 0
+        for stamp, tokens in self._token_window:
+            freed += tokens
+            if freed > excess:
+                return max(1, math.ceil(stamp + _RPM_WINDOW_SECONDS - now))
+        return 1
+
     def _admit(self, config: SimulatorConfig) -> int | None:
         """Record a request in the rpm window, or return seconds until a slot frees."""
+        waits = self._admit_tokens(config)
+        if waits is not None:
+            return waits
         if config.rpm_limit is None:
             return None
         now = self._clock()
@@ -1576,8 +1605,12 @@ class LLMSimulator:
             return self._error(
                 429,
                 "rate_limit_error",
-                f"This request would exceed the simulator's rate limit of "
-                f"{config.rpm_limit} requests per minute.",
+                "This request would exceed the simulator's rate limit of "
+                + (
+                    f"{config.rpm_limit} requests per minute."
+                    if config.otpm_limit is None or self._window_tokens < config.otpm_limit
+                    else f"{config.otpm_limit} output tokens per minute."
+                ),
                 retry_after=str(wait),
             )
         try:
@@ -1617,6 +1650,9 @@ class LLMSimulator:
             self._stats.billed += 1
             self._stats.input_tokens += usage["input_tokens"]
             self._stats.output_tokens += usage["output_tokens"]
+            if self._config.otpm_limit is not None:
+                self._token_window.append((self._clock(), int(usage["output_tokens"])))
+                self._window_tokens += int(usage["output_tokens"])
             self._stats.cache_creation_input_tokens += usage["cache_creation_input_tokens"]
             self._stats.cache_read_input_tokens += usage["cache_read_input_tokens"]
 

@@ -156,11 +156,63 @@ def _patch_sfn_clients() -> None:
             return client
 
     for info in pkgutil.walk_packages(parser_pkg.__path__, parser_pkg.__name__ + "."):
-        if "state_task" not in info.name and "boto_client" not in info.name:
+        # Task states, and the Distributed Map's ItemReader and ResultWriter (S3).
+        if not any(part in info.name for part in ("state_task", "boto_client", "state_map")):
             continue
         module = importlib.import_module(info.name)
         if getattr(module, "boto_client_for", None) is original:
             module.boto_client_for = cached  # type: ignore[attr-defined]
+
+
+PINNED_MOTO = "5.2.5"  # the patches below replace internals of exactly this version
+
+
+def require_pinned_moto(version: str | None = None) -> None:
+    """The interpreter patches copy moto internals: another version must be re-checked."""
+    import moto
+
+    found = version if version is not None else moto.__version__
+    if found != PINNED_MOTO:
+        raise RuntimeError(
+            f"chalicelib/local/moto_patches.py patches moto {PINNED_MOTO}'s Step Functions "
+            f"interpreter, but moto {found} is installed: check the patched functions "
+            "against that version (and their tests) before changing the pin"
+        )
+
+
+def _distributed_eval_pool(self: Any, job: Any, worker_frame: Any) -> None:
+    """moto's Distributed Map worker, with its per-item recursion made a loop.
+
+    moto's ``_eval_pool`` calls itself for each next item, so one worker that runs more
+    items than the recursion limit allows (10,000 items at MaxConcurrency 5 is 2,000
+    each) dies with RecursionError. Same steps, same order, in a loop."""
+    while True:
+        if job is None:
+            self._env.delete_frame(worker_frame)
+            return
+        job_frame = worker_frame.open_inner_frame()
+        self._eval_job(env=job_frame, job=job)
+        worker_frame.delete_frame(job_frame)
+        if isinstance(job.job_output, Exception) or self.stopped():
+            self._env.delete_frame(worker_frame)
+            self._job_pool.close_job(job)
+            return
+        next_job = self._job_pool.next_job()
+        if next_job is None:
+            self._env.delete_frame(worker_frame)
+            self._job_pool.close_job(job)
+            return
+        self._job_pool.close_job(job)
+        job = next_job
+
+
+def _patch_distributed_map() -> None:
+    require_pinned_moto()
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor.distributed_item_processor_worker import (
+        DistributedItemProcessorWorker,
+    )
+
+    DistributedItemProcessorWorker._eval_pool = _distributed_eval_pool  # type: ignore[method-assign]
 
 
 def _patch_dispatcher() -> None:
@@ -814,6 +866,7 @@ def install() -> None:
 
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
     _patch_sfn_clients()
+    _patch_distributed_map()
     _patch_dispatcher()
     _patch_dynamodb_serializer()
     _patch_write_versions()

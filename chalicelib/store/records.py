@@ -13,6 +13,7 @@ conversation of 16 long turns is ~40 KB, far below DynamoDB's 400 KB item limit.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -264,8 +265,9 @@ class JobRecord(BaseRecord):
     budget_usd = NumberAttribute(null=True)
     warnings = JSONAttribute(null=True)
     warned_thresholds = ListAttribute(of=NumberAttribute, default=list)
-    max_concurrency = NumberAttribute(default=10)
+    max_concurrency = NumberAttribute(null=True)  # the request's cap; None: adaptive
     max_attempts = NumberAttribute(default=3)
+    concurrency = JSONAttribute(null=True)  # the in-flight plan of the newest execution
     execution_arns = ListAttribute(of=UnicodeAttribute, default=list)
     batch_id = UnicodeAttribute(null=True)
     # Economy mode: the Message Batch of judge calls that follows the generation batch
@@ -291,10 +293,13 @@ class JobItemRecord(BaseRecord):
 
     job_key = UnicodeAttribute(hash_key=True)  # tenant#job
     conversation_id = UnicodeAttribute(range_key=True)
-    outcome = UnicodeAttribute()  # completed | failed | skipped
+    outcome = UnicodeAttribute()  # completed | failed | skipped (| ids: see below)
     cost_usd = NumberAttribute(default=0)
     error_message = UnicodeAttribute(null=True)
     at = UTCDateTimeAttribute()
+    # Rows "~ids#<n>" (after every conversation id) hold the job's conversation ids, so
+    # the job item, updated once or twice per conversation, stays a few hundred bytes.
+    ids = ListAttribute(of=UnicodeAttribute, null=True)
 
 
 class RateLimitRecord(BaseRecord):
@@ -307,6 +312,19 @@ class RateLimitRecord(BaseRecord):
     limiter_key = UnicodeAttribute(hash_key=True)  # tenant#model#kind
     tat = NumberAttribute(default=0)  # epoch milliseconds (int)
     blocked_until = NumberAttribute(default=0)  # epoch milliseconds (int)
+    # Back-off of a provider key (tenant#model#backoff): domain/concurrency.py
+    rate_share = NumberAttribute(null=True)
+    epoch_start = NumberAttribute(null=True)  # epoch milliseconds (int)
+    calls = NumberAttribute(null=True)
+    refusals = NumberAttribute(null=True)
+    consecutive_refusals = NumberAttribute(null=True)
+    open_until = NumberAttribute(null=True)  # epoch milliseconds (int)
+    trips = NumberAttribute(null=True)
+    # Calls of one job (tenant#job#<id>#flight): in flight now, and what they took
+    in_flight = NumberAttribute(null=True)
+    answered = NumberAttribute(null=True)
+    latency_ms = NumberAttribute(null=True)  # sum over the answered calls
+    output_tokens = NumberAttribute(null=True)  # sum over the answered calls
 
 
 # --------------------------------------------------------------------------- templates
@@ -440,6 +458,20 @@ ALL_RECORDS: tuple[type[BaseRecord], ...] = (
 # once; an export reads with 5 threads): with pynamodb's default pool of 10, calls
 # beyond it open a fresh connection each time.
 MAX_POOL_CONNECTIONS = 64
+
+
+def pool_connections() -> int:
+    """A connection for every call the process may run at once: a local Lambda worker
+    serves up to GENERATION_MAX_IN_FLIGHT generation calls (a Lambda container one, so
+    the default suffices there). Past the pool, each call opened and dropped a TCP
+    connection of its own (most of the local stack's time at 200 in flight)."""
+    try:
+        in_flight = int(os.environ.get("GENERATION_MAX_IN_FLIGHT") or 0)
+    except ValueError:
+        in_flight = 0
+    return max(MAX_POOL_CONNECTIONS, in_flight + 32)
+
+
 _shared_connections: dict[tuple[str, str | None], Connection] = {}
 _shared_lock = threading.Lock()
 
@@ -456,7 +488,7 @@ def shared_connection() -> Connection:
         conn = _shared_connections.get(key)
         if conn is None:
             conn = Connection(
-                region=meta.region, host=meta.host, max_pool_connections=MAX_POOL_CONNECTIONS
+                region=meta.region, host=meta.host, max_pool_connections=pool_connections()
             )
             # The client is built now, in this thread, from the session that knows
             # the parser (pynamodb keeps a session per thread).

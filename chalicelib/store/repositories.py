@@ -25,6 +25,7 @@ from pynamodb.exceptions import (
 from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain.concurrency import Backoff, FlightStats
 from chalicelib.domain.errors import ConflictError, NotFoundError, StaleVersionError
 from chalicelib.domain.models import (
     TRASH_RETENTION_DAYS,
@@ -1024,16 +1025,49 @@ class JobItemWrite:
         )
 
 
+JOB_IDS_PREFIX = "~ids#"  # sorts after every conversation id ("conv_...")
+JOB_IDS_PER_ROW = 2000  # ~52 KB per row
+
+
 class DynamoJobRepository:
     def create(self, job: Job) -> Job:
+        """The job item holds counters, updated once or twice per conversation; its
+        conversation ids (26 bytes each: 260 KB at 10,000, and every update of an item
+        is billed and throttled by its whole size) go to rows of their own, first."""
+        key = tenant_key(job.tenant_id, job.job_id)
+        ids = job.conversation_ids
+        with JobItemRecord.batch_write() as batch:
+            for n, start in enumerate(range(0, len(ids), JOB_IDS_PER_ROW)):
+                batch.save(
+                    JobItemRecord(
+                        key,
+                        f"{JOB_IDS_PREFIX}{n:05d}",
+                        outcome="ids",
+                        ids=ids[start : start + JOB_IDS_PER_ROW],
+                        at=utcnow(),
+                    )
+                )
         record = record_from_domain(
             JobRecord,
-            job,
+            job.model_copy(update={"conversation_ids": []}),
             dataset_key=tenant_key(job.tenant_id, job.dataset_id),
             created_ms=_ms(job.created_at),
         )
         record.save(condition=JobRecord.job_id.does_not_exist())
         return job
+
+    def conversation_ids(self, job: Job) -> list[str]:
+        """The job's conversations in order (jobs stored before the id rows: its own)."""
+        if job.conversation_ids:
+            return list(job.conversation_ids)
+        out: list[str] = []
+        for r in JobItemRecord.query(
+            tenant_key(job.tenant_id, job.job_id),
+            JobItemRecord.conversation_id.startswith(JOB_IDS_PREFIX),
+            consistent_read=True,
+        ):
+            out.extend(str(i) for i in (r.ids or []))
+        return out
 
     def get(self, tenant_id: str, job_id: str) -> Job:
         try:
@@ -1225,7 +1259,11 @@ class DynamoJobRepository:
     def item_outcomes(self, tenant_id: str, job_id: str) -> dict[str, str]:
         return {
             r.conversation_id: r.outcome
-            for r in JobItemRecord.query(tenant_key(tenant_id, job_id), consistent_read=True)
+            for r in JobItemRecord.query(
+                tenant_key(tenant_id, job_id),
+                JobItemRecord.conversation_id < JOB_IDS_PREFIX,
+                consistent_read=True,
+            )
         }
 
     def record_item(self, item: JobItemWrite) -> bool:
@@ -1311,6 +1349,120 @@ class DynamoRateLimitStore:
         except UpdateError as e:
             if not _is_condition_failure(e):
                 raise
+
+    def reanchor(self, key: str, floor: int, interval: int) -> tuple[int, int] | None:
+        R = RateLimitRecord
+        record = R(key)
+        try:
+            record.update(
+                actions=[R.tat.set(floor + interval)],
+                condition=R.tat.does_not_exist() | (R.tat < floor),
+            )
+        except UpdateError as e:
+            if _is_condition_failure(e):
+                return None
+            raise
+        return int(record.tat or 0), int(record.blocked_until or 0)
+
+    def shift(self, key: str, delta_ms: int) -> None:
+        """Move a GCRA reservation by ``delta_ms`` (a call's actual size differed from
+        what was reserved for it)."""
+        if delta_ms:
+            R = RateLimitRecord
+            try:
+                R(key).update(actions=[R.tat.add(int(delta_ms))], condition=R.tat.exists())
+            except UpdateError as e:
+                if not _is_condition_failure(e):
+                    raise
+
+
+class DynamoConcurrencyStore:
+    """A job's calls and back-off state: one item per job on the rate_limits table
+    (``tenant#job#<id>#flight``). Counters change with ADD (concurrent Lambdas never
+    lose one) and come back with the write (ALL_NEW), so a call's outcome costs one
+    write; times are integer milliseconds."""
+
+    @staticmethod
+    def _state(r: RateLimitRecord) -> tuple[FlightStats, Backoff]:
+        flight = FlightStats(
+            in_flight=max(int(r.in_flight or 0), 0),
+            answered=int(r.answered or 0),
+            latency_ms=int(r.latency_ms or 0),
+            output_tokens=int(r.output_tokens or 0),
+        )
+        backoff = Backoff(
+            rate_share=float(r.rate_share) if r.rate_share is not None else 1.0,
+            epoch_start=int(r.epoch_start or 0) / 1000.0,
+            calls=int(r.calls or 0),
+            refusals=int(r.refusals or 0),
+            consecutive_refusals=int(r.consecutive_refusals or 0),
+            open_until=int(r.open_until or 0) / 1000.0,
+            trips=int(r.trips or 0),
+        )
+        return flight, backoff
+
+    def read(self, key: str) -> tuple[FlightStats, Backoff]:
+        try:
+            return self._state(RateLimitRecord.get(key, consistent_read=True))
+        except DoesNotExist:
+            return FlightStats(), Backoff()
+
+    def begin_call(self, key: str) -> None:
+        R = RateLimitRecord
+        R(key).update(actions=[R.in_flight.add(1)])
+
+    def end_call(
+        self, key: str, latency_ms: int | None, output_tokens: int, refused: bool | None
+    ) -> tuple[FlightStats, Backoff]:
+        """One call ended: answered (``latency_ms`` given), refused by the provider
+        (``refused``: 429/529) or failed otherwise (neither: not a verdict on the rate)."""
+        R = RateLimitRecord
+        record = R(key)
+        actions: list[Any] = [R.in_flight.add(-1)]
+        if latency_ms is not None:
+            actions += [
+                R.answered.add(1),
+                R.latency_ms.add(int(latency_ms)),
+                R.output_tokens.add(int(output_tokens)),
+            ]
+        if refused is not None:
+            actions += [R.calls.add(1), R.refusals.add(1 if refused else 0)]
+            if refused:
+                actions.append(R.consecutive_refusals.add(1))
+            else:
+                actions += [R.consecutive_refusals.set(0), R.trips.set(0)]
+        record.update(actions=actions)
+        return self._state(record)
+
+    def replace_backoff(self, key: str, old: Backoff, new: Backoff) -> bool:
+        """Apply a closed epoch / opened breaker if nobody applied one since ``old``."""
+        R = RateLimitRecord
+        old_epoch, old_open = int(old.epoch_start * 1000), int(old.open_until * 1000)
+        condition = (
+            (R.epoch_start == old_epoch) if old_epoch else R.epoch_start.does_not_exist()
+        ) & ((R.open_until == old_open) if old_open else R.open_until.does_not_exist())
+        actions: list[Any] = [
+            R.rate_share.set(round(new.rate_share, 6)),
+            R.epoch_start.set(int(new.epoch_start * 1000)),
+            R.trips.set(new.trips),
+        ]
+        if new.open_until:
+            actions.append(R.open_until.set(int(new.open_until * 1000)))
+        if new.epoch_start != old.epoch_start:
+            # Calls counted between the read and this write start the new epoch.
+            actions += [R.calls.add(-old.calls), R.refusals.add(-old.refusals)]
+        try:
+            R(key).update(actions=actions, condition=condition)
+        except UpdateError as e:
+            if _is_condition_failure(e):
+                return False
+            raise
+        return True
+
+    def reset_in_flight(self, key: str) -> None:
+        """No execution of the job is running: nothing of it is in flight."""
+        R = RateLimitRecord
+        R(key).update(actions=[R.in_flight.set(0)])
 
 
 # --------------------------------------------------------------------------- templates

@@ -471,6 +471,26 @@ export interface Job {
   error_message?: string | null;
   created_at?: string;
   finished_at?: string | null;
+  /** Calls in flight: the adaptive target, how many now, and what limits the target. */
+  concurrency?: JobConcurrency | null;
+}
+
+/** Why the in-flight target is where it is (see docs/architecture.md). */
+export type ConcurrencyLimit = "rpm" | "otpm" | "latency" | "cap" | "ceiling" | "backoff" | "breaker";
+
+export interface JobConcurrency {
+  target?: number;
+  in_flight?: number;
+  limit_reason?: ConcurrencyLimit | string;
+  /** Mean seconds per call the target is built on (observed, else the assumption). */
+  latency_s?: number;
+  rate_per_min?: number;
+  /** Share of the account rate in use after back-off (1: all of it). */
+  rate_share?: number;
+  cap?: number | null;
+  ceiling?: number;
+  /** Epoch seconds until which every call waits (the provider kept refusing). */
+  breaker_open_until?: number | null;
 }
 
 export interface CoverageMatrix {

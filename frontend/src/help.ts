@@ -11,6 +11,8 @@ export const HELP = {
   cost: "What it cost to write this conversation with Claude (or the estimate if it has not been written yet).",
   economy:
     "Economy mode sends the work as a batch: it costs about half as much but can take longer (up to several hours) to finish.",
+  concurrency:
+    "How many conversations are being written at the same time. It follows your Anthropic account's limits (requests and output tokens per minute) and how long each answer takes, and slows down by itself when the provider refuses calls. A maximum you set when starting is a cap on top of that.",
   splits:
     "Splitting puts 80% of conversations in a training file, 10% in a validation file (to check progress while training) and 10% in a test file (to measure the result afterwards).",
   budget:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import threading
 import time
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from chalicelib.bootstrap import get_container
-from chalicelib.store.records import GenerationLogRecord, JobItemRecord, TurnsRecord
+from chalicelib.store.records import GenerationLogRecord, JobItemRecord, JobRecord, TurnsRecord
 
 pytestmark = pytest.mark.e2e
 
@@ -331,7 +332,8 @@ def test_retried_item_never_stores_or_bills_twice(api: Any, sim: Any) -> None:
     assert (again.completed, again.failed, again.skipped) == (1, 0, 0)
     assert stored_turn_items(ids) == 1
     assert len(billed_logs(ids)) == 1
-    items = list(JobItemRecord.query(f"{tenant()}#{job['job_id']}"))
+    # One outcome row (the job's conversation ids are kept in rows of their own)
+    items = [r for r in JobItemRecord.query(f"{tenant()}#{job['job_id']}") if r.outcome != "ids"]
     assert len(items) == 1
 
 
@@ -618,3 +620,150 @@ def test_a_judge_call_that_dies_loses_no_generated_conversation(
     assert conv.status == "generated" and stored_turn_items(ids) == 1
     assert conv.quality is not None and conv.quality.judge is None
     assert len(billed_logs(ids)) == 1 == sim.stats()["billed"]
+
+
+def _billed_twice(ids: list[str]) -> list[tuple[str, Any, Any, Any, Any]]:  # debugging aid
+    out = []
+    for cid in ids:
+        answered = [
+            r.doc
+            for r in GenerationLogRecord.query(f"{tenant()}#{cid}")
+            if r.doc.get("response_payload")
+        ]
+        if len(answered) > 1:
+            out += [
+                (cid, d.get("claim_token"), d.get("attempt"), d.get("created_at"), d.get("run_id"))
+                for d in answered
+            ]
+    return out
+
+
+# --------------------------------------------------------------------------- throughput
+@pytest.fixture()
+def fast_account(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """An account whose output-token limit does not bind (the test stack's 80,000 OTPM
+    spaces calls 1.35 s apart until the job has seen its answers' length)."""
+    c = get_container()
+    fast = dataclasses.replace(c.settings, rate_limit_otpm=1_000_000_000)
+    monkeypatch.setattr(c.generation, "settings", fast)
+    monkeypatch.setattr(c.concurrency, "settings", fast)
+    return c
+
+
+def execution_events(arn: str) -> list[str]:
+    sfn = get_container().sfn
+    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    return [e["type"] for e in events]
+
+
+def test_a_large_job_runs_as_distributed_map_executions_paused_and_resumed_once_each(
+    api: Any, sim: Any, fast_account: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = fast_account
+    monkeypatch.setattr(
+        c.jobs,
+        "settings",
+        dataclasses.replace(
+            c.jobs.settings, distributed_map_min_items=10, distributed_chunk_size=15
+        ),
+    )
+    sim.configure(latency_seconds=0.1)
+    dsid, ids = new_dataset(api, 45)
+    status, accepted, _ = api.post(
+        "/api/conversations/generate-all", {"dataset_id": dsid, "confirm": True}
+    )
+    assert status == 202, accepted
+    # No cap was asked for: the job plans its calls in flight from the account's limits.
+    assert accepted["concurrency"]["cap"] is None
+    assert accepted["concurrency"]["target"] >= 1
+    job_id = accepted["job_id"]
+    job = wait_job(api, job_id, until=("running",))
+    deadline = time.time() + 60
+    while time.time() < deadline and job["completed"] < 8:
+        _, job, _ = api.get(f"/api/jobs/{job_id}")
+        time.sleep(0.05)
+    live = job["concurrency"]
+    assert {"target", "in_flight", "limit_reason", "latency_s"} <= set(live), live
+    assert live["limit_reason"] in ("rpm", "otpm", "ceiling", "cap", "backoff", "breaker")
+    status, paused, _ = api.post(f"/api/jobs/{job_id}/pause")
+    assert status == 200, paused
+    job = wait_job(api, job_id, until=("paused",))
+    done_at_pause = job["completed"]
+    assert 8 <= done_at_pause < 45, job
+    assert job["concurrency"]["in_flight"] == 0
+    for _ in range(50):
+        status, resumed, _ = api.post(f"/api/jobs/{job_id}/resume")
+        if status != 409:
+            break
+        time.sleep(0.1)
+    assert status == 200, resumed
+    job = wait_job(api, job_id, until=("completed", "failed", "cancelled"))
+    assert job["status"] == "completed" and job["completed"] == 45, job
+    # Every conversation was generated once and billed once across pause and resume.
+    assert sim.stats()["billed"] == 45, _billed_twice(ids)
+    assert stored_turn_items(ids) == 45
+    logs = billed_logs(ids)
+    assert sorted(r.doc["conversation_id"] for r in logs) == sorted(ids)
+    assert round(sum(r.doc["cost_usd"] for r in logs), 6) == round(job["cost_usd"], 6)
+    # Each execution ran its items as a Distributed Map read from S3, results to S3.
+    stored = c.job_repo.get(tenant(), job_id)
+    # The job item, updated for every conversation, does not carry the 45 ids.
+    assert JobRecord.get(tenant(), job_id).conversation_ids == []
+    assert sorted(c.job_repo.conversation_ids(stored)) == sorted(ids)
+    assert len(stored.execution_arns) >= 3  # chunks of 15, and the resume starts another
+    for arn in stored.execution_arns:
+        events = execution_events(arn)
+        if "MapRunStarted" not in events:
+            continue  # the pause's drained execution, or the last one with nothing left
+        assert "MapRunSucceeded" in events and "MapStateSucceeded" in events, events
+    name = stored.execution_arns[0].rsplit(":", 1)[-1]
+    prefix = f"jobs/{tenant()}/{job_id}/{name}/"
+    keys = [
+        o["Key"]
+        for o in c.s3.list_objects_v2(Bucket=c.settings.export_bucket, Prefix=prefix)["Contents"]
+    ]
+    assert prefix + "items.json" in keys
+    history = c.sfn.get_execution_history(executionArn=stored.execution_arns[0], maxResults=1000)
+    (run_arn,) = [
+        e["mapRunStartedEventDetails"]["mapRunArn"]
+        for e in history["events"]
+        if e["type"] == "MapRunStarted"
+    ]
+    manifest = f"jobs/map-runs/{run_arn.rsplit(':', 1)[-1]}/manifest.json"
+    written = json.loads(
+        c.s3.get_object(Bucket=c.settings.export_bucket, Key=manifest)["Body"].read()
+    )
+    assert written["MapRunArn"] == run_arn
+    body = c.s3.get_object(Bucket=c.settings.export_bucket, Key=prefix + "items.json")["Body"]
+    items = json.loads(body.read())
+    assert len(items) == 15 and {i["claim"] for i in items} == {name}
+
+
+def test_a_provider_that_keeps_refusing_pauses_the_job_without_failing_or_billing(
+    api: Any, sim: Any, fast_account: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = fast_account
+    monkeypatch.setattr(c.concurrency, "breaker_cooldown_s", 0.3)
+    sim.configure(rate_429=1.0, retry_after_seconds=0.1, seed=2)
+    dsid, ids = new_dataset(api, 12)
+    status, accepted, _ = api.post(
+        "/api/conversations/generate-all", {"dataset_id": dsid, "confirm": True}
+    )
+    assert status == 202, accepted
+    job = wait_job(api, accepted["job_id"], until=("paused", "completed", "failed"), timeout=120)
+    assert job["status"] == "paused" and job["pause_reason"] == "provider_refusing", job
+    # No conversation was failed for the provider's refusals, and nothing was billed.
+    assert job["failed"] == 0 and job["completed"] == 0, job
+    assert sim.stats()["billed"] == 0
+    assert all(d.get("billing") == "none" for d in all_logs(ids))
+    assert job["cost_usd"] == 0
+    _, trail, _ = api.get(f"/api/audit?entity_id={job['job_id']}&action=job.pause")
+    assert [r["after"]["pause_reason"] for r in trail["items"]] == ["provider_refusing"], trail
+    # The provider is back: resume generates every conversation, each billed once.
+    sim.configure(rate_429=0.0)
+    status, resumed, _ = api.post(f"/api/jobs/{job['job_id']}/resume")
+    assert status == 200, resumed
+    job = wait_job(api, job["job_id"], until=("completed", "failed", "cancelled"))
+    assert job["completed"] == 12, job
+    assert sim.stats()["billed"] == 12
+    assert stored_turn_items(ids) == 12

@@ -248,13 +248,27 @@ def test_state_machine_is_the_asl_with_function_arns(sam: dict[str, Any]) -> Non
         assert mapping[placeholder] == {"Fn::GetAtt": [logical, "Arn"]}
         assert res(sam, logical)["Type"] == "AWS::Serverless::Function"
     assert mapping["NotificationTopicArn"] == {"Ref": "NotificationTopic"}
+    assert mapping["ExportBucketName"] == {"Ref": "ExportBucket"}  # the ResultWriter's
     # The role may invoke exactly those functions.
     role = res(sam, machine["Properties"]["RoleArn"]["Fn::GetAtt"][0])
-    (policy,) = role["Properties"]["Policies"]
+    policies = {p["PolicyName"]: p for p in role["Properties"]["Policies"]}
+    assert set(policies) == {"invoke-and-notify", "distributed-map"}
     invoke = next(
-        s for s in policy["PolicyDocument"]["Statement"] if s["Action"] == "lambda:InvokeFunction"
+        s
+        for s in policies["invoke-and-notify"]["PolicyDocument"]["Statement"]
+        if s["Action"] == "lambda:InvokeFunction"
     )
     assert invoke["Resource"] == [{"Fn::GetAtt": [fn, "Arn"]} for fn in WORKFLOW_FUNCTIONS.values()]
+    # The Distributed Map: its child executions, and jobs/ in the export bucket only.
+    dm = {s["Sid"]: s for s in policies["distributed-map"]["PolicyDocument"]["Statement"]}
+    assert dm["ChildExecutions"]["Action"] == "states:StartExecution"
+    assert (
+        "stateMachine:brightrun-${Stage}-generation" in dm["ChildExecutions"]["Resource"]["Fn::Sub"]
+    )
+    assert dm["ChildExecutionState"]["Resource"]["Fn::Sub"].endswith(
+        "execution:brightrun-${Stage}-generation/*"
+    )
+    assert dm["ItemsAndResults"]["Resource"] == {"Fn::Sub": "${ExportBucket.Arn}/jobs/*"}
 
 
 def test_tables_keys_start_with_the_tenant(sam: dict[str, Any]) -> None:

@@ -11,7 +11,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from chalicelib.domain.errors import TransientGenerationError
+from chalicelib.domain.errors import (
+    ProviderOverloadedError,
+    ProviderRateLimitError,
+    TransientGenerationError,
+)
 from chalicelib.generation.llm_client import AnthropicLLMClient, LLMRequest, unanswered_attempts
 from chalicelib.local.llm_simulator import LLMSimulator, SimulatorConfig
 
@@ -57,3 +61,20 @@ def test_timed_out_attempts_before_an_answer_are_counted_on_the_response(
     assert any(seen), seen  # some calls needed a retry after a timeout
     sim.configure(rate_timeout=0.0)
     assert client.create(REQUEST).unanswered_attempts == 0  # counted per call
+
+
+def test_refusals_are_told_apart_from_other_errors(sim: LLMSimulator) -> None:
+    """429 and 529 are the provider declining the call (the back-off counts them); a
+    500 is a failure of the call itself (retried, but no verdict on the rate)."""
+    client = AnthropicLLMClient("sim", sim.url, timeout=5, max_retries=0)
+    expected = {
+        "rate_429": ProviderRateLimitError,
+        "rate_529": ProviderOverloadedError,
+        "rate_500": TransientGenerationError,
+    }
+    for fault, error in expected.items():
+        sim.configure(**{fault: 1.0})
+        with pytest.raises(TransientGenerationError) as caught:
+            client.create(REQUEST)
+        assert type(caught.value) is error, (fault, caught.value)
+        sim.configure(**{fault: 0.0})

@@ -385,6 +385,29 @@ def test_rpm_limit_is_enforced_with_a_correct_retry_after() -> None:
         assert sim.stats()["billed"] == 4
 
 
+def test_otpm_limit_refuses_while_the_window_holds_the_output_tokens() -> None:
+    clock = FakeClock()
+    with LLMSimulator(SimulatorConfig(latency_seconds=0, seed=4), clock=clock) as sim:
+        client = anthropic.Anthropic(api_key="sim", base_url=sim.url, max_retries=0)
+        first = client.messages.create(**tool_params())
+        per_answer = first.usage.output_tokens
+        # Room for two answers: the third request finds the window full.
+        sim.configure(otpm_limit=2 * per_answer)
+        sim.reset_stats()
+        client.messages.create(**tool_params())
+        clock.now += 20
+        client.messages.create(**tool_params())
+        with pytest.raises(anthropic.RateLimitError) as caught:
+            client.messages.create(**tool_params())
+        assert "output tokens per minute" in str(caught.value)
+        # The oldest answer leaves the window 40 s later; then there is room again.
+        assert caught.value.response.headers["retry-after"] == "40"
+        clock.now += 40.5
+        client.messages.create(**tool_params())
+        stats = sim.stats()
+        assert stats["billed"] == 3 and stats["rate_limited"] == 1
+
+
 def test_concurrent_requests_respect_the_rpm_limit() -> None:
     config = SimulatorConfig(latency_seconds=0.02, rpm_limit=5, seed=3)
     with LLMSimulator(config) as sim:

@@ -771,3 +771,67 @@ def test_a_consistent_read_on_a_global_index_is_still_refused(table: Table) -> N
     key = DynamoType({"S": "g0"})
     with pytest.raises(MockValidationException, match="Consistent reads"):
         query_page(Table.query, table, key, "g", None, index_name="by_g", consistent_read=True)
+
+
+# --------------------------------------------------------------------------- Step Functions
+def test_the_interpreter_patches_refuse_another_moto_version() -> None:
+    from chalicelib.local.moto_patches import PINNED_MOTO, require_pinned_moto
+
+    require_pinned_moto()  # the installed one
+    with pytest.raises(RuntimeError, match=f"patches moto {PINNED_MOTO}"):
+        require_pinned_moto("5.3.0")
+
+
+def test_a_distributed_map_worker_runs_more_items_than_the_recursion_limit() -> None:
+    """moto's worker recursed once per item: 1,500 items at MaxConcurrency 1 died with
+    RecursionError (the limit is 1,000 frames). The patched worker loops."""
+    import json
+    import sys
+    import time
+
+    import boto3
+    from moto import mock_aws
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor.distributed_item_processor_worker import (
+        DistributedItemProcessorWorker,
+    )
+
+    from chalicelib.local.moto_patches import _distributed_eval_pool
+
+    install()
+    assert DistributedItemProcessorWorker._eval_pool is _distributed_eval_pool
+    items = 1500
+    assert items > sys.getrecursionlimit()
+    definition = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "MaxConcurrency": 1,
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Echo",
+                    "States": {"Echo": {"Type": "Pass", "End": True}},
+                },
+                "End": True,
+            }
+        },
+    }
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        sfn = boto3.client("stepfunctions", region_name="us-east-1")
+        arn = sfn.create_state_machine(
+            name="dm",
+            definition=json.dumps(definition),
+            roleArn="arn:aws:iam::123456789012:role/sm",
+        )["stateMachineArn"]
+        run = sfn.start_execution(
+            stateMachineArn=arn, input=json.dumps({"items": list(range(items))})
+        )
+        deadline = time.time() + 120
+        status = "RUNNING"
+        while status == "RUNNING" and time.time() < deadline:
+            time.sleep(0.2)
+            status = sfn.describe_execution(executionArn=run["executionArn"])["status"]
+        described = sfn.describe_execution(executionArn=run["executionArn"])
+        assert status == "SUCCEEDED", described
+        assert json.loads(described["output"]) == list(range(items))

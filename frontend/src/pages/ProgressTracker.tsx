@@ -7,6 +7,33 @@ import { duration, money } from "../format";
 import { HELP } from "../help";
 import type { JobTracker } from "../jobs";
 
+const LIMIT_TEXT: Record<string, string> = {
+  rpm: "your account's requests per minute",
+  otpm: "your account's output tokens per minute",
+  latency: "the time each answer takes",
+  cap: "the maximum you chose",
+  ceiling: "the deployment's Lambda concurrency",
+  backoff: "backing off: the provider refused calls",
+  breaker: "waiting: the provider keeps refusing calls",
+};
+
+const PAUSE_TEXT: Record<string, string> = {
+  user: "paused by you",
+  budget: "the budget was reached",
+  provider_refusing:
+    "the model provider kept refusing calls (rate limited or overloaded). Nothing was charged for the refused calls; resume when the provider is back to normal",
+};
+
+/** "12 of 75 calls in flight · limited by …" for the running job. */
+export function concurrencyText(c: NonNullable<Job["concurrency"]>): string {
+  const parts: string[] = [];
+  if (c.target !== undefined) parts.push(`${c.in_flight ?? 0} of ${c.target} calls in flight`);
+  if (c.limit_reason) parts.push(`limited by ${LIMIT_TEXT[c.limit_reason] ?? c.limit_reason}`);
+  if (c.latency_s) parts.push(`${c.latency_s < 10 ? c.latency_s.toFixed(1) : Math.round(c.latency_s)} s per answer`);
+  if (c.rate_share !== undefined && c.rate_share < 1) parts.push(`at ${Math.round(c.rate_share * 100)}% of the rate limit`);
+  return parts.join(" · ");
+}
+
 const STATUS_TEXT: Record<Job["status"], string> = {
   queued: "Waiting to start",
   running: "Generating",
@@ -103,6 +130,12 @@ export function ProgressTracker({ tracker, onShowGenerated }: { tracker: JobTrac
             Time left: {job.eta_seconds !== null && job.eta_seconds !== undefined ? `about ${duration(job.eta_seconds)}` : "calculating…"}
           </span>
         )}
+        {active && job.concurrency && (
+          <span data-testid="progress-concurrency" data-limit={job.concurrency.limit_reason ?? ""}>
+            {concurrencyText(job.concurrency)}
+            <Help text={HELP.concurrency} />
+          </span>
+        )}
         <span data-testid="progress-cost">
           Spent {money(job.cost_usd)} of {money(job.estimated_cost_usd)} estimated
           {budget !== null ? ` · budget ${money(budget)}` : ""}
@@ -118,7 +151,7 @@ export function ProgressTracker({ tracker, onShowGenerated }: { tracker: JobTrac
       ))}
       {job.status === "paused" && job.pause_reason && (
         <div className="banner banner-warning small" data-testid="progress-pause-reason">
-          Paused: {job.pause_reason}
+          Paused: {PAUSE_TEXT[job.pause_reason] ?? job.pause_reason}
         </div>
       )}
       {tracker.error && <div className="small text-warn">Could not refresh progress: {tracker.error} (retrying)</div>}
