@@ -130,7 +130,7 @@ export function ProgressTracker({ tracker, onShowGenerated }: { tracker: JobTrac
             Time left: {job.eta_seconds !== null && job.eta_seconds !== undefined ? `about ${duration(job.eta_seconds)}` : "calculating…"}
           </span>
         )}
-        {active && job.concurrency && (
+        {job.status === "running" && job.concurrency && (
           <span data-testid="progress-concurrency" data-limit={job.concurrency.limit_reason ?? ""}>
             {concurrencyText(job.concurrency)}
             <Help text={HELP.concurrency} />
