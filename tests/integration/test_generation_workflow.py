@@ -345,6 +345,43 @@ def test_a_job_whose_execution_died_resumes_by_itself(
     assert ("job.resume", "system") in actions and ("job.recover", "system") in actions
 
 
+def test_a_workflow_whose_state_is_unknown_is_never_resumed_beside_itself(
+    api: Any, sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Step Functions failing to answer (throttled, unreachable) is not a dead execution:
+    the stalled-job check and Resume must not start a second one beside a live one."""
+    from botocore.exceptions import ClientError
+
+    sim.configure(latency_seconds=0.3)
+    c = get_container()
+    dsid, ids = new_dataset(api, 6)
+    _, accepted, _ = api.post(
+        "/api/conversations/generate-all",
+        {"dataset_id": dsid, "max_concurrency": 1, "confirm": True},
+    )
+    job_id = accepted["job_id"]
+    wait_job(api, job_id, until=("running",))
+    real_describe = c.jobs.sfn.describe_execution
+
+    def throttled(**kwargs: Any) -> Any:
+        raise ClientError(
+            {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}},
+            "DescribeExecution",
+        )
+
+    monkeypatch.setattr(c.jobs.sfn, "describe_execution", throttled)
+    (outcome,) = [r for r in c.jobs.recover_stalled(grace_seconds=0) if r["job_id"] == job_id]
+    assert outcome["outcome"] == "error"
+    status, body, _ = api.post(f"/api/jobs/{job_id}/pause")
+    assert status == 502 and body["error"]["code"] == "upstream_error", body
+    monkeypatch.setattr(c.jobs.sfn, "describe_execution", real_describe)
+    assert len(c.job_repo.get(tenant(), job_id).execution_arns) == 1
+    job = wait_job(api, job_id, until=("completed", "failed", "cancelled"))
+    assert job["status"] == "completed" and job["completed"] == 6, job
+    _, trail, _ = api.get(f"/api/audit?entity_id={job_id}&limit=100")
+    assert "job.resume" not in {r["action"] for r in trail["items"]}
+
+
 def test_retried_item_never_stores_or_bills_twice(api: Any, sim: Any) -> None:
     _dsid, ids = new_dataset(api, 1)
     _status, accepted, _ = api.post("/api/conversations/generate", {"conversation_id": ids[0]})
