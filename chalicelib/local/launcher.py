@@ -34,9 +34,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from chalicelib.library_pins import require_version
+
 log = logging.getLogger("brightrun.local")
 
 ROOT = Path(__file__).resolve().parents[2]
+PINNED_CHALICE = "1.34.0"  # thread_local_requests swaps in chalice.local's class
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 STAGE = "local"
@@ -175,6 +178,8 @@ def thread_local_requests(app_obj: Any) -> None:
     stored another reviewer's notes, and that reviewer got the 409)."""
     from chalice.local import LocalChalice
 
+    # The swap relies on LocalChalice keeping current_request per thread (its internals).
+    require_version("chalice", PINNED_CHALICE, "chalicelib/local/launcher.py")
     if not isinstance(app_obj, LocalChalice):
         app_obj.__class__ = type("ThreadLocalChalice", (LocalChalice, type(app_obj)), {})
 
@@ -185,6 +190,10 @@ class TrackingMotoServer:
     def __init__(self, host: str, port: int) -> None:
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
+        from chalicelib.local.moto_patches import require_pinned_moto
+
+        # entry() below replaces the server's private _server_entry and sets _server.
+        require_pinned_moto()
         self._inner = ThreadedMotoServer(host, port, verbose=False)
         self.dirty = threading.Event()
         self.write_gate = threading.RLock()

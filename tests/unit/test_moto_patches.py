@@ -774,14 +774,6 @@ def test_a_consistent_read_on_a_global_index_is_still_refused(table: Table) -> N
 
 
 # --------------------------------------------------------------------------- Step Functions
-def test_the_interpreter_patches_refuse_another_moto_version() -> None:
-    from chalicelib.local.moto_patches import PINNED_MOTO, require_pinned_moto
-
-    require_pinned_moto()  # the installed one
-    with pytest.raises(RuntimeError, match=f"patches moto {PINNED_MOTO}"):
-        require_pinned_moto("5.3.0")
-
-
 def test_a_distributed_map_worker_runs_more_items_than_the_recursion_limit() -> None:
     """moto's worker recursed once per item: 1,500 items at MaxConcurrency 1 died with
     RecursionError (the limit is 1,000 frames). The patched worker loops."""
