@@ -1,6 +1,6 @@
 """Bright Run Conversation Studio: HTTP routes and workflow steps.
 
-Handlers stay thin (DESIGN.md rule 1): parse and validate, call one service, serialise.
+Handlers stay thin (design rule 1, docs/architecture.md): parse and validate, call one service, serialise.
 Everything else lives in ``chalicelib/``.
 """
 

@@ -1,6 +1,6 @@
 """Builds clients, repositories and services once per container (lazily, thread-safe).
 
-Nothing here runs at import time (DESIGN.md rule 2). Tests and the local launcher call
+Nothing here runs at import time (design rule 2, docs/architecture.md). Tests and the local launcher call
 ``reset_container()`` after changing the environment.
 """
 
@@ -17,6 +17,7 @@ import boto3
 from botocore.config import Config
 
 from chalicelib.config import Settings, get_settings
+from chalicelib.datasets.service import DatasetService
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.ports import TokenCounter
 from chalicelib.export.service import ExportService
@@ -30,7 +31,6 @@ from chalicelib.generation.notifier import Notifier
 from chalicelib.generation.rate_limit import SharedRateLimiter
 from chalicelib.generation.service import GenerationService
 from chalicelib.generation.templates import TemplateService
-from chalicelib.planning.service import DatasetService
 from chalicelib.quality.duplicates import (
     CELL_DUPLICATE_THRESHOLD,
     NEAR_DUPLICATE_THRESHOLD,

@@ -1,4 +1,4 @@
-"""Errors are types (DESIGN.md rule 4): the API maps them to HTTP status by class.
+"""Errors are types (design rule 4, docs/architecture.md): the API maps them to HTTP status by class.
 
 Workflow task errors carry distinct class names because the ASL ``Retry``/``Catch``
 clauses match on the Lambda's ``errorType``, which is the exception class name.
@@ -79,11 +79,6 @@ class UnauthorizedError(DomainError):
     code = "unauthorized"
 
 
-class ForbiddenError(DomainError):
-    status_code = 403
-    code = "forbidden"
-
-
 class RateLimitedError(DomainError):
     status_code = 429
     code = "rate_limited"
@@ -132,10 +127,6 @@ class PermanentGenerationError(Exception):
 
 class MalformedResponseError(PermanentGenerationError):
     pass
-
-
-class ItemSkipped(Exception):
-    """The item is no longer eligible (already generated, deleted, job cancelled)."""
 
 
 class UpstreamServiceError(DomainError):

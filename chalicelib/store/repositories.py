@@ -1,6 +1,6 @@
 """DynamoDB repositories (pynamodb). Every method takes the tenant id first.
 
-Writes that a retry can repeat are conditional (DESIGN.md rule 5); review edits use an
+Writes that a retry can repeat are conditional (design rule 5, docs/architecture.md); review edits use an
 explicit ``version`` number as optimistic lock (a stale write is a ``StaleVersionError``).
 """
 
@@ -1912,10 +1912,6 @@ class DynamoDatasetPurger:
                 progress.job_items += 1
         JobRecord(tenant_id, job_id).delete()
         progress.jobs += 1
-
-
-def now_seconds() -> float:
-    return time.time()
 
 
 __all__ = [

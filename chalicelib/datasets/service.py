@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from chalicelib.domain.dataset_rules import active_jobs, require_no_active_job, require_writable
-from chalicelib.domain.errors import ConflictError, ValidationError
+from chalicelib.domain.errors import ConflictError
 from chalicelib.domain.model_names import check_model_name
 from chalicelib.domain.models import (
     Chunk,
@@ -541,9 +541,3 @@ def applied_filters(query: Any) -> dict[str, Any]:
 
 def _taxonomy_counts(t: Taxonomy) -> dict[str, int]:
     return {k: len(getattr(t, k)) for k in ("personas", "emotions", "topics", "intents", "tones")}
-
-
-def require_dict(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ValidationError(f"{what} must be a JSON object")
-    return value
