@@ -50,14 +50,14 @@ checkov: $(CHECKOV_STAMP)
 		--skip-download --quiet --compact
 
 dev: setup frontend
-	$(PY) -m chalicelib.local.launcher --port $(PORT)
+	$(PY) -m devstack.launcher --port $(PORT)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP) $(FRONT_STAMP)
-	$(VENV)/bin/mypy app.py chalicelib infra
+	$(VENV)/bin/mypy app.py chalicelib devstack infra
 	cd frontend && npm run typecheck --silent
 
 test: setup frontend browser

@@ -17,7 +17,7 @@ from chalicelib.domain.errors import (
     TransientGenerationError,
 )
 from chalicelib.generation.llm_client import AnthropicLLMClient, LLMRequest, unanswered_attempts
-from chalicelib.local.llm_simulator import LLMSimulator, SimulatorConfig
+from devstack.llm_simulator import LLMSimulator, SimulatorConfig
 
 REQUEST = LLMRequest(
     model="claude-sonnet-4-6",

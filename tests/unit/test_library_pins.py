@@ -10,8 +10,8 @@ import pytest
 
 from chalicelib import library_pins
 from chalicelib.library_pins import UnpinnedLibraryError, installed_version, require_version
-from chalicelib.local import launcher, moto_patches
 from chalicelib.store import records, wire
+from devstack import launcher, moto_patches
 
 ROOT = Path(__file__).resolve().parents[2]
 

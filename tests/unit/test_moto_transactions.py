@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from chalicelib.local import moto_patches
+from devstack import moto_patches
 
 TABLE = "tx"
 

@@ -171,7 +171,7 @@ PINNED_MOTO = "5.2.5"  # every patch in this module replaces internals of exactl
 
 def require_pinned_moto(version: str | None = None) -> None:
     """The patches copy or replace moto internals: another version must be re-checked."""
-    require_version("moto", PINNED_MOTO, "chalicelib/local/moto_patches.py", found=version)
+    require_version("moto", PINNED_MOTO, "devstack/moto_patches.py", found=version)
 
 
 def _distributed_eval_pool(self: Any, job: Any, worker_frame: Any) -> None:
