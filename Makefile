@@ -55,6 +55,7 @@ dev: setup frontend
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
 
 typecheck: $(STAMP) $(FRONT_STAMP)
 	$(VENV)/bin/mypy app.py chalicelib devstack infra
@@ -86,4 +87,4 @@ deploy: setup frontend
 	$(PY) -m infra.deploy $(if $(STAGE),--stage $(STAGE)) $(if $(REGION),--region $(REGION)) $(if $(ALARM_EMAIL),--alarm-email $(ALARM_EMAIL)) $(if $(DRY_RUN),--dry-run)
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) frontend/node_modules frontend/dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) frontend/node_modules frontend/dist .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
