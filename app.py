@@ -38,7 +38,7 @@ from chalicelib.domain.errors import (
     ValidationError,
 )
 from chalicelib.domain.models import TRASH_RETENTION_DAYS, ConversationStatus, ExportFormat
-from chalicelib.review.listing import FILTER_DIMENSIONS, ListQuery
+from chalicelib.readmodel.listing import FILTER_DIMENSIONS, ListQuery
 from chalicelib.workflows import handlers as workflow
 
 app = Chalice(app_name="conversation-studio")

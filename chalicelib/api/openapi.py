@@ -14,7 +14,7 @@ from pydantic.json_schema import models_json_schema
 
 from chalicelib.api import schemas as s
 from chalicelib.domain.models import ExportFormat
-from chalicelib.review.listing import ENUM_FILTERS, PAGE_SIZES, SORT_FIELDS, SORT_ORDERS
+from chalicelib.readmodel.listing import ENUM_FILTERS, PAGE_SIZES, SORT_FIELDS, SORT_ORDERS
 
 FILTER_PARAMS = ["persona", "emotion", "topic", "intent", "tone", "tier", "status"]
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from chalicelib.audit.log import AuditLog, snapshot
 from chalicelib.domain.dataset_rules import active_jobs, require_no_active_job, require_writable
 from chalicelib.domain.errors import ConflictError
 from chalicelib.domain.model_names import check_model_name
@@ -28,7 +29,6 @@ from chalicelib.planning.coverage import analyze_coverage, plan_gap_fill, scope_
 from chalicelib.planning.imports import parse_chunks_csv, parse_chunks_json, parse_taxonomy
 from chalicelib.planning.planner import pair_coverage, plan_conversations
 from chalicelib.planning.sample_data import load_sample_dataset
-from chalicelib.review.audit import AuditLog, snapshot
 from chalicelib.store.repositories import DynamoConversationRepository, DynamoDatasetRepository
 
 DATASET_FIELDS = (

@@ -2,7 +2,7 @@
 
 Services depend on these, not on the DynamoDB, S3 or Anthropic adapters, so their rules
 can be tested against in-memory fakes. The adapters live in ``chalicelib.store`` and
-``chalicelib.generation.llm_client``.
+``chalicelib.llm.client``.
 """
 
 from __future__ import annotations

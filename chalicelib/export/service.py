@@ -29,6 +29,7 @@ from datetime import date, datetime, timedelta
 from itertools import islice
 from typing import IO, Any, Final
 
+from chalicelib.audit.log import AuditLog
 from chalicelib.domain.errors import (
     DomainError,
     ExportFailedError,
@@ -85,7 +86,6 @@ from chalicelib.export.trainers import (
     trainer_configs,
 )
 from chalicelib.generation.service import system_prompt_for
-from chalicelib.review.audit import AuditLog
 from chalicelib.store.export_source import DynamoExportSource
 from chalicelib.store.repositories import (
     DynamoConversationRepository,

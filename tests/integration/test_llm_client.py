@@ -16,7 +16,7 @@ from chalicelib.domain.errors import (
     ProviderRateLimitError,
     TransientGenerationError,
 )
-from chalicelib.generation.llm_client import AnthropicLLMClient, LLMRequest, unanswered_attempts
+from chalicelib.llm.client import AnthropicLLMClient, LLMRequest, unanswered_attempts
 from devstack.llm_simulator import LLMSimulator, SimulatorConfig
 
 REQUEST = LLMRequest(
