@@ -38,7 +38,8 @@ from functools import cached_property
 from typing import Any
 
 from chalicelib.domain.errors import ValidationError
-from chalicelib.domain.models import Conversation, ConversationStatus, Tier
+from chalicelib.domain.filters import FILTERS, validate_filters
+from chalicelib.domain.models import Conversation
 from chalicelib.domain.search import SearchTerm, matches_all, parse_query, searchable
 from chalicelib.store.repositories import (
     ConversationRow,
@@ -47,7 +48,6 @@ from chalicelib.store.repositories import (
 )
 
 PAGE_SIZES = (25, 50, 100)
-FILTER_DIMENSIONS = ("persona", "emotion", "topic", "intent", "tone", "tier", "status")
 SORT_FIELDS = (
     "conversation_id",
     "persona",
@@ -67,12 +67,6 @@ SORT_FIELDS = (
     "title",
     "attention",
 )
-# Filters whose values are a fixed set (the others are the dataset's taxonomy names): an
-# unknown value is a 400 naming the allowed ones, not a filter that matches nothing.
-ENUM_FILTERS: dict[str, tuple[str, ...]] = {
-    "tier": tuple(t.value for t in Tier),
-    "status": tuple(s.value for s in ConversationStatus),
-}
 SORT_ORDERS = ("asc", "desc")
 
 
@@ -149,7 +143,7 @@ class IndexedRow:
 
     @classmethod
     def of(cls, c: Conversation, turn_text: str) -> IndexedRow:
-        values = {name: _plain(getattr(c, name)) for name in FILTER_DIMENSIONS}
+        values = {f.name: f.value(c) for f in FILTERS}
         keys: dict[str, Any] = {}
         for name in SORT_FIELDS:
             if name in DERIVED_SORTS:
@@ -393,18 +387,9 @@ class ConversationIndex:
             )
         if query.page < 1:
             raise ValidationError("page must be >= 1", {"field": "page"})
-        unknown = sorted(set(query.filters) - set(FILTER_DIMENSIONS))
-        if unknown:
-            raise ValidationError(
-                f"unknown filter '{unknown[0]}'", {"allowed": list(FILTER_DIMENSIONS)}
-            )
-        for dim, allowed in ENUM_FILTERS.items():
-            bad = [v for v in query.filters.get(dim, []) if v not in allowed]
-            if bad:
-                raise ValidationError(
-                    f"unknown {dim} '{bad[0]}': {dim} must be one of {', '.join(allowed)}",
-                    {"field": dim, "value": bad[0], "allowed": list(allowed)},
-                )
+        # An unknown dimension, or a value outside a fixed set, is a 400 naming the
+        # allowed ones, not a filter that matches nothing.
+        validate_filters(query.filters)
 
     def _ordered(
         self, tenant_id: str, dataset_ids: Sequence[str], query: ListQuery
