@@ -39,6 +39,8 @@ def conv(**kw: Any) -> Conversation:
         "status": ConversationStatus.APPROVED,
         "quality_score": 7.5,
     }
+    for f in FILTERS:  # a value for every free-text dimension, listed above or not
+        base.setdefault(f.name, f"some {f.name}")
     return Conversation(**(base | kw))
 
 
