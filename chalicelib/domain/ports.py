@@ -7,7 +7,8 @@ can be tested against in-memory fakes. The adapters live in ``chalicelib.store``
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chalicelib.domain.concurrency import Backoff, FlightStats
@@ -24,6 +25,30 @@ class ConversationSource(Protocol):
     """The conversations of one dataset (the API's list index, or a full read)."""
 
     def conversations(self, tenant_id: str, dataset_id: str) -> Sequence[Conversation]: ...
+
+
+@dataclass
+class ConversationRow:
+    """What the list index keeps per conversation."""
+
+    conversation: Conversation
+    search_text: str
+    deleted: bool
+    updated_ms: int
+
+
+class ConversationSeqReader(Protocol):
+    """The dataset's change counter, bumped after every conversation write."""
+
+    def conversation_seq(self, tenant_id: str, dataset_id: str) -> int: ...
+
+
+class ConversationChanges(Protocol):
+    """A dataset's conversations written after ``since_ms`` (all of them from -1)."""
+
+    def changed_since(
+        self, tenant_id: str, dataset_id: str, since_ms: int
+    ) -> Iterator[ConversationRow]: ...
 
 
 class ActiveTemplates(Protocol):

@@ -40,12 +40,8 @@ from typing import Any
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.filters import FILTERS, validate_filters
 from chalicelib.domain.models import Conversation
+from chalicelib.domain.ports import ConversationChanges, ConversationRow, ConversationSeqReader
 from chalicelib.domain.search import SearchTerm, matches_all, parse_query, searchable
-from chalicelib.store.repositories import (
-    ConversationRow,
-    DynamoConversationRepository,
-    DynamoDatasetRepository,
-)
 
 PAGE_SIZES = (25, 50, 100)
 SORT_FIELDS = (
@@ -218,8 +214,8 @@ def _haystack(c: Conversation, turn_text: str) -> str:
 class ConversationIndex:
     def __init__(
         self,
-        datasets: DynamoDatasetRepository,
-        conversations: DynamoConversationRepository,
+        datasets: ConversationSeqReader,
+        conversations: ConversationChanges,
         cursor_secret: bytes,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
