@@ -22,14 +22,13 @@ from chalicelib.domain.models import (
     Tier,
     TierDistribution,
 )
-from chalicelib.domain.ports import ActiveTemplates
+from chalicelib.domain.ports import ActiveTemplates, DatasetStore, PlannedConversations
 from chalicelib.domain.quality_rules import check_disclaimer_topics
 from chalicelib.generation.prompts import excerpt_free_templates, generation_blockers
 from chalicelib.planning.coverage import analyze_coverage, plan_gap_fill, scope_for_filters
 from chalicelib.planning.imports import parse_chunks_csv, parse_chunks_json, parse_taxonomy
 from chalicelib.planning.planner import pair_coverage, plan_conversations
 from chalicelib.planning.sample_data import load_sample_dataset
-from chalicelib.store.repositories import DynamoConversationRepository, DynamoDatasetRepository
 
 DATASET_FIELDS = (
     "name",
@@ -70,8 +69,8 @@ def _dataset_snapshot(d: Dataset) -> dict[str, Any]:
 class DatasetService:
     def __init__(
         self,
-        datasets: DynamoDatasetRepository,
-        conversations: DynamoConversationRepository,
+        datasets: DatasetStore,
+        conversations: PlannedConversations,
         audit: AuditLog,
         index: Any,  # ConversationIndex
         known_models: Sequence[str] = (),

@@ -247,7 +247,9 @@ class DynamoDatasetRepository:
         key = tenant_key(tenant_id, dataset_id)
         new_ids = {c.chunk_id for c in chunks}
         with ChunkRecord.batch_write() as batch:
-            for old in ChunkRecord.query(key, attributes_to_get=["chunk_id"]):
+            # The hash key too: a delete needs the whole key (with chunk_id alone, the
+            # old chunks were never removed and a re-import kept them).
+            for old in ChunkRecord.query(key, attributes_to_get=["dataset_key", "chunk_id"]):
                 if old.chunk_id not in new_ids:
                     batch.delete(old)
             for chunk in chunks:
