@@ -21,7 +21,6 @@ from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.ports import TokenCounter
 from chalicelib.export.service import ExportService
 from chalicelib.export.tokens import AnthropicTokenCounter
-from chalicelib.finetune.bedrock import BedrockCustomization
 from chalicelib.finetune.service import FineTuneService, FineTuneTarget
 from chalicelib.generation.concurrency import ConcurrencyControl
 from chalicelib.generation.jobs import JobService
@@ -35,6 +34,7 @@ from chalicelib.quality.judging import JudgeService
 from chalicelib.quality.service import QualityService
 from chalicelib.readmodel.listing import ConversationIndex
 from chalicelib.review.service import ReviewService
+from chalicelib.store.bedrock import BedrockCustomization
 from chalicelib.store.judgements import DynamoJudgementCache
 from chalicelib.store.records import configure_records
 from chalicelib.store.repositories import (

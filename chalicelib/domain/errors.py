@@ -129,6 +129,12 @@ class MalformedResponseError(PermanentGenerationError):
     pass
 
 
+class OutsideServiceError(Exception):
+    """An outside service's adapter could not complete a call (refused, throttled,
+    unreachable); the message is the service's reason. The service decides what the
+    caller sees (e.g. a stored failure, or an UpstreamServiceError)."""
+
+
 class UpstreamServiceError(DomainError):
     """A cloud service the request depends on refused or failed it (e.g. Bedrock would
     not start a model customization job); the message carries the service's reason."""
