@@ -129,8 +129,8 @@ def run(
     pause_at: float | None = None,
 ) -> dict[str, Any]:
     from chalicelib.bootstrap import get_container
-    from chalicelib.local.launcher import LocalStack
     from chalicelib.store.records import ConversationRecord, GenerationLogRecord, TurnsRecord
+    from devstack.launcher import LocalStack
 
     third = round(faults / 3, 4)
     env = {

@@ -80,7 +80,7 @@ def make_rows(dataset_id: str, n: int, rng: random.Random) -> list[tuple[Any, st
     """``n`` (Conversation, search_text) pairs with a realistic spread of values."""
     from chalicelib.config import get_settings
     from chalicelib.domain.models import Conversation, ConversationStatus, Tier
-    from chalicelib.quality import synthetic as syn
+    from devstack import synthetic as syn
 
     tenant = get_settings().default_tenant  # AUTH_MODE=none: every caller's tenant
     statuses = [s for s, _ in STATUS_WEIGHTS]
@@ -270,7 +270,7 @@ def main() -> int:
 
     os.environ.setdefault("EXPENSIVE_ROUTE_RPM", "10000")
     os.environ.setdefault("AUTH_MODE", "none")  # measures the list, not sign-in
-    from chalicelib.local.launcher import LocalStack
+    from devstack.launcher import LocalStack
 
     load_before = os.getloadavg()[0]
     stack = LocalStack(port=0, data_dir=Path(tempfile.mkdtemp()), persist=False, quiet=True).start()

@@ -1,4 +1,4 @@
-"""API request/response schemas (kept apart from domain models, DESIGN.md rule 3).
+"""API request/response schemas (kept apart from domain models, design rule 3 in docs/architecture.md).
 
 Request models forbid unknown fields so a typo is a 400, not a silently ignored field.
 The OpenAPI document is generated from these models (``chalicelib.api.openapi``).

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from chalicelib.audit.log import AuditLog
 from chalicelib.config import Settings
 from chalicelib.domain.budget import thresholds_still_reached
 from chalicelib.domain.dataset_rules import require_writable
@@ -44,11 +45,10 @@ from chalicelib.domain.models import (
 )
 from chalicelib.domain.ports import ConversationSource, WorkItems
 from chalicelib.generation.concurrency import ConcurrencyControl
-from chalicelib.generation.llm_client import LLMRequest
-from chalicelib.generation.notifier import Notifier
 from chalicelib.generation.service import GenerationService, attempt_log_ref
+from chalicelib.llm.client import LLMRequest
+from chalicelib.notify.sns import Notifier
 from chalicelib.planning.planner import match_chunks, scenario_from_text
-from chalicelib.review.audit import AuditLog
 from chalicelib.store.repositories import (
     ClaimOutcome,
     DynamoConversationRepository,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from chalicelib.audit.log import AuditLog, snapshot
 from chalicelib.config import Settings
 from chalicelib.domain.budget import BUDGET_THRESHOLDS, budget_step
 from chalicelib.domain.concurrency import BackoffStep, account_rate, target_in_flight
@@ -59,16 +60,7 @@ from chalicelib.domain.models import (
 from chalicelib.domain.ports import GenerationLogReader
 from chalicelib.domain.retries import RetryPlan, plan_retry
 from chalicelib.generation.concurrency import ConcurrencyControl
-from chalicelib.generation.llm_client import (
-    LLMClient,
-    LLMRequest,
-    LLMResponse,
-    Usage,
-    unanswered_attempts,
-)
-from chalicelib.generation.notifier import Notifier
 from chalicelib.generation.parsing import TruncatedResponseError, parse_response
-from chalicelib.generation.pricing import PER_MILLION, cost_usd
 from chalicelib.generation.prompts import (
     build_parameters,
     choose_template,
@@ -77,11 +69,19 @@ from chalicelib.generation.prompts import (
     turn_target,
 )
 from chalicelib.generation.rate_limit import SharedRateLimiter
+from chalicelib.llm.client import (
+    LLMClient,
+    LLMRequest,
+    LLMResponse,
+    Usage,
+    unanswered_attempts,
+)
+from chalicelib.llm.pricing import PER_MILLION, cost_usd
+from chalicelib.notify.sns import Notifier
 from chalicelib.planning.seed_templates import SYSTEM_PROMPT_TEMPLATE
 from chalicelib.quality.duplicates import conversation_text
 from chalicelib.quality.judging import JudgeService
 from chalicelib.quality.scoring import ScoringContext, score_conversation
-from chalicelib.review.audit import AuditLog, snapshot
 from chalicelib.store.repositories import (
     ClaimOutcome,
     DynamoConversationRepository,

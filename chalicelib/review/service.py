@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.audit.log import AuditLog, snapshot
 from chalicelib.domain.dataset_rules import ARCHIVED_MESSAGE, require_writable
 from chalicelib.domain.errors import (
     ConfirmationRequiredError,
@@ -33,8 +34,7 @@ from chalicelib.domain.review_rules import (
     returns_to_review,
     status_after_edit,
 )
-from chalicelib.review.audit import AuditLog, snapshot
-from chalicelib.review.listing import ConversationIndex
+from chalicelib.readmodel.listing import ConversationIndex
 from chalicelib.store.repositories import (
     DynamoAuditRepository,
     DynamoConversationRepository,

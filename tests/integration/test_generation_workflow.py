@@ -245,7 +245,7 @@ def test_a_retry_asks_for_fewer_turns_even_when_the_template_never_names_a_count
 def test_timed_out_calls_are_charged_at_their_estimate(api: Any, sim: Any) -> None:
     """The provider may bill a request that timed out: each such attempt (the SDK's own
     retries included) is logged and charged at the estimate, once."""
-    from chalicelib.generation.llm_client import AnthropicLLMClient
+    from chalicelib.llm.client import AnthropicLLMClient
 
     c = get_container()
     original = c.generation.llm
@@ -607,8 +607,8 @@ def test_economy_mode_uses_message_batches_at_half_price(api: Any, sim: Any) -> 
     assert c.conversation_repo.get(tenant(), ids[0]).quality.judge is not None
     assert len(billed_logs(ids, "judge")) == len(judged)
     assert c.job_repo.get(tenant(), job["job_id"]).cost_usd == pytest.approx(stored.cost_usd)
-    from chalicelib.generation.llm_client import Usage
-    from chalicelib.generation.pricing import cost_usd
+    from chalicelib.llm.client import Usage
+    from chalicelib.llm.pricing import cost_usd
 
     for log in logs + judged:
         u = log.doc

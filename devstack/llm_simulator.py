@@ -29,7 +29,7 @@ Usage::
     ...
     sim.stop()
 
-or ``python -m chalicelib.local.llm_simulator --port 8788`` (config from ``LLM_SIM_*``).
+or ``python -m devstack.llm_simulator --port 8788`` (config from ``LLM_SIM_*``).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ from types import FrameType, TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
-from chalicelib.local.sim_defects import DEFECT_KINDS, plant_defect
+from devstack.sim_defects import DEFECT_KINDS, plant_defect
 
 __all__ = [
     "ENV_VARS",
@@ -2218,7 +2218,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m chalicelib.local.llm_simulator",
+        prog="python -m devstack.llm_simulator",
         description="Offline simulator of the Anthropic Messages API (not Claude). "
         f"Faults and latency come from {', '.join(ENV_VARS)}.",
     )
