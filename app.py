@@ -247,6 +247,14 @@ def put_taxonomy(dataset_id: str) -> Response:
     return respond(views.dataset_out(dataset))
 
 
+@app.route("/api/datasets/{dataset_id}/taxonomy/preview", methods=["POST"], content_types=JSON)
+@handled
+def preview_taxonomy(dataset_id: str) -> Response:
+    who = principal()
+    data = json_body(raw_body(), get_settings().max_body_bytes)
+    return respond(get_container().datasets.taxonomy_impact(who.tenant_id, dataset_id, data))
+
+
 @app.route("/api/datasets/{dataset_id}/chunks", methods=["POST"], content_types=JSON_OR_TEXT)
 @handled
 def import_chunks(dataset_id: str) -> Response:
@@ -296,7 +304,12 @@ def plan_dataset(dataset_id: str) -> Response:
 @handled
 def fill_gaps(dataset_id: str) -> Response:
     who = principal()
-    return respond(get_container().datasets.fill_gaps(who.tenant_id, who.actor, dataset_id), 201)
+    req = body(s.FillGapsRequest) if raw_body().strip() else s.FillGapsRequest()
+    gap = req.gap.model_dump(mode="json", exclude_none=True) if req.gap else None
+    result = get_container().datasets.fill_gaps(
+        who.tenant_id, who.actor, dataset_id, gap, req.count
+    )
+    return respond(result, 201)
 
 
 # ============================================================================ conversations

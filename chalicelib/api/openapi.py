@@ -172,6 +172,17 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "POST",
+        "/api/datasets/{dataset_id}/taxonomy/preview",
+        "What setting this taxonomy would change: names added, removed, redescribed, and the "
+        "conversations using a removed name per status (nothing is written)",
+        s.TaxonomyImpact,
+        200,
+        tag="datasets",
+        errors=(400, 401, 404),
+        request_content={"application/json": {"schema": {"type": "object"}}},
+    ),
+    Route(
+        "POST",
         "/api/datasets/{dataset_id}/chunks",
         "Import document chunks (JSON list or CSV)",
         s.ChunkImportResult,
@@ -197,9 +208,12 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
         "/api/datasets/{dataset_id}/fill-gaps",
-        "Plan the conversations that fill coverage gaps",
+        "Plan the conversations that fill coverage gaps (no body), or count of them for one "
+        'gap ({"gap": {"persona": "...", "topic": "..."} or {"tier": "scenario"}, "count": N})',
         s.PlanResult,
         201,
+        s.FillGapsRequest,
+        body_required=False,
         tag="datasets",
         errors=(400, 401, 404, 409),
     ),

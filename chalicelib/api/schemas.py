@@ -113,6 +113,32 @@ class PlanRequest(Strict):
     replace: bool = False
 
 
+class GapIn(Strict):
+    """One coverage gap: a tier, or dimension values (a pair of them, or one)."""
+
+    tier: Tier | None = None
+    persona: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
+    emotion: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
+    topic: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
+    intent: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
+    tone: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
+
+
+class FillGapsRequest(Strict):
+    gap: GapIn | None = Field(
+        default=None, description="Plan for this gap only (absent: close every gap)"
+    )
+    count: int | None = Field(
+        default=None, ge=1, le=500, description="How many to plan for the gap (1)"
+    )
+
+    @model_validator(mode="after")
+    def _count_needs_gap(self) -> FillGapsRequest:
+        if self.count is not None and self.gap is None:
+            raise ValueError("count is the size of one gap's plan: send gap with it")
+        return self
+
+
 class ConversationPatch(Strict):
     version: int = Field(ge=1, le=2**53, description="The version you read; a stale one gets 409")
     status: Literal["approved", "rejected", "generated"] | None = None
@@ -416,6 +442,28 @@ class DatasetOut(BaseModel):
     )
     archived_at: datetime | None = None
     archived_by: str | None = None
+
+
+class TaxonomyDimensionChange(BaseModel):
+    added: list[str]
+    removed: list[str]
+    redescribed: list[str]
+    kept: int
+
+
+class TaxonomyAffected(BaseModel):
+    dimension: str
+    value: str = Field(description="A removed name that conversations use")
+    total: int
+    by_status: dict[str, int]
+
+
+class TaxonomyImpact(BaseModel):
+    dimensions: dict[str, TaxonomyDimensionChange] = Field(description="By taxonomy field")
+    affected: list[TaxonomyAffected]
+    affected_total: int = Field(description="Conversations using any removed name")
+    affected_not_generated: int = Field(description="Of them, not generated (or failed) yet")
+    note: str
 
 
 class DatasetDeleted(BaseModel):
