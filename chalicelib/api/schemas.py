@@ -196,6 +196,8 @@ class BulkActionRequest(Strict):
     def _one_selection(self) -> BulkActionRequest:
         if (self.ids is None) == (self.filter is None):
             raise ValueError("send either ids or filter")
+        if self.filter is None and (self.expected_count is not None or self.up_to_limit):
+            raise ValueError("expected_count and up_to_limit go with a filter")
         return self
 
 

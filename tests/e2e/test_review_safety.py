@@ -303,6 +303,8 @@ def test_select_all_matching_acts_on_the_lists_filter(api: Any, ds: dict[str, An
         {"action": "approve", "filter": {"dataset_id": dsid, "sort": "nope"}, "confirm": True},
         {"action": "restore", "filter": {"dataset_id": dsid}, "confirm": True},
         {"action": "regenerate", "filter": {"dataset_id": dsid}, "confirm": True},
+        {"action": "approve", "ids": listed[:1], "expected_count": 1},
+        {"action": "approve", "ids": listed[:1], "up_to_limit": True},
     ):
         status, body, _ = api.post(BULK, bad)
         assert_error(status, body, 400, "validation_error")
