@@ -1,4 +1,4 @@
-"""API request/response schemas (kept apart from domain models, DESIGN.md rule 3).
+"""API request/response schemas (kept apart from domain models, design rule 3 in docs/architecture.md).
 
 Request models forbid unknown fields so a typo is a 400, not a silently ignored field.
 The OpenAPI document is generated from these models (``chalicelib.api.openapi``).
@@ -601,6 +601,9 @@ class GenerationLogSummary(BaseModel):
         "or a crash mid-call) and is charged at the conversation's estimate",
     )
     attempt: int | None = None
+    purpose: Literal["generation", "judge"] = Field(
+        default="generation", description="judge: the rubric judge's call on this conversation"
+    )
 
 
 class VersionSummary(BaseModel):

@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from chalicelib.audit.log import AuditLog, snapshot
 from chalicelib.domain.dataset_rules import (
     active_jobs,
     require_no_active_job,
     require_writable,
     taxonomy_impact,
 )
-from chalicelib.domain.errors import ConflictError, ValidationError
+from chalicelib.domain.errors import ConflictError
 from chalicelib.domain.model_names import check_model_name
 from chalicelib.domain.models import (
     Chunk,
@@ -26,7 +27,7 @@ from chalicelib.domain.models import (
     Tier,
     TierDistribution,
 )
-from chalicelib.domain.ports import ActiveTemplates
+from chalicelib.domain.ports import ActiveTemplates, DatasetStore, PlannedConversations
 from chalicelib.domain.quality_rules import check_disclaimer_topics
 from chalicelib.generation.prompts import excerpt_free_templates, generation_blockers
 from chalicelib.planning.coverage import (
@@ -38,8 +39,6 @@ from chalicelib.planning.coverage import (
 from chalicelib.planning.imports import parse_chunks_csv, parse_chunks_json, parse_taxonomy
 from chalicelib.planning.planner import pair_coverage, plan_conversations
 from chalicelib.planning.sample_data import load_sample_dataset
-from chalicelib.review.audit import AuditLog, snapshot
-from chalicelib.store.repositories import DynamoConversationRepository, DynamoDatasetRepository
 
 DATASET_FIELDS = (
     "name",
@@ -81,8 +80,8 @@ def _dataset_snapshot(d: Dataset) -> dict[str, Any]:
 class DatasetService:
     def __init__(
         self,
-        datasets: DynamoDatasetRepository,
-        conversations: DynamoConversationRepository,
+        datasets: DatasetStore,
+        conversations: PlannedConversations,
         audit: AuditLog,
         index: Any,  # ConversationIndex
         known_models: Sequence[str] = (),
@@ -574,9 +573,3 @@ def applied_filters(query: Any) -> dict[str, Any]:
 
 def _taxonomy_counts(t: Taxonomy) -> dict[str, int]:
     return {k: len(getattr(t, k)) for k in ("personas", "emotions", "topics", "intents", "tones")}
-
-
-def require_dict(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ValidationError(f"{what} must be a JSON object")
-    return value
