@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -133,12 +133,19 @@ class TokenTally:
 
     def per_record(self) -> dict[str, int]:
         """conversation_id -> tokens (calibrated when a sample was counted)."""
+        return {cid: tokens for cid, _, tokens in self.records()}
+
+    def records(self) -> Iterator[tuple[str, str, int]]:
+        """(conversation_id, split, tokens) per record in the order written, without a
+        mapping of them all (a manifest of 100,000 records streams from here)."""
         ratio = self._ratio
-        out: dict[str, int] = {}
         for split, ids in self.ids.items():
             for cid, v in zip(ids, self.values[split], strict=True):
-                out[cid] = v if ratio is None else max(round(v * ratio), 1)
-        return out
+                yield cid, split, (v if ratio is None else max(round(v * ratio), 1))
+
+    @property
+    def count(self) -> int:
+        return sum(len(v) for v in self.values.values())
 
     def finish(self) -> None:
         """Collect the exact sample (bounded wait) and decide the tokenizer description."""
