@@ -78,7 +78,7 @@ from chalicelib.export.splits import (
     stratification,
     validate_ratios,
 )
-from chalicelib.export.tokens import TokenTally
+from chalicelib.export.tokens import CompactIds, TokenTally
 from chalicelib.export.trainers import (
     BEDROCK_BASE_MODEL,
     BEDROCK_DEFAULT_HYPERPARAMETERS,
@@ -964,7 +964,7 @@ class _OutFile:
     key: str
     filename: str
     expected: int | None
-    written: list[str] = field(default_factory=list)
+    written: CompactIds = field(default_factory=CompactIds)
     sha256: str = ""
 
     def write(self, chunk: bytes) -> None:
