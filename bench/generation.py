@@ -127,7 +127,6 @@ def run(
     otpm: int | None = None,
     max_in_flight: int = 200,
     pause_at: float | None = None,
-    burst: float | None = None,
 ) -> dict[str, Any]:
     from chalicelib.bootstrap import get_container
     from chalicelib.store.records import ConversationRecord, GenerationLogRecord, TurnsRecord
@@ -162,8 +161,6 @@ def run(
         "EXPENSIVE_ROUTE_RPM": "10000",
         "AUTH_MODE": "none",  # this benchmark measures generation, not sign-in
     }
-    if burst is not None:  # seconds' worth of requests an idle limiter starts at once
-        env["RATE_LIMIT_BURST_SECONDS"] = str(burst)
     with tempfile.TemporaryDirectory() as tmp:
         stack = LocalStack(
             port=0,
@@ -333,20 +330,9 @@ SCENARIOS: dict[str, tuple[str, dict[str, Any], str]] = {
         {"n": 100, "rpm": 600, "latency": 6.0},
         "efficiency >= 0.85",
     ),
-    "latency6-burst": (
-        "answers in 6 s +-20%, 600 RPM, no cap, RATE_LIMIT_BURST_SECONDS=6 (the simulator "
-        "enforces a sliding minute, as a token bucket of a minute's capacity would)",
-        {"n": 100, "rpm": 600, "latency": 6.0, "burst": 6.0},
-        "efficiency >= 0.85",
-    ),
     "latency6-1k": (
         "answers in 6 s +-20%, 1,200 RPM, 1,000 conversations (Distributed Map)",
         {"n": 1000, "rpm": 1200, "latency": 6.0},
-        "efficiency >= 0.85 (bound 50 s)",
-    ),
-    "latency6-1k-burst": (
-        "answers in 6 s +-20%, 1,200 RPM, 1,000 conversations, RATE_LIMIT_BURST_SECONDS=6",
-        {"n": 1000, "rpm": 1200, "latency": 6.0, "burst": 6.0},
         "efficiency >= 0.85 (bound 50 s)",
     ),
     "otpm": (

@@ -211,9 +211,7 @@ class Container:
             conversations=self.conversation_repo,
             jobs=self.job_repo,
             templates=self.templates,
-            limiter=SharedRateLimiter(
-                DynamoRateLimitStore(), burst_seconds=self.settings.rate_limit_burst_seconds
-            ),
+            limiter=SharedRateLimiter(DynamoRateLimitStore()),
             notifier=self.notifier,
             audit=self.audit,
             duplicate_finder=self.duplicates.find,

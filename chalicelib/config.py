@@ -102,12 +102,6 @@ class Settings:
     # Provider limits, per tenant and model (stated by the account's tier: configuration)
     rate_limit_rpm: int = 50
     rate_limit_otpm: int = 80_000
-    # Seconds' worth of requests an idle limiter lets start at once. The provider's
-    # limits are token buckets refilled continuously up to a minute's capacity, so an
-    # idle account accepts more than 1 s at once; 1 s is safe for an account that
-    # enforces its limit over shorter intervals, more reaches the bound sooner when
-    # answers are slow (a refused burst costs retries and backs the job off).
-    rate_limit_burst_seconds: float = 1.0
     # A cap on calls in flight for requests that name none (None: the adaptive target,
     # domain/concurrency.py, alone decides).
     default_max_concurrency: int | None = None
@@ -242,7 +236,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         output_limits=output_limits,
         rate_limit_rpm=_int(env, "RATE_LIMIT_RPM", 50),
         rate_limit_otpm=_int(env, "RATE_LIMIT_OTPM", 80_000),
-        rate_limit_burst_seconds=min(60.0, max(0.0, _float(env, "RATE_LIMIT_BURST_SECONDS", 1.0))),
         default_max_concurrency=_int(env, "DEFAULT_MAX_CONCURRENCY", 0) or None,
         generation_max_in_flight=max(1, _int(env, "GENERATION_MAX_IN_FLIGHT", 100)),
         distributed_map_min_items=_int(env, "DISTRIBUTED_MAP_MIN_ITEMS", 40),

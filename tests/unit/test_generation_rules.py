@@ -277,12 +277,3 @@ def test_generate_item_outlives_the_llm_clients_worst_case_call() -> None:
     settings = Settings()
     worst_case = settings.llm_timeout_seconds * (settings.llm_sdk_retries + 1)
     assert timeout >= worst_case + 30, (timeout, worst_case)
-
-
-def test_the_limiter_burst_is_configured_within_a_minute() -> None:
-    from chalicelib.config import load_settings
-
-    assert load_settings({}).rate_limit_burst_seconds == 1.0
-    assert load_settings({"RATE_LIMIT_BURST_SECONDS": "6"}).rate_limit_burst_seconds == 6.0
-    assert load_settings({"RATE_LIMIT_BURST_SECONDS": "600"}).rate_limit_burst_seconds == 60.0
-    assert load_settings({"RATE_LIMIT_BURST_SECONDS": "-1"}).rate_limit_burst_seconds == 0.0
