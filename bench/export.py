@@ -252,7 +252,7 @@ def _export(
         biggest: list[Any] = [0, None]
 
         def watch() -> None:  # a snapshot at the traced peak (transient growth shows)
-            while not biggest[1] == "stop":
+            while biggest[1] != "stop":
                 current, _ = tracemalloc.get_traced_memory()
                 if current > biggest[0] * 1.1:
                     biggest[0] = current
