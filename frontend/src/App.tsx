@@ -132,10 +132,16 @@ export function App() {
       <div className="app">
         <header className="app-header">
           <div className="brand">
-            <h1>Bright Run Conversation Studio</h1>
+            <h1>
+              <span className="brand-full">Bright Run Conversation Studio</span>
+              <span className="brand-short">
+                Bright Run
+              </span>
+            </h1>
             {health?.llm === "simulator" && (
               <span className="sim-badge" data-testid="simulator-badge" role="note" title={health.llm_note}>
-                Simulator mode: conversations are written by an offline Messages-API simulator, not Claude
+                <span className="brand-full">Simulator mode: conversations are written by an offline Messages-API simulator, not Claude</span>
+                <span className="brand-short">Simulator</span>
               </span>
             )}
             {healthError && (

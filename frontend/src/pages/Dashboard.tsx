@@ -185,6 +185,7 @@ export function Dashboard() {
   const [exportOpen, setExportOpen] = useState(false);
   const [trashOpen, setTrashOpen] = useState(false);
   const [overBudget, setOverBudget] = useState<{ message: string; retry: () => void } | null>(null);
+  const [filtersOpen, setFiltersOpen] = useState(false);
 
   const update = useCallback(
     (next: DashboardState, replace = false) => setSearch(encodeDashboard(next, window.location.search), replace),
@@ -333,22 +334,36 @@ export function Dashboard() {
             </span>
           </h2>
           <span className="spacer" />
-          <button
-            type="button"
-            className="btn btn-primary"
-            onClick={() => setGenTarget({ kind: "all", datasetId })}
-            data-testid="btn-generate-all"
-            title={HELP.generateAll}
-          >
-            Generate all…
-          </button>
-          <Help text={HELP.generateAll} />
-          <button type="button" className="btn" onClick={() => setExportOpen(true)} data-testid="btn-export">
-            Export approved…
-          </button>
           <button type="button" className="btn" onClick={() => setTrashOpen(true)} data-testid="btn-open-trash" title="Deleted conversations (restorable for 30 days)">
             Trash
           </button>
+          {/* On a phone this group is pinned to the bottom of the screen, so the main
+              actions stay in reach however far the list is scrolled. */}
+          <div className="main-actions" role="group" aria-label="Main actions" data-testid="main-actions">
+            <button
+              type="button"
+              className="btn mobile-only"
+              aria-expanded={filtersOpen}
+              aria-controls="filter-drawer"
+              onClick={() => setFiltersOpen((o) => !o)}
+              data-testid="btn-open-filters"
+            >
+              Filters{activeFilterCount(state) > 0 ? ` (${activeFilterCount(state)})` : ""}
+            </button>
+            <button
+              type="button"
+              className="btn btn-primary"
+              onClick={() => setGenTarget({ kind: "all", datasetId })}
+              data-testid="btn-generate-all"
+              title={HELP.generateAll}
+            >
+              Generate all…
+            </button>
+            <Help text={HELP.generateAll} />
+            <button type="button" className="btn" onClick={() => setExportOpen(true)} data-testid="btn-export">
+              Export approved…
+            </button>
+          </div>
         </div>
 
         <ProgressTracker
@@ -377,7 +392,7 @@ export function Dashboard() {
 
         {/* Hidden, not unmounted, while a quality view is open: back is instant. */}
         <div className="table-section" hidden={state.insight !== null}>
-          <FilterBar state={state} dataset={dataset} onChange={update} />
+          <FilterBar state={state} dataset={dataset} onChange={update} drawerOpen={filtersOpen} onCloseDrawer={() => setFiltersOpen(false)} />
 
           <div className="table-controls">
             {selected.size > 0 ? (

@@ -463,6 +463,37 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
             </div>
           )}
 
+          {/* What the conversation was asked to be, read before its turns. */}
+          <section aria-label="What it was written for" className="panel-context" data-testid="panel-context">
+            <dl className="context-grid" data-testid="panel-metadata">
+                <dt>Persona</dt>
+                <dd>{d.persona}</dd>
+                <dt>Emotion</dt>
+                <dd>{d.emotion}</dd>
+                <dt>Topic</dt>
+                <dd>{d.topic}</dd>
+                <dt>Intent</dt>
+                <dd>{d.intent}</dd>
+                <dt>Tone</dt>
+                <dd>{d.tone}</dd>
+                <dt>
+                  Tier <Help text={HELP.tiers} />
+                </dt>
+                <dd>
+                  {TIER_LABEL[d.tier] ?? d.tier}
+                  {d.arc ? ` · arc: ${d.arc}` : ""}
+                  {d.scenario ? ` · ${d.scenario}` : ""}
+                  {d.edge_case_type ? ` · ${d.edge_case_type}` : ""}
+                </dd>
+                <dt>Turns</dt>
+                <dd>{d.turn_count || d.turns.length}</dd>
+                <dt>Template</dt>
+                <dd data-testid="panel-template">
+                  {d.template_id ? `${d.template_id}${d.template_version ? ` v${d.template_version}` : ""}` : "–"}
+                </dd>
+            </dl>
+          </section>
+
           <section aria-label="Conversation turns" className="turns" data-testid="turns">
             {(shownVersion ? shownVersion.turns : d.turns).length === 0 && <p className="muted">No turns yet.</p>}
             {(shownVersion ? shownVersion.turns : d.turns).map((t) => {
@@ -508,32 +539,7 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
 
           <section aria-label="Details" className="meta">
             <h3>Details</h3>
-            <dl className="meta-grid" data-testid="panel-metadata">
-              <dt>Persona</dt>
-              <dd>{d.persona}</dd>
-              <dt>Emotion</dt>
-              <dd>{d.emotion}</dd>
-              <dt>Topic</dt>
-              <dd>{d.topic}</dd>
-              <dt>Intent</dt>
-              <dd>{d.intent}</dd>
-              <dt>Tone</dt>
-              <dd>{d.tone}</dd>
-              <dt>
-                Tier <Help text={HELP.tiers} />
-              </dt>
-              <dd>
-                {TIER_LABEL[d.tier] ?? d.tier}
-                {d.arc ? ` · arc: ${d.arc}` : ""}
-                {d.scenario ? ` · ${d.scenario}` : ""}
-                {d.edge_case_type ? ` · ${d.edge_case_type}` : ""}
-              </dd>
-              <dt>Turns</dt>
-              <dd>{d.turn_count || d.turns.length}</dd>
-              <dt>Template</dt>
-              <dd data-testid="panel-template">
-                {d.template_id ? `${d.template_id}${d.template_version ? ` v${d.template_version}` : ""}` : "–"}
-              </dd>
+            <dl className="meta-grid" data-testid="panel-details">
               <dt>Model</dt>
               <dd>{d.model ?? "–"}</dd>
               <dt>Cost</dt>
