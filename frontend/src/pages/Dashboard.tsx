@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { api, ApiError, bulkFailureText, type BulkAction, type ConversationSummary } from "../api";
+import { api, ApiError, bulkFailureText, DIMENSIONS, TAXONOMY_FIELD, type BulkAction, type ConversationSummary, type Dataset } from "../api";
 import { useApp } from "../appContext";
 import { ConfirmDialog, Dialog } from "../components/Dialog";
 import { ExportDialog } from "../components/ExportDialog";
@@ -26,6 +26,7 @@ import { COLUMNS, COMPACT_HIDDEN, ConversationTable } from "./ConversationTable"
 import { FilterBar } from "./FilterBar";
 import { GenerateDialog, type GenerateTarget } from "./GenerateDialog";
 import { useQualityInsights } from "../qualityInsights";
+import { useStatusCounts } from "../statusCounts";
 import { CalibrationView } from "./CalibrationView";
 import { DiversityView } from "./DiversityView";
 import { ProgressTracker } from "./ProgressTracker";
@@ -161,6 +162,10 @@ function FailedDialog({ conv, onClose, onRetry }: { conv: ConversationSummary; o
   );
 }
 
+function taxonomySummary(dataset: Dataset | null): string {
+  return DIMENSIONS.map((dim) => `${(dataset?.taxonomy?.[TAXONOMY_FIELD[dim]] ?? []).length} ${TAXONOMY_FIELD[dim]}`).join(", ");
+}
+
 type BulkConfirm = { action: BulkAction; ids: string[] } | null;
 
 export function Dashboard() {
@@ -254,6 +259,7 @@ export function Dashboard() {
     if (state.insight === "diversity") setDiversityTick((t) => t + 1);
   }, [state.insight]);
   const insights = useQualityInsights(datasetId, { enabled: loaded, tick: reloadTick, diversityTick });
+  const counts = useStatusCounts(datasetId, { enabled: loaded, tick: reloadTick });
 
   const generateOne = useCallback(
     async (id: string, confirm = false): Promise<void> => {
@@ -319,6 +325,22 @@ export function Dashboard() {
   if (!datasetId) return <div className="loading" data-testid="dashboard-loading">Loading…</div>;
 
   const filtersActive = activeFilterCount(state) > 0;
+  const hasTaxonomy = DIMENSIONS.every((dim) => (dataset?.taxonomy?.[TAXONOMY_FIELD[dim]] ?? []).length > 0);
+  const jobRunning = job !== null && ["queued", "running", "pausing"].includes(job.status);
+  // Nothing left to write: reviewing becomes the next step (and the primary button).
+  const nothingLeft = counts !== null && counts.total > 0 && counts.remaining === 0 && !jobRunning;
+  const generateReason =
+    counts === null
+      ? null
+      : counts.total === 0
+        ? "Generate all: nothing is planned yet. Plan conversations on the Datasets page first."
+        : counts.remaining === 0 && !jobRunning
+          ? `Generate all: every one of the ${plural(counts.total, "conversation")} is written.`
+          : null;
+  const exportReason =
+    counts === null || counts.approved > 0
+      ? null
+      : `Export: nothing approved yet${counts.toReview > 0 ? ` (${counts.toReview} waiting for review)` : ""}. Only approved conversations are exported.`;
   const pages = Math.max(1, Math.ceil(total / state.pageSize));
   const selectedIds = [...selected];
   const neighbourQuery = neighbourQueryString(state, datasetId);
@@ -350,21 +372,59 @@ export function Dashboard() {
             >
               Filters{activeFilterCount(state) > 0 ? ` (${activeFilterCount(state)})` : ""}
             </button>
+            {nothingLeft && (
+              <button
+                type="button"
+                className="btn btn-primary"
+                onClick={() =>
+                  update({ ...state, filters: { ...state.filters, status: counts.toReview > 0 ? ["generated"] : [] }, page: 1, conv: null })
+                }
+                data-testid="btn-review"
+                title={counts.toReview > 0 ? `Show the ${plural(counts.toReview, "conversation")} waiting for review` : "Every conversation is written and reviewed"}
+              >
+                {counts.toReview > 0 ? `Review ${counts.toReview}` : "Review"}
+              </button>
+            )}
             <button
               type="button"
-              className="btn btn-primary"
+              className={`btn${nothingLeft ? "" : " btn-primary"}`}
               onClick={() => setGenTarget({ kind: "all", datasetId })}
+              disabled={generateReason !== null}
+              aria-describedby={generateReason ? "generate-all-reason" : undefined}
               data-testid="btn-generate-all"
-              title={HELP.generateAll}
+              title={generateReason ?? HELP.generateAll}
             >
               Generate all…
             </button>
             <Help text={HELP.generateAll} />
-            <button type="button" className="btn" onClick={() => setExportOpen(true)} data-testid="btn-export">
-              Export approved…
+            <button
+              type="button"
+              className="btn"
+              onClick={() => setExportOpen(true)}
+              disabled={exportReason !== null}
+              aria-describedby={exportReason ? "export-reason" : undefined}
+              data-testid="btn-export"
+              title={exportReason ?? (counts ? `Export the ${plural(counts.approved, "approved conversation")}` : undefined)}
+            >
+              Export approved{counts && counts.approved > 0 ? ` (${counts.approved})` : ""}…
             </button>
           </div>
         </div>
+
+        {(generateReason || exportReason) && (
+          <p className="small muted action-reasons" data-testid="action-reasons">
+            {generateReason && (
+              <span id="generate-all-reason" data-testid="generate-all-reason">
+                {generateReason}
+              </span>
+            )}
+            {exportReason && (
+              <span id="export-reason" data-testid="export-reason">
+                {exportReason}
+              </span>
+            )}
+          </p>
+        )}
 
         <ProgressTracker
           tracker={jobs}
@@ -475,14 +535,21 @@ export function Dashboard() {
                   </button>
                 </div>
               ) : (
-                <div className="empty" data-testid="empty-dataset">
+                <div className="empty" data-testid="empty-dataset" data-has-taxonomy={hasTaxonomy ? "true" : "false"}>
                   <h3>No conversations planned yet</h3>
-                  <p>
-                    Next step: on the Datasets page, import your taxonomy (personas, emotions, topics…) and click <b>Plan conversations</b>.
-                    Planning is free; nothing is written until you generate.
-                  </p>
+                  {hasTaxonomy ? (
+                    <p>
+                      This dataset&apos;s taxonomy is ready ({taxonomySummary(dataset)}). Next step: on the Datasets page, choose how many
+                      conversations you want and click <b>Plan conversations</b>. Planning is free; nothing is written until you generate.
+                    </p>
+                  ) : (
+                    <p>
+                      Next step: on the Datasets page, enter your taxonomy (personas, emotions, topics…) and click <b>Plan conversations</b>.
+                      Planning is free; nothing is written until you generate.
+                    </p>
+                  )}
                   <button type="button" className="btn btn-primary" onClick={() => setSearch(viewSearch("datasets", datasetId))} data-testid="btn-go-plan">
-                    Go to dataset setup
+                    {hasTaxonomy ? "Plan conversations" : "Set up the taxonomy"}
                   </button>
                 </div>
               )
@@ -539,7 +606,7 @@ export function Dashboard() {
         />
       )}
 
-      {genTarget && <GenerateDialog target={genTarget} onClose={() => setGenTarget(null)} onStarted={(id) => { jobs.track(id); setSelected(new Set()); reload(); }} />}
+      {genTarget && <GenerateDialog target={genTarget} planned={counts?.total ?? null} onClose={() => setGenTarget(null)} onStarted={(id) => { jobs.track(id); setSelected(new Set()); reload(); }} />}
 
       {bulkConfirm && (
         <ConfirmDialog

@@ -350,7 +350,8 @@ function PlanSection({ dataset, onDone }: { dataset: Dataset; onDone: () => void
     try {
       const r = await api.planDataset(dataset.dataset_id, { count, tier_distribution: tiers });
       const n = r?.planned;
-      toast.success(`${typeof n === "number" ? `Planned ${n} conversations` : "Conversations planned"}. Open the Dashboard to generate them.`);
+      const retarget = count !== dataset.target_count ? ` The dataset's target is now ${count} (was ${dataset.target_count}).` : "";
+      toast.success(`${typeof n === "number" ? `Planned ${n} conversations` : "Conversations planned"}. Open the Dashboard to generate them.${retarget}`);
       onDone();
     } catch (e) {
       toast.error(e, "Could not plan conversations");
@@ -365,7 +366,21 @@ function PlanSection({ dataset, onDone }: { dataset: Dataset; onDone: () => void
           3. Plan conversations <Help text={HELP.plan} />
         </h3>
       </div>
-      {!hasTaxonomy && <p className="small text-warn">Import a taxonomy with at least one entry in each list first.</p>}
+      {!hasTaxonomy && (
+        <p className="small text-warn" id="plan-reason" data-testid="plan-reason">
+          Planning needs at least one entry in each taxonomy list; empty now:{" "}
+          {DIMENSIONS.filter((d) => (dataset.taxonomy?.[TAXONOMY_FIELD[d]] ?? []).length === 0)
+            .map((d) => TAXONOMY_FIELD[d])
+            .join(", ")}
+          . Add them in the taxonomy editor or import a file above.
+        </p>
+      )}
+      {hasTaxonomy && count !== dataset.target_count && (
+        <p className="small text-warn" role="status" data-testid="plan-target-note">
+          The dataset&apos;s target is {dataset.target_count}. Planning {count} also makes {count} the new target, which coverage and
+          gaps are measured against. To keep the target at {dataset.target_count}, plan {dataset.target_count}.
+        </p>
+      )}
       <div className="form-grid">
         <label>
           How many
@@ -377,7 +392,14 @@ function PlanSection({ dataset, onDone }: { dataset: Dataset; onDone: () => void
         </div>
       </div>
       <div className="button-row">
-        <button type="button" className="btn btn-primary" disabled={busy} onClick={() => void submit()} data-testid="btn-plan">
+        <button
+          type="button"
+          className="btn btn-primary"
+          disabled={busy || !hasTaxonomy}
+          aria-describedby={hasTaxonomy ? undefined : "plan-reason"}
+          onClick={() => void submit()}
+          data-testid="btn-plan"
+        >
           {busy ? "Planning…" : "Plan conversations"}
         </button>
         <button type="button" className="btn" onClick={() => setSearch(viewSearch("dashboard", dataset.dataset_id))} data-testid="btn-open-dashboard">
