@@ -339,12 +339,12 @@ describe("Dashboard table + review panel", () => {
     renderApp();
     await screen.findByTestId("conv-row-conv_a");
     fireEvent.click(screen.getByTestId("btn-generate-all"));
-    expect(await screen.findByTestId("estimate-range")).toHaveTextContent("$0.5500 – $0.6900");
+    expect(await screen.findByTestId("estimate-range")).toHaveTextContent("$0.55 – $0.69");
     expect(screen.getByTestId("estimate-basis")).toHaveTextContent("observed mean of 10 generated conversations of this dataset");
     expect(screen.getByTestId("estimate-time")).toHaveTextContent("6s (5s – 9s)");
     expect(screen.getByTestId("estimate-may-exceed")).toBeInTheDocument();
     fireEvent.click(screen.getByTestId("economy-mode"));
-    await waitFor(() => expect(screen.getByTestId("estimate-range")).toHaveTextContent("$0.2800 – $0.3400"));
+    await waitFor(() => expect(screen.getByTestId("estimate-range")).toHaveTextContent("$0.28 – $0.34"));
     expect(screen.getByTestId("estimate-basis")).toHaveTextContent("polled every 30 s");
     expect(screen.getByTestId("estimate-time")).toHaveTextContent("30s (30s – 2m 0s)");
     expect(bodies).toEqual([

@@ -559,7 +559,7 @@ describe("the generation estimate", () => {
     renderApp("?dataset_id=ds_1");
     fireEvent.click(await screen.findByTestId("btn-generate-all"));
     const judgeShare = await screen.findByTestId("estimate-judge");
-    expect(judgeShare).toHaveTextContent("$0.0240");
+    expect(judgeShare).toHaveTextContent("$0.02");
     expect(judgeShare).toHaveTextContent("claude-haiku-4-5");
   });
 

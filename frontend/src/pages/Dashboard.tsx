@@ -507,7 +507,7 @@ export function Dashboard() {
             </div>
           )}
 
-          <div className="table-area" aria-busy={loading}>
+          <div className={`table-area${loading && loaded ? " stale" : ""}`} aria-busy={loading} data-stale={loading && loaded ? "true" : undefined}>
             {loading && (
               <div className="table-loading" data-testid="table-loading">
                 Loading conversations…
