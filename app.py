@@ -282,7 +282,12 @@ def plan_dataset(dataset_id: str) -> Response:
 @handled
 def fill_gaps(dataset_id: str) -> Response:
     who = principal()
-    return respond(get_container().datasets.fill_gaps(who.tenant_id, who.actor, dataset_id), 201)
+    req = body(s.FillGapsRequest) if raw_body() else s.FillGapsRequest()
+    gap = req.gap.model_dump(exclude_none=True) if req.gap else None
+    result = get_container().datasets.fill_gaps(
+        who.tenant_id, who.actor, dataset_id, gap=gap or None, count=req.count
+    )
+    return respond(result, 201)
 
 
 # ============================================================================ conversations

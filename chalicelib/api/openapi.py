@@ -197,9 +197,10 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
         "/api/datasets/{dataset_id}/fill-gaps",
-        "Plan the conversations that fill coverage gaps",
+        "Plan the conversations that fill coverage gaps (all, or one gap)",
         s.PlanResult,
         201,
+        s.FillGapsRequest,
         tag="datasets",
         errors=(400, 401, 404, 409),
     ),

@@ -107,6 +107,26 @@ class PlanRequest(Strict):
     replace: bool = False
 
 
+class GapSelector(Strict):
+    """One coverage gap: a pair (e.g. persona and emotion), one value, or a tier."""
+
+    persona: str | None = Field(default=None, min_length=1, max_length=120)
+    emotion: str | None = Field(default=None, min_length=1, max_length=120)
+    topic: str | None = Field(default=None, min_length=1, max_length=120)
+    intent: str | None = Field(default=None, min_length=1, max_length=120)
+    tone: str | None = Field(default=None, min_length=1, max_length=120)
+    tier: Literal["template", "scenario", "edge_case"] | None = None
+
+
+class FillGapsRequest(Strict):
+    gap: GapSelector | None = Field(
+        default=None, description="Plan inside this one gap only (else: every gap)"
+    )
+    count: int | None = Field(
+        default=None, ge=1, le=1000, description="How many to plan inside the gap (default 1)"
+    )
+
+
 class ConversationPatch(Strict):
     version: int = Field(ge=1, le=2**53, description="The version you read; a stale one gets 409")
     status: Literal["approved", "rejected", "generated"] | None = None

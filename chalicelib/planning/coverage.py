@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.models import (
     DIMENSIONS,
     TAXONOMY_FIELD,
@@ -29,6 +30,7 @@ from chalicelib.planning.planner import (
     PAIR_KINDS,
     PairAssigner,
     SlotChoice,
+    plan_conversations,
     slot_order,
 )
 
@@ -329,3 +331,35 @@ def plan_gap_fill(
 
     opening = [c.spec for c in choices if c.new_pairs]
     return opening + [c.spec for c in choices if not c.new_pairs]
+
+
+GAP_KEYS = (*DIMENSIONS, "tier")
+
+
+def plan_for_gap(
+    taxonomy: Taxonomy,
+    chunks: Sequence[Chunk],
+    distribution: TierDistribution,
+    gap: Mapping[str, str],
+    count: int,
+    seed: int = DEFAULT_SEED,
+) -> list[ConversationSpec]:
+    """``count`` specs inside one gap (a pair such as persona x emotion, one value, or a
+    tier): the planner runs on the taxonomy and tier mix scoped to the gap's values, so
+    every spec lands in it and the rest of the plan keeps its balancing rules."""
+    unknown = sorted(k for k in gap if k not in GAP_KEYS)
+    if unknown or not gap:
+        raise ValidationError(
+            f"a gap names {', '.join(GAP_KEYS)} values; got {', '.join(unknown) or 'none'}",
+            {"allowed": list(GAP_KEYS)},
+        )
+    for dim in DIMENSIONS:
+        if dim in gap and gap[dim] not in taxonomy.names(TAXONOMY_FIELD[dim]):
+            raise ValidationError(
+                f"{dim} {gap[dim]!r} is not in the dataset's taxonomy", {"field": dim}
+            )
+    if "tier" in gap and gap["tier"] not in {t.value for t in TIERS}:
+        raise ValidationError(f"unknown tier {gap['tier']!r}", {"field": "tier"})
+    filters = {k: [v] for k, v in gap.items()}
+    scoped, _, scoped_distribution = scope_for_filters(taxonomy, count, distribution, filters)
+    return plan_conversations(scoped, chunks, count, scoped_distribution, seed)

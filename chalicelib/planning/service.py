@@ -24,7 +24,12 @@ from chalicelib.domain.models import (
 from chalicelib.domain.ports import ActiveTemplates
 from chalicelib.domain.quality_rules import check_disclaimer_topics
 from chalicelib.generation.prompts import excerpt_free_templates, generation_blockers
-from chalicelib.planning.coverage import analyze_coverage, plan_gap_fill, scope_for_filters
+from chalicelib.planning.coverage import (
+    analyze_coverage,
+    plan_for_gap,
+    plan_gap_fill,
+    scope_for_filters,
+)
 from chalicelib.planning.imports import parse_chunks_csv, parse_chunks_json, parse_taxonomy
 from chalicelib.planning.planner import pair_coverage, plan_conversations
 from chalicelib.planning.sample_data import load_sample_dataset
@@ -491,19 +496,41 @@ class DatasetService:
             "dataset_target_count": dataset.target_count,
         }
 
-    def fill_gaps(self, tenant_id: str, actor: str, dataset_id: str) -> dict[str, Any]:
+    def fill_gaps(
+        self,
+        tenant_id: str,
+        actor: str,
+        dataset_id: str,
+        gap: dict[str, str] | None = None,
+        count: int | None = None,
+    ) -> dict[str, Any]:
+        """Plan what closes the coverage gaps; with ``gap`` (e.g. a persona and an
+        emotion, or a tier), ``count`` conversations inside that one gap. The dataset's
+        target is left as it is either way."""
         dataset = self._writable(tenant_id, dataset_id)
         self._require_taxonomy(dataset)
         conversations = self.index.conversations(tenant_id, dataset_id)
         chunks = self.datasets.list_chunks(tenant_id, dataset_id)
-        specs = plan_gap_fill(
-            dataset.taxonomy,
-            chunks,
-            conversations,
-            dataset.target_count,
-            dataset.tier_distribution,
-            dataset.plan_seed,
-        )
+        if gap:
+            # A seed that moves on with the dataset: planning the same gap twice gives
+            # two different sets of conversations, still reproducible from the state.
+            specs = plan_for_gap(
+                dataset.taxonomy,
+                chunks,
+                dataset.tier_distribution,
+                gap,
+                count or 1,
+                dataset.plan_seed + len(conversations),
+            )
+        else:
+            specs = plan_gap_fill(
+                dataset.taxonomy,
+                chunks,
+                conversations,
+                dataset.target_count,
+                dataset.tier_distribution,
+                dataset.plan_seed,
+            )
         new = [Conversation.from_spec(tenant_id, dataset_id, s) for s in specs]
         generatable = self._check_generatable(tenant_id, dataset, new, chunks)
         self.conversations.add_planned(new)
@@ -517,7 +544,7 @@ class DatasetService:
             "dataset.fill_gaps",
             "dataset",
             dataset_id,
-            after={"planned": len(new), "tiers": tiers},
+            after={"planned": len(new), "tiers": tiers, **({"gap": gap} if gap else {})},
         )
         return {
             "planned": len(new),
