@@ -501,6 +501,9 @@ export interface CoverageMatrix {
 
 export type CoverageGap = string | Record<string, unknown>;
 
+/** One gap to plan into (`POST /api/datasets/{id}/fill-gaps` `{gap, count}`). */
+export type GapSelector = Partial<Record<Dimension | "tier", string>>;
+
 export interface Coverage {
   pairs: {
     persona_emotion?: CoverageMatrix;
@@ -1073,7 +1076,9 @@ export const api = {
     request<ImportResult>("POST", `/api/datasets/${enc(id)}/chunks`, { body: csv, rawContentType: "text/csv" }),
   planDataset: (id: string, body: { count?: number; tier_distribution?: TierDistribution }) =>
     request<PlanResult>("POST", `/api/datasets/${enc(id)}/plan`, { body }),
-  fillGaps: (id: string) => request<PlanResult>("POST", `/api/datasets/${enc(id)}/fill-gaps`, { body: {} }),
+  /** Every gap, or with `gap` (a pair, one value or a tier) `count` conversations inside that gap. */
+  fillGaps: (id: string, gap?: GapSelector, count?: number) =>
+    request<PlanResult>("POST", `/api/datasets/${enc(id)}/fill-gaps`, { body: gap ? { gap, count } : {} }),
   coverage: async (datasetId: string): Promise<Coverage> =>
     normalizeCoverage(await request<unknown>("GET", "/api/conversations/coverage-analysis", { query: { dataset_id: datasetId } })),
 

@@ -7,7 +7,6 @@ import { useToast } from "../components/Toasts";
 import { dateTime, money } from "../format";
 import { HELP } from "../help";
 import { useSearch, viewSearch } from "../urlState";
-import { CoverageView } from "./Coverage";
 import { QualityRulesEditor } from "./QualityRulesEditor";
 
 const SAMPLE_TAXONOMY = `{
@@ -410,6 +409,35 @@ function PlanSection({ dataset, onDone }: { dataset: Dataset; onDone: () => void
   );
 }
 
+/** Coverage has its own page; setup links to it. */
+function CoverageLink({ datasetId }: { datasetId: string }) {
+  const [, setSearch] = useSearch();
+  return (
+    <section className="card" aria-label="Coverage" data-testid="coverage-link">
+      <div className="card-head">
+        <h3>
+          Coverage <Help text={HELP.coverage} />
+        </h3>
+      </div>
+      <p className="small">
+        How the planned conversations spread over tiers and combinations, the gaps, and a button to plan each gap.
+      </p>
+      <a
+        className="btn"
+        href={`?${viewSearch("coverage", datasetId)}`}
+        onClick={(e) => {
+          if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
+          e.preventDefault();
+          setSearch(viewSearch("coverage", datasetId));
+        }}
+        data-testid="btn-open-coverage"
+      >
+        Open the coverage page
+      </a>
+    </section>
+  );
+}
+
 function BudgetEditor({ dataset, onDone }: { dataset: Dataset; onDone: () => void }) {
   const toast = useToast();
   const [value, setValue] = useState(dataset.budget_usd === null || dataset.budget_usd === undefined ? "" : String(dataset.budget_usd));
@@ -459,7 +487,6 @@ type DatasetAction = { kind: "archive" | "unarchive" | "delete"; dataset: Datase
 export function DatasetsPage() {
   const { datasets: active, datasetId, dataset, selectDataset, refreshDataset, refreshDatasets } = useApp();
   const toast = useToast();
-  const [coverageKey, setCoverageKey] = useState(0);
   const [showArchived, setShowArchived] = useState(false);
   const [withArchived, setWithArchived] = useState<Dataset[] | null>(null);
   const [pending, setPending] = useState<DatasetAction | null>(null);
@@ -510,7 +537,6 @@ export function DatasetsPage() {
   const changed = () => {
     void refreshDataset();
     void refreshDatasets();
-    setCoverageKey((k) => k + 1);
   };
 
   return (
@@ -629,7 +655,7 @@ export function DatasetsPage() {
           </button>
         </div>
       )}
-      {datasetId && dataset?.archived && <CoverageView datasetId={dataset.dataset_id} refreshKey={coverageKey} />}
+      {datasetId && dataset?.archived && <CoverageLink datasetId={dataset.dataset_id} />}
 
       {datasetId && dataset && !dataset.archived && (
         <div className="dataset-setup" data-testid="dataset-setup" key={dataset.dataset_id}>
@@ -642,7 +668,7 @@ export function DatasetsPage() {
           <ChunkImport dataset={dataset} onDone={changed} />
           <PlanSection dataset={dataset} onDone={changed} />
           <QualityRulesEditor dataset={dataset} onDone={changed} />
-          <CoverageView datasetId={dataset.dataset_id} refreshKey={coverageKey} />
+          <CoverageLink datasetId={dataset.dataset_id} />
         </div>
       )}
       {datasetId && !dataset && <p className="loading">Loading dataset…</p>}
