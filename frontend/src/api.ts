@@ -515,6 +515,8 @@ export interface Coverage {
   gaps: CoverageGap[];
   gap_count?: number;
   note?: string;
+  /** Conversations per taxonomy value (`total`: every status counted), per dimension. */
+  dimensions?: Partial<Record<Dimension, { value: string; total: number; in_taxonomy?: boolean }[]>>;
 }
 
 /**
@@ -551,6 +553,7 @@ export function normalizeCoverage(raw: unknown): Coverage {
     tiers,
     gaps,
     gap_count: typeof r["gap_count"] === "number" ? r["gap_count"] : gaps.length,
+    dimensions: r["dimensions"] && typeof r["dimensions"] === "object" ? (r["dimensions"] as Coverage["dimensions"]) : undefined,
     note: typeof r["note"] === "string" ? r["note"] : undefined,
   };
 }

@@ -33,3 +33,30 @@ describe("coverage gaps", () => {
     expect(sp.getAll("emotion")).toEqual(["Fear & Doubt"]);
   });
 });
+
+describe("taxonomy editor changes", () => {
+  it("states each change and the planned conversations that keep an old value", async () => {
+    const { taxonomyChanges, rowProblems } = await import("./TaxonomyEditor");
+    const { parseTaxonomyCsv } = await import("./Datasets");
+    const saved = parseTaxonomyCsv('list,name,description\npersona,Retiree,"retired, careful"\npersona,Student,\nemotion,Fear,afraid\ntopic,Fees,\nintent,Learn,\ntone,Warm,');
+    expect(saved.personas).toEqual([{ name: "Retiree", description: "retired, careful" }, { name: "Student" }]);
+    const row = (name: string, orig: string | null, description = "") => ({ key: Math.random(), name, orig, description });
+    const rows = {
+      persona: [row("Pensioner", "Retiree", "retired, careful"), row("Founder", null)],
+      emotion: [row("Fear", "Fear", "very afraid")],
+      topic: [row("Fees", "Fees")],
+      intent: [row("Learn", "Learn")],
+      tone: [row("Warm", "Warm")],
+    };
+    const planned = (dim: string, v: string) => (dim === "persona" && v === "Retiree" ? 7 : dim === "persona" && v === "Student" ? 3 : 0);
+    const changes = taxonomyChanges(saved, rows, planned);
+    expect(changes).toEqual([
+      { dimension: "persona", kind: "renamed", name: "Pensioner", from: "Retiree", planned: 7 },
+      { dimension: "persona", kind: "added", name: "Founder", planned: 0 },
+      { dimension: "persona", kind: "removed", name: "Student", planned: 3 },
+      { dimension: "emotion", kind: "described", name: "Fear", planned: 0 },
+    ]);
+    expect(rowProblems({ ...rows, tone: [row("Warm", "Warm"), row("Warm", null)] })).toEqual(["Tones: “Warm” is listed twice."]);
+    expect(() => parseTaxonomyCsv("list,name\ncolour,Red")).toThrow(/not one of/);
+  });
+});

@@ -7,6 +7,7 @@ import { useToast } from "../components/Toasts";
 import { dateTime, money } from "../format";
 import { HELP } from "../help";
 import { useSearch, viewSearch } from "../urlState";
+import { TaxonomyEditor } from "./TaxonomyEditor";
 import { QualityRulesEditor } from "./QualityRulesEditor";
 
 const SAMPLE_TAXONOMY = `{
@@ -40,6 +41,58 @@ export function parseTaxonomy(text: string): Taxonomy {
       throw new Error(`${field} item ${i + 1} needs a “name”.`);
     });
   }
+  return out;
+}
+
+/** Split CSV text into rows of cells (quoted cells may hold commas, quotes and newlines). */
+function csvRows(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let cell = "";
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') {
+        cell += '"';
+        i++;
+      } else if (ch === '"') quoted = false;
+      else cell += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ",") {
+      row.push(cell);
+      cell = "";
+    } else if (ch === "\n" || ch === "\r") {
+      if (ch === "\r" && text[i + 1] === "\n") i++;
+      row.push(cell);
+      rows.push(row);
+      row = [];
+      cell = "";
+    } else cell += ch;
+  }
+  if (cell !== "" || row.length) rows.push([...row, cell]);
+  return rows.filter((r) => r.some((c) => c.trim() !== ""));
+}
+
+/** A CSV with a header `list,name,description`: one row per entry, `list` being
+ * persona(s), emotion(s), topic(s), intent(s) or tone(s). */
+export function parseTaxonomyCsv(text: string): Taxonomy {
+  const [head, ...body] = csvRows(text);
+  const cols = (head ?? []).map((h) => h.trim().toLowerCase());
+  const li = cols.indexOf("list");
+  const ni = cols.indexOf("name");
+  const di = cols.indexOf("description");
+  if (li < 0 || ni < 0) throw new Error("The CSV needs a header row with the columns list,name (and optionally description).");
+  const out = { personas: [], emotions: [], topics: [], intents: [], tones: [] } as Taxonomy;
+  body.forEach((r, i) => {
+    const list = (r[li] ?? "").trim().toLowerCase();
+    const dim = DIMENSIONS.find((d) => d === list || TAXONOMY_FIELD[d] === list);
+    if (!dim) throw new Error(`Row ${i + 2}: “${r[li] ?? ""}” is not one of ${DIMENSIONS.join(", ")}.`);
+    const name = (r[ni] ?? "").trim();
+    if (!name) throw new Error(`Row ${i + 2}: the name is empty.`);
+    const description = di >= 0 ? (r[di] ?? "").trim() : "";
+    out[TAXONOMY_FIELD[dim]].push(description ? { name, description } : { name });
+  });
   return out;
 }
 
@@ -170,7 +223,7 @@ function TaxonomyImport({ dataset, onDone }: { dataset: Dataset; onDone: () => v
     setError(null);
     let tax: Taxonomy;
     try {
-      tax = parseTaxonomy(text);
+      tax = text.trim().startsWith("{") ? parseTaxonomy(text) : parseTaxonomyCsv(text);
     } catch (e) {
       setError(e instanceof SyntaxError ? `This is not valid JSON: ${e.message}` : e instanceof Error ? e.message : String(e));
       return;
@@ -196,29 +249,33 @@ function TaxonomyImport({ dataset, onDone }: { dataset: Dataset; onDone: () => v
           1. Taxonomy <Help text={HELP.taxonomy} />
         </h3>
       </div>
-      <div className="taxonomy-summary" data-testid="taxonomy-summary">
+      <div className="taxonomy-summary sr-only" data-testid="taxonomy-summary">
         {DIMENSIONS.map((d) => {
           const list = tax?.[TAXONOMY_FIELD[d]] ?? [];
           return (
             <div key={d}>
-              <b>{TAXONOMY_FIELD[d]}</b> ({list.length}):{" "}
-              <span className="small">{list.length ? list.map((e) => e.name).join(", ") : <span className="muted">none yet</span>}</span>
+              {TAXONOMY_FIELD[d]} ({list.length}): {list.length ? list.map((e) => e.name).join(", ") : "none yet"}
             </div>
           );
         })}
       </div>
-      <p className="small muted">Paste or upload a JSON file. Importing replaces the current taxonomy.</p>
+      <TaxonomyEditor dataset={dataset} onDone={onDone} />
+      <h4 className="subhead">Or import a file</h4>
+      <p className="small muted">
+        Paste or upload JSON (<code>{"{personas: [...], ...}"}</code>) or CSV with the columns <code>list,name,description</code>. Importing
+        replaces the whole taxonomy.
+      </p>
       <input
         type="file"
-        accept=".json,application/json"
-        aria-label="Taxonomy JSON file"
+        accept=".json,.csv,application/json,text/csv"
+        aria-label="Taxonomy file (JSON or CSV)"
         onChange={(e) => {
           const f = e.target.files?.[0];
           if (f) void readFile(f).then(setText);
         }}
         data-testid="taxonomy-file"
       />
-      <textarea rows={6} value={text} placeholder={SAMPLE_TAXONOMY} onChange={(e) => setText(e.target.value)} aria-label="Taxonomy JSON" data-testid="taxonomy-input" />
+      <textarea rows={6} value={text} placeholder={SAMPLE_TAXONOMY} onChange={(e) => setText(e.target.value)} aria-label="Taxonomy JSON or CSV" data-testid="taxonomy-input" />
       {error && (
         <pre className="banner banner-error error-text" role="alert" data-testid="taxonomy-errors">
           {error}
