@@ -92,8 +92,9 @@ function installFetch() {
       if (m && method === "GET") return reply(200, detail(m[1]!));
       if (m && method === "PATCH") {
         const b = body as { status: string; version: number };
-        return reply(200, { ...detail(m[1]!), status: b.status, version: b.version + 1, turns: [], audit: [] });
+        return reply(200, { ...detail(m[1]!), status: b.status, version: b.version + 1, turns: [], audit: [], undo_token: `undo-${m[1]}` });
       }
+      if (p === "/api/conversations/undo" && method === "POST") return reply(200, { action: "undo", undoes: "approve", succeeded: ["conv_a"], failed: [], undo_token: "redo" });
       return reply(404, { error: { code: "not_found", message: `No route ${p}`, details: {} } });
     }),
   );
@@ -176,9 +177,17 @@ describe("Dashboard table + review panel", () => {
     const patch = calls.find((c) => c.method === "PATCH");
     expect(patch?.url.pathname).toBe("/api/conversations/conv_a");
     expect(patch?.body).toEqual({ status: "approved", reviewer_notes: "Looks great", version: 1 });
-    expect(await screen.findByText("Conversation approved.")).toBeInTheDocument();
+    expect(await screen.findByText(/^Approved: /)).toBeInTheDocument();
     // auto-advance moves to the next conversation
     await waitFor(() => expect(new URLSearchParams(window.location.search).get("conv")).toBe("conv_b"));
+
+    // `u` undoes the decision with its token and goes back to that conversation
+    expect(screen.getByTestId("toast-undo")).toBeInTheDocument();
+    fireEvent.keyDown(window, { key: "u" });
+    await waitFor(() => expect(calls.some((c) => c.url.pathname === "/api/conversations/undo")).toBe(true));
+    expect(calls.find((c) => c.url.pathname === "/api/conversations/undo")?.body).toEqual({ undo_token: "undo-conv_a", partial: false });
+    await waitFor(() => expect(new URLSearchParams(window.location.search).get("conv")).toBe("conv_a"));
+    expect(await screen.findByText(/^Undone:/)).toBeInTheDocument();
   });
 
   it("supports keyboard shortcuts j/k/a/Esc outside text fields", async () => {

@@ -105,6 +105,8 @@ export interface Dataset {
   quality_rules?: QualityRules;
   /** auto: the LLM judge reviews every generated conversation. */
   judge_mode?: JudgeMode;
+  /** Rejecting needs a reviewer note (single and bulk). */
+  require_reject_note?: boolean;
 }
 
 /** `DELETE /api/datasets/{id}`: `deleted: false` (202) means call again to finish. */
@@ -147,6 +149,58 @@ export interface Turn {
   turn_number: number;
   role: "user" | "assistant";
   content: string;
+  /** A reviewer's feedback on this one turn (null: none). */
+  feedback?: TurnFeedback | null;
+}
+
+export interface TurnFeedback {
+  bad: boolean;
+  note: string | null;
+  edited: boolean;
+  original_content?: string | null;
+  edited_at?: string | null;
+  edited_by?: string | null;
+  by?: string;
+  at?: string;
+}
+
+/** `PUT /api/conversations/{id}/turns/{n}/feedback`: at least one of bad, note, content. */
+export interface TurnFeedbackBody {
+  expected_version: number;
+  bad?: boolean;
+  note?: string | null;
+  content?: string;
+}
+
+/** What a decision's response carries so that it can be undone. */
+export interface Undoable {
+  decision_id?: string | null;
+  undo_token?: string | null;
+}
+
+export interface UndoResult extends Undoable {
+  action: "undo";
+  undoes: string;
+  succeeded: string[];
+  failed: BulkFailure[];
+}
+
+/** The rows a bulk action targets: listed ids, or every row matching the list's filter. */
+export type BulkTarget = { ids: string[] } | { filter: ConversationQuery };
+
+/** `bulk-action` with `preview: true`: what the action would do, nothing written. */
+export interface BulkPreview {
+  action: BulkAction;
+  matched: number;
+  limit: number;
+  over_limit: boolean;
+  by_status: Record<string, number>;
+  will_change: number;
+  already: number;
+  will_fail: number;
+  fail_reasons?: Record<string, number>;
+  note_required?: boolean;
+  ids?: string[];
 }
 
 export type CheckKind = "structure" | "content" | "rule" | "judge";
@@ -355,7 +409,7 @@ export interface AuditEntry {
 }
 
 /** `GET /api/conversations/{id}`: the conversation plus turns, quality, audit, neighbours. */
-export interface ConversationDetail extends ConversationSummary {
+export interface ConversationDetail extends ConversationSummary, Undoable {
   arc?: string | null;
   scenario?: string | null;
   edge_case_type?: string | null;
@@ -396,11 +450,27 @@ export interface BulkFailure {
   error: string | { code?: string; message?: string };
 }
 
-export interface BulkResult {
+export interface BulkResult extends Undoable {
   succeeded: string[];
   failed: BulkFailure[];
   /** Set for `regenerate`: the generation job that rewrites them. */
   job_id?: string | null;
+  /** With a filter: how many matched, how many were acted on (the rest: over the limit). */
+  matched?: number;
+  acted_on?: number;
+  remaining?: number;
+}
+
+/** The filter part of a list query as `bulk-action`'s `filter` (no paging, empty lists out). */
+export function bulkFilter(q: ConversationQuery): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(q)) {
+    if (k === "page" || k === "page_size" || k === "cursor") continue;
+    if (v === null || v === undefined || v === "") continue;
+    if (Array.isArray(v) && v.length === 0) continue;
+    out[k] = v;
+  }
+  return out;
 }
 
 export function bulkFailureText(f: BulkFailure): string {
@@ -732,6 +802,7 @@ export interface CreateDatasetBody {
 export interface DatasetPatchBody extends Partial<CreateDatasetBody> {
   quality_rules?: QualityRules;
   judge_mode?: JudgeMode;
+  require_reject_note?: boolean;
   version?: number;
 }
 
@@ -1101,10 +1172,32 @@ export const api = {
     body: { status: "approved" | "rejected"; reviewer_notes?: string; version: number },
   ) => normalizeDetail(await request<unknown>("PATCH", `/api/conversations/${enc(id)}`, { body })),
   deleteConversation: (id: string) => request<void>("DELETE", `/api/conversations/${enc(id)}`),
-  bulkAction: async (body: { action: BulkAction; ids: string[]; reviewer_notes?: string; confirm?: boolean }) => {
-    const r = await request<Partial<BulkResult>>("POST", "/api/conversations/bulk-action", { body });
-    return { succeeded: r?.succeeded ?? [], failed: r?.failed ?? [], job_id: r?.job_id ?? null } satisfies BulkResult;
+  bulkAction: async (
+    body: { action: BulkAction; reviewer_notes?: string; confirm?: boolean; up_to_limit?: boolean; expected_count?: number } & BulkTarget,
+  ) => {
+    const wire = "filter" in body ? { ...body, filter: bulkFilter(body.filter) } : body;
+    const r = await request<Partial<BulkResult>>("POST", "/api/conversations/bulk-action", { body: wire });
+    return {
+      ...r,
+      succeeded: r?.succeeded ?? [],
+      failed: r?.failed ?? [],
+      job_id: r?.job_id ?? null,
+    } satisfies BulkResult;
   },
+  /** What a bulk action would do (counts per status, how many change), nothing written. */
+  bulkPreview: (body: { action: BulkAction; reviewer_notes?: string } & BulkTarget) =>
+    request<BulkPreview>("POST", "/api/conversations/bulk-action", {
+      body: { ...("filter" in body ? { ...body, filter: bulkFilter(body.filter) } : body), preview: true },
+    }),
+  /** Reverts one decision (single or bulk) if nothing changed since; answers a redo token. */
+  undo: (undoToken: string, partial = false) =>
+    request<UndoResult>("POST", "/api/conversations/undo", { body: { undo_token: undoToken, partial } }),
+  turnFeedback: (id: string, turn: number, body: TurnFeedbackBody) =>
+    request<{ conversation: Record<string, unknown>; turn: Turn } & Undoable>(
+      "PUT",
+      `/api/conversations/${enc(id)}/turns/${turn}/feedback`,
+      { body },
+    ),
   /** Runs the quality checks again; `judge` also asks the LLM judge (a paid call unless cached). */
   validateConversation: async (id: string, judge = false) =>
     normalizeDetail(await request<unknown>("POST", `/api/conversations/${enc(id)}/validate`, { body: judge ? { judge: true } : {} })),
