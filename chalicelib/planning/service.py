@@ -46,6 +46,7 @@ DATASET_FIELDS = (
     "model",
     "quality_rules",
     "judge_mode",
+    "require_reject_note",
 )
 
 
