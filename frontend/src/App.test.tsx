@@ -257,8 +257,15 @@ describe("Dashboard table + review panel", () => {
     expect(screen.getByTestId("confirm-dialog")).toBeInTheDocument();
     fireEvent.click(screen.getByTestId("btn-confirm"));
     await waitFor(() => expect(calls.some((c) => c.url.pathname === "/api/conversations/bulk-action")).toBe(true));
-    const bulk = calls.find((c) => c.url.pathname === "/api/conversations/bulk-action");
-    expect(bulk?.body).toEqual({ action: "delete", ids: ["conv_a", "conv_b", "conv_c"], confirm: true });
+    // first the preview (counts for the dialog), then the action itself
+    const bulkCalls = calls.filter((c) => c.url.pathname === "/api/conversations/bulk-action");
+    expect(bulkCalls[0]?.body).toEqual({ action: "delete", ids: ["conv_a", "conv_b", "conv_c"], preview: true });
+    await waitFor(() => expect(calls.filter((c) => c.url.pathname === "/api/conversations/bulk-action")).toHaveLength(2));
+    expect(calls.filter((c) => c.url.pathname === "/api/conversations/bulk-action")[1]?.body).toEqual({
+      action: "delete",
+      ids: ["conv_a", "conv_b", "conv_c"],
+      confirm: true,
+    });
     expect(await screen.findByText(/2 succeeded, 1 failed/)).toBeInTheDocument();
   });
 

@@ -466,6 +466,36 @@ function PlanSection({ dataset, onDone }: { dataset: Dataset; onDone: () => void
   );
 }
 
+/** Review settings of the dataset: a reason with every reject. */
+function ReviewSettings({ dataset, onDone }: { dataset: Dataset; onDone: () => void }) {
+  const toast = useToast();
+  const [busy, setBusy] = useState(false);
+  const on = dataset.require_reject_note === true;
+  const toggle = async (value: boolean) => {
+    setBusy(true);
+    try {
+      await api.updateDataset(dataset.dataset_id, { require_reject_note: value, version: dataset.version });
+      toast.success(value ? "Rejecting now needs a note." : "Rejecting no longer needs a note.");
+      onDone();
+    } catch (e) {
+      toast.error(e, "Could not save the review setting");
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <section className="card" aria-label="Review settings" data-testid="review-settings">
+      <div className="card-head">
+        <h3>Review</h3>
+      </div>
+      <label className="inline-check">
+        <input type="checkbox" checked={on} disabled={busy} onChange={(e) => void toggle(e.target.checked)} data-testid="require-reject-note" />
+        Require a note when rejecting (single and bulk): the reason helps improve the templates
+      </label>
+    </section>
+  );
+}
+
 /** Coverage has its own page; setup links to it. */
 function CoverageLink({ datasetId }: { datasetId: string }) {
   const [, setSearch] = useSearch();
@@ -725,6 +755,7 @@ export function DatasetsPage() {
           <ChunkImport dataset={dataset} onDone={changed} />
           <PlanSection dataset={dataset} onDone={changed} />
           <QualityRulesEditor dataset={dataset} onDone={changed} />
+          <ReviewSettings dataset={dataset} onDone={changed} />
           <CoverageLink datasetId={dataset.dataset_id} />
         </div>
       )}
