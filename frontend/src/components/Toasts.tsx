@@ -66,6 +66,18 @@ export function ToastProvider({ children }: { children: ReactNode }) {
 
   // `u` undoes the newest undoable decision, wherever focus is (but not while typing
   // or with a dialog open).
+  // The toasts' height, as --toasts-height: the full-screen conversation on a phone ends
+  // above them, so they never cover its text.
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const el = box.current;
+    const root = document.documentElement;
+    if (!el || typeof ResizeObserver === "undefined") return;
+    const ro = new ResizeObserver(() => root.style.setProperty("--toasts-height", `${el.childElementCount ? el.offsetHeight + 20 : 0}px`));
+    ro.observe(el);
+    return () => ro.disconnect();
+  }, []);
+
   const latest = useRef<Toast | undefined>(undefined);
   latest.current = [...toasts].reverse().find((t) => t.undo);
   useEffect(() => {
@@ -100,7 +112,7 @@ export function ToastProvider({ children }: { children: ReactNode }) {
   return (
     <ToastContext.Provider value={api}>
       {children}
-      <div className="toasts" aria-live="polite" role="status" aria-label="Notifications">
+      <div className="toasts" ref={box} aria-live="polite" role="status" aria-label="Notifications">
         {toasts.map((t) => (
           <div key={t.id} className={`toast toast-${t.kind}`} data-testid="toast" data-kind={t.kind}>
             <div className="toast-body">

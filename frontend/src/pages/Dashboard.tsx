@@ -541,7 +541,7 @@ export function Dashboard() {
             )}
             <button
               type="button"
-              className={`btn${nothingLeft ? "" : " btn-primary"}`}
+              className={`btn${nothingLeft ? " hide-on-phone" : " btn-primary"}`}
               onClick={() => setGenTarget({ kind: "all", datasetId })}
               disabled={generateReason !== null}
               aria-describedby={generateReason ? "generate-all-reason" : undefined}
@@ -560,7 +560,9 @@ export function Dashboard() {
               data-testid="btn-export"
               title={exportReason ?? (counts ? `Export the ${plural(counts.approved, "approved conversation")}` : undefined)}
             >
-              Export approved{counts && counts.approved > 0 ? ` (${counts.approved})` : ""}…
+              <span className="brand-full">Export approved</span>
+              <span className="brand-short">Export</span>
+              {counts && counts.approved > 0 ? ` (${counts.approved})` : ""}…
             </button>
           </div>
         </div>
