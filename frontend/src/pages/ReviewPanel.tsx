@@ -214,6 +214,8 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
   );
 
   const [noteNeeded, setNoteNeeded] = useState(false);
+  /** A reject waits for its note: Ctrl/Cmd+Enter in the notes then rejects. */
+  const [rejectWaiting, setRejectWaiting] = useState(false);
   const review = useCallback(
     async (status: "approved" | "rejected") => {
       if (!detail || busy) return;
@@ -224,10 +226,12 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
       // The dataset asks for a reason with every reject: ask for it instead of failing.
       if (status === "rejected" && dataset?.require_reject_note && !notes.trim()) {
         setNoteNeeded(true);
+        setRejectWaiting(true);
         notesRef.current?.focus();
         return;
       }
       setNoteNeeded(false);
+      setRejectWaiting(false);
       setBusy(status);
       try {
         const updated = await api.reviewConversation(detail.conversation_id, {
@@ -288,6 +292,7 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
           onChanged();
         } else if (e instanceof ApiError && e.code === "note_required") {
           setNoteNeeded(true);
+          setRejectWaiting(true);
           notesRef.current?.focus();
         } else {
           toast.error(e, "Could not save your review");
@@ -438,16 +443,16 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
               }}
               onKeyDown={(e) => {
                 // Ctrl/Cmd+Enter from the notes: reject when that is what the note was asked for
-                if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && noteNeeded && notes.trim()) {
+                if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && rejectWaiting && notes.trim()) {
                   e.preventDefault();
                   void review("rejected");
                 }
               }}
               aria-invalid={noteNeeded || undefined}
-              aria-describedby={noteNeeded ? "note-needed" : undefined}
+              aria-describedby={noteNeeded || rejectWaiting ? "note-needed" : undefined}
               data-testid="notes-input"
             />
-            {noteNeeded && (
+            {(noteNeeded || rejectWaiting) && (
               <p className="small text-warn" id="note-needed" role="alert" data-testid="note-required">
                 This dataset asks for a reason with every reject: write it here, then press Reject (or Ctrl+Enter).
               </p>

@@ -74,6 +74,7 @@ export function TurnCard({ conversationId, version, turn: t, flagged, reasons, e
               type="button"
               className="link-btn"
               aria-pressed={fb?.bad ?? false}
+              aria-label={`${fb?.bad ? "Unmark bad" : "Mark bad"}: turn ${n}`}
               disabled={busy}
               onClick={() => void send({ bad: !(fb?.bad ?? false) }, fb?.bad ? `Turn ${n} no longer marked bad` : `Turn ${n} marked bad`)}
               data-testid={`btn-turn-bad-${n}`}
@@ -88,7 +89,7 @@ export function TurnCard({ conversationId, version, turn: t, flagged, reasons, e
                 setMode("note");
               }}
               data-testid={`btn-turn-note-${n}`}
-              aria-label={`${fb?.note ? "Change the note" : "Add a note"} on turn ${n}`}
+              aria-label={`${fb?.note ? "Edit note" : "Note"} on turn ${n}`}
             >
               {fb?.note ? "Edit note" : "Note"}
             </button>
@@ -100,7 +101,7 @@ export function TurnCard({ conversationId, version, turn: t, flagged, reasons, e
                 setMode("edit");
               }}
               data-testid={`btn-turn-edit-${n}`}
-              aria-label={`Edit the text of turn ${n}`}
+              aria-label={`Edit turn ${n}`}
             >
               Edit
             </button>
