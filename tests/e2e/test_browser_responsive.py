@@ -484,3 +484,72 @@ def write_accessibility_doc() -> None:
             rules = ", ".join(f"{v['id']} ({v['impact']}, {v['nodes']})" for v in found) or "none"
             lines.append(f"| {name} | {w}px | {len(hard)} | {len(soft)} | {rules} |")
     (ROOT / "docs" / "accessibility.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- keyboard
+def tab_through(page: Any, limit: int = 120) -> list[str]:
+    """The data-testid (or tag) of each element Tab reaches, in order, from the top."""
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    seen: list[str] = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        seen.append(
+            page.evaluate(
+                "() => { const e = document.activeElement;"
+                " return e ? (e.dataset.testid || e.id || e.tagName) : ''; }"
+            )
+        )
+    return seen
+
+
+def test_every_action_reachable_by_keyboard(page: Any, api: Any, stack: Any, width: str) -> None:
+    dsid = seeded(api, stack, n=12, target=30, name=f"Keyboard {width}")
+    open_app(page, f"/?dataset_id={dsid}")
+    rows(page).first.wait_for()
+    if width == "390":
+        # the drawer opens from the keyboard, and Escape/Done closes it
+        tid(page, "btn-open-filters").focus()
+        page.keyboard.press("Enter")
+        tid(page, "filter-drawer").wait_for(state="visible")
+        reached = tab_through(page, 40)
+        assert "search-input" in reached and "filter-persona-button" in reached
+        tid(page, "btn-close-filters").focus()
+        page.keyboard.press("Enter")
+    reached = tab_through(page)
+    for needed in (
+        "nav-coverage",
+        "dataset-picker",
+        "btn-open-trash",
+        "btn-review",
+        "btn-export",
+        "select-all",
+    ):
+        assert needed in reached, (needed, reached)
+    assert any(r.startswith("sort-") for r in reached), reached
+    row = next(r for r in reached if r.startswith("conv-row-"))
+    tid(page, row).focus()
+    page.keyboard.press("Enter")
+    wait_panel(page, row.removeprefix("conv-row-"))
+    # the review panel's actions, the per-turn ones included, by Tab from its start
+    tid(page, "btn-close-panel").focus()
+    inside: list[str] = []
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        inside.append(page.evaluate("() => document.activeElement?.dataset.testid || ''"))
+    for needed in ("btn-approve", "btn-reject", "notes-input", "btn-turn-bad-1", "btn-turn-edit-1"):
+        assert needed in inside, (needed, inside)
+    page.keyboard.press("Escape")
+    tid(page, "review-panel").wait_for(state="detached")
+
+    # the coverage page: heatmap cells and each gap's Plan button
+    open_app(page, f"/?view=coverage&dataset_id={dsid}")
+    tid(page, "coverage-tiers").wait_for()
+    reached = tab_through(page, 160)
+    assert any(r.startswith("cell-link-persona_emotion-") for r in reached), reached
+    assert "btn-plan-gap-0" in reached, reached
+    cell = next(r for r in reached if r.startswith("cell-link-persona_emotion-"))
+    tid(page, cell).focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => new URLSearchParams(location.search).getAll('persona').length === 1"
+    )

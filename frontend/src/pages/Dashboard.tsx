@@ -542,8 +542,9 @@ export function Dashboard() {
             <button
               type="button"
               className={`btn${nothingLeft ? " hide-on-phone" : " btn-primary"}`}
-              onClick={() => setGenTarget({ kind: "all", datasetId })}
-              disabled={generateReason !== null}
+              // aria-disabled, not disabled: it stays reachable by Tab and says why
+              onClick={() => (generateReason ? toast.info(generateReason) : setGenTarget({ kind: "all", datasetId }))}
+              aria-disabled={generateReason !== null || undefined}
               aria-describedby={generateReason ? "generate-all-reason" : undefined}
               data-testid="btn-generate-all"
               title={generateReason ?? HELP.generateAll}
@@ -554,8 +555,8 @@ export function Dashboard() {
             <button
               type="button"
               className="btn"
-              onClick={() => setExportOpen(true)}
-              disabled={exportReason !== null}
+              onClick={() => (exportReason ? toast.info(exportReason) : setExportOpen(true))}
+              aria-disabled={exportReason !== null || undefined}
               aria-describedby={exportReason ? "export-reason" : undefined}
               data-testid="btn-export"
               title={exportReason ?? (counts ? `Export the ${plural(counts.approved, "approved conversation")}` : undefined)}
