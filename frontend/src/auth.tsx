@@ -209,7 +209,7 @@ export function SignIn({
   };
 
   return (
-    <div className="signin-page">
+    <main className="signin-page">
       <form className="signin-card" onSubmit={(e) => void submit(e)} data-testid="signin-form" aria-labelledby="signin-title">
         <h1 id="signin-title">Bright Run Conversation Studio</h1>
         <p className="muted">Sign in to your organisation's workspace.</p>
@@ -272,7 +272,7 @@ export function SignIn({
           </div>
         )}
       </form>
-    </div>
+    </main>
   );
 }
 

@@ -561,8 +561,8 @@ export function Dashboard() {
               data-testid="btn-export"
               title={exportReason ?? (counts ? `Export the ${plural(counts.approved, "approved conversation")}` : undefined)}
             >
-              <span className="brand-full">Export approved</span>
-              <span className="brand-short">Export</span>
+              {/* one line: no space between the two labels and the count */}
+              <span className="brand-full">Export approved</span><span className="brand-short">Export</span>
               {counts && counts.approved > 0 ? ` (${counts.approved})` : ""}…
             </button>
           </div>

@@ -652,7 +652,9 @@ export function DatasetsPage() {
                 </th>
                 <th>Spent</th>
                 <th>Created</th>
-                <th />
+                <th>
+                  <span className="sr-only">Actions</span>
+                </th>
               </tr>
             </thead>
             <tbody>
