@@ -31,12 +31,23 @@ export function useStatusCounts(datasetId: string | null, opts: { enabled: boole
       api
         .listConversations({ dataset_id: datasetId, ...(status ? { status } : {}), page_size: 25, page: 1 }, ctrl.signal)
         .then((p) => p.total);
-    Promise.all([count(undefined), count(GROUPS.remaining), count(GROUPS.toReview), count(GROUPS.approved)])
-      .then(([total, remaining, toReview, approved]) => setCounts({ total, remaining, toReview, approved }))
-      .catch(() => {
-        /* the buttons stay as they were: an error here is not worth a toast */
-      });
-    return () => ctrl.abort();
+    // After the table has painted (a frame, then a task): the first render never
+    // shares the server with these.
+    let timer = 0;
+    const frame = requestAnimationFrame(() => {
+      timer = window.setTimeout(() => {
+        Promise.all([count(undefined), count(GROUPS.remaining), count(GROUPS.toReview), count(GROUPS.approved)])
+          .then(([total, remaining, toReview, approved]) => setCounts({ total, remaining, toReview, approved }))
+          .catch(() => {
+            /* the buttons stay as they were: an error here is not worth a toast */
+          });
+      }, 0);
+    });
+    return () => {
+      cancelAnimationFrame(frame);
+      window.clearTimeout(timer);
+      ctrl.abort();
+    };
   }, [datasetId, opts.enabled, opts.tick]);
   return counts;
 }
