@@ -303,6 +303,7 @@ def test_reject_note_required(page: Any, api: Any, stack: Any, width: str) -> No
     open_app(page, f"/?dataset_id={dsid}")
     rows(page).first.click()
     cid = tid(page, "panel-body").get_attribute("data-conversation-id")
+    page.wait_for_load_state("networkidle")  # the dataset (and its setting) loaded too
     page.keyboard.press("r")  # no note yet: asked for one, nothing saved
     tid(page, "note-required").wait_for()
     assert page.evaluate("document.activeElement.dataset.testid") == "notes-input"

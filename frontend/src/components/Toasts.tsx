@@ -73,8 +73,8 @@ export function ToastProvider({ children }: { children: ReactNode }) {
     const el = box.current;
     const root = document.documentElement;
     if (!el || typeof ResizeObserver === "undefined") return;
-    const ro = new ResizeObserver(() => root.style.setProperty("--toasts-height", `${el.childElementCount ? el.offsetHeight + 20 : 0}px`));
-    ro.observe(el);
+    const ro = new ResizeObserver(() => root.style.setProperty("--toasts-height", `${el.childElementCount ? el.offsetHeight : 0}px`));
+    ro.observe(el, { box: "border-box" }); // its padding changes when a conversation opens
     return () => ro.disconnect();
   }, []);
 
