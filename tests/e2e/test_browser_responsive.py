@@ -554,3 +554,93 @@ def test_every_action_reachable_by_keyboard(page: Any, api: Any, stack: Any, wid
     page.wait_for_function(
         "() => new URLSearchParams(location.search).getAll('persona').length === 1"
     )
+
+
+# --------------------------------------------------------------------------- the journey on a phone
+def test_phone_journey_sample_to_export(browser: Any, api: Any, stack: Any) -> None:
+    """Sample -> plan -> Generate all from the pinned bar -> filter in the drawer ->
+    review with the panel's buttons -> Export approved from the pinned bar, at 390x844."""
+    ctx = browser.new_context(viewport=WIDTHS["390"], base_url=stack.url, accept_downloads=True)
+    ctx.set_default_timeout(TIMEOUT_MS)
+    try:
+        page = ctx.new_page()
+        open_app(page, "/?view=datasets")
+        _, existing, _ = api.get("/api/datasets")
+        known = {d["dataset_id"] for d in existing["items"]}
+        tid(page, "btn-load-sample").click()
+        deadline = time.time() + 30
+        while time.time() < deadline and query_of(page).get("dataset_id", [""])[0] in known | {""}:
+            page.wait_for_timeout(100)
+        dsid = query_of(page)["dataset_id"][0]
+        assert dsid not in known
+        tid(page, "plan-count").fill("6")
+        tid(page, "plan-target-note").wait_for()  # planning 6 changes the target: it says so
+        tid(page, "btn-plan").click()
+        page.locator('[data-testid="toast"]', has_text="Planned 6").wait_for()
+        tid(page, "btn-open-dashboard").click()
+        rows(page).nth(5).wait_for()
+        no_sideways_scroll(page)
+        on_screen(page, tid(page, "btn-generate-all"))
+        # nothing approved yet: Export says so instead of opening
+        page.locator('[data-testid="btn-export"][aria-disabled="true"]').wait_for()
+        assert "nothing approved yet" in tid(page, "export-reason").inner_text()
+        tid(page, "btn-generate-all").click()
+        tid(page, "generate-dialog").wait_for()
+        start = tid(page, "btn-start-generation")
+        if not start.count():
+            start = tid(page, "btn-start-anyway")
+        start.click()
+        page.locator('[data-testid="progress-tracker"][data-status="completed"]').wait_for(
+            timeout=60_000
+        )
+        # nothing left to write: Review takes Generate all's place in the pinned bar
+        tid(page, "btn-review").wait_for()
+        on_screen(page, tid(page, "btn-review"))
+        tid(page, "btn-review").click()
+        page.wait_for_function(
+            "() => new URLSearchParams(location.search).get('status') === 'generated'"
+        )
+
+        # the filter drawer: one persona
+        _, listed, _ = api.get(f"/api/conversations?dataset_id={dsid}&status=generated")
+        persona = listed["items"][0]["persona"]
+        expected = sum(1 for c in listed["items"] if c["persona"] == persona)
+        tid(page, "btn-open-filters").click()
+        tid(page, "filter-persona-button").click()
+        tid(page, f"filter-persona-option-{persona}").check()
+        tid(page, "btn-close-filters").click()
+        page.wait_for_function(
+            "n => document.querySelectorAll('[data-testid^=\"conv-row-\"]').length === n",
+            arg=expected,
+        )
+        assert tid(page, "btn-open-filters").inner_text() == "Filters (2)"
+
+        # review full-screen with the panel's own buttons, then back
+        rows(page).first.click()
+        tid(page, "panel-body").wait_for()
+        on_screen(page, tid(page, "btn-approve"))
+        tid(page, "btn-approve").click()
+        page.locator('[data-testid="toast"]', has_text="Approved").wait_for()
+        tid(page, "btn-close-panel").click()
+        tid(page, "review-panel").wait_for(state="detached")
+
+        # export from the pinned bar
+        page.goto(f"/?dataset_id={dsid}")
+        tid(page, "btn-export").wait_for()
+        page.wait_for_function(
+            "() => !document.querySelector('[data-testid=\"btn-export\"]').hasAttribute('aria-disabled')"
+        )
+        on_screen(page, tid(page, "btn-export"))
+        tid(page, "btn-export").click()
+        tid(page, "export-dialog").wait_for()
+        tid(page, "export-approved-count").wait_for()
+        assert tid(page, "export-approved-count").inner_text().startswith("1 approved conversation")
+        tid(page, "export-format-sharegpt").check()
+        tid(page, "btn-export-create").click()
+        page.locator('[data-testid="export-status"][data-status="ready"]').wait_for(timeout=30_000)
+        with page.expect_download() as info:
+            tid(page, "export-download").click()
+        assert info.value.suggested_filename.endswith(".jsonl")  # ShareGPT downloads as JSONL
+        no_sideways_scroll(page)
+    finally:
+        ctx.close()
