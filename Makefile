@@ -50,14 +50,15 @@ checkov: $(CHECKOV_STAMP)
 		--skip-download --quiet --compact
 
 dev: setup frontend
-	$(PY) -m chalicelib.local.launcher --port $(PORT)
+	$(PY) -m devstack.launcher --port $(PORT)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-logo
 
 typecheck: $(STAMP) $(FRONT_STAMP)
-	$(VENV)/bin/mypy app.py chalicelib infra
+	$(VENV)/bin/mypy app.py chalicelib devstack infra
 	cd frontend && npm run typecheck --silent
 
 test: setup frontend browser
@@ -86,4 +87,4 @@ deploy: setup frontend
 	$(PY) -m infra.deploy $(if $(STAGE),--stage $(STAGE)) $(if $(REGION),--region $(REGION)) $(if $(ALARM_EMAIL),--alarm-email $(ALARM_EMAIL)) $(if $(DRY_RUN),--dry-run)
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) frontend/node_modules frontend/dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) frontend/node_modules frontend/dist .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

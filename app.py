@@ -1,6 +1,6 @@
 """Bright Run Conversation Studio: HTTP routes and workflow steps.
 
-Handlers stay thin (DESIGN.md rule 1): parse and validate, call one service, serialise.
+Handlers stay thin (design rule 1, docs/architecture.md): parse and validate, call one service, serialise.
 Everything else lives in ``chalicelib/``.
 """
 
@@ -37,8 +37,9 @@ from chalicelib.domain.errors import (
     PayloadTooLargeError,
     ValidationError,
 )
+from chalicelib.domain.filters import BY_NAME, EXPORT_FILTERS, FILTER_DIMENSIONS
 from chalicelib.domain.models import TRASH_RETENTION_DAYS, ConversationStatus, ExportFormat
-from chalicelib.review.listing import FILTER_DIMENSIONS, ListQuery
+from chalicelib.readmodel.listing import ListQuery
 from chalicelib.workflows import handlers as workflow
 
 app = Chalice(app_name="conversation-studio")
@@ -84,7 +85,7 @@ def dataset_scope(tenant_id: str, dataset_id: str | None) -> list[str]:
 def filter_values(p: Any, dim: str) -> list[str]:
     """Repeated values of a filter. Taxonomy names are taken verbatim (a name may hold
     a comma); tier and status also accept ``a,b``."""
-    return query_list(p, dim) if dim in ("tier", "status") else query_values(p, dim)
+    return query_list(p, dim) if BY_NAME[dim].choices is not None else query_values(p, dim)
 
 
 def default_if_absent(value: str | None, default: str) -> str:
@@ -247,6 +248,14 @@ def put_taxonomy(dataset_id: str) -> Response:
     return respond(views.dataset_out(dataset))
 
 
+@app.route("/api/datasets/{dataset_id}/taxonomy/preview", methods=["POST"], content_types=JSON)
+@handled
+def preview_taxonomy(dataset_id: str) -> Response:
+    who = principal()
+    data = json_body(raw_body(), get_settings().max_body_bytes)
+    return respond(get_container().datasets.taxonomy_impact(who.tenant_id, dataset_id, data))
+
+
 @app.route("/api/datasets/{dataset_id}/chunks", methods=["POST"], content_types=JSON_OR_TEXT)
 @handled
 def import_chunks(dataset_id: str) -> Response:
@@ -296,10 +305,10 @@ def plan_dataset(dataset_id: str) -> Response:
 @handled
 def fill_gaps(dataset_id: str) -> Response:
     who = principal()
-    req = body(s.FillGapsRequest) if raw_body() else s.FillGapsRequest()
-    gap = req.gap.model_dump(exclude_none=True) if req.gap else None
+    req = body(s.FillGapsRequest) if raw_body().strip() else s.FillGapsRequest()
+    gap = req.gap.model_dump(mode="json", exclude_none=True) if req.gap else None
     result = get_container().datasets.fill_gaps(
-        who.tenant_id, who.actor, dataset_id, gap=gap or None, count=req.count
+        who.tenant_id, who.actor, dataset_id, gap, req.count
     )
     return respond(result, 201)
 
@@ -798,9 +807,7 @@ def patch_template(template_id: str) -> Response:
 def _export_filters() -> dict[str, Any]:
     p = params()
     filters: dict[str, Any] = {
-        k: query_list(p, k)
-        for k in ("persona", "emotion", "topic", "intent", "tone", "tier")
-        if query_list(p, k)
+        f.name: query_list(p, f.name) for f in EXPORT_FILTERS if query_list(p, f.name)
     }
     for key in ("quality_min", "quality_max"):
         value = query_float(p, key)

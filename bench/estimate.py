@@ -121,7 +121,7 @@ def measure(
 
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from chalicelib.local.launcher import LocalStack
+    from devstack.launcher import LocalStack
 
     env = {
         "LLM_SIM_LATENCY": str(args.latency),

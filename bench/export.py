@@ -153,7 +153,7 @@ def _serve(conn: Any, sizes: list[int], turns: int) -> None:
 
     warnings.filterwarnings("ignore")
     from chalicelib.bootstrap import get_container
-    from chalicelib.local.launcher import LocalStack
+    from devstack.launcher import LocalStack
 
     stack = LocalStack(
         port=0,

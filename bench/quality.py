@@ -10,13 +10,13 @@ business's rules, and near-duplicates from the dataset-wide index):
 
 - **simulator**: clean conversations the offline simulator writes on the sample dataset
   (every tier; scenario ones with their excerpt), and for each defect kind of
-  ``chalicelib/local/sim_defects.py`` the same kind of conversation with that defect
+  ``devstack/sim_defects.py`` the same kind of conversation with that defect
   planted;
 - **corpus**: ``tests/fixtures/quality_corpus/``, hand-written realistic conversations of
   eight businesses, clean and each with one planted defect of eleven kinds, written
   without sight of the checks (its README says how);
 - **structural**: synthetic conversations with near-duplicates, too few turns, broken
-  alternation and empty turns (``chalicelib/quality/synthetic.py``).
+  alternation and empty turns (``devstack/synthetic.py``).
 
 Prints, per defect kind and source, how many are flagged (recall) and the mean score; per
 check, how often it raises a flag on clean conversations (false positives); the AUC of
@@ -48,11 +48,11 @@ from chalicelib.domain.models import (  # noqa: E402
     Tier,
     Turn,
 )
-from chalicelib.local import sim_defects  # noqa: E402
-from chalicelib.local.llm_simulator import parse_prompt_params, write_conversation  # noqa: E402
 from chalicelib.quality import duplicates as d  # noqa: E402
-from chalicelib.quality import synthetic as syn  # noqa: E402
 from chalicelib.quality.scoring import ScoringContext, score_conversation  # noqa: E402
+from devstack import sim_defects  # noqa: E402
+from devstack import synthetic as syn  # noqa: E402
+from devstack.llm_simulator import parse_prompt_params, write_conversation  # noqa: E402
 
 CORPUS = ROOT / "tests" / "fixtures" / "quality_corpus"
 # Written after the checks were tuned, by someone who never saw them; not tuned on.

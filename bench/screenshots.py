@@ -128,7 +128,7 @@ def shoot(page: Any, out: Path, name: str, locator: Any = None) -> Path:
 def run(out: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    from chalicelib.local.launcher import LocalStack
+    from devstack.launcher import LocalStack
     from tests.e2e.browser_support import VIEWPORT, launch, missing_requirement, open_app
 
     reason = missing_requirement()

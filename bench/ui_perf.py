@@ -175,9 +175,9 @@ def sign_in_token(stack: Any) -> str | None:
 def make_rows(tenant: str, dataset_id: str, n: int, rng: random.Random) -> list[Any]:
     """``n`` ConversationRecord rows with a realistic spread of metadata and turn text."""
     from chalicelib.domain.models import Conversation, ConversationStatus, Tier
-    from chalicelib.quality import synthetic as syn
     from chalicelib.store.mapping import record_from_domain
     from chalicelib.store.records import ConversationRecord, tenant_key
+    from devstack import synthetic as syn
 
     statuses, weights = list(STATUS_WEIGHTS), list(STATUS_WEIGHTS.values())
     base = datetime.now(UTC) - timedelta(days=30)
@@ -241,8 +241,8 @@ def load_dataset(
     stack: Any, token: str | None, n: int, seed: int
 ) -> tuple[str, dict[str, list[str]]]:
     from chalicelib.bootstrap import get_container
-    from chalicelib.quality import synthetic as syn
     from chalicelib.store.records import ConversationRecord, DatasetRecord
+    from devstack import synthetic as syn
 
     ds = call(stack.url, "POST", "/api/datasets", {"name": f"UI perf {n:,}"}, token)
     dsid = ds["dataset_id"]
@@ -344,7 +344,7 @@ def main() -> int:
 
     from playwright.sync_api import sync_playwright
 
-    from chalicelib.local.launcher import LocalStack
+    from devstack.launcher import LocalStack
     from tests.e2e.browser_support import launch, missing_requirement
 
     reason = missing_requirement()

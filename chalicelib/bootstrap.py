@@ -1,14 +1,12 @@
 """Builds clients, repositories and services once per container (lazily, thread-safe).
 
-Nothing here runs at import time (DESIGN.md rule 2). Tests and the local launcher call
+Nothing here runs at import time (design rule 2, docs/architecture.md). Tests and the local launcher call
 ``reset_container()`` after changing the environment.
 """
 
 from __future__ import annotations
 
 import gc
-import hashlib
-import os
 import threading
 from functools import cached_property
 from typing import Any
@@ -16,33 +14,27 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from chalicelib.audit.log import AuditLog
 from chalicelib.config import Settings, get_settings
+from chalicelib.datasets.service import DatasetService
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.ports import TokenCounter
 from chalicelib.export.service import ExportService
 from chalicelib.export.tokens import AnthropicTokenCounter
-from chalicelib.finetune.bedrock import BedrockCustomization
 from chalicelib.finetune.service import FineTuneService, FineTuneTarget
 from chalicelib.generation.concurrency import ConcurrencyControl
 from chalicelib.generation.jobs import JobService
-from chalicelib.generation.llm_client import AnthropicLLMClient
-from chalicelib.generation.notifier import Notifier
 from chalicelib.generation.rate_limit import SharedRateLimiter
 from chalicelib.generation.service import GenerationService
 from chalicelib.generation.templates import TemplateService
-from chalicelib.planning.service import DatasetService
-from chalicelib.quality.duplicates import (
-    CELL_DUPLICATE_THRESHOLD,
-    NEAR_DUPLICATE_THRESHOLD,
-    NearDuplicateIndex,
-    cell_of,
-    minhash_signature,
-)
+from chalicelib.llm.client import AnthropicLLMClient
+from chalicelib.notify.sns import Notifier
+from chalicelib.quality.duplicates import DatasetDuplicates
 from chalicelib.quality.judging import JudgeService
 from chalicelib.quality.service import QualityService
-from chalicelib.review.audit import AuditLog
-from chalicelib.review.listing import ConversationIndex
+from chalicelib.readmodel.listing import ConversationIndex
 from chalicelib.review.service import ReviewService
+from chalicelib.store.bedrock import BedrockCustomization
 from chalicelib.store.judgements import DynamoJudgementCache
 from chalicelib.store.records import configure_records
 from chalicelib.store.repositories import (
@@ -66,7 +58,6 @@ class Container:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.RLock()
-        self._dup_indexes: dict[tuple[str, str], NearDuplicateIndex] = {}
         configure_records(settings.table, settings.region, settings.aws_endpoint_url)
 
     # ------------------------------------------------------------------ AWS clients
@@ -165,13 +156,9 @@ class Container:
 
     @cached_property
     def index(self) -> ConversationIndex:
-        secret = (
-            os.environ.get("CURSOR_SECRET")
-            or hashlib.sha256(
-                f"brightrun-cursor-{self.settings.stage}-{self.settings.table_prefix}".encode()
-            ).hexdigest()
+        return ConversationIndex(
+            self.dataset_repo, self.conversation_repo, self.settings.cursor_key()
         )
-        return ConversationIndex(self.dataset_repo, self.conversation_repo, secret.encode())
 
     @cached_property
     def templates(self) -> TemplateService:
@@ -190,42 +177,9 @@ class Container:
             templates=self.templates,
         )
 
-    def find_duplicate(
-        self, tenant_id: str, dataset_id: str, conversation_id: str, text: str
-    ) -> tuple[str, float] | None:
-        """Most similar other conversation of the dataset: >= 0.8 estimated Jaccard
-        anywhere, or >= 0.6 within the same persona x emotion x topic cell (where
-        conversations collapse into each other). The MinHash index is kept per dataset
-        and grows incrementally."""
-        key = (tenant_id, dataset_id)
-        # A view up to 10 s old is fine for near-duplicate checks: this container adds
-        # every conversation it scores at once, others show up within 10 s. Refreshing
-        # more often re-reads the overlap window of recent changes on every item.
-        others = self.index.texts(tenant_id, dataset_id, max_age=10.0)
-        signature = minhash_signature(text)
-        with self._lock:
-            index = self._dup_indexes.setdefault(key, NearDuplicateIndex(CELL_DUPLICATE_THRESHOLD))
-            cells = {c.conversation_id: cell_of(c) for c, _ in others}
-            fresh = [
-                (c.conversation_id, t)
-                for c, t in others
-                if c.conversation_id not in index and c.conversation_id != conversation_id
-            ]
-        signatures = [(cid, minhash_signature(t)) for cid, t in fresh]
-        with self._lock:
-            for cid, sig in signatures:
-                index.add_signature(cid, sig)
-            mine = cells.get(conversation_id)
-            matches = [
-                (cid, sim)
-                for cid, sim in index.query_signature(signature)
-                if cid != conversation_id
-                and (
-                    sim >= NEAR_DUPLICATE_THRESHOLD or (mine is not None and cells.get(cid) == mine)
-                )
-            ]
-            index.add_signature(conversation_id, signature)
-        return matches[0] if matches else None
+    @cached_property
+    def duplicates(self) -> DatasetDuplicates:
+        return DatasetDuplicates(self.index)
 
     @cached_property
     def judge(self) -> JudgeService:
@@ -242,7 +196,7 @@ class Container:
         return QualityService(
             self.dataset_repo,
             self.conversation_repo,
-            self.find_duplicate,
+            self.duplicates.find,
             self.audit,
             self.judge,
             self.index,
@@ -260,7 +214,7 @@ class Container:
             limiter=SharedRateLimiter(DynamoRateLimitStore()),
             notifier=self.notifier,
             audit=self.audit,
-            duplicate_finder=self.find_duplicate,
+            duplicate_finder=self.duplicates.find,
             judge=self.judge,
             logs=self.log_repo,
             concurrency=self.concurrency,
@@ -302,7 +256,7 @@ class Container:
         import json
 
         self.lambda_client.invoke(
-            FunctionName=os.environ.get("RUN_EXPORT_FUNCTION", "run_export"),
+            FunctionName=self.settings.run_export_function,
             InvocationType="Event",
             Payload=json.dumps({"tenant_id": tenant_id, "export_id": export_id}).encode(),
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -135,6 +136,10 @@ class Settings:
     stalled_check_seconds: float = 60.0
     stalled_grace_seconds: float = 60.0
     presign_seconds: int = 900
+    # The export worker the API invokes for large exports (the template passes its ARN).
+    run_export_function: str = "run_export"
+    # Signs list cursors (HMAC); None: a secret derived per stage (see cursor_key).
+    cursor_secret: str | None = None
     auth_mode: str = "none"  # "cognito" | "none" (local dev default; tests use cognito)
     default_tenant: str = "tenant-demo"
     cognito_user_pool_id: str | None = None
@@ -152,6 +157,14 @@ class Settings:
     fine_tune_prices: Mapping[str, float] = field(
         default_factory=lambda: dict(DEFAULT_FINE_TUNE_PRICES)
     )
+
+    def cursor_key(self) -> bytes:
+        """The list cursors' HMAC key: CURSOR_SECRET, or one derived from the stage and
+        table prefix (stable across containers of one stage; docs/security.md)."""
+        if self.cursor_secret:
+            return self.cursor_secret.encode()
+        derived = f"brightrun-cursor-{self.stage}-{self.table_prefix}"
+        return hashlib.sha256(derived.encode()).hexdigest().encode()
 
     def table(self, logical: str) -> str:
         return self.table_names.get(logical) or f"{self.table_prefix}-{logical}"
@@ -239,6 +252,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         stalled_check_seconds=_float(env, "STALLED_JOB_CHECK_SECONDS", 60.0),
         stalled_grace_seconds=_float(env, "STALLED_JOB_GRACE_SECONDS", 60.0),
         presign_seconds=min(_int(env, "PRESIGN_SECONDS", 900), 900),
+        run_export_function=env.get("RUN_EXPORT_FUNCTION") or "run_export",
+        cursor_secret=env.get("CURSOR_SECRET") or None,
         auth_mode=env.get("AUTH_MODE", "none"),
         default_tenant=env.get("DEFAULT_TENANT", "tenant-demo"),
         cognito_user_pool_id=env.get("COGNITO_USER_POOL_ID") or None,

@@ -92,7 +92,7 @@ def run(count: int) -> str:
     os.environ.setdefault("LLM_SIM_LATENCY", "0.01")
     os.environ.setdefault("LLM_SIM_SEED", "7")
     os.environ["AUTH_MODE"] = "cognito"  # sign in as the cloud does
-    from chalicelib.local.launcher import LocalStack
+    from devstack.launcher import LocalStack
 
     stack = LocalStack(
         port=0,

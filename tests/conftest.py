@@ -81,7 +81,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from chalicelib.local.launcher import LocalStack
+    from devstack.launcher import LocalStack
 
     os.environ.setdefault("LLM_SIM_LATENCY", "0.01")
     # Clean conversations unless a test asks the simulator for defects (test_quality_api).

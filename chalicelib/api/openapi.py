@@ -13,10 +13,11 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from chalicelib.api import schemas as s
+from chalicelib.domain.filters import BY_NAME, EXPORT_FILTERS, FILTER_DIMENSIONS
 from chalicelib.domain.models import ExportFormat
-from chalicelib.review.listing import ENUM_FILTERS, PAGE_SIZES, SORT_FIELDS, SORT_ORDERS
+from chalicelib.readmodel.listing import PAGE_SIZES, SORT_FIELDS, SORT_ORDERS
 
-FILTER_PARAMS = ["persona", "emotion", "topic", "intent", "tone", "tier", "status"]
+FILTER_PARAMS = list(FILTER_DIMENSIONS)
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,9 @@ Param = tuple[str, dict[str, Any], bool]
 
 def filter_param(name: str) -> Param:
     """A repeatable list filter: taxonomy names are free text, tier and status choices."""
-    if name in ENUM_FILTERS:
-        items = {"type": "string", "enum": list(ENUM_FILTERS[name])}
+    choices = BY_NAME[name].choices
+    if choices is not None:
+        items = {"type": "string", "enum": list(choices)}
         return (name, {"type": "array", "items": items}, False)
     return (name, ARR, False)
 
@@ -172,6 +174,17 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "POST",
+        "/api/datasets/{dataset_id}/taxonomy/preview",
+        "What setting this taxonomy would change: names added, removed, redescribed, and the "
+        "conversations using a removed name per status (nothing is written)",
+        s.TaxonomyImpact,
+        200,
+        tag="datasets",
+        errors=(400, 401, 404),
+        request_content={"application/json": {"schema": {"type": "object"}}},
+    ),
+    Route(
+        "POST",
         "/api/datasets/{dataset_id}/chunks",
         "Import document chunks (JSON list or CSV)",
         s.ChunkImportResult,
@@ -197,10 +210,12 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
         "/api/datasets/{dataset_id}/fill-gaps",
-        "Plan the conversations that fill coverage gaps (all, or one gap)",
+        "Plan the conversations that fill coverage gaps (no body), or count of them for one "
+        'gap ({"gap": {"persona": "...", "topic": "..."} or {"tier": "scenario"}, "count": N})',
         s.PlanResult,
         201,
         s.FillGapsRequest,
+        body_required=False,
         tag="datasets",
         errors=(400, 401, 404, 409),
     ),
@@ -456,7 +471,7 @@ ROUTES: tuple[Route, ...] = (
             ("format", {"type": "string", "enum": [f.value for f in ExportFormat]}, False),
             ("dataset_id", STR, False),
             ("limit", INT, False),
-            *(filter_param(p) for p in FILTER_PARAMS if p != "status"),  # exports: approved
+            *(filter_param(f.name) for f in EXPORT_FILTERS),  # exports: approved ones
             ("quality_min", NUM, False),
             ("quality_max", NUM, False),
         ),

@@ -1,4 +1,4 @@
-"""API request/response schemas (kept apart from domain models, DESIGN.md rule 3).
+"""API request/response schemas (kept apart from domain models, design rule 3 in docs/architecture.md).
 
 Request models forbid unknown fields so a typo is a 400, not a silently ignored field.
 The OpenAPI document is generated from these models (``chalicelib.api.openapi``).
@@ -113,24 +113,30 @@ class PlanRequest(Strict):
     replace: bool = False
 
 
-class GapSelector(Strict):
-    """One coverage gap: a pair (e.g. persona and emotion), one value, or a tier."""
+class GapIn(Strict):
+    """One coverage gap: a tier, or dimension values (a pair of them, or one)."""
 
-    persona: str | None = Field(default=None, min_length=1, max_length=120)
-    emotion: str | None = Field(default=None, min_length=1, max_length=120)
-    topic: str | None = Field(default=None, min_length=1, max_length=120)
-    intent: str | None = Field(default=None, min_length=1, max_length=120)
-    tone: str | None = Field(default=None, min_length=1, max_length=120)
-    tier: Literal["template", "scenario", "edge_case"] | None = None
+    tier: Tier | None = None
+    persona: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
+    emotion: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
+    topic: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
+    intent: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
+    tone: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
 
 
 class FillGapsRequest(Strict):
-    gap: GapSelector | None = Field(
-        default=None, description="Plan inside this one gap only (else: every gap)"
+    gap: GapIn | None = Field(
+        default=None, description="Plan for this gap only (absent: close every gap)"
     )
     count: int | None = Field(
-        default=None, ge=1, le=1000, description="How many to plan inside the gap (default 1)"
+        default=None, ge=1, le=500, description="How many to plan for the gap (1)"
     )
+
+    @model_validator(mode="after")
+    def _count_needs_gap(self) -> FillGapsRequest:
+        if self.count is not None and self.gap is None:
+            raise ValueError("count is the size of one gap's plan: send gap with it")
+        return self
 
 
 class ConversationPatch(Strict):
@@ -190,6 +196,8 @@ class BulkActionRequest(Strict):
     def _one_selection(self) -> BulkActionRequest:
         if (self.ids is None) == (self.filter is None):
             raise ValueError("send either ids or filter")
+        if self.filter is None and (self.expected_count is not None or self.up_to_limit):
+            raise ValueError("expected_count and up_to_limit go with a filter")
         return self
 
 
@@ -438,6 +446,28 @@ class DatasetOut(BaseModel):
     archived_by: str | None = None
 
 
+class TaxonomyDimensionChange(BaseModel):
+    added: list[str]
+    removed: list[str]
+    redescribed: list[str]
+    kept: int
+
+
+class TaxonomyAffected(BaseModel):
+    dimension: str
+    value: str = Field(description="A removed name that conversations use")
+    total: int
+    by_status: dict[str, int]
+
+
+class TaxonomyImpact(BaseModel):
+    dimensions: dict[str, TaxonomyDimensionChange] = Field(description="By taxonomy field")
+    affected: list[TaxonomyAffected]
+    affected_total: int = Field(description="Conversations using any removed name")
+    affected_not_generated: int = Field(description="Of them, not generated (or failed) yet")
+    note: str
+
+
 class DatasetDeleted(BaseModel):
     dataset_id: str
     deleted: bool = Field(description="false: still purging (202); send DELETE again")
@@ -571,6 +601,9 @@ class GenerationLogSummary(BaseModel):
         "or a crash mid-call) and is charged at the conversation's estimate",
     )
     attempt: int | None = None
+    purpose: Literal["generation", "judge"] = Field(
+        default="generation", description="judge: the rubric judge's call on this conversation"
+    )
 
 
 class VersionSummary(BaseModel):

@@ -1,4 +1,4 @@
-"""Errors are types (DESIGN.md rule 4): the API maps them to HTTP status by class.
+"""Errors are types (design rule 4, docs/architecture.md): the API maps them to HTTP status by class.
 
 Workflow task errors carry distinct class names because the ASL ``Retry``/``Catch``
 clauses match on the Lambda's ``errorType``, which is the exception class name.
@@ -97,11 +97,6 @@ class UnauthorizedError(DomainError):
     code = "unauthorized"
 
 
-class ForbiddenError(DomainError):
-    status_code = 403
-    code = "forbidden"
-
-
 class RateLimitedError(DomainError):
     status_code = 429
     code = "rate_limited"
@@ -152,8 +147,10 @@ class MalformedResponseError(PermanentGenerationError):
     pass
 
 
-class ItemSkipped(Exception):
-    """The item is no longer eligible (already generated, deleted, job cancelled)."""
+class OutsideServiceError(Exception):
+    """An outside service's adapter could not complete a call (refused, throttled,
+    unreachable); the message is the service's reason. The service decides what the
+    caller sees (e.g. a stored failure, or an UpstreamServiceError)."""
 
 
 class UpstreamServiceError(DomainError):

@@ -1,6 +1,6 @@
 """Domain models: the product's nouns, free of AWS and HTTP concerns.
 
-Three kinds of model are kept apart (DESIGN.md rule 3): API schemas live in
+Three kinds of model are kept apart (design rule 3, docs/architecture.md): API schemas live in
 ``chalicelib.api.schemas``, pynamodb records in ``chalicelib.store.records``, and
 these pydantic models are what services pass around.
 """

@@ -2,16 +2,24 @@
 
 Services depend on these, not on the DynamoDB, S3 or Anthropic adapters, so their rules
 can be tested against in-memory fakes. The adapters live in ``chalicelib.store`` and
-``chalicelib.generation.llm_client``.
+``chalicelib.llm.client``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chalicelib.domain.concurrency import Backoff, FlightStats
-from chalicelib.domain.models import Conversation, GenerationLog, JudgeResult, PromptTemplate
+from chalicelib.domain.models import (
+    Chunk,
+    Conversation,
+    Dataset,
+    GenerationLog,
+    JudgeResult,
+    PromptTemplate,
+)
 
 
 class GenerationLogReader(Protocol):
@@ -24,6 +32,67 @@ class ConversationSource(Protocol):
     """The conversations of one dataset (the API's list index, or a full read)."""
 
     def conversations(self, tenant_id: str, dataset_id: str) -> Sequence[Conversation]: ...
+
+
+@dataclass
+class ConversationRow:
+    """What the list index keeps per conversation."""
+
+    conversation: Conversation
+    search_text: str
+    deleted: bool
+    updated_ms: int
+
+
+class ConversationSeqReader(Protocol):
+    """The dataset's change counter, bumped after every conversation write."""
+
+    def conversation_seq(self, tenant_id: str, dataset_id: str) -> int: ...
+
+
+class ConversationChanges(Protocol):
+    """A dataset's conversations written after ``since_ms`` (all of them from -1)."""
+
+    def changed_since(
+        self, tenant_id: str, dataset_id: str, since_ms: int
+    ) -> Iterator[ConversationRow]: ...
+
+
+class DatasetStore(Protocol):
+    """Datasets and their chunks. Every write that names ``expected_version`` is refused
+    (StaleVersionError) unless the stored dataset still has that version."""
+
+    def create(self, dataset: Dataset) -> Dataset: ...
+
+    def get(self, tenant_id: str, dataset_id: str, include_deleting: bool = False) -> Dataset: ...
+
+    def list_all(self, tenant_id: str) -> list[Dataset]: ...
+
+    def save(self, dataset: Dataset, expected_version: int) -> Dataset: ...
+
+    def set_archived(
+        self, tenant_id: str, dataset_id: str, actor: str | None, expected_version: int
+    ) -> Dataset: ...
+
+    def mark_deleting(self, tenant_id: str, dataset_id: str, expected_version: int) -> None: ...
+
+    def get_deleting(self, tenant_id: str, dataset_id: str) -> bool: ...
+
+    def unmark_deleting(self, tenant_id: str, dataset_id: str) -> None: ...
+
+    def replace_chunks(self, tenant_id: str, dataset_id: str, chunks: list[Chunk]) -> None: ...
+
+    def list_chunks(self, tenant_id: str, dataset_id: str) -> list[Chunk]: ...
+
+
+class PlannedConversations(Protocol):
+    """A dataset's conversations as planning sees them."""
+
+    def list_for_dataset(self, tenant_id: str, dataset_id: str) -> list[Conversation]: ...
+
+    def add_planned(self, conversations: list[Conversation]) -> None: ...
+
+    def soft_delete(self, conversation: Conversation) -> None: ...
 
 
 class ActiveTemplates(Protocol):

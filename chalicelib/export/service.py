@@ -29,12 +29,14 @@ from datetime import date, datetime, timedelta
 from itertools import islice
 from typing import IO, Any, Final
 
+from chalicelib.audit.log import AuditLog
 from chalicelib.domain.errors import (
     DomainError,
     ExportFailedError,
     UnprocessableError,
     ValidationError,
 )
+from chalicelib.domain.filters import EXPORT_FILTERS, in_quality_range, matches_filters
 from chalicelib.domain.models import (
     Conversation,
     ConversationStatus,
@@ -85,7 +87,6 @@ from chalicelib.export.trainers import (
     trainer_configs,
 )
 from chalicelib.generation.service import system_prompt_for
-from chalicelib.review.audit import AuditLog
 from chalicelib.store.export_source import DynamoExportSource
 from chalicelib.store.repositories import (
     DynamoConversationRepository,
@@ -101,7 +102,6 @@ PART_SIZE = 8 * 1024 * 1024  # S3 multipart parts must be >= 5 MiB except the la
 PAGE = 100  # conversations whose turns are read together (one BatchGetItem)
 PREFETCH_PAGES = 8  # pages read ahead of the writer (bounds memory: 800 conversations)
 TURN_READERS = 4  # BatchGetItem calls in flight at once (the writer waits less)
-FILTER_KEYS = ("persona", "emotion", "topic", "intent", "tone", "tier")
 # No run outlives Lambda's hard limit (run_export's lambda_timeout in .chalice/config.json
 # is this maximum; the API's own timeout is far shorter), so a pending export whose run
 # started (or, never claimed, that was created) longer ago than the limit plus a minute's
@@ -139,19 +139,13 @@ ROLE_PLACEHOLDER: Final = "arn:aws:iam::<account-id>:role/<bedrock-customization
 
 
 def _matches(c: Conversation, filters: dict[str, Any]) -> bool:
-    if c.status != ConversationStatus.APPROVED:
-        return False
-    for dim in FILTER_KEYS:
-        values = filters.get(dim)
-        if values:
-            value = getattr(c, dim)
-            value = value.value if hasattr(value, "value") else value
-            if value not in values:
-                return False
-    qmin, qmax = filters.get("quality_min"), filters.get("quality_max")
-    if qmin is not None and (c.quality_score is None or c.quality_score < qmin):
-        return False
-    return not (qmax is not None and (c.quality_score is None or c.quality_score > qmax))
+    return (
+        c.status == ConversationStatus.APPROVED
+        and matches_filters(c, filters, EXPORT_FILTERS)
+        and in_quality_range(
+            c.quality_score, filters.get("quality_min"), filters.get("quality_max")
+        )
+    )
 
 
 def stale_reason(record: ExportRecord, now: datetime) -> str | None:

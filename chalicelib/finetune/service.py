@@ -21,11 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from chalicelib.domain.errors import (
     BudgetExceededError,
     ConflictError,
+    OutsideServiceError,
     UnprocessableError,
     UpstreamServiceError,
     ValidationError,
@@ -161,8 +160,8 @@ class FineTuneService:
         )
         try:
             fine_tune.job_arn = self.customization.create_job(job)
-        except (ClientError, BotoCoreError) as e:
-            reason = _reason(e)
+        except OutsideServiceError as e:
+            reason = str(e)
             log.warning("Bedrock refused fine-tune %s: %s", fine_tune.fine_tune_id, reason)
             fine_tune.status = FineTuneStatus.SUBMIT_FAILED
             fine_tune.failure_message = reason[:1000]
@@ -284,8 +283,8 @@ class FineTuneService:
             )
         try:
             self.customization.stop_job(fine_tune.job_name)
-        except (ClientError, BotoCoreError) as e:
-            raise UpstreamServiceError(f"Bedrock did not stop the job: {_reason(e)}") from e
+        except OutsideServiceError as e:
+            raise UpstreamServiceError(f"Bedrock did not stop the job: {e!s}") from e
         before = fine_tune.status
         fine_tune.status = FineTuneStatus.STOPPING
         fine_tune.updated_at = utcnow()
@@ -306,8 +305,8 @@ class FineTuneService:
             return fine_tune
         try:
             job = self.customization.get_job(fine_tune.job_name)
-        except (ClientError, BotoCoreError) as e:  # keep the last known state; say why
-            log.warning("could not read fine-tune %s: %s", fine_tune.fine_tune_id, _reason(e))
+        except OutsideServiceError as e:  # keep the last known state; say why
+            log.warning("could not read fine-tune %s: %s", fine_tune.fine_tune_id, str(e))
             return fine_tune
         fine_tune.checked_at = utcnow()
         try:
@@ -355,10 +354,3 @@ class FineTuneService:
                 "confirmed_over_budget",
             },
         )
-
-
-def _reason(e: Exception) -> str:
-    if isinstance(e, ClientError):
-        err = e.response.get("Error", {})
-        return f"{err.get('Code', 'Error')}: {err.get('Message', '')}".strip()
-    return str(e)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from chalicelib.audit.log import AuditLog
 from chalicelib.config import Settings
 from chalicelib.domain.budget import thresholds_still_reached
 from chalicelib.domain.dataset_rules import require_writable
@@ -25,6 +26,7 @@ from chalicelib.domain.errors import (
     PromptTemplateError,
     RateLimitedError,
     TransientGenerationError,
+    UpstreamServiceError,
     ValidationError,
 )
 from chalicelib.domain.models import (
@@ -43,11 +45,10 @@ from chalicelib.domain.models import (
 )
 from chalicelib.domain.ports import ConversationSource, WorkItems
 from chalicelib.generation.concurrency import ConcurrencyControl
-from chalicelib.generation.llm_client import LLMRequest
-from chalicelib.generation.notifier import Notifier
 from chalicelib.generation.service import GenerationService, attempt_log_ref
+from chalicelib.llm.client import LLMRequest
+from chalicelib.notify.sns import Notifier
 from chalicelib.planning.planner import match_chunks, scenario_from_text
-from chalicelib.review.audit import AuditLog
 from chalicelib.store.repositories import (
     ClaimOutcome,
     DynamoConversationRepository,
@@ -403,8 +404,15 @@ class JobService:
             return False
         try:
             status = self.sfn.describe_execution(executionArn=job.execution_arns[-1])["status"]
-        except Exception:
-            return False
+        except Exception as e:  # botocore's ClientError; the store alone imports botocore
+            code = (getattr(e, "response", None) or {}).get("Error", {}).get("Code")
+            if code == "ExecutionDoesNotExist":
+                return False
+            # Unknown is not dead: taking it for dead would start a second execution
+            # beside a live one. The caller (Resume, the stalled-job check) retries.
+            raise UpstreamServiceError(
+                f"Step Functions could not say whether the job's workflow runs: {e}"
+            ) from e
         return bool(status == "RUNNING")
 
     # ------------------------------------------------------------------ control

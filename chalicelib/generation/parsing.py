@@ -13,7 +13,7 @@ from typing import Any
 
 from chalicelib.domain.errors import MalformedResponseError
 from chalicelib.domain.models import Turn
-from chalicelib.generation.llm_client import CONVERSATION_TOOL_NAME, LLMResponse
+from chalicelib.llm.client import CONVERSATION_TOOL_NAME, LLMResponse
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
 

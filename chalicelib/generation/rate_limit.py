@@ -55,14 +55,6 @@ class SharedRateLimiter:
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    def acquire(
-        self, key: str, per_minute: float, cost: float = 1.0, max_wait: float = 600.0
-    ) -> float:
-        """Reserve ``cost`` units at ``per_minute``; returns the seconds waited."""
-        if per_minute <= 0:
-            return 0.0
-        return self.acquire_interval(key, 60.0 / per_minute * cost, max_wait)
-
     def acquire_interval(self, key: str, interval: float, max_wait: float = 600.0) -> float:
         """Reserve the next slot ``interval`` seconds after the previous reservation.
 

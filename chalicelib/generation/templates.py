@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from chalicelib.audit.log import AuditLog
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.models import (
     Conversation,
@@ -19,7 +20,6 @@ from chalicelib.domain.models import (
 )
 from chalicelib.generation.prompts import validate_template_text
 from chalicelib.planning.seed_templates import SEED_TEMPLATES
-from chalicelib.review.audit import AuditLog
 from chalicelib.store.repositories import DynamoTemplateRepository
 
 TEMPLATE_CACHE_SECONDS = 5.0

@@ -30,7 +30,6 @@ from chalicelib.planning.planner import (
     PAIR_KINDS,
     PairAssigner,
     SlotChoice,
-    plan_conversations,
     slot_order,
 )
 
@@ -333,33 +332,43 @@ def plan_gap_fill(
     return opening + [c.spec for c in choices if not c.new_pairs]
 
 
-GAP_KEYS = (*DIMENSIONS, "tier")
-
-
 def plan_for_gap(
     taxonomy: Taxonomy,
     chunks: Sequence[Chunk],
-    distribution: TierDistribution,
+    conversations: Sequence[ConversationLike],
     gap: Mapping[str, str],
     count: int,
     seed: int = DEFAULT_SEED,
 ) -> list[ConversationSpec]:
-    """``count`` specs inside one gap (a pair such as persona x emotion, one value, or a
-    tier): the planner runs on the taxonomy and tier mix scoped to the gap's values, so
-    every spec lands in it and the rest of the plan keeps its balancing rules."""
-    unknown = sorted(k for k in gap if k not in GAP_KEYS)
-    if unknown or not gap:
-        raise ValidationError(
-            f"a gap names {', '.join(GAP_KEYS)} values; got {', '.join(unknown) or 'none'}",
-            {"allowed": list(GAP_KEYS)},
-        )
+    """``count`` specs that fill one gap: a tier's shortfall (``{"tier": ...}``) or a
+    dimension value or pair (``{"persona": ..., "topic": ...}``; template tier unless a
+    tier is given). The gap's values are kept; the other dimensions are balanced against
+    what is planned already, as a plan does. A value outside the taxonomy is a 400."""
+    assigner = PairAssigner(taxonomy, chunks, random.Random(seed))
+    for conversation in _counted(conversations):
+        assigner.observe(conversation)
+    pinned: dict[str, str] = {}
     for dim in DIMENSIONS:
-        if dim in gap and gap[dim] not in taxonomy.names(TAXONOMY_FIELD[dim]):
+        if dim not in gap:
+            continue
+        value = assigner.known(dim, gap[dim])
+        if value is None:
             raise ValidationError(
-                f"{dim} {gap[dim]!r} is not in the dataset's taxonomy", {"field": dim}
+                f"'{gap[dim]}' is not a {dim} of this dataset's taxonomy",
+                {"field": f"gap.{dim}", "allowed": assigner.names[dim]},
             )
-    if "tier" in gap and gap["tier"] not in {t.value for t in TIERS}:
-        raise ValidationError(f"unknown tier {gap['tier']!r}", {"field": "tier"})
-    filters = {k: [v] for k, v in gap.items()}
-    scoped, _, scoped_distribution = scope_for_filters(taxonomy, count, distribution, filters)
-    return plan_conversations(scoped, chunks, count, scoped_distribution, seed)
+        pinned[dim] = value
+    tier = Tier(gap.get("tier") or Tier.TEMPLATE.value)
+    if not pinned and "tier" not in gap:
+        raise ValidationError(
+            "a gap names a tier or dimension values",
+            {"field": "gap", "allowed": ["tier", *DIMENSIONS]},
+        )
+    specs = []
+    for _ in range(count):
+        # A document excerpt would bring its own dimensions: only a free slot keeps them all.
+        if tier is Tier.SCENARIO and not pinned:
+            specs.append(assigner.assign_slot(tier).spec)
+        else:
+            specs.append(assigner.assign(tier, pinned=pinned).spec)
+    return specs

@@ -24,8 +24,10 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
+import threading
 from collections import Counter
 from collections.abc import Iterable
+from typing import Protocol
 
 from chalicelib.domain.models import Conversation, Turn
 
@@ -314,3 +316,60 @@ def conversation_text(turns: Iterable[Turn]) -> str:
 
 def cell_of(conversation: Conversation) -> Cell:
     return (conversation.persona, conversation.emotion, conversation.topic)
+
+
+class ConversationTexts(Protocol):
+    """The read model's view of a dataset: (conversation, turn text) of each generated one."""
+
+    def texts(
+        self, tenant_id: str, dataset_id: str, max_age: float = 0.0
+    ) -> list[tuple[Conversation, str]]: ...
+
+
+# A view up to this old is fine for near-duplicate checks: this container adds every
+# conversation it scores at once, others show up within 10 s. Refreshing more often
+# re-reads the overlap window of recent changes on every item.
+DUPLICATE_VIEW_MAX_AGE_SECONDS = 10.0
+
+
+class DatasetDuplicates:
+    """The most similar other conversation of a dataset: >= NEAR_DUPLICATE_THRESHOLD
+    estimated Jaccard anywhere, or >= CELL_DUPLICATE_THRESHOLD within the same persona x
+    emotion x topic cell (where conversations collapse into each other). The MinHash
+    index is kept per dataset (one per container) and grows incrementally."""
+
+    def __init__(self, source: ConversationTexts) -> None:
+        self._source = source
+        self._lock = threading.RLock()
+        self._indexes: dict[tuple[str, str], NearDuplicateIndex] = {}
+
+    def find(
+        self, tenant_id: str, dataset_id: str, conversation_id: str, text: str
+    ) -> tuple[str, float] | None:
+        key = (tenant_id, dataset_id)
+        others = self._source.texts(tenant_id, dataset_id, max_age=DUPLICATE_VIEW_MAX_AGE_SECONDS)
+        signature = minhash_signature(text)
+        with self._lock:
+            index = self._indexes.setdefault(key, NearDuplicateIndex(CELL_DUPLICATE_THRESHOLD))
+            cells = {c.conversation_id: cell_of(c) for c, _ in others}
+            fresh = [
+                (c.conversation_id, t)
+                for c, t in others
+                if c.conversation_id not in index and c.conversation_id != conversation_id
+            ]
+        # Hashing outside the lock: other threads' checks go on meanwhile.
+        signatures = [(cid, minhash_signature(t)) for cid, t in fresh]
+        with self._lock:
+            for cid, sig in signatures:
+                index.add_signature(cid, sig)
+            mine = cells.get(conversation_id)
+            matches = [
+                (cid, sim)
+                for cid, sim in index.query_signature(signature)
+                if cid != conversation_id
+                and (
+                    sim >= NEAR_DUPLICATE_THRESHOLD or (mine is not None and cells.get(cid) == mine)
+                )
+            ]
+            index.add_signature(conversation_id, signature)
+        return matches[0] if matches else None

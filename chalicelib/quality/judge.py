@@ -25,7 +25,7 @@ from chalicelib.domain.models import (
     QualityRules,
     Turn,
 )
-from chalicelib.generation.llm_client import LLMRequest, LLMResponse
+from chalicelib.llm.client import LLMRequest, LLMResponse
 
 RUBRIC_VERSION = "rubric-2"
 JUDGE_TOOL_NAME = "record_judgement"

@@ -27,8 +27,8 @@ from chalicelib.domain.models import (
     Turn,
 )
 from chalicelib.domain.ports import JudgementCache, SpendLog
-from chalicelib.generation.llm_client import LLMRequest, LLMResponse, unanswered_attempts
-from chalicelib.generation.pricing import cost_usd
+from chalicelib.llm.client import LLMRequest, LLMResponse, unanswered_attempts
+from chalicelib.llm.pricing import cost_usd
 from chalicelib.quality import judge as j
 
 log = logging.getLogger(__name__)

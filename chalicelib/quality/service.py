@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from chalicelib.audit.log import AuditLog
 from chalicelib.domain.dataset_rules import require_writable
 from chalicelib.domain.errors import ConflictError
 from chalicelib.domain.models import (
@@ -21,7 +22,6 @@ from chalicelib.quality.calibration import calibrate
 from chalicelib.quality.duplicates import conversation_text
 from chalicelib.quality.judging import JudgeService
 from chalicelib.quality.scoring import ScoringContext, score_conversation
-from chalicelib.review.audit import AuditLog
 
 DuplicateFinder = Callable[[str, str, str, str], tuple[str, float] | None]
 

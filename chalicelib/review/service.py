@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.audit.log import AuditLog, snapshot
 from chalicelib.domain.dataset_rules import ARCHIVED_MESSAGE, require_writable
 from chalicelib.domain.errors import (
     BulkLimitExceededError,
@@ -46,8 +47,7 @@ from chalicelib.domain.review_rules import (
     undo_refusal,
     undo_restore,
 )
-from chalicelib.review.audit import AuditLog, snapshot
-from chalicelib.review.listing import ConversationIndex, ListQuery
+from chalicelib.readmodel.listing import ConversationIndex, ListQuery
 from chalicelib.review.undo import (
     DECISION_ACTION,
     decode_token,
@@ -218,6 +218,9 @@ class ReviewService:
                     "error_message": entry.error_message,
                     "billing": entry.billing,
                     "attempt": entry.attempt,
+                    "purpose": "judge"
+                    if (entry.parameters or {}).get("purpose") == "judge"
+                    else "generation",
                 }
                 for entry in logs
             ],

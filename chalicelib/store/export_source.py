@@ -26,6 +26,7 @@ from pynamodb.attributes import Attribute, BooleanAttribute, NumberAttribute, Un
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.projection import create_projection_expression
 
+from chalicelib.domain.filters import EXPORT_FILTERS, plain_values
 from chalicelib.domain.models import Conversation, ConversationStatus, StoredTurn
 from chalicelib.store.records import (
     ConversationRecord,
@@ -54,8 +55,8 @@ BASE_FIELDS: Final[frozenset[str]] = frozenset(
         "status",
         "quality_score",
     }
+    | {f.name for f in EXPORT_FILTERS}
 )
-FILTER_DIMENSIONS: Final = ("persona", "emotion", "topic", "intent", "tone", "tier")
 _MAX_IN_VALUES: Final = 100  # DynamoDB's limit for the IN operator
 BATCH_GET_KEYS: Final = 100  # DynamoDB's limit per BatchGetItem
 # Unprocessed BatchGetItem keys (throttling) are asked for again after a backoff that
@@ -70,11 +71,11 @@ Decoder = Callable[[Mapping[str, Any]], dict[str, Any]]
 def _condition(filters: Mapping[str, Any]) -> Condition:
     R = ConversationRecord
     condition = (R.status == ConversationStatus.APPROVED.value) & (R.deleted == False)  # noqa: E712
-    for dim in FILTER_DIMENSIONS:
-        values = [v.value if hasattr(v, "value") else v for v in filters.get(dim) or ()]
+    for f in EXPORT_FILTERS:  # domain/filters.py: <attribute> IN (values), ANDed
+        values = plain_values(filters.get(f.name))
         # Longer lists than IN allows are checked by the caller only (it re-checks anyway).
         if values and len(values) <= _MAX_IN_VALUES:
-            condition &= getattr(R, dim).is_in(*values)
+            condition &= getattr(R, f.record_attribute).is_in(*values)
     if filters.get("quality_min") is not None:
         condition &= R.quality_score >= filters["quality_min"]
     if filters.get("quality_max") is not None:
@@ -239,7 +240,7 @@ class DynamoExportSource:
         ``stop_at``, in DynamoDB (``Select: COUNT``: no item crosses the wire). None when
         a filter list is longer than DynamoDB's IN allows: then only the caller's
         re-check is exact, and it must count what it reads."""
-        if any(len(filters.get(dim) or ()) > _MAX_IN_VALUES for dim in FILTER_DIMENSIONS):
+        if any(len(filters.get(f.name) or ()) > _MAX_IN_VALUES for f in EXPORT_FILTERS):
             return None
         request = _query(tenant_id, dataset_id, filters, None)
         request["Select"] = "COUNT"

@@ -30,7 +30,12 @@ from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
+from chalicelib.library_pins import require_version
 from chalicelib.store.wire import use_wire_parser
+
+# configure_records resets and sets pynamodb's private ``Model._connection`` and
+# ``Connection._client``: written against exactly this release.
+PINNED_PYNAMODB = "6.1.0"
 
 
 def tenant_key(tenant_id: str, *parts: str) -> str:
@@ -508,6 +513,7 @@ def configure_records(
 ) -> None:  # table_name: Callable[[str], str]
     """Point every record class at its physical table and endpoint (called by bootstrap),
     all through the one shared botocore client."""
+    require_version("pynamodb", PINNED_PYNAMODB, "chalicelib/store/records.py")
     for record in ALL_RECORDS:
         record.Meta.table_name = table_name(record.Meta.logical_name)  # type: ignore[attr-defined]
         record.Meta.region = region

@@ -15,6 +15,12 @@ from typing import Any, Final
 
 from botocore import parsers
 
+from chalicelib.library_pins import require_version
+
+# The overrides below replace botocore's private ``_handle_json_body`` and call its
+# private ``_parse_body_as_json`` and ``_defaults``: written against exactly this release.
+PINNED_BOTOCORE: Final = "1.44.8"
+
 # botocore's typing stubs leave out the parser internals overridden here.
 _JSONParser: Any = parsers.JSONParser
 _ResponseParserFactory: Any = parsers.ResponseParserFactory
@@ -47,4 +53,5 @@ class WireParserFactory(_ResponseParserFactory):
 
 def use_wire_parser(session: Any) -> None:
     """Clients built by ``session`` from now on parse DynamoDB reads as above."""
+    require_version("botocore", PINNED_BOTOCORE, "chalicelib/store/wire.py")
     session.register_component("response_parser_factory", WireParserFactory())

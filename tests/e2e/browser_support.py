@@ -81,12 +81,12 @@ def _pair(user: Any) -> tuple[str, str] | None:
 
 def demo_credentials() -> tuple[str, str] | None:
     """The demo user to sign in with: env first, else the launcher's first demo user
-    (``DEMO_USERS`` in chalicelib/local/launcher.py, the default tenant's owner)."""
+    (``DEMO_USERS`` in devstack/launcher.py, the default tenant's owner)."""
     email = os.environ.get("BRIGHTRUN_DEMO_EMAIL")
     password = os.environ.get("BRIGHTRUN_DEMO_PASSWORD")
     if email and password:
         return email, password
-    launcher = importlib.import_module("chalicelib.local.launcher")
+    launcher = importlib.import_module("devstack.launcher")
     users = getattr(launcher, "DEMO_USERS", None) or ()
     return _pair(users[0]) if users else None
 
@@ -112,7 +112,7 @@ def _credentials(user: Any) -> tuple[str, str]:
         raise AssertionError(
             "the app asks for sign-in but no demo credentials were found "
             "(set BRIGHTRUN_DEMO_EMAIL/BRIGHTRUN_DEMO_PASSWORD or document DEMO_USERS "
-            "in chalicelib/local/launcher.py)"
+            "in devstack/launcher.py)"
         )
     return creds
 

@@ -208,13 +208,14 @@ def test_a_job_bedrock_refuses_is_stored_failed_audited_and_answered_502(
 
     service = get_container().fine_tunes
 
-    def refuse(request: Any) -> str:
+    def refuse(**request: Any) -> str:
         raise ClientError(
             {"Error": {"Code": "ValidationException", "Message": "quota exceeded"}},
             "CreateModelCustomizationJob",
         )
 
-    monkeypatch.setattr(service.customization, "create_job", refuse)
+    # Bedrock itself refuses: the adapter turns botocore's error into the service's.
+    monkeypatch.setattr(service.customization._client, "create_model_customization_job", refuse)
     status, body, _ = api.post(f"/api/exports/{ready['export_id']}/fine-tunes", {})
     assert status == 502 and "quota exceeded" in body["error"]["message"], body
     fine_tune_id = body["error"]["details"]["fine_tune_id"]

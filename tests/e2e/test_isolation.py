@@ -190,6 +190,20 @@ def attacks() -> list[Attack]:
         lambda b, i: b.put(f"/api/datasets/{i['dataset']}/taxonomy", TAXONOMY),
     )
     add(
+        "POST /api/datasets/{id}/taxonomy/preview",
+        "dataset",
+        "404",
+        lambda b, i: b.post(f"/api/datasets/{i['dataset']}/taxonomy/preview", TAXONOMY),
+    )
+    add(
+        "POST /api/datasets/{id}/fill-gaps (gap)",
+        "dataset",
+        "404",
+        lambda b, i: b.post(
+            f"/api/datasets/{i['dataset']}/fill-gaps", {"gap": {"tier": "template"}, "count": 2}
+        ),
+    )
+    add(
         "POST /api/datasets/{id}/chunks",
         "dataset",
         "404",

@@ -43,7 +43,7 @@ def launch(port: int, data: Path, log: Path, **env: str) -> subprocess.Popen[byt
         [
             sys.executable,
             "-m",
-            "chalicelib.local.launcher",
+            "devstack.launcher",
             "--port",
             str(port),
             "--data-dir",

@@ -1063,8 +1063,8 @@ def test_bulk_writes_are_all_or_nothing_per_id_across_transactions(
 ) -> None:
     """60 deletes (3 operations each: two transactions), one of them on a stale read:
     only that one fails; each applied delete has its audit record, the stale one none."""
+    from chalicelib.audit.log import snapshot
     from chalicelib.bootstrap import get_container
-    from chalicelib.review.audit import snapshot
     from chalicelib.store.repositories import ReviewWrite
 
     status, dataset, _ = api.post("/api/datasets/sample")
@@ -1139,9 +1139,9 @@ def test_a_review_does_not_overwrite_a_newer_quality_score(
 ) -> None:
     """Revalidation writes quality without a version bump; a review that read the
     conversation before must not put the old score back."""
+    from chalicelib.audit.log import snapshot
     from chalicelib.bootstrap import get_container
     from chalicelib.domain.models import ConversationStatus
-    from chalicelib.review.audit import snapshot
     from chalicelib.store.repositories import ReviewWrite
 
     c = get_container()

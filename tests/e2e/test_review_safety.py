@@ -303,6 +303,8 @@ def test_select_all_matching_acts_on_the_lists_filter(api: Any, ds: dict[str, An
         {"action": "approve", "filter": {"dataset_id": dsid, "sort": "nope"}, "confirm": True},
         {"action": "restore", "filter": {"dataset_id": dsid}, "confirm": True},
         {"action": "regenerate", "filter": {"dataset_id": dsid}, "confirm": True},
+        {"action": "approve", "ids": listed[:1], "expected_count": 1},
+        {"action": "approve", "ids": listed[:1], "up_to_limit": True},
     ):
         status, body, _ = api.post(BULK, bad)
         assert_error(status, body, 400, "validation_error")
@@ -568,3 +570,92 @@ def test_a_regeneration_keeps_the_edited_turns_and_marks_in_the_earlier_version(
     assert [e["after"] for e in earlier["edits"]] == ["edited closing line"]
     status, one, _ = api.get(f"/api/conversations/{cid}/versions/1")
     assert status == 200 and one["edits"] == earlier["edits"], one
+
+
+# ---------------------------------------------------------------------------- coverage
+
+
+def test_one_gap_is_planned_on_its_own(api: Any) -> None:
+    status, dataset, _ = api.post("/api/datasets/sample")
+    assert status == 201, dataset
+    dsid = dataset["dataset_id"]
+    persona = dataset["taxonomy"]["personas"][0]["name"]
+    topic = dataset["taxonomy"]["topics"][-1]["name"]
+    status, plan, _ = api.post(
+        f"/api/datasets/{dsid}/fill-gaps", {"gap": {"persona": persona, "topic": topic}, "count": 3}
+    )
+    assert status == 201, plan
+    assert plan["planned"] == 3 and plan["tiers"] == {"template": 3}
+    rows = list_all(api, dsid)
+    assert sorted(ids(rows)) == sorted(plan["conversation_ids"])
+    assert {(r["persona"], r["topic"]) for r in rows} == {(persona, topic)}
+    # The other dimensions are balanced, not repeated.
+    assert len({r["emotion"] for r in rows}) == 3
+    cov_status, coverage, _ = api.get(f"/api/conversations/coverage-analysis?dataset_id={dsid}")
+    assert cov_status == 200
+    cells = coverage["pairs"]["persona_topic"]
+    row, col = cells["rows"].index(persona), cells["cols"].index(topic)
+    assert cells["cells"][row][col] == 3
+
+    status, plan, _ = api.post(
+        f"/api/datasets/{dsid}/fill-gaps", {"gap": {"tier": "edge_case"}, "count": 2}
+    )
+    assert status == 201 and plan["tiers"] == {"edge_case": 2}, plan
+    for bad in (
+        {"gap": {"persona": "Nobody"}, "count": 1},
+        {"gap": {}, "count": 1},
+        {"gap": {"tier": "epic"}},
+        {"gap": {"persona": persona}, "count": 0},
+        {"gap": {"persona": persona}, "count": 501},
+        {"count": 2},
+    ):
+        status, body, _ = api.post(f"/api/datasets/{dsid}/fill-gaps", bad)
+        assert_error(status, body, 400, "validation_error")
+    assert len(list_all(api, dsid)) == 5
+
+
+def test_a_taxonomy_preview_says_what_a_change_would_do(api: Any, ds: dict[str, Any]) -> None:
+    dsid = ds["id"]
+    status, dataset, _ = api.get(f"/api/datasets/{dsid}")
+    taxonomy = {
+        k: dataset["taxonomy"][k] for k in ("personas", "emotions", "topics", "intents", "tones")
+    }
+    gone = taxonomy["personas"][0]["name"]
+    rows = list_all(api, dsid, persona=gone)
+    assert rows
+    proposed = {
+        **taxonomy,
+        "personas": [
+            *taxonomy["personas"][1:],
+            {"name": "Night-Shift Nurse", "description": "works nights"},
+        ],
+        "tones": [
+            {**taxonomy["tones"][0], "description": "a new description"},
+            *taxonomy["tones"][1:],
+        ],
+    }
+    status, impact, _ = api.post(f"/api/datasets/{dsid}/taxonomy/preview", proposed)
+    assert status == 200, impact
+    assert impact["dimensions"]["personas"]["removed"] == [gone]
+    assert impact["dimensions"]["personas"]["added"] == ["Night-Shift Nurse"]
+    assert impact["dimensions"]["tones"]["redescribed"] == [taxonomy["tones"][0]["name"]]
+    assert impact["dimensions"]["emotions"] == {
+        "added": [],
+        "removed": [],
+        "redescribed": [],
+        "kept": len(taxonomy["emotions"]),
+    }
+    by_status: dict[str, int] = {}
+    for r in rows:
+        by_status[r["status"]] = by_status.get(r["status"], 0) + 1
+    assert impact["affected"] == [
+        {"dimension": "persona", "value": gone, "total": len(rows), "by_status": by_status}
+    ]
+    assert impact["affected_total"] == len(rows)
+    assert impact["affected_not_generated"] == by_status.get("not_generated", 0) + by_status.get(
+        "failed", 0
+    )
+    status, after, _ = api.get(f"/api/datasets/{dsid}")
+    assert after["taxonomy"] == dataset["taxonomy"] and after["version"] == dataset["version"]
+    status, body, _ = api.post(f"/api/datasets/{dsid}/taxonomy/preview", {"personas": []})
+    assert_error(status, body, 400, "validation_error")

@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.domain.models import StoredTurn
 from chalicelib.export.tokens import AnthropicTokenCounter, TokenTally
-from chalicelib.local.llm_simulator import LLMSimulator, SimulatorConfig
+from devstack.llm_simulator import LLMSimulator, SimulatorConfig
 
 
 @pytest.fixture

@@ -100,6 +100,19 @@ def sam(package_dir: Path) -> dict[str, Any]:
     return json.loads((package_dir / "sam.json").read_text())
 
 
+def test_the_deployment_package_leaves_the_local_stack_out(package_dir: Path) -> None:
+    """Chalice zips app.py and all of chalicelib/: the local stack, the simulator and
+    the synthetic-data makers live in devstack/ so that no function carries them."""
+    import zipfile
+
+    with zipfile.ZipFile(package_dir / "deployment.zip") as z:
+        names = z.namelist()
+    assert "app.py" in names and "chalicelib/bootstrap.py" in names
+    assert not [n for n in names if n.startswith(("devstack/", "chalicelib/local/"))]
+    assert "chalicelib/quality/synthetic.py" not in names
+    assert "moto/__init__.py" not in names  # test-only dependencies stay out too
+
+
 def res(sam: dict[str, Any], logical: str) -> dict[str, Any]:
     assert logical in sam["Resources"], f"{logical} missing from the merged template"
     return sam["Resources"][logical]
@@ -490,7 +503,7 @@ def test_every_log_group_keeps_logs_for_the_stage_retention(sam: dict[str, Any])
 
 
 def test_the_local_stack_leaves_out_what_moto_cannot_create() -> None:
-    from chalicelib.local.launcher import localize_template
+    from devstack.launcher import localize_template
     from infra.build import build_template
 
     local = localize_template(build_template())

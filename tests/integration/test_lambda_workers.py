@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from chalicelib.local.lambda_workers import LambdaWorkerPool
+from devstack.lambda_workers import LambdaWorkerPool
 
 pytestmark = pytest.mark.slow
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:conversation-studio-local-"

@@ -16,8 +16,8 @@ from chalicelib.domain.errors import (
     ProviderRateLimitError,
     TransientGenerationError,
 )
-from chalicelib.generation.llm_client import AnthropicLLMClient, LLMRequest, unanswered_attempts
-from chalicelib.local.llm_simulator import LLMSimulator, SimulatorConfig
+from chalicelib.llm.client import AnthropicLLMClient, LLMRequest, unanswered_attempts
+from devstack.llm_simulator import LLMSimulator, SimulatorConfig
 
 REQUEST = LLMRequest(
     model="claude-sonnet-4-6",

@@ -14,7 +14,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from chalicelib.local.llm_simulator import (
+from devstack.llm_simulator import (
     SIMULATOR_NAME,
     LLMSimulator,
     PromptParams,

@@ -57,3 +57,17 @@ def test_check_mode_detects_a_stale_file(tmp_path: Path, monkeypatch: pytest.Mon
     generator.main([])
     assert generator.main(["--check"]) == 0
     assert stale.read_text() == generator.render()
+
+
+def test_design_rules_cited_in_code_exist_in_the_architecture_doc() -> None:
+    import re
+
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    section = doc.split("## Design rules", 1)[1].split("\n## ", 1)[0]
+    numbered = {int(n) for n in re.findall(r"^(\d+)\. \*\*", section, re.M)}
+    cited: set[int] = set()
+    for path in [ROOT / "app.py", *(ROOT / "chalicelib").rglob("*.py")]:
+        text = path.read_text()
+        assert "DESIGN.md" not in text, path  # no such file: the rules are in architecture.md
+        cited |= {int(n) for n in re.findall(r"design rule (\d+)", text)}
+    assert cited and cited <= numbered, (cited, numbered)

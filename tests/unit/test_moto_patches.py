@@ -9,7 +9,7 @@ import pytest
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 
-from chalicelib.local.moto_patches import install
+from devstack.moto_patches import install
 
 
 @pytest.fixture(scope="module")
@@ -399,7 +399,7 @@ def test_the_order_cache_is_safe_under_concurrent_requests() -> None:
     import sys
     import threading
 
-    from chalicelib.local import moto_patches
+    from devstack import moto_patches
 
     class FakeTable:
         pass
@@ -438,7 +438,7 @@ def test_a_resent_transaction_is_applied_once() -> None:
     idempotency); the same token with other items: a validation error."""
     from moto.dynamodb.exceptions import MockValidationException
 
-    from chalicelib.local import moto_patches
+    from devstack import moto_patches
 
     applied: list[Any] = []
 
@@ -522,7 +522,7 @@ def test_raw_results_are_written_as_moto_writes_them() -> None:
     from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.models.utilities import dynamo_to_dict
 
-    from chalicelib.local.moto_patches import _wire_default, _wire_dynamo
+    from devstack.moto_patches import _wire_default, _wire_dynamo
 
     item = Item(
         hash_key=DynamoType({"S": "t"}),
@@ -669,7 +669,7 @@ def test_data_plane_requests_are_read_as_moto_parses_them(action: str) -> None:
     from moto.core.parse import PROTOCOL_PARSERS
     from moto.core.responses import get_service_model
 
-    from chalicelib.local.moto_patches import _wire_request
+    from devstack.moto_patches import _wire_request
 
     body = json.dumps(WIRE_BODIES[action]).encode()
     operation = get_service_model("dynamodb").operation_model(action)
@@ -687,7 +687,7 @@ def test_data_plane_requests_are_read_as_moto_parses_them(action: str) -> None:
 
 
 def test_binary_and_control_plane_requests_keep_moto_parsing() -> None:
-    from chalicelib.local.moto_patches import _wire_request
+    from devstack.moto_patches import _wire_request
 
     with_binary = b'{"TableName": "t", "Item": {"pk": {"S": "a"}, "b": {"B": "AAE="}}}'
     assert _wire_request("PutItem", with_binary) is None
@@ -734,7 +734,7 @@ def test_full_collections_freeze_their_survivors_and_sweeps_free_cycles() -> Non
     import time
     import weakref
 
-    from chalicelib.local import moto_patches
+    from devstack import moto_patches
 
     moto_patches.freeze_after_full_collections()
     try:
@@ -774,14 +774,6 @@ def test_a_consistent_read_on_a_global_index_is_still_refused(table: Table) -> N
 
 
 # --------------------------------------------------------------------------- Step Functions
-def test_the_interpreter_patches_refuse_another_moto_version() -> None:
-    from chalicelib.local.moto_patches import PINNED_MOTO, require_pinned_moto
-
-    require_pinned_moto()  # the installed one
-    with pytest.raises(RuntimeError, match=f"patches moto {PINNED_MOTO}"):
-        require_pinned_moto("5.3.0")
-
-
 def test_a_distributed_map_worker_runs_more_items_than_the_recursion_limit() -> None:
     """moto's worker recursed once per item: 1,500 items at MaxConcurrency 1 died with
     RecursionError (the limit is 1,000 frames). The patched worker loops."""
@@ -795,7 +787,7 @@ def test_a_distributed_map_worker_runs_more_items_than_the_recursion_limit() -> 
         DistributedItemProcessorWorker,
     )
 
-    from chalicelib.local.moto_patches import _distributed_eval_pool
+    from devstack.moto_patches import _distributed_eval_pool
 
     install()
     assert DistributedItemProcessorWorker._eval_pool is _distributed_eval_pool

@@ -21,7 +21,6 @@ from chalicelib.domain.models import (
     Turn,
 )
 from chalicelib.quality import duplicates as d
-from chalicelib.quality import synthetic as syn
 from chalicelib.quality import validators as v
 from chalicelib.quality.scoring import (
     CAPS,
@@ -31,6 +30,7 @@ from chalicelib.quality.scoring import (
     weighted_score,
 )
 from chalicelib.quality.stats import bucket_of, quality_stats
+from devstack import synthetic as syn
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,15 +1,23 @@
-"""The rules behind undo, bulk previews, the reject-note requirement and per-turn
-feedback, as pure functions; and the undo token's encoding."""
+"""The rules behind undo, bulk previews, the reject-note requirement, per-turn feedback,
+one-gap plans and taxonomy previews, as pure functions; and the undo token's encoding."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
+from chalicelib.domain.dataset_rules import taxonomy_impact
 from chalicelib.domain.errors import ValidationError
+from chalicelib.domain.models import (
+    Conversation,
+    TaxonomyEntry,
+    Tier,
+    TierDistribution,
+    TurnFeedback,
+)
 from chalicelib.domain.models import ConversationStatus as S
-from chalicelib.domain.models import TurnFeedback
 from chalicelib.domain.review_rules import (
     UNDO_FIELDS,
     UNDO_KINDS,
@@ -19,6 +27,9 @@ from chalicelib.domain.review_rules import (
     undo_refusal,
     undo_restore,
 )
+from chalicelib.planning.coverage import plan_for_gap
+from chalicelib.planning.planner import plan_conversations
+from chalicelib.planning.sample_data import load_sample_dataset
 from chalicelib.review.undo import decode_token, encode_token, new_decision
 
 NOW = datetime(2026, 12, 2, 14, 0, tzinfo=UTC)
@@ -151,3 +162,50 @@ def test_bad_and_note_are_kept_apart_from_the_edit() -> None:
 def test_a_change_that_changes_nothing_is_refused(changes: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         apply_turn_feedback("same", None, changes, "r@x", NOW)
+
+
+# ---------------------------------------------------------------------------- coverage
+
+
+def _sample_conversations(n: int) -> tuple[Any, list[Any], list[Conversation]]:
+    taxonomy, chunks, _ = load_sample_dataset()
+    specs = plan_conversations(taxonomy, chunks, n, TierDistribution(), seed=7)
+    return taxonomy, chunks, [Conversation.from_spec("t", "ds", s) for s in specs]
+
+
+def test_a_gap_plan_keeps_the_gaps_values_and_balances_the_rest() -> None:
+    taxonomy, chunks, convs = _sample_conversations(20)
+    persona = taxonomy.names("personas")[1]
+    topic = taxonomy.names("topics")[2]
+    specs = plan_for_gap(taxonomy, chunks, convs, {"persona": persona, "topic": topic}, 4)
+    assert [(s.persona, s.topic, s.tier) for s in specs] == [(persona, topic, Tier.TEMPLATE)] * 4
+    assert len({s.emotion for s in specs}) == 4
+    # Names are matched as the taxonomy spells them.
+    specs = plan_for_gap(taxonomy, chunks, convs, {"persona": persona.upper()}, 1)
+    assert specs[0].persona == persona
+    tiers = plan_for_gap(taxonomy, chunks, convs, {"tier": "edge_case"}, 3)
+    assert {s.tier for s in tiers} == {Tier.EDGE_CASE}
+    assert len({s.edge_case_type for s in tiers}) == 3
+    for bad in ({"persona": "Nobody"}, {}):
+        with pytest.raises(ValidationError):
+            plan_for_gap(taxonomy, chunks, convs, bad, 1)
+
+
+def test_taxonomy_impact_counts_the_conversations_of_removed_names() -> None:
+    taxonomy, _, convs = _sample_conversations(30)
+    gone = taxonomy.personas[0].name
+    convs[0] = convs[0].model_copy(update={"persona": gone, "status": S.APPROVED})
+    proposed = taxonomy.model_copy(
+        update={"personas": [*taxonomy.personas[1:], TaxonomyEntry(name="New One")]}
+    )
+    impact = taxonomy_impact(taxonomy, proposed, convs)
+    users = [c for c in convs if c.persona == gone]
+    assert impact["dimensions"]["personas"]["removed"] == [gone]
+    assert impact["dimensions"]["personas"]["added"] == ["New One"]
+    assert impact["affected_total"] == len(users)
+    assert impact["affected_not_generated"] == len(users) - 1
+    assert impact["affected"][0]["by_status"] == {
+        "approved": 1,
+        "not_generated": len(users) - 1,
+    }
+    assert taxonomy_impact(taxonomy, taxonomy, convs)["affected"] == []

@@ -29,7 +29,7 @@ Usage::
     ...
     sim.stop()
 
-or ``python -m chalicelib.local.llm_simulator --port 8788`` (config from ``LLM_SIM_*``).
+or ``python -m devstack.llm_simulator --port 8788`` (config from ``LLM_SIM_*``).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ from types import FrameType, TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
-from chalicelib.local.sim_defects import DEFECT_KINDS, plant_defect
+from devstack.sim_defects import DEFECT_KINDS, plant_defect
 
 __all__ = [
     "ENV_VARS",
@@ -1332,6 +1332,7 @@ class _Reply:
 class _Stats:
     requests: int = 0
     billed: int = 0
+    judged: int = 0
     rate_limited: int = 0
     invalid: int = 0
     count_tokens: int = 0
@@ -1466,7 +1467,7 @@ class LLMSimulator:
 
         ``requests``: POST /v1/messages received (incl. refused ones). ``billed``: 200
         answers a real provider would charge for, malformed and truncated ones and batch
-        items included. ``faults``: injected faults by kind. ``rate_limited``: requests
+        items included; ``judged``: those of them that were judge calls. ``faults``: injected faults by kind. ``rate_limited``: requests
         refused by the enforced ``rpm_limit`` (not billed, not in ``faults``).
         """
         with self._lock:
@@ -1475,6 +1476,7 @@ class LLMSimulator:
                 "simulator": SIMULATOR_NAME,
                 "requests": s.requests,
                 "billed": s.billed,
+                "judged": s.judged,
                 "faults": dict(s.faults),
                 "rate_limited": s.rate_limited,
                 "invalid": s.invalid,
@@ -1646,8 +1648,13 @@ class LLMSimulator:
 
     def _bill(self, message: Mapping[str, Any]) -> None:
         usage = message["usage"]
+        judge = any(
+            block.get("type") == "tool_use" and block.get("name") == JUDGE_TOOL_NAME
+            for block in message.get("content") or []
+        )
         with self._lock:
             self._stats.billed += 1
+            self._stats.judged += int(judge)
             self._stats.input_tokens += usage["input_tokens"]
             self._stats.output_tokens += usage["output_tokens"]
             if self._config.otpm_limit is not None:
@@ -2211,7 +2218,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m chalicelib.local.llm_simulator",
+        prog="python -m devstack.llm_simulator",
         description="Offline simulator of the Anthropic Messages API (not Claude). "
         f"Faults and latency come from {', '.join(ENV_VARS)}.",
     )

@@ -21,6 +21,8 @@ import time
 from datetime import datetime
 from typing import Any
 
+from chalicelib.library_pins import require_version
+
 _lock = threading.RLock()
 WRITE_VERSION = "_brightrun_write_version"
 ITEM_SIZE = "_brightrun_size"  # an Item's measured size, kept until it changes
@@ -164,20 +166,12 @@ def _patch_sfn_clients() -> None:
             module.boto_client_for = cached  # type: ignore[attr-defined]
 
 
-PINNED_MOTO = "5.2.5"  # the patches below replace internals of exactly this version
+PINNED_MOTO = "5.2.5"  # every patch in this module replaces internals of exactly this version
 
 
 def require_pinned_moto(version: str | None = None) -> None:
-    """The interpreter patches copy moto internals: another version must be re-checked."""
-    import moto
-
-    found = version if version is not None else moto.__version__
-    if found != PINNED_MOTO:
-        raise RuntimeError(
-            f"chalicelib/local/moto_patches.py patches moto {PINNED_MOTO}'s Step Functions "
-            f"interpreter, but moto {found} is installed: check the patched functions "
-            "against that version (and their tests) before changing the pin"
-        )
+    """The patches copy or replace moto internals: another version must be re-checked."""
+    require_version("moto", PINNED_MOTO, "devstack/moto_patches.py", found=version)
 
 
 def _distributed_eval_pool(self: Any, job: Any, worker_frame: Any) -> None:
@@ -862,6 +856,7 @@ def install() -> None:
     global _installed
     if _installed:
         return
+    require_pinned_moto()
     from moto.dynamodb.models import DynamoDBBackend
 
     DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]

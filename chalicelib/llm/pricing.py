@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chalicelib.config import Settings
-from chalicelib.generation.llm_client import Usage
+from chalicelib.llm.client import Usage
 
 PER_MILLION = 1_000_000
 

@@ -7,8 +7,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from chalicelib.domain.dataset_rules import active_jobs, require_no_active_job, require_writable
-from chalicelib.domain.errors import ConflictError, ValidationError
+from chalicelib.audit.log import AuditLog, snapshot
+from chalicelib.domain.dataset_rules import (
+    active_jobs,
+    require_no_active_job,
+    require_writable,
+    taxonomy_impact,
+)
+from chalicelib.domain.errors import ConflictError
 from chalicelib.domain.model_names import check_model_name
 from chalicelib.domain.models import (
     Chunk,
@@ -21,7 +27,7 @@ from chalicelib.domain.models import (
     Tier,
     TierDistribution,
 )
-from chalicelib.domain.ports import ActiveTemplates
+from chalicelib.domain.ports import ActiveTemplates, DatasetStore, PlannedConversations
 from chalicelib.domain.quality_rules import check_disclaimer_topics
 from chalicelib.generation.prompts import excerpt_free_templates, generation_blockers
 from chalicelib.planning.coverage import (
@@ -33,8 +39,6 @@ from chalicelib.planning.coverage import (
 from chalicelib.planning.imports import parse_chunks_csv, parse_chunks_json, parse_taxonomy
 from chalicelib.planning.planner import pair_coverage, plan_conversations
 from chalicelib.planning.sample_data import load_sample_dataset
-from chalicelib.review.audit import AuditLog, snapshot
-from chalicelib.store.repositories import DynamoConversationRepository, DynamoDatasetRepository
 
 DATASET_FIELDS = (
     "name",
@@ -76,8 +80,8 @@ def _dataset_snapshot(d: Dataset) -> dict[str, Any]:
 class DatasetService:
     def __init__(
         self,
-        datasets: DynamoDatasetRepository,
-        conversations: DynamoConversationRepository,
+        datasets: DatasetStore,
+        conversations: PlannedConversations,
         audit: AuditLog,
         index: Any,  # ConversationIndex
         known_models: Sequence[str] = (),
@@ -292,6 +296,14 @@ class DatasetService:
         )
         return saved
 
+    def taxonomy_impact(self, tenant_id: str, dataset_id: str, data: Any) -> dict[str, Any]:
+        """What ``PUT .../taxonomy`` with ``data`` would change (validated the same way);
+        nothing is written."""
+        current = self.datasets.get(tenant_id, dataset_id)
+        proposed = parse_taxonomy(data)
+        conversations = self.index.conversations(tenant_id, dataset_id) if self.index else []
+        return taxonomy_impact(current.taxonomy, proposed, conversations)
+
     def set_taxonomy(self, tenant_id: str, actor: str, dataset_id: str, data: Any) -> Dataset:
         current = self._writable(tenant_id, dataset_id)
         taxonomy = parse_taxonomy(data)
@@ -505,23 +517,14 @@ class DatasetService:
         gap: dict[str, str] | None = None,
         count: int | None = None,
     ) -> dict[str, Any]:
-        """Plan what closes the coverage gaps; with ``gap`` (e.g. a persona and an
-        emotion, or a tier), ``count`` conversations inside that one gap. The dataset's
-        target is left as it is either way."""
+        """Plan what closes every gap, or (``gap``) ``count`` conversations for one."""
         dataset = self._writable(tenant_id, dataset_id)
         self._require_taxonomy(dataset)
         conversations = self.index.conversations(tenant_id, dataset_id)
         chunks = self.datasets.list_chunks(tenant_id, dataset_id)
-        if gap:
-            # A seed that moves on with the dataset: planning the same gap twice gives
-            # two different sets of conversations, still reproducible from the state.
+        if gap is not None:
             specs = plan_for_gap(
-                dataset.taxonomy,
-                chunks,
-                dataset.tier_distribution,
-                gap,
-                count or 1,
-                dataset.plan_seed + len(conversations),
+                dataset.taxonomy, chunks, conversations, gap, count or 1, dataset.plan_seed
             )
         else:
             specs = plan_gap_fill(
@@ -545,7 +548,8 @@ class DatasetService:
             "dataset.fill_gaps",
             "dataset",
             dataset_id,
-            after={"planned": len(new), "tiers": tiers, **({"gap": gap} if gap else {})},
+            after={"planned": len(new), "tiers": tiers},
+            **({"gap": gap} if gap is not None else {}),
         )
         return {
             "planned": len(new),
@@ -569,9 +573,3 @@ def applied_filters(query: Any) -> dict[str, Any]:
 
 def _taxonomy_counts(t: Taxonomy) -> dict[str, int]:
     return {k: len(getattr(t, k)) for k in ("personas", "emotions", "topics", "intents", "tones")}
-
-
-def require_dict(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ValidationError(f"{what} must be a JSON object")
-    return value

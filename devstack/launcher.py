@@ -1,4 +1,4 @@
-"""The whole cloud on one machine: ``make dev`` (``python -m chalicelib.local.launcher``).
+"""The whole cloud on one machine: ``make dev`` (``python -m devstack.launcher``).
 
 One command brings up, on 127.0.0.1 and with no AWS account or Docker:
 - moto's server, provisioned by creating ``infra/template.json`` through moto's
@@ -34,9 +34,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from chalicelib.library_pins import require_version
+
 log = logging.getLogger("brightrun.local")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
+PINNED_CHALICE = "1.34.0"  # thread_local_requests swaps in chalice.local's class
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 STAGE = "local"
@@ -175,6 +178,8 @@ def thread_local_requests(app_obj: Any) -> None:
     stored another reviewer's notes, and that reviewer got the 409)."""
     from chalice.local import LocalChalice
 
+    # The swap relies on LocalChalice keeping current_request per thread (its internals).
+    require_version("chalice", PINNED_CHALICE, "devstack/launcher.py")
     if not isinstance(app_obj, LocalChalice):
         app_obj.__class__ = type("ThreadLocalChalice", (LocalChalice, type(app_obj)), {})
 
@@ -185,6 +190,10 @@ class TrackingMotoServer:
     def __init__(self, host: str, port: int) -> None:
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
+        from devstack.moto_patches import require_pinned_moto
+
+        # entry() below replaces the server's private _server_entry and sets _server.
+        require_pinned_moto()
         self._inner = ThreadedMotoServer(host, port, verbose=False)
         self.dirty = threading.Event()
         self.write_gate = threading.RLock()
@@ -293,8 +302,8 @@ class LocalStack:
         }.items():
             os.environ[key] = value
         os.environ.pop("AWS_PROFILE", None)
-        from chalicelib.local.moto_patches import freeze_after_full_collections
-        from chalicelib.local.moto_patches import install as patch_moto
+        from devstack.moto_patches import freeze_after_full_collections
+        from devstack.moto_patches import install as patch_moto
 
         patch_moto()
         freeze_after_full_collections()
@@ -335,7 +344,7 @@ class LocalStack:
             self.moto.stop()
         # The emulator froze what survived full collections; its data may be garbage
         # now (a test's stack): stop freezing and hand everything back to the collector.
-        from chalicelib.local.moto_patches import stop_freezing
+        from devstack.moto_patches import stop_freezing
 
         stop_freezing()
 
@@ -449,7 +458,7 @@ class LocalStack:
             os.environ[k] = v
         if os.environ.get("ANTHROPIC_API_KEY") and not os.environ.get("LLM_FORCE_SIMULATOR"):
             return
-        from chalicelib.local.llm_simulator import LLMSimulator, SimulatorConfig
+        from devstack.llm_simulator import LLMSimulator, SimulatorConfig
 
         self.simulator = LLMSimulator(SimulatorConfig.from_env(os.environ))
         self.simulator.start("127.0.0.1", 0)
@@ -478,8 +487,8 @@ class LocalStack:
         reset_container()
 
     def _install_hook(self) -> None:
-        from chalicelib.local import lambda_hook
-        from chalicelib.local.lambda_workers import LambdaWorkerPool, workflow_handlers
+        from devstack import lambda_hook
+        from devstack.lambda_workers import LambdaWorkerPool, workflow_handlers
 
         if self.lambda_workers > 0:
             # Workers inherit the environment: endpoints and the app URL are set by now.

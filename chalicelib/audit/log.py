@@ -1,4 +1,4 @@
-"""The audit trail: append-only records of every action on data (DESIGN.md rule 7)."""
+"""The audit trail: append-only records of every action on data (design rule 7, docs/architecture.md)."""
 
 from __future__ import annotations
 

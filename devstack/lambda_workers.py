@@ -3,7 +3,7 @@
 In the cloud every Lambda invocation runs in its own runtime, apart from Step Functions
 and DynamoDB. Locally the whole cloud would otherwise share one Python process and one
 GIL, so a Generate All job was CPU-bound at a fraction of the provider's rate limit.
-``LambdaWorkerPool`` starts N worker processes (``python -m chalicelib.local.lambda_workers``);
+``LambdaWorkerPool`` starts N worker processes (``python -m devstack.lambda_workers``);
 each imports ``app`` and answers invocations over HTTP on 127.0.0.1 from a thread per
 call, like concurrent Lambda containers. They talk to moto and the LLM over HTTP exactly
 as the handlers do in the cloud. A worker exits when its parent does (its stdin closes),
@@ -28,11 +28,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
-from chalicelib.local.lambda_hook import Handler, function_name, invoke_handler
+from devstack.lambda_hook import Handler, function_name, invoke_handler
 
 log = logging.getLogger("brightrun.local")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 READY = "LAMBDA-WORKER-READY"
 INVOKE_TIMEOUT_SECONDS = 900.0  # Lambda's maximum
 # Concurrent invocations one worker serves (Map concurrency is spread over the pool).
@@ -75,7 +75,7 @@ class _Worker:
         self.in_flight = 0
         self.invocations = 0
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chalicelib.local.lambda_workers"],
+            [sys.executable, "-m", "devstack.lambda_workers"],
             cwd=ROOT,
             env=dict(os.environ),
             stdin=subprocess.PIPE,

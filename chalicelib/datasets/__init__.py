@@ -1,0 +1,1 @@
+"""Datasets: create, edit, archive, delete; taxonomy, chunks and plans attached to them."""

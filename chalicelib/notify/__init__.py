@@ -1,0 +1,1 @@
+"""Notifications: SNS email per tenant plus a stored copy shown in the UI."""

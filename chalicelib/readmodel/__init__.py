@@ -1,0 +1,1 @@
+"""The system-wide read model: the per-dataset conversation list index and its filters."""
