@@ -56,6 +56,14 @@ export interface Taxonomy {
   tones: TaxonomyEntry[];
 }
 
+/** `POST /api/datasets/{id}/taxonomy/preview`: nothing is written. */
+export interface TaxonomyPreview {
+  affected: { dimension: string; value: string; total: number; by_status: Record<string, number> }[];
+  affected_total: number;
+  affected_not_generated: number;
+  note?: string;
+}
+
 export interface TierDistribution {
   template: number;
   scenario: number;
@@ -1142,6 +1150,9 @@ export const api = {
   updateDataset: (id: string, body: DatasetPatchBody) =>
     request<Dataset>("PATCH", `/api/datasets/${enc(id)}`, { body }),
   loadSampleDataset: () => request<Dataset>("POST", "/api/datasets/sample", { body: {} }),
+  /** What saving this taxonomy would change, and the conversations that keep old values. */
+  previewTaxonomy: (id: string, taxonomy: Taxonomy) =>
+    request<TaxonomyPreview>("POST", `/api/datasets/${enc(id)}/taxonomy/preview`, { body: taxonomy }),
   putTaxonomy: (id: string, taxonomy: Taxonomy) =>
     request<Dataset>("PUT", `/api/datasets/${enc(id)}/taxonomy`, { body: taxonomy }),
   importChunksJson: (id: string, chunks: unknown[]) =>

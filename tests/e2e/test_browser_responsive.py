@@ -644,3 +644,37 @@ def test_phone_journey_sample_to_export(browser: Any, api: Any, stack: Any) -> N
         no_sideways_scroll(page)
     finally:
         ctx.close()
+
+
+# --------------------------------------------------------------------------- taxonomy editor
+def test_taxonomy_editor_says_what_happens_to_planned(
+    page: Any, api: Any, stack: Any, width: str
+) -> None:
+    dsid = seeded(api, stack, n=9, name=f"Taxonomy {width}")
+    open_app(page, f"/?view=datasets&dataset_id={dsid}")
+    tid(page, "taxonomy-editor").wait_for()
+    planned = sum(1 for i in range(9) if i % 3 == 0)  # the first persona's conversations
+    tid(page, "tax-name-persona-0").fill("Worried Saver")
+    tid(page, "tax-add").click()
+    tid(page, "tax-name-persona-3").fill("Founder")
+    changes = tid(page, "tax-changes")
+    changes.wait_for()
+    text = changes.inner_text()
+    assert (
+        f"Rename “{PERSONAS[0]}” to “Worried Saver”. {planned} planned conversations keep" in text
+    )
+    assert "Add “Founder”" in text
+    # the server's preview agrees (nothing written yet)
+    tid(page, "tax-preview-affected").wait_for()
+    assert tid(page, "tax-preview-affected").inner_text().startswith(f"{planned} conversations")
+    shot(page, "taxonomy-editor", width)
+    axe(page, "taxonomy-editor", width)
+    tid(page, "btn-save-taxonomy").click()
+    page.locator('[data-testid="toast"]', has_text="Taxonomy saved").wait_for()
+    _, ds, _ = api.get(f"/api/datasets/{dsid}")
+    names = [p["name"] for p in ds["taxonomy"]["personas"]]
+    assert names == ["Worried Saver", PERSONAS[1], PERSONAS[2], "Founder"], names
+    _, kept, _ = api.get(
+        f"/api/conversations?dataset_id={dsid}&persona={urllib.parse.quote(PERSONAS[0])}"
+    )
+    assert kept["total"] == planned  # planned conversations keep their value

@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from "react";
-import { api, ApiError, DIMENSIONS, TAXONOMY_FIELD, type Dataset, type Dimension, type Taxonomy, type TaxonomyEntry } from "../api";
+import { api, ApiError, DIMENSIONS, TAXONOMY_FIELD, type Dataset, type Dimension, type Taxonomy, type TaxonomyEntry, type TaxonomyPreview } from "../api";
 import { useToast } from "../components/Toasts";
 import { plural } from "../format";
 
@@ -106,15 +106,39 @@ export function TaxonomyEditor({ dataset, onDone }: { dataset: Dataset; onDone: 
   const changes = useMemo(() => taxonomyChanges(dataset.taxonomy, rows, (d, v) => counts[d]?.[v] ?? 0), [dataset.taxonomy, rows, counts]);
   const problems = rowProblems(rows);
 
+  // The server's own word on what saving would touch (debounced while typing).
+  const [preview, setPreview] = useState<TaxonomyPreview | null>(null);
+  const body = useMemo(() => {
+    const out = {} as Taxonomy;
+    for (const d of DIMENSIONS) {
+      out[TAXONOMY_FIELD[d]] = rows[d].map(({ key: _k, orig: _o, ...e }) => ({ ...e, name: e.name.trim(), description: (e.description ?? "").trim() }));
+    }
+    return out;
+  }, [rows]);
+  const changed = changes.length > 0 && problems.length === 0;
+  useEffect(() => {
+    setPreview(null);
+    if (!changed) return;
+    let live = true;
+    const t = window.setTimeout(() => {
+      api
+        .previewTaxonomy(dataset.dataset_id, body)
+        .then((p) => live && setPreview(p))
+        .catch(() => {
+          /* the local summary above still says what changes */
+        });
+    }, 400);
+    return () => {
+      live = false;
+      window.clearTimeout(t);
+    };
+  }, [changed, body, dataset.dataset_id]);
+
   const edit = (key: number, patch: Partial<Row>) => setRows((r) => ({ ...r, [dim]: r[dim].map((x) => (x.key === key ? { ...x, ...patch } : x)) }));
 
   const save = async () => {
     setBusy(true);
     setError(null);
-    const body = {} as Taxonomy;
-    for (const d of DIMENSIONS) {
-      body[TAXONOMY_FIELD[d]] = rows[d].map(({ key: _k, orig: _o, ...e }) => ({ ...e, name: e.name.trim(), description: (e.description ?? "").trim() }));
-    }
     try {
       await api.putTaxonomy(dataset.dataset_id, body);
       toast.success(`Taxonomy saved (${plural(changes.length, "change")}).`);
@@ -198,6 +222,12 @@ export function TaxonomyEditor({ dataset, onDone }: { dataset: Dataset; onDone: 
             ))}
           </ul>
           Conversations already planned or written are never changed by editing the taxonomy; use Coverage to plan for new entries.
+          {preview && preview.affected_total > 0 && (
+            <p className="small" data-testid="tax-preview-affected">
+              {plural(preview.affected_total, "conversation")} carry a value this removes or renames
+              {preview.affected_not_generated > 0 ? `; ${preview.affected_not_generated} of them are not written yet and will still be written with the old value` : ""}.
+            </p>
+          )}
         </div>
       )}
       {problems.length > 0 && (
