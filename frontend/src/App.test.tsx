@@ -92,8 +92,9 @@ function installFetch() {
       if (m && method === "GET") return reply(200, detail(m[1]!));
       if (m && method === "PATCH") {
         const b = body as { status: string; version: number };
-        return reply(200, { ...detail(m[1]!), status: b.status, version: b.version + 1, turns: [], audit: [] });
+        return reply(200, { ...detail(m[1]!), status: b.status, version: b.version + 1, turns: [], audit: [], undo_token: `undo-${m[1]}` });
       }
+      if (p === "/api/conversations/undo" && method === "POST") return reply(200, { action: "undo", undoes: "approve", succeeded: ["conv_a"], failed: [], undo_token: "redo" });
       return reply(404, { error: { code: "not_found", message: `No route ${p}`, details: {} } });
     }),
   );
@@ -176,9 +177,17 @@ describe("Dashboard table + review panel", () => {
     const patch = calls.find((c) => c.method === "PATCH");
     expect(patch?.url.pathname).toBe("/api/conversations/conv_a");
     expect(patch?.body).toEqual({ status: "approved", reviewer_notes: "Looks great", version: 1 });
-    expect(await screen.findByText("Conversation approved.")).toBeInTheDocument();
+    expect(await screen.findByText(/^Approved: /)).toBeInTheDocument();
     // auto-advance moves to the next conversation
     await waitFor(() => expect(new URLSearchParams(window.location.search).get("conv")).toBe("conv_b"));
+
+    // `u` undoes the decision with its token and goes back to that conversation
+    expect(screen.getByTestId("toast-undo")).toBeInTheDocument();
+    fireEvent.keyDown(window, { key: "u" });
+    await waitFor(() => expect(calls.some((c) => c.url.pathname === "/api/conversations/undo")).toBe(true));
+    expect(calls.find((c) => c.url.pathname === "/api/conversations/undo")?.body).toEqual({ undo_token: "undo-conv_a", partial: false });
+    await waitFor(() => expect(new URLSearchParams(window.location.search).get("conv")).toBe("conv_a"));
+    expect(await screen.findByText(/^Undone:/)).toBeInTheDocument();
   });
 
   it("supports keyboard shortcuts j/k/a/Esc outside text fields", async () => {
@@ -248,8 +257,15 @@ describe("Dashboard table + review panel", () => {
     expect(screen.getByTestId("confirm-dialog")).toBeInTheDocument();
     fireEvent.click(screen.getByTestId("btn-confirm"));
     await waitFor(() => expect(calls.some((c) => c.url.pathname === "/api/conversations/bulk-action")).toBe(true));
-    const bulk = calls.find((c) => c.url.pathname === "/api/conversations/bulk-action");
-    expect(bulk?.body).toEqual({ action: "delete", ids: ["conv_a", "conv_b", "conv_c"], confirm: true });
+    // first the preview (counts for the dialog), then the action itself
+    const bulkCalls = calls.filter((c) => c.url.pathname === "/api/conversations/bulk-action");
+    expect(bulkCalls[0]?.body).toEqual({ action: "delete", ids: ["conv_a", "conv_b", "conv_c"], preview: true });
+    await waitFor(() => expect(calls.filter((c) => c.url.pathname === "/api/conversations/bulk-action")).toHaveLength(2));
+    expect(calls.filter((c) => c.url.pathname === "/api/conversations/bulk-action")[1]?.body).toEqual({
+      action: "delete",
+      ids: ["conv_a", "conv_b", "conv_c"],
+      confirm: true,
+    });
     expect(await screen.findByText(/2 succeeded, 1 failed/)).toBeInTheDocument();
   });
 
@@ -339,12 +355,12 @@ describe("Dashboard table + review panel", () => {
     renderApp();
     await screen.findByTestId("conv-row-conv_a");
     fireEvent.click(screen.getByTestId("btn-generate-all"));
-    expect(await screen.findByTestId("estimate-range")).toHaveTextContent("$0.5500 – $0.6900");
+    expect(await screen.findByTestId("estimate-range")).toHaveTextContent("$0.55 – $0.69");
     expect(screen.getByTestId("estimate-basis")).toHaveTextContent("observed mean of 10 generated conversations of this dataset");
     expect(screen.getByTestId("estimate-time")).toHaveTextContent("6s (5s – 9s)");
     expect(screen.getByTestId("estimate-may-exceed")).toBeInTheDocument();
     fireEvent.click(screen.getByTestId("economy-mode"));
-    await waitFor(() => expect(screen.getByTestId("estimate-range")).toHaveTextContent("$0.2800 – $0.3400"));
+    await waitFor(() => expect(screen.getByTestId("estimate-range")).toHaveTextContent("$0.28 – $0.34"));
     expect(screen.getByTestId("estimate-basis")).toHaveTextContent("polled every 30 s");
     expect(screen.getByTestId("estimate-time")).toHaveTextContent("30s (30s – 2m 0s)");
     expect(bodies).toEqual([

@@ -7,6 +7,7 @@ import { useToast } from "./components/Toasts";
 import { HELP } from "./help";
 import { useJobTracker } from "./jobs";
 import { Dashboard } from "./pages/Dashboard";
+import { CoveragePage } from "./pages/CoveragePage";
 import { DatasetsPage } from "./pages/Datasets";
 import { ExportsPage } from "./pages/Exports";
 import { NotificationsPage } from "./pages/Notifications";
@@ -15,6 +16,7 @@ import { decodeDatasetId, decodeView, useSearch, viewSearch, type View } from ".
 
 const NAV: { view: View; label: string }[] = [
   { view: "dashboard", label: "Dashboard" },
+  { view: "coverage", label: "Coverage" },
   { view: "datasets", label: "Datasets" },
   { view: "templates", label: "Templates" },
   { view: "exports", label: "Exports" },
@@ -132,10 +134,16 @@ export function App() {
       <div className="app">
         <header className="app-header">
           <div className="brand">
-            <h1>Bright Run Conversation Studio</h1>
+            <h1>
+              <span className="brand-full">Bright Run Conversation Studio</span>
+              <span className="brand-short">
+                Bright Run
+              </span>
+            </h1>
             {health?.llm === "simulator" && (
               <span className="sim-badge" data-testid="simulator-badge" role="note" title={health.llm_note}>
-                Simulator mode: conversations are written by an offline Messages-API simulator, not Claude
+                <span className="brand-full">Simulator mode: conversations are written by an offline Messages-API simulator, not Claude</span>
+                <span className="brand-short">Simulator</span>
               </span>
             )}
             {healthError && (
@@ -196,6 +204,7 @@ export function App() {
         </header>
         <main className="app-main">
           {view === "dashboard" && <Dashboard />}
+          {view === "coverage" && <CoveragePage />}
           {view === "datasets" && <DatasetsPage />}
           {view === "templates" && <TemplatesPage />}
           {view === "exports" && <ExportsPage />}

@@ -56,6 +56,14 @@ export interface Taxonomy {
   tones: TaxonomyEntry[];
 }
 
+/** `POST /api/datasets/{id}/taxonomy/preview`: nothing is written. */
+export interface TaxonomyPreview {
+  affected: { dimension: string; value: string; total: number; by_status: Record<string, number> }[];
+  affected_total: number;
+  affected_not_generated: number;
+  note?: string;
+}
+
 export interface TierDistribution {
   template: number;
   scenario: number;
@@ -105,6 +113,8 @@ export interface Dataset {
   quality_rules?: QualityRules;
   /** auto: the LLM judge reviews every generated conversation. */
   judge_mode?: JudgeMode;
+  /** Rejecting needs a reviewer note (single and bulk). */
+  require_reject_note?: boolean;
 }
 
 /** `DELETE /api/datasets/{id}`: `deleted: false` (202) means call again to finish. */
@@ -147,6 +157,58 @@ export interface Turn {
   turn_number: number;
   role: "user" | "assistant";
   content: string;
+  /** A reviewer's feedback on this one turn (null: none). */
+  feedback?: TurnFeedback | null;
+}
+
+export interface TurnFeedback {
+  bad: boolean;
+  note: string | null;
+  edited: boolean;
+  original_content?: string | null;
+  edited_at?: string | null;
+  edited_by?: string | null;
+  by?: string;
+  at?: string;
+}
+
+/** `PUT /api/conversations/{id}/turns/{n}/feedback`: at least one of bad, note, content. */
+export interface TurnFeedbackBody {
+  expected_version: number;
+  bad?: boolean;
+  note?: string | null;
+  content?: string;
+}
+
+/** What a decision's response carries so that it can be undone. */
+export interface Undoable {
+  decision_id?: string | null;
+  undo_token?: string | null;
+}
+
+export interface UndoResult extends Undoable {
+  action: "undo";
+  undoes: string;
+  succeeded: string[];
+  failed: BulkFailure[];
+}
+
+/** The rows a bulk action targets: listed ids, or every row matching the list's filter. */
+export type BulkTarget = { ids: string[] } | { filter: ConversationQuery };
+
+/** `bulk-action` with `preview: true`: what the action would do, nothing written. */
+export interface BulkPreview {
+  action: BulkAction;
+  matched: number;
+  limit: number;
+  over_limit: boolean;
+  by_status: Record<string, number>;
+  will_change: number;
+  already: number;
+  will_fail: number;
+  fail_reasons?: Record<string, number>;
+  note_required?: boolean;
+  ids?: string[];
 }
 
 export type CheckKind = "structure" | "content" | "rule" | "judge";
@@ -355,7 +417,7 @@ export interface AuditEntry {
 }
 
 /** `GET /api/conversations/{id}`: the conversation plus turns, quality, audit, neighbours. */
-export interface ConversationDetail extends ConversationSummary {
+export interface ConversationDetail extends ConversationSummary, Undoable {
   arc?: string | null;
   scenario?: string | null;
   edge_case_type?: string | null;
@@ -396,11 +458,27 @@ export interface BulkFailure {
   error: string | { code?: string; message?: string };
 }
 
-export interface BulkResult {
+export interface BulkResult extends Undoable {
   succeeded: string[];
   failed: BulkFailure[];
   /** Set for `regenerate`: the generation job that rewrites them. */
   job_id?: string | null;
+  /** With a filter: how many matched, how many were acted on (the rest: over the limit). */
+  matched?: number;
+  acted_on?: number;
+  remaining?: number;
+}
+
+/** The filter part of a list query as `bulk-action`'s `filter` (no paging, empty lists out). */
+export function bulkFilter(q: ConversationQuery): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(q)) {
+    if (k === "page" || k === "page_size" || k === "cursor") continue;
+    if (v === null || v === undefined || v === "") continue;
+    if (Array.isArray(v) && v.length === 0) continue;
+    out[k] = v;
+  }
+  return out;
 }
 
 export function bulkFailureText(f: BulkFailure): string {
@@ -501,6 +579,9 @@ export interface CoverageMatrix {
 
 export type CoverageGap = string | Record<string, unknown>;
 
+/** One gap to plan into (`POST /api/datasets/{id}/fill-gaps` `{gap, count}`). */
+export type GapSelector = Partial<Record<Dimension | "tier", string>>;
+
 export interface Coverage {
   pairs: {
     persona_emotion?: CoverageMatrix;
@@ -512,6 +593,8 @@ export interface Coverage {
   gaps: CoverageGap[];
   gap_count?: number;
   note?: string;
+  /** Conversations per taxonomy value (`total`: every status counted), per dimension. */
+  dimensions?: Partial<Record<Dimension, { value: string; total: number; in_taxonomy?: boolean }[]>>;
 }
 
 /**
@@ -548,6 +631,7 @@ export function normalizeCoverage(raw: unknown): Coverage {
     tiers,
     gaps,
     gap_count: typeof r["gap_count"] === "number" ? r["gap_count"] : gaps.length,
+    dimensions: r["dimensions"] && typeof r["dimensions"] === "object" ? (r["dimensions"] as Coverage["dimensions"]) : undefined,
     note: typeof r["note"] === "string" ? r["note"] : undefined,
   };
 }
@@ -726,6 +810,7 @@ export interface CreateDatasetBody {
 export interface DatasetPatchBody extends Partial<CreateDatasetBody> {
   quality_rules?: QualityRules;
   judge_mode?: JudgeMode;
+  require_reject_note?: boolean;
   version?: number;
 }
 
@@ -1065,6 +1150,9 @@ export const api = {
   updateDataset: (id: string, body: DatasetPatchBody) =>
     request<Dataset>("PATCH", `/api/datasets/${enc(id)}`, { body }),
   loadSampleDataset: () => request<Dataset>("POST", "/api/datasets/sample", { body: {} }),
+  /** What saving this taxonomy would change, and the conversations that keep old values. */
+  previewTaxonomy: (id: string, taxonomy: Taxonomy) =>
+    request<TaxonomyPreview>("POST", `/api/datasets/${enc(id)}/taxonomy/preview`, { body: taxonomy }),
   putTaxonomy: (id: string, taxonomy: Taxonomy) =>
     request<Dataset>("PUT", `/api/datasets/${enc(id)}/taxonomy`, { body: taxonomy }),
   importChunksJson: (id: string, chunks: unknown[]) =>
@@ -1073,7 +1161,9 @@ export const api = {
     request<ImportResult>("POST", `/api/datasets/${enc(id)}/chunks`, { body: csv, rawContentType: "text/csv" }),
   planDataset: (id: string, body: { count?: number; tier_distribution?: TierDistribution }) =>
     request<PlanResult>("POST", `/api/datasets/${enc(id)}/plan`, { body }),
-  fillGaps: (id: string) => request<PlanResult>("POST", `/api/datasets/${enc(id)}/fill-gaps`, { body: {} }),
+  /** Every gap, or with `gap` (a pair, one value or a tier) `count` conversations inside that gap. */
+  fillGaps: (id: string, gap?: GapSelector, count?: number) =>
+    request<PlanResult>("POST", `/api/datasets/${enc(id)}/fill-gaps`, { body: gap ? { gap, count } : {} }),
   coverage: async (datasetId: string): Promise<Coverage> =>
     normalizeCoverage(await request<unknown>("GET", "/api/conversations/coverage-analysis", { query: { dataset_id: datasetId } })),
 
@@ -1093,10 +1183,32 @@ export const api = {
     body: { status: "approved" | "rejected"; reviewer_notes?: string; version: number },
   ) => normalizeDetail(await request<unknown>("PATCH", `/api/conversations/${enc(id)}`, { body })),
   deleteConversation: (id: string) => request<void>("DELETE", `/api/conversations/${enc(id)}`),
-  bulkAction: async (body: { action: BulkAction; ids: string[]; reviewer_notes?: string; confirm?: boolean }) => {
-    const r = await request<Partial<BulkResult>>("POST", "/api/conversations/bulk-action", { body });
-    return { succeeded: r?.succeeded ?? [], failed: r?.failed ?? [], job_id: r?.job_id ?? null } satisfies BulkResult;
+  bulkAction: async (
+    body: { action: BulkAction; reviewer_notes?: string; confirm?: boolean; up_to_limit?: boolean; expected_count?: number } & BulkTarget,
+  ) => {
+    const wire = "filter" in body ? { ...body, filter: bulkFilter(body.filter) } : body;
+    const r = await request<Partial<BulkResult>>("POST", "/api/conversations/bulk-action", { body: wire });
+    return {
+      ...r,
+      succeeded: r?.succeeded ?? [],
+      failed: r?.failed ?? [],
+      job_id: r?.job_id ?? null,
+    } satisfies BulkResult;
   },
+  /** What a bulk action would do (counts per status, how many change), nothing written. */
+  bulkPreview: (body: { action: BulkAction; reviewer_notes?: string } & BulkTarget) =>
+    request<BulkPreview>("POST", "/api/conversations/bulk-action", {
+      body: { ...("filter" in body ? { ...body, filter: bulkFilter(body.filter) } : body), preview: true },
+    }),
+  /** Reverts one decision (single or bulk) if nothing changed since; answers a redo token. */
+  undo: (undoToken: string, partial = false) =>
+    request<UndoResult>("POST", "/api/conversations/undo", { body: { undo_token: undoToken, partial } }),
+  turnFeedback: (id: string, turn: number, body: TurnFeedbackBody) =>
+    request<{ conversation: Record<string, unknown>; turn: Turn } & Undoable>(
+      "PUT",
+      `/api/conversations/${enc(id)}/turns/${turn}/feedback`,
+      { body },
+    ),
   /** Runs the quality checks again; `judge` also asks the LLM judge (a paid call unless cached). */
   validateConversation: async (id: string, judge = false) =>
     normalizeDetail(await request<unknown>("POST", `/api/conversations/${enc(id)}/validate`, { body: judge ? { judge: true } : {} })),

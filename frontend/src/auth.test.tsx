@@ -88,14 +88,23 @@ afterEach(() => {
   sessionStorage.clear();
 });
 
+/** The form starts without a password: pick the first demo user, then sign in. */
+async function signInAsFirstDemoUser() {
+  fireEvent.click(await screen.findByTestId("signin-demo-0"));
+  fireEvent.click(screen.getByTestId("btn-signin"));
+}
+
 describe("sign-in", () => {
-  it("asks for sign-in, prefilled with the first demo user, and keeps the token for the tab", async () => {
+  it("asks for sign-in, not prefilled with any organisation's user, and keeps the token for the tab", async () => {
+    localStorage.clear();
     renderGate();
     const email = (await screen.findByTestId("signin-email")) as HTMLInputElement;
-    expect(email.value).toBe(DEMO[0]!.email);
-    expect((screen.getByTestId("signin-password") as HTMLInputElement).value).toBe(DEMO[0]!.password);
+    expect(email.value).toBe("");
+    expect((screen.getByTestId("signin-password") as HTMLInputElement).value).toBe("");
+    expect(screen.getByTestId("btn-signin")).toBeDisabled();
     expect(screen.queryByTestId("probe")).not.toBeInTheDocument();
     expect(screen.getByTestId("signin-demo-users")).toHaveTextContent("Northwind");
+    fireEvent.click(screen.getByTestId("signin-demo-0"));
 
     fireEvent.click(screen.getByTestId("btn-signin"));
     expect(await screen.findByTestId("probe")).toBeInTheDocument();
@@ -121,9 +130,14 @@ describe("sign-in", () => {
 
   it("shows a wrong password's error and stays on the form", async () => {
     renderGate();
-    fireEvent.change(await screen.findByTestId("signin-password"), { target: { value: "wrong" } });
+    fireEvent.click(await screen.findByTestId("signin-demo-0"));
+    fireEvent.change(screen.getByTestId("signin-password"), { target: { value: "wrong" } });
     fireEvent.click(screen.getByTestId("btn-signin"));
     expect(await screen.findByTestId("signin-error")).toHaveTextContent("incorrect email or password");
+    // the wrong password is cleared (and focused) for the next try; the email stays
+    expect((screen.getByTestId("signin-password") as HTMLInputElement).value).toBe("");
+    expect(document.activeElement).toBe(screen.getByTestId("signin-password"));
+    expect((screen.getByTestId("signin-email") as HTMLInputElement).value).toBe(DEMO[0]!.email);
     expect(screen.queryByTestId("probe")).not.toBeInTheDocument();
     expect(screen.queryByTestId("signin-expired")).not.toBeInTheDocument();
     expect(sessionStorage.getItem(TOKEN_KEY)).toBeNull();
@@ -131,7 +145,7 @@ describe("sign-in", () => {
 
   it("goes back to sign-in when any call answers 401", async () => {
     renderGate();
-    fireEvent.click(await screen.findByTestId("btn-signin"));
+    await signInAsFirstDemoUser();
     await screen.findByTestId("probe");
     rejectTokens = true;
     fireEvent.click(screen.getByTestId("probe-call"));
@@ -140,7 +154,7 @@ describe("sign-in", () => {
     expect(sessionStorage.getItem(TOKEN_KEY)).toBeNull();
     // Signing in again brings the app back.
     rejectTokens = false;
-    fireEvent.click(screen.getByTestId("btn-signin"));
+    await signInAsFirstDemoUser();
     expect(await screen.findByTestId("probe")).toBeInTheDocument();
   });
 
@@ -148,7 +162,7 @@ describe("sign-in", () => {
     localStorage.setItem("brightrun.dataset", "ds_harbor");
     window.history.replaceState(null, "", "/?dataset_id=ds_harbor");
     renderGate();
-    fireEvent.click(await screen.findByTestId("btn-signin"));
+    await signInAsFirstDemoUser();
     fireEvent.click(await screen.findByTestId("btn-signout"));
     expect(await screen.findByTestId("signin-email")).toBeInTheDocument();
     expect(screen.queryByTestId("signin-expired")).not.toBeInTheDocument();
@@ -180,7 +194,7 @@ describe("sign-in", () => {
 
   it("puts the signed-in user and Sign out in the app's header", async () => {
     renderGate(<App />);
-    fireEvent.click(await screen.findByTestId("btn-signin"));
+    await signInAsFirstDemoUser();
     const user = await screen.findByTestId("signed-in-user");
     expect(user.closest("header")).not.toBeNull();
     await waitFor(() => expect(calls.some((c) => c.path === "/api/datasets" && c.auth)).toBe(true));

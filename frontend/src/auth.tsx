@@ -5,7 +5,7 @@
  * it as `Authorization: Bearer`. When the service says `auth: "cognito"` and there is no
  * session, or any call answers 401, the app is replaced by the sign-in screen.
  */
-import { createContext, useCallback, useContext, useEffect, useState, type FormEvent, type ReactNode } from "react";
+import { createContext, useCallback, useContext, useEffect, useRef, useState, type FormEvent, type ReactNode } from "react";
 import { api, ApiError, setAuthToken, setUnauthorizedHandler, type DemoUser, type Health } from "./api";
 
 export const TOKEN_KEY = "brightrun.idToken";
@@ -151,6 +151,24 @@ export function AuthGate({ children }: { children: ReactNode }) {
   return <AuthContext.Provider value={{ session, signOut }}>{children}</AuthContext.Provider>;
 }
 
+const LAST_EMAIL_KEY = "brightrun.lastEmail";
+
+function lastEmail(): string {
+  try {
+    return localStorage.getItem(LAST_EMAIL_KEY) ?? "";
+  } catch {
+    return "";
+  }
+}
+
+function rememberEmail(email: string): void {
+  try {
+    localStorage.setItem(LAST_EMAIL_KEY, email);
+  } catch {
+    /* storage unavailable: the form starts empty next time */
+  }
+}
+
 export function SignIn({
   demoUsers,
   expired,
@@ -160,9 +178,11 @@ export function SignIn({
   expired: boolean;
   onSignedIn: (s: Session) => void;
 }) {
-  const first = demoUsers[0];
-  const [email, setEmail] = useState(first?.email ?? "");
-  const [password, setPassword] = useState(first?.password ?? "");
+  // Only this browser's own last sign-in is offered: never another organisation's user
+  // (the demo users are listed below, each behind its own "Use" button).
+  const [email, setEmail] = useState(lastEmail);
+  const [password, setPassword] = useState("");
+  const passwordRef = useRef<HTMLInputElement>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
@@ -172,6 +192,7 @@ export function SignIn({
     setError(null);
     try {
       const r = await api.login(email.trim(), password);
+      rememberEmail(r.email);
       onSignedIn({
         token: r.id_token,
         email: r.email,
@@ -180,12 +201,15 @@ export function SignIn({
       });
     } catch (err) {
       setError(err instanceof ApiError || err instanceof Error ? err.message : String(err));
+      // A wrong password is not left in the field: type it again.
+      setPassword("");
+      passwordRef.current?.focus();
       setBusy(false);
     }
   };
 
   return (
-    <div className="signin-page">
+    <main className="signin-page">
       <form className="signin-card" onSubmit={(e) => void submit(e)} data-testid="signin-form" aria-labelledby="signin-title">
         <h1 id="signin-title">Bright Run Conversation Studio</h1>
         <p className="muted">Sign in to your organisation's workspace.</p>
@@ -209,13 +233,15 @@ export function SignIn({
           id="signin-password"
           type="password"
           autoComplete="current-password"
+          ref={passwordRef}
+          aria-describedby={error ? "signin-error" : undefined}
           required
           value={password}
           onChange={(e) => setPassword(e.target.value)}
           data-testid="signin-password"
         />
         {error && (
-          <p className="signin-error" role="alert" data-testid="signin-error">
+          <p className="signin-error" role="alert" id="signin-error" data-testid="signin-error">
             {error}
           </p>
         )}
@@ -246,7 +272,7 @@ export function SignIn({
           </div>
         )}
       </form>
-    </div>
+    </main>
   );
 }
 

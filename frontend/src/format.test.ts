@@ -36,3 +36,15 @@ describe("links from notifications", () => {
     expect(decodeJobId("?dataset=ds_9")).toBeNull();
   });
 });
+
+describe("money", () => {
+  it("shows cents, and an amount under half a cent as under a cent", async () => {
+    const { money } = await import("./format");
+    expect(money(0.0291)).toBe("$0.03");
+    expect(money(1.020724)).toBe("$1.02");
+    expect(money(1234.5)).toBe("$1,234.50");
+    expect(money(0)).toBe("$0.00");
+    expect(money(0.0031)).toBe("<$0.01");
+    expect(money(null)).toBe("–");
+  });
+});

@@ -1,9 +1,13 @@
 import type { ConversationStatus, Tier } from "./api";
 
-export function money(v: number | null | undefined, digits = 4): string {
+/** Dollars in cents (2 decimals). An amount under half a cent reads "<$0.01" rather than
+ * a misleading "$0.00"; per-token figures keep their own precision where they are shown. */
+export function money(v: number | null | undefined): string {
   if (v === null || v === undefined || !Number.isFinite(v)) return "–";
-  const d = Math.abs(v) >= 1 || v === 0 ? 2 : digits;
-  return `$${v.toFixed(d)}`;
+  const sign = v < 0 ? "-" : "";
+  const abs = Math.abs(v);
+  if (abs > 0 && abs < 0.005) return `${sign}<$0.01`;
+  return `${sign}$${abs.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
 }
 
 export function dateTime(iso: string | null | undefined): string {

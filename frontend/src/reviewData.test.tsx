@@ -201,8 +201,10 @@ describe("trash", () => {
     expect(dialog).toHaveTextContent("trash");
     expect(dialog).toHaveTextContent("30 days");
     fireEvent.click(within(dialog).getByTestId("btn-confirm"));
-    await waitFor(() => expect(made("POST", "/api/conversations/bulk-action")).toHaveLength(1));
-    expect(made("POST", "/api/conversations/bulk-action")[0]?.body).toMatchObject({ action: "delete", ids: ["conv_a"], confirm: true });
+    // the preview that counted for the dialog, then the delete itself
+    await waitFor(() => expect(made("POST", "/api/conversations/bulk-action")).toHaveLength(2));
+    expect(made("POST", "/api/conversations/bulk-action")[0]?.body).toMatchObject({ action: "delete", ids: ["conv_a"], preview: true });
+    expect(made("POST", "/api/conversations/bulk-action")[1]?.body).toMatchObject({ action: "delete", ids: ["conv_a"], confirm: true });
   });
 });
 

@@ -225,7 +225,10 @@ function renderApp(search: string) {
 
 const param = (key: string) => new URLSearchParams(window.location.search).get(key);
 const lists = () => calls.filter((c) => c.url.pathname === "/api/conversations");
-const lastList = () => lists()[lists().length - 1];
+// The table's own list calls carry its sort; the status counts behind the toolbar's
+// buttons (useStatusCounts) do not.
+const tableLists = () => lists().filter((c) => c.url.searchParams.has("sort"));
+const lastList = () => tableLists()[tableLists().length - 1];
 
 describe("the dashboard's triage strip", () => {
   it("asks for the dataset's figures only after the table's first page", async () => {
@@ -559,7 +562,7 @@ describe("the generation estimate", () => {
     renderApp("?dataset_id=ds_1");
     fireEvent.click(await screen.findByTestId("btn-generate-all"));
     const judgeShare = await screen.findByTestId("estimate-judge");
-    expect(judgeShare).toHaveTextContent("$0.0240");
+    expect(judgeShare).toHaveTextContent("$0.02");
     expect(judgeShare).toHaveTextContent("claude-haiku-4-5");
   });
 

@@ -6,7 +6,7 @@
 import { useCallback, useEffect, useState } from "react";
 import { DIMENSIONS, STATUSES, TIERS, type ConversationQuery, type Dimension } from "./api";
 
-export const VIEWS = ["dashboard", "datasets", "templates", "exports", "notifications"] as const;
+export const VIEWS = ["dashboard", "coverage", "datasets", "templates", "exports", "notifications"] as const;
 export type View = (typeof VIEWS)[number];
 
 export const PAGE_SIZES = [25, 50, 100] as const;

@@ -309,6 +309,11 @@ def test_reviewer_journey_from_sample_to_export(context: Any, api: Any, stack: A
     tid(page, "select-all").check()
     assert tid(page, "selected-count").inner_text() == f"{len(waiting)} selected"
     tid(page, "btn-bulk-approve").click()
+    # asked first, with the server's count of what would change
+    tid(page, "confirm-dialog").wait_for()
+    tid(page, "bulk-will-change").wait_for()
+    assert tid(page, "bulk-will-change").inner_text().startswith(f"{len(waiting)} will be approved")
+    tid(page, "btn-confirm").click()
     page.locator(
         '[data-testid="toast"][data-kind="success"]', has_text=f"Approved: {len(waiting)}"
     ).wait_for()

@@ -71,12 +71,14 @@ interface ConfirmProps {
   confirmLabel: string;
   danger?: boolean;
   busy?: boolean;
+  /** The confirm button is disabled (e.g. a required field is empty) without "Working…". */
+  disabled?: boolean;
   onConfirm: () => void;
   onCancel: () => void;
   children?: ReactNode;
 }
 
-export function ConfirmDialog({ title, message, confirmLabel, danger, busy, onConfirm, onCancel, children }: ConfirmProps) {
+export function ConfirmDialog({ title, message, confirmLabel, danger, busy, disabled, onConfirm, onCancel, children }: ConfirmProps) {
   return (
     <Dialog
       title={title}
@@ -91,7 +93,7 @@ export function ConfirmDialog({ title, message, confirmLabel, danger, busy, onCo
             type="button"
             className={`btn ${danger ? "btn-danger" : "btn-primary"}`}
             onClick={onConfirm}
-            disabled={busy}
+            disabled={busy || disabled}
             data-testid="btn-confirm"
             data-autofocus
           >

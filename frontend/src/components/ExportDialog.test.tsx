@@ -67,7 +67,8 @@ describe("an export that fails", () => {
     expect(within(status).getByTestId("export-failure")).toHaveTextContent(`The export failed: ${STORAGE_ERROR}`);
     expect(status).toHaveTextContent("listed as failed in the export history");
     expect(onCreated).toHaveBeenCalledWith(expect.objectContaining({ export_id: "exp_9", status: "failed" }));
-    expect(screen.getByTestId("toast")).toHaveAttribute("data-kind", "error");
+    // shown once: in the dialog, not again as a toast
+    expect(screen.queryByTestId("toast")).not.toBeInTheDocument();
     expect(screen.queryByTestId("export-error")).not.toBeInTheDocument();
     // nothing is pending: the user can try again at once
     expect(screen.getByTestId("btn-export-create")).toBeEnabled();

@@ -8,7 +8,10 @@ import { errorMessage, useToast } from "./Toasts";
 export const FORMAT_INFO: Record<ExportFormat, { label: string; help: string }> = {
   openai: { label: "OpenAI", help: "JSONL with a “messages” list per line, for OpenAI fine-tuning and most tools that copy its format." },
   anthropic: { label: "Anthropic (Claude on Bedrock)", help: "JSONL with “system” and “messages”, for fine-tuning Claude models on Amazon Bedrock." },
-  sharegpt: { label: "ShareGPT", help: "JSON with “conversations” of from/value turns, for axolotl, LLaMA-Factory and Unsloth." },
+  sharegpt: {
+    label: "ShareGPT",
+    help: "A .jsonl file: one JSON object per line with “conversations” of from/value turns, for axolotl, LLaMA-Factory and Unsloth.",
+  },
   hf_messages: { label: "Hugging Face messages", help: "JSONL with role/content “messages”, for Hugging Face TRL's SFTTrainer." },
   generic: { label: "Generic JSON", help: "One JSON file with every conversation, its turns and all metadata: for your own scripts or archiving." },
   csv: { label: "CSV (spreadsheet)", help: "One row per turn, to open in Excel or Google Sheets for reading or sharing." },
@@ -52,6 +55,23 @@ export function ExportDialog({ datasetId, dashboardFilters, onClose, onCreated }
 
   useEffect(() => setPreview(null), [format, useDashFilters]);
 
+  // How many approved conversations the export would hold: with none, say so before a
+  // format is chosen (and keep Create disabled) instead of failing after Create.
+  const [approved, setApproved] = useState<number | null>(null);
+  const queryKey = JSON.stringify(query);
+  useEffect(() => {
+    const ctrl = new AbortController();
+    setApproved(null);
+    api
+      .listConversations({ ...(JSON.parse(queryKey) as ConversationQuery), status: ["approved"], page_size: 25, page: 1 }, ctrl.signal)
+      .then((p) => setApproved(p.total))
+      .catch(() => {
+        /* unknown: Create stays available and the server decides */
+      });
+    return () => ctrl.abort();
+  }, [queryKey]);
+  const nothingApproved = approved === 0;
+
   const loadPreview = async () => {
     setPreviewBusy(true);
     try {
@@ -75,7 +95,7 @@ export function ExportDialog({ datasetId, dashboardFilters, onClose, onCreated }
         setRecord(r);
         if (r.status === "pending") poll(id);
         else if (r.status === "ready") toast.success("Your export is ready to download.");
-        else toast.error(r.error_message ?? "The export failed.");
+        // a failure is shown once, in the dialog's status line
       } catch (e) {
         toast.error(e, "Could not check the export");
       }
@@ -103,9 +123,8 @@ export function ExportDialog({ datasetId, dashboardFilters, onClose, onCreated }
       onCreated?.(r);
       if (r.status === "pending") poll(r.export_id);
       else if (r.status === "ready") toast.success("Your export is ready to download.");
-      else toast.error(r.error_message ?? "The export failed.");
     } catch (e) {
-      toast.error(e, "Could not create the export");
+      // Shown once, in the dialog (its status line or error banner), not also as a toast.
       const failed = failedExport(e, format);
       if (failed) {
         // The export was stored as failed (it is in the history): show it like any export.
@@ -125,7 +144,18 @@ export function ExportDialog({ datasetId, dashboardFilters, onClose, onCreated }
       <p className="small muted">
         {HELP.exportApproved} <Help text={HELP.exportApproved} />
       </p>
-      <fieldset className="radio-group formats">
+      {nothingApproved && (
+        <div className="banner banner-info" role="status" data-testid="export-nothing">
+          <strong>Nothing to export yet:</strong> no approved conversations{useDashFilters ? " match these filters" : " in this dataset"}. An export
+          holds approved conversations only: approve some on the Dashboard first.
+        </div>
+      )}
+      {approved !== null && approved > 0 && (
+        <p className="small" data-testid="export-approved-count">
+          {approved} approved conversation{approved === 1 ? "" : "s"} will be exported.
+        </p>
+      )}
+      <fieldset className="radio-group formats" disabled={nothingApproved}>
         <legend>Format (choose the one your training tool expects)</legend>
         {EXPORT_FORMATS.map((f) => (
           <label key={f} className="format-option">
@@ -197,17 +227,18 @@ export function ExportDialog({ datasetId, dashboardFilters, onClose, onCreated }
       </div>
 
       <div className="button-row">
-        <button type="button" className="btn" onClick={() => void loadPreview()} disabled={previewBusy} data-testid="btn-export-preview">
+        <button type="button" className="btn" onClick={() => void loadPreview()} disabled={previewBusy || nothingApproved} data-testid="btn-export-preview">
           {previewBusy ? "Loading preview…" : "Preview"}
         </button>
         <button
           type="button"
           className="btn btn-primary"
           onClick={() => void create()}
-          disabled={creating || !splitOk || record?.status === "pending"}
+          disabled={creating || !splitOk || record?.status === "pending" || nothingApproved}
+          title={nothingApproved ? "No approved conversations to export" : undefined}
           data-testid="btn-export-create"
         >
-          {creating ? "Creating…" : "Create export file"}
+          {creating ? "Creating…" : approved ? `Create export file (${approved})` : "Create export file"}
         </button>
       </div>
 

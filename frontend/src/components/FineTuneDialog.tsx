@@ -2,6 +2,7 @@ import { useEffect, useState } from "react";
 import { api, ApiError, FINE_TUNE_BASE_MODELS, type ExportRecord, type FineTune, type FineTuneEstimate } from "../api";
 import { Dialog } from "./Dialog";
 import { errorMessage, useToast } from "./Toasts";
+import { money } from "../format";
 
 interface Props {
   record: ExportRecord;
@@ -90,9 +91,9 @@ export function FineTuneDialog({ record, onClose, onStarted }: Props) {
       </div>
       {estimate && (
         <p className="small" data-testid="fine-tune-estimate">
-          Estimated training cost: ${estimate.estimated_cost_usd.toFixed(4)} ({estimate.training_tokens.toLocaleString()} tokens × {estimate.epochs} epochs × $
+          Estimated training cost: {money(estimate.estimated_cost_usd)} ({estimate.training_tokens.toLocaleString()} tokens × {estimate.epochs} epochs × $
           {estimate.price_per_1k_tokens_usd} per 1,000 tokens)
-          {estimate.budget_remaining_usd !== null ? `; the dataset has $${estimate.budget_remaining_usd.toFixed(4)} of its budget left.` : "; the dataset has no budget set."}
+          {estimate.budget_remaining_usd !== null ? `; the dataset has ${money(estimate.budget_remaining_usd)} of its budget left.` : "; the dataset has no budget set."}
         </p>
       )}
       {needsConfirm && (

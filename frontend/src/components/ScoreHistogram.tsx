@@ -30,20 +30,21 @@ export function ScoreHistogram({ histogram, active, onPick }: Props) {
             type="button"
             className={`histogram-bar${flagged ? " flagged" : ""}${active === bucket ? " active" : ""}`}
             aria-pressed={active === bucket}
-            aria-label={`${range}: ${plural(n, "conversation")}${flagged ? " (flagged)" : ""}. ${active === bucket ? "Click to show all scores." : "Click to show them in the table."}`}
             title={`${range[0]!.toUpperCase()}${range.slice(1)}: ${plural(n, "conversation")}${flagged ? " (flagged: below 6)" : ""}`}
             onClick={() => onPick(active === bucket ? null : bucket)}
             data-testid={`histogram-bar-${bucket}`}
             data-count={n}
             data-flagged={flagged ? "true" : "false"}
           >
-            <span className="histogram-count" aria-hidden="true">
-              {n > 0 ? n : ""}
+            {/* The name is the visible text (count, score) read with the words around it. */}
+            <span className="sr-only">{range}: </span>
+            <span className="histogram-count">{n > 0 ? n : ""}</span>
+            <span className="sr-only">
+              {n > 0 ? "" : "no"} conversation{n === 1 ? "" : "s"}
+              {flagged ? " (flagged)" : ""}. {active === bucket ? "Click to show all scores." : "Click to show them in the table."} Score{" "}
             </span>
             <span className="histogram-fill" style={{ height: `${height}px` }} aria-hidden="true" />
-            <span className="histogram-label" aria-hidden="true">
-              {bucket}
-            </span>
+            <span className="histogram-label">{bucket}</span>
           </button>
         );
       })}

@@ -28,7 +28,17 @@ export function gapText(g: CoverageGap): string {
   return [combo, rest].filter(Boolean).join(": ");
 }
 
-export function Heatmap({ matrix, pair, rowLabel, colLabel }: { matrix: CoverageMatrix; pair: string; rowLabel: string; colLabel: string }) {
+interface HeatmapProps {
+  matrix: CoverageMatrix;
+  pair: string;
+  rowLabel: string;
+  colLabel: string;
+  /** With both, each cell links to its conversations (a real link: new tab, keyboard). */
+  cellHref?: (row: string, col: string) => string;
+  onOpenCell?: (row: string, col: string) => void;
+}
+
+export function Heatmap({ matrix, pair, rowLabel, colLabel, cellHref, onOpenCell }: HeatmapProps) {
   const max = Math.max(1, ...matrix.cells.flat());
   const zeros = matrix.cells.flat().filter((v) => v === 0).length;
   return (
@@ -68,7 +78,23 @@ export function Heatmap({ matrix, pair, rowLabel, colLabel }: { matrix: Coverage
                     data-testid={`cell-${pair}-${ri}-${ci}`}
                     data-zero={v === 0 ? "true" : "false"}
                   >
-                    {v}
+                    {cellHref && onOpenCell ? (
+                      <a
+                        href={cellHref(r, c)}
+                        className="cell-link"
+                        aria-label={`${r} × ${c}: ${v} conversation${v === 1 ? "" : "s"}, open them`}
+                        onClick={(e) => {
+                          if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
+                          e.preventDefault();
+                          onOpenCell(r, c);
+                        }}
+                        data-testid={`cell-link-${pair}-${ri}-${ci}`}
+                      >
+                        {v}
+                      </a>
+                    ) : (
+                      v
+                    )}
                   </td>
                 );
               })}

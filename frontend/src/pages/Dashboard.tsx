@@ -1,5 +1,16 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { api, ApiError, bulkFailureText, type BulkAction, type ConversationSummary } from "../api";
+import {
+  api,
+  ApiError,
+  bulkFailureText,
+  DIMENSIONS,
+  TAXONOMY_FIELD,
+  type BulkAction,
+  type BulkPreview,
+  type BulkTarget,
+  type ConversationSummary,
+  type Dataset,
+} from "../api";
 import { useApp } from "../appContext";
 import { ConfirmDialog, Dialog } from "../components/Dialog";
 import { ExportDialog } from "../components/ExportDialog";
@@ -26,6 +37,7 @@ import { COLUMNS, COMPACT_HIDDEN, ConversationTable } from "./ConversationTable"
 import { FilterBar } from "./FilterBar";
 import { GenerateDialog, type GenerateTarget } from "./GenerateDialog";
 import { useQualityInsights } from "../qualityInsights";
+import { useStatusCounts } from "../statusCounts";
 import { CalibrationView } from "./CalibrationView";
 import { DiversityView } from "./DiversityView";
 import { ProgressTracker } from "./ProgressTracker";
@@ -161,7 +173,102 @@ function FailedDialog({ conv, onClose, onRetry }: { conv: ConversationSummary; o
   );
 }
 
-type BulkConfirm = { action: BulkAction; ids: string[] } | null;
+function taxonomySummary(dataset: Dataset | null): string {
+  return DIMENSIONS.map((dim) => `${(dataset?.taxonomy?.[TAXONOMY_FIELD[dim]] ?? []).length} ${TAXONOMY_FIELD[dim]}`).join(", ");
+}
+
+/** A bulk action waiting for its confirmation: what it targets and, once loaded, what it
+ * would do (the server's preview: counts per status, how many change, the limit). */
+type BulkConfirm = { action: BulkAction; target: BulkTarget; count: number; preview: BulkPreview | null; previewError: string | null } | null;
+
+const BULK_VERB: Record<BulkAction, string> = {
+  approve: "Approved",
+  reject: "Rejected",
+  delete: "Moved to the trash",
+  regenerate: "Queued for regeneration",
+  restore: "Restored",
+};
+
+const FAIL_REASON: Record<string, string> = {
+  not_reviewable: "not written yet",
+  generating: "being written",
+  not_found: "no longer there",
+  dataset_archived: "in an archived dataset",
+};
+
+function BulkConfirmDialog({
+  confirm: c,
+  notes,
+  onNotes,
+  noteRequired,
+  busy,
+  onConfirm,
+  onCancel,
+}: {
+  confirm: NonNullable<BulkConfirm>;
+  notes: string;
+  onNotes: (v: string) => void;
+  noteRequired: boolean;
+  busy: boolean;
+  onConfirm: (upToLimit: boolean) => void;
+  onCancel: () => void;
+}) {
+  const p = c.preview;
+  const n = p?.matched ?? c.count;
+  const name = { approve: "Approve", reject: "Reject", delete: "Delete", regenerate: "Regenerate", restore: "Restore" }[c.action];
+  const over = p?.over_limit === true;
+  const acting = over && p ? p.limit : n;
+  const needsNote = c.action === "reject" && noteRequired && !notes.trim();
+  const nothing = p !== null && p.will_change + p.already === 0;
+  const fails = Object.entries(p?.fail_reasons ?? {}).filter(([, k]) => k > 0);
+  return (
+    <ConfirmDialog
+      title={`${name} ${plural(acting, "conversation")}?`}
+      message={
+        <div data-testid="bulk-confirm-summary">
+          {c.action === "regenerate" && (
+            <p>Their current text is replaced by newly written conversations. This costs money like a normal generation.</p>
+          )}
+          {c.action !== "regenerate" && !p && !c.previewError && <p className="loading">Counting what would change…</p>}
+          {c.previewError && <p className="text-warn">Could not count beforehand ({c.previewError}); you can still go ahead.</p>}
+          {p && (
+            <ul className="bulk-counts">
+              <li data-testid="bulk-will-change">
+                <b>{p.will_change}</b> will {c.action === "delete" ? "move to the trash" : `be ${c.action === "approve" ? "approved" : c.action === "reject" ? "rejected" : "restored"}`}
+              </li>
+              {p.already > 0 && <li data-testid="bulk-already">{p.already} already are (they keep their status, with you as reviewer)</li>}
+              {p.will_fail > 0 && (
+                <li data-testid="bulk-will-fail">
+                  {p.will_fail} cannot be{fails.length ? ` (${fails.map(([k, v]) => `${v} ${FAIL_REASON[k] ?? k}`).join(", ")})` : ""}
+                </li>
+              )}
+            </ul>
+          )}
+          {over && p && (
+            <p className="banner banner-warning small" data-testid="bulk-over-limit">
+              {p.matched} match, more than one action may change ({p.limit}): only the first {p.limit} in the table&apos;s order are acted on. Run it again for the rest.
+            </p>
+          )}
+          {c.action === "delete" && <p className="small">They move to the trash: no longer listed, counted, exported or generated; restore them from the trash for 30 days.</p>}
+          {c.action !== "regenerate" && <p className="small muted">You can undo this from the message that follows (or press u).</p>}
+        </div>
+      }
+      confirmLabel={nothing ? "Nothing to change" : `${name} ${acting}`}
+      danger={c.action === "delete" || c.action === "regenerate"}
+      busy={busy}
+      disabled={needsNote || nothing}
+      onConfirm={() => onConfirm(over)}
+      onCancel={onCancel}
+    >
+      {c.action === "reject" && (
+        <label className="block">
+          Reviewer notes {noteRequired ? "(required: this dataset asks for a reason with every reject)" : "(optional)"}
+          <textarea rows={2} value={notes} onChange={(e) => onNotes(e.target.value)} aria-required={noteRequired} data-testid="bulk-notes-input" />
+        </label>
+      )}
+    </ConfirmDialog>
+  );
+}
 
 export function Dashboard() {
   const { datasets, datasetId, dataset, jobs } = useApp();
@@ -180,11 +287,14 @@ export function Dashboard() {
   const [genTarget, setGenTarget] = useState<GenerateTarget | null>(null);
   const [bulkConfirm, setBulkConfirm] = useState<BulkConfirm>(null);
   const [bulkNotes, setBulkNotes] = useState("");
+  /** "matching": every conversation matching the filters is selected (acted on server-side). */
+  const [allMatching, setAllMatching] = useState(false);
   const [bulkBusy, setBulkBusy] = useState(false);
   const [failedConv, setFailedConv] = useState<ConversationSummary | null>(null);
   const [exportOpen, setExportOpen] = useState(false);
   const [trashOpen, setTrashOpen] = useState(false);
   const [overBudget, setOverBudget] = useState<{ message: string; retry: () => void } | null>(null);
+  const [filtersOpen, setFiltersOpen] = useState(false);
 
   const update = useCallback(
     (next: DashboardState, replace = false) => setSearch(encodeDashboard(next, window.location.search), replace),
@@ -221,7 +331,10 @@ export function Dashboard() {
 
   // A new query clears the selection (it only ever covers visible rows).
   const filterKey = JSON.stringify({ ...listQuery });
-  useEffect(() => setSelected(new Set()), [filterKey]);
+  useEffect(() => {
+    setSelected(new Set());
+    setAllMatching(false);
+  }, [filterKey]);
   useEffect(() => {
     setLoaded(false);
     setItems([]);
@@ -253,6 +366,7 @@ export function Dashboard() {
     if (state.insight === "diversity") setDiversityTick((t) => t + 1);
   }, [state.insight]);
   const insights = useQualityInsights(datasetId, { enabled: loaded, tick: reloadTick, diversityTick });
+  const counts = useStatusCounts(datasetId, { enabled: loaded, tick: reloadTick });
 
   const generateOne = useCallback(
     async (id: string, confirm = false): Promise<void> => {
@@ -280,26 +394,70 @@ export function Dashboard() {
     [toast, jobs, reload],
   );
 
-  const runBulk = async (action: BulkAction, ids: string[], notes?: string, confirm = false): Promise<void> => {
+  const undoBulk = useCallback(
+    async (token: string) => {
+      try {
+        const r = await api.undo(token);
+        if (r.failed.length === 0) toast.success(`Undone: ${plural(r.succeeded.length, "conversation")} back to how they were.`);
+        else toast.warning(`Undone for ${r.succeeded.length}; ${r.failed.length} had changed since and were left as they are.`);
+      } catch (e) {
+        if (e instanceof ApiError && e.code === "stale_version") {
+          // Some changed since: undo the others, say which were left.
+          try {
+            const r = await api.undo(token, true);
+            toast.warning(`Undone for ${r.succeeded.length}; ${r.failed.length} had changed since and were left as they are.`);
+          } catch (e2) {
+            toast.error(e2, "Could not undo");
+          }
+        } else toast.error(e, "Could not undo");
+      } finally {
+        reload();
+      }
+    },
+    [toast, reload],
+  );
+
+  /** Ask first: open the confirmation with the server's preview of what would happen. */
+  const confirmBulk = async (action: BulkAction, target: BulkTarget, count: number) => {
+    setBulkNotes("");
+    setBulkConfirm({ action, target, count, preview: null, previewError: null });
+    if (action === "regenerate") return; // a paid action: its own confirmation, no preview
+    try {
+      const preview = await api.bulkPreview({ action, ...target });
+      // A server without previews acts instead of counting: never the case here, but
+      // an answer without counts is no preview.
+      if (typeof preview?.matched !== "number") return;
+      setBulkConfirm((c) => (c && c.action === action ? { ...c, preview } : c));
+    } catch (e) {
+      setBulkConfirm((c) => (c && c.action === action ? { ...c, previewError: errorMessage(e) } : c));
+    }
+  };
+
+  const runBulk = async (action: BulkAction, target: BulkTarget, notes?: string, confirm = false, upToLimit = false): Promise<void> => {
     setBulkBusy(true);
     try {
       const r = await api.bulkAction({
         action,
-        ids,
+        ...target,
         reviewer_notes: notes?.trim() ? notes.trim() : undefined,
         ...(confirm ? { confirm: true } : {}),
+        ...(upToLimit ? { up_to_limit: true } : {}),
       });
-      const verb = { approve: "Approved", reject: "Rejected", delete: "Moved to the trash", regenerate: "Queued for regeneration", restore: "Restored" }[action];
+      const verb = BULK_VERB[action];
       const detail = r.failed.map((f) => `${f.id}: ${bulkFailureText(f)}`);
-      if (r.failed.length === 0) toast.success(`${verb}: ${plural(r.succeeded.length, "conversation")}.`);
-      else
-        toast.warning(`${verb}: ${r.succeeded.length} succeeded, ${r.failed.length} failed.`, detail.slice(0, 8));
+      const rest = r.remaining ? ` ${r.remaining} more match (over the limit of one action): run it again for them.` : "";
+      const token = r.undo_token;
+      if (r.failed.length === 0 && token && r.succeeded.length > 0)
+        toast.undoable(`${verb}: ${plural(r.succeeded.length, "conversation")}.${rest}`, () => undoBulk(token));
+      else if (r.failed.length === 0) toast.success(`${verb}: ${plural(r.succeeded.length, "conversation")}.${rest}`);
+      else toast.warning(`${verb}: ${r.succeeded.length} succeeded, ${r.failed.length} failed.${rest}`, detail.slice(0, 8));
       if (r.job_id) jobs.track(r.job_id);
       setSelected(new Set());
+      setAllMatching(false);
       reload();
     } catch (e) {
       if (e instanceof ApiError && e.code === "over_budget" && !confirm) {
-        setOverBudget({ message: e.message, retry: () => void runBulk(action, ids, notes, true) });
+        setOverBudget({ message: e.message, retry: () => void runBulk(action, target, notes, true, upToLimit) });
       } else {
         toast.error(e, "The bulk action failed");
       }
@@ -318,8 +476,27 @@ export function Dashboard() {
   if (!datasetId) return <div className="loading" data-testid="dashboard-loading">Loading…</div>;
 
   const filtersActive = activeFilterCount(state) > 0;
+  const hasTaxonomy = DIMENSIONS.every((dim) => (dataset?.taxonomy?.[TAXONOMY_FIELD[dim]] ?? []).length > 0);
+  const jobRunning = job !== null && ["queued", "running", "pausing"].includes(job.status);
+  // Nothing left to write: reviewing becomes the next step (and the primary button).
+  const nothingLeft = counts !== null && counts.total > 0 && counts.remaining === 0 && !jobRunning;
+  const generateReason =
+    counts === null
+      ? null
+      : counts.total === 0
+        ? "Generate all: nothing is planned yet. Plan conversations on the Datasets page first."
+        : counts.remaining === 0 && !jobRunning
+          ? `Generate all: every one of the ${plural(counts.total, "conversation")} is written.`
+          : null;
+  const exportReason =
+    counts === null || counts.approved > 0
+      ? null
+      : `Export: nothing approved yet${counts.toReview > 0 ? ` (${counts.toReview} waiting for review)` : ""}. Only approved conversations are exported.`;
   const pages = Math.max(1, Math.ceil(total / state.pageSize));
   const selectedIds = [...selected];
+  const pageAllSelected = items.length > 0 && items.every((i) => selected.has(i.conversation_id));
+  const bulkTarget: BulkTarget = allMatching ? { filter: toConversationQuery(state, datasetId) } : { ids: selectedIds };
+  const bulkCount = allMatching ? total : selected.size;
   const neighbourQuery = neighbourQueryString(state, datasetId);
 
   return (
@@ -333,23 +510,78 @@ export function Dashboard() {
             </span>
           </h2>
           <span className="spacer" />
-          <button
-            type="button"
-            className="btn btn-primary"
-            onClick={() => setGenTarget({ kind: "all", datasetId })}
-            data-testid="btn-generate-all"
-            title={HELP.generateAll}
-          >
-            Generate all…
-          </button>
-          <Help text={HELP.generateAll} />
-          <button type="button" className="btn" onClick={() => setExportOpen(true)} data-testid="btn-export">
-            Export approved…
-          </button>
           <button type="button" className="btn" onClick={() => setTrashOpen(true)} data-testid="btn-open-trash" title="Deleted conversations (restorable for 30 days)">
             Trash
           </button>
+          {/* On a phone this group is pinned to the bottom of the screen, so the main
+              actions stay in reach however far the list is scrolled. */}
+          <div className="main-actions" role="group" aria-label="Main actions" data-testid="main-actions">
+            <button
+              type="button"
+              className="btn mobile-only"
+              aria-expanded={filtersOpen}
+              aria-controls="filter-drawer"
+              onClick={() => setFiltersOpen((o) => !o)}
+              data-testid="btn-open-filters"
+            >
+              Filters{activeFilterCount(state) > 0 ? ` (${activeFilterCount(state)})` : ""}
+            </button>
+            {nothingLeft && (
+              <button
+                type="button"
+                className="btn btn-primary"
+                onClick={() =>
+                  update({ ...state, filters: { ...state.filters, status: counts.toReview > 0 ? ["generated"] : [] }, page: 1, conv: null })
+                }
+                data-testid="btn-review"
+                title={counts.toReview > 0 ? `Show the ${plural(counts.toReview, "conversation")} waiting for review` : "Every conversation is written and reviewed"}
+              >
+                {counts.toReview > 0 ? `Review ${counts.toReview}` : "Review"}
+              </button>
+            )}
+            <button
+              type="button"
+              className={`btn${nothingLeft ? " hide-on-phone" : " btn-primary"}`}
+              // aria-disabled, not disabled: it stays reachable by Tab and says why
+              onClick={() => (generateReason ? toast.info(generateReason) : setGenTarget({ kind: "all", datasetId }))}
+              aria-disabled={generateReason !== null || undefined}
+              aria-describedby={generateReason ? "generate-all-reason" : undefined}
+              data-testid="btn-generate-all"
+              title={generateReason ?? HELP.generateAll}
+            >
+              Generate all…
+            </button>
+            <Help text={HELP.generateAll} />
+            <button
+              type="button"
+              className="btn"
+              onClick={() => (exportReason ? toast.info(exportReason) : setExportOpen(true))}
+              aria-disabled={exportReason !== null || undefined}
+              aria-describedby={exportReason ? "export-reason" : undefined}
+              data-testid="btn-export"
+              title={exportReason ?? (counts ? `Export the ${plural(counts.approved, "approved conversation")}` : undefined)}
+            >
+              {/* one line: no space between the two labels and the count */}
+              <span className="brand-full">Export approved</span><span className="brand-short">Export</span>
+              {counts && counts.approved > 0 ? ` (${counts.approved})` : ""}…
+            </button>
+          </div>
         </div>
+
+        {(generateReason || exportReason) && (
+          <p className="small muted action-reasons" data-testid="action-reasons">
+            {generateReason && (
+              <span id="generate-all-reason" data-testid="generate-all-reason">
+                {generateReason}
+              </span>
+            )}
+            {exportReason && (
+              <span id="export-reason" data-testid="export-reason">
+                {exportReason}
+              </span>
+            )}
+          </p>
+        )}
 
         <ProgressTracker
           tracker={jobs}
@@ -377,28 +609,50 @@ export function Dashboard() {
 
         {/* Hidden, not unmounted, while a quality view is open: back is instant. */}
         <div className="table-section" hidden={state.insight !== null}>
-          <FilterBar state={state} dataset={dataset} onChange={update} />
+          <FilterBar state={state} dataset={dataset} onChange={update} drawerOpen={filtersOpen} onCloseDrawer={() => setFiltersOpen(false)} />
 
           <div className="table-controls">
-            {selected.size > 0 ? (
+            {selected.size > 0 || allMatching ? (
               <div className="bulk-bar" data-testid="bulk-bar" role="region" aria-label="Bulk actions">
-                <b data-testid="selected-count">{selected.size} selected</b>
-                <button type="button" className="btn btn-small btn-primary" onClick={() => setGenTarget({ kind: "batch", ids: selectedIds })} data-testid="btn-generate-selected">
+                <b data-testid="selected-count">{allMatching ? `All ${total} matching selected` : `${selected.size} selected`}</b>
+                <button
+                  type="button"
+                  className="btn btn-small btn-primary"
+                  disabled={allMatching}
+                  title={allMatching ? "Generate works on the rows of this page: select them there" : undefined}
+                  onClick={() => setGenTarget({ kind: "batch", ids: selectedIds })}
+                  data-testid="btn-generate-selected"
+                >
                   Generate selected
                 </button>
-                <button type="button" className="btn btn-small btn-approve" disabled={bulkBusy} onClick={() => void runBulk("approve", selectedIds)} data-testid="btn-bulk-approve">
+                <button type="button" className="btn btn-small btn-approve" disabled={bulkBusy} onClick={() => void confirmBulk("approve", bulkTarget, bulkCount)} data-testid="btn-bulk-approve">
                   Approve
                 </button>
-                <button type="button" className="btn btn-small btn-reject" disabled={bulkBusy} onClick={() => setBulkConfirm({ action: "reject", ids: selectedIds })} data-testid="btn-bulk-reject">
+                <button type="button" className="btn btn-small btn-reject" disabled={bulkBusy} onClick={() => void confirmBulk("reject", bulkTarget, bulkCount)} data-testid="btn-bulk-reject">
                   Reject
                 </button>
-                <button type="button" className="btn btn-small" disabled={bulkBusy} onClick={() => setBulkConfirm({ action: "regenerate", ids: selectedIds })} data-testid="btn-bulk-regenerate">
+                <button
+                  type="button"
+                  className="btn btn-small"
+                  disabled={bulkBusy || allMatching}
+                  title={allMatching ? "Regenerate works on the rows of this page: select them there" : undefined}
+                  onClick={() => void confirmBulk("regenerate", bulkTarget, bulkCount)}
+                  data-testid="btn-bulk-regenerate"
+                >
                   Regenerate
                 </button>
-                <button type="button" className="btn btn-small btn-danger" disabled={bulkBusy} onClick={() => setBulkConfirm({ action: "delete", ids: selectedIds })} data-testid="btn-bulk-delete">
+                <button type="button" className="btn btn-small btn-danger" disabled={bulkBusy} onClick={() => void confirmBulk("delete", bulkTarget, bulkCount)} data-testid="btn-bulk-delete">
                   Delete
                 </button>
-                <button type="button" className="link-btn" onClick={() => setSelected(new Set())} data-testid="btn-clear-selection">
+                <button
+                  type="button"
+                  className="link-btn"
+                  onClick={() => {
+                    setSelected(new Set());
+                    setAllMatching(false);
+                  }}
+                  data-testid="btn-clear-selection"
+                >
                   Clear selection
                 </button>
               </div>
@@ -423,6 +677,26 @@ export function Dashboard() {
             </label>
           </div>
 
+          {pageAllSelected && total > items.length && (
+            <div className="banner banner-info select-all-banner" role="status" data-testid="select-all-banner">
+              {allMatching ? (
+                <>
+                  All <b>{total}</b> conversations matching {filtersActive ? "your filters" : "this dataset"} are selected.{" "}
+                  <button type="button" className="link-btn" onClick={() => setAllMatching(false)} data-testid="btn-select-page-only">
+                    Select only the {items.length} on this page
+                  </button>
+                </>
+              ) : (
+                <>
+                  All {items.length} conversations on this page are selected.{" "}
+                  <button type="button" className="link-btn" onClick={() => setAllMatching(true)} data-testid="btn-select-all-matching">
+                    Select all {total} matching {filtersActive ? "your filters" : "in this dataset"}
+                  </button>
+                </>
+              )}
+            </div>
+          )}
+
           {loadError && (
             <div className="banner banner-error" role="alert" data-testid="table-error">
               Could not load conversations: {loadError}{" "}
@@ -432,7 +706,7 @@ export function Dashboard() {
             </div>
           )}
 
-          <div className="table-area" aria-busy={loading}>
+          <div className={`table-area${loading && loaded ? " stale" : ""}`} aria-busy={loading} data-stale={loading && loaded ? "true" : undefined}>
             {loading && (
               <div className="table-loading" data-testid="table-loading">
                 Loading conversations…
@@ -460,14 +734,21 @@ export function Dashboard() {
                   </button>
                 </div>
               ) : (
-                <div className="empty" data-testid="empty-dataset">
+                <div className="empty" data-testid="empty-dataset" data-has-taxonomy={hasTaxonomy ? "true" : "false"}>
                   <h3>No conversations planned yet</h3>
-                  <p>
-                    Next step: on the Datasets page, import your taxonomy (personas, emotions, topics…) and click <b>Plan conversations</b>.
-                    Planning is free; nothing is written until you generate.
-                  </p>
+                  {hasTaxonomy ? (
+                    <p>
+                      This dataset&apos;s taxonomy is ready ({taxonomySummary(dataset)}). Next step: on the Datasets page, choose how many
+                      conversations you want and click <b>Plan conversations</b>. Planning is free; nothing is written until you generate.
+                    </p>
+                  ) : (
+                    <p>
+                      Next step: on the Datasets page, enter your taxonomy (personas, emotions, topics…) and click <b>Plan conversations</b>.
+                      Planning is free; nothing is written until you generate.
+                    </p>
+                  )}
                   <button type="button" className="btn btn-primary" onClick={() => setSearch(viewSearch("datasets", datasetId))} data-testid="btn-go-plan">
-                    Go to dataset setup
+                    {hasTaxonomy ? "Plan conversations" : "Set up the taxonomy"}
                   </button>
                 </div>
               )
@@ -479,15 +760,19 @@ export function Dashboard() {
                 activeId={state.conv}
                 generatingIds={generating}
                 compact={state.conv !== null}
-                onToggle={(id) =>
+                onToggle={(id) => {
+                  setAllMatching(false);
                   setSelected((s) => {
                     const n = new Set(s);
                     if (n.has(id)) n.delete(id);
                     else n.add(id);
                     return n;
-                  })
-                }
-                onToggleAll={(checked) => setSelected(checked ? new Set(items.map((i) => i.conversation_id)) : new Set())}
+                  });
+                }}
+                onToggleAll={(checked) => {
+                  setAllMatching(false);
+                  setSelected(checked ? new Set(items.map((i) => i.conversation_id)) : new Set());
+                }}
                 onSort={(key) => update(toggleSort(state, key))}
                 onOpen={(id) => openConv(id)}
                 onGenerate={(c) => void generateOne(c.conversation_id)}
@@ -524,37 +809,18 @@ export function Dashboard() {
         />
       )}
 
-      {genTarget && <GenerateDialog target={genTarget} onClose={() => setGenTarget(null)} onStarted={(id) => { jobs.track(id); setSelected(new Set()); reload(); }} />}
+      {genTarget && <GenerateDialog target={genTarget} planned={counts?.total ?? null} onClose={() => setGenTarget(null)} onStarted={(id) => { jobs.track(id); setSelected(new Set()); reload(); }} />}
 
       {bulkConfirm && (
-        <ConfirmDialog
-          title={
-            bulkConfirm.action === "delete"
-              ? `Delete ${plural(bulkConfirm.ids.length, "conversation")}?`
-              : bulkConfirm.action === "regenerate"
-                ? `Regenerate ${plural(bulkConfirm.ids.length, "conversation")}?`
-                : `Reject ${plural(bulkConfirm.ids.length, "conversation")}?`
-          }
-          message={
-            bulkConfirm.action === "delete"
-              ? "They move to the trash: no longer listed, counted in coverage, exported or generated. You can restore them from the Trash for 30 days; after that they are deleted for good."
-              : bulkConfirm.action === "regenerate"
-                ? "Their current text is replaced by newly written conversations. This costs money like a normal generation."
-                : "They will not be exported. You can still approve them later."
-          }
-          confirmLabel={bulkConfirm.action === "delete" ? "Delete" : bulkConfirm.action === "regenerate" ? "Regenerate" : "Reject"}
-          danger={bulkConfirm.action !== "reject"}
+        <BulkConfirmDialog
+          confirm={bulkConfirm}
+          notes={bulkNotes}
+          onNotes={setBulkNotes}
+          noteRequired={dataset?.require_reject_note === true || bulkConfirm.preview?.note_required === true}
           busy={bulkBusy}
-          onConfirm={() => void runBulk(bulkConfirm.action, bulkConfirm.ids, bulkNotes, bulkConfirm.action === "delete")}
+          onConfirm={(upToLimit) => void runBulk(bulkConfirm.action, bulkConfirm.target, bulkNotes, true, upToLimit)}
           onCancel={() => setBulkConfirm(null)}
-        >
-          {bulkConfirm.action === "reject" && (
-            <label className="block">
-              Reviewer notes (optional)
-              <textarea rows={2} value={bulkNotes} onChange={(e) => setBulkNotes(e.target.value)} data-testid="bulk-notes-input" />
-            </label>
-          )}
-        </ConfirmDialog>
+        />
       )}
 
       {failedConv && (

@@ -7,7 +7,7 @@ import { useToast } from "../components/Toasts";
 import { dateTime, money } from "../format";
 import { HELP } from "../help";
 import { useSearch, viewSearch } from "../urlState";
-import { CoverageView } from "./Coverage";
+import { TaxonomyEditor } from "./TaxonomyEditor";
 import { QualityRulesEditor } from "./QualityRulesEditor";
 
 const SAMPLE_TAXONOMY = `{
@@ -41,6 +41,58 @@ export function parseTaxonomy(text: string): Taxonomy {
       throw new Error(`${field} item ${i + 1} needs a “name”.`);
     });
   }
+  return out;
+}
+
+/** Split CSV text into rows of cells (quoted cells may hold commas, quotes and newlines). */
+function csvRows(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let cell = "";
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') {
+        cell += '"';
+        i++;
+      } else if (ch === '"') quoted = false;
+      else cell += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ",") {
+      row.push(cell);
+      cell = "";
+    } else if (ch === "\n" || ch === "\r") {
+      if (ch === "\r" && text[i + 1] === "\n") i++;
+      row.push(cell);
+      rows.push(row);
+      row = [];
+      cell = "";
+    } else cell += ch;
+  }
+  if (cell !== "" || row.length) rows.push([...row, cell]);
+  return rows.filter((r) => r.some((c) => c.trim() !== ""));
+}
+
+/** A CSV with a header `list,name,description`: one row per entry, `list` being
+ * persona(s), emotion(s), topic(s), intent(s) or tone(s). */
+export function parseTaxonomyCsv(text: string): Taxonomy {
+  const [head, ...body] = csvRows(text);
+  const cols = (head ?? []).map((h) => h.trim().toLowerCase());
+  const li = cols.indexOf("list");
+  const ni = cols.indexOf("name");
+  const di = cols.indexOf("description");
+  if (li < 0 || ni < 0) throw new Error("The CSV needs a header row with the columns list,name (and optionally description).");
+  const out = { personas: [], emotions: [], topics: [], intents: [], tones: [] } as Taxonomy;
+  body.forEach((r, i) => {
+    const list = (r[li] ?? "").trim().toLowerCase();
+    const dim = DIMENSIONS.find((d) => d === list || TAXONOMY_FIELD[d] === list);
+    if (!dim) throw new Error(`Row ${i + 2}: “${r[li] ?? ""}” is not one of ${DIMENSIONS.join(", ")}.`);
+    const name = (r[ni] ?? "").trim();
+    if (!name) throw new Error(`Row ${i + 2}: the name is empty.`);
+    const description = di >= 0 ? (r[di] ?? "").trim() : "";
+    out[TAXONOMY_FIELD[dim]].push(description ? { name, description } : { name });
+  });
   return out;
 }
 
@@ -171,7 +223,7 @@ function TaxonomyImport({ dataset, onDone }: { dataset: Dataset; onDone: () => v
     setError(null);
     let tax: Taxonomy;
     try {
-      tax = parseTaxonomy(text);
+      tax = text.trim().startsWith("{") ? parseTaxonomy(text) : parseTaxonomyCsv(text);
     } catch (e) {
       setError(e instanceof SyntaxError ? `This is not valid JSON: ${e.message}` : e instanceof Error ? e.message : String(e));
       return;
@@ -197,29 +249,33 @@ function TaxonomyImport({ dataset, onDone }: { dataset: Dataset; onDone: () => v
           1. Taxonomy <Help text={HELP.taxonomy} />
         </h3>
       </div>
-      <div className="taxonomy-summary" data-testid="taxonomy-summary">
+      <div className="taxonomy-summary sr-only" data-testid="taxonomy-summary">
         {DIMENSIONS.map((d) => {
           const list = tax?.[TAXONOMY_FIELD[d]] ?? [];
           return (
             <div key={d}>
-              <b>{TAXONOMY_FIELD[d]}</b> ({list.length}):{" "}
-              <span className="small">{list.length ? list.map((e) => e.name).join(", ") : <span className="muted">none yet</span>}</span>
+              {TAXONOMY_FIELD[d]} ({list.length}): {list.length ? list.map((e) => e.name).join(", ") : "none yet"}
             </div>
           );
         })}
       </div>
-      <p className="small muted">Paste or upload a JSON file. Importing replaces the current taxonomy.</p>
+      <TaxonomyEditor dataset={dataset} onDone={onDone} />
+      <h4 className="subhead">Or import a file</h4>
+      <p className="small muted">
+        Paste or upload JSON (<code>{"{personas: [...], ...}"}</code>) or CSV with the columns <code>list,name,description</code>. Importing
+        replaces the whole taxonomy.
+      </p>
       <input
         type="file"
-        accept=".json,application/json"
-        aria-label="Taxonomy JSON file"
+        accept=".json,.csv,application/json,text/csv"
+        aria-label="Taxonomy file (JSON or CSV)"
         onChange={(e) => {
           const f = e.target.files?.[0];
           if (f) void readFile(f).then(setText);
         }}
         data-testid="taxonomy-file"
       />
-      <textarea rows={6} value={text} placeholder={SAMPLE_TAXONOMY} onChange={(e) => setText(e.target.value)} aria-label="Taxonomy JSON" data-testid="taxonomy-input" />
+      <textarea rows={6} value={text} placeholder={SAMPLE_TAXONOMY} onChange={(e) => setText(e.target.value)} aria-label="Taxonomy JSON or CSV" data-testid="taxonomy-input" />
       {error && (
         <pre className="banner banner-error error-text" role="alert" data-testid="taxonomy-errors">
           {error}
@@ -350,7 +406,8 @@ function PlanSection({ dataset, onDone }: { dataset: Dataset; onDone: () => void
     try {
       const r = await api.planDataset(dataset.dataset_id, { count, tier_distribution: tiers });
       const n = r?.planned;
-      toast.success(`${typeof n === "number" ? `Planned ${n} conversations` : "Conversations planned"}. Open the Dashboard to generate them.`);
+      const retarget = count !== dataset.target_count ? ` The dataset's target is now ${count} (was ${dataset.target_count}).` : "";
+      toast.success(`${typeof n === "number" ? `Planned ${n} conversations` : "Conversations planned"}. Open the Dashboard to generate them.${retarget}`);
       onDone();
     } catch (e) {
       toast.error(e, "Could not plan conversations");
@@ -365,7 +422,21 @@ function PlanSection({ dataset, onDone }: { dataset: Dataset; onDone: () => void
           3. Plan conversations <Help text={HELP.plan} />
         </h3>
       </div>
-      {!hasTaxonomy && <p className="small text-warn">Import a taxonomy with at least one entry in each list first.</p>}
+      {!hasTaxonomy && (
+        <p className="small text-warn" id="plan-reason" data-testid="plan-reason">
+          Planning needs at least one entry in each taxonomy list; empty now:{" "}
+          {DIMENSIONS.filter((d) => (dataset.taxonomy?.[TAXONOMY_FIELD[d]] ?? []).length === 0)
+            .map((d) => TAXONOMY_FIELD[d])
+            .join(", ")}
+          . Add them in the taxonomy editor or import a file above.
+        </p>
+      )}
+      {hasTaxonomy && count !== dataset.target_count && (
+        <p className="small text-warn" role="status" data-testid="plan-target-note">
+          The dataset&apos;s target is {dataset.target_count}. Planning {count} also makes {count} the new target, which coverage and
+          gaps are measured against. To keep the target at {dataset.target_count}, plan {dataset.target_count}.
+        </p>
+      )}
       <div className="form-grid">
         <label>
           How many
@@ -377,13 +448,79 @@ function PlanSection({ dataset, onDone }: { dataset: Dataset; onDone: () => void
         </div>
       </div>
       <div className="button-row">
-        <button type="button" className="btn btn-primary" disabled={busy} onClick={() => void submit()} data-testid="btn-plan">
+        <button
+          type="button"
+          className="btn btn-primary"
+          disabled={busy || !hasTaxonomy}
+          aria-describedby={hasTaxonomy ? undefined : "plan-reason"}
+          onClick={() => void submit()}
+          data-testid="btn-plan"
+        >
           {busy ? "Planning…" : "Plan conversations"}
         </button>
         <button type="button" className="btn" onClick={() => setSearch(viewSearch("dashboard", dataset.dataset_id))} data-testid="btn-open-dashboard">
           Open in Dashboard
         </button>
       </div>
+    </section>
+  );
+}
+
+/** Review settings of the dataset: a reason with every reject. */
+function ReviewSettings({ dataset, onDone }: { dataset: Dataset; onDone: () => void }) {
+  const toast = useToast();
+  const [busy, setBusy] = useState(false);
+  const on = dataset.require_reject_note === true;
+  const toggle = async (value: boolean) => {
+    setBusy(true);
+    try {
+      await api.updateDataset(dataset.dataset_id, { require_reject_note: value, version: dataset.version });
+      toast.success(value ? "Rejecting now needs a note." : "Rejecting no longer needs a note.");
+      onDone();
+    } catch (e) {
+      toast.error(e, "Could not save the review setting");
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <section className="card" aria-label="Review settings" data-testid="review-settings">
+      <div className="card-head">
+        <h3>Review</h3>
+      </div>
+      <label className="inline-check">
+        <input type="checkbox" checked={on} disabled={busy} onChange={(e) => void toggle(e.target.checked)} data-testid="require-reject-note" />
+        Require a note when rejecting (single and bulk): the reason helps improve the templates
+      </label>
+    </section>
+  );
+}
+
+/** Coverage has its own page; setup links to it. */
+function CoverageLink({ datasetId }: { datasetId: string }) {
+  const [, setSearch] = useSearch();
+  return (
+    <section className="card" aria-label="Coverage" data-testid="coverage-link">
+      <div className="card-head">
+        <h3>
+          Coverage <Help text={HELP.coverage} />
+        </h3>
+      </div>
+      <p className="small">
+        How the planned conversations spread over tiers and combinations, the gaps, and a button to plan each gap.
+      </p>
+      <a
+        className="btn"
+        href={`?${viewSearch("coverage", datasetId)}`}
+        onClick={(e) => {
+          if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
+          e.preventDefault();
+          setSearch(viewSearch("coverage", datasetId));
+        }}
+        data-testid="btn-open-coverage"
+      >
+        Open the coverage page
+      </a>
     </section>
   );
 }
@@ -437,7 +574,6 @@ type DatasetAction = { kind: "archive" | "unarchive" | "delete"; dataset: Datase
 export function DatasetsPage() {
   const { datasets: active, datasetId, dataset, selectDataset, refreshDataset, refreshDatasets } = useApp();
   const toast = useToast();
-  const [coverageKey, setCoverageKey] = useState(0);
   const [showArchived, setShowArchived] = useState(false);
   const [withArchived, setWithArchived] = useState<Dataset[] | null>(null);
   const [pending, setPending] = useState<DatasetAction | null>(null);
@@ -488,7 +624,6 @@ export function DatasetsPage() {
   const changed = () => {
     void refreshDataset();
     void refreshDatasets();
-    setCoverageKey((k) => k + 1);
   };
 
   return (
@@ -517,7 +652,9 @@ export function DatasetsPage() {
                 </th>
                 <th>Spent</th>
                 <th>Created</th>
-                <th />
+                <th>
+                  <span className="sr-only">Actions</span>
+                </th>
               </tr>
             </thead>
             <tbody>
@@ -607,7 +744,7 @@ export function DatasetsPage() {
           </button>
         </div>
       )}
-      {datasetId && dataset?.archived && <CoverageView datasetId={dataset.dataset_id} refreshKey={coverageKey} />}
+      {datasetId && dataset?.archived && <CoverageLink datasetId={dataset.dataset_id} />}
 
       {datasetId && dataset && !dataset.archived && (
         <div className="dataset-setup" data-testid="dataset-setup" key={dataset.dataset_id}>
@@ -620,7 +757,8 @@ export function DatasetsPage() {
           <ChunkImport dataset={dataset} onDone={changed} />
           <PlanSection dataset={dataset} onDone={changed} />
           <QualityRulesEditor dataset={dataset} onDone={changed} />
-          <CoverageView datasetId={dataset.dataset_id} refreshKey={coverageKey} />
+          <ReviewSettings dataset={dataset} onDone={changed} />
+          <CoverageLink datasetId={dataset.dataset_id} />
         </div>
       )}
       {datasetId && !dataset && <p className="loading">Loading dataset…</p>}

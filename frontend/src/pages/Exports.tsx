@@ -5,7 +5,7 @@ import { ExportDialog, ExportStatus, FORMAT_INFO } from "../components/ExportDia
 import { FineTuneDialog } from "../components/FineTuneDialog";
 import { Help } from "../components/Help";
 import { useToast } from "../components/Toasts";
-import { dateTime } from "../format";
+import { dateTime, money } from "../format";
 import { HELP } from "../help";
 
 export function ExportsPage() {
@@ -186,7 +186,7 @@ export function ExportsPage() {
                   <td>
                     {f.training_records} train, {f.validation_records} validation
                   </td>
-                  <td>${f.estimated_cost_usd.toFixed(4)}</td>
+                  <td>{money(f.estimated_cost_usd)}</td>
                   <td>
                     <span data-testid={`fine-tune-status-${f.fine_tune_id}`} data-status={f.status}>
                       {f.status}

@@ -57,9 +57,12 @@ interface Props {
   state: DashboardState;
   dataset: Dataset | null;
   onChange: (next: DashboardState, replace?: boolean) => void;
+  /** Phone layout: the filter controls live in a drawer opened from the action bar. */
+  drawerOpen?: boolean;
+  onCloseDrawer?: () => void;
 }
 
-export function FilterBar({ state, dataset, onChange }: Props) {
+export function FilterBar({ state, dataset, onChange, drawerOpen = false, onCloseDrawer }: Props) {
   const [q, setQ] = useDebounced(state.q, (v) => onChange({ ...state, q: v.trim(), page: 1 }, true), SEARCH_DEBOUNCE_MS);
   const [qMin, setQMin] = useDebounced(
     state.qualityMin === null ? "" : String(state.qualityMin),
@@ -89,6 +92,20 @@ export function FilterBar({ state, dataset, onChange }: Props) {
 
   return (
     <section className="filters" aria-label="Filters" data-testid="filter-bar">
+      <div
+        id="filter-drawer"
+        className={`filter-drawer${drawerOpen ? " open" : ""}`}
+        data-testid="filter-drawer"
+        onKeyDown={(e) => {
+          if (e.key === "Escape" && drawerOpen && !e.defaultPrevented) onCloseDrawer?.();
+        }}
+      >
+      <div className="drawer-head mobile-only">
+        <h3>Filters{count > 0 ? ` (${count})` : ""}</h3>
+        <button type="button" className="btn btn-small btn-primary" onClick={onCloseDrawer} data-testid="btn-close-filters">
+          Done
+        </button>
+      </div>
       <div className="filter-row">
         <input
           type="search"
@@ -163,6 +180,7 @@ export function FilterBar({ state, dataset, onChange }: Props) {
           />
           Flagged only
         </label>
+      </div>
       </div>
       {count > 0 && (
         <div className="filter-badges" data-testid="filter-badges">

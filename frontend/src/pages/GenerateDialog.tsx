@@ -12,13 +12,15 @@ interface Props {
   target: GenerateTarget;
   onClose: () => void;
   onStarted: (jobId: string) => void;
+  /** How many conversations the dataset has, when known: says why there is nothing to write. */
+  planned?: number | null;
 }
 
 /**
  * Estimate first (`POST /api/conversations/estimate`), then start. A start over the
  * dataset's budget answers 409 `over_budget`: explain it and offer "Start anyway".
  */
-export function GenerateDialog({ target, onClose, onStarted }: Props) {
+export function GenerateDialog({ target, onClose, onStarted, planned = null }: Props) {
   const toast = useToast();
   const [only, setOnly] = useState<"not_generated" | "failed">("not_generated");
   const [economy, setEconomy] = useState(false);
@@ -213,7 +215,13 @@ export function GenerateDialog({ target, onClose, onStarted }: Props) {
             )}
             {nothing && (
               <p className="muted" data-testid="estimate-nothing">
-                There is nothing to generate here. {target.kind === "all" && only === "not_generated" ? "Every conversation has been written already." : ""}
+                {target.kind !== "all"
+                  ? "None of the selected conversations needs writing."
+                  : planned === 0
+                    ? "Nothing is planned yet, so there is nothing to write. Plan conversations on the Datasets page first."
+                    : only === "failed"
+                      ? "No conversation has failed: there is nothing to retry."
+                      : "There is nothing left to write: every planned conversation has been written already."}
               </p>
             )}
           </>

@@ -55,3 +55,16 @@ describe("the progress view's concurrency", () => {
     expect(screen.getByTestId("progress-pause-reason")).toHaveTextContent("the model provider kept refusing calls");
   });
 });
+
+describe("Now writing", () => {
+  it("moves with the count and drops a name the server has not updated while the count moved on", async () => {
+    const { NowWriting } = await import("./ProgressTracker");
+    const job = (completed: number, id: string): Job => ({ ...RUNNING, total: 30, completed, current: { conversation_id: id, persona: "Retiree", topic: "Fees" }, concurrency: { target: 28, in_flight: 6 } });
+    const { rerender } = render(<NowWriting job={job(20, "c1")} done={20} />);
+    expect(screen.getByTestId("progress-current")).toHaveTextContent("Now writing Retiree · Fees and 5 more at once (10 to go)");
+    rerender(<NowWriting job={job(26, "c1")} done={26} />);
+    expect(screen.getByTestId("progress-current")).toHaveTextContent("Now writing 4 conversations at once (4 to go)");
+    rerender(<NowWriting job={job(27, "c2")} done={27} />);
+    expect(screen.getByTestId("progress-current")).toHaveTextContent("Now writing Retiree · Fees and 2 more at once (3 to go)");
+  });
+});

@@ -24,6 +24,40 @@ const PAUSE_TEXT: Record<string, string> = {
     "the model provider kept refusing calls (rate limited or overloaded). Nothing was charged for the refused calls; resume when the provider is back to normal",
 };
 
+/**
+ * What is being written now. Many conversations are written at once and the server notes
+ * the latest one started at most once a second, so a name is shown only while it is
+ * fresh (the finished count has not moved on by more than one since it changed), with
+ * how many others are in flight; the line always moves with the count.
+ */
+export function NowWriting({ job, done }: { job: Job; done: number }) {
+  const c = job.current;
+  const id = c?.conversation_id ?? (c?.persona ? `${c.persona}|${c.topic ?? ""}` : null);
+  const [seen, setSeen] = useState<{ id: string | null; done: number }>({ id, done });
+  if (seen.id !== id) setSeen({ id, done });
+  const fresh = id !== null && Boolean(c?.persona) && done - (seen.id === id ? seen.done : done) <= 1;
+  const remaining = Math.max(0, job.total - done);
+  const inFlight = Math.min(remaining, job.concurrency?.in_flight ?? 0);
+  const others = Math.max(0, inFlight - 1);
+  return (
+    <span data-testid="progress-current" data-done={done} aria-live="polite">
+      Now writing{" "}
+      {fresh ? (
+        <>
+          <b>{job.current?.persona}</b>
+          {job.current?.topic ? ` · ${job.current.topic}` : ""}
+          {others > 0 ? ` and ${others} more at once` : ""}
+        </>
+      ) : inFlight > 1 ? (
+        `${inFlight} conversations at once`
+      ) : (
+        "the next conversation"
+      )}{" "}
+      <span className="muted">({remaining.toLocaleString()} to go)</span>
+    </span>
+  );
+}
+
 /** "12 of 75 calls in flight · limited by …" for the running job. */
 export function concurrencyText(c: NonNullable<Job["concurrency"]>): string {
   const parts: string[] = [];
@@ -119,12 +153,7 @@ export function ProgressTracker({ tracker, onShowGenerated }: { tracker: JobTrac
         <div className="progress-fill" style={{ width: `${pct}%` }} />
       </div>
       <div className="progress-details small">
-        {active && job.current?.persona && (
-          <span data-testid="progress-current">
-            Now writing: <b>{job.current.persona}</b>
-            {job.current.topic ? ` · ${job.current.topic}` : ""}
-          </span>
-        )}
+        {active && job.status !== "paused" && <NowWriting job={job} done={done} />}
         {active && (
           <span data-testid="progress-eta">
             Time left: {job.eta_seconds !== null && job.eta_seconds !== undefined ? `about ${duration(job.eta_seconds)}` : "calculating…"}

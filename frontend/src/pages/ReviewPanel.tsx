@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from "react";
-import { api, ApiError, normalizeDetail, type ConversationDetail, type ConversationVersion } from "../api";
+import { api, ApiError, normalizeDetail, type ConversationDetail, type ConversationVersion, type Turn, type Undoable } from "../api";
 import { useApp } from "../appContext";
 import { QualityBadge, StatusBadge } from "../components/Badges";
 import { Help } from "../components/Help";
@@ -7,6 +7,7 @@ import { errorMessage, useToast } from "../components/Toasts";
 import { dateTime, duration, money, STATUS_LABEL, TIER_LABEL } from "../format";
 import { HELP } from "../help";
 import { JudgeSection, PanelReasons, QualityChecks, turnReasons } from "./ReviewQuality";
+import { TurnCard } from "./TurnCard";
 
 interface Props {
   conversationId: string;
@@ -20,6 +21,8 @@ interface Props {
 }
 
 const AUTO_KEY = "brightrun.autoAdvance";
+/** A conversation changed elsewhere (an undo from a toast): the open panel reloads it. */
+const CHANGED_EVENT = "brightrun:conversation-changed";
 
 function isTextField(el: EventTarget | null): boolean {
   if (!(el instanceof HTMLElement)) return false;
@@ -100,6 +103,14 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
     return () => ctrl.abort();
   }, [load]);
 
+  useEffect(() => {
+    const on = (e: Event) => {
+      if ((e as CustomEvent<string>).detail === conversationId) void load();
+    };
+    window.addEventListener(CHANGED_EVENT, on);
+    return () => window.removeEventListener(CHANGED_EVENT, on);
+  }, [conversationId, load]);
+
   // While a conversation is being written, refresh it every few seconds.
   useEffect(() => {
     if (detail?.status !== "generating") return;
@@ -157,6 +168,54 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
 
   const canReview = detail !== null && ["generated", "approved", "rejected"].includes(detail.status);
 
+  const undoDecision = useCallback(
+    async (token: string, id: string, what: string) => {
+      try {
+        await api.undo(token);
+        toast.success(`Undone: the conversation is back to how it was before you ${what} it.`);
+        onChanged();
+        // Back to the conversation whose decision was undone, to decide again (this
+        // panel may already show the next one: the URL says which is open now).
+        if (new URLSearchParams(window.location.search).get("conv") !== id) onNavigate(id);
+        else window.dispatchEvent(new CustomEvent(CHANGED_EVENT, { detail: id }));
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 409) toast.warning("Could not undo: the conversation changed since (someone else reviewed or edited it).");
+        else toast.error(e, "Could not undo");
+      }
+    },
+    [toast, onChanged, onNavigate],
+  );
+
+  // A turn's feedback saved: the conversation has a new version (an edit may also send
+  // it back to review); show it, and offer to undo.
+  const onTurnSaved = useCallback(
+    (r: { conversation: Record<string, unknown>; turn: Turn } & Undoable, what: string) => {
+      setDetail((cur) =>
+        cur
+          ? {
+              ...cur,
+              ...(r.conversation as Partial<ConversationDetail>),
+              turns: cur.turns.map((x) => (x.turn_number === r.turn.turn_number ? r.turn : x)),
+              audit: cur.audit,
+              quality: cur.quality,
+              previous_id: cur.previous_id,
+              next_id: cur.next_id,
+            }
+          : cur,
+      );
+      const token = r.undo_token;
+      const id = conversationId;
+      if (token) toast.undoable(`${what}.`, () => undoDecision(token, id, "changed"));
+      else toast.success(`${what}.`);
+      onChanged();
+      void load();
+    },
+    [conversationId, toast, undoDecision, onChanged, load],
+  );
+
+  const [noteNeeded, setNoteNeeded] = useState(false);
+  /** A reject waits for its note: Ctrl/Cmd+Enter in the notes then rejects. */
+  const [rejectWaiting, setRejectWaiting] = useState(false);
   const review = useCallback(
     async (status: "approved" | "rejected") => {
       if (!detail || busy) return;
@@ -164,6 +223,15 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
         toast.info("Only written conversations can be approved or rejected. Generate it first.");
         return;
       }
+      // The dataset asks for a reason with every reject: ask for it instead of failing.
+      if (status === "rejected" && dataset?.require_reject_note && !notes.trim()) {
+        setNoteNeeded(true);
+        setRejectWaiting(true);
+        notesRef.current?.focus();
+        return;
+      }
+      setNoteNeeded(false);
+      setRejectWaiting(false);
       setBusy(status);
       try {
         const updated = await api.reviewConversation(detail.conversation_id, {
@@ -172,7 +240,13 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
           version: detail.version,
         });
         setConflict(null);
-        toast.success(status === "approved" ? "Conversation approved." : "Conversation rejected.");
+        const label = status === "approved" ? "Approved" : "Rejected";
+        const title = detail.title || detail.persona;
+        const token = updated.undo_token;
+        if (token) {
+          const id = detail.conversation_id;
+          toast.undoable(`${label}: ${title}.`, () => undoDecision(token, id, status === "approved" ? "approved" : "rejected"));
+        } else toast.success(`${label}: ${title}.`);
         onChanged();
         const next = detail.next_id;
         if (autoAdvance && next) {
@@ -216,6 +290,10 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
             void load();
           }
           onChanged();
+        } else if (e instanceof ApiError && e.code === "note_required") {
+          setNoteNeeded(true);
+          setRejectWaiting(true);
+          notesRef.current?.focus();
         } else {
           toast.error(e, "Could not save your review");
         }
@@ -223,7 +301,7 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
         setBusy(null);
       }
     },
-    [detail, busy, notes, toast, onChanged, autoAdvance, onNavigate, load],
+    [detail, busy, notes, toast, onChanged, autoAdvance, onNavigate, load, dataset, undoDecision],
   );
 
   // Keyboard shortcuts: j/k next/previous, a approve, r reject, n notes, Esc close.
@@ -295,7 +373,7 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
         </button>
       </div>
       <p className="shortcut-hint small muted" data-testid="shortcut-hint">
-        Keys: <kbd>j</kbd>/<kbd>k</kbd> next/previous · <kbd>a</kbd> approve · <kbd>r</kbd> reject · <kbd>n</kbd> notes ·{" "}
+        Keys: <kbd>j</kbd>/<kbd>k</kbd> next/previous · <kbd>a</kbd> approve · <kbd>r</kbd> reject · <kbd>u</kbd> undo · <kbd>n</kbd> notes ·{" "}
         <kbd>Esc</kbd> close <Help text={HELP.keyboard} />
       </p>
 
@@ -322,6 +400,10 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
             <QualityBadge score={d.quality_score ?? d.quality?.score ?? null} testId="panel-quality" />
             <Help text={HELP.quality} />
             <code className="small muted">{d.conversation_id}</code>
+            <span className="small muted" data-testid="panel-version" title="Goes up with every change: a review, a turn edit or a note">
+              v{d.version}
+              {d.turns.some((t) => t.feedback?.edited) ? ` · ${d.turns.filter((t) => t.feedback?.edited).length} turn(s) edited` : ""}
+            </span>
             {canReview && (
               <button
                 type="button"
@@ -347,7 +429,7 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
 
           <section className="review-actions" aria-label="Review">
             <label htmlFor="review-notes" className="small">
-              Reviewer notes (optional)
+              Reviewer notes {dataset?.require_reject_note ? "(required to reject)" : "(optional)"}
             </label>
             <textarea
               id="review-notes"
@@ -355,9 +437,26 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
               rows={2}
               value={notes}
               placeholder="Why you approve or reject it (helps improve the templates)"
-              onChange={(e) => setNotes(e.target.value)}
+              onChange={(e) => {
+                setNotes(e.target.value);
+                if (e.target.value.trim()) setNoteNeeded(false);
+              }}
+              onKeyDown={(e) => {
+                // Ctrl/Cmd+Enter from the notes: reject when that is what the note was asked for
+                if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && rejectWaiting && notes.trim()) {
+                  e.preventDefault();
+                  void review("rejected");
+                }
+              }}
+              aria-invalid={noteNeeded || undefined}
+              aria-describedby={noteNeeded || rejectWaiting ? "note-needed" : undefined}
               data-testid="notes-input"
             />
+            {(noteNeeded || rejectWaiting) && (
+              <p className="small text-warn" id="note-needed" role="alert" data-testid="note-required">
+                This dataset asks for a reason with every reject: write it here, then press Reject (or Ctrl+Enter).
+              </p>
+            )}
             <div className="button-row">
               <button
                 type="button"
@@ -463,34 +562,57 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
             </div>
           )}
 
+          {/* What the conversation was asked to be, read before its turns. */}
+          <section aria-label="What it was written for" className="panel-context" data-testid="panel-context">
+            <dl className="context-grid" data-testid="panel-metadata">
+                <dt>Persona</dt>
+                <dd>{d.persona}</dd>
+                <dt>Emotion</dt>
+                <dd>{d.emotion}</dd>
+                <dt>Topic</dt>
+                <dd>{d.topic}</dd>
+                <dt>Intent</dt>
+                <dd>{d.intent}</dd>
+                <dt>Tone</dt>
+                <dd>{d.tone}</dd>
+                <dt>
+                  Tier <Help text={HELP.tiers} />
+                </dt>
+                <dd>
+                  {TIER_LABEL[d.tier] ?? d.tier}
+                  {d.arc ? ` · arc: ${d.arc}` : ""}
+                  {d.scenario ? ` · ${d.scenario}` : ""}
+                  {d.edge_case_type ? ` · ${d.edge_case_type}` : ""}
+                </dd>
+                <dt>Turns</dt>
+                <dd>{d.turn_count || d.turns.length}</dd>
+                <dt>Template</dt>
+                <dd data-testid="panel-template">
+                  {d.template_id ? `${d.template_id}${d.template_version ? ` v${d.template_version}` : ""}` : "–"}
+                </dd>
+            </dl>
+          </section>
+
           <section aria-label="Conversation turns" className="turns" data-testid="turns">
             {(shownVersion ? shownVersion.turns : d.turns).length === 0 && <p className="muted">No turns yet.</p>}
             {(shownVersion ? shownVersion.turns : d.turns).map((t) => {
               // The flags belong to the current version's text.
               const flagged = !shownVersion && (d.quality?.flag_turns ?? []).includes(t.turn_number);
-              const why = flagged && d.quality ? turnReasons(d.quality, t.turn_number) : [];
               return (
-                <div
+                <TurnCard
                   key={t.turn_number}
-                  className={`turn turn-${t.role}${flagged ? " turn-flagged" : ""}`}
-                  data-testid={`turn-${t.turn_number}`}
-                  data-flagged={flagged ? "true" : undefined}
-                  tabIndex={-1}
-                >
-                  <div className="turn-role">
-                    {t.role === "user" ? "USER" : "ASSISTANT"}:
-                    {flagged && <span className="turn-flag-label"> ⚑ flagged</span>}
-                  </div>
-                  {flagged && why.length > 0 && (
-                    <ul className="turn-flag-reasons small" data-testid={`turn-reasons-${t.turn_number}`}>
-                      {why.map((r) => (
-                        <li key={r}>{r.replace(/^turns? \d+\s*:?\s*/i, "")}</li>
-                      ))}
-                    </ul>
-                  )}
-                  {/* Model text is untrusted: rendered as a text node, never as HTML. */}
-                  <div className="turn-content">{t.content}</div>
-                </div>
+                  conversationId={d.conversation_id}
+                  version={d.version}
+                  turn={t}
+                  flagged={flagged}
+                  reasons={flagged && d.quality ? turnReasons(d.quality, t.turn_number) : []}
+                  editable={canReview && !shownVersion}
+                  onSaved={onTurnSaved}
+                  onStale={() => {
+                    toast.warning("This conversation changed since you opened it: the latest version is shown.");
+                    void load();
+                  }}
+                />
               );
             })}
           </section>
@@ -508,32 +630,7 @@ export function ReviewPanel({ conversationId, listQuery, onNavigate, onClose, on
 
           <section aria-label="Details" className="meta">
             <h3>Details</h3>
-            <dl className="meta-grid" data-testid="panel-metadata">
-              <dt>Persona</dt>
-              <dd>{d.persona}</dd>
-              <dt>Emotion</dt>
-              <dd>{d.emotion}</dd>
-              <dt>Topic</dt>
-              <dd>{d.topic}</dd>
-              <dt>Intent</dt>
-              <dd>{d.intent}</dd>
-              <dt>Tone</dt>
-              <dd>{d.tone}</dd>
-              <dt>
-                Tier <Help text={HELP.tiers} />
-              </dt>
-              <dd>
-                {TIER_LABEL[d.tier] ?? d.tier}
-                {d.arc ? ` · arc: ${d.arc}` : ""}
-                {d.scenario ? ` · ${d.scenario}` : ""}
-                {d.edge_case_type ? ` · ${d.edge_case_type}` : ""}
-              </dd>
-              <dt>Turns</dt>
-              <dd>{d.turn_count || d.turns.length}</dd>
-              <dt>Template</dt>
-              <dd data-testid="panel-template">
-                {d.template_id ? `${d.template_id}${d.template_version ? ` v${d.template_version}` : ""}` : "–"}
-              </dd>
+            <dl className="meta-grid" data-testid="panel-details">
               <dt>Model</dt>
               <dd>{d.model ?? "–"}</dd>
               <dt>Cost</dt>
