@@ -35,6 +35,7 @@ from chalicelib.quality.service import QualityService
 from chalicelib.readmodel.listing import ConversationIndex
 from chalicelib.review.service import ReviewService
 from chalicelib.store.bedrock import BedrockCustomization
+from chalicelib.store.export_source import DynamoExportSource
 from chalicelib.store.judgements import DynamoJudgementCache
 from chalicelib.store.records import configure_records
 from chalicelib.store.repositories import (
@@ -268,8 +269,8 @@ class Container:
             bucket=self.settings.export_bucket,
             presign_seconds=self.settings.presign_seconds,
             datasets=self.dataset_repo,
-            conversations=self.conversation_repo,
             exports=self.export_repo,
+            source=DynamoExportSource(),
             audit=self.audit,
             run_async=self._run_export_async,
             token_counter=self.token_counter,
