@@ -154,6 +154,14 @@ class InMemoryConversations:
             raise NotFoundError("conversation", conversation_id)
         return stored.conversation
 
+    def get_many(self, tenant_id: str, ids: Iterable[str]) -> dict[str, Conversation]:
+        out: dict[str, Conversation] = {}
+        for i in dict.fromkeys(ids):
+            stored = self.items.get((tenant_id, i))
+            if stored is not None and not stored.deleted:
+                out[i] = stored.conversation
+        return out
+
     def changed_since(
         self, tenant_id: str, dataset_id: str, since_ms: int
     ) -> Iterator[ConversationRow]:
@@ -218,13 +226,34 @@ class InMemoryAudit:
 
 @dataclass
 class InMemoryJobs:
-    """DatasetJobs: the jobs of a dataset, newest first."""
+    """The job store's reads a job's selection and a dataset's lifecycle make: jobs of a
+    dataset (newest first) or a tenant, a job's conversations and its items' outcomes."""
 
     jobs: list[Job] = field(default_factory=list)
+    outcomes: dict[str, dict[str, str]] = field(default_factory=dict)  # job id -> id -> outcome
+
+    def create(self, job: Job) -> Job:
+        self.jobs.append(job)
+        return job
+
+    def get(self, tenant_id: str, job_id: str) -> Job:
+        for j in self.jobs:
+            if j.tenant_id == tenant_id and j.job_id == job_id:
+                return j
+        raise NotFoundError("job", job_id)
 
     def list_for_dataset(self, tenant_id: str, dataset_id: str, limit: int = 50) -> list[Job]:
         mine = [j for j in self.jobs if j.tenant_id == tenant_id and j.dataset_id == dataset_id]
         return sorted(mine, key=lambda j: j.created_at, reverse=True)[:limit]
+
+    def list_for_tenant(self, tenant_id: str) -> list[Job]:
+        return [j for j in self.jobs if j.tenant_id == tenant_id]
+
+    def conversation_ids(self, job: Job) -> list[str]:
+        return list(job.conversation_ids)
+
+    def item_outcomes(self, tenant_id: str, job_id: str) -> dict[str, str]:
+        return dict(self.outcomes.get(job_id, {}))
 
 
 @dataclass
