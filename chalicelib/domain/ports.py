@@ -143,6 +143,14 @@ class ApprovedConversations(Protocol):
     ) -> dict[str, list[StoredTurn]]: ...
 
 
+class PasswordAuth(Protocol):
+    """An identity provider's password sign-in: its answer (``AuthenticationResult`` with
+    the tokens, or a ``ChallengeName``); a refusal is an UnauthorizedError, throttling a
+    RateLimitedError."""
+
+    def password_auth(self, email: str, password: str) -> dict[str, Any]: ...
+
+
 class ActiveTemplates(Protocol):
     """The tenant's prompt templates that generation may use."""
 
