@@ -13,12 +13,13 @@ from chalicelib.domain.models import Chunk, Conversation, ConversationStatus, Da
 from tests.fakes import InMemoryConversations, InMemoryDatasets
 
 
+# Both variants take the stack (``api``): the test then runs with the other stack tests
+# (tests/conftest.py orders them last), and the DynamoDB variant uses its tables.
 @pytest.fixture(params=["in-memory", "dynamodb"])
-def ports(request: pytest.FixtureRequest) -> tuple[Any, Any]:
+def ports(request: pytest.FixtureRequest, api: Any) -> tuple[Any, Any]:
     if request.param == "in-memory":
         datasets = InMemoryDatasets()
         return datasets, InMemoryConversations(datasets)
-    request.getfixturevalue("api")  # the local stack: moto's DynamoDB behind the app's env
     from chalicelib.bootstrap import get_container
 
     c = get_container()
@@ -130,7 +131,7 @@ def test_a_conversation_being_generated_cannot_be_deleted(ports: tuple[Any, Any]
 
 
 @pytest.fixture(params=["in-memory", "dynamodb"])
-def export_ports(request: pytest.FixtureRequest) -> tuple[Any, Any, Any, Any]:
+def export_ports(request: pytest.FixtureRequest, api: Any) -> tuple[Any, Any, Any, Any]:
     """(datasets, conversations, exports, approved source)."""
     if request.param == "in-memory":
         from tests.fakes import InMemoryApproved, InMemoryExports
@@ -138,7 +139,6 @@ def export_ports(request: pytest.FixtureRequest) -> tuple[Any, Any, Any, Any]:
         datasets = InMemoryDatasets()
         conversations = InMemoryConversations(datasets)
         return datasets, conversations, InMemoryExports(), InMemoryApproved(conversations)
-    request.getfixturevalue("api")
     from chalicelib.bootstrap import get_container
     from chalicelib.store.export_source import DynamoExportSource
 
