@@ -20,8 +20,8 @@ max(N / RPM, output tokens / OTPM); with faults, the fault-adjusted bound counts
 request the run needed (refused and failed ones too) against the RPM. ``bound+lat_s``
 adds one mean call latency (the last call cannot end before it), a floor no scheduler
 beats. Generation is measured alone: the LLM judge of generated conversations is off
-(``JUDGE_ENABLED=0``; on this branch the judge runs only on request, the variable is set
-for branches that judge every generated conversation).
+(``JUDGE_ENABLED=0``; in production it judges every generated conversation, one small
+call each after the conversation is stored, which would add its own calls to the RPM).
 
 "Billed calls" are the simulator's: every answer a real provider would charge for,
 including the requests that hung past the client's timeout (billed when the simulator
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import os
 import sys
 import tempfile
@@ -295,6 +296,28 @@ def run(
             stack.stop()
 
 
+def _run_child(conn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    try:
+        conn.send(run(*args, **kwargs))
+    except BaseException as e:  # the parent prints it; a half-run row is no figure
+        conn.send({"error": f"{type(e).__name__}: {e}"})
+        raise
+
+
+def run_isolated(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    """``run`` in a fresh process: each row gets its own stack, environment and app
+    container (a second stack in the same process would inherit the first one's)."""
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_run_child, args=(child, args, kwargs))
+    proc.start()
+    result: dict[str, Any] = parent.recv()
+    proc.join()
+    if "error" in result:
+        raise RuntimeError(f"benchmark run failed: {result['error']}")
+    return result
+
+
 # The realistic scenarios: (what it shows, run() arguments, the target).
 SCENARIOS: dict[str, tuple[str, dict[str, Any], str]] = {
     "fast": (
@@ -401,8 +424,8 @@ def main() -> int:
     )
     args = p.parse_args()
     judge = (
-        "LLM judge off (JUDGE_ENABLED=0; on this branch the judge only runs when a "
-        "conversation is validated with it, never per generated conversation)"
+        "LLM judge off (JUDGE_ENABLED=0): generation throughput alone; the judge's one "
+        "small call per stored conversation is measured by its own tests"
     )
     if args.scenario:
         names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
@@ -411,7 +434,7 @@ def main() -> int:
             params = dict(params)
             faults = params.pop("faults", [0.0])
             rows = [
-                run(
+                run_isolated(
                     concurrency=None,
                     faults=f,
                     seed=args.seed,
@@ -430,7 +453,7 @@ def main() -> int:
             )
         return 0
     rows = [
-        run(
+        run_isolated(
             args.n,
             args.rpm,
             args.latency,

@@ -1,6 +1,7 @@
 """Review list at scale: p50/p95 of ``GET /api/conversations`` at 1,000 and 10,000 rows.
 
     .venv/bin/python bench/list_query.py [--sizes 1000 10000] [--repeat 50] [--seed 5]
+    .venv/bin/python bench/list_query.py --sizes 1000 100000 --repeat 20   # a large tenant
 
 Starts the local stack in-process (moto + app over HTTP, no persistence), creates one
 dataset per size and writes its conversations straight into the table (pynamodb batch
@@ -16,8 +17,13 @@ each query below is called once to warm up and ``--repeat`` times measured:
   so no cached order can be reused: a full pass over the rows' text each time
 
 and a bulk approve of 500 ids (``POST /api/conversations/bulk-action``) is timed at each
-size. Prints a table with p95(10k)/p95(1k); exit status 1 when a target is missed
-(p95 <= 300 ms at 10,000, p95 ratio <= 3, bulk approve of 500 <= 10 s).
+size. Prints a table with p95(large)/p95(1k); exit status 1 when a target is missed
+(p95 <= 300 ms at the largest size, p95 ratio <= 3 up to 10,000 rows, first (cold) list
+<= 3 s, bulk approve of 500 <= 10 s). The API Lambda's memory: the growth of this
+process's resident set while the first list builds the dataset's index and the queries
+run (moto's copy of the table is already resident), against the function's
+``lambda_memory_size`` in .chalice/config.json; an upper bound, as transient response
+pages count too.
 Timings are wall-clock on a shared machine: expect noise of +-20% between runs.
 """
 
@@ -39,7 +45,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 P95_TARGET_MS = 300.0
-RATIO_TARGET = 3.0
+RATIO_TARGET = 3.0  # up to 10,000 rows; beyond it the p95 target alone
+RATIO_MAX_ROWS = 10_000
+COLD_TARGET_S = 3.0
 BULK_TARGET_S = 10.0
 INTENTS = ("Learn", "Get Reassurance", "Compare Options", "Take Action", "Resolve a Problem")
 TONES = ("Warm and Reassuring", "Clear and Educational", "Direct and Professional")
@@ -152,6 +160,19 @@ def write_rows(rows: list[tuple[Any, str]]) -> float:
     return time.perf_counter() - start
 
 
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def api_memory_mb() -> int:
+    config = json.loads((Path(__file__).resolve().parents[1] / ".chalice/config.json").read_text())
+    api = config.get("lambda_functions", {}).get("api_handler", {})
+    return int(api.get("lambda_memory_size", config.get("lambda_memory_size", 128)))
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     k = (len(ordered) - 1) * p
@@ -209,9 +230,12 @@ def run_size(base: str, n: int, repeat: int, seed: int) -> dict[str, Any]:
     dsid = ds["dataset_id"]
     rows = make_rows(dsid, n, rng)
     load_s = write_rows(rows)
+    del rows[2000:]  # the bulk approve needs 500 generated ones; free the rest
+    rss_before = rss_mb()
     _, body, cold = call(base, "GET", f"/api/conversations?dataset_id={dsid}")
     assert body["total"] == n, body
     result: dict[str, Any] = {"n": n, "load_s": load_s, "cold_ms": cold * 1000, "rows": {}}
+    result["rss_cold_mb"] = rss_mb() - rss_before
     result["cpu"] = {}
     for name, path in queries(dsid).items():
         p50, p95, body, cpu_ms = measure(base, path, repeat)
@@ -219,6 +243,7 @@ def run_size(base: str, n: int, repeat: int, seed: int) -> dict[str, Any]:
         result["cpu"][name] = cpu_ms
     p50, p95 = measure_uncached(base, dsid, repeat, rng)
     result["rows"]["uncached search"] = (p50, p95, None)
+    result["rss_mb"] = rss_mb() - rss_before
     generated = [c.conversation_id for c, _ in rows if c.status.value == "generated"][:500]
     cpu = time.process_time()
     status, bulk, bulk_s = call(
@@ -271,7 +296,8 @@ def main() -> int:
         if len(results) > 1:
             ratio = large["rows"][name][1] / small["rows"][name][1]
             line += f"{ratio:>11.2f}"
-            ok = ok and (ratio <= RATIO_TARGET or name not in targets)
+            ratio_applies = name in targets and large["n"] <= RATIO_MAX_ROWS
+            ok = ok and (ratio <= RATIO_TARGET or not ratio_applies)
         ok = ok and (large["rows"][name][1] <= P95_TARGET_MS or name not in targets)
         print(line + ("" if name in targets else "  (not a target)"))
     print(
@@ -284,18 +310,25 @@ def main() -> int:
         + " rows)"
     )
     print()
+    memory = api_memory_mb()
     for r in results:
         print(
-            f"{r['n']:>6,} rows: loaded in {r['load_s']:.1f} s; first (cold) list {r['cold_ms']:.0f} ms; "
+            f"{r['n']:>7,} rows: loaded in {r['load_s']:.1f} s; first (cold) list {r['cold_ms']:.0f} ms; "
             f"bulk approve of {r['bulk_n']} ids {r['bulk_s']:.2f} s ({r['bulk_cpu_s']:.2f} s CPU); "
             f"first list after the bulk {r['after_bulk_ms']:.0f} ms"
         )
+        print(
+            f"{'':>13}API memory: +{r['rss_cold_mb']:.0f} MB resident for the first list, "
+            f"+{r['rss_mb']:.0f} MB after every query (the function has {memory} MB)"
+        )
         ok = ok and r["bulk_s"] <= BULK_TARGET_S
+    ok = ok and large["cold_ms"] <= COLD_TARGET_S * 1000 and large["rss_mb"] < memory
     print(
         f"load average before/after: {load_before:.1f} / {os.getloadavg()[0]:.1f} (2 cores, shared)"
     )
     print(
-        f"\ntargets: p95 <= {P95_TARGET_MS:.0f} ms at {large['n']:,}, p95 ratio <= {RATIO_TARGET}, "
+        f"\ntargets: p95 <= {P95_TARGET_MS:.0f} ms at {large['n']:,}, p95 ratio <= {RATIO_TARGET} "
+        f"(to {RATIO_MAX_ROWS:,} rows), first list <= {COLD_TARGET_S:.0f} s, within {memory} MB, "
         f"bulk approve of 500 <= {BULK_TARGET_S:.0f} s: {'met' if ok else 'MISSED'}"
     )
     return 0 if ok else 1

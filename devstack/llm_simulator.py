@@ -1332,6 +1332,7 @@ class _Reply:
 class _Stats:
     requests: int = 0
     billed: int = 0
+    judged: int = 0
     rate_limited: int = 0
     invalid: int = 0
     count_tokens: int = 0
@@ -1466,7 +1467,7 @@ class LLMSimulator:
 
         ``requests``: POST /v1/messages received (incl. refused ones). ``billed``: 200
         answers a real provider would charge for, malformed and truncated ones and batch
-        items included. ``faults``: injected faults by kind. ``rate_limited``: requests
+        items included; ``judged``: those of them that were judge calls. ``faults``: injected faults by kind. ``rate_limited``: requests
         refused by the enforced ``rpm_limit`` (not billed, not in ``faults``).
         """
         with self._lock:
@@ -1475,6 +1476,7 @@ class LLMSimulator:
                 "simulator": SIMULATOR_NAME,
                 "requests": s.requests,
                 "billed": s.billed,
+                "judged": s.judged,
                 "faults": dict(s.faults),
                 "rate_limited": s.rate_limited,
                 "invalid": s.invalid,
@@ -1646,8 +1648,13 @@ class LLMSimulator:
 
     def _bill(self, message: Mapping[str, Any]) -> None:
         usage = message["usage"]
+        judge = any(
+            block.get("type") == "tool_use" and block.get("name") == JUDGE_TOOL_NAME
+            for block in message.get("content") or []
+        )
         with self._lock:
             self._stats.billed += 1
+            self._stats.judged += int(judge)
             self._stats.input_tokens += usage["input_tokens"]
             self._stats.output_tokens += usage["output_tokens"]
             if self._config.otpm_limit is not None:

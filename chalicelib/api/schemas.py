@@ -442,6 +442,9 @@ class GenerationLogSummary(BaseModel):
         "or a crash mid-call) and is charged at the conversation's estimate",
     )
     attempt: int | None = None
+    purpose: Literal["generation", "judge"] = Field(
+        default="generation", description="judge: the rubric judge's call on this conversation"
+    )
 
 
 class VersionSummary(BaseModel):

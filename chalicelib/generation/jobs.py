@@ -26,6 +26,7 @@ from chalicelib.domain.errors import (
     PromptTemplateError,
     RateLimitedError,
     TransientGenerationError,
+    UpstreamServiceError,
     ValidationError,
 )
 from chalicelib.domain.models import (
@@ -403,8 +404,15 @@ class JobService:
             return False
         try:
             status = self.sfn.describe_execution(executionArn=job.execution_arns[-1])["status"]
-        except Exception:
-            return False
+        except Exception as e:  # botocore's ClientError; the store alone imports botocore
+            code = (getattr(e, "response", None) or {}).get("Error", {}).get("Code")
+            if code == "ExecutionDoesNotExist":
+                return False
+            # Unknown is not dead: taking it for dead would start a second execution
+            # beside a live one. The caller (Resume, the stalled-job check) retries.
+            raise UpstreamServiceError(
+                f"Step Functions could not say whether the job's workflow runs: {e}"
+            ) from e
         return bool(status == "RUNNING")
 
     # ------------------------------------------------------------------ control

@@ -65,6 +65,7 @@ from chalicelib.generation.prompts import (
     build_parameters,
     choose_template,
     render_prompt,
+    template_needs,
     turn_target,
 )
 from chalicelib.generation.rate_limit import SharedRateLimiter
@@ -72,6 +73,7 @@ from chalicelib.llm.client import (
     LLMClient,
     LLMRequest,
     LLMResponse,
+    Usage,
     unanswered_attempts,
 )
 from chalicelib.llm.pricing import PER_MILLION, cost_usd
@@ -284,6 +286,14 @@ class GenerationService:
             params["turn_target"] = str(retry.turn_target)
         template = choose_template(templates, conversation, params)
         prompt = render_prompt(template.text, params)
+        if (
+            retry is not None
+            and retry.turn_target
+            and "turn_target" not in template_needs(template)
+        ):
+            # A template of the user's own may not say how many turns: the retry that
+            # asks for fewer must still say so, or it is cut off again.
+            prompt += f"\n\nWrite {retry.turn_target} turns in total."
         model = self.model_for(dataset)
         request = LLMRequest(
             model=model,
@@ -296,24 +306,20 @@ class GenerationService:
         )
         return request, template, params
 
-    def retry_plan(self, job: Job, conversation: Conversation, dataset: Dataset) -> RetryPlan:
+    def retry_plan(
+        self,
+        job: Job,
+        conversation: Conversation,
+        dataset: Dataset,
+        logs: Sequence[GenerationLog] | None = None,
+    ) -> RetryPlan:
         """The next attempt after a cut-off answer asks for more room (or fewer turns);
         read from this claim's own logged calls, so it survives a new Lambda."""
         model = self.model_for(dataset)
         default = min(self.settings.max_tokens, self.settings.output_limit(model))
-        if conversation.generation_attempts <= 1 or self.logs is None:
+        previous = self._claim_logs(job, conversation) if logs is None else list(logs)
+        if not previous:
             return RetryPlan(default, None)
-        token = conversation.claim_token or job.job_id
-        previous = sorted(
-            (
-                log
-                for log in self.logs.list_for_conversation(
-                    conversation.tenant_id, conversation.conversation_id
-                )
-                if log.job_id == job.job_id and (log.claim_token or job.job_id) == token
-            ),
-            key=lambda log: (log.attempt or 0, log.created_at),
-        )
         return plan_retry(
             previous, default, self.settings.output_limit(model), int(turn_target(conversation))
         )
@@ -677,12 +683,78 @@ class GenerationService:
         except (PermanentGenerationError, PromptTemplateError) as e:
             return self._fail(job, conversation, str(e))
 
+    def _claim_logs(self, job: Job, conversation: Conversation) -> list[GenerationLog]:
+        """This claim's logged generation calls, oldest first (a retry may follow a crash
+        in another Lambda, so they are read back from the store)."""
+        if conversation.generation_attempts <= 1 or self.logs is None:
+            return []
+        token = conversation.claim_token or job.job_id
+        return sorted(
+            (
+                log
+                for log in self.logs.list_for_conversation(
+                    conversation.tenant_id, conversation.conversation_id
+                )
+                if log.job_id == job.job_id
+                and (log.claim_token or job.job_id) == token
+                and (log.parameters or {}).get("purpose") is None  # not the judge's
+            ),
+            key=lambda log: (log.attempt or 0, log.created_at),
+        )
+
+    def _paid_answer(
+        self, conversation: Conversation, logs: Sequence[GenerationLog]
+    ) -> tuple[GenerationLog, LLMResponse] | None:
+        """A usable answer an earlier attempt of this claim was billed for but never stored
+        (the attempt failed after the call: a lost Lambda, a write that failed). The retry
+        stores it instead of paying for another one."""
+        for log in reversed(logs):
+            payload = log.response_payload
+            if (
+                not payload
+                or log.billing != "actual"
+                or (log.attempt or 0) >= conversation.generation_attempts
+            ):
+                continue
+            response = LLMResponse(
+                content=list(payload.get("content") or []),
+                stop_reason=payload.get("stop_reason"),
+                usage=Usage(**(payload.get("usage") or {})),
+                model=str(payload.get("model") or log.model),
+                request_id=payload.get("request_id"),
+                duration_ms=log.duration_ms,
+            )
+            try:
+                parse_response(response)
+            except MalformedResponseError:
+                continue  # a malformed or cut-off answer: the retry asks again
+            return log, response
+        return None
+
     def _generate_claimed(self, job: Job, conversation: Conversation) -> str:
         tenant_id = job.tenant_id
         dataset = self._dataset(tenant_id, conversation.dataset_id)
         templates = self.templates.active_for_generation(tenant_id)
-        retry = self.retry_plan(job, conversation, dataset)
+        logs = self._claim_logs(job, conversation)
+        retry = self.retry_plan(job, conversation, dataset, logs)
         request, template, params = self.build_request(conversation, dataset, templates, retry)
+        paid = self._paid_answer(conversation, logs)
+        if paid is not None:
+            log, response = paid
+            # Logged and billed already: the same log key makes the spend a no-op.
+            ref = LogRef(log.log_id, log.created_at, log.claim_token, log.attempt)
+            return self.store_response(
+                job,
+                conversation,
+                dataset,
+                request,
+                template,
+                params,
+                response,
+                log.run_id or new_id("run"),
+                log_ref=ref,
+                retry_bad_answers=True,
+            )
         rpm_key, _ = self.limiter_keys(tenant_id, request.model)
         control = self.concurrency
         reserved = (

@@ -183,6 +183,9 @@ class ReviewService:
                     "error_message": entry.error_message,
                     "billing": entry.billing,
                     "attempt": entry.attempt,
+                    "purpose": "judge"
+                    if (entry.parameters or {}).get("purpose") == "judge"
+                    else "generation",
                 }
                 for entry in logs
             ],

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from chalicelib.bootstrap import get_container
+from chalicelib.domain.errors import TransientGenerationError
 from chalicelib.store.records import GenerationLogRecord, JobItemRecord, JobRecord, TurnsRecord
 
 pytestmark = pytest.mark.e2e
@@ -216,6 +217,31 @@ def test_truncated_at_the_models_output_limit_asks_for_fewer_turns(api: Any, sim
     assert f"Write {turns[-1]} turns" in logs[-1]["request_payload"]["messages"][0]["content"]
 
 
+def test_a_retry_asks_for_fewer_turns_even_when_the_template_never_names_a_count(
+    api: Any,
+) -> None:
+    """A user's own template may leave out ``{turn_target}``: the retry that asks for
+    fewer turns must still say how many, or it is cut off again."""
+    from chalicelib.domain.models import PromptTemplate
+    from chalicelib.domain.retries import RetryPlan
+
+    c = get_container()
+    dsid, ids = new_dataset(api, 1)
+    conversation = c.conversation_repo.get(tenant(), ids[0])
+    dataset = c.dataset_repo.get(tenant(), dsid)
+    own = PromptTemplate(
+        tenant_id=tenant(), name="terse", tier=conversation.tier, text="Persona: {persona}"
+    )
+    first, _, _ = c.generation.build_request(conversation, dataset, [own])
+    assert "turns in total" not in first.prompt
+    retry, template, params = c.generation.build_request(
+        conversation, dataset, [own], RetryPlan(first.max_tokens, 6)
+    )
+    assert template.template_id == own.template_id and params["turn_target"] == "6"
+    assert retry.prompt.startswith(first.prompt)
+    assert retry.prompt.endswith("Write 6 turns in total.")
+
+
 def test_timed_out_calls_are_charged_at_their_estimate(api: Any, sim: Any) -> None:
     """The provider may bill a request that timed out: each such attempt (the SDK's own
     retries included) is logged and charged at the estimate, once."""
@@ -317,6 +343,43 @@ def test_a_job_whose_execution_died_resumes_by_itself(
     _, trail, _ = api.get(f"/api/audit?entity_id={job_id}&limit=100")
     actions = {(r["action"], r["actor"]) for r in trail["items"]}
     assert ("job.resume", "system") in actions and ("job.recover", "system") in actions
+
+
+def test_a_workflow_whose_state_is_unknown_is_never_resumed_beside_itself(
+    api: Any, sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Step Functions failing to answer (throttled, unreachable) is not a dead execution:
+    the stalled-job check and Resume must not start a second one beside a live one."""
+    from botocore.exceptions import ClientError
+
+    sim.configure(latency_seconds=0.3)
+    c = get_container()
+    dsid, ids = new_dataset(api, 6)
+    _, accepted, _ = api.post(
+        "/api/conversations/generate-all",
+        {"dataset_id": dsid, "max_concurrency": 1, "confirm": True},
+    )
+    job_id = accepted["job_id"]
+    wait_job(api, job_id, until=("running",))
+    real_describe = c.jobs.sfn.describe_execution
+
+    def throttled(**kwargs: Any) -> Any:
+        raise ClientError(
+            {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}},
+            "DescribeExecution",
+        )
+
+    monkeypatch.setattr(c.jobs.sfn, "describe_execution", throttled)
+    (outcome,) = [r for r in c.jobs.recover_stalled(grace_seconds=0) if r["job_id"] == job_id]
+    assert outcome["outcome"] == "error"
+    status, body, _ = api.post(f"/api/jobs/{job_id}/pause")
+    assert status == 502 and body["error"]["code"] == "upstream_error", body
+    monkeypatch.setattr(c.jobs.sfn, "describe_execution", real_describe)
+    assert len(c.job_repo.get(tenant(), job_id).execution_arns) == 1
+    job = wait_job(api, job_id, until=("completed", "failed", "cancelled"))
+    assert job["status"] == "completed" and job["completed"] == 6, job
+    _, trail, _ = api.get(f"/api/audit?entity_id={job_id}&limit=100")
+    assert "job.resume" not in {r["action"] for r in trail["items"]}
 
 
 def test_retried_item_never_stores_or_bills_twice(api: Any, sim: Any) -> None:
@@ -629,6 +692,7 @@ def _billed_twice(ids: list[str]) -> list[tuple[str, Any, Any, Any, Any]]:  # de
             r.doc
             for r in GenerationLogRecord.query(f"{tenant()}#{cid}")
             if r.doc.get("response_payload")
+            and (r.doc.get("parameters") or {}).get("purpose") is None
         ]
         if len(answered) > 1:
             out += [
@@ -700,11 +764,13 @@ def test_a_large_job_runs_as_distributed_map_executions_paused_and_resumed_once_
     job = wait_job(api, job_id, until=("completed", "failed", "cancelled"))
     assert job["status"] == "completed" and job["completed"] == 45, job
     # Every conversation was generated once and billed once across pause and resume.
-    assert sim.stats()["billed"] == 45, _billed_twice(ids)
+    judged = len(billed_logs(ids, "judge"))
+    assert sim.stats()["billed"] == 45 + judged, _billed_twice(ids)
     assert stored_turn_items(ids) == 45
     logs = billed_logs(ids)
     assert sorted(r.doc["conversation_id"] for r in logs) == sorted(ids)
-    assert round(sum(r.doc["cost_usd"] for r in logs), 6) == round(job["cost_usd"], 6)
+    paid = logs + billed_logs(ids, "judge")
+    assert round(sum(r.doc["cost_usd"] for r in paid), 6) == round(job["cost_usd"], 6)
     # Each execution ran its items as a Distributed Map read from S3, results to S3.
     stored = c.job_repo.get(tenant(), job_id)
     # The job item, updated for every conversation, does not carry the 45 ids.
@@ -761,9 +827,47 @@ def test_a_provider_that_keeps_refusing_pauses_the_job_without_failing_or_billin
     assert [r["after"]["pause_reason"] for r in trail["items"]] == ["provider_refusing"], trail
     # The provider is back: resume generates every conversation, each billed once.
     sim.configure(rate_429=0.0)
-    status, resumed, _ = api.post(f"/api/jobs/{job['job_id']}/resume")
+    for _ in range(100):  # 409 until the paused execution has fully ended
+        status, resumed, _ = api.post(f"/api/jobs/{job['job_id']}/resume")
+        if status != 409:
+            break
+        time.sleep(0.1)
     assert status == 200, resumed
     job = wait_job(api, job["job_id"], until=("completed", "failed", "cancelled"))
     assert job["completed"] == 12, job
-    assert sim.stats()["billed"] == 12
+    assert len(billed_logs(ids)) == 12  # one generation call each (the judge's apart)
+    assert sim.stats()["billed"] == 12 + len(billed_logs(ids, "judge"))
     assert stored_turn_items(ids) == 12
+
+
+def test_an_answer_paid_for_but_not_stored_is_stored_by_the_retry_not_bought_again(
+    api: Any, sim: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The attempt fails after its answer was logged and billed (the store write failed):
+    the workflow's retry stores that answer; the provider is not paid a second time."""
+    c = get_container()
+    real_commit = c.generation.conversations.commit_generation
+    failures = itertools.count()
+
+    def commit(*args: Any, **kwargs: Any) -> Any:
+        if next(failures) == 0:
+            raise TransientGenerationError("the store write timed out")
+        return real_commit(*args, **kwargs)
+
+    monkeypatch.setattr(c.generation.conversations, "commit_generation", commit)
+    _dsid, ids = new_dataset(api, 1)
+    _, accepted, _ = api.post("/api/conversations/generate", {"conversation_id": ids[0]})
+    job = wait_job(api, accepted["job_id"])
+    assert job["status"] == "completed" and job["completed"] == 1, job
+    assert next(failures) >= 2  # the first write failed, the retry's succeeded
+    assert stored_turn_items(ids) == 1
+    generation_calls = billed_logs(ids)
+    assert len(generation_calls) == 1, [d.doc["attempt"] for d in generation_calls]
+    assert sim.stats()["billed"] == 1 + len(billed_logs(ids, "judge"))
+    assert (
+        abs(
+            job["cost_usd"]
+            - sum(r.doc["cost_usd"] for r in generation_calls + billed_logs(ids, "judge"))
+        )
+        < 1e-6
+    )

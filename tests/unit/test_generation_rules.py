@@ -262,3 +262,18 @@ def test_time_estimates_follow_concurrency_rate_limits_and_batch_polling() -> No
     economy = estimate_economy_time(6, 250, 30, processing_s=2.0)
     assert economy.seconds == 30 and economy.low == 30
     assert estimate_economy_time(600, 250, 30, processing_s=2.0).seconds == 90
+
+
+def test_generate_item_outlives_the_llm_clients_worst_case_call() -> None:
+    """A GenerateItem Lambda stopped mid-call wastes the call (the retry asks again):
+    its timeout must cover the SDK's whole attempt budget (every retry timing out)."""
+    import json
+    from pathlib import Path
+
+    from chalicelib.config import Settings
+
+    config = json.loads((Path(__file__).resolve().parents[2] / ".chalice/config.json").read_text())
+    timeout = config["lambda_functions"]["generate_item"]["lambda_timeout"]
+    settings = Settings()
+    worst_case = settings.llm_timeout_seconds * (settings.llm_sdk_retries + 1)
+    assert timeout >= worst_case + 30, (timeout, worst_case)
