@@ -110,6 +110,20 @@ def list_query() -> ListQuery:
     )
 
 
+def bulk_filter_query(f: s.BulkFilter) -> ListQuery:
+    """A bulk call's filter as the list's query (same fields, same validation)."""
+    return ListQuery(
+        dataset_id=f.dataset_id,
+        filters={dim: values for dim in FILTER_DIMENSIONS if (values := getattr(f, dim))},
+        quality_min=f.quality_min,
+        quality_max=f.quality_max,
+        flagged=f.flagged,
+        q=f.q,
+        sort=f.sort,
+        order=f.order,
+    )
+
+
 # ============================================================================ health, schema
 
 
@@ -234,6 +248,14 @@ def put_taxonomy(dataset_id: str) -> Response:
     return respond(views.dataset_out(dataset))
 
 
+@app.route("/api/datasets/{dataset_id}/taxonomy/preview", methods=["POST"], content_types=JSON)
+@handled
+def preview_taxonomy(dataset_id: str) -> Response:
+    who = principal()
+    data = json_body(raw_body(), get_settings().max_body_bytes)
+    return respond(get_container().datasets.taxonomy_impact(who.tenant_id, dataset_id, data))
+
+
 @app.route("/api/datasets/{dataset_id}/chunks", methods=["POST"], content_types=JSON_OR_TEXT)
 @handled
 def import_chunks(dataset_id: str) -> Response:
@@ -283,7 +305,12 @@ def plan_dataset(dataset_id: str) -> Response:
 @handled
 def fill_gaps(dataset_id: str) -> Response:
     who = principal()
-    return respond(get_container().datasets.fill_gaps(who.tenant_id, who.actor, dataset_id), 201)
+    req = body(s.FillGapsRequest) if raw_body().strip() else s.FillGapsRequest()
+    gap = req.gap.model_dump(mode="json", exclude_none=True) if req.gap else None
+    result = get_container().datasets.fill_gaps(
+        who.tenant_id, who.actor, dataset_id, gap, req.count
+    )
+    return respond(result, 201)
 
 
 # ============================================================================ conversations
@@ -362,8 +389,8 @@ def list_trash() -> Response:
 @handled
 def restore_conversation(conversation_id: str) -> Response:
     who = principal()
-    restored = get_container().review.restore(who.tenant_id, who.actor, conversation_id)
-    return respond(views.conversation_summary(restored))
+    restored, decision = get_container().review.restore(who.tenant_id, who.actor, conversation_id)
+    return respond(views.conversation_summary(restored) | decision)
 
 
 @app.route("/api/conversations/{conversation_id}/versions", methods=["GET"])
@@ -403,10 +430,42 @@ def get_conversation(conversation_id: str) -> Response:
 def patch_conversation(conversation_id: str) -> Response:
     who = principal()
     req = body(s.ConversationPatch)
-    saved = get_container().review.update(
+    saved, decision = get_container().review.update(
         who.tenant_id, who.actor, conversation_id, req.model_dump(exclude_unset=True)
     )
-    return respond(views.conversation_summary(saved))
+    return respond(views.conversation_summary(saved) | decision)
+
+
+@app.route(
+    "/api/conversations/{conversation_id}/turns/{turn_number}/feedback",
+    methods=["PUT"],
+    content_types=JSON,
+)
+@handled
+def put_turn_feedback(conversation_id: str, turn_number: str) -> Response:
+    who = principal()
+    if not turn_number.isdigit() or not 0 < int(turn_number) < 10_000:
+        raise ValidationError("turn_number must be a positive integer", {"field": "turn_number"})
+    req = body(s.TurnFeedbackRequest)
+    result = get_container().review.turn_feedback(
+        who.tenant_id,
+        who.actor,
+        conversation_id,
+        int(turn_number),
+        req.model_dump(exclude_unset=True),
+    )
+    return respond(views.turn_feedback_result(result))
+
+
+@app.route("/api/conversations/undo", methods=["POST"], content_types=JSON)
+@handled
+def undo_decision() -> Response:
+    who = principal()
+    enforce_rate(who, "bulk")
+    req = body(s.UndoRequest)
+    return respond(
+        get_container().review.undo(who.tenant_id, who.actor, req.undo_token, partial=req.partial)
+    )
 
 
 @app.route("/api/conversations/{conversation_id}", methods=["DELETE"])
@@ -442,9 +501,15 @@ def bulk_action() -> Response:
     enforce_rate(who, "bulk")
     req = body(s.BulkActionRequest)
     c = get_container()
-    if len(req.ids) > c.settings.max_bulk_ids:
+    if req.ids is not None and len(req.ids) > c.settings.max_bulk_ids:
         raise ValidationError(f"at most {c.settings.max_bulk_ids} ids per call")
-    if req.action == "regenerate":
+    if req.action == "regenerate" and (req.ids is None or req.preview):
+        raise ValidationError(
+            "regenerate takes ids, and has no preview (POST /api/conversations/estimate "
+            "says what it would cost)",
+            {"field": "filter" if req.ids is None else "preview"},
+        )
+    if req.action == "regenerate" and req.ids is not None:
         ready, failed = c.review.reset_for_regeneration(who.tenant_id, who.actor, req.ids)
         job_id = None
         if ready:
@@ -473,9 +538,23 @@ def bulk_action() -> Response:
         return respond(
             {"action": "regenerate", "succeeded": succeeded, "failed": failed, "job_id": job_id}
         )
+    query = None
+    if req.filter is not None:
+        query = bulk_filter_query(req.filter)
+        c.index.validate(query)
     return respond(
-        c.review.bulk_review(
-            who.tenant_id, who.actor, req.action, req.ids, req.reviewer_notes, confirm=req.confirm
+        c.review.bulk(
+            who.tenant_id,
+            who.actor,
+            req.action,
+            ids=req.ids,
+            query=query,
+            reviewer_notes=req.reviewer_notes,
+            confirm=req.confirm,
+            preview=req.preview,
+            expected_count=req.expected_count,
+            up_to_limit=req.up_to_limit,
+            limit=c.settings.max_bulk_ids,
         )
     )
 

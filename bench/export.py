@@ -244,6 +244,22 @@ def _export(
     calls = _time_aws_calls(service)
     queued: list[str] = []
     service.run_async = lambda tenant_id, export_id: queued.append(export_id)
+    if os.environ.get("BENCH_TRACE_MEMORY"):  # where the memory that grows with N goes
+        import threading
+        import tracemalloc
+
+        tracemalloc.start(8)
+        biggest: list[Any] = [0, None]
+
+        def watch() -> None:  # a snapshot at the traced peak (transient growth shows)
+            while not biggest[1] == "stop":
+                current, _ = tracemalloc.get_traced_memory()
+                if current > biggest[0] * 1.1:
+                    biggest[0] = current
+                    biggest.append(tracemalloc.take_snapshot())
+                time.sleep(0.5)
+
+        threading.Thread(target=watch, daemon=True).start()
     rss_before = _rss_mb()
     cpu0 = time.process_time()
     t0 = time.perf_counter()
@@ -264,6 +280,17 @@ def _export(
     if queued:  # above INLINE_LIMIT: what the async Lambda runs
         record = service.run(TENANT, record.export_id)
     t2 = time.perf_counter()
+    if os.environ.get("BENCH_TRACE_MEMORY"):
+        import tracemalloc
+
+        current, peak = tracemalloc.get_traced_memory()
+        print(f"traced: {current / 2**20:.1f} MiB still held, peak {peak / 2**20:.1f} MiB")
+        at_peak = biggest[-1] if len(biggest) > 2 else tracemalloc.take_snapshot()
+        biggest[1] = "stop"
+        for stat in at_peak.statistics("traceback")[:6]:
+            print(f"  {stat.size / 2**20:.1f} MiB in {stat.count} blocks")
+            for line in stat.traceback.format()[-6:]:
+                print("   ", line)
     if profiler is not None:
         import io
         import pstats

@@ -174,6 +174,17 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "POST",
+        "/api/datasets/{dataset_id}/taxonomy/preview",
+        "What setting this taxonomy would change: names added, removed, redescribed, and the "
+        "conversations using a removed name per status (nothing is written)",
+        s.TaxonomyImpact,
+        200,
+        tag="datasets",
+        errors=(400, 401, 404),
+        request_content={"application/json": {"schema": {"type": "object"}}},
+    ),
+    Route(
+        "POST",
         "/api/datasets/{dataset_id}/chunks",
         "Import document chunks (JSON list or CSV)",
         s.ChunkImportResult,
@@ -199,9 +210,12 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
         "/api/datasets/{dataset_id}/fill-gaps",
-        "Plan the conversations that fill coverage gaps",
+        "Plan the conversations that fill coverage gaps (no body), or count of them for one "
+        'gap ({"gap": {"persona": "...", "topic": "..."} or {"tier": "scenario"}, "count": N})',
         s.PlanResult,
         201,
+        s.FillGapsRequest,
+        body_required=False,
         tag="datasets",
         errors=(400, 401, 404, 409),
     ),
@@ -258,8 +272,8 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
         "/api/conversations/{conversation_id}/restore",
-        "Restore a conversation from the trash",
-        s.ConversationSummary,
+        "Restore a conversation from the trash (undo_token: back to the trash)",
+        s.ConversationDecided,
         200,
         errors=(401, 404, 409),
     ),
@@ -285,11 +299,32 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "PATCH",
         "/api/conversations/{conversation_id}",
-        "Approve/reject with notes, or edit metadata",
-        s.ConversationSummary,
+        "Approve/reject with notes, or edit metadata (undo_token reverts it; a reject "
+        "without a note on a dataset with require_reject_note is a 400 note_required)",
+        s.ConversationDecided,
         200,
         s.ConversationPatch,
         errors=(400, 401, 404, 409),
+    ),
+    Route(
+        "PUT",
+        "/api/conversations/{conversation_id}/turns/{turn_number}/feedback",
+        "Per-turn feedback: mark a turn bad, note it, or edit its text (versioned, audited; "
+        "exports use the edited text)",
+        s.TurnFeedbackResult,
+        200,
+        s.TurnFeedbackRequest,
+        errors=(400, 401, 404, 409),
+    ),
+    Route(
+        "POST",
+        "/api/conversations/undo",
+        "Undo one review decision (a PATCH, a bulk call, a turn's feedback, an undo) if "
+        "nothing changed since; 409 stale_version otherwise (partial: true undoes the rest)",
+        s.UndoResult,
+        200,
+        s.UndoRequest,
+        errors=(400, 401, 404, 409, 429),
     ),
     Route(
         "DELETE",
@@ -311,7 +346,9 @@ ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
         "/api/conversations/bulk-action",
-        "Approve, reject, delete (to the trash; needs confirm: true), restore or regenerate many",
+        "Approve, reject, delete (to the trash; needs confirm: true), restore or regenerate "
+        "many: by ids, or by the list's filter (select all matching: confirm: true, at most "
+        "the bulk limit); preview: true counts what it would do; undo_token reverts it",
         s.BulkResult,
         200,
         s.BulkActionRequest,

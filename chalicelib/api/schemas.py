@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.models import (
@@ -82,6 +82,9 @@ class DatasetCreate(Strict):
     budget_usd: float | None = Field(default=None, ge=0, le=1_000_000)
     model: str | None = Field(default=None, max_length=100)
     quality_rules: QualityRulesIn | None = None
+    require_reject_note: bool | None = Field(
+        default=None, description="A reject must carry reviewer_notes (default false)"
+    )
     judge_mode: Literal["auto", "off"] | None = Field(
         default=None, description="auto: the LLM judge reviews every generated conversation"
     )
@@ -97,6 +100,9 @@ class DatasetPatch(Strict):
     model: str | None = Field(default=None, max_length=100)
     quality_rules: QualityRulesIn | None = None
     judge_mode: Literal["auto", "off"] | None = None
+    require_reject_note: bool | None = Field(
+        default=None, description="A reject must carry reviewer_notes (a 400 note_required)"
+    )
     version: int | None = Field(default=None, ge=1, le=2**53)
 
 
@@ -105,6 +111,32 @@ class PlanRequest(Strict):
     tier_distribution: TierDistribution | None = None
     seed: int | None = Field(default=None, ge=0, le=2**31)
     replace: bool = False
+
+
+class GapIn(Strict):
+    """One coverage gap: a tier, or dimension values (a pair of them, or one)."""
+
+    tier: Tier | None = None
+    persona: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
+    emotion: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
+    topic: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
+    intent: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
+    tone: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
+
+
+class FillGapsRequest(Strict):
+    gap: GapIn | None = Field(
+        default=None, description="Plan for this gap only (absent: close every gap)"
+    )
+    count: int | None = Field(
+        default=None, ge=1, le=500, description="How many to plan for the gap (1)"
+    )
+
+    @model_validator(mode="after")
+    def _count_needs_gap(self) -> FillGapsRequest:
+        if self.count is not None and self.gap is None:
+            raise ValueError("count is the size of one gap's plan: send gap with it")
+        return self
 
 
 class ConversationPatch(Strict):
@@ -120,11 +152,74 @@ class ConversationPatch(Strict):
     title: str | None = Field(default=None, max_length=300)
 
 
+FilterValues = list[Annotated[str, StringConstraints(min_length=1, max_length=200)]]
+
+
+class BulkFilter(Strict):
+    """The list's filters (GET /api/conversations), selecting what a bulk action acts on."""
+
+    dataset_id: str | None = Field(default=None, min_length=1, max_length=64)
+    persona: FilterValues | None = Field(default=None, max_length=200)
+    emotion: FilterValues | None = Field(default=None, max_length=200)
+    topic: FilterValues | None = Field(default=None, max_length=200)
+    intent: FilterValues | None = Field(default=None, max_length=200)
+    tone: FilterValues | None = Field(default=None, max_length=200)
+    tier: FilterValues | None = Field(default=None, max_length=10)
+    status: FilterValues | None = Field(default=None, max_length=10)
+    quality_min: float | None = Field(default=None, ge=0, le=10)
+    quality_max: float | None = Field(default=None, ge=0, le=10)
+    flagged: bool | None = None
+    q: str | None = Field(default=None, max_length=500)
+    sort: str = Field(default="created_at", max_length=40, description="Order of up_to_limit")
+    order: str = Field(default="desc", max_length=4)
+
+
 class BulkActionRequest(Strict):
     action: Literal["approve", "reject", "delete", "regenerate", "restore"]
-    ids: list[str] = Field(min_length=1, max_length=500)
+    ids: list[str] | None = Field(default=None, min_length=1, max_length=500)
+    filter: BulkFilter | None = Field(
+        default=None,
+        description="Instead of ids: every conversation the list's filter matches "
+        "(approve, reject, delete; needs confirm: true)",
+    )
     reviewer_notes: str | None = Field(default=None, max_length=5000)
     confirm: bool = False
+    preview: bool = Field(default=False, description="Count what it would do; write nothing")
+    expected_count: int | None = Field(
+        default=None, ge=0, le=10**9, description="filter: 409 matches_changed if it differs"
+    )
+    up_to_limit: bool = Field(
+        default=False, description="filter: over the bulk limit, act on the first ones"
+    )
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> BulkActionRequest:
+        if (self.ids is None) == (self.filter is None):
+            raise ValueError("send either ids or filter")
+        if self.filter is None and (self.expected_count is not None or self.up_to_limit):
+            raise ValueError("expected_count and up_to_limit go with a filter")
+        return self
+
+
+class UndoRequest(Strict):
+    undo_token: str = Field(min_length=1, max_length=500)
+    partial: bool = Field(
+        default=False, description="Undo the unchanged conversations even if some changed"
+    )
+
+
+class TurnFeedbackRequest(Strict):
+    expected_version: int = Field(
+        ge=1, le=2**53, description="The conversation version you read; a stale one gets 409"
+    )
+    bad: bool | None = Field(default=None, description="Mark the turn bad (or not)")
+    note: str | None = Field(default=None, max_length=5000, description="null clears it")
+    content: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=50_000,
+        description="The edited text (the original text again removes the edit)",
+    )
 
 
 class EstimateRequest(Strict):
@@ -339,6 +434,7 @@ class DatasetOut(BaseModel):
     chunk_count: int
     quality_rules: QualityRules = Field(default_factory=QualityRules)
     judge_mode: Literal["auto", "off"] = "auto"
+    require_reject_note: bool = False
     created_by: str
     created_at: datetime
     updated_at: datetime
@@ -348,6 +444,28 @@ class DatasetOut(BaseModel):
     )
     archived_at: datetime | None = None
     archived_by: str | None = None
+
+
+class TaxonomyDimensionChange(BaseModel):
+    added: list[str]
+    removed: list[str]
+    redescribed: list[str]
+    kept: int
+
+
+class TaxonomyAffected(BaseModel):
+    dimension: str
+    value: str = Field(description="A removed name that conversations use")
+    total: int
+    by_status: dict[str, int]
+
+
+class TaxonomyImpact(BaseModel):
+    dimensions: dict[str, TaxonomyDimensionChange] = Field(description="By taxonomy field")
+    affected: list[TaxonomyAffected]
+    affected_total: int = Field(description="Conversations using any removed name")
+    affected_not_generated: int = Field(description="Of them, not generated (or failed) yet")
+    note: str
 
 
 class DatasetDeleted(BaseModel):
@@ -413,6 +531,47 @@ class ConversationSummary(BaseModel):
     trashed_by: str | None = None
 
 
+class UndoFields(BaseModel):
+    decision_id: str | None = Field(default=None, description="This decision (null: nothing)")
+    undo_token: str | None = Field(
+        default=None, description="POST /api/conversations/undo with it reverts this decision"
+    )
+
+
+class ConversationDecided(ConversationSummary, UndoFields):
+    pass
+
+
+class TurnFeedbackOut(BaseModel):
+    bad: bool
+    note: str | None = None
+    edited: bool
+    original_content: str | None = Field(default=None, description="The generated text")
+    edited_at: datetime | None = None
+    edited_by: str | None = None
+    by: str = Field(description="Who changed this feedback last")
+    at: datetime
+
+
+class TurnOut(Turn):
+    feedback: TurnFeedbackOut | None = None
+
+
+class TurnFeedbackResult(UndoFields):
+    conversation: ConversationSummary
+    turn: TurnOut
+
+
+class TurnEdit(BaseModel):
+    turn_number: int
+    before: str | None
+    after: str | None
+    by: str
+    at: datetime
+    action: str
+    conversation_version: int | None = None
+
+
 class ConversationList(BaseModel):
     items: list[ConversationSummary]
     total: int
@@ -475,7 +634,10 @@ class VersionsSummary(BaseModel):
 
 class ConversationVersionOut(VersionSummary):
     current: bool
-    turns: list[Turn]
+    turns: list[TurnOut]
+    edits: list[TurnEdit] = Field(
+        default_factory=list, description="Reviewers' edits of this generation's turns"
+    )
 
 
 class ConversationVersionList(BaseModel):
@@ -497,7 +659,7 @@ class TrashList(BaseModel):
 
 
 class ConversationDetail(ConversationSummary):
-    turns: list[Turn]
+    turns: list[TurnOut]
     quality: QualityReport | None = None
     generation_logs: list[GenerationLogSummary]
     audit: list[AuditRecord]
@@ -512,11 +674,36 @@ class BulkFailure(BaseModel):
     error: dict[str, Any]
 
 
-class BulkResult(BaseModel):
+class BulkResult(UndoFields):
+    """The result; with preview: true, the counts instead (succeeded/failed absent)."""
+
     action: str
+    succeeded: list[str] | None = None
+    failed: list[BulkFailure] | None = None
+    job_id: str | None = None
+    matched: int | None = Field(default=None, description="filter: how many matched")
+    acted_on: int | None = None
+    remaining: int | None = Field(default=None, description="filter: matched - acted_on")
+    preview: bool | None = None
+    limit: int | None = None
+    over_limit: bool | None = None
+    by_status: dict[str, int] | None = None
+    will_change: int | None = None
+    already: int | None = Field(default=None, description="already in the target status")
+    will_fail: int | None = None
+    fail_reasons: dict[str, int] | None = None
+    note_required: bool | None = None
+    note_required_count: int | None = None
+    note_required_datasets: list[str] | None = None
+    ids: list[str] | None = Field(default=None, description="preview: the ids it would act on")
+
+
+class UndoResult(UndoFields):
+    action: Literal["undo"]
+    undoes: str = Field(description="The undone decision's action")
+    undone_decision_id: str
     succeeded: list[str]
     failed: list[BulkFailure]
-    job_id: str | None = None
 
 
 class EstimateOut(BaseModel):

@@ -12,6 +12,9 @@ from chalicelib.domain.models import (
     Job,
     PromptTemplate,
     TemplateVersion,
+    Turn,
+    TurnFeedback,
+    turns_with_feedback,
     utcnow,
 )
 
@@ -30,12 +33,26 @@ def conversation_detail(
     c: Conversation = detail["conversation"]
     data = conversation_summary(c)
     data["quality"] = c.quality.model_dump(mode="json") if c.quality else None
-    data["turns"] = [t.model_dump(mode="json") for t in detail["turns"]]
+    feedback = detail.get("feedback") or {}
+    data["turns"] = turns_with_feedback(detail["turns"], feedback)
     data["generation_logs"] = detail["generation_logs"]
     data["audit"] = [a.model_dump(mode="json") for a in detail["audit"]]
     data["previous_id"], data["next_id"], data["position"] = neighbours
     data["versions"] = detail.get("versions")
     return data
+
+
+def turn_out(t: Turn, f: TurnFeedback | None) -> dict[str, Any]:
+    return turns_with_feedback([t], {t.turn_number: f} if f else {})[0]
+
+
+def turn_feedback_result(result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "conversation": conversation_summary(result["conversation"]),
+        "turn": turn_out(result["turn"], result["feedback"]),
+        "decision_id": result["decision_id"],
+        "undo_token": result["undo_token"],
+    }
 
 
 def trash_item(entry: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from chalicelib.audit.log import AuditLog, snapshot
-from chalicelib.domain.dataset_rules import active_jobs, require_no_active_job, require_writable
+from chalicelib.domain.dataset_rules import (
+    active_jobs,
+    require_no_active_job,
+    require_writable,
+    taxonomy_impact,
+)
 from chalicelib.domain.errors import ConflictError
 from chalicelib.domain.model_names import check_model_name
 from chalicelib.domain.models import (
@@ -25,7 +30,12 @@ from chalicelib.domain.models import (
 from chalicelib.domain.ports import ActiveTemplates, DatasetStore, PlannedConversations
 from chalicelib.domain.quality_rules import check_disclaimer_topics
 from chalicelib.generation.prompts import excerpt_free_templates, generation_blockers
-from chalicelib.planning.coverage import analyze_coverage, plan_gap_fill, scope_for_filters
+from chalicelib.planning.coverage import (
+    analyze_coverage,
+    plan_for_gap,
+    plan_gap_fill,
+    scope_for_filters,
+)
 from chalicelib.planning.imports import parse_chunks_csv, parse_chunks_json, parse_taxonomy
 from chalicelib.planning.planner import pair_coverage, plan_conversations
 from chalicelib.planning.sample_data import load_sample_dataset
@@ -40,6 +50,7 @@ DATASET_FIELDS = (
     "model",
     "quality_rules",
     "judge_mode",
+    "require_reject_note",
 )
 
 
@@ -285,6 +296,14 @@ class DatasetService:
         )
         return saved
 
+    def taxonomy_impact(self, tenant_id: str, dataset_id: str, data: Any) -> dict[str, Any]:
+        """What ``PUT .../taxonomy`` with ``data`` would change (validated the same way);
+        nothing is written."""
+        current = self.datasets.get(tenant_id, dataset_id)
+        proposed = parse_taxonomy(data)
+        conversations = self.index.conversations(tenant_id, dataset_id) if self.index else []
+        return taxonomy_impact(current.taxonomy, proposed, conversations)
+
     def set_taxonomy(self, tenant_id: str, actor: str, dataset_id: str, data: Any) -> Dataset:
         current = self._writable(tenant_id, dataset_id)
         taxonomy = parse_taxonomy(data)
@@ -490,19 +509,32 @@ class DatasetService:
             "dataset_target_count": dataset.target_count,
         }
 
-    def fill_gaps(self, tenant_id: str, actor: str, dataset_id: str) -> dict[str, Any]:
+    def fill_gaps(
+        self,
+        tenant_id: str,
+        actor: str,
+        dataset_id: str,
+        gap: dict[str, str] | None = None,
+        count: int | None = None,
+    ) -> dict[str, Any]:
+        """Plan what closes every gap, or (``gap``) ``count`` conversations for one."""
         dataset = self._writable(tenant_id, dataset_id)
         self._require_taxonomy(dataset)
         conversations = self.index.conversations(tenant_id, dataset_id)
         chunks = self.datasets.list_chunks(tenant_id, dataset_id)
-        specs = plan_gap_fill(
-            dataset.taxonomy,
-            chunks,
-            conversations,
-            dataset.target_count,
-            dataset.tier_distribution,
-            dataset.plan_seed,
-        )
+        if gap is not None:
+            specs = plan_for_gap(
+                dataset.taxonomy, chunks, conversations, gap, count or 1, dataset.plan_seed
+            )
+        else:
+            specs = plan_gap_fill(
+                dataset.taxonomy,
+                chunks,
+                conversations,
+                dataset.target_count,
+                dataset.tier_distribution,
+                dataset.plan_seed,
+            )
         new = [Conversation.from_spec(tenant_id, dataset_id, s) for s in specs]
         generatable = self._check_generatable(tenant_id, dataset, new, chunks)
         self.conversations.add_planned(new)
@@ -517,6 +549,7 @@ class DatasetService:
             "dataset",
             dataset_id,
             after={"planned": len(new), "tiers": tiers},
+            **({"gap": gap} if gap is not None else {}),
         )
         return {
             "planned": len(new),

@@ -65,6 +65,24 @@ class ConfirmationRequiredError(ValidationError):
     code = "confirmation_required"
 
 
+class NoteRequiredError(ValidationError):
+    """A reject without a note on a dataset that requires one."""
+
+    code = "note_required"
+
+
+class BulkLimitExceededError(ValidationError):
+    """A filter matches more conversations than one bulk call may act on."""
+
+    code = "bulk_limit_exceeded"
+
+
+class MatchesChangedError(ConflictError):
+    """The filter no longer matches the count the caller confirmed."""
+
+    code = "matches_changed"
+
+
 class BudgetExceededError(ConflictError):
     code = "over_budget"
 

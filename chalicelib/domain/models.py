@@ -181,6 +181,7 @@ class Dataset(DomainModel):
     plan_seed: int = 7
     quality_rules: QualityRules = Field(default_factory=QualityRules)
     judge_mode: Literal["auto", "off"] = "auto"  # auto: judge every generated conversation
+    require_reject_note: bool = False  # a reject must say why (reviewer_notes)
     created_by: str = ""
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -200,6 +201,42 @@ class Turn(DomainModel):
     turn_number: int = Field(ge=1)
     role: Literal["user", "assistant"]
     content: str
+
+
+class TurnFeedback(DomainModel):
+    """A reviewer's marks on one turn. ``original_content`` is the generated text while the
+    turn is edited (the turn itself holds the edited text, which exports read)."""
+
+    bad: bool = False
+    note: str | None = None
+    original_content: str | None = None
+    edited_at: datetime | None = None
+    edited_by: str | None = None
+    by: str
+    at: datetime
+
+    @property
+    def edited(self) -> bool:
+        return self.original_content is not None
+
+    @property
+    def empty(self) -> bool:
+        """Nothing marked: no flag, no note, no edit."""
+        return not self.bad and not self.note and not self.edited
+
+    def public(self) -> dict[str, Any]:
+        return self.model_dump(mode="json") | {"edited": self.edited}
+
+
+def turns_with_feedback(
+    turns: list[Turn], feedback: dict[int, TurnFeedback]
+) -> list[dict[str, Any]]:
+    """Turns as the API shows them: each with its reviewers' feedback (or null)."""
+    out = []
+    for t in turns:
+        fb = feedback.get(t.turn_number)
+        out.append(t.model_dump(mode="json") | {"feedback": fb.public() if fb else None})
+    return out
 
 
 class StoredTurn(NamedTuple):
@@ -398,12 +435,25 @@ class ConversationVersion(DomainModel):
     generation_duration_ms: int | None = None
     generated_at: datetime | None = None
     superseded_at: datetime = Field(default_factory=utcnow)
+    # Reviewers' marks on its turns when it was replaced (its turns hold any edited text).
+    feedback: dict[int, TurnFeedback] = Field(default_factory=dict)
 
     @classmethod
-    def of(cls, number: int, conversation: Conversation, turns: list[Turn]) -> ConversationVersion:
+    def of(
+        cls,
+        number: int,
+        conversation: Conversation,
+        turns: list[Turn],
+        feedback: dict[int, TurnFeedback] | None = None,
+    ) -> ConversationVersion:
         """The generation ``conversation`` holds (as stored before it is replaced)."""
         data = conversation.model_dump()
-        return cls(number=number, turns=turns, **{k: data[k] for k in VERSION_FIELDS})
+        return cls(
+            number=number,
+            turns=turns,
+            feedback=feedback or {},
+            **{k: data[k] for k in VERSION_FIELDS},
+        )
 
 
 # What a version keeps of the conversation that held it.
@@ -427,6 +477,7 @@ VERSION_FIELDS: tuple[str, ...] = (
 class ConversationWithTurns(DomainModel):
     conversation: Conversation
     turns: list[Turn] = Field(default_factory=list)
+    feedback: dict[int, TurnFeedback] = Field(default_factory=dict)  # by turn number
 
 
 class GenerationLog(DomainModel):
@@ -629,6 +680,11 @@ class AuditRecord(DomainModel):
     after: dict[str, Any] | None = None
     details: dict[str, Any] = Field(default_factory=dict)
     at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def sort_key(self) -> str:
+        """Its key within the tenant's trail: time first, so a query reads it in order."""
+        return f"{self.at.isoformat()}#{self.audit_id}"
 
 
 class NotificationMessage(DomainModel):

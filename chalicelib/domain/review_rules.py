@@ -7,10 +7,11 @@ tests share one statement of the rules.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.errors import ConflictError, ValidationError
-from chalicelib.domain.models import REVIEWABLE_STATUSES, ConversationStatus
+from chalicelib.domain.models import REVIEWABLE_STATUSES, ConversationStatus, TurnFeedback
 
 S = ConversationStatus
 
@@ -91,3 +92,124 @@ def returns_to_review(
 ) -> bool:
     """Whether this edit undoes the conversation's review (its approval fields go)."""
     return requested is None and status_after_edit(current, changed_fields) != current
+
+
+# ---------------------------------------------------------------------------- undo
+
+# What a review decision may change and its undo puts back (version and times are the
+# write's own; quality and generation fields are never a reviewer's).
+UNDO_FIELDS: tuple[str, ...] = (
+    "status",
+    *CONTENT_FIELDS,
+    "reviewer_notes",
+    *APPROVAL_FIELDS,
+)
+
+
+def undo_restore(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields a decision changed, with the values its undo writes back."""
+    return {name: before.get(name) for name in UNDO_FIELDS if before.get(name) != after.get(name)}
+
+
+def undo_refusal(current_version: int | None, left_version: int) -> str | None:
+    """Why an undo cannot revert one conversation: ``not_found`` (gone, or not where the
+    decision left it), ``changed`` (written since: reverting would lose that write), or
+    None when it still is exactly what the decision left."""
+    if current_version is None:
+        return "not_found"
+    if current_version != left_version:
+        return "changed"
+    return None
+
+
+# Each kind of decision and the kind its undo is (so an undo can itself be undone).
+UNDO_KINDS: Mapping[str, str] = {
+    "review": "review",
+    "trash": "restore",
+    "restore": "trash",
+    "turn": "turn",
+}
+
+
+# ---------------------------------------------------------------------------- notes
+
+
+def reject_note_missing(
+    require_note: bool,
+    target: ConversationStatus | None,
+    note: str | None,
+    existing_note: str | None = None,
+) -> bool:
+    """A rejection on a dataset that requires a reason, with none given (the request's
+    note, else the one the conversation already has)."""
+    if not require_note or target != S.REJECTED:
+        return False
+    given = note if note is not None else existing_note
+    return not (given or "").strip()
+
+
+# ---------------------------------------------------------------------------- bulk
+
+BULK_TARGETS: Mapping[str, ConversationStatus] = {"approve": S.APPROVED, "reject": S.REJECTED}
+
+
+def bulk_outcome(action: str, status: ConversationStatus) -> str:
+    """What a bulk ``action`` does to a conversation in ``status`` (found, writable):
+    ``change``, ``already`` (approve/reject: it is in that status; it is re-stamped),
+    or the reason it is refused: ``generating`` or ``not_reviewable``."""
+    if status == S.GENERATING:
+        return "generating"
+    if action in BULK_TARGETS:
+        if status not in REVIEWABLE_STATUSES:
+            return "not_reviewable"
+        return "already" if status == BULK_TARGETS[action] else "change"
+    return "change"  # delete (to the trash) and restore (from it)
+
+
+# ---------------------------------------------------------------------------- turns
+
+TURN_NOTE_MAX = 5000
+
+
+def apply_turn_feedback(
+    content: str,
+    feedback: TurnFeedback | None,
+    changes: Mapping[str, Any],
+    actor: str,
+    now: datetime,
+) -> tuple[str, TurnFeedback | None]:
+    """A turn's text and feedback after a reviewer's change.
+
+    ``changes`` holds any of ``bad``, ``note`` (None clears it) and ``content`` (the
+    edited text; the original text again removes the edit). The generated text is kept
+    in ``original_content`` while the turn is edited. Returns (text, feedback), the
+    feedback None when nothing is marked any more. Raises when nothing would change."""
+    known = {"bad", "note", "content"}
+    if not known & set(changes):
+        raise ValidationError("send bad, note or content", {"allowed": sorted(known)})
+    fb = feedback or TurnFeedback(by=actor, at=now)
+    original = fb.original_content if fb.original_content is not None else content
+    update: dict[str, Any] = {}
+    text = content
+    if "bad" in changes and changes["bad"] is not None:
+        update["bad"] = bool(changes["bad"])
+    if "note" in changes:
+        note = changes["note"]
+        update["note"] = note.strip() or None if isinstance(note, str) else None
+    if "content" in changes and changes["content"] is not None:
+        new_text = changes["content"]
+        if not new_text.strip():
+            raise ValidationError("content must not be blank", {"field": "content"})
+        text = new_text
+        if new_text == original:
+            update.update({"original_content": None, "edited_at": None, "edited_by": None})
+        elif new_text != content:
+            update.update({"original_content": original, "edited_at": now, "edited_by": actor})
+    after = fb.model_copy(update=update)
+    before_view = (content, feedback.model_dump(exclude={"by", "at"}) if feedback else None)
+    after_view = (text, None if after.empty else after.model_dump(exclude={"by", "at"}))
+    if before_view == after_view:
+        raise ValidationError("nothing to change: the turn already is like that")
+    if after.empty:
+        return text, None
+    return text, after.model_copy(update={"by": actor, "at": now})

@@ -83,7 +83,7 @@ from chalicelib.export.splits import (
     stratification,
     validate_ratios,
 )
-from chalicelib.export.tokens import TokenTally
+from chalicelib.export.tokens import CompactIds, TokenTally
 from chalicelib.export.trainers import (
     BEDROCK_BASE_MODEL,
     BEDROCK_DEFAULT_HYPERPARAMETERS,
@@ -736,12 +736,6 @@ class ExportService:
         tally: TokenTally,
         now: datetime,
     ) -> dict[str, Any]:
-        per_record = tally.per_record()
-        split_of = {
-            cid: f.split if record.split else None
-            for f in run.files
-            for cid in tally.ids.get(f.split, ())
-        }
         return {
             "manifest_version": MANIFEST_VERSION,
             "product": product_info(),
@@ -758,14 +752,13 @@ class ExportService:
                 is not False,
             },
             "files": [],  # filled in by the run once every file is hashed
-            "conversation_count": len(per_record),
+            "conversation_count": tally.count,
             "skipped": run.skipped_records(),
             "tokens": tally.statistics(),
             "split": None,
-            "records": [
-                {"conversation_id": cid, "split": split_of.get(cid), "tokens": tokens}
-                for cid, tokens in per_record.items()
-            ],
+            # One entry per record, streamed into the file by write_manifest (a list of
+            # 100,000 dicts, and its JSON, would be the export's largest allocation).
+            "records": RECORDS_SLOT,
         }
 
     # ------------------------------------------------------------------ downloads
@@ -811,6 +804,32 @@ class ExportService:
 
 
 # ---------------------------------------------------------------------- one export's run
+
+
+RECORDS_SLOT = "\x00records\x00"
+
+
+def write_manifest(
+    manifest: Mapping[str, Any],
+    records: Iterable[tuple[str, str | None, int]],
+    out: SpooledFile,
+) -> None:
+    """The manifest as ``json.dumps(..., indent=1)`` would write it, with the per-record
+    list (at ``RECORDS_SLOT``) streamed from ``records`` one entry at a time."""
+    head, tail = json.dumps(manifest, indent=1, ensure_ascii=False).split(
+        json.dumps(RECORDS_SLOT), 1
+    )
+    out.write(head.encode("utf-8"))
+    opened = False
+    for cid, split, tokens in records:
+        entry = json.dumps(
+            {"conversation_id": cid, "split": split, "tokens": tokens},
+            indent=1,
+            ensure_ascii=False,
+        ).replace("\n", "\n  ")  # one level deeper than its own dumps
+        out.write((",\n  " if opened else "[\n  ").encode("utf-8") + entry.encode("utf-8"))
+        opened = True
+    out.write(("\n ]" if opened else "[]").encode("utf-8") + tail.encode("utf-8"))
 
 
 def _summary(manifest: Mapping[str, Any]) -> dict[str, Any]:
@@ -942,7 +961,7 @@ class _OutFile:
     key: str
     filename: str
     expected: int | None
-    written: list[str] = field(default_factory=list)
+    written: CompactIds = field(default_factory=CompactIds)
     sha256: str = ""
 
     def write(self, chunk: bytes) -> None:
@@ -1124,12 +1143,15 @@ class _Run:
             for s in self.skipped
         ]
 
-    def _put(self, filename: str, body: bytes, content_type: str) -> str:
+    def _put_spooled(self, filename: str, spooled: SpooledFile, content_type: str) -> str:
+        spooled.spool.flush()
+        spooled.spool.seek(0)
         key = self.prefix + filename
         self.s3.put_object(
             Bucket=self.bucket,
             Key=key,
-            Body=body,
+            Body=spooled.spool,
+            ContentLength=spooled.size,
             ContentType=content_type,
             ContentDisposition=f'attachment; filename="{filename}"',
             ServerSideEncryption="AES256",
@@ -1180,12 +1202,19 @@ class _Run:
         )
         manifest_name = self._name(None, total, "json", suffix="manifest")
         manifest["trainer_configs"] = sorted(configs)
-        manifest_body = json.dumps(manifest, indent=1, ensure_ascii=False).encode("utf-8")
-        # The manifest is stored while the bundle is built and uploaded.
+        spooled_manifest = SpooledFile(manifest_name)
+        write_manifest(
+            manifest,
+            ((cid, s if split else None, tokens) for cid, s, tokens in tally.records()),
+            spooled_manifest,
+        )
+        bundle.add_file(spooled_manifest)
+        # The manifest is stored while the rest of the bundle is built and uploaded.
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="manifest")
-        manifest_put = pool.submit(self._put, manifest_name, manifest_body, "application/json")
+        manifest_put = pool.submit(
+            self._put_spooled, manifest_name, spooled_manifest, "application/json"
+        )
         pool.shutdown(wait=False)
-        bundle.add_text(manifest_name, manifest_body)
         for name, text in configs.items():
             bundle.add_text(name, text)
         title = f"{self.label} {fmt.value} export {record.export_id} ({total} conversations)"
@@ -1200,7 +1229,10 @@ class _Run:
         try:
             sink.close()
         finally:
-            manifest_key = manifest_put.result()  # stored (and listed for cleanup) or raised
+            try:
+                manifest_key = manifest_put.result()  # stored (and listed for cleanup) or raised
+            finally:
+                spooled_manifest.close()
         bundle_bytes = zipped.size
         self._open_sinks.remove(sink)
         self.stored_keys.append(bundle_key)
@@ -1221,7 +1253,7 @@ class _Run:
                 "key": manifest_key,
                 "filename": manifest_name,
                 "count": total,
-                "bytes": len(manifest_body),
+                "bytes": spooled_manifest.size,
             }
         )
         self.file_entries.append(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -90,6 +90,31 @@ def _count_at_most(ordered: Sequence[int], limit: int) -> int:
     return lo
 
 
+class CompactIds:
+    """Ids appended into one buffer: each costs its UTF-8 length, not a str object and a
+    list slot (~90 bytes); an export of 100,000 keeps one allocation per split, not
+    100,000 small objects that pin memory for the rest of the run."""
+
+    __slots__ = ("_buffer", "_ends")
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._ends: array[int] = array("L")
+
+    def append(self, value: str) -> None:
+        self._buffer += value.encode("utf-8")
+        self._ends.append(len(self._buffer))
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def __iter__(self) -> Iterator[str]:
+        start = 0
+        for end in self._ends:
+            yield self._buffer[start:end].decode("utf-8")
+            start = end
+
+
 @dataclass(slots=True)
 class TokenTally:
     """Per-record approximate counts of one export, by split (compact arrays), plus the
@@ -97,7 +122,7 @@ class TokenTally:
 
     counter: TokenCounter | None = None
     sample_size: int = SAMPLE_SIZE
-    ids: dict[str, list[str]] = field(default_factory=dict)
+    ids: dict[str, CompactIds] = field(default_factory=dict)
     values: dict[str, array[int]] = field(default_factory=dict)
     _sample: list[tuple[int, Future[int]]] = field(default_factory=list)
     _pool: ThreadPoolExecutor | None = None
@@ -120,7 +145,7 @@ class TokenTally:
         return approx
 
     def add_count(self, split: str, conversation_id: str, approx: int) -> None:
-        self.ids.setdefault(split, []).append(conversation_id)
+        self.ids.setdefault(split, CompactIds()).append(conversation_id)
         self.values.setdefault(split, array("l")).append(approx)
 
     def _submit(self, approx: int, system: str | None, turns: Sequence[TurnLike]) -> None:
@@ -133,12 +158,19 @@ class TokenTally:
 
     def per_record(self) -> dict[str, int]:
         """conversation_id -> tokens (calibrated when a sample was counted)."""
+        return {cid: tokens for cid, _, tokens in self.records()}
+
+    def records(self) -> Iterator[tuple[str, str, int]]:
+        """(conversation_id, split, tokens) per record in the order written, without a
+        mapping of them all (a manifest of 100,000 records streams from here)."""
         ratio = self._ratio
-        out: dict[str, int] = {}
         for split, ids in self.ids.items():
             for cid, v in zip(ids, self.values[split], strict=True):
-                out[cid] = v if ratio is None else max(round(v * ratio), 1)
-        return out
+                yield cid, split, (v if ratio is None else max(round(v * ratio), 1))
+
+    @property
+    def count(self) -> int:
+        return sum(len(v) for v in self.values.values())
 
     def finish(self) -> None:
         """Collect the exact sample (bounded wait) and decide the tokenizer description."""

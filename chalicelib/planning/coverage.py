@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.models import (
     DIMENSIONS,
     TAXONOMY_FIELD,
@@ -329,3 +330,45 @@ def plan_gap_fill(
 
     opening = [c.spec for c in choices if c.new_pairs]
     return opening + [c.spec for c in choices if not c.new_pairs]
+
+
+def plan_for_gap(
+    taxonomy: Taxonomy,
+    chunks: Sequence[Chunk],
+    conversations: Sequence[ConversationLike],
+    gap: Mapping[str, str],
+    count: int,
+    seed: int = DEFAULT_SEED,
+) -> list[ConversationSpec]:
+    """``count`` specs that fill one gap: a tier's shortfall (``{"tier": ...}``) or a
+    dimension value or pair (``{"persona": ..., "topic": ...}``; template tier unless a
+    tier is given). The gap's values are kept; the other dimensions are balanced against
+    what is planned already, as a plan does. A value outside the taxonomy is a 400."""
+    assigner = PairAssigner(taxonomy, chunks, random.Random(seed))
+    for conversation in _counted(conversations):
+        assigner.observe(conversation)
+    pinned: dict[str, str] = {}
+    for dim in DIMENSIONS:
+        if dim not in gap:
+            continue
+        value = assigner.known(dim, gap[dim])
+        if value is None:
+            raise ValidationError(
+                f"'{gap[dim]}' is not a {dim} of this dataset's taxonomy",
+                {"field": f"gap.{dim}", "allowed": assigner.names[dim]},
+            )
+        pinned[dim] = value
+    tier = Tier(gap.get("tier") or Tier.TEMPLATE.value)
+    if not pinned and "tier" not in gap:
+        raise ValidationError(
+            "a gap names a tier or dimension values",
+            {"field": "gap", "allowed": ["tier", *DIMENSIONS]},
+        )
+    specs = []
+    for _ in range(count):
+        # A document excerpt would bring its own dimensions: only a free slot keeps them all.
+        if tier is Tier.SCENARIO and not pinned:
+            specs.append(assigner.assign_slot(tier).spec)
+        else:
+            specs.append(assigner.assign(tier, pinned=pinned).spec)
+    return specs

@@ -16,7 +16,7 @@ import heapq
 import random
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -304,10 +304,16 @@ class PairAssigner:
     def _pick(self, dim: str, keyfn: Any) -> str:
         return min(self.names[dim], key=keyfn)
 
-    def assign(self, tier: Tier, chunk: Chunk | None = None) -> SlotChoice:
+    def assign(
+        self, tier: Tier, chunk: Chunk | None = None, pinned: Mapping[str, str] | None = None
+    ) -> SlotChoice:
+        """One slot of ``tier``: the chunk's dimensions (if any) and the ``pinned`` values
+        are kept, the others chosen to balance coverage."""
         fixed: dict[str, str | None] = {d: None for d in DIMENSIONS}
         if chunk is not None:
             fixed = {d: self.known(d, getattr(chunk, d)) for d in DIMENSIONS}
+        for dim, value in (pinned or {}).items():
+            fixed[dim] = value
         p = self._pick_persona(tier, fixed)
         e = fixed["emotion"] or self._pick(
             "emotion",

@@ -10,10 +10,13 @@ from typing import Any
 from chalicelib.audit.log import AuditLog, snapshot
 from chalicelib.domain.dataset_rules import ARCHIVED_MESSAGE, require_writable
 from chalicelib.domain.errors import (
+    BulkLimitExceededError,
     ConfirmationRequiredError,
     ConflictError,
     DatasetArchivedError,
     DomainError,
+    MatchesChangedError,
+    NoteRequiredError,
     NotFoundError,
     StaleVersionError,
     ValidationError,
@@ -21,20 +24,37 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.models import (
     FLAG_THRESHOLD,
     TRASH_RETENTION_DAYS,
+    AuditRecord,
     Conversation,
     ConversationStatus,
     ConversationVersion,
     Dataset,
+    Turn,
+    TurnFeedback,
+    turns_with_feedback,
     utcnow,
 )
 from chalicelib.domain.review_rules import (
     APPROVAL_FIELDS,
+    UNDO_KINDS,
+    apply_turn_feedback,
+    bulk_outcome,
     changed_content_fields,
     check_review_target,
+    reject_note_missing,
     returns_to_review,
     status_after_edit,
+    undo_refusal,
+    undo_restore,
 )
-from chalicelib.readmodel.listing import ConversationIndex
+from chalicelib.readmodel.listing import ConversationIndex, ListQuery
+from chalicelib.review.undo import (
+    DECISION_ACTION,
+    decode_token,
+    new_decision,
+    token_fields,
+    with_items,
+)
 from chalicelib.store.repositories import (
     DynamoAuditRepository,
     DynamoConversationRepository,
@@ -42,9 +62,16 @@ from chalicelib.store.repositories import (
     DynamoGenerationLogRepository,
     ReviewFailure,
     ReviewWrite,
+    TurnsItem,
 )
 
 EDITABLE_METADATA = ("persona", "emotion", "topic", "intent", "tone", "tier", "title")
+STATUS_ACTIONS = {
+    ConversationStatus.APPROVED: "approve",
+    ConversationStatus.REJECTED: "reject",
+    ConversationStatus.GENERATED: "unreview",
+}
+FILTER_ACTIONS = ("approve", "reject", "delete")  # what "select all matching" may do
 
 
 @dataclass
@@ -70,7 +97,7 @@ def restored(c: Conversation) -> Conversation:
 
 
 def version_summary(v: ConversationVersion) -> dict[str, Any]:
-    data = v.model_dump(mode="json", exclude={"turns", "quality"})
+    data = v.model_dump(mode="json", exclude={"turns", "quality", "feedback"})
     data["flagged"] = v.quality_score is not None and v.quality_score < FLAG_THRESHOLD
     return data
 
@@ -79,7 +106,7 @@ def version_out(v: ConversationVersion, current: bool) -> dict[str, Any]:
     data = version_summary(v) | {"current": current}
     if current:
         data["superseded_at"] = None
-    data["turns"] = [t.model_dump(mode="json") for t in v.turns]
+    data["turns"] = turns_with_feedback(v.turns, v.feedback)
     return data
 
 
@@ -103,6 +130,13 @@ def delete_confirmation(ids: Sequence[str], found: dict[str, Conversation]) -> D
             "restorable_days": TRASH_RETENTION_DAYS,
         },
     )
+
+
+def _turn(item: TurnsItem | None, turn_number: int) -> Turn:
+    turn = next((t for t in item.turns if t.turn_number == turn_number), None) if item else None
+    if turn is None:
+        raise NotFoundError("turn", str(turn_number))
+    return turn
 
 
 def public_state(c: Conversation) -> dict[str, Any]:
@@ -166,6 +200,7 @@ class ReviewService:
         return {
             "conversation": cwt.conversation,
             "turns": cwt.turns,
+            "feedback": cwt.feedback,
             "generation_logs": [
                 {
                     "log_id": entry.log_id,
@@ -215,21 +250,53 @@ class ReviewService:
         c = cwt.conversation
         if c.generated_at is None and not cwt.turns:
             return None
-        return version_out(ConversationVersion.of(max(c.generation_number, 1), c, cwt.turns), True)
+        held = ConversationVersion.of(max(c.generation_number, 1), c, cwt.turns, cwt.feedback)
+        return version_out(held, True)
+
+    def _turn_edits(self, tenant_id: str, conversation_id: str) -> dict[int, list[dict[str, Any]]]:
+        """Reviewers' edits of turn text (and their undos) per generation number, oldest
+        first, from the audit trail (who, when, before/after)."""
+        out: dict[int, list[dict[str, Any]]] = {}
+        trail = self.audit_repo.query(
+            tenant_id, entity_id=conversation_id, newest_first=False, limit=10_000
+        )
+        for record in trail:
+            if not record.details.get("edited") or "turn_number" not in record.details:
+                continue
+            before, after = record.before or {}, record.after or {}
+            out.setdefault(int(record.details.get("generation_number") or 1), []).append(
+                {
+                    "turn_number": record.details["turn_number"],
+                    "before": before.get("content"),
+                    "after": after.get("content"),
+                    "by": record.actor,
+                    "at": record.at.isoformat(),
+                    "action": record.action,
+                    "conversation_version": after.get("version"),
+                }
+            )
+        return out
 
     def versions(self, tenant_id: str, conversation_id: str) -> dict[str, Any]:
-        """Every generation, newest (the current one) first; turns of each included."""
+        """Every generation, newest (the current one) first; turns of each included, and
+        the reviewers' edits of its turns."""
         current = self._current_version(tenant_id, conversation_id)
         items = [current] if current else []
         earlier = self.conversations.versions(tenant_id, conversation_id, with_turns=True)
         items += [version_out(v, False) for v in reversed(earlier)]
+        edits = self._turn_edits(tenant_id, conversation_id)
+        for item in items:
+            item["edits"] = edits.get(item["number"], [])
         return {"conversation_id": conversation_id, "items": items, "total": len(items)}
 
     def version(self, tenant_id: str, conversation_id: str, number: int) -> dict[str, Any]:
         current = self._current_version(tenant_id, conversation_id)  # 404 when gone
-        if current is not None and current["number"] == number:
-            return current
-        return version_out(self.conversations.version(tenant_id, conversation_id, number), False)
+        if current is None or current["number"] != number:
+            current = version_out(
+                self.conversations.version(tenant_id, conversation_id, number), False
+            )
+        current["edits"] = self._turn_edits(tenant_id, conversation_id).get(number, [])
+        return current
 
     # ------------------------------------------------------------------ single edits
     def _apply_changes(
@@ -295,7 +362,8 @@ class ReviewService:
 
     def update(
         self, tenant_id: str, actor: str, conversation_id: str, changes: dict[str, Any]
-    ) -> Conversation:
+    ) -> tuple[Conversation, dict[str, Any]]:
+        """A PATCH; returns the saved state and its decision's undo fields."""
         expected = changes.get("version")
         if expected is None:
             raise ValidationError("version is required (optimistic locking)", {"field": "version"})
@@ -304,8 +372,22 @@ class ReviewService:
             raise self._failure_error(conversation_id, ReviewFailure("stale", current), expected)
         dataset = self.datasets.get(tenant_id, current.dataset_id)
         require_writable(dataset)
+        requested = ConversationStatus(changes["status"]) if changes.get("status") else None
+        if reject_note_missing(
+            dataset.require_reject_note,
+            requested,
+            changes.get("reviewer_notes"),
+            current.reviewer_notes,
+        ):
+            raise NoteRequiredError(
+                "this dataset requires a note when rejecting: say what is wrong in reviewer_notes",
+                {"field": "reviewer_notes", "dataset_id": dataset.dataset_id},
+            )
         changed = self._apply_changes(current, actor, changes, dataset)
         saved = self._next(changed, current)
+        decision = new_decision(
+            tenant_id, actor, STATUS_ACTIONS[requested] if requested else "edit", "review"
+        )
         action = (
             {
                 ConversationStatus.APPROVED: "conversation.approve",
@@ -329,12 +411,13 @@ class ReviewService:
             after=snapshot(saved),
             reviewer_notes=changes.get("reviewer_notes"),
             **extra,
+            **self._undo_details(decision, "review", current, saved),
         )
         failures = self.conversations.write_reviews([ReviewWrite(current, saved, audit)])
         if conversation_id in failures:
             raise self._failure_error(conversation_id, failures[conversation_id], expected)
         self._changed(tenant_id, current.dataset_id, [(conversation_id, saved)])
-        return saved
+        return saved, self._commit_decision(decision, [(conversation_id, audit)])
 
     def delete(self, tenant_id: str, actor: str, conversation_id: str) -> None:
         for _ in range(3):  # no client version: retry when it changed between read and write
@@ -363,8 +446,11 @@ class ReviewService:
         raise ConflictError("the conversation keeps changing; try again")
 
     # ------------------------------------------------------------------ trash
-    def restore(self, tenant_id: str, actor: str, conversation_id: str) -> Conversation:
-        result = self.bulk_review(tenant_id, actor, "restore", [conversation_id], None)
+    def restore(
+        self, tenant_id: str, actor: str, conversation_id: str
+    ) -> tuple[Conversation, dict[str, Any]]:
+        """Restore from the trash; the restored state and the decision's undo fields."""
+        result = self.bulk(tenant_id, actor, "restore", ids=[conversation_id])
         if result["failed"]:
             error = result["failed"][0]["error"]
             if error["code"] == "not_found":
@@ -372,7 +458,10 @@ class ReviewService:
             if error["code"] == "dataset_archived":
                 raise DatasetArchivedError(error["message"])
             raise ConflictError(error["message"], {"code": error["code"]})
-        return self.conversations.get(tenant_id, conversation_id)
+        return self.conversations.get(tenant_id, conversation_id), {
+            "decision_id": result["decision_id"],
+            "undo_token": result["undo_token"],
+        }
 
     def trash(self, tenant_id: str, dataset_ids: Sequence[str]) -> list[dict[str, Any]]:
         """Trashed conversations of the datasets, newest first, with their purge time."""
@@ -391,39 +480,501 @@ class ReviewService:
             for c, purge in rows
         ]
 
+    # ------------------------------------------------------------------ decisions
+    @staticmethod
+    def _undo_details(
+        decision: AuditRecord, kind: str, before: Conversation, after: Conversation | None
+    ) -> dict[str, Any]:
+        """What a conversation's audit record carries so its decision can be undone: the
+        version the write leaves and the fields the undo writes back."""
+        if after is None:  # to the trash: the write adds one to the stored version
+            undo: dict[str, Any] = {"kind": kind, "version": before.version + 1}
+        else:
+            restore = undo_restore(before.model_dump(mode="json"), after.model_dump(mode="json"))
+            undo = {"kind": kind, "version": after.version, "restore": restore}
+        return {"decision_id": decision.audit_id, "undo": undo}
+
+    def _commit_decision(
+        self, decision: AuditRecord, applied: list[tuple[str, AuditRecord]]
+    ) -> dict[str, Any]:
+        """Write the decision once its items applied; its undo fields for the response."""
+        if not applied:
+            return token_fields(None)
+        record = with_items(decision, applied)
+        self.audit_repo.append(record)
+        return token_fields(record)
+
+    def _datasets_of(self, tenant_id: str, dataset_ids: set[str]) -> dict[str, Dataset | None]:
+        """The datasets by id; None for one that is gone or being deleted."""
+        out: dict[str, Dataset | None] = {}
+        for dataset_id in dataset_ids:
+            try:
+                out[dataset_id] = self.datasets.get(tenant_id, dataset_id)
+            except NotFoundError:
+                out[dataset_id] = None
+        return out
+
+    @staticmethod
+    def _restored_fields(current: Conversation, restore: dict[str, Any]) -> Conversation:
+        """``current`` with the fields an undo writes back (JSON values, parsed again)."""
+        return Conversation.model_validate(current.model_dump() | restore)
+
+    # ------------------------------------------------------------------ undo
+    def undo(self, tenant_id: str, actor: str, token: str, partial: bool = False) -> dict[str, Any]:
+        """Revert one decision, all of it, if nothing changed since (else a 409 that
+        writes nothing; ``partial`` reverts the unchanged ones). The undo is a decision
+        too: its token redoes what was undone."""
+        key = decode_token(token)
+        decision = self.audit_repo.get(tenant_id, key)
+        missing = NotFoundError("decision", key.rsplit("#", 1)[-1])
+        if decision is None or decision.action != DECISION_ACTION:
+            raise missing
+        items = decision.details.get("items") or []
+        records = self.audit_repo.get_many(tenant_id, [i["audit"] for i in items])
+        plans: dict[str, dict[str, Any]] = {}
+        for item in items:
+            record = records.get(item["audit"])
+            if record is not None and isinstance(record.details.get("undo"), dict):
+                plans[item["id"]] = record.details["undo"]
+        kind = str(decision.details.get("kind"))
+        if kind not in UNDO_KINDS:
+            raise missing
+        ids = list(plans)
+        read = self.conversations.trashed if kind == "trash" else self.conversations.get_many
+        current = read(tenant_id, ids, consistent=True)
+        refused: dict[str, str] = {}
+        for cid in ids:
+            c = current.get(cid)
+            reason = undo_refusal(c.version if c else None, int(plans[cid]["version"]))
+            if reason:
+                refused[cid] = reason
+        if refused and not partial:
+            raise StaleVersionError(
+                f"{len(refused)} of {len(ids)} conversation(s) changed since that decision "
+                "(or it was undone already): nothing was undone; send partial: true to undo "
+                "the others",
+                {
+                    "changed": [
+                        {
+                            "id": cid,
+                            "reason": reason,
+                            "version": current[cid].version if cid in current else None,
+                            "expected_version": plans[cid]["version"],
+                        }
+                        for cid, reason in refused.items()
+                    ],
+                    "unchanged": [cid for cid in ids if cid not in refused],
+                },
+            )
+        errors: dict[str, dict[str, Any]] = {
+            cid: {
+                "code": "stale_version" if reason == "changed" else "not_found",
+                "message": "changed since that decision"
+                if reason == "changed"
+                else "conversation not found where that decision left it",
+            }
+            for cid, reason in refused.items()
+        }
+        datasets = self._datasets_of(tenant_id, {c.dataset_id for c in current.values()})
+        redo = new_decision(tenant_id, actor, "undo", UNDO_KINDS[kind])
+        undoes = str(decision.details.get("action"))
+        details = {"undoes": undoes, "undone_decision_id": decision.audit_id}
+        applied: dict[str, AuditRecord] = {}
+        writes: list[ReviewWrite] = []
+        for cid in ids:
+            if cid in refused:
+                continue
+            c, plan = current[cid], plans[cid]
+            dataset = datasets.get(c.dataset_id)
+            if dataset is None or dataset.archived:
+                errors[cid] = {"code": "dataset_archived", "message": ARCHIVED_MESSAGE}
+                continue
+            if kind == "turn":
+                try:
+                    _, audit = self._undo_turn(c, plan, actor, redo, details)
+                except DomainError as e:
+                    errors[cid] = {"code": e.code, "message": e.message}
+                    continue
+                applied[cid] = audit
+                continue
+            after: Conversation | None
+            if kind == "trash":  # the decision moved it to the trash: restore it
+                after = restored(c)
+                inverse = "restore"
+            elif kind == "restore":  # it restored it: back to the trash
+                after = None
+                inverse = "trash"
+            else:
+                after = self._next(self._restored_fields(c, plan.get("restore") or {}), c)
+                inverse = "review"
+            audit = self.audit.build(
+                tenant_id,
+                actor,
+                "conversation.undo",
+                "conversation",
+                cid,
+                before=snapshot(c),
+                after=snapshot(after),
+                **details,
+                **self._undo_details(redo, inverse, c, after),
+            )
+            writes.append(ReviewWrite(c, after, audit, restore=kind == "trash"))
+        failures = self.conversations.write_reviews(writes) if writes else {}
+        by_dataset: dict[str, list[tuple[str, Conversation | None]]] = {}
+        for w in writes:
+            if w.conversation_id in failures:
+                error = self._failure_error(w.conversation_id, failures[w.conversation_id], 0)
+                errors[w.conversation_id] = {"code": error.code, "message": error.message}
+                continue
+            applied[w.conversation_id] = w.audit
+            by_dataset.setdefault(w.before.dataset_id, []).append((w.conversation_id, w.after))
+        for dataset_id, written in by_dataset.items():
+            self._changed(tenant_id, dataset_id, written, write_through=kind != "trash")
+        done = [(cid, applied[cid]) for cid in ids if cid in applied]
+        return {
+            "action": "undo",
+            "undoes": undoes,
+            "undone_decision_id": decision.audit_id,
+            "succeeded": [cid for cid, _ in done],
+            "failed": [{"id": cid, "error": errors[cid]} for cid in ids if cid in errors],
+            **self._commit_decision(redo, done),
+        }
+
+    # ------------------------------------------------------------------ turn feedback
+    def turn_feedback(
+        self,
+        tenant_id: str,
+        actor: str,
+        conversation_id: str,
+        turn_number: int,
+        changes: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Mark one turn (bad, note) or edit its text; the conversation's version goes up
+        and the audit keeps before/after. Returns the conversation, the turn and its
+        feedback, and the decision's undo fields."""
+        expected = changes["expected_version"]
+        current = self.conversations.get(tenant_id, conversation_id)
+        if current.status == ConversationStatus.GENERATING:
+            raise ConflictError("the conversation is being generated; wait for it to finish")
+        if current.version != expected:
+            raise self._failure_error(conversation_id, ReviewFailure("stale", current), expected)
+        self._require_writable(tenant_id, current.dataset_id)
+        item = self.conversations.get_turns_item(tenant_id, conversation_id)
+        turn = _turn(item, turn_number)
+        assert item is not None  # a turn was found in it
+        text, feedback = apply_turn_feedback(
+            turn.content, item.feedback.get(turn_number), changes, actor, utcnow()
+        )
+        decision = new_decision(tenant_id, actor, "turn_feedback", "turn")
+        saved, audit = self._write_turn(
+            current, item, turn, text, feedback, actor, decision, "conversation.turn_feedback"
+        )
+        return {
+            "conversation": saved,
+            "turn": turn.model_copy(update={"content": text}),
+            "feedback": feedback,
+            **self._commit_decision(decision, [(conversation_id, audit)]),
+        }
+
+    def _undo_turn(
+        self,
+        current: Conversation,
+        plan: dict[str, Any],
+        actor: str,
+        decision: AuditRecord,
+        details: dict[str, Any],
+    ) -> tuple[Conversation, AuditRecord]:
+        item = self.conversations.get_turns_item(current.tenant_id, current.conversation_id)
+        number = int(plan["turn_number"])
+        turn = _turn(item, number)
+        assert item is not None
+        text = plan["content"] if plan.get("content") is not None else turn.content
+        raw = plan.get("feedback")
+        feedback = TurnFeedback.model_validate(raw) if raw else None
+        return self._write_turn(
+            current,
+            item,
+            turn,
+            text,
+            feedback,
+            actor,
+            decision,
+            "conversation.undo",
+            restore=plan.get("restore") or {},
+            **details,
+        )
+
+    def _write_turn(
+        self,
+        current: Conversation,
+        item: TurnsItem,
+        turn: Turn,
+        text: str,
+        feedback: TurnFeedback | None,
+        actor: str,
+        decision: AuditRecord,
+        action: str,
+        restore: dict[str, Any] | None = None,
+        **details: Any,
+    ) -> tuple[Conversation, AuditRecord]:
+        number = turn.turn_number
+        edited = text != turn.content
+        turns = [t.model_copy(update={"content": text}) if t is turn else t for t in item.turns]
+        marks = {n: f for n, f in item.feedback.items() if n != number}
+        if feedback is not None:
+            marks[number] = feedback
+        if restore is not None:  # an undo: what the feedback changed comes back
+            after = self._restored_fields(current, restore)
+        elif edited and returns_to_review(current.status, ["turns"]):
+            # What was reviewed is not what it now says.
+            after = current.model_copy(
+                update={
+                    "status": status_after_edit(current.status, ["turns"]),
+                    **dict.fromkeys(APPROVAL_FIELDS),
+                }
+            )
+        else:
+            after = current
+        saved = self._next(after, current)
+        previous = item.feedback.get(number)
+
+        def view(content: str, fb: TurnFeedback | None, c: Conversation) -> dict[str, Any]:
+            out: dict[str, Any] = {
+                "turn_number": number,
+                "bad": bool(fb and fb.bad),
+                "note": fb.note if fb else None,
+                "edited": bool(fb and fb.edited),
+                "status": c.status.value,
+                "version": c.version,
+            }
+            if edited:
+                out["content"] = content
+            return out
+
+        undo: dict[str, Any] = {
+            "kind": "turn",
+            "version": saved.version,
+            "turn_number": number,
+            "content": turn.content if edited else None,
+            "feedback": previous.model_dump(mode="json") if previous else None,
+            "restore": undo_restore(current.model_dump(mode="json"), saved.model_dump(mode="json")),
+        }
+        audit = self.audit.build(
+            current.tenant_id,
+            actor,
+            action,
+            "conversation",
+            current.conversation_id,
+            before=view(turn.content, previous, current),
+            after=view(text, feedback, saved),
+            turn_number=number,
+            edited=edited,
+            generation_number=max(current.generation_number, 1),
+            returned_to_review=saved.status != current.status and restore is None,
+            decision_id=decision.audit_id,
+            undo=undo,
+            **details,
+        )
+        failure = self.conversations.write_turn_feedback(current, saved, item, turns, marks, audit)
+        if failure is not None:
+            raise self._failure_error(current.conversation_id, failure, current.version)
+        # The turn text changed: the next list reads the row (with its text) as a delta.
+        self._changed(
+            current.tenant_id, current.dataset_id, [(current.conversation_id, saved)], False
+        )
+        return saved, audit
+
     # ------------------------------------------------------------------ bulk
-    def bulk_review(
+    def _targets(
+        self, tenant_id: str, action: str, ids: Sequence[str]
+    ) -> tuple[dict[str, Conversation], dict[str, Conversation]]:
+        """(every id's current state, the ones of it taken from this container's index)."""
+        if action == "restore":
+            return self.conversations.trashed(tenant_id, ids), {}
+        cached = self.index.known(tenant_id, ids) if self.index is not None else {}
+        missing = [cid for cid in ids if cid not in cached]
+        found = {
+            **cached,
+            **(self.conversations.get_many(tenant_id, missing) if missing else {}),
+        }
+        return found, cached
+
+    def _matching_ids(self, tenant_id: str, query: ListQuery, limit: int) -> tuple[list[str], int]:
+        """The list's own filter (one matcher): the first ``limit`` ids in list order, and
+        how many match."""
+        if self.index is None:
+            raise ValidationError("filtering needs the list index")
+        scope = (
+            [query.dataset_id]
+            if query.dataset_id
+            else [d.dataset_id for d in self.datasets.list_all(tenant_id)]
+        )
+        rows = self.index.ordered(tenant_id, scope, query)
+        return [c.conversation_id for c in rows[:limit]], len(rows)
+
+    @staticmethod
+    def _preview(
+        action: str,
+        ids: Sequence[str],
+        found: dict[str, Conversation],
+        datasets: dict[str, Dataset | None],
+        reviewer_notes: str | None,
+        matched: int,
+        limit: int,
+    ) -> dict[str, Any]:
+        """What the action would do, counted per current status and outcome."""
+        by_status: dict[str, int] = {}
+        fail: dict[str, int] = {}
+        counts = {"change": 0, "already": 0}
+        acting: list[str] = []
+        need_note: list[Conversation] = []
+        for cid in ids:
+            c = found.get(cid)
+            if c is None:
+                fail["not_found"] = fail.get("not_found", 0) + 1
+                continue
+            by_status[c.status.value] = by_status.get(c.status.value, 0) + 1
+            dataset = datasets.get(c.dataset_id)
+            outcome = (
+                "dataset_archived"
+                if dataset is None or dataset.archived
+                else bulk_outcome(action, c.status)
+            )
+            if outcome not in counts:
+                fail[outcome] = fail.get(outcome, 0) + 1
+                continue
+            counts[outcome] += 1
+            acting.append(cid)
+            assert dataset is not None
+            if action == "reject" and reject_note_missing(
+                dataset.require_reject_note,
+                ConversationStatus.REJECTED,
+                reviewer_notes,
+                c.reviewer_notes,
+            ):
+                need_note.append(c)
+        return {
+            "action": action,
+            "preview": True,
+            "matched": matched,
+            "limit": limit,
+            "over_limit": matched > limit,
+            "by_status": by_status,
+            "will_change": counts["change"],
+            "already": counts["already"],
+            "will_fail": sum(fail.values()),
+            "fail_reasons": fail,
+            "note_required": bool(need_note),
+            "note_required_count": len(need_note),
+            "note_required_datasets": sorted({c.dataset_id for c in need_note}),
+            "ids": acting,
+        }
+
+    def bulk(
         self,
         tenant_id: str,
         actor: str,
         action: str,
-        ids: Sequence[str],
-        reviewer_notes: str | None,
-        confirm: bool = True,
+        *,
+        ids: Sequence[str] | None = None,
+        query: ListQuery | None = None,
+        reviewer_notes: str | None = None,
+        confirm: bool = False,
+        preview: bool = False,
+        expected_count: int | None = None,
+        up_to_limit: bool = False,
+        limit: int = 500,
     ) -> dict[str, Any]:
-        """approve | reject | delete | restore for many ids. Each id is all-or-nothing (its
-        change and its audit record commit together); one id failing never blocks the
-        others. A delete (to the trash) without ``confirm`` changes nothing: it is a 400
-        that lists what it would delete.
+        """approve | reject | delete | restore for ``ids``, or for what the list's
+        ``query`` matches ("select all matching", at most ``limit``). ``preview`` counts
+        what it would do and writes nothing. Acting on a filter needs ``confirm``; over
+        the limit it is refused unless ``up_to_limit`` (then the first ``limit`` in list
+        order). Each id is all-or-nothing; one id failing never blocks the others; the
+        whole call is one decision (one undo)."""
+        matched: int | None = None
+        if query is not None:
+            if action not in FILTER_ACTIONS:
+                raise ValidationError(
+                    f"a filter can select conversations to {', '.join(FILTER_ACTIONS)}, "
+                    f"not to {action}; send ids",
+                    {"field": "filter", "allowed": list(FILTER_ACTIONS)},
+                )
+            ids, matched = self._matching_ids(tenant_id, query, limit)
+        unique = list(dict.fromkeys(ids or []))
+        found, cached = self._targets(tenant_id, action, unique)
+        datasets = self._datasets_of(tenant_id, {c.dataset_id for c in found.values()})
+        summary = self._preview(
+            action,
+            unique,
+            found,
+            datasets,
+            reviewer_notes,
+            len(unique) if matched is None else matched,
+            limit,
+        )
+        if preview:
+            return summary
+        if matched is not None:
+            if expected_count is not None and expected_count != matched:
+                raise MatchesChangedError(
+                    f"the filter matches {matched} conversation(s) now, not {expected_count}; "
+                    "check the new counts and confirm again",
+                    summary,
+                )
+            if matched > limit and not up_to_limit:
+                raise BulkLimitExceededError(
+                    f"the filter matches {matched} conversations and one call acts on at most "
+                    f"{limit}: narrow the filter, or send up_to_limit: true to act on the "
+                    f"first {limit} in list order",
+                    {"matched": matched, "limit": limit},
+                )
+            if not confirm:
+                raise ConfirmationRequiredError(
+                    f"this would {action} {summary['will_change'] + summary['already']} of "
+                    f"{matched} matching conversation(s); send confirm: true to do it",
+                    summary,
+                )
+        elif action == "delete" and not confirm:
+            raise delete_confirmation(unique, found)
+        if summary["note_required"]:
+            raise NoteRequiredError(
+                f"{summary['note_required_count']} of these conversation(s) are in a dataset "
+                "that requires a note when rejecting: send reviewer_notes",
+                {
+                    "field": "reviewer_notes",
+                    "dataset_ids": summary["note_required_datasets"],
+                    "count": summary["note_required_count"],
+                },
+            )
+        result = self._bulk_apply(
+            tenant_id, actor, action, unique, found, cached, datasets, reviewer_notes
+        )
+        if matched is not None:
+            result |= {
+                "matched": matched,
+                "acted_on": len(unique),
+                "remaining": max(0, matched - len(unique)),
+            }
+        return result
 
-        The current state comes from this container's list index when it holds the id
+    def _bulk_apply(
+        self,
+        tenant_id: str,
+        actor: str,
+        action: str,
+        unique: list[str],
+        found: dict[str, Conversation],
+        cached: dict[str, Conversation],
+        datasets: dict[str, Dataset | None],
+        reviewer_notes: str | None,
+    ) -> dict[str, Any]:
+        """The current state comes from this container's list index when it holds the id
         (what the reviewer was shown; no read), else from the table. Writes are
         conditional on that state's version, so a stale copy can never be written over:
         such an id is retried once on the state its failed write read back."""
-        unique = list(dict.fromkeys(ids))
-        if action == "restore":
-            cached: dict[str, Conversation] = {}
-            found = self.conversations.trashed(tenant_id, unique)
-        else:
-            cached = self.index.known(tenant_id, unique) if self.index is not None else {}
-            missing = [cid for cid in unique if cid not in cached]
-            found = {
-                **cached,
-                **(self.conversations.get_many(tenant_id, missing) if missing else {}),
-            }
-        if action == "delete" and not confirm:
-            raise delete_confirmation(unique, found)
-        archived = self._archived_datasets(tenant_id, {c.dataset_id for c in found.values()})
+        archived = {d for d, ds in datasets.items() if ds is None or ds.archived}
+        kind = {"delete": "trash", "restore": "restore"}.get(action, "review")
+        decision = new_decision(tenant_id, actor, action, kind)
         errors: dict[str, dict[str, Any]] = {}
         applied: dict[str, ReviewWrite] = {}
         attempt = [cid for cid in unique if cid in found and found[cid].dataset_id not in archived]
@@ -434,7 +985,9 @@ class ReviewService:
             elif found[cid].dataset_id in archived:
                 errors[cid] = {"code": "dataset_archived", "message": ARCHIVED_MESSAGE}
         while attempt:
-            writes = self._bulk_writes(tenant_id, actor, action, attempt, found, reviewer_notes)
+            writes = self._bulk_writes(
+                tenant_id, actor, action, attempt, found, reviewer_notes, decision
+            )
             for cid, error in writes.errors.items():
                 errors[cid] = {"code": error.code, "message": error.message}
             failures = self.conversations.write_reviews(writes.writes) if writes.writes else {}
@@ -456,10 +1009,12 @@ class ReviewService:
             by_dataset.setdefault(w.before.dataset_id, []).append((w.conversation_id, w.after))
         for dataset_id, written in by_dataset.items():
             self._changed(tenant_id, dataset_id, written, write_through=action != "restore")
+        done = [(cid, applied[cid].audit) for cid in unique if cid in applied]
         return {
             "action": action,
-            "succeeded": [cid for cid in unique if cid in applied],
+            "succeeded": [cid for cid, _ in done],
             "failed": [{"id": cid, "error": errors[cid]} for cid in unique if cid in errors],
+            **self._commit_decision(decision, done),
         }
 
     def _bulk_writes(
@@ -470,6 +1025,7 @@ class ReviewService:
         ids: Sequence[str],
         found: dict[str, Conversation],
         reviewer_notes: str | None,
+        decision: AuditRecord,
     ) -> BulkWrites:
         out = BulkWrites()
         status = {"approve": "approved", "reject": "rejected"}.get(action)
@@ -488,6 +1044,7 @@ class ReviewService:
                     after=snapshot(after),
                     bulk=True,
                     trashed_at=current.trashed_at.isoformat() if current.trashed_at else None,
+                    **self._undo_details(decision, "restore", current, after),
                 )
                 out.writes.append(ReviewWrite(current, after, audit, restore=True))
                 continue
@@ -517,6 +1074,9 @@ class ReviewService:
                 bulk=True,
                 reviewer_notes=reviewer_notes,
                 **(trash_details() if action == "delete" else {}),
+                **self._undo_details(
+                    decision, "trash" if action == "delete" else "review", current, after
+                ),
             )
             out.writes.append(ReviewWrite(current, after, audit))
         return out

@@ -66,6 +66,7 @@ class DatasetRecord(BaseRecord):
     taxonomy = JSONAttribute(null=True)
     quality_rules = JSONAttribute(null=True)
     judge_mode = UnicodeAttribute(null=True)
+    require_reject_note = BooleanAttribute(null=True)
     chunk_count = NumberAttribute(default=0)
     spent_usd = NumberAttribute(default=0)
     plan_seed = NumberAttribute(default=7)
@@ -199,6 +200,10 @@ class TurnsRecord(BaseRecord):
     tenant_id = UnicodeAttribute(hash_key=True)
     conversation_id = UnicodeAttribute(range_key=True)
     turns = JSONAttribute()  # [{"turn_number", "role", "content"}]
+    # Reviewers' marks per turn number ({"3": {"bad", "note", "original_content", ...}});
+    # an edited turn's text is in ``turns``, so every reader of the turns gets the edit.
+    # A regeneration writes a new item without it: the marks were about the old text.
+    feedback = JSONAttribute(null=True)
     created_at = UTCDateTimeAttribute()
     purge_at = TTLAttribute(null=True)  # set while its conversation is in the trash
 

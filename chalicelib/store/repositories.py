@@ -46,6 +46,7 @@ from chalicelib.domain.models import (
     PromptTemplate,
     TemplateVersion,
     Turn,
+    TurnFeedback,
     template_name_key,
     utcnow,
 )
@@ -193,6 +194,7 @@ class DynamoDatasetRepository:
                 "plan_seed",
                 "quality_rules",
                 "judge_mode",
+                "require_reject_note",
                 "updated_at",
                 "version",
             )
@@ -336,6 +338,19 @@ class ReviewFailure:
     current: Conversation | None = None
 
 
+@dataclass(frozen=True)
+class TurnsItem:
+    """A conversation's stored turns with the reviewers' marks, as read."""
+
+    turns: list[Turn]
+    feedback: dict[int, TurnFeedback]
+    created_at: datetime  # which generation's turns these are (a write's condition)
+
+
+def _feedback_of(raw: Any) -> dict[int, TurnFeedback]:
+    return {int(n): TurnFeedback.model_validate(v) for n, v in (raw or {}).items()}
+
+
 _LISTED_ATTRIBUTES = [n for n in ConversationRecord.get_attributes() if n != "quality"]
 
 
@@ -360,10 +375,12 @@ class DynamoConversationRepository:
     def get(self, tenant_id: str, conversation_id: str) -> Conversation:
         return domain_from_record(Conversation, self._record(tenant_id, conversation_id))
 
-    def get_many(self, tenant_id: str, ids: Iterable[str]) -> dict[str, Conversation]:
+    def get_many(
+        self, tenant_id: str, ids: Iterable[str], consistent: bool = False
+    ) -> dict[str, Conversation]:
         keys = [(tenant_id, i) for i in dict.fromkeys(ids)]
         out: dict[str, Conversation] = {}
-        for record in ConversationRecord.batch_get(keys):
+        for record in ConversationRecord.batch_get(keys, consistent_read=consistent or None):
             if not record.deleted:
                 out[record.conversation_id] = domain_from_record(Conversation, record)
         return out
@@ -383,10 +400,78 @@ class DynamoConversationRepository:
         }
 
     def get_with_turns(self, tenant_id: str, conversation_id: str) -> ConversationWithTurns:
+        conversation = self.get(tenant_id, conversation_id)
+        item = self.get_turns_item(tenant_id, conversation_id)
         return ConversationWithTurns(
-            conversation=self.get(tenant_id, conversation_id),
-            turns=self.get_turns(tenant_id, conversation_id),
+            conversation=conversation,
+            turns=item.turns if item else [],
+            feedback=item.feedback if item else {},
         )
+
+    def get_turns_item(self, tenant_id: str, conversation_id: str) -> TurnsItem | None:
+        try:
+            record = TurnsRecord.get(tenant_id, conversation_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return TurnsItem(
+            turns=[Turn.model_validate(t) for t in record.turns],
+            feedback=_feedback_of(record.feedback),
+            created_at=record.created_at,
+        )
+
+    def write_turn_feedback(
+        self,
+        before: Conversation,
+        after: Conversation,
+        item: TurnsItem,
+        turns: list[Turn],
+        feedback: dict[int, TurnFeedback],
+        audit: AuditRecord,
+    ) -> ReviewFailure | None:
+        """A turn's new text and marks, the conversation's new version (and status, when an
+        edit sends it back to review) and the audit record, in one transaction:
+        conditional on the version read and on the turns being the generation read."""
+        R, T = ConversationRecord, TurnsRecord
+        record, old = self._to_record(after), self._to_record(before)
+        actions: list[Any] = [R.search_text.set(_search_text(turns))]
+        for name in REVIEW_FIELDS:
+            value = getattr(record, name)
+            if value is not None:
+                if value != getattr(old, name) or name in ("updated_ms", "version"):
+                    actions.append(getattr(R, name).set(value))
+            elif name in REVIEW_REMOVABLE and getattr(old, name) is not None:
+                actions.append(getattr(R, name).remove())
+        marks = {str(n): f.model_dump(mode="json") for n, f in sorted(feedback.items())}
+        try:
+            with TransactWrite(connection=shared_connection()) as tx:
+                tx.update(
+                    R(before.tenant_id, before.conversation_id),
+                    actions=actions,
+                    condition=(R.deleted == False)  # noqa: E712
+                    & (R.version == before.version)
+                    & (R.status != ConversationStatus.GENERATING.value),
+                )
+                tx.update(
+                    T(before.tenant_id, before.conversation_id),
+                    actions=[
+                        T.turns.set([t.model_dump() for t in turns]),
+                        T.feedback.set(marks) if marks else T.feedback.remove(),
+                    ],
+                    condition=T.created_at == item.created_at,
+                )
+                tx.save(audit_row(audit), condition=AuditRecordRow.sort_key.does_not_exist())
+        except TransactWriteError as e:
+            if not _is_condition_failure(e):
+                raise
+            now = self.get_many(before.tenant_id, [before.conversation_id], consistent=True)
+            current = now.get(before.conversation_id)
+            if current is None:
+                return ReviewFailure("not_found")
+            if current.status == ConversationStatus.GENERATING:
+                return ReviewFailure("generating", current)
+            return ReviewFailure("stale", current)
+        self._datasets.bump_conversation_seq(before.tenant_id, before.dataset_id)
+        return None
 
     def changed_since(
         self, tenant_id: str, dataset_id: str, since_ms: int
@@ -623,7 +708,8 @@ class DynamoConversationRepository:
         held = domain_from_record(Conversation, stored)
         number = max(int(stored.generation_number or 0), 1)
         turns = [Turn.model_validate(t) for t in stored_turns.turns]
-        return ConversationVersion.of(number, held, turns), stored_turns
+        marks = _feedback_of(stored_turns.feedback)
+        return ConversationVersion.of(number, held, turns, marks), stored_turns
 
     @staticmethod
     def _version_row(
@@ -883,13 +969,15 @@ class DynamoConversationRepository:
                 with suppress(UpdateError):
                     V(key, n).update(actions=[action], condition=V.number.exists())
 
-    def trashed(self, tenant_id: str, ids: Iterable[str]) -> dict[str, Conversation]:
+    def trashed(
+        self, tenant_id: str, ids: Iterable[str], consistent: bool = False
+    ) -> dict[str, Conversation]:
         """Those of ``ids`` that are in the trash and not past their purge time."""
         now = utcnow()
         keys = [(tenant_id, i) for i in dict.fromkeys(ids)]
         return {
             r.conversation_id: domain_from_record(Conversation, r)
-            for r in ConversationRecord.batch_get(keys)
+            for r in ConversationRecord.batch_get(keys, consistent_read=consistent or None)
             if r.deleted
             and r.trashed_at is not None
             and r.purge_at is not None
@@ -1688,7 +1776,7 @@ class DynamoExportRepository:
 def audit_row(record: AuditRecord) -> AuditRecordRow:
     return AuditRecordRow(
         record.tenant_id,
-        f"{record.at.isoformat()}#{record.audit_id}",
+        record.sort_key,
         entity_key=tenant_key(record.tenant_id, record.entity_id),
         action=record.action,
         actor=record.actor,
@@ -1725,6 +1813,22 @@ class DynamoAuditRepository:
                         doc=doc_of(record),
                     )
                 )
+
+    def get(self, tenant_id: str, sort_key: str) -> AuditRecord | None:
+        """One record by its key (a strongly consistent read: just written is found)."""
+        try:
+            row = AuditRecordRow.get(tenant_id, sort_key, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return AuditRecord.model_validate(row.doc)
+
+    def get_many(self, tenant_id: str, sort_keys: Iterable[str]) -> dict[str, AuditRecord]:
+        """Records by key (consistent), keyed by their sort key; missing ones left out."""
+        keys = [(tenant_id, k) for k in dict.fromkeys(sort_keys)]
+        return {
+            row.sort_key: AuditRecord.model_validate(row.doc)
+            for row in AuditRecordRow.batch_get(keys, consistent_read=True)
+        }
 
     def query(
         self,

@@ -14,6 +14,7 @@ Run with ``-s`` to see the matrix.
 
 from __future__ import annotations
 
+import base64
 import time
 import uuid
 from collections.abc import Callable
@@ -86,6 +87,11 @@ def tenant_a(api: Api) -> dict[str, str]:
         f"/api/conversations/{generated}", {"status": "approved", "version": conv["version"]}
     )
     assert status == 200, body
+    # A decision of A's that B will try to undo; A undoes and redoes it (a newer token).
+    status, undone, _ = api.post("/api/conversations/undo", {"undo_token": body["undo_token"]})
+    assert status == 200 and undone["succeeded"] == [generated], undone
+    status, redone, _ = api.post("/api/conversations/undo", {"undo_token": undone["undo_token"]})
+    assert status == 200 and redone["succeeded"] == [generated], redone
     status, export, _ = api.post(
         "/api/export/conversations", {"format": "openai", "filters": {"dataset_id": dsid}}
     )
@@ -124,6 +130,7 @@ def tenant_a(api: Api) -> dict[str, str]:
         "fine_tune": fine_tune["fine_tune_id"],
         "template": template["template_id"],
         "email": "ops@harbor-pine.example",
+        "undo": redone["undo_token"],
     }
 
 
@@ -142,6 +149,11 @@ def missing_ids() -> dict[str, str]:
         "fine_tune": f"ft_{n}",
         "template": f"tpl_{n}",
         "email": f"ops-{n}@nowhere.example",
+        # A well-formed token of a decision that exists nowhere.
+        "undo": "u1."
+        + base64.urlsafe_b64encode(f"2026-01-01T00:00:00+00:00#aud_{n}".encode())
+        .decode()
+        .rstrip("="),
     }
 
 
@@ -176,6 +188,20 @@ def attacks() -> list[Attack]:
         "dataset",
         "404",
         lambda b, i: b.put(f"/api/datasets/{i['dataset']}/taxonomy", TAXONOMY),
+    )
+    add(
+        "POST /api/datasets/{id}/taxonomy/preview",
+        "dataset",
+        "404",
+        lambda b, i: b.post(f"/api/datasets/{i['dataset']}/taxonomy/preview", TAXONOMY),
+    )
+    add(
+        "POST /api/datasets/{id}/fill-gaps (gap)",
+        "dataset",
+        "404",
+        lambda b, i: b.post(
+            f"/api/datasets/{i['dataset']}/fill-gaps", {"gap": {"tier": "template"}, "count": 2}
+        ),
     )
     add(
         "POST /api/datasets/{id}/chunks",
@@ -320,6 +346,21 @@ def attacks() -> list[Attack]:
         lambda b, i: b.post(f"/api/conversations/{i['trashed']}/restore"),
     )
     add(
+        "PUT /api/conversations/{id}/turns/{turn_number}/feedback",
+        "conversation",
+        "404",
+        lambda b, i: b.put(
+            f"/api/conversations/{i['conversation']}/turns/1/feedback",
+            {"expected_version": 1, "bad": True, "content": "pwned"},
+        ),
+    )
+    add(
+        "POST /api/conversations/undo",
+        "decision",
+        "404",
+        lambda b, i: b.post("/api/conversations/undo", {"undo_token": i["undo"]}),
+    )
+    add(
         "GET /api/conversations/{id}/versions",
         "conversation",
         "404",
@@ -351,6 +392,30 @@ def attacks() -> list[Attack]:
                 },
             ),
         )
+    for action in ("approve", "reject", "delete"):
+        add(
+            f"POST /api/conversations/bulk-action ({action}, filter)",
+            "dataset",
+            "404",
+            lambda b, i, action=action: b.post(
+                "/api/conversations/bulk-action",
+                {
+                    "action": action,
+                    "filter": {"dataset_id": i["dataset"]},
+                    "reviewer_notes": "pwned",
+                    "confirm": True,
+                },
+            ),
+        )
+    add(
+        "POST /api/conversations/bulk-action (preview, filter)",
+        "dataset",
+        "404",
+        lambda b, i: b.post(
+            "/api/conversations/bulk-action",
+            {"action": "approve", "filter": {"dataset_id": i["dataset"]}, "preview": True},
+        ),
+    )
     # generation
     add(
         "POST /api/conversations/estimate (ids)",

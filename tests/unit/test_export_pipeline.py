@@ -550,3 +550,30 @@ def test_duplicate_of_is_read_from_the_stored_report_as_pynamodb_decodes_it(
     # another layout (not what pynamodb writes) is still read right, the slow way
     spaced = {"S": json.dumps(report.model_dump(mode="json"), separators=(",", ":"))}
     assert duplicate_of(spaced) == duplicate
+
+
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_the_streamed_manifest_is_the_manifest_json_dumps_writes(count: int) -> None:
+    """The per-record list streams into the file: the bytes are those of dumping the
+    whole manifest at once (a reader cannot tell the difference)."""
+    from chalicelib.export.bundle import SpooledFile
+    from chalicelib.export.service import RECORDS_SLOT, write_manifest
+
+    records = [(f"conv_{i}_é", "train" if i % 2 else None, 100 + i) for i in range(count)]
+    manifest = {
+        "manifest_version": 3,
+        "files": [{"split": None, "filename": "x.jsonl"}],
+        "records": RECORDS_SLOT,
+        "trainer_configs": ["axolotl.yaml"],
+    }
+    spooled = SpooledFile("manifest.json")
+    try:
+        write_manifest(manifest, iter(records), spooled)
+        written = b"".join(spooled.chunks())
+    finally:
+        spooled.close()
+    whole = {
+        **manifest,
+        "records": [{"conversation_id": c, "split": s, "tokens": t} for c, s, t in records],
+    }
+    assert written == json.dumps(whole, indent=1, ensure_ascii=False).encode("utf-8")

@@ -395,3 +395,16 @@ def test_a_record_holding_the_placeholder_is_not_rendered_ahead(fmt: str) -> Non
     )
     bad, why = get_writer(fmt).render_unlabelled(twice, ExportOptions(splits=ANY_SPLIT))
     assert bad is None and why  # inexpressible in every format: the reasons come back
+
+
+def test_compact_ids_give_back_what_was_appended_in_order() -> None:
+    from chalicelib.export.tokens import CompactIds
+
+    ids = CompactIds()
+    values = ["conv_a", "conv_é_ü", "", "conv_" + "x" * 300, "conv_b"]
+    for v in values:
+        ids.append(v)
+    assert len(ids) == len(values)
+    assert list(ids) == values
+    assert list(ids) == values  # iterable again
+    assert list(CompactIds()) == []

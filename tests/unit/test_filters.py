@@ -115,3 +115,6 @@ def test_the_api_and_openapi_take_every_dimension() -> None:
     # The export request's filters (api/schemas.py) take exactly the exported dimensions.
     fields = set(schemas.ExportFilters.model_fields) - {"dataset_id", "quality_min", "quality_max"}
     assert fields == {f.name for f in EXPORT_FILTERS}
+    # A bulk action's filter ("select all matching") takes every list dimension.
+    extra = {"dataset_id", "quality_min", "quality_max", "flagged", "q", "sort", "order"}
+    assert set(schemas.BulkFilter.model_fields) - extra == set(FILTER_DIMENSIONS)
