@@ -383,8 +383,9 @@ class InMemoryS3:
         self.objects: dict[str, bytes] = {}
         self.uploads: dict[str, dict[int, bytes]] = {}
 
-    def put_object(self, Bucket: str, Key: str, Body: bytes, **kw: object) -> None:
-        self.objects[Key] = bytes(Body)
+    def put_object(self, Bucket: str, Key: str, Body: Any, **kw: object) -> None:
+        # bytes, or a file the export spooled (boto3 reads it to the end, as here)
+        self.objects[Key] = Body.read() if hasattr(Body, "read") else bytes(Body)
 
     def create_multipart_upload(self, Bucket: str, Key: str, **kw: object) -> dict[str, str]:
         upload_id = f"up-{len(self.uploads) + 1}"
@@ -392,9 +393,9 @@ class InMemoryS3:
         return {"UploadId": upload_id}
 
     def upload_part(
-        self, Bucket: str, Key: str, UploadId: str, PartNumber: int, Body: bytes
+        self, Bucket: str, Key: str, UploadId: str, PartNumber: int, Body: Any, **kw: object
     ) -> dict[str, str]:
-        self.uploads[UploadId][PartNumber] = bytes(Body)
+        self.uploads[UploadId][PartNumber] = Body.read() if hasattr(Body, "read") else bytes(Body)
         return {"ETag": f"etag-{PartNumber}"}
 
     def complete_multipart_upload(
