@@ -156,7 +156,7 @@ def health() -> Response:
 def login() -> Response:
     """Unauthenticated, like health: email + password -> an ID token (Cognito)."""
     req = body(s.LoginRequest)
-    return respond(sign_in(req.email, req.password))
+    return respond(sign_in(req.email, req.password, get_container().identity))
 
 
 @app.route("/api/openapi.json", methods=["GET"], cors=True)

@@ -35,6 +35,8 @@ from chalicelib.quality.service import QualityService
 from chalicelib.readmodel.listing import ConversationIndex
 from chalicelib.review.service import ReviewService
 from chalicelib.store.bedrock import BedrockCustomization
+from chalicelib.store.cognito import CognitoPasswordAuth
+from chalicelib.store.export_source import DynamoExportSource
 from chalicelib.store.judgements import DynamoJudgementCache
 from chalicelib.store.records import configure_records
 from chalicelib.store.repositories import (
@@ -143,6 +145,13 @@ class Container:
             base_url=s.anthropic_base_url,
             timeout=s.llm_timeout_seconds,
             max_retries=s.llm_sdk_retries,
+        )
+
+    @cached_property
+    def identity(self) -> CognitoPasswordAuth:
+        s = self.settings
+        return CognitoPasswordAuth(
+            s.cognito_region or s.region, s.aws_endpoint_url, s.cognito_client_id
         )
 
     # ------------------------------------------------------------------ services
@@ -268,8 +277,8 @@ class Container:
             bucket=self.settings.export_bucket,
             presign_seconds=self.settings.presign_seconds,
             datasets=self.dataset_repo,
-            conversations=self.conversation_repo,
             exports=self.export_repo,
+            source=DynamoExportSource(),
             audit=self.audit,
             run_async=self._run_export_async,
             token_counter=self.token_counter,

@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.domain.errors import ConflictError, NotFoundError, StaleVersionError
+from chalicelib.domain.filters import EXPORT_FILTERS, in_quality_range, matches_filters
 from chalicelib.domain.models import (
     AuditRecord,
     Chunk,
     Conversation,
     ConversationStatus,
     Dataset,
+    ExportRecord,
+    ExportStatus,
     Job,
     PromptTemplate,
+    StoredTurn,
     utcnow,
 )
 from chalicelib.domain.ports import ConversationRow
@@ -150,6 +154,14 @@ class InMemoryConversations:
             raise NotFoundError("conversation", conversation_id)
         return stored.conversation
 
+    def get_many(self, tenant_id: str, ids: Iterable[str]) -> dict[str, Conversation]:
+        out: dict[str, Conversation] = {}
+        for i in dict.fromkeys(ids):
+            stored = self.items.get((tenant_id, i))
+            if stored is not None and not stored.deleted:
+                out[i] = stored.conversation
+        return out
+
     def changed_since(
         self, tenant_id: str, dataset_id: str, since_ms: int
     ) -> Iterator[ConversationRow]:
@@ -214,13 +226,34 @@ class InMemoryAudit:
 
 @dataclass
 class InMemoryJobs:
-    """DatasetJobs: the jobs of a dataset, newest first."""
+    """The job store's reads a job's selection and a dataset's lifecycle make: jobs of a
+    dataset (newest first) or a tenant, a job's conversations and its items' outcomes."""
 
     jobs: list[Job] = field(default_factory=list)
+    outcomes: dict[str, dict[str, str]] = field(default_factory=dict)  # job id -> id -> outcome
+
+    def create(self, job: Job) -> Job:
+        self.jobs.append(job)
+        return job
+
+    def get(self, tenant_id: str, job_id: str) -> Job:
+        for j in self.jobs:
+            if j.tenant_id == tenant_id and j.job_id == job_id:
+                return j
+        raise NotFoundError("job", job_id)
 
     def list_for_dataset(self, tenant_id: str, dataset_id: str, limit: int = 50) -> list[Job]:
         mine = [j for j in self.jobs if j.tenant_id == tenant_id and j.dataset_id == dataset_id]
         return sorted(mine, key=lambda j: j.created_at, reverse=True)[:limit]
+
+    def list_for_tenant(self, tenant_id: str) -> list[Job]:
+        return [j for j in self.jobs if j.tenant_id == tenant_id]
+
+    def conversation_ids(self, job: Job) -> list[str]:
+        return list(job.conversation_ids)
+
+    def item_outcomes(self, tenant_id: str, job_id: str) -> dict[str, str]:
+        return dict(self.outcomes.get(job_id, {}))
 
 
 @dataclass
@@ -255,3 +288,130 @@ class FixedTemplates:
 
     def active_for_generation(self, tenant_id: str) -> list[PromptTemplate]:
         return [t for t in self.templates if t.tenant_id == tenant_id]
+
+
+class InMemoryExports:
+    """ExportStore: claim and save_if_pending are conditional as in DynamoDB."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], ExportRecord] = {}
+
+    def save(self, export: ExportRecord) -> ExportRecord:
+        self.items[(export.tenant_id, export.export_id)] = export.model_copy(deep=True)
+        return export
+
+    def _pending(self, export: ExportRecord) -> ExportRecord | None:
+        stored = self.items.get((export.tenant_id, export.export_id))
+        return stored if stored is not None and stored.status == ExportStatus.PENDING else None
+
+    def claim(self, export: ExportRecord, token: str) -> ExportRecord | None:
+        stored = self._pending(export)
+        if stored is None or stored.claim_token is not None:
+            return None
+        claimed = export.model_copy(update={"claim_token": token, "started_at": utcnow()})
+        self.save(claimed)
+        return claimed
+
+    def save_if_pending(self, export: ExportRecord, claim_token: str | None) -> bool:
+        stored = self._pending(export)
+        if stored is None or stored.claim_token != claim_token:
+            return False
+        self.save(export)
+        return True
+
+    def get(self, tenant_id: str, export_id: str) -> ExportRecord:
+        if (tenant_id, export_id) not in self.items:
+            raise NotFoundError("export", export_id)
+        return self.items[(tenant_id, export_id)].model_copy(deep=True)
+
+    def list_all(self, tenant_id: str) -> list[ExportRecord]:
+        mine = [e for (t, _), e in self.items.items() if t == tenant_id]
+        return sorted(mine, key=lambda e: e.created_at, reverse=True)
+
+
+class InMemoryApproved:
+    """ApprovedConversations over InMemoryConversations: the exported filters of the
+    registry (domain/filters.py) and the quality bounds, as the DynamoDB query applies
+    them; turns from ``turns``."""
+
+    def __init__(self, conversations: InMemoryConversations) -> None:
+        self._conversations = conversations
+        self.turns_of: dict[str, list[StoredTurn]] = {}
+
+    def approved(
+        self,
+        tenant_id: str,
+        dataset_id: str,
+        filters: Mapping[str, Any],
+        fields: Collection[str] | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[Conversation]:
+        for c in self._conversations.list_for_dataset(tenant_id, dataset_id):
+            if (
+                c.status == ConversationStatus.APPROVED
+                and matches_filters(c, filters, EXPORT_FILTERS)
+                and in_quality_range(
+                    c.quality_score, filters.get("quality_min"), filters.get("quality_max")
+                )
+            ):
+                yield c
+
+    def approved_with_duplicates(
+        self,
+        tenant_id: str,
+        dataset_id: str,
+        filters: Mapping[str, Any],
+        fields: Collection[str] | None = None,
+    ) -> Iterator[tuple[Conversation, str | None]]:
+        for c in self.approved(tenant_id, dataset_id, filters, fields):
+            yield c, c.quality.duplicate_of if c.quality is not None else None
+
+    def count_approved(
+        self, tenant_id: str, dataset_id: str, filters: Mapping[str, Any], stop_at: int
+    ) -> int | None:
+        return min(sum(1 for _ in self.approved(tenant_id, dataset_id, filters)), stop_at)
+
+    def turns(self, tenant_id: str, conversation_ids: Iterable[str]) -> dict[str, list[StoredTurn]]:
+        return {i: self.turns_of[i] for i in conversation_ids if i in self.turns_of}
+
+
+class InMemoryS3:
+    """The S3 calls an export makes, in memory: objects by key, multipart uploads
+    joined in part order, presigned URLs that name the key."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.uploads: dict[str, dict[int, bytes]] = {}
+
+    def put_object(self, Bucket: str, Key: str, Body: Any, **kw: object) -> None:
+        # bytes, or a file the export spooled (boto3 reads it to the end, as here)
+        self.objects[Key] = Body.read() if hasattr(Body, "read") else bytes(Body)
+
+    def create_multipart_upload(self, Bucket: str, Key: str, **kw: object) -> dict[str, str]:
+        upload_id = f"up-{len(self.uploads) + 1}"
+        self.uploads[upload_id] = {}
+        return {"UploadId": upload_id}
+
+    def upload_part(
+        self, Bucket: str, Key: str, UploadId: str, PartNumber: int, Body: Any, **kw: object
+    ) -> dict[str, str]:
+        self.uploads[UploadId][PartNumber] = Body.read() if hasattr(Body, "read") else bytes(Body)
+        return {"ETag": f"etag-{PartNumber}"}
+
+    def complete_multipart_upload(
+        self, Bucket: str, Key: str, UploadId: str, MultipartUpload: dict[str, Any]
+    ) -> None:
+        parts = self.uploads.pop(UploadId)
+        self.objects[Key] = b"".join(parts[p["PartNumber"]] for p in MultipartUpload["Parts"])
+
+    def abort_multipart_upload(self, Bucket: str, Key: str, UploadId: str) -> None:
+        self.uploads.pop(UploadId, None)
+
+    def copy_object(self, Bucket: str, Key: str, CopySource: dict[str, str], **kw: object) -> None:
+        self.objects[Key] = self.objects[CopySource["Key"]]
+
+    def delete_object(self, Bucket: str, Key: str) -> None:
+        self.objects.pop(Key, None)
+
+    def generate_presigned_url(self, method: str, Params: dict[str, str], ExpiresIn: int) -> str:
+        return f"https://s3.invalid/{Params['Key']}?expires={ExpiresIn}"

@@ -16,6 +16,7 @@ from typing import Any
 
 from chalicelib.config import get_settings
 from chalicelib.domain.errors import RateLimitedError, UnauthorizedError
+from chalicelib.domain.ports import PasswordAuth
 
 
 @dataclass(frozen=True)
@@ -90,53 +91,16 @@ def authenticate(headers: Mapping[str, str]) -> Principal:
 
 # --------------------------------------------------------------------------- sign-in
 
-_idp_clients: dict[tuple[str, str | None], Any] = {}
 
-# Cognito errors a caller can cause -> the 401's message. Whether an email exists is
-# not revealed: an unknown user and a wrong password read the same.
-_SIGN_IN_ERRORS: dict[str, str] = {
-    "NotAuthorizedException": "incorrect email or password",
-    "UserNotFoundException": "incorrect email or password",
-    "UserNotConfirmedException": "this account is not confirmed yet",
-    "PasswordResetRequiredException": "this account must reset its password first",
-    "InvalidParameterException": "incorrect email or password",
-}
-
-
-def _idp_client() -> Any:
-    import boto3
-
-    s = get_settings()
-    key = (s.cognito_region or s.region, s.aws_endpoint_url)
-    with _jwks_lock:
-        if key not in _idp_clients:
-            _idp_clients[key] = boto3.client("cognito-idp", region_name=key[0], endpoint_url=key[1])
-        return _idp_clients[key]
-
-
-def sign_in(email: str, password: str) -> dict[str, Any]:
+def sign_in(email: str, password: str, identity: PasswordAuth) -> dict[str, Any]:
     """Email + password -> the pool's ID token (Cognito USER_PASSWORD_AUTH). The token is
     verified like any other before it is handed out, and the tenant read from it."""
-    from botocore.exceptions import ClientError
-
     s = get_settings()
     if not s.cognito_client_id:
         raise UnauthorizedError("sign-in is not configured (no COGNITO_CLIENT_ID)")
     # Guessing passwords is an expensive route too: limited per email address.
     enforce_rate(Principal(tenant_id=f"sign-in:{email.lower()}", user_id=email), "sign-in")
-    try:
-        result = _idp_client().initiate_auth(
-            ClientId=s.cognito_client_id,
-            AuthFlow="USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": email, "PASSWORD": password},
-        )
-    except ClientError as e:
-        code = e.response.get("Error", {}).get("Code", "")
-        if code in ("TooManyRequestsException", "LimitExceededException"):
-            raise RateLimitedError("too many sign-in attempts; try again shortly", 30) from e
-        if code in _SIGN_IN_ERRORS:
-            raise UnauthorizedError(_SIGN_IN_ERRORS[code]) from e
-        raise
+    result = identity.password_auth(email, password)
     if "AuthenticationResult" not in result:
         challenge = result.get("ChallengeName", "unknown")
         raise UnauthorizedError(

@@ -7,7 +7,7 @@ can be tested against in-memory fakes. The adapters live in ``chalicelib.store``
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -16,9 +16,11 @@ from chalicelib.domain.models import (
     Chunk,
     Conversation,
     Dataset,
+    ExportRecord,
     GenerationLog,
     JudgeResult,
     PromptTemplate,
+    StoredTurn,
 )
 
 
@@ -93,6 +95,60 @@ class PlannedConversations(Protocol):
     def add_planned(self, conversations: list[Conversation]) -> None: ...
 
     def soft_delete(self, conversation: Conversation) -> None: ...
+
+
+class ExportStore(Protocol):
+    """Export records. ``claim`` and ``save_if_pending`` are conditional: of two runs of
+    one export exactly one claims it, and only its owner (or, unclaimed, anyone) finishes
+    or fails a pending export."""
+
+    def save(self, export: ExportRecord) -> ExportRecord: ...
+
+    def claim(self, export: ExportRecord, token: str) -> ExportRecord | None: ...
+
+    def save_if_pending(self, export: ExportRecord, claim_token: str | None) -> bool: ...
+
+    def get(self, tenant_id: str, export_id: str) -> ExportRecord: ...
+
+    def list_all(self, tenant_id: str) -> list[ExportRecord]: ...
+
+
+class ApprovedConversations(Protocol):
+    """What an export reads: a dataset's approved, not deleted conversations matching the
+    exported filters (domain/filters.py), and their turns."""
+
+    def approved(
+        self,
+        tenant_id: str,
+        dataset_id: str,
+        filters: Mapping[str, Any],
+        fields: Collection[str] | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[Conversation]: ...
+
+    def approved_with_duplicates(
+        self,
+        tenant_id: str,
+        dataset_id: str,
+        filters: Mapping[str, Any],
+        fields: Collection[str] | None = None,
+    ) -> Iterator[tuple[Conversation, str | None]]: ...
+
+    def count_approved(
+        self, tenant_id: str, dataset_id: str, filters: Mapping[str, Any], stop_at: int
+    ) -> int | None: ...
+
+    def turns(
+        self, tenant_id: str, conversation_ids: Iterable[str]
+    ) -> dict[str, list[StoredTurn]]: ...
+
+
+class PasswordAuth(Protocol):
+    """An identity provider's password sign-in: its answer (``AuthenticationResult`` with
+    the tokens, or a ``ChallengeName``); a refusal is an UnauthorizedError, throttling a
+    RateLimitedError."""
+
+    def password_auth(self, email: str, password: str) -> dict[str, Any]: ...
 
 
 class ActiveTemplates(Protocol):

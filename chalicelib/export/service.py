@@ -49,7 +49,12 @@ from chalicelib.domain.models import (
     new_id,
     utcnow,
 )
-from chalicelib.domain.ports import TokenCounter
+from chalicelib.domain.ports import (
+    ApprovedConversations,
+    DatasetStore,
+    ExportStore,
+    TokenCounter,
+)
 from chalicelib.export.bundle import Bundle, SpooledFile
 from chalicelib.export.filenames import dataset_label, export_file_name
 from chalicelib.export.formats import (
@@ -87,12 +92,6 @@ from chalicelib.export.trainers import (
     trainer_configs,
 )
 from chalicelib.generation.service import system_prompt_for
-from chalicelib.store.export_source import DynamoExportSource
-from chalicelib.store.repositories import (
-    DynamoConversationRepository,
-    DynamoDatasetRepository,
-    DynamoExportRepository,
-)
 from chalicelib.version import product_info
 
 log = logging.getLogger(__name__)
@@ -336,12 +335,11 @@ class ExportService:
         s3: Any,
         bucket: str,
         presign_seconds: int,
-        datasets: DynamoDatasetRepository,
-        conversations: DynamoConversationRepository,
-        exports: DynamoExportRepository,
+        datasets: DatasetStore,
+        exports: ExportStore,
+        source: ApprovedConversations,
         audit: AuditLog,
         run_async: Callable[[str, str], None] | None = None,
-        source: DynamoExportSource | None = None,
         token_counter: TokenCounter | None = None,
         bedrock_role_arn: str | None = None,
     ) -> None:
@@ -349,11 +347,10 @@ class ExportService:
         self.bucket = bucket
         self.presign_seconds = min(presign_seconds, 900)
         self.datasets = datasets
-        self.conversations = conversations
         self.exports = exports
         self.audit = audit
         self.run_async = run_async
-        self.source = source or DynamoExportSource()
+        self.source = source
         self.token_counter = token_counter  # None: the stated approximation
         self.bedrock_role_arn = bedrock_role_arn
 

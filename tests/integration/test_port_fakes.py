@@ -13,12 +13,13 @@ from chalicelib.domain.models import Chunk, Conversation, ConversationStatus, Da
 from tests.fakes import InMemoryConversations, InMemoryDatasets
 
 
+# Both variants take the stack (``api``): the test then runs with the other stack tests
+# (tests/conftest.py orders them last), and the DynamoDB variant uses its tables.
 @pytest.fixture(params=["in-memory", "dynamodb"])
-def ports(request: pytest.FixtureRequest) -> tuple[Any, Any]:
+def ports(request: pytest.FixtureRequest, api: Any) -> tuple[Any, Any]:
     if request.param == "in-memory":
         datasets = InMemoryDatasets()
         return datasets, InMemoryConversations(datasets)
-    request.getfixturevalue("api")  # the local stack: moto's DynamoDB behind the app's env
     from chalicelib.bootstrap import get_container
 
     c = get_container()
@@ -127,3 +128,62 @@ def test_a_conversation_being_generated_cannot_be_deleted(ports: tuple[Any, Any]
     with pytest.raises(ConflictError):
         conversations.soft_delete(busy)
     assert conversations.get(tenant, busy.conversation_id).status == ConversationStatus.GENERATING
+
+
+@pytest.fixture(params=["in-memory", "dynamodb"])
+def export_ports(request: pytest.FixtureRequest, api: Any) -> tuple[Any, Any, Any, Any]:
+    """(datasets, conversations, exports, approved source)."""
+    if request.param == "in-memory":
+        from tests.fakes import InMemoryApproved, InMemoryExports
+
+        datasets = InMemoryDatasets()
+        conversations = InMemoryConversations(datasets)
+        return datasets, conversations, InMemoryExports(), InMemoryApproved(conversations)
+    from chalicelib.bootstrap import get_container
+    from chalicelib.store.export_source import DynamoExportSource
+
+    c = get_container()
+    return c.dataset_repo, c.conversation_repo, c.export_repo, DynamoExportSource()
+
+
+def test_an_export_is_claimed_once_and_finished_only_by_its_owner(
+    export_ports: tuple[Any, Any, Any, Any],
+) -> None:
+    from chalicelib.domain.models import ExportFormat, ExportRecord, ExportStatus
+
+    _, _, exports, _ = export_ports
+    tenant = f"tenant-{uuid.uuid4().hex[:8]}"
+    record = exports.save(ExportRecord(tenant_id=tenant, format=ExportFormat.CSV))
+    claimed = exports.claim(record, "run-1")
+    assert claimed is not None and claimed.claim_token == "run-1"
+    assert exports.claim(record, "run-2") is None  # the other delivery
+    ready = claimed.model_copy(update={"status": ExportStatus.READY})
+    assert exports.save_if_pending(ready, "run-2") is False  # not the owner
+    assert exports.save_if_pending(ready, "run-1") is True
+    late = claimed.model_copy(update={"status": ExportStatus.FAILED})
+    assert exports.save_if_pending(late, "run-1") is False  # no longer pending
+    assert exports.get(tenant, record.export_id).status == ExportStatus.READY
+    assert [e.export_id for e in exports.list_all(tenant)] == [record.export_id]
+    with pytest.raises(NotFoundError):
+        exports.get(tenant, "exp_missing")
+
+
+def test_the_approved_source_applies_status_filters_and_quality_bounds(
+    export_ports: tuple[Any, Any, Any, Any],
+) -> None:
+    datasets, conversations, _, source = export_ports
+    tenant = f"tenant-{uuid.uuid4().hex[:8]}"
+    d = datasets.create(Dataset(tenant_id=tenant, name="One"))
+    approved = ConversationStatus.APPROVED
+    keep = conversation(tenant, d.dataset_id, status=approved, quality_score=8.0)
+    low = conversation(tenant, d.dataset_id, status=approved, quality_score=5.0)
+    unreviewed = conversation(tenant, d.dataset_id, status=ConversationStatus.GENERATED)
+    other_tier = conversation(tenant, d.dataset_id, status=approved, quality_score=9.0)
+    other_tier = other_tier.model_copy(update={"tier": Tier.SCENARIO})
+    conversations.add_planned([keep, low, unreviewed, other_tier])
+    filters = {"tier": ["template"], "quality_min": 7.0}
+    got = [c.conversation_id for c in source.approved(tenant, d.dataset_id, filters)]
+    assert got == [keep.conversation_id]
+    assert source.count_approved(tenant, d.dataset_id, filters, 10) == 1
+    assert source.count_approved(tenant, d.dataset_id, {}, 10) == 3
+    assert source.count_approved(tenant, d.dataset_id, {}, 2) == 2  # counts no further

@@ -5,46 +5,67 @@ through boto3, as the app's pynamodb transactions reach it."""
 
 from __future__ import annotations
 
+import socket
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from devstack import moto_patches
 
-TABLE = "tx"
+TABLE = f"tx-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture
-def ddb() -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    """moto's server in this process, as the local stack runs it. Not ``mock_aws``: that
+    resets every backend (and boto3's default session) of the process when it starts and
+    stops, which would wipe a local stack running beside these tests."""
     from moto.dynamodb.models import DynamoDBBackend
 
     moto_patches.install()
     assert DynamoDBBackend.transact_write_items is moto_patches._transact_write_items
-    with mock_aws():
-        client = boto3.client(
-            "dynamodb",
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    moto = ThreadedMotoServer("127.0.0.1", port, verbose=False)
+    moto.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        moto.stop()
+
+
+@pytest.fixture
+def ddb(server: str) -> Iterator[Any]:
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=server,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    client.create_table(
+        TableName=TABLE,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    try:
         yield client
-    moto_patches._tokens.clear()
+    finally:
+        client.delete_table(TableName=TABLE)
+        moto_patches._tokens.clear()
 
 
 def key(sk: str) -> dict[str, Any]:
