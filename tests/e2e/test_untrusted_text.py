@@ -80,7 +80,9 @@ def test_script_in_chunks_and_model_output_comes_back_verbatim(api: Api) -> None
     assert conv["persona"] == persona
     # The model (here the simulator, which writes the persona's name into the dialogue)
     # produced markup; it is stored and returned exactly as written.
-    assert any(TAG in t["content"] for t in conv["turns"]), conv["turns"]
+    used = [g["template_id"] for g in conv.get("generation_logs", []) if g.get("template_id")]
+    template = api.get(f"/api/templates/{used[-1]}")[1] if used else None
+    assert any(TAG in t["content"] for t in conv["turns"]), (template, conv["turns"][:2])
     raw, headers = raw_get(api, f"/api/conversations/{cid}")
     assert_json_text(headers)
     detail: dict[str, Any] = json.loads(raw)

@@ -76,7 +76,7 @@ export function TrashDialog({ datasetId, onClose, onRestored }: Props) {
               Restore all ({items.length})
             </button>
           </div>
-          <table className="simple-table" data-testid="trash-table">
+          <table className="simple-table" tabIndex={0} data-testid="trash-table">
             <thead>
               <tr>
                 <th>Conversation</th>

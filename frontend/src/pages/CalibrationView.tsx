@@ -35,7 +35,7 @@ const FLAG_ROWS: { key: keyof FlagLine | "caught"; label: string; show: (l: Flag
 /** Today's flag line (6) beside the suggested one, row by row. */
 function FlagLines({ current, suggested }: { current: FlagLine; suggested: FlagLine | null }) {
   return (
-    <table className="simple-table" data-testid="calibration-flag-lines">
+    <table className="simple-table" tabIndex={0} data-testid="calibration-flag-lines">
       <thead>
         <tr>
           <th scope="col">
@@ -82,7 +82,7 @@ export function CalibrationView({ calibration: c, state, onChange }: Props) {
       <div className="insight-columns">
         <div>
           <h3>Approval rate per score band</h3>
-          <table className="simple-table" data-testid="calibration-bands">
+          <table className="simple-table" tabIndex={0} data-testid="calibration-bands">
             <thead>
               <tr>
                 <th scope="col">Score</th>
@@ -151,7 +151,7 @@ export function CalibrationView({ calibration: c, state, onChange }: Props) {
           No check has flagged a reviewed conversation yet.
         </p>
       ) : (
-        <table className="simple-table" data-testid="calibration-checks">
+        <table className="simple-table" tabIndex={0} data-testid="calibration-checks">
           <thead>
             <tr>
               <th scope="col">Check</th>

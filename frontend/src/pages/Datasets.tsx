@@ -641,7 +641,7 @@ export function DatasetsPage() {
           </p>
         )}
         {datasets && datasets.length > 0 && (
-          <table className="simple-table" data-testid="datasets-table">
+          <table className="simple-table" tabIndex={0} data-testid="datasets-table">
             <thead>
               <tr>
                 <th>Name</th>

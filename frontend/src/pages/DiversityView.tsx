@@ -114,7 +114,7 @@ export function DiversityView({ diversity: d, state, onChange, onOpen, loading }
       <div className="insight-columns">
         <div>
           <h3>Unique wording</h3>
-          <table className="simple-table distinct-table" data-testid="diversity-distinct">
+          <table className="simple-table distinct-table" tabIndex={0} data-testid="diversity-distinct">
             <caption className="sr-only">Distinct word n-grams (unique / all)</caption>
             <thead>
               <tr>
@@ -192,7 +192,7 @@ export function DiversityView({ diversity: d, state, onChange, onOpen, loading }
         <p className="small muted">Not enough conversations per combination to compare.</p>
       ) : (
         <div className="table-scroll">
-          <table className="simple-table" data-testid="diversity-cells">
+          <table className="simple-table" tabIndex={0} data-testid="diversity-cells">
             <thead>
               <tr>
                 <th scope="col">Persona</th>

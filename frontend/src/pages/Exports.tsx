@@ -91,7 +91,7 @@ export function ExportsPage() {
           </p>
         )}
         {history && history.length > 0 && (
-          <table className="simple-table" data-testid="export-history">
+          <table className="simple-table" tabIndex={0} data-testid="export-history">
             <thead>
               <tr>
                 <th>Created</th>
@@ -163,7 +163,7 @@ export function ExportsPage() {
           </p>
         )}
         {fineTunes && fineTunes.length > 0 && (
-          <table className="simple-table" data-testid="fine-tune-history">
+          <table className="simple-table" tabIndex={0} data-testid="fine-tune-history">
             <thead>
               <tr>
                 <th>Started</th>

@@ -73,7 +73,7 @@ export function NotificationsPage() {
         {!subs && <p className="loading">Loading…</p>}
         {subs && subs.length === 0 && <p className="muted" data-testid="empty-subscriptions">Nobody is subscribed yet.</p>}
         {subs && subs.length > 0 && (
-          <ul data-testid="subscriptions">
+          <ul className="messages" data-testid="subscriptions">
             {subs.map((s, i) => (
               <li key={s.subscription_id ?? `${s.email}-${i}`}>
                 {s.email} {s.status && <span className="small muted">({s.status})</span>}

@@ -83,7 +83,9 @@ export function TaxonomyEditor({ dataset, onDone }: { dataset: Dataset; onDone: 
   const [error, setError] = useState<string | null>(null);
   const [counts, setCounts] = useState<Partial<Record<Dimension, Record<string, number>>>>({});
 
-  useEffect(() => setRows(toRows(dataset.taxonomy)), [dataset.taxonomy]);
+  // A refetch of the same taxonomy (a new object each poll) must not wipe the edits being made.
+  const saved = JSON.stringify(dataset.taxonomy);
+  useEffect(() => setRows(toRows(dataset.taxonomy)), [dataset.dataset_id, saved]);
   useEffect(() => {
     let live = true;
     api

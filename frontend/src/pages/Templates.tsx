@@ -274,7 +274,7 @@ export function TemplatesPage() {
           {!list && <p className="loading">Loading templates…</p>}
           {list && list.length === 0 && <p className="muted" data-testid="empty-templates">No templates yet. Create one to get started.</p>}
           {list && list.length > 0 && (
-            <table className="simple-table" data-testid="templates-table">
+            <table className="simple-table" tabIndex={0} data-testid="templates-table">
               <thead>
                 <tr>
                   <th>Name</th>
