@@ -210,8 +210,10 @@ def test_dataset_model_must_be_a_priced_model_and_null_clears_it(api: Any) -> No
 
 
 def new_template(api: Any, name: str) -> tuple[int, Any]:
+    # Inactive: a name-only template must not take part in other tests' generations.
     status, body, _ = api.post(
-        "/api/templates", {"name": name, "tier": "template", "text": "Persona: {persona}"}
+        "/api/templates",
+        {"name": name, "tier": "template", "text": "Persona: {persona}", "is_active": False},
     )
     return status, body
 
@@ -281,7 +283,11 @@ def test_templates_stored_before_names_were_reserved_still_hold_their_name(
 
     tenant = stack.demo_users[0].tenant_id
     legacy = PromptTemplate(
-        tenant_id=tenant, name=f"Legacy {time.time_ns()}", tier=Tier.TEMPLATE, text="x {persona}"
+        tenant_id=tenant,
+        name=f"Legacy {time.time_ns()}",
+        tier=Tier.TEMPLATE,
+        text="x {persona}",
+        is_active=False,  # its prompt has no parameter lines: kept out of generations
     )
     TemplateRecord(tenant, legacy.template_id, doc=doc_of(legacy), version=1).save()
     get_container().templates._cache.clear()
