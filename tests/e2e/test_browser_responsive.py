@@ -105,6 +105,20 @@ def rows(page: Any) -> Any:
     return page.locator('[data-testid^="conv-row-"]')
 
 
+def open_first_row(page: Any) -> None:
+    """Open the first conversation once the page has settled (the dataset and its
+    settings load after the first rows paint)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.wait_for_load_state("networkidle")
+    rows(page).first.click()
+    try:
+        tid(page, "panel-body").wait_for(timeout=5_000)
+    except PlaywrightTimeout:  # a late re-render took the click: once more, as a user would
+        rows(page).first.click()
+        tid(page, "panel-body").wait_for()
+
+
 def wait_panel(page: Any, conversation_id: str) -> None:
     page.locator(f'[data-testid="panel-body"][data-conversation-id="{conversation_id}"]').wait_for()
 
@@ -301,7 +315,7 @@ def test_reject_note_required(page: Any, api: Any, stack: Any, width: str) -> No
     status, ds, _ = api.patch(f"/api/datasets/{dsid}", {"require_reject_note": True})
     assert status == 200 and ds["require_reject_note"] is True, ds
     open_app(page, f"/?dataset_id={dsid}")
-    rows(page).first.click()
+    open_first_row(page)
     cid = tid(page, "panel-body").get_attribute("data-conversation-id")
     page.wait_for_load_state("networkidle")  # the dataset (and its setting) loaded too
     page.keyboard.press("r")  # no note yet: asked for one, nothing saved
@@ -351,7 +365,7 @@ def test_select_all_matching_confirm_and_undo(page: Any, api: Any, stack: Any, w
 def test_per_turn_feedback(page: Any, api: Any, stack: Any, width: str) -> None:
     dsid = seeded(api, stack, n=3, name=f"Turns {width}")
     open_app(page, f"/?dataset_id={dsid}")
-    rows(page).first.click()
+    open_first_row(page)
     cid = tid(page, "panel-body").get_attribute("data-conversation-id")
     _, before, _ = api.get(f"/api/conversations/{cid}")
     original = before["turns"][1]["content"]
