@@ -2057,8 +2057,9 @@ def _requested_turns(*texts: str) -> int | None:
 
 def _malformed_text(payload: Mapping[str, Any], rng: random.Random) -> str:
     serialized = json.dumps(payload, ensure_ascii=False, indent=2)
-    if rng.random() < 0.3:
-        first = payload["turns"][0]["content"]
+    turns = payload.get("turns") or []  # a judge's payload has none
+    if turns and rng.random() < 0.3:
+        first = turns[0]["content"]
         return (
             "I'd be glad to help with that conversation. In short, the user opens with: "
             f"{first} The assistant then walks them through the next steps and they "

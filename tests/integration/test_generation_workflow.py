@@ -167,6 +167,8 @@ def test_malformed_and_truncated_answers_are_retried_until_generated(api: Any, s
     answer's retry asks for twice the room; every billed call is logged once."""
     sim.configure(rate_malformed=0.25, rate_truncated=0.25, seed=23)
     dsid, ids = new_dataset(api, 12)
+    # Generation calls alone draw the seeded faults (the judge's own are tested apart).
+    assert api.patch(f"/api/datasets/{dsid}", {"judge_mode": "off"})[0] == 200
     status, accepted, _ = api.post(
         "/api/conversations/generate-all",
         {"dataset_id": dsid, "confirm": True, "max_attempts": 6},

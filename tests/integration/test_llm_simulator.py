@@ -332,6 +332,28 @@ def test_malformed_output_is_not_json_even_in_tool_mode(
     assert stats["faults"]["malformed"] == 4 and stats["billed"] == 4  # still billed
 
 
+def test_a_malformed_judge_answer_is_text_not_a_server_error(
+    client: anthropic.Anthropic, sim: LLMSimulator
+) -> None:
+    """The judge's tool has no turns to quote: a malformed answer to it is still an
+    answer (billed text), never the simulator's own 500."""
+    from chalicelib.quality.judge import JUDGE_TOOL, JUDGE_TOOL_NAME
+
+    sim.configure(rate_malformed=1.0)
+    for _ in range(6):
+        message = client.messages.create(
+            **tool_params(
+                "Plan:\nPersona: Retiree\n\nConversation:\n[turn 1] USER: hi",
+                tools=[JUDGE_TOOL],
+                tool_choice={"type": "tool", "name": JUDGE_TOOL_NAME},
+            )
+        )
+        (block,) = message.content
+        assert block.type == "text" and block.text
+    stats = sim.stats()
+    assert stats["faults"]["malformed"] == 6 and stats["billed"] == 6
+
+
 def test_truncated_output_stops_at_max_tokens(
     client: anthropic.Anthropic, sim: LLMSimulator
 ) -> None:
