@@ -702,19 +702,37 @@ class GenerationService:
             key=lambda log: (log.attempt or 0, log.created_at),
         )
 
+    def _unstored_answers(self, job: Job, conversation: Conversation) -> list[GenerationLog]:
+        """This job's answered generation calls for the conversation since it was last
+        stored, oldest first, whatever claim made them: a claim voided by a crash and
+        resume leaves its paid answer here too."""
+        if self.logs is None:
+            return []
+        stored_at = conversation.generated_at
+        return sorted(
+            (
+                log
+                for log in self.logs.list_for_conversation(
+                    conversation.tenant_id, conversation.conversation_id
+                )
+                if log.job_id == job.job_id
+                and (log.parameters or {}).get("purpose") != "judge"
+                and log.billing == "actual"
+                and log.response_payload
+                and (stored_at is None or log.created_at > stored_at)
+            ),
+            key=lambda log: log.created_at,
+        )
+
     def _paid_answer(
-        self, conversation: Conversation, logs: Sequence[GenerationLog]
+        self, logs: Sequence[GenerationLog]
     ) -> tuple[GenerationLog, LLMResponse] | None:
-        """A usable answer an earlier attempt of this claim was billed for but never stored
-        (the attempt failed after the call: a lost Lambda, a write that failed). The retry
-        stores it instead of paying for another one."""
+        """A usable answer an earlier attempt was billed for but never stored (the attempt
+        failed after the call: a lost Lambda, a write that failed, a crash before the
+        resume). The retry stores it instead of paying for another one."""
         for log in reversed(logs):
             payload = log.response_payload
-            if (
-                not payload
-                or log.billing != "actual"
-                or (log.attempt or 0) >= conversation.generation_attempts
-            ):
+            if not payload or log.billing != "actual":
                 continue
             response = LLMResponse(
                 content=list(payload.get("content") or []),
@@ -738,7 +756,7 @@ class GenerationService:
         logs = self._claim_logs(job, conversation)
         retry = self.retry_plan(job, conversation, dataset, logs)
         request, template, params = self.build_request(conversation, dataset, templates, retry)
-        paid = self._paid_answer(conversation, logs)
+        paid = self._paid_answer(self._unstored_answers(job, conversation))
         if paid is not None:
             log, response = paid
             # Logged and billed already: the same log key makes the spend a no-op.

@@ -111,6 +111,20 @@ def conversations(api: Api, dsid: str) -> dict[str, dict]:
         page += 1
 
 
+def snapshot_rows(data: Path, job_id: str, status: str) -> list[str]:
+    """The job's conversations in ``status`` in the last snapshot of the local stack."""
+    snapshot = data / "tables" / "brightrun-local-conversations.jsonl"
+    try:
+        rows = [json.loads(line) for line in snapshot.read_text().splitlines()]
+    except (OSError, ValueError):
+        return []  # not written yet, or being replaced
+    return sorted(
+        r["conversation_id"]["S"]
+        for r in rows
+        if r.get("status", {}).get("S") == status and r.get("job_id", {}).get("S") == job_id
+    )
+
+
 def test_ctrl_c_exits_cleanly_and_data_survives_a_restart(tmp_path: Path) -> None:
     port, data, log = free_port(), tmp_path / "data", tmp_path / "launcher.log"
     proc = launch(port, data, log)
@@ -146,7 +160,11 @@ def test_killing_the_stack_mid_job_loses_nothing(tmp_path: Path) -> None:
         )
         job_id = accepted["job_id"]
         wait(api, job_id, lambda j: j["completed"] >= 4)
-        time.sleep(4)  # at least one snapshot after those
+        # Kill right after a snapshot that caught calls in flight (snapshots run every 3 s;
+        # between calls, or while a judge call runs, none may be generating).
+        deadline = time.time() + 60
+        while time.time() < deadline and not snapshot_rows(data, job_id, "generating"):
+            time.sleep(0.05)
     finally:
         proc.kill()  # SIGKILL: no clean shutdown, no final snapshot
         proc.wait(timeout=30)
@@ -159,13 +177,7 @@ def test_killing_the_stack_mid_job_loses_nothing(tmp_path: Path) -> None:
     assert not [pid for pid in workers if alive(pid)], "orphaned Lambda worker processes"
 
     # What the snapshot kept: the conversations left generating by the killed execution.
-    snapshot = data / "tables" / "brightrun-local-conversations.jsonl"
-    rows = [json.loads(line) for line in snapshot.read_text().splitlines()]
-    generating_before = sorted(
-        r["conversation_id"]["S"]
-        for r in rows
-        if r.get("status", {}).get("S") == "generating" and r.get("job_id", {}).get("S") == job_id
-    )
+    generating_before = snapshot_rows(data, job_id, "generating")
     jobs = [json.loads(line) for line in (data / "tables" / "brightrun-local-jobs.jsonl").open()]
     (stalled,) = [j for j in jobs if j["job_id"]["S"] == job_id]
     assert stalled["status"]["S"] == "running"  # the kill left it running
