@@ -1064,6 +1064,14 @@ class JobService:
                 )
                 spent += verdict.cost_usd
             self._apply_verdict(conv, turns, dataset, chunk_text, verdict)
+        if judge is not None:
+            # Not in the batch because a cached verdict applied at submit time; a poll
+            # retried after that write was lost applies it again.
+            for conv, turns, chunk_text in pending.values():
+                _, digest = judge.prepare(conv, turns, dataset, chunk_text)
+                hit = judge.cached(tenant_id, digest)
+                if hit is not None:
+                    self._apply_verdict(conv, turns, dataset, chunk_text, hit)
         if spent:
             self.generation.enforce_budget(tenant_id, job_id)
         return {**payload, "batch_done": True}

@@ -67,6 +67,18 @@ def billed_logs(ids: list[str], purpose: str | None = None) -> list[Any]:
     ]
 
 
+def judge_request_for(c: Any, cid: str) -> Any:
+    """The judge's request for a stored conversation, as the economy batch sends it."""
+    from chalicelib.quality.judge import judge_request
+
+    conv = c.conversation_repo.get(tenant(), cid)
+    dataset = c.dataset_repo.get(tenant(), conv.dataset_id)
+    turns = c.conversation_repo.get_turns(tenant(), cid)
+    judge = c.jobs.generation.judge
+    data, _ = judge.prepare(conv, turns, dataset, c.jobs.generation._chunk_text(conv, dataset))
+    return judge_request(data, judge.model)
+
+
 def all_logs(ids: list[str]) -> list[dict[str, Any]]:
     return [r.doc for cid in ids for r in GenerationLogRecord.query(f"{tenant()}#{cid}")]
 
@@ -609,6 +621,20 @@ def test_economy_mode_uses_message_batches_at_half_price(api: Any, sim: Any) -> 
     assert c.conversation_repo.get(tenant(), ids[0]).quality.judge is not None
     assert len(billed_logs(ids, "judge")) == len(judged)
     assert c.job_repo.get(tenant(), job["job_id"]).cost_usd == pytest.approx(stored.cost_usd)
+    # ... and ones whose cached verdicts (applied at submit, so in no batch) were lost.
+    for cid in ids:
+        conv = c.conversation_repo.get(tenant(), cid)
+        assert conv.quality is not None
+        c.conversation_repo.save_quality(
+            conv.model_copy(update={"quality": conv.quality.model_copy(update={"judge": None})})
+        )
+    unrelated = c.jobs.generation.llm.submit_batch([("not-this-job", judge_request_for(c, ids[0]))])
+    deadline = time.time() + 30
+    while not c.jobs.poll_batch({**payload, "batch_id": unrelated})["batch_done"]:
+        assert time.time() < deadline, "the simulator's batch never ended"
+        time.sleep(0.2)
+    assert all(c.conversation_repo.get(tenant(), cid).quality.judge for cid in ids)
+    assert len(billed_logs(ids, "judge")) == len(judged)
     from chalicelib.llm.client import Usage
     from chalicelib.llm.pricing import cost_usd
 
