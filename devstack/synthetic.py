@@ -102,7 +102,7 @@ PERSONAS: tuple[PersonaVocab, ...] = (
     ),
     PersonaVocab(
         "Pre-Retiree",
-        "In their late fifties, planning when to stop working and how to draw retirement income",
+        "In their late 50s to mid 60s, planning when to stop working and how to draw retirement income",
         (56, 64),
         (
             "I'm {age} and {hoping|planning|aiming} to {stop working|retire|leave my job} "

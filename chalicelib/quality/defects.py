@@ -412,12 +412,22 @@ _CLAIMS: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
     for label, pattern, strength in (
         (
             "a guaranteed return",
-            rf"\bguarantee(?:d|s)?\b(?! by )[^.!?]{{0,25}}\b{_GAIN}\b",
+            rf"\bguarantee(?:d|s)?\b(?! by )[^.!?]{{0,25}}\b{_GAIN}(?!\w)",
             1.0,
         ),
         (
             "a guaranteed return",
-            rf"\b{_GAIN}\b[^.!?]{{0,25}}\b(?:is|are|will be|stays?|remains?) guaranteed\b",
+            rf"\b{_GAIN}(?!\w)[^.!?]{{0,25}}\b(?:is|are|will be|stays?|remains?) guaranteed\b",
+            1.0,
+        ),
+        (
+            "a promised return",
+            # a portfolio "built to deliver 8% a year", "your principal is protected"
+            r"\b(?:built|designed|set up|engineered|structured) to (?:deliver|return|give you|"
+            r"earn|generate|produce) (?:a |an )?(?:steady |reliable |solid |consistent )?\d+(?:\.\d+)?"
+            r"\s?%|\b(?:your|the) (?:principal|capital|original investment|initial investment)"
+            r" (?:is|stays|remains|will be|will stay) (?:fully |completely |totally )?(?:protected|"
+            r"safe|secure|intact)\b(?! (?:by|up to|under|through|with))",
             1.0,
         ),
         (
@@ -515,6 +525,16 @@ _CLAIMS: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
         ),
         (
             "certainty about an outcome",
+            # "Yes, it's guaranteed." answering whether an outcome will happen
+            r"^\W*(?:yes|yep|yeah|absolutely|definitely|of course)\b[^.!?]{0,20}\b(?:it's|it is|"
+            r"that's|that is|it will be|they are|they're) (?:completely |absolutely |fully |100% )?"
+            r"guaranteed\b|\b(?:is|are|it's|that's) (?:basically|practically|pretty much|"
+            r"virtually|essentially|more or less) (?:automatic|guaranteed|certain|a formality|a "
+            r"given)\b",
+            1.0,
+        ),
+        (
+            "certainty about an outcome",
             r"\b(?:it's|it is|that's|that is) (?:a )?(?:certainty|dead cert|foregone conclusion)\b|"
             r"\bwe guarantee it\b|\bno chance (?:that )?(?:you'll|you will|of) (?:fail|lose|be "
             r"(?:rejected|refused|turned down))|\bnobody (?:who [a-z ]{0,30})?(?:gets|is|will be) "
@@ -570,9 +590,12 @@ _CLAIMS: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
         (
             "a promise of a cure or certain medical outcome",
             r"\b(?:will|is guaranteed to|is certain to) (?:fully |completely )?restore (?:your|his|"
-            r"her|their) [a-z]+ to normal\b|\b(?:will|is going to) (?:stop|prevent|halt) [^.!?]"
+            r"her|their) [a-z]+ to normal\b|\b(?:will|'ll|is going to) (?:stop|prevent|halt) [^.!?]"
             r"{0,30}\b(?:getting (?:any )?worse|progressing)\b|\b(?:will|is going to) (?:be )?"
             r"(?:perfectly|completely|totally) (?:straight|healed|normal|restored|cured|gone)\b|"
+            r"\b(?:your|his|her|their) (?:hearing|sight|vision|eyesight|skin|back|knee|pain|"
+            r"teeth|smile|symptoms?)\b[^.!?]{0,20}\b(?:will|'ll) be (?:completely |totally |fully )?"
+            r"(?:back to normal|as good as new|good as new|like new|gone for good)\b|"
             r"\b(?:won't|will not|will never) (?:scar|relapse|come back|get worse)(?: at all| ever)?"
             r"\b|\bzero chance of (?:relapse|scarring|infection|complications?)\b",
             1.0,
@@ -586,6 +609,11 @@ _CLAIMS: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
     )
 )
 _NEGATIVE_LEAD = ("no ", "zero ", "without", "free ")
+# Paying off a debt does return its interest rate for certain: saying so promises nothing.
+_DEBT_PAYDOWN = re.compile(
+    r"\b(?:pay(?:ing)?|paid) (?:it |them |the [a-z]+ |your [a-z]+ )?(?:down|off)\b|\binterest "
+    r"(?:saved|you save|you'd save|you avoid)\b|\boverpay(?:ing|ments?)?\b"
+)
 _HEDGES = frozenset(["may", "might", "could", "can", "some", "often", "usually", "typically"])
 
 
@@ -610,6 +638,8 @@ def regulated_claims(sentence: str) -> list[tuple[str, str, float]]:
                 ["not"],
                 ["never"],
             ):
+                continue
+            if label == "a guaranteed return" and _DEBT_PAYDOWN.search(lowered):
                 continue
             hedged = any(w in _HEDGES for w in words(clause)[-2:])
             found.append((label, phrase, strength * (0.5 if hedged else 1.0)))
@@ -660,8 +690,10 @@ def _language_parts(text: str) -> list[language.Guess]:
         parts = sentences(text)
         if len(parts) > 1:
             guesses += [language.detect(p) for p in parts if len(p.split()) >= language.MIN_WORDS]
+    # A passage in another script counts on its own evidence, even when the whole turn
+    # already leans to that language at low confidence (two Hindi sentences of four).
     script = language.foreign_script(text)
-    if script is not None and script.language != guesses[0].language:
+    if script is not None:
         guesses.append(script)
     return guesses
 
@@ -969,6 +1001,24 @@ _BUSINESS_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
 _CLIENT_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
     (re.compile(p), w)
     for p, w in (
+        # asking the other side which option suits the speaker, or for help with their case
+        (
+            r"\b(?:do you think|would you say) (?:it |that |this )?(?:is|would be|'d be|will be|"
+            r"works?) (?:better|best|right|easier|safer|wiser|smarter|cheaper)\b[^.?!]{0,25}"
+            r"\bfor (?:me|us)\b|\bwhich (?:one|option|centre|center|plan|branch|location|"
+            r"package|batch|day|time|policy)\b[^.?!]{0,20}\b(?:do you think|would you "
+            r"(?:recommend|suggest|pick)|should (?:i|we))\b[^.?!]{0,30}\b(?:me|us|i|we)\b|"
+            r"\bis that something you(?:'d| would| could| can) (?:go through|help|walk through|"
+            r"look at|talk through|sort out)\b[^.?!]{0,20}\bwith me\b",
+            2.0,
+        ),
+        (
+            r"\b(?:we|i) (?:did |have |'ve )?just (?:bought|moved|got married|had a baby|signed "
+            r"(?:the|a) (?:lease|mortgage))\b|\bi keep meaning to\b|\bi(?:'ve| have) been "
+            r"(?:wondering|meaning to ask) (?:about|whether|if)\b|\b(?:so much|a lot|much) "
+            r"easier for me\b",
+            1.0,
+        ),
         (
             r"\bthank(?:s| you)(?: so much| very much)? for (?:your help|helping me|explaining|"
             r"walking me|the (?:advice|help|explanation|info|information))\b",
@@ -1581,7 +1631,19 @@ _STAGE_OF_USER: dict[str, re.Pattern[str]] = {
             r"\bmy first (?:real |full-time )?(?:job|paycheck|401\(?k\)?)\b|\bjust "
             r"(?:graduated|finished (?:college|university|school))\b|\bstarted my first job\b",
         ),
-        ("grandparent", r"\b(?:my|our) grand(?:kids|children|sons?|daughters?|child|babies)\b"),
+        (
+            "grandparent",
+            r"\b(?:my|our) grand(?:kids|children|sons?|daughters?|child|babies)\b|\b(?:near|with|"
+            r"see|visit|visiting|spoil) the grand(?:kids|children)\b",
+        ),
+        (
+            "child",
+            # a schoolchild: the class they are in, their school day, what a parent allows
+            r"\b(?:i'm|i am) (?:in|only in) (?:class|grade|year|standard|std\.?|form) \d{1,2}\b|"
+            r"\bmy (?:school bus|homework|school friends|class teacher)\b|\bafter (?:my )?"
+            r"homework\b|\bmy (?:mom|mum|dad|parents|mother|father) (?:only )?(?:lets|let|won't "
+            r"let|allows?|doesn't let) me\b",
+        ),
         (
             "employed",
             r"\bmy (?:company|employer) (?:will|is going to|pays|covers|reimburses|is "
@@ -1611,6 +1673,7 @@ _STAGE_AGES: dict[str, tuple[int, int]] = {
     "student": (16, 25),
     "retired": (58, 100),
     "grandparent": (45, 100),
+    "child": (6, 16),
     "early_career": (21, 32),
 }
 _STATED_AGE = re.compile(
@@ -1620,11 +1683,16 @@ _STATED_AGE = re.compile(
     r"(?<!my )(?<!our )(?<!his )(?<!her )\b(\d{2})[- ](?:years?|yrs?)[- ]old\b(?! "
     r"(?:son|daughter|kid|child|boy|girl|car|house|roof|mother|father|mom|dad))|"
     r"\bin my (early |mid |late )?(twenties|thirties|forties|fifties|sixties|seventies|eighties)\b|"
-    r"\b(?:we're|we are|are) (?:both )?(?:[a-z]+ )?(\d{2}) and (\d{2})\b"
+    r"\b(?:we're|we are|are) (?:both )?(?:[a-z]+ )?(\d{2}) and (\d{2})\b|"
+    # "I'm a hospitalist at a county hospital, 61, and ..."
+    r"\b(?:i'm|i am) an? [a-z][a-z' -]{2,60}?, (\d{2})(?=,| and\b|\.)"
 )
 _AGE_RANGE = re.compile(
-    r"\b(?:aged?|ages?)\s*(\d{2})\s*(?:-|to|and)\s*(\d{2})\b|\b(\d{2})\s*(?:-|to)\s*(\d{2})\s*"
-    r"(?:years? old|year-olds?|yo)\b|\b(early|mid|late)?[- ]?(\d)0s\b|\b(\d{2})\+"
+    r"\b(?:aged?|ages?|between)\s*(\d{2})\s*(?:-|to|and)\s*(\d{2})\b|\b(\d{2})\s*(?:-|to)\s*"
+    r"(\d{2})\s*(?:years? old|year-olds?|yo)\b|\b(early|mid|late)?[- ]?(\d)0s\b|\b(\d{2})\+|"
+    r"\b(?:over|older than|above) (\d{2})\b|\b(\d{2}) or (?:older|over)\b|\b(?:under|younger "
+    r"than) (\d{2})\b|\bin (?:their|his|her) (early |mid |late )?(twenties|thirties|forties|"
+    r"fifties|sixties|seventies|eighties)\b"
 )
 
 
@@ -1646,9 +1714,17 @@ def persona_age_range(text: str) -> tuple[int, int] | None:
             a, b = _PART[(m.group(5) or "").lower()]
             lows.append(decade + a)
             highs.append(decade + b)
-        elif m.group(7):
-            lows.append(int(m.group(7)))
+        elif m.group(7) or m.group(8) or m.group(9):
+            lows.append(int(m.group(7) or m.group(8) or m.group(9)))
             highs.append(110)
+        elif m.group(10):
+            lows.append(14)
+            highs.append(int(m.group(10)))
+        elif m.group(12):
+            decade = _DECADES[m.group(12)]
+            a, b = _PART[(m.group(11) or "").strip()]
+            lows.append(decade + a)
+            highs.append(decade + b)
     if not lows:
         lowered = text.lower()
         if re.search(r"\bpre-?retire", lowered):
@@ -1672,9 +1748,11 @@ def stated_age(text: str) -> tuple[int, int] | None:
             if 14 <= a <= 99 and b <= 99:
                 return a, b
             continue
-        if m.group(1) or m.group(2):
-            age = int(m.group(1) or m.group(2))
-            if 14 <= age <= 99:
+        if m.group(1) or m.group(2) or m.group(7):
+            age = int(m.group(1) or m.group(2) or m.group(7))
+            # "I'm 11" is a child; "as 12 ..." too often counts something else
+            youngest = 10 if m.group(0).startswith(("i'm", "i am", "i just", "i turned")) else 14
+            if youngest <= age <= 99:
                 return age, age
         elif m.group(4):
             decade = _DECADES[m.group(4).lower()]

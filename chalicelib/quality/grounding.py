@@ -71,6 +71,8 @@ _NAMED = re.compile(
 _CALCULATION = re.compile(
     r"\b(?:so|that's|that is|which (?:is|comes|makes|brings)|comes? to|works? out|brings?|"
     r"bringing|total|totals|totalling|altogether|in all|adds? up|would be|would come|saving|"
+    r"leaves?|leaving|remaining|the difference|per [a-z]+ (?:is|comes to|makes)|for the (?:pair|"
+    r"two|both)|"
     r"savings|saves? you|times|multiplied|minus|plus|less|off|down to|each|for (?:\d+|one|"
     r"two|three|four|five|six|seven|eight|nine|ten|twelve) [a-z]+|over (?:the|a) (?:year|"
     r"month|week|term)|at [$\u20ac\u00a3]?\d|x|\u00d7)\b|[=\u00d7*/+\u2212] ?[$\u20ac\u00a3]?\d",
@@ -104,6 +106,8 @@ _NUMBER_WORDS = {
     )
     if i
 }
+# Words that count two of something: "$700 per ear is $1,400 for the pair".
+_NUMBER_WORDS.update({"pair": 2.0, "both": 2.0, "twice": 2.0, "double": 2.0, "couple": 2.0})
 CONTEXT_WORDS = 5
 # Hedges and fillers around a figure say nothing about what it measures.
 _CONTEXT_NOISE = frozenset(
@@ -296,7 +300,17 @@ class Grounding:
     ) -> bool:
         """``counts``: the numbers of the statement itself ("four weeks at EUR 260")."""
         if kind == "percent":
-            return self._near(value, self.percents, tolerance)
+            # a rate is quoted, or it is the share one grounded amount is of another
+            # ("$17,600 on $2.4 million is about 0.73%")
+            return self._near(value, self.percents, tolerance) or (
+                tolerance > 0.05
+                and any(
+                    _close(value, 100 * a / b, tolerance)
+                    for a in self.amounts
+                    for b in self.amounts
+                    if b > a > 0
+                )
+            )
         if self._sorted is None:
             self._sorted = sorted(x for x in self._derived if x)
         if self._near(value, self._sorted, tolerance):

@@ -184,6 +184,14 @@ def test_generator_leaks_flag(turn: int, text: str) -> None:
         "I promise your daughter will pass the exam first time.",
         # a claim after an unrelated negative clause is still made
         "Don't panic, the procedure is completely painless.",
+        # a rate promised without the word "return", or a bare yes to "is it certain?"
+        "Honestly, that works out as a guaranteed 6% on your savings.",
+        "The fund is designed to deliver 7% every year, whatever the market does.",
+        "Stay invested and your original investment stays fully protected.",
+        "Yes, absolutely, it's guaranteed.",
+        "With our letter the visa is practically automatic.",
+        "In a few weeks your eyesight will be completely back to normal.",
+        "Those exercises will stop your back pain from progressing.",
     ],
 )
 def test_regulated_claims_flag(text: str) -> None:
@@ -201,6 +209,10 @@ def test_regulated_claims_flag(text: str) -> None:
         "You can't lose sight of the long-term plan when markets are noisy.",
         "We can't promise the rash won't come back, so we book a check-up.",
         "Nobody can say your place is guaranteed until the results are in.",
+        # paying off a debt does earn its rate for certain
+        "Paying off the card first gives you a guaranteed 19% return in interest saved.",
+        "Your deposit is protected by the compensation scheme up to the legal limit.",
+        "Yes, your table is guaranteed until eight.",
     ],
 )
 def test_negated_or_reported_claims_are_not_made(text: str) -> None:
@@ -218,6 +230,20 @@ def test_role_confusion_flags_the_user_talking_as_the_advisor() -> None:
     )
     check = run(d.check_role_confusion, with_turn(7, text))
     assert not check.passed and check.turns == [7]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Fridays would suit me best, honestly. We live near the river, so which branch do you "
+        "think would be better for us? And could we start before the holidays?",
+        "We have just bought a flat, and I keep meaning to sort out cover for it. I've been "
+        "wondering about that myself. Is that something you could go through with me?",
+    ],
+)
+def test_role_confusion_flags_the_assistant_asking_as_the_client(text: str) -> None:
+    check = run(d.check_role_confusion, with_turn(8, text))
+    assert not check.passed and check.turns == [8], check
 
 
 def test_role_confusion_flags_the_assistant_talking_as_the_client() -> None:
@@ -334,6 +360,32 @@ def test_persona_mismatch_flags_an_incompatible_life_stage() -> None:
     assert not check.passed
 
 
+@pytest.mark.parametrize(
+    ("description", "said"),
+    [
+        ("Between 30 and 50, a manager in an office", "Hi, I'm 12 and in year 7 at school."),
+        ("Over 60, retired and living on a pension", "Hi, I'm 27 and this is my first flat."),
+        (
+            "In their thirties, with a young family",
+            "Hello, I'm a retired teacher, 71, and widowed.",
+        ),
+        ("Working parents aged 35-50", "I'm in class 5 and my mum only lets me play an hour."),
+    ],
+)
+def test_persona_mismatch_reads_the_ways_ages_are_written(description: str, said: str) -> None:
+    taxonomy = TAXONOMY.model_copy(
+        update={"personas": [TaxonomyEntry(name="Planned Person", description=description)]}
+    )
+    text = f"{said} I'm nervous about my savings."
+    check = run(
+        d.check_persona,
+        with_turn(1, text),
+        conversation=conv(persona="Planned Person"),
+        taxonomy=taxonomy,
+    )
+    assert not check.passed and check.turns == [1], check
+
+
 def test_someone_elses_age_is_not_the_users() -> None:
     text = "Hi, my 24-year-old son keeps asking about this; I'm nervous about my own savings."
     assert run(d.check_persona, with_turn(1, text)).passed
@@ -394,6 +446,28 @@ def test_worked_out_totals_stay_grounded() -> None:
     grounding = g.Grounding(["€260 per week; registration fee of €60; workshop €45 per week."])
     statement = "Four weeks is €1,040, so €1,100 with the fee, or €1,280 with the workshop (€180)."
     assert g.ungrounded(statement, grounding, []) == []
+
+
+def test_figures_for_a_pair_what_is_left_and_a_share_are_worked_out() -> None:
+    grounding = g.Grounding(["Each lens costs $450. The frame is $1,200.", "I earn $90,000."])
+    for statement in (
+        "At $450 per lens, that is $900 for the pair.",
+        "Your plan pays $300, which leaves $1,500 for the frame and lenses.",
+        "The $1,200 frame is about 1.3% of your $90,000 salary.",
+    ):
+        if "$300" in statement:
+            grounding.add(300.0)
+        assert g.ungrounded(statement, grounding, []) == [], statement
+    assert g.ungrounded("The frame is 4% off this week.", grounding, []) != []
+
+
+def test_a_passage_in_another_script_flags_even_when_the_turn_leans_to_it() -> None:
+    text = (
+        "Sure. हम हर शनिवार सुबह दस बजे अभ्यास सत्र रखते हैं और उसका शुल्क अलग है। "
+        "इसमें कोच आपकी पिछली बाज़ी भी देखते हैं। The fee is on your invoice."
+    )
+    check = run(d.check_language, with_turn(6, text))
+    assert not check.passed and check.turns == [6], check
 
 
 def test_copied_turns_flag() -> None:
