@@ -60,6 +60,7 @@ HOLDOUT = ROOT / "tests" / "fixtures" / "quality_holdout"
 # A second one, written after the checks were tuned on the first two.
 HOLDOUT2 = ROOT / "tests" / "fixtures" / "quality_holdout2"
 HOLDOUT3 = ROOT / "tests" / "fixtures" / "quality_holdout3"
+HOLDOUT4 = ROOT / "tests" / "fixtures" / "quality_holdout4"
 SAMPLE = ROOT / "chalicelib" / "data" / "sample_dataset.json"
 RECALL_TARGET = 0.9
 CLEAN_FLAG_TARGET = 0.05
@@ -305,7 +306,7 @@ def attach_duplicates(cases: list[Case]) -> None:
     and hide whether the defect itself was seen."""
     by_dataset: dict[str, list[Case]] = defaultdict(list)
     for case in cases:
-        if case.source in ("corpus", "holdout", "holdout2", "holdout3"):
+        if case.source in ("corpus", "holdout", "holdout2", "holdout3", "holdout4"):
             continue
         by_dataset[f"{case.source}/{case.conversation.dataset_id}"].append(case)
     for group in by_dataset.values():
@@ -396,6 +397,7 @@ def main() -> int:
         cases += corpus_cases(HOLDOUT, "holdout")
         cases += corpus_cases(HOLDOUT2, "holdout2")
         cases += corpus_cases(HOLDOUT3, "holdout3")
+        cases += corpus_cases(HOLDOUT4, "holdout4")
     cases += structural_cases(args.seed)
     attach_duplicates(cases)
     score(cases)
@@ -427,7 +429,16 @@ def main() -> int:
     ok &= recall >= RECALL_TARGET and clean_flagged <= CLEAN_FLAG_TARGET
 
     print(f"\n{'AUC of the score (clean above defective)':<44}{'clean':>7}{'defect':>8}{'AUC':>8}")
-    for source in ("simulator", "corpus", "holdout", "holdout2", "holdout3", "structural", "all"):
+    for source in (
+        "simulator",
+        "corpus",
+        "holdout",
+        "holdout2",
+        "holdout3",
+        "holdout4",
+        "structural",
+        "all",
+    ):
         cs = [c.report.score for c in clean if c.report and (source == "all" or c.source == source)]
         ds = [
             c.report.score
