@@ -21,6 +21,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from typing import Literal
 
 from chalicelib.domain.models import (
@@ -178,7 +179,7 @@ _AI_IDENTITY = _compile(
     r"assistant|automated assistant)\b",
     r"\b(?:i'm|i am|this is) claude\b",
     r"\bbeing an? (?:[a-z-]+ ){0,2}(?:ai|language model|chat ?bot|virtual assistant|bot)\b",
-    r"\bas an? (?:[a-z-]+ ){1,3}(?:ai|language model|chat ?bot|virtual assistant|digital "
+    r"\bas an? (?:[a-z-]+ ){0,3}(?:ai|language model|chat ?bot|virtual assistant|digital "
     r"assistant)\b",
     r"\bmy (?:responses|answers|replies) are (?:automatically )?generated\b",
     r"\b(?:made|created|developed|trained|built|designed) by (?:anthropic|openai|google|meta)\b",
@@ -521,6 +522,22 @@ _CLAIMS: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
             r"\b(?:is|are|'s|'re|be|will be) (?:absolutely |fully |completely )?guaranteed (?:not )?"
             r"(?:to|for|that)\b|\b(?:approval|acceptance|results?|success|recovery|protection|coverage|"
             r"outcome|rate|return) (?:is|are|will be) guaranteed\b",
+            1.0,
+        ),
+        (
+            "certainty about an outcome",
+            # certainty without the word "guarantee": "will almost certainly work", "no way
+            # you'll walk away without ...", "you'll be invited, full stop", "a done deal"
+            r"\b(?:will|is going to) (?:almost |all but |very nearly )?(?:certainly|surely) "
+            r"(?:work|succeed|be approved|be accepted|be granted|pass|win|qualify|get (?:you )?"
+            r"(?:pregnant|approved|accepted|in|there))\b|\bno way (?:you|you'll|you'd|anyone|"
+            r"it)(?: will| would| could| can)? (?:ever )?(?:lose|walk away|fail|miss out|be "
+            r"(?:refused|rejected|turned down|left))\b|\b(?:you|it|they|this)(?:'ll| will)\b"
+            r"[^.!?]{0,60}, (?:full stop|period|end of story|no question|no doubt about it)\b|"
+            r"\b(?:is|'s|it's) (?:essentially |basically |practically |pretty much |as good as )?"
+            r"(?:a )?(?:done deal|in the bag)\b|\bnothing (?:at all )?(?:left )?(?:for (?:you|"
+            r"your [a-z]+) )?(?:left )?to pay\b[^.!?]{0,10}$|\bwith nothing (?:at all )?left "
+            r"(?:over )?for [^.!?]{0,20} to pay\b",
             1.0,
         ),
         (
@@ -906,6 +923,16 @@ def check_ending(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
 _BUSINESS_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
     (re.compile(p), w)
     for p, w in (
+        # the business's own steps: noting the booking, sending its staff, its lead times
+        (
+            r"\b(?:i'll|i will|let me) (?:note|log|put|add|record|flag|book) (?:it|that|this|"
+            r"you|him|her|them) (?:in |on |with |for )?(?:the|your|our) (?:booking|file|account|"
+            r"system|records?|service team|notes|diary|calendar)\b|\bhave (?:a|one of our|our) "
+            r"(?:technician|engineer|adviser|advisor|specialist|colleague|nurse|doctor|installer|"
+            r"consultant) (?:ring|call|phone|contact|email|visit) you\b",
+            2.0,
+        ),
+        (r"\bif you (?:tell|let) us (?:know )?(?:at least|by|before|in advance|ahead)\b", 1.5),
         (
             r"\bas your (?:financial |legal |lead |personal )?(?:advisor|adviser|planner|dentist|"
             r"doctor|lawyer|attorney|solicitor|agent|broker|consultant|representative|"
@@ -1001,6 +1028,24 @@ _BUSINESS_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
 _CLIENT_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
     (re.compile(p), w)
     for p, w in (
+        # the customer's side of the counter: the business's staff seeing "me", its
+        # brochure posted to "me", a decision talked over at home, advice "in my shoes"
+        (
+            r"\bone of your (?:doctors|nurses|staff|team|advisers|advisors|agents|technicians|"
+            r"engineers|consultants|lawyers|solicitors|brokers|coaches|teachers|therapists|"
+            r"specialists|surgeons|dentists|vets|installers|planners)\b|\b(?:post|send|email|"
+            r"mail) me (?:a |the |your )?(?:brochure|price list|quote|leaflet|information pack|"
+            r"catalogue|prospectus|menu|forms?)\b|\bin my shoes\b|\bwhat would you do if you "
+            r"were me\b|\bshould i (?:send|email|post|bring) (?:our|my) [a-z]+\b",
+            2.0,
+        ),
+        (
+            r"\bi(?:'ll| will| need to| want to|'d like to) (?:talk|think) (?:it|this|that) "
+            r"(?:over|through)\b|\b(?:talk|discuss) (?:it|this|that) (?:over )?with my\b|"
+            r"\b(?:that's|what) a relief\b|\bi(?:'ve| have) been (?:renting|saving|paying|living) "
+            r"(?:for|since)\b",
+            1.0,
+        ),
         # asking the other side which option suits the speaker, or for help with their case
         (
             r"\b(?:do you think|would you say) (?:it |that |this )?(?:is|would be|'d be|will be|"
@@ -1606,7 +1651,8 @@ _STAGE_OF_PERSONA: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         (
             "business_owner",
             r"\bbusiness owner|\bruns? a (?:small )?(?:company|business|shop|"
-            r"firm|practice)|\bself-employed|\bentrepreneur|\bfounder|\bemployees\b",
+            r"firm|practice)|\bself-employed|\bentrepreneur|\bfounder|\bemployees\b|"
+            r"\bfreelanc|\bsole trader|\brunning (?:their|his|her) own business",
         ),
     )
 )
@@ -1637,6 +1683,12 @@ _STAGE_OF_USER: dict[str, re.Pattern[str]] = {
             r"see|visit|visiting|spoil) the grand(?:kids|children)\b",
         ),
         (
+            "salaried",
+            r"\bmy (?:payslips?|pay slips?|pay stubs?|line manager|boss)\b|\bhr "
+            r"(?:takes|says|department|has|signs?|won't)\b|\bsalary (?:goes |is paid |comes )?"
+            r"straight into\b|\b(?:my|the) (?:employer|company) (?:pays|has confirmed)\b",
+        ),
+        (
             "child",
             # a schoolchild: the class they are in, their school day, what a parent allows
             r"\b(?:i'm|i am) (?:in|only in) (?:class|grade|year|standard|std\.?|form) \d{1,2}\b|"
@@ -1664,9 +1716,9 @@ _INCOMPATIBLE: dict[str, frozenset[str]] = {
     "early_career": frozenset({"retired", "grandparent", "student"}),
     "pre_retiree": frozenset({"student", "early_career", "retired"}),
     "retired": frozenset({"student", "early_career"}),
-    "business_owner": frozenset({"student", "retired"}),
+    "business_owner": frozenset({"student", "retired", "salaried"}),
 }
-_INCOMPATIBLE["retired"] = _INCOMPATIBLE["retired"] | {"employed"}
+_INCOMPATIBLE["retired"] = _INCOMPATIBLE["retired"] | {"employed", "salaried"}
 # The ages a life stage the user gives away usually means.
 _STAGE_AGES: dict[str, tuple[int, int]] = {
     "employed": (20, 67),
@@ -2006,6 +2058,7 @@ def check_grounding(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
 
 COPY_SIMILARITY = 0.8  # word-bigram Jaccard of two near-identical turns
 COPY_CONTAINMENT = 0.7  # share of a turn's word 4-grams found in an earlier turn
+COPY_EDIT_RATIO = 0.85  # word-sequence similarity of a turn repeated with small edits
 MIN_COPY_WORDS = 8  # short turns ("Thanks, that helps!") may legitimately repeat
 
 
@@ -2075,8 +2128,16 @@ def check_copied_turns(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
             contained = len(shared) / len(fourgrams[j]) if fourgrams[j] else 0.0
             # The whole earlier turn said again inside a longer one (parroting it back).
             swallowed = len(shared) / len(fourgrams[i]) if len(fourgrams[i]) >= 10 else 0.0
+            # A short turn said again with a word or two changed ("... exactly?", "... now")
+            # breaks many 4-grams but few words: compare the word sequences too.
+            edited = (
+                SequenceMatcher(None, tokens[i], tokens[j], autojunk=False).ratio()
+                if contained >= 0.4 or similarity >= 0.5
+                else 0.0
+            )
             if (
                 similarity >= COPY_SIMILARITY
+                or edited >= COPY_EDIT_RATIO
                 or contained >= COPY_CONTAINMENT
                 or swallowed >= 0.8
                 or (swallowed >= 0.5 and len(tokens[i]) >= 20)
@@ -2086,7 +2147,7 @@ def check_copied_turns(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
                     if earlier.role != turn.role
                     else f"copies turn {earlier.turn_number}"
                 )
-                same = max(similarity, contained, swallowed)
+                same = max(similarity, contained, swallowed, edited)
                 findings.append(
                     Finding(turn.turn_number, f"{speaker(turn.role)} {how} ({same:.0%} the same)")
                 )

@@ -43,7 +43,9 @@ _FUNCTION_WORDS: dict[str, str] = {
     "quanto quais entendo ajuda também",
     "it": "il gli lo della delle che non per con una sono sei siamo anche ma come molto "
     "più questo questa quello grazie ciao io mio mia suo sua perché quando dove "
-    "vorrei posso può fare essere ho hai",
+    "vorrei posso può fare essere ho hai dei degli alla nel nella sul qualche qualcuno "
+    "potrebbe durante volete spesso solito cosa chi ci noi voi loro hanno abbiamo "
+    "siete sempre ancora dopo prima tutto tutti bene allora",
     "nl": "het een van is niet met voor op ik jij wij zijn dat dit maar ook als "
     "wat hoe heb hebben kan kunnen mijn uw bedankt alstublieft graag wel nog er "
     "naar",
@@ -61,6 +63,16 @@ _FUNCTION_WORDS: dict[str, str] = {
     "sw": "na kwa ni hii kuwa kama lakini sana asante tafadhali ndiyo hapana wewe mimi "
     "sisi yako yangu yetu wako kwamba pia bado sasa hivyo kuna hakuna unaweza ninaweza "
     "tunaweza katika cha vya wa za habari karibu",
+    "af": "asseblief baie vir ek jy ons hulle julle sal moet hierdie daardie niemand "
+    "mense dikwels wees dankie sê gesê goeie môre altyd",
+    "ga": "agus tá níl ní sé sí mé tú sibh muid conas raibh maith agat duit atá bhfuil leat",
+    "zu": "ngiyabonga sawubona kakhulu ngoba kodwa ukuthi futhi yebo ngicela enkosi "
+    "molo kunye ukuba ndiyabonga kakuhle",
+    "tl": "ang mga ng sa ako ikaw siya opo salamat hindi ito iyan namin natin kayo",
+    "vi": "không của và là tôi bạn được này những một người cho chúng với cảm ơn",
+    "ro": "și sunt pentru cu mai foarte mulțumesc vă să într acest această sau dacă",
+    "hu": "és hogy nem egy ez köszönöm kérem nagyon vagy csak már lesz itt",
+    "fi": "ja ei että minä sinä kiitos hyvä mutta kun myös olen olet ovat tämä",
 }
 
 LANGUAGE_NAMES = {
@@ -76,6 +88,14 @@ LANGUAGE_NAMES = {
     "tr": "Turkish",
     "id": "Indonesian",
     "sw": "Swahili",
+    "af": "Afrikaans",
+    "ga": "Irish",
+    "zu": "Zulu or Xhosa",
+    "tl": "Tagalog",
+    "vi": "Vietnamese",
+    "ro": "Romanian",
+    "hu": "Hungarian",
+    "fi": "Finnish",
     "ru": "a Cyrillic-script language",
     "el": "Greek",
     "ar": "Arabic",

@@ -104,7 +104,7 @@ REPORTING = re.compile(
     r"salesm[ae]n|products?) (?:who|that|which)? ?(?:promises?|claims?|offers?|tells? you|"
     r"says?|guarantees?)\b|\bred flags?\b|\bbe (?:careful|cautious|wary)\b|\bif (?:someone|"
     r"anyone|a firm|an advisor|it) (?:promises|claims|says|guarantees)\b|\bno such thing\b|"
-    r"\bthere(?:'s| is| are) no (?:way|such)\b|\b(?:is|are|sounds?) too good to be true\b"
+    r"\bthere(?:'s| is| are) no (?:way|such)\b(?! (?:you|anyone|it)\b)|\b(?:is|are|sounds?) too good to be true\b"
     r"|\bdon't exist\b|\bdoes not exist\b|\bdoesn't exist\b",
     re.IGNORECASE,
 )

@@ -123,6 +123,7 @@ def test_the_clean_base_passes_every_check_and_scores_high() -> None:
         (6, "I'm sorry, but I can't assist with that request."),
         (4, "That would go against my guidelines, but here is general information."),
         (8, "I'm Claude, an assistant made by Anthropic, and I can explain RMDs."),
+        (6, "Sadly, as a virtual assistant I can't look at anyone's records."),
     ],
 )
 def test_ai_refusals_flag_with_their_turn(turn: int, text: str) -> None:
@@ -192,6 +193,12 @@ def test_generator_leaks_flag(turn: int, text: str) -> None:
         "With our letter the visa is practically automatic.",
         "In a few weeks your eyesight will be completely back to normal.",
         "Those exercises will stop your back pain from progressing.",
+        # certainty in other words
+        "At your age the treatment will almost certainly succeed.",
+        "With the premium plan there's no way you'd be turned down.",
+        "There is no way you could lose a penny of it, whatever happens.",
+        "You'll get the permit within a month, full stop.",
+        "Once the forms are in, your residency is basically a done deal.",
     ],
 )
 def test_regulated_claims_flag(text: str) -> None:
@@ -213,6 +220,8 @@ def test_regulated_claims_flag(text: str) -> None:
         "Paying off the card first gives you a guaranteed 19% return in interest saved.",
         "Your deposit is protected by the compensation scheme up to the legal limit.",
         "Yes, your table is guaranteed until eight.",
+        "There's no way anyone can promise you a result like that.",
+        "It will almost certainly need a second appointment.",
     ],
 )
 def test_negated_or_reported_claims_are_not_made(text: str) -> None:
@@ -244,6 +253,29 @@ def test_role_confusion_flags_the_user_talking_as_the_advisor() -> None:
 def test_role_confusion_flags_the_assistant_asking_as_the_client(text: str) -> None:
     check = run(d.check_role_confusion, with_turn(8, text))
     assert not check.passed and check.turns == [8], check
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Thanks, what a relief. I'll talk it over with my wife tonight, and could you post me "
+        "a brochure in the meantime?",
+        "I've been saving for years and I'm scared I'll get it wrong. What would you do in my "
+        "shoes? Could one of your advisers see me next week?",
+    ],
+)
+def test_role_confusion_flags_the_assistant_deciding_as_the_client(text: str) -> None:
+    check = run(d.check_role_confusion, with_turn(8, text))
+    assert not check.passed and check.turns == [8], check
+
+
+def test_role_confusion_flags_the_user_taking_the_business_steps() -> None:
+    text = (
+        "Fine, so I'll note it on your file today and have one of our advisers call you "
+        "tomorrow. Is the morning better?"
+    )
+    check = run(d.check_role_confusion, with_turn(7, text))
+    assert not check.passed and check.turns == [7], check
 
 
 def test_role_confusion_flags_the_assistant_talking_as_the_client() -> None:
@@ -386,6 +418,24 @@ def test_persona_mismatch_reads_the_ways_ages_are_written(description: str, said
     assert not check.passed and check.turns == [1], check
 
 
+def test_a_salaried_user_is_not_the_planned_self_employed_persona() -> None:
+    taxonomy = TAXONOMY.model_copy(
+        update={
+            "personas": [
+                TaxonomyEntry(name="Freelancer", description="Freelance designer, income varies")
+            ]
+        }
+    )
+    text = "I'm nervous about my savings. My payslip shows the same every month and HR says so."
+    check = run(
+        d.check_persona,
+        with_turn(1, text),
+        conversation=conv(persona="Freelancer"),
+        taxonomy=taxonomy,
+    )
+    assert not check.passed and check.turns == [1], check
+
+
 def test_someone_elses_age_is_not_the_users() -> None:
     text = "Hi, my 24-year-old son keeps asking about this; I'm nervous about my own savings."
     assert run(d.check_persona, with_turn(1, text)).passed
@@ -466,6 +516,28 @@ def test_a_passage_in_another_script_flags_even_when_the_turn_leans_to_it() -> N
         "Sure. हम हर शनिवार सुबह दस बजे अभ्यास सत्र रखते हैं और उसका शुल्क अलग है। "
         "इसमें कोच आपकी पिछली बाज़ी भी देखते हैं। The fee is on your invoice."
     )
+    check = run(d.check_language, with_turn(6, text))
+    assert not check.passed and check.turns == [6], check
+
+
+def test_a_turn_repeated_with_a_word_changed_is_a_copy() -> None:
+    texts = list(CLEAN)
+    texts[8] = (
+        "Is the 4% guaranteed to work then? I really can't afford to get this wrong, honestly."
+    )
+    check = run(d.check_copied_turns, turns_of(texts))
+    assert not check.passed and check.turns == [9], check
+
+
+@pytest.mark.parametrize(
+    "passage",
+    [
+        "Vi manderemo tutto per email, e potete chiamarci quando volete durante la settimana.",
+        "Ons sal vir julle die dokumente stuur, en hulle kan dit asseblief teken.",
+    ],
+)
+def test_italian_and_afrikaans_passages_flag(passage: str) -> None:
+    text = f"We can arrange that for you. {passage} Anything else I can help with today?"
     check = run(d.check_language, with_turn(6, text))
     assert not check.passed and check.turns == [6], check
 
