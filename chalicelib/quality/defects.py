@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -312,6 +313,10 @@ _CHATTER = _compile(
     r"^\s*(?:key points|outline|plan|notes?|draft|summary)(?: for (?:this|the) (?:reply|response|"
     r"turn|answer))?\s*:|\bdraft:\s",
     r"\((?:note|n\.b\.|author's note|editor's note|writer's note)\s*:",
+    r"\((?:this|the) (?:reply|response|turn|answer|message)\b[^)]{0,200}\b(?:tone|persona|"
+    r"chunk|excerpt|brief|prompt|requires?|as requested|instructions?|guidelines)\b[^)]*\)|\bas "
+    r"the (?:tone|persona|brief|prompt|instructions?|scenario) (?:requires?|asks?|specif(?:ies|"
+    r"ied)|demands?)\b",
     r"\*(?!\s)[a-z][a-z ,'-]{2,80}(?: [a-z,'-]+){2,}\*",
     r"\"\s*\}\s*,\s*\{\s*\"(?:role|content|from|value)\"\s*:|\"(?:role|content)\"\s*:\s*\"(?:user|"
     r"assistant|human|gpt)\"",
@@ -342,9 +347,14 @@ _CHATTER = _compile(
     r"\b(?:continuation|continuing|rest|remainder|next (?:part|section)) of (?:the|this|our) "
     r"(?:dialogue|conversation|exchange|script|role-?play|transcript)\b",
 )
+_QUOTED = re.compile(
+    r"(?:^|(?<=[\s(:]))'[^'\n]{1,160}'(?=[\s,.;:!?)]|$)|\"[^\"\n]{1,160}\"|\u201c[^\u201d\n]{1,160}\u201d|"
+    r"\u2018[^\u2019\n]{1,160}\u2019(?=[\s,.;:!?)]|$)"
+)
 _PLACEHOLDERS = _CasePatterns(
     r"\{\{\s*[\w .-]{1,40}\s*\}\}",
-    r"\{\s*[a-z][a-z0-9]*(?:_[a-z0-9]+)+\s*\}|(?i:\{(?:name|company|client|customer|date|amount|"
+    r"\{\s*[a-z][a-z0-9]*(?:_[a-z0-9]+)+\s*\}|\{\s*[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\s*\}|"
+    r"\$\{\s*\w{1,40}\s*\}|%\(\w{1,40}\)s|(?i:\{(?:name|company|client|customer|date|amount|"
     r"business|product|fee|phone|email|address|city|advisor|agent)\})",
     r"<\s*[A-Z][A-Z0-9]*(?:[_ ][A-Z0-9]+)*\s*>",
     r"(?i:<(?:name|customer|client|company|first[ _]name|last[ _]name|date|amount)>)",
@@ -368,7 +378,9 @@ def check_generator_artifacts(ctx: CheckContext, weight: float = 1.0) -> Quality
     for turn in ctx.turns:
         raw = content_of(turn)
         who = speaker(turn.role)
-        match = _any(_PLACEHOLDERS, raw)
+        # A user quoting what they were sent ("it started 'Dear [CUSTOMER NAME]'") is
+        # telling us about someone else's template, not leaking ours.
+        match = _any(_PLACEHOLDERS, _QUOTED.sub(" ", raw) if turn.role == "user" else raw)
         if match:
             findings.append(
                 Finding(
@@ -1499,6 +1511,9 @@ class DriftEvidence:
         score += 2 * bool(self.shift_cue)
         # The plan's words all through the run: the topic is still being discussed.
         score -= 2 * (self.planned_in_run >= 1.5 * self.length)
+        score -= self.planned_in_run >= 3.5 * self.length
+        # ... and next to none of them: whatever the run is about, it is not the plan
+        score += self.planned_in_run <= 0.25 * self.length
         return int(score)
 
 
@@ -1585,6 +1600,7 @@ def drift_evidence(ctx: CheckContext) -> DriftEvidence | None:
 
 DRIFT_POINTS = 5  # signs of a new subject that make a drift a defect
 DRIFT_SUSPECT_POINTS = 4
+EDGE_CASE_DRIFT_ALLOWANCE = 3
 
 
 def check_topic_drift(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
@@ -1600,6 +1616,9 @@ def check_topic_drift(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
     evidence = drift_evidence(ctx)
     if evidence is not None:
         points = evidence.points()
+        if ctx.conversation.tier == Tier.EDGE_CASE:
+            # an off-topic, out-of-scope or hostile user leaves the plan by design
+            points -= EDGE_CASE_DRIFT_ALLOWANCE
         strength = 1.0 if points >= DRIFT_POINTS else 0.5 if points >= DRIFT_SUSPECT_POINTS else 0.0
         if strength:
             turns = ctx.turns
@@ -2180,9 +2199,17 @@ def _phrase_pattern(phrase: str) -> re.Pattern[str]:
 _LOOSE_DROP = re.compile(r"[^a-z0-9]")
 
 
+def _ascii_fold(text: str) -> str:
+    """ "Ó Briain" -> "O Briain": accented letters keep their base letter."""
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def _loose(text: str) -> str:
     """Lower-cased letters and digits only, '&' read as 'and': for brand spellings."""
-    return _LOOSE_DROP.sub("", normalise(text).lower().replace("&", "and"))
+    return _LOOSE_DROP.sub("", _ascii_fold(normalise(text)).lower().replace("&", "and"))
 
 
 def _common_in_order(a: Sequence[str], b: Sequence[str]) -> int:
@@ -2285,8 +2312,13 @@ def misspelled_brand(text: str, term: str, known_wrong: Sequence[str] = ()) -> s
     if len(wanted) < 4:
         return None
     tokens = text.split()
-    loose_tokens = [_LOOSE_DROP.sub("", t.lower().replace("&", "and")) for t in tokens]
+    loose_tokens = [_LOOSE_DROP.sub("", _ascii_fold(t).lower().replace("&", "and")) for t in tokens]
     size = len(term.split())
+    # Words of the term spelt right: no window inside one is a misspelling of it.
+    exact: set[int] = set()
+    for i in range(len(tokens) - size + 1):
+        if term in " ".join(tokens[i : i + size]):
+            exact.update(range(i, i + size))
     limit = 2 if len(wanted) >= 10 else 1 if len(wanted) >= 6 else 0
     # Windows of up to two more words than the term, compared by their letters (built by
     # joining each word's letters once: this runs on every assistant turn).
@@ -2297,7 +2329,7 @@ def misspelled_brand(text: str, term: str, known_wrong: Sequence[str] = ()) -> s
             loose += loose_tokens[j - 1]
             if len(loose) > len(wanted) + limit:
                 break
-            if len(loose) >= len(wanted) - limit:
+            if len(loose) >= len(wanted) - limit and not exact.intersection(range(i, j)):
                 windows.append((i, j, loose))
 
     def spelled(i: int, j: int) -> str:

@@ -542,6 +542,49 @@ def test_italian_and_afrikaans_passages_flag(passage: str) -> None:
     assert not check.passed and check.turns == [6], check
 
 
+def test_a_user_quoting_someone_elses_placeholder_is_not_a_leak() -> None:
+    quoted = "The other firm's letter began 'Hello {FIRST_NAME}', which put me off. Is yours real?"
+    assert run(d.check_generator_artifacts, with_turn(5, quoted)).passed
+    leaked = "Hello {FIRST_NAME}, is the 4% guaranteed to work? I can't afford to get it wrong."
+    check = run(d.check_generator_artifacts, with_turn(5, leaked))
+    assert not check.passed and check.turns == [5], check
+
+
+def test_the_generators_note_about_its_own_reply_flags() -> None:
+    text = CLEAN[5] + " (This response keeps the warm tone the persona requires.)"
+    check = run(d.check_generator_artifacts, with_turn(6, text))
+    assert not check.passed and check.turns == [6], check
+
+
+def test_a_brand_with_an_accented_letter_spelt_right_passes() -> None:
+    assert d.misspelled_brand("Welcome to Café Ñandú & Co today.", "Café Ñandú & Co") is None
+    assert d.misspelled_brand("Welcome to Cafe Nandu and Co.", "Café Ñandú & Co") is not None
+
+
+def test_an_edge_case_may_leave_the_plan_further_than_a_template(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    evidence = d.DriftEvidence(
+        start=6,
+        length=4,
+        new_share=0.8,
+        recurring=["dog", "council", "bark", "landlord", "night"],
+        everyday=["dog"],
+        other_topic="",
+        other_hits=0,
+        planned_in_run=2,
+        foreign=0.8,
+        closed=False,
+        shift_cue=None,
+    )
+    points = evidence.points()
+    assert d.DRIFT_POINTS <= points < d.DRIFT_POINTS + d.EDGE_CASE_DRIFT_ALLOWANCE
+    monkeypatch.setattr(d, "drift_evidence", lambda ctx: evidence)
+    assert not run(d.check_topic_drift, turns_of(CLEAN)).passed
+    edge = conv(tier=Tier.EDGE_CASE, edge_case_type="off_topic")
+    assert run(d.check_topic_drift, turns_of(CLEAN), conversation=edge).passed
+
+
 def test_copied_turns_flag() -> None:
     texts = list(CLEAN)
     texts[7] = texts[3]
