@@ -2316,9 +2316,11 @@ def misspelled_brand(text: str, term: str, known_wrong: Sequence[str] = ()) -> s
     size = len(term.split())
     # Words of the term spelt right: no window inside one is a misspelling of it.
     exact: set[int] = set()
-    for i in range(len(tokens) - size + 1):
-        if term in " ".join(tokens[i : i + size]):
-            exact.update(range(i, i + size))
+    if term in text:
+        first = term.split()[0]
+        for i, token in enumerate(tokens):
+            if first in token and term in " ".join(tokens[i : i + size]):
+                exact.update(range(i, i + size))
     limit = 2 if len(wanted) >= 10 else 1 if len(wanted) >= 6 else 0
     # Windows of up to two more words than the term, compared by their letters (built by
     # joining each word's letters once: this runs on every assistant turn).
@@ -2341,7 +2343,13 @@ def misspelled_brand(text: str, term: str, known_wrong: Sequence[str] = ()) -> s
             if candidate != term and term not in candidate:
                 return candidate
     for i, j, loose in windows:  # a letter or two off, as many words as the term
-        if limit and abs((j - i) - size) <= 1 and _edit_distance(loose, wanted, limit) <= limit:
+        if (
+            limit
+            and abs((j - i) - size) <= 1
+            # a misspelling keeps the term's first or last letter: skips most windows cheaply
+            and (loose[0] == wanted[0] or loose[-1] == wanted[-1])
+            and _edit_distance(loose, wanted, limit) <= limit
+        ):
             candidate = spelled(i, j)
             if term not in candidate:
                 return candidate
