@@ -1673,6 +1673,11 @@ _STAGE_OF_PERSONA: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"firm|practice)|\bself-employed|\bentrepreneur|\bfounder|\bemployees\b|"
             r"\bfreelanc|\bsole trader|\brunning (?:their|his|her) own business",
         ),
+        (
+            "newcomer",
+            r"\bfirst[- ]time\b|\bfor the first time\b|\bfirst (?:trip|visit|stay|holiday)\b|"
+            r"\bnew to\b|\bnever (?:been|visited|stayed|travelled|traveled)\b",
+        ),
     )
 )
 _STAGE_OF_USER: dict[str, re.Pattern[str]] = {
@@ -1700,6 +1705,15 @@ _STAGE_OF_USER: dict[str, re.Pattern[str]] = {
             "grandparent",
             r"\b(?:my|our) grand(?:kids|children|sons?|daughters?|child|babies)\b|\b(?:near|with|"
             r"see|visit|visiting|spoil) the grand(?:kids|children)\b",
+        ),
+        (
+            "returning",
+            # someone who has been here, done this, before
+            r"\b(?:we're|we are|i'm|i am) (?:coming|going) back (?:to|for)\b(?! (?:you|the "
+            r"(?:office|bank|form)))|\b(?:we|i) lived (?:in|near) [a-z]+ for (?:\w+ )?(?:years|"
+            r"months)\b|\blast time (?:we|i) (?:came|visited|stayed|were here|was here)\b|\bmy "
+            r"(?:second|third|fourth|fifth) (?:time|visit|trip|stay)\b|\b(?:we've|we have|i've|i "
+            r"have) (?:stayed|been) (?:here|with you|at your [a-z]+) before\b",
         ),
         (
             "salaried",
@@ -1736,6 +1750,7 @@ _INCOMPATIBLE: dict[str, frozenset[str]] = {
     "pre_retiree": frozenset({"student", "early_career", "retired"}),
     "retired": frozenset({"student", "early_career"}),
     "business_owner": frozenset({"student", "retired", "salaried"}),
+    "newcomer": frozenset({"returning"}),
 }
 _INCOMPATIBLE["retired"] = _INCOMPATIBLE["retired"] | {"employed", "salaried"}
 # The ages a life stage the user gives away usually means.
@@ -1989,8 +2004,22 @@ _IDENTITY_KINDS = frozenset({"phone", "email", "url", "name"})
 # A sentence without a digit, an @, a web address or a capitalised name after a title or a
 # role holds no checkable specific: most sentences, skipped at the cost of one scan.
 _MAY_HOLD_SPECIFICS = re.compile(
-    r"\d|@|www\.|\.(?:com|org|net)\b|\b(?:Dr|Mr|Mrs|Ms|Prof)\b|, [A-Z][a-z]+|(?:named|called|ask for|speak (?:to|with)|contact) [A-Z]"
+    r"\d|@|www\.|\.(?:com|org|net)\b|\b(?:Dr|Mr|Mrs|Ms|Prof)\b|, [A-Z][a-z]+|(?:named|called|ask for|speak (?:to|with)|contact) [A-Z]|"
+    r"(?:would be|will be|is) [A-Z][a-z]+ [A-Z][a-z]+"
 )
+
+
+# A figure that names a charge of the business ("a once-off R1,500 admin fee") is stated,
+# not worked out, even in a sentence that also does arithmetic ("..., so two weeks").
+_CHARGE_AFTER = re.compile(
+    r"^\s*(?:[a-z-]+ ){0,2}(?:fee|fees|charge|deposit|surcharge|premium|levy|penalty|excess|"
+    r"discount|rebate|credit|bonus|voucher|refund|allowance|grant|contribution|subsidy)\b"
+)
+
+
+def _names_a_charge(sentence: str, figure: str) -> bool:
+    at = sentence.find(figure)
+    return at >= 0 and bool(_CHARGE_AFTER.match(sentence[at + len(figure) :].lower()))
 
 
 def check_grounding(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
@@ -2035,7 +2064,11 @@ def check_grounding(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
                                 0.8,
                             )
                         )
-                    elif spec.kind in _STRONG_KINDS and not (item.worked_out or item.derivable):
+                    elif (
+                        spec.kind in _STRONG_KINDS
+                        and not item.derivable
+                        and (not item.worked_out or _names_a_charge(sentence, spec.text))
+                    ):
                         # An amount or rate stated flatly ("the penalty is 4.75%") that the
                         # excerpt does not have: an invented fact of the business.
                         strong += 1

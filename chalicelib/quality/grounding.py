@@ -59,9 +59,11 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 _PERSON = re.compile(r"\b(?:Dr|Mr|Mrs|Ms|Mx|Prof)\.? [A-Z][a-z]+(?: [A-Z][a-z]+)?")
 _NAMED = re.compile(
     r"\b(?:named|called|ask for|speak (?:to|with)|contact) ([A-Z][a-z]+ [A-Z][a-z]+)|"
-    r"\b(?:our|the) (?:[a-z]+ ){0,3}(?:porter|manager|advis[eo]r|broker|therapist|doctor|dentist|"
-    r"vet|nurse|preparer|technician|specialist|coordinator|host|receptionist|agent|consultant|"
-    r"lead|engineer|driver|instructor|coach|concierge|planner|accountant|surveyor|inspector),? "
+    r"\b(?:[Oo]ur|[Tt]he|[Yy]our) (?:[a-z]+ ){0,3}(?:porter|manager|advis[eo]r|broker|therapist|doctor|"
+    r"dentist|vet|nurse|preparer|technician|specialist|coordinator|host|receptionist|agent|"
+    r"consultant|lead|engineer|driver|instructor|coach|concierge|planner|accountant|surveyor|"
+    r"inspector|solicitor|lawyer|attorney|midwife|counsellor|counselor|installer|director),?"
+    r"(?: would be| will be| is)? "
     r"([A-Z][a-z]+(?: [A-Z][a-z]+)?)\b|"
     r"\b(?:we (?:also )?have|meet|you'll (?:see|work with|meet)|works? with|book (?:you )?(?:in )?"
     r"with) ([A-Z][a-z]+ [A-Z][a-z]+)(?=,| who| is| can| will|\.)"

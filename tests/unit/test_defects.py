@@ -418,6 +418,26 @@ def test_persona_mismatch_reads_the_ways_ages_are_written(description: str, said
     assert not check.passed and check.turns == [1], check
 
 
+def test_a_returning_user_is_not_the_planned_first_timer() -> None:
+    taxonomy = TAXONOMY.model_copy(
+        update={
+            "personas": [
+                TaxonomyEntry(
+                    name="First visit", description="Visiting the island for the first time"
+                )
+            ]
+        }
+    )
+    text = "I'm nervous about my savings. Last time we stayed, the ferry was late."
+    check = run(
+        d.check_persona,
+        with_turn(1, text),
+        conversation=conv(persona="First visit"),
+        taxonomy=taxonomy,
+    )
+    assert not check.passed and check.turns == [1], check
+
+
 def test_a_salaried_user_is_not_the_planned_self_employed_persona() -> None:
     taxonomy = TAXONOMY.model_copy(
         update={
@@ -470,6 +490,19 @@ def test_grounded_figures_and_figures_worked_out_from_them_pass() -> None:
     ],
 )
 def test_invented_or_contradicting_facts_flag(text: str) -> None:
+    check = scenario(4, text)
+    assert not check.passed and check.turns == [4], check
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a charge of the business in a sentence that also works something out
+        "Yes, and with our priority service for a $137 express fee, so it takes a week.",
+        "Yes. Your adviser would be Miriam Okonjo, who looks after accounts like yours.",
+    ],
+)
+def test_invented_charges_and_people_flag_in_sentences_that_also_calculate(text: str) -> None:
     check = scenario(4, text)
     assert not check.passed and check.turns == [4], check
 
