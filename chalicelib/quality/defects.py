@@ -183,6 +183,10 @@ _AI_IDENTITY = _compile(
     r"\bas an? (?:[a-z-]+ ){0,3}(?:ai|language model|chat ?bot|virtual assistant|digital "
     r"assistant)\b",
     r"\bmy (?:responses|answers|replies) are (?:automatically )?generated\b",
+    r"\b(?:i'm|i am) (?:just |only )?an? (?:text-based|software|computer|automated|digital|online) "
+    r"(?:program|system|tool|service)\b",
+    r"\bmy knowledge (?:comes from|is based on|is limited to|only goes up to)\b|\btraining data "
+    r"with a cut-?off\b",
     r"\b(?:made|created|developed|trained|built|designed) by (?:anthropic|openai|google|meta)\b",
     r"\bchat ?gpt\b",
     r"\bmy (?:training data|training cut-?off|knowledge cut-?off|programming|creators)\b",
@@ -313,6 +317,16 @@ _CHATTER = _compile(
     r"^\s*(?:key points|outline|plan|notes?|draft|summary)(?: for (?:this|the) (?:reply|response|"
     r"turn|answer))?\s*:|\bdraft:\s",
     r"\((?:note|n\.b\.|author's note|editor's note|writer's note)\s*:",
+    # a speaker label opening the turn ("Advice line agent:", "Front desk receptionist:")
+    r"^\s*(?:[A-Za-z'-]+ ){0,3}(?:agent|advis[eo]r|assistant|representative|receptionist|"
+    r"coordinator|consultant|operator|specialist|staff|user|customer|client|caller|guest|"
+    r"patient|buyer|applicant|host|rep|bot)\s*:\s",
+    # instructions left for the writer ("[Continue: have the parent ask about ...]")
+    r"\[(?:continue|next|note|notes|instructions?|remember|keep|make sure|have the|write|"
+    r"the (?:user|assistant|customer|client) (?:should|will|now|asks|replies))\b[^\]\n]{0,200}\]",
+    # model control tokens and chat-template markup
+    r"<\|[a-z_]{2,20}\|>|\[/?INST\]|</?s>|<<SYS>>|^\s*#{2,}\s*(?:instruction|response|input|"
+    r"output)\b",
     r"\((?:this|the) (?:reply|response|turn|answer|message)\b[^)]{0,200}\b(?:tone|persona|"
     r"chunk|excerpt|brief|prompt|requires?|as requested|instructions?|guidelines)\b[^)]*\)|\bas "
     r"the (?:tone|persona|brief|prompt|instructions?|scenario) (?:requires?|asks?|specif(?:ies|"
@@ -373,6 +387,18 @@ _PLACEHOLDERS = _CasePatterns(
 )
 
 
+def _repeated_passage(text: str) -> str | None:
+    """A sentence of six words or more said twice in one turn: a generation that looped."""
+    seen: set[str] = set()
+    for sentence in sentences(text):
+        key = " ".join(words(sentence))
+        if len(key.split()) >= 6:
+            if key in seen:
+                return sentence
+            seen.add(key)
+    return None
+
+
 def check_generator_artifacts(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
     findings: list[Finding] = []
     for turn in ctx.turns:
@@ -395,6 +421,15 @@ def check_generator_artifacts(ctx: CheckContext, weight: float = 1.0) -> Quality
                 Finding(
                     turn.turn_number,
                     f'generator chatter leaked into the turn ("{short(match.group(0), 50)}")',
+                )
+            )
+            continue
+        repeated = _repeated_passage(ctx.text(turn))
+        if repeated:
+            findings.append(
+                Finding(
+                    turn.turn_number,
+                    f'{who} says the same passage twice in one turn ("{short(repeated, 50)}")',
                 )
             )
     return _result(
@@ -537,6 +572,25 @@ _CLAIMS: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
             1.0,
         ),
         (
+            "a promise of a legal outcome",
+            r"\byou(?:'ll| will) win\b(?! (?:some|a few|over|them))|\b(?:always|never) (?:lose|win) "
+            r"(?:these|such|this kind of|cases like) ?(?:cases|claims|appeals|disputes)?\b|\b(?:is|are|"
+            r"will be) automatically (?:valid|recogni[sz]ed|legal|binding|enforceable)\b|\bdoesn't "
+            r"stand a chance\b|\byou can count on (?:getting|winning|being (?:paid|reinstated|"
+            r"compensated)|a (?:payout|settlement))\b",
+            1.0,
+        ),
+        (
+            "a guaranteed approval",
+            r"\bas good as (?:approved|accepted|done|yours|guaranteed|hired|admitted|granted)\b|"
+            r"\b(?:zero|no) chance (?:that )?(?:our |the |your |they |a )?(?:[a-z]+ )?(?:will |would |"
+            r"'ll )?(?:turns? you down|refuses? you|rejects? you|declines? you|denies you|says? no)\b|"
+            r"\bno matter what the (?:bureaus?|banks?|lenders?|credit (?:check|score)|underwriters?) "
+            r"says?\b|\b(?:the|your) claim will be paid (?:in full|out)\b|\bwill (?:pay|cover) "
+            r"(?:for )?every (?:single )?(?:cost|penny|cent|expense|bill)\b|\bwon't be out of pocket\b",
+            1.0,
+        ),
+        (
             "certainty about an outcome",
             # certainty without the word "guarantee": "will almost certainly work", "no way
             # you'll walk away without ...", "you'll be invited, full stop", "a done deal"
@@ -622,6 +676,8 @@ _CLAIMS: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
             r"her|their) [a-z]+ to normal\b|\b(?:will|'ll|is going to) (?:stop|prevent|halt) [^.!?]"
             r"{0,30}\b(?:getting (?:any )?worse|progressing)\b|\b(?:will|is going to) (?:be )?"
             r"(?:perfectly|completely|totally) (?:straight|healed|normal|restored|cured|gone)\b|"
+            r"\b(?:is|are|will be) gone for good\b|\b(?:cures?|fixes|heals|clears?) (?:it|this|"
+            r"them|the [a-z]+|your [a-z]+) (?:permanently|for good|forever|completely)\b|"
             r"\b(?:your|his|her|their) (?:hearing|sight|vision|eyesight|skin|back|knee|pain|"
             r"teeth|smile|symptoms?)\b[^.!?]{0,20}\b(?:will|'ll) be (?:completely |totally |fully )?"
             r"(?:back to normal|as good as new|good as new|like new|gone for good)\b|"
@@ -685,6 +741,8 @@ def check_regulated_claims(ctx: CheckContext, weight: float = 1.0) -> QualityChe
         if not _ANY_CLAIM.search(ctx.text(turn).lower()):
             continue
         for sentence in sentences(ctx.text(turn)):
+            if not _ANY_CLAIM.search(sentence.lower()):
+                continue  # one pass rules out most sentences before the claims one by one
             claims = regulated_claims(sentence)
             if claims:
                 label, phrase, strength = claims[0]
@@ -1052,6 +1110,23 @@ _CLIENT_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
             2.0,
         ),
         (
+            # the customer asking the business to do its job for "me", or talking as a
+            # parent, a past client, a relative
+            r"\b(?:could|can|would) you (?:please )?(?:request|book|arrange|find|reserve|schedule|"
+            r"order|organi[sz]e|sort out) (?:me|my|us|our)\b|\bback in my day\b|\b(?:i was|i've "
+            r"been) in (?:exactly )?your (?:position|shoes|situation)\b|\bmy (?:broker|lawyer|"
+            r"dentist|doctor|adviser|advisor|agent|accountant|insurer|instructor) (?:before|at the "
+            r"time|back then)\b|\bwill the (?:doctor|dentist|instructor|lawyer|nurse|vet|agent|"
+            r"adviser|advisor|examiner|chef|coordinator) be\b",
+            2.0,
+        ),
+        (
+            r"\b(?:sorted|fixed|handled) it (?:all )?(?:out )?for me\b|\bstick with (?:them|those "
+            r"guys)\b|\b(?:sweetheart|sweetie|kiddo|honey)\b|\bi(?:'m| am) dreading\b|\bi keep "
+            r"wondering\b|\bshould i bring\b",
+            1.0,
+        ),
+        (
             r"\bi(?:'ll| will| need to| want to|'d like to) (?:talk|think) (?:it|this|that) "
             r"(?:over|through)\b|\b(?:talk|discuss) (?:it|this|that) (?:over )?with my\b|"
             r"\b(?:that's|what) a relief\b|\bi(?:'ve| have) been (?:renting|saving|paying|living) "
@@ -1092,7 +1167,10 @@ _CLIENT_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
             r"dad|father|spouse|fianc[eé]e?) (?:and i|is|has|wants|thinks|says|and me)\b",
             1.5,
         ),
-        (r"\b(?:can|could) you (?:please )?(?:help|explain|tell|show|walk) me\b", 1.5),
+        (
+            r"\b(?:can|could) you (?:please )?(?:help|explain|tell|show|walk) me\b(?! (?:your|you|which|when|whether|if you|a (?:bit|little)|more about your|the (?:name|date|month|number)))",
+            1.5,
+        ),
         (
             r"\bwhat (?:should|do|would) (?:you (?:recommend|suggest) )?i (?:do|choose|pick)\b|"
             r"\bwhat do you (?:suggest|recommend) (?:i|for me)\b",
@@ -1150,7 +1228,7 @@ _CLIENT_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
         # a customer asking for the service, or deciding on it
         (
             r"\b(?:can|could) (?:you|we|someone) (?:come|send|call|do|fix|book|start|pop|fit|get "
-            r"me)\b|\bplease make sure\b|\byes,? please\b|\bdo you think i should\b|\bshould i "
+            r"me)\b|\bplease make sure\b|\byes,? please\b(?! (?:bring|send|call|come|do|feel|have|let|make|note|keep|go|take|book|email|upload|fill))|\bdo you think i should\b|\bshould i "
             r"(?:say|do|go|book|tell|keep|wait|call)\b",
             1.25,
         ),
@@ -1166,7 +1244,10 @@ _CLIENT_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
             r"\bhow (?:much|long) (?:would|does|will|is|do|did) (?:it|that|this|the|my|i|you)\b|"
             r"\bdo you (?:offer|have|do|take|accept|cover|charge|open|deliver)\b|\bcan i (?:book|"
             r"pay|bring|get|come|change|cancel|switch|add|ask)\b|\bi (?:want|need|would like|'d "
-            r"like) to (?:know|check|ask|book|understand)\b|\bbefore i (?:sign|commit|decide|"
+            # (not the business checking with its own people: "I need to ask the chef")
+            r"like) to (?:know|check|ask|book|understand)\b(?! (?:with )?(?:the|our|my) (?:team|"
+            r"chef|kitchen|manager|colleagues?|office|lab|underwriters?|lawyers?|doctor))|"
+            r"\bbefore i (?:sign|commit|decide|"
             r"book|pay)\b",
             1.0,
         ),

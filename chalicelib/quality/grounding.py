@@ -14,6 +14,7 @@ import bisect
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from chalicelib.quality.text import normalise, words
 from chalicelib.quality.validators import STOPWORDS, stem
@@ -186,6 +187,13 @@ def _context(text: str, start: int, end: int) -> tuple[frozenset[str], frozenset
 
 def specifics(text: str) -> list[Specific]:
     """Every checkable specific in ``text``, each span counted once (most specific kind)."""
+    return list(_specifics(text))
+
+
+@lru_cache(maxsize=1024)
+def _specifics(text: str) -> tuple[Specific, ...]:
+    # Cached: a dataset's excerpts (and its users' turns) are read by every conversation
+    # that uses them, and the patterns are the slow part of scoring.
     text = normalise(text)
     taken: list[tuple[int, int]] = [m.span() for m in _PRODUCT_NUMBER.finditer(text)]
     found: list[Specific] = []
@@ -207,7 +215,7 @@ def specifics(text: str) -> list[Specific]:
                 continue
             context, lead = _context(text, *m.span())
             found.append(Specific("name", name, name.lower(), context, lead))
-    return found
+    return tuple(found)
 
 
 def numbers_in(text: str) -> set[float]:
@@ -239,7 +247,8 @@ class Grounding:
     ("EUR 1,040 for the course... so EUR 1,100 with the fee") stays grounded."""
 
     def __init__(self, sources: Iterable[str]) -> None:
-        self.text = " ".join(sources).lower()
+        sources = [normalise(source).lower() for source in sources]
+        self.text = " ".join(sources)
         self.flat = re.sub(r"[^a-z0-9@.:/]", "", self.text)
         self.digits = re.sub(r"\D", "", self.text)
         self.numbers = sorted(numbers_in(self.text))
@@ -254,7 +263,8 @@ class Grounding:
         self._worked_out: list[float] = []  # figures the conversation worked out, sorted
         money = {
             v
-            for spec in specifics(self.text)
+            for source in sources
+            for spec in _specifics(source)
             if spec.kind == "money"
             for v in [spec.value]
             if isinstance(v, float)

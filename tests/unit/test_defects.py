@@ -124,6 +124,8 @@ def test_the_clean_base_passes_every_check_and_scores_high() -> None:
         (4, "That would go against my guidelines, but here is general information."),
         (8, "I'm Claude, an assistant made by Anthropic, and I can explain RMDs."),
         (6, "Sadly, as a virtual assistant I can't look at anyone's records."),
+        (4, "I'm an online tool, so I can't see the diary or move appointments."),
+        (6, "My knowledge is limited to what I was trained on, so I can't quote prices."),
     ],
 )
 def test_ai_refusals_flag_with_their_turn(turn: int, text: str) -> None:
@@ -199,6 +201,11 @@ def test_generator_leaks_flag(turn: int, text: str) -> None:
         "There is no way you could lose a penny of it, whatever happens.",
         "You'll get the permit within a month, full stop.",
         "Once the forms are in, your residency is basically a done deal.",
+        "Honestly, the tribunal will side with you and you'll win.",
+        "A ceremony here is automatically recognised back home.",
+        "With that payslip history you're as good as approved.",
+        "Your insurer will pay every single bill, so you won't be out of pocket.",
+        "After the peel the pigmentation is gone for good.",
     ],
 )
 def test_regulated_claims_flag(text: str) -> None:
@@ -265,6 +272,22 @@ def test_role_confusion_flags_the_assistant_asking_as_the_client(text: str) -> N
     ],
 )
 def test_role_confusion_flags_the_assistant_deciding_as_the_client(text: str) -> None:
+    check = run(d.check_role_confusion, with_turn(8, text))
+    assert not check.passed and check.turns == [8], check
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Could you book me two sessions this week and reserve my usual slot? I'll bring my "
+        "papers and my husband.",
+        "I was in exactly your position last year, and my adviser back then sorted it out for "
+        "me. Stick with them, honestly.",
+        "Honestly, I'm dreading it too. Will the doctor be gentle with my son, or should I "
+        "bring his toy?",
+    ],
+)
+def test_role_confusion_flags_the_assistant_as_a_client_past_or_present(text: str) -> None:
     check = run(d.check_role_confusion, with_turn(8, text))
     assert not check.passed and check.turns == [8], check
 
@@ -583,6 +606,21 @@ def test_a_user_quoting_someone_elses_placeholder_is_not_a_leak() -> None:
     assert not check.passed and check.turns == [5], check
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Front desk agent: " + CLEAN[5],
+        CLEAN[5] + " [Next: the user asks about fees, keep answers short.]",
+        CLEAN[5] + "<|im_end|>",
+        CLEAN[5] + " What we can do is review the plan each year and adjust withdrawals if "
+        "markets fall, which keeps the plan on track without locking you into one number.",
+    ],
+)
+def test_labels_instructions_control_tokens_and_looped_passages_flag(text: str) -> None:
+    check = run(d.check_generator_artifacts, with_turn(6, text))
+    assert not check.passed and check.turns == [6], check
+
+
 def test_the_generators_note_about_its_own_reply_flags() -> None:
     text = CLEAN[5] + " (This response keeps the warm tone the persona requires.)"
     check = run(d.check_generator_artifacts, with_turn(6, text))
@@ -738,3 +776,11 @@ def test_the_corpus_scores_separate_clean_from_defective() -> None:
     assert wins / (len(clean) * len(defective)) >= 0.95
     # A flagged conversation says why, and which turns.
     assert all(r.reasons for _, r in defective if r.flagged)
+
+
+def test_the_business_asking_for_details_and_checking_with_its_staff_is_not_the_client() -> None:
+    text = (
+        "Yes, please bring your nephew along. I need to ask the chef about a taco menu before "
+        "I promise anything. Could you tell me your preferred month, so the answer fits?"
+    )
+    assert run(d.check_role_confusion, with_turn(8, text)).passed
