@@ -738,8 +738,6 @@ _ANY_CLAIM = re.compile("|".join(f"(?:{p.pattern})" for _, p, _ in _CLAIMS))
 def check_regulated_claims(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
     findings: list[Finding] = []
     for turn in ctx.of_role("assistant"):
-        if not _ANY_CLAIM.search(ctx.text(turn).lower()):
-            continue
         for sentence in sentences(ctx.text(turn)):
             if not _ANY_CLAIM.search(sentence.lower()):
                 continue  # one pass rules out most sentences before the claims one by one
