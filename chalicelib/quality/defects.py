@@ -1861,11 +1861,69 @@ _AGE_RANGE = re.compile(
 )
 
 
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70}
+_TEENS = {
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+}
+_UNITS = {
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+}
+_SPELLED_AGE = re.compile(
+    r"\b(?:("
+    + "|".join(_TENS)
+    + r")(?:[- ]("
+    + "|".join(_UNITS)
+    + r"|something|ish))?|("
+    + "|".join(_TEENS)
+    + r"))\b"
+)
+# "19 to 22, a year into a first job": an age range opening a persona's description
+_LEADING_RANGE = re.compile(
+    r"(?:^|[.;]\s+)(\d{2})\s*(?:-|to|\u2013)\s*(\d{2})\b(?!\s*(?:%|years? "
+    r"(?:at|of|with|in|on)))"
+)
+
+
+def _digits_for_ages(text: str) -> str:
+    """Spelled ages as digits: "fifty-something" -> "50s", "twenty-two" -> "22"."""
+
+    def one(m: re.Match[str]) -> str:
+        if m.group(3):
+            return str(_TEENS[m.group(3)])
+        tens, unit = _TENS[m.group(1)], m.group(2)
+        if unit in ("something", "ish"):
+            return f"{tens}s"
+        return str(tens + _UNITS[unit]) if unit else str(tens)
+
+    return _SPELLED_AGE.sub(one, text)
+
+
 def persona_age_range(text: str) -> tuple[int, int] | None:
     """The ages a persona's name and description allow, if they say."""
     lows: list[int] = []
     highs: list[int] = []
-    for m in _AGE_RANGE.finditer(text.lower()):
+    text = _digits_for_ages(text.lower())
+    for m in _LEADING_RANGE.finditer(text):
+        lows.append(int(m.group(1)))
+        highs.append(int(m.group(2)))
+    for m in _AGE_RANGE.finditer(text):
         if m.group(1) and m.group(2):
             lows.append(int(m.group(1)))
             highs.append(int(m.group(2)))
@@ -1879,6 +1937,12 @@ def persona_age_range(text: str) -> tuple[int, int] | None:
             a, b = _PART[(m.group(5) or "").lower()]
             lows.append(decade + a)
             highs.append(decade + b)
+        elif re.search(
+            r"\b(?:children|kids|child|sons?|daughters?|babies|pets?|dogs?|cats?)"
+            r"\b[^.;]{0,20}$",
+            text[max(0, m.start() - 30) : m.start()],
+        ):
+            continue  # "two children under 10": someone else's age
         elif m.group(7) or m.group(8) or m.group(9):
             lows.append(int(m.group(7) or m.group(8) or m.group(9)))
             highs.append(110)

@@ -29,7 +29,8 @@ _FUNCTION_WORDS: dict[str, str] = {
     "tiene puede quiero necesito también porque cuando donde usted ustedes nosotros "
     "sobre hay ser sus mis gracias hola qué cómo así ya eso esto esta este ahora mucho "
     "mejor bueno entiendo puedo hacer cuál cuánto señor señora entonces y es me se lo le "
-    "nos mi tu son podemos perdón hay",
+    "nos mi tu son podemos perdón hay aún quiere gusto pedirle propio muchas muchos hacen "
+    "molesta siempre después ningún ninguna",
     "fr": "le les des est sont avec pour pas mais vous nous je suis très aussi dans sur "
     "une qui quoi comment parce avez ai fait cette ces mon ma mes votre vos leur "
     "bonjour merci c'est j'ai n'est beaucoup peut être oui ça au aux du "

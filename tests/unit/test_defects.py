@@ -425,6 +425,11 @@ def test_persona_mismatch_flags_an_incompatible_life_stage() -> None:
             "Hello, I'm a retired teacher, 71, and widowed.",
         ),
         ("Working parents aged 35-50", "I'm in class 5 and my mum only lets me play an hour."),
+        ("Fifty-something, twenty years with one employer", "Hi, I'm 29 and this is my first job."),
+        (
+            "Nineteen to twenty-two, in a first job",
+            "Hello, I'm 46 and we've had a mortgage a while.",
+        ),
     ],
 )
 def test_persona_mismatch_reads_the_ways_ages_are_written(description: str, said: str) -> None:
@@ -590,6 +595,7 @@ def test_a_turn_repeated_with_a_word_changed_is_a_copy() -> None:
     [
         "Vi manderemo tutto per email, e potete chiamarci quando volete durante la settimana.",
         "Ons sal vir julle die dokumente stuur, en hulle kan dit asseblief teken.",
+        "Si aún quiere otra opinión, con gusto puede pedirle a su propio mecánico que lo revise.",
     ],
 )
 def test_italian_and_afrikaans_passages_flag(passage: str) -> None:
@@ -784,3 +790,8 @@ def test_the_business_asking_for_details_and_checking_with_its_staff_is_not_the_
         "I promise anything. Could you tell me your preferred month, so the answer fits?"
     )
     assert run(d.check_role_confusion, with_turn(8, text)).passed
+
+
+def test_someone_elses_age_in_the_persona_description_is_not_the_personas() -> None:
+    described = "Parents in their 30s or 40s travelling with two children under ten"
+    assert d.persona_age_range(described) == (30, 49)
