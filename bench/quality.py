@@ -49,7 +49,11 @@ from chalicelib.domain.models import (  # noqa: E402
     Turn,
 )
 from chalicelib.quality import duplicates as d  # noqa: E402
-from chalicelib.quality.scoring import ScoringContext, score_conversation  # noqa: E402
+from chalicelib.quality.scoring import (  # noqa: E402
+    ScoringContext,
+    clear_caches,
+    score_conversation,
+)
 from devstack import sim_defects  # noqa: E402
 from devstack import synthetic as syn  # noqa: E402
 from devstack.llm_simulator import parse_prompt_params, write_conversation  # noqa: E402
@@ -326,6 +330,7 @@ def attach_duplicates(cases: list[Case]) -> None:
 
 def score(cases: list[Case]) -> None:
     for case in cases:
+        clear_caches()  # each conversation scored as if it were the first
         t0 = time.perf_counter()
         case.report = score_conversation(
             case.conversation, case.turns, duplicate_of=case.duplicate_of, context=case.context

@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
+from functools import lru_cache
 from typing import Literal
 
 from chalicelib.domain.models import (
@@ -1489,11 +1490,16 @@ def _spellings(turns: Sequence[Turn], ctx: CheckContext, wanted: set[str]) -> li
     return [out[s] for s in sorted(out)]
 
 
-def _stems(text: str) -> set[str]:
-    # Contractions ("that's", "don't") are grammar, not subject.
-    return {
-        stem(w) for w in words(text) if len(w) > 2 and w not in STOPWORDS and "'" not in w
-    } - _GENERIC
+@lru_cache(maxsize=4096)
+def _stems(text: str) -> frozenset[str]:
+    # Contractions ("that's", "don't") are grammar, not subject. Cached: several checks
+    # read the same turns' subject words.
+    return (
+        frozenset(
+            stem(w) for w in words(text) if len(w) > 2 and w not in STOPWORDS and "'" not in w
+        )
+        - _GENERIC
+    )
 
 
 def _taxonomy_words(taxonomy: Taxonomy | None) -> set[str]:
@@ -1611,7 +1617,7 @@ def drift_evidence(ctx: CheckContext) -> DriftEvidence | None:
     opening = (stems[0] | stems[1]) - core
     planned = core | opening
 
-    def off_plan(words_of_turn: set[str]) -> bool:
+    def off_plan(words_of_turn: frozenset[str]) -> bool:
         # A word or two of the plan in passing ("save money") is not coming back.
         hits = len(words_of_turn & core) + 0.5 * len(words_of_turn & opening)
         return hits <= 1 or hits <= OFF_PLAN_SHARE * len(words_of_turn)

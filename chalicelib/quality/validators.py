@@ -106,6 +106,12 @@ def keywords(text: str) -> set[str]:
     return {stem(w) for w in words(text) if len(w) > 2 and w not in STOPWORDS and not w.isdigit()}
 
 
+@lru_cache(maxsize=4096)
+def _all_stems(text: str) -> frozenset[str]:
+    """Stems of every word of a turn: read by the topic, persona and emotion checks."""
+    return frozenset(stem(w) for w in words(text))
+
+
 def word_count(text: str) -> int:
     return len(text.split())
 
@@ -530,7 +536,7 @@ def _keyword_check(
     wanted = keywords(label) | keywords(description)
     if not wanted:
         return _check(name, True, 1.0, 0.0, f"no keywords in '{label}' to check")
-    present = {stem(w) for text in text_turns for w in words(text)}
+    present = frozenset().union(*(_all_stems(text) for text in text_turns))
     found = wanted & present
     need = min(target, len(wanted))
     score = min(1.0, len(found) / need)
