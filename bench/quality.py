@@ -66,6 +66,7 @@ HOLDOUT2 = ROOT / "tests" / "fixtures" / "quality_holdout2"
 HOLDOUT3 = ROOT / "tests" / "fixtures" / "quality_holdout3"
 HOLDOUT4 = ROOT / "tests" / "fixtures" / "quality_holdout4"
 HOLDOUT5 = ROOT / "tests" / "fixtures" / "quality_holdout5"
+HOLDOUT6 = ROOT / "tests" / "fixtures" / "quality_holdout6"
 SAMPLE = ROOT / "chalicelib" / "data" / "sample_dataset.json"
 RECALL_TARGET = 0.9
 CLEAN_FLAG_TARGET = 0.05
@@ -311,7 +312,15 @@ def attach_duplicates(cases: list[Case]) -> None:
     and hide whether the defect itself was seen."""
     by_dataset: dict[str, list[Case]] = defaultdict(list)
     for case in cases:
-        if case.source in ("corpus", "holdout", "holdout2", "holdout3", "holdout4", "holdout5"):
+        if case.source in (
+            "corpus",
+            "holdout",
+            "holdout2",
+            "holdout3",
+            "holdout4",
+            "holdout5",
+            "holdout6",
+        ):
             continue
         by_dataset[f"{case.source}/{case.conversation.dataset_id}"].append(case)
     for group in by_dataset.values():
@@ -405,6 +414,7 @@ def main() -> int:
         cases += corpus_cases(HOLDOUT3, "holdout3")
         cases += corpus_cases(HOLDOUT4, "holdout4")
         cases += corpus_cases(HOLDOUT5, "holdout5")
+        cases += corpus_cases(HOLDOUT6, "holdout6")
     cases += structural_cases(args.seed)
     attach_duplicates(cases)
     score(cases)
@@ -444,6 +454,7 @@ def main() -> int:
         "holdout3",
         "holdout4",
         "holdout5",
+        "holdout6",
         "structural",
         "all",
     ):
