@@ -322,11 +322,17 @@ _CHATTER = _compile(
     r"^\s*(?:[A-Za-z'-]+ ){0,3}(?:agent|advis[eo]r|assistant|representative|receptionist|"
     r"coordinator|consultant|operator|specialist|staff|user|customer|client|caller|guest|"
     r"patient|buyer|applicant|host|rep|bot)\s*:\s",
+    # another speaker's label mid-turn: the generation ran on into the next message
+    r"[.!?]\s+(?:user|customer|client|caller|guest|patient|buyer|agent|assistant)\s*:\s+[a-z]",
+    # a stage direction ("[checks the on-call board]"), a rule and the writer's notes
+    r"[\[(](?:checks|looks|smiles|nods|pauses|laughs|sighs|types|picks|opens|scrolls|leans|"
+    r"reads|writes|turns|glances|waits|clears|hands|points|gestures)\b[^\])\n]{0,80}[\])]|"
+    r"(?:^|\n)\s*-{3,}\s*(?:\n|$)|\n\s*(?:notes?|commentary|explanation|rationale)\s*:",
     # instructions left for the writer ("[Continue: have the parent ask about ...]")
     r"\[(?:continue|next|note|notes|instructions?|remember|keep|make sure|have the|write|"
     r"the (?:user|assistant|customer|client) (?:should|will|now|asks|replies))\b[^\]\n]{0,200}\]",
     # model control tokens and chat-template markup
-    r"<\|[a-z_]{2,20}\|>|\[/?INST\]|</?s>|<<SYS>>|^\s*#{2,}\s*(?:instruction|response|input|"
+    r"<\|[a-z_]{2,20}\|>|\[/?inst\]|</?s>|<<sys>>|^\s*#{2,}\s*(?:instruction|response|input|"
     r"output)\b",
     r"\((?:this|the) (?:reply|response|turn|answer|message)\b[^)]{0,200}\b(?:tone|persona|"
     r"chunk|excerpt|brief|prompt|requires?|as requested|instructions?|guidelines)\b[^)]*\)|\bas "
@@ -567,9 +573,34 @@ _CLAIMS: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
         ),
         (
             "a guarantee of an outcome",
+            # (not a term of the contract: "values are guaranteed for three months")
             r"\b(?:is|are|'s|'re|be|will be) (?:absolutely |fully |completely )?guaranteed (?:not )?"
-            r"(?:to|for|that)\b|\b(?:approval|acceptance|results?|success|recovery|protection|coverage|"
+            r"(?:to|that|for (?!(?:life|the (?:first|next|term|whole)|a (?:year|month|week|period)|"
+            r"\d+|[a-z-]+ (?:days?|weeks?|months?|years?)|as long)\b))\b|\b(?:approval|acceptance|results?|success|recovery|protection|coverage|"
             r"outcome|rate|return) (?:is|are|will be) guaranteed\b",
+            1.0,
+        ),
+        (
+            "a promise of no loss",
+            r"\b(?:the|your) (?:money|savings|pension|pensions|investments?|capital|funds?|pots?) "
+            r"(?:is|are|will be|stays?|remains?) (?:completely |totally |perfectly |100% )?safe\b|"
+            r"\bnever had a (?:down|bad|losing|negative) year\b|\b(?:will not|won't|cannot|can't) "
+            r"(?:fall|drop|go down|lose value)(?: in value)?\b|\byou(?:'ll| will) (?:end up with|have|"
+            r"get back) more (?:money )?than you (?:have|put in|paid)\b",
+            1.0,
+        ),
+        (
+            "a promise of a certain outcome",
+            r"\bcomplete (?:protection|immunity)\b|\bwon't lose (?:another|a single)\b|\bthe "
+            r"(?:court|judge|tribunal|authority|embassy|board|council|insurer) will (?:set (?:it|this|"
+            r"them) aside|side with you|grant it|approve it|award you|throw (?:it|this|them) out)\b|"
+            r"\byou(?:'ll| will) get (?:your|the) full (?:share|amount|refund|compensation|payout)\b|"
+            r"\balways go (?:your|the [a-z']+|their) way\b|\b(?:the )?(?:pain|symptoms?|swelling|"
+            r"scarring|acne|infection|condition|stiffness) (?:goes|go|will go|disappears?|will "
+            r"disappear) (?:away )?(?:completely|entirely|for good|forever|permanently)\b|\bthe "
+            r"(?:outcome|result|recovery|success) (?:itself )?is (?:certain|assured|a given)\b|"
+            r"\b(?:simply |just )?(?:don't|do not|never) have (?:any )?(?:problems|complications|side "
+            r"effects|issues) (?:afterwards|after|again)\b",
             1.0,
         ),
         (
@@ -701,6 +732,7 @@ _DEBT_PAYDOWN = re.compile(
     r"(?:saved|you save|you'd save|you avoid)\b|\boverpay(?:ing|ments?)?\b"
 )
 _HEDGES = frozenset(["may", "might", "could", "can", "some", "often", "usually", "typically"])
+_FREQUENCY_HEDGES = frozenset(["most", "many", "usually", "typically", "generally", "often"])
 
 
 def regulated_claims(sentence: str) -> list[tuple[str, str, float]]:
@@ -727,7 +759,10 @@ def regulated_claims(sentence: str) -> list[tuple[str, str, float]]:
                 continue
             if label == "a guaranteed return" and _DEBT_PAYDOWN.search(lowered):
                 continue
-            hedged = any(w in _HEDGES for w in words(clause)[-2:])
+            # "may heal", or "most patients find ... goes away": a typical outcome, not a promise
+            hedged = any(w in _HEDGES for w in words(clause)[-2:]) or any(
+                w in _FREQUENCY_HEDGES for w in words(clause)
+            )
             found.append((label, phrase, strength * (0.5 if hedged else 1.0)))
             break
     return sorted(found, key=lambda c: -c[2])
@@ -1118,6 +1153,17 @@ _CLIENT_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
             r"time|back then)\b|\bwill the (?:doctor|dentist|instructor|lawyer|nurse|vet|agent|"
             r"adviser|advisor|examiner|chef|coordinator) be\b",
             2.0,
+        ),
+        (
+            r"\bcan i (?:have a think|think about it|get back to you|ring you back|call you back)\b|"
+            r"\bcould you (?:write|jot|note|put) [^.?!]{0,30}\bdown for me\b|\bi hadn't thought "
+            r"(?:about|of) (?:that|this)\b",
+            2.0,
+        ),
+        (
+            r"\b(?:talked|talking|talk) it (?:all )?over with (?:her|him|them)\b|\bthe (?:wife|missus|"
+            r"hubby|husband) (?:will|won't|would|is|isn't|says)\b|\bso i can put it in my\b",
+            1.0,
         ),
         (
             r"\b(?:sorted|fixed|handled) it (?:all )?(?:out )?for me\b|\bstick with (?:them|those "

@@ -30,30 +30,37 @@ _FUNCTION_WORDS: dict[str, str] = {
     "sobre hay ser sus mis gracias hola qué cómo así ya eso esto esta este ahora mucho "
     "mejor bueno entiendo puedo hacer cuál cuánto señor señora entonces y es me se lo le "
     "nos mi tu son podemos perdón hay aún quiere gusto pedirle propio muchas muchos hacen "
-    "molesta siempre después ningún ninguna",
+    "molesta siempre después ningún ninguna"
+    " ciento cabe dentro cuatro hasta según todavía nuestro nuestra ellos ellas él ella hace fue tener veces día días precio incluye allí luego pues algún alguna algo nadie",
     "fr": "le les des est sont avec pour pas mais vous nous je suis très aussi dans sur "
     "une qui quoi comment parce avez ai fait cette ces mon ma mes votre vos leur "
     "bonjour merci c'est j'ai n'est beaucoup peut être oui ça au aux du "
-    "cela votre quelle quel maintenant tout alors donc ici voir faire",
+    "cela votre quelle quel maintenant tout alors donc ici voir faire"
+    " leurs leur après avant deux trois ensuite environ propres dépend selon chez sans sous vers depuis pendant toujours encore déjà moins peu trop même autre autres chaque tous toutes elle elles ils sera être avoir doit faut comme donc quand où ceux celle celui notre ses",
     "de": "der die das und ist sind nicht mit für auf ich sie wir ihr mein meine sein "
     "ein eine einen dem den des auch aber wie was wenn dass oder bei noch nur schon "
-    "haben habe kann können danke bitte sehr",
+    "haben habe kann können danke bitte sehr"
+    " werden wird wurde durch über unter nach vor zwischen gegen ohne immer wieder jetzt dort heute unsere unser unseren ihre ihren ihrem ihm ihn uns euch diese dieser dieses jede jeder etwas nichts viel viele mehr weil sondern denn zum zur vom beim",
     "pt": "o os as um uma não com para por mais mas muito está estou tenho pode quero "
     "também porque quando onde você vocês nós sobre são meu minha seu sua obrigado "
     "obrigada olá isso isto então já fazer eu pela pelo agora ainda nosso nossa aqui "
-    "quanto quais entendo ajuda também",
+    "quanto quais entendo ajuda também"
+    " ele ela eles elas dele dela seus suas tem têm foi será bem depois até só num numa pelos pelas ao aos às dos",
     "it": "il gli lo della delle che non per con una sono sei siamo anche ma come molto "
     "più questo questa quello grazie ciao io mio mia suo sua perché quando dove "
     "vorrei posso può fare essere ho hai dei degli alla nel nella sul qualche qualcuno "
     "potrebbe durante volete spesso solito cosa chi ci noi voi loro hanno abbiamo "
-    "siete sempre ancora dopo prima tutto tutti bene allora",
+    "siete sempre ancora dopo prima tutto tutti bene allora"
+    " quindi però stato fatto cui quale quali ogni tra senza giorni",
     "nl": "het een van is niet met voor op ik jij wij zijn dat dit maar ook als "
     "wat hoe heb hebben kan kunnen mijn uw bedankt alstublieft graag wel nog er "
-    "naar",
+    "naar"
+    " worden wordt werd bij uit door onder tussen zonder altijd deze omdat zo veel meer geen jullie hun hem haar onze ze heel erg",
     # Swedish, Danish and Norwegian share most function words: one group.
     "sv": "och att det som är inte med för på jag du vi har kan min din mycket också "
     "men hur vad tack hej skulle eller från og er ikke jeg meget også hvordan hvad "
-    "fra",
+    "fra"
+    " ett av efter innan när då så bara redan alltid aldrig vår vårt våra ditt sitt hos vid utan vara blir kommer måste behöver dig mig oss vil skal hvor hvis vores deres",
     "pl": "nie jest się że na do jak ale tak czy mam może bardzo też dla jestem są "
     "dziękuję proszę mój moja przez więc który która które od za po przy oraz tylko jeśli "
     "gdy będzie zostanie",

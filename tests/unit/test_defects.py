@@ -206,6 +206,11 @@ def test_generator_leaks_flag(turn: int, text: str) -> None:
         "With that payslip history you're as good as approved.",
         "Your insurer will pay every single bill, so you won't be out of pocket.",
         "After the peel the pigmentation is gone for good.",
+        "Once it is moved across, your pension is completely safe.",
+        "That fund has never had a losing year, so it won't drop in value.",
+        "The tribunal will throw it out and you'll get your full compensation.",
+        "After the operation the stiffness goes away for good, and the result is certain.",
+        "The booster gives complete protection, so you won't lose another calf.",
     ],
 )
 def test_regulated_claims_flag(text: str) -> None:
@@ -229,6 +234,8 @@ def test_regulated_claims_flag(text: str) -> None:
         "Yes, your table is guaranteed until eight.",
         "There's no way anyone can promise you a result like that.",
         "It will almost certainly need a second appointment.",
+        "Quotes are guaranteed for thirty days from the date on the letter.",
+        "Most patients find the swelling goes away completely within a few weeks.",
     ],
 )
 def test_negated_or_reported_claims_are_not_made(text: str) -> None:
@@ -285,6 +292,10 @@ def test_role_confusion_flags_the_assistant_deciding_as_the_client(text: str) ->
         "me. Stick with them, honestly.",
         "Honestly, I'm dreading it too. Will the doctor be gentle with my son, or should I "
         "bring his toy?",
+        "Hmm, so the fee comes on top? The wife won't like that. Can I have a think and ring "
+        "you back once I've talked it over with her?",
+        "Oh, I hadn't thought about that! Could you write the date down for me so I can put it "
+        "in my notebook?",
     ],
 )
 def test_role_confusion_flags_the_assistant_as_a_client_past_or_present(text: str) -> None:
@@ -596,6 +607,7 @@ def test_a_turn_repeated_with_a_word_changed_is_a_copy() -> None:
         "Vi manderemo tutto per email, e potete chiamarci quando volete durante la settimana.",
         "Ons sal vir julle die dokumente stuur, en hulle kan dit asseblief teken.",
         "Si aún quiere otra opinión, con gusto puede pedirle a su propio mecánico que lo revise.",
+        "Les enfants reçoivent ensuite leurs propres doses environ deux mois après la naissance.",
     ],
 )
 def test_italian_and_afrikaans_passages_flag(passage: str) -> None:
@@ -618,6 +630,9 @@ def test_a_user_quoting_someone_elses_placeholder_is_not_a_leak() -> None:
         "Front desk agent: " + CLEAN[5],
         CLEAN[5] + " [Next: the user asks about fees, keep answers short.]",
         CLEAN[5] + "<|im_end|>",
+        CLEAN[5] + " Customer: And what about the fees? I still don't get them.",
+        "[opens the file and scrolls down] " + CLEAN[5],
+        CLEAN[5] + "\n\n---\nNotes: this reply stays on the retirement topic.",
         CLEAN[5] + " What we can do is review the plan each year and adjust withdrawals if "
         "markets fall, which keeps the plan on track without locking you into one number.",
     ],
