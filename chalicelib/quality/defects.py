@@ -1907,7 +1907,7 @@ _STATED_AGE = re.compile(
 _AGE_RANGE = re.compile(
     r"\b(?:aged?|ages?|between)\s*(\d{2})\s*(?:-|to|and)\s*(\d{2})\b|\b(\d{2})\s*(?:-|to)\s*"
     r"(\d{2})\s*(?:years? old|year-olds?|yo)\b|\b(early|mid|late)?[- ]?(\d)0s\b|\b(\d{2})\+|"
-    r"\b(?:over|older than|above) (\d{2})\b|\b(\d{2}) or (?:older|over)\b|\b(?:under|younger "
+    r"\b(?:over|older than|above|past) (\d{2})\b|\b(\d{2}) or (?:older|over)\b|\b(?:under|younger "
     r"than) (\d{2})\b|\bin (?:their|his|her) (early |mid |late )?(twenties|thirties|forties|"
     r"fifties|sixties|seventies|eighties)\b"
 )
@@ -1953,6 +1953,9 @@ _LEADING_RANGE = re.compile(
 )
 
 
+_LEADING_AGE = re.compile(r"(?:^|[.;]\s+)(\d{2}),\s+(?=[a-z])")
+
+
 def _digits_for_ages(text: str) -> str:
     """Spelled ages as digits: "fifty-something" -> "50s", "twenty-two" -> "22"."""
 
@@ -1975,6 +1978,9 @@ def persona_age_range(text: str) -> tuple[int, int] | None:
     for m in _LEADING_RANGE.finditer(text):
         lows.append(int(m.group(1)))
         highs.append(int(m.group(2)))
+    for m in _LEADING_AGE.finditer(text):  # "Fifty-four, left an engineering employer ..."
+        lows.append(int(m.group(1)) - 2)
+        highs.append(int(m.group(1)) + 2)
     for m in _AGE_RANGE.finditer(text):
         if m.group(1) and m.group(2):
             lows.append(int(m.group(1)))
