@@ -441,6 +441,7 @@ def test_persona_mismatch_flags_an_incompatible_life_stage() -> None:
             "Nineteen to twenty-two, in a first job",
             "Hello, I'm 46 and we've had a mortgage a while.",
         ),
+        ("Sixty-one, a widower with a pension", "Hi there, I'm 33 and just started my first job."),
     ],
 )
 def test_persona_mismatch_reads_the_ways_ages_are_written(description: str, said: str) -> None:
