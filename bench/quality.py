@@ -58,15 +58,15 @@ from devstack import sim_defects  # noqa: E402
 from devstack import synthetic as syn  # noqa: E402
 from devstack.llm_simulator import parse_prompt_params, write_conversation  # noqa: E402
 
-CORPUS = ROOT / "tests" / "fixtures" / "quality_corpus"
-# Written after the checks were tuned, by someone who never saw them; not tuned on.
-HOLDOUT = ROOT / "tests" / "fixtures" / "quality_holdout"
-# A second one, written after the checks were tuned on the first two.
-HOLDOUT2 = ROOT / "tests" / "fixtures" / "quality_holdout2"
-HOLDOUT3 = ROOT / "tests" / "fixtures" / "quality_holdout3"
-HOLDOUT4 = ROOT / "tests" / "fixtures" / "quality_holdout4"
-HOLDOUT5 = ROOT / "tests" / "fixtures" / "quality_holdout5"
-HOLDOUT6 = ROOT / "tests" / "fixtures" / "quality_holdout6"
+FIXTURES = ROOT / "tests" / "fixtures"
+CORPUS = FIXTURES / "quality_corpus"
+# The hand-written corpora, by source name. "corpus" and "holdout" were used while the
+# checks were built; holdout2-6 were written later by people who never saw the checks,
+# and each was scored once before any check changed for it.
+CORPORA = {"corpus": CORPUS} | {
+    name: FIXTURES / f"quality_{name}"
+    for name in ("holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6")
+}
 SAMPLE = ROOT / "chalicelib" / "data" / "sample_dataset.json"
 RECALL_TARGET = 0.9
 CLEAN_FLAG_TARGET = 0.05
@@ -312,15 +312,7 @@ def attach_duplicates(cases: list[Case]) -> None:
     and hide whether the defect itself was seen."""
     by_dataset: dict[str, list[Case]] = defaultdict(list)
     for case in cases:
-        if case.source in (
-            "corpus",
-            "holdout",
-            "holdout2",
-            "holdout3",
-            "holdout4",
-            "holdout5",
-            "holdout6",
-        ):
+        if case.source in CORPORA:
             continue
         by_dataset[f"{case.source}/{case.conversation.dataset_id}"].append(case)
     for group in by_dataset.values():
@@ -408,13 +400,8 @@ def main() -> int:
 
     cases = simulator_cases(args.clean, args.per_kind, args.seed)
     if not args.no_corpus:
-        cases += corpus_cases()
-        cases += corpus_cases(HOLDOUT, "holdout")
-        cases += corpus_cases(HOLDOUT2, "holdout2")
-        cases += corpus_cases(HOLDOUT3, "holdout3")
-        cases += corpus_cases(HOLDOUT4, "holdout4")
-        cases += corpus_cases(HOLDOUT5, "holdout5")
-        cases += corpus_cases(HOLDOUT6, "holdout6")
+        for name, folder in CORPORA.items():
+            cases += corpus_cases(folder, name)
     cases += structural_cases(args.seed)
     attach_duplicates(cases)
     score(cases)
@@ -446,18 +433,7 @@ def main() -> int:
     ok &= recall >= RECALL_TARGET and clean_flagged <= CLEAN_FLAG_TARGET
 
     print(f"\n{'AUC of the score (clean above defective)':<44}{'clean':>7}{'defect':>8}{'AUC':>8}")
-    for source in (
-        "simulator",
-        "corpus",
-        "holdout",
-        "holdout2",
-        "holdout3",
-        "holdout4",
-        "holdout5",
-        "holdout6",
-        "structural",
-        "all",
-    ):
+    for source in ("simulator", *CORPORA, "structural", "all"):
         cs = [c.report.score for c in clean if c.report and (source == "all" or c.source == source)]
         ds = [
             c.report.score
