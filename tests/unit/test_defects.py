@@ -258,34 +258,17 @@ def test_role_confusion_flags_the_user_talking_as_the_advisor() -> None:
 @pytest.mark.parametrize(
     "text",
     [
+        # asking which option suits "us", or help with "my" case
         "Fridays would suit me best, honestly. We live near the river, so which branch do you "
         "think would be better for us? And could we start before the holidays?",
         "We have just bought a flat, and I keep meaning to sort out cover for it. I've been "
         "wondering about that myself. Is that something you could go through with me?",
-    ],
-)
-def test_role_confusion_flags_the_assistant_asking_as_the_client(text: str) -> None:
-    check = run(d.check_role_confusion, with_turn(8, text))
-    assert not check.passed and check.turns == [8], check
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
+        # deciding as the customer: talking it over at home, advice "in my shoes"
         "Thanks, what a relief. I'll talk it over with my wife tonight, and could you post me "
         "a brochure in the meantime?",
         "I've been saving for years and I'm scared I'll get it wrong. What would you do in my "
         "shoes? Could one of your advisers see me next week?",
-    ],
-)
-def test_role_confusion_flags_the_assistant_deciding_as_the_client(text: str) -> None:
-    check = run(d.check_role_confusion, with_turn(8, text))
-    assert not check.passed and check.turns == [8], check
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
+        # a customer, a past client or a parent: bookings for "me", "the wife", "my son"
         "Could you book me two sessions this week and reserve my usual slot? I'll bring my "
         "papers and my husband.",
         "I was in exactly your position last year, and my adviser back then sorted it out for "
@@ -298,7 +281,7 @@ def test_role_confusion_flags_the_assistant_deciding_as_the_client(text: str) ->
         "in my notebook?",
     ],
 )
-def test_role_confusion_flags_the_assistant_as_a_client_past_or_present(text: str) -> None:
+def test_role_confusion_flags_the_assistant_talking_as_a_client(text: str) -> None:
     check = run(d.check_role_confusion, with_turn(8, text))
     assert not check.passed and check.turns == [8], check
 
