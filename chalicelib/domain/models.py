@@ -607,6 +607,7 @@ class Job(DomainModel):
     # The newest execution's plan: target, rate, latency and limit_reason it was built on.
     concurrency: dict[str, Any] | None = None
     execution_arns: list[str] = Field(default_factory=list)
+    resume_started_at: datetime | None = None  # a resume is starting its execution
     pause_reason: str | None = None
     error_message: str | None = None
     created_by: str = ""

@@ -60,6 +60,9 @@ from chalicelib.store.repositories import (
 log = logging.getLogger(__name__)
 
 BATCH_POLL_SECONDS = 30
+# How long a resume holds the job against other resumes while it starts its execution
+# (far longer than a StartExecution call; a resume that crashed in between frees it then).
+RESUME_LEASE_SECONDS = 60.0
 
 ESTIMATE_SUMMARY_FIELDS = (
     "basis",
@@ -459,6 +462,11 @@ class JobService:
             raise ConflictError(
                 f"job is {job.status.value}; only a paused or stalled job can be resumed"
             )
+        lease_from = utcnow() - timedelta(seconds=RESUME_LEASE_SECONDS)
+        if job.resume_started_at is not None and job.resume_started_at > lease_from:
+            # Another resume changed the status and is starting the execution: its
+            # execution is not listed yet, so this one would take the job for dead.
+            raise ConflictError("the job is being resumed; reload it in a few seconds")
         # No execution of this job is alive: calls it left in flight may have been
         # billed; they are charged at their estimate (once) before the budget check.
         settled = self._settle_dead_claims(job)
@@ -480,6 +488,7 @@ class JobService:
             JobStatus.RUNNING,
             expected=[JobStatus.PAUSED, *active],
             executions=len(job.execution_arns),  # nobody revived it meanwhile
+            resume_lease_seconds=RESUME_LEASE_SECONDS,  # nor is reviving it now
             pause_reason=None,
             budget_usd=budget,
             # Warnings are relative to the budget: the ones not reached under the new
@@ -501,7 +510,11 @@ class JobService:
         job = self.jobs.get(tenant_id, job_id)
         # No execution of this job is alive: claims left by a crashed one are void.
         self._release_unfinished(job)
-        self._start_execution(job)
+        try:
+            self._start_execution(job)
+        except Exception:
+            self.jobs.end_resume(tenant_id, job_id)
+            raise
         return self.jobs.get(tenant_id, job_id)
 
     def cancel(self, tenant_id: str, actor: str, job_id: str) -> Job:

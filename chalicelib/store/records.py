@@ -279,6 +279,9 @@ class JobRecord(BaseRecord):
     max_attempts = NumberAttribute(default=3)
     concurrency = JSONAttribute(null=True)  # the in-flight plan of the newest execution
     execution_arns = ListAttribute(of=UnicodeAttribute, default=list)
+    # Set by a resume from its status change until its execution is listed: a second
+    # resume in that window would start a second execution beside the first.
+    resume_started_at = UTCDateTimeAttribute(null=True)
     batch_id = UnicodeAttribute(null=True)
     # Economy mode: the Message Batch of judge calls that follows the generation batch
     # ({"id", "at"}); "at" dates its billed calls, so a retried poll logs each once.

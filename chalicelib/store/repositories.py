@@ -1176,12 +1176,16 @@ class DynamoJobRepository:
         *,
         expected: Iterable[JobStatus] | None = None,
         executions: int | None = None,
+        resume_lease_seconds: float | None = None,
         **fields: Any,
     ) -> bool:
         """``executions``: apply only if the job still lists exactly that many executions
-        (of two callers reviving one dead job, only the first starts a new execution)."""
+        (of two callers reviving one dead job, only the first starts a new execution).
+        ``resume_lease_seconds``: apply only if no other resume started within that many
+        seconds and has not yet listed its execution, and mark this one as started."""
         R = JobRecord
-        actions: list[Any] = [R.status.set(status.value), R.updated_at.set(utcnow())]
+        now = utcnow()
+        actions: list[Any] = [R.status.set(status.value), R.updated_at.set(now)]
         for name, value in fields.items():
             attr = getattr(R, name)
             actions.append(attr.remove() if value is None else attr.set(value))
@@ -1194,6 +1198,12 @@ class DynamoJobRepository:
             )
         elif executions is not None:
             condition = condition & (size(R.execution_arns) == executions)
+        if resume_lease_seconds is not None:
+            expired = now - timedelta(seconds=resume_lease_seconds)
+            condition = condition & (
+                R.resume_started_at.does_not_exist() | (R.resume_started_at < expired)
+            )
+            actions.append(R.resume_started_at.set(now))
         try:
             R(tenant_id, job_id).update(actions=actions, condition=condition)
         except UpdateError as e:
@@ -1226,8 +1236,19 @@ class DynamoJobRepository:
         )
 
     def append_execution(self, tenant_id: str, job_id: str, arn: str) -> None:
+        R = JobRecord
+        R(tenant_id, job_id).update(
+            actions=[
+                R.execution_arns.set(R.execution_arns.append([arn])),
+                R.resume_started_at.remove(),
+            ],
+        )
+
+    def end_resume(self, tenant_id: str, job_id: str) -> None:
+        """A resume that could not start its execution lets the next one try at once."""
         JobRecord(tenant_id, job_id).update(
-            actions=[JobRecord.execution_arns.set(JobRecord.execution_arns.append([arn]))],
+            actions=[JobRecord.resume_started_at.remove()],
+            condition=JobRecord.job_id.exists(),
         )
 
     def record_spend(

@@ -359,6 +359,58 @@ def test_a_job_whose_execution_died_resumes_by_itself(
     assert ("job.resume", "system") in actions and ("job.recover", "system") in actions
 
 
+def test_two_resumes_racing_on_a_dead_job_start_one_execution(
+    api: Any, sim: Any, stack: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between a resume's status change and its execution being listed, the job looks
+    dead to anyone else: a second resume (a user's, or the stalled-job check's) in that
+    window is refused instead of starting a second execution."""
+    sim.configure(latency_seconds=0.2)
+    c = get_container()
+    dsid, ids = new_dataset(api, 4)
+    _, accepted, _ = api.post(
+        "/api/conversations/generate-all",
+        {"dataset_id": dsid, "max_concurrency": 1, "confirm": True},
+    )
+    job_id = accepted["job_id"]
+    wait_job(api, job_id, until=("running",))
+    dead = c.job_repo.get(tenant(), job_id).execution_arns[-1]
+    stack.client("stepfunctions").stop_execution(executionArn=dead, error="Crash")
+    deadline = time.time() + 10
+    while time.time() < deadline and c.jobs._execution_alive(c.job_repo.get(tenant(), job_id)):
+        time.sleep(0.1)
+    assert not c.jobs._execution_alive(c.job_repo.get(tenant(), job_id))
+
+    starting, go_on = threading.Event(), threading.Event()
+    real_start = c.jobs.sfn.start_execution
+
+    def slow_start(**kwargs: Any) -> Any:
+        starting.set()
+        assert go_on.wait(30)
+        return real_start(**kwargs)
+
+    monkeypatch.setattr(c.jobs.sfn, "start_execution", slow_start)
+    first = threading.Thread(target=c.jobs.resume, args=(tenant(), "system", job_id))
+    first.start()
+    try:
+        assert starting.wait(30)
+        monkeypatch.setattr(c.jobs.sfn, "start_execution", real_start)
+        status, body, _ = api.post(f"/api/jobs/{job_id}/resume")
+        assert status == 409 and "being resumed" in body["error"]["message"], body
+        (outcome,) = [r for r in c.jobs.recover_stalled(grace_seconds=0) if r["job_id"] == job_id]
+        assert outcome["outcome"] == "busy"
+    finally:
+        go_on.set()
+        first.join(30)
+    job = wait_job(api, job_id, until=("completed", "failed", "cancelled"), timeout=60)
+    assert job["status"] == "completed" and job["completed"] == 4, job
+    fresh = c.job_repo.get(tenant(), job_id)
+    assert len(fresh.execution_arns) == 2 and fresh.resume_started_at is None
+    _, trail, _ = api.get(f"/api/audit?entity_id={job_id}&limit=100")
+    assert [r["action"] for r in trail["items"]].count("job.resume") == 1
+    assert stored_turn_items(ids) == 4
+
+
 def test_a_workflow_whose_state_is_unknown_is_never_resumed_beside_itself(
     api: Any, sim: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
