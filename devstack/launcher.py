@@ -767,7 +767,18 @@ class LocalStack:
         payload: dict[str, Any] = {}
         if grace_seconds is not None:
             payload["grace_seconds"] = grace_seconds
-        response = self.client("lambda").invoke(
+        import boto3
+        from botocore.config import Config
+
+        # One attempt, waited for as long as a Lambda may run: the schedule does not
+        # retry a check that is merely slow (the next tick is the retry).
+        client = boto3.client(
+            "lambda",
+            region_name=REGION,
+            endpoint_url=self.endpoint,
+            config=Config(read_timeout=900, retries={"total_max_attempts": 1}),
+        )
+        response = client.invoke(
             FunctionName=local_function_arn("RecoverStalledJobs"),
             Payload=json.dumps(payload).encode(),
         )
