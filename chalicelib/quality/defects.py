@@ -35,6 +35,7 @@ from chalicelib.domain.models import (
     Turn,
 )
 from chalicelib.quality import grounding, language
+from chalicelib.quality.gate import GatedAlternation, GatedPattern, gated
 from chalicelib.quality.text import (
     NEGATORS,
     QUOTES,
@@ -139,7 +140,7 @@ class Patterns:
     in ``re``): scoring stays within its per-conversation time budget."""
 
     def __init__(self, *patterns: str) -> None:
-        self.combined = re.compile("|".join(f"(?:{p})" for p in patterns))
+        self.combined = GatedAlternation(patterns)
 
     def search(self, text: str) -> Hit | None:
         lowered = text.lower()
@@ -155,7 +156,7 @@ class _CasePatterns(Patterns):
     """Patterns where case matters (``<CUSTOMER_NAME>``, ``XX%``): searched as written."""
 
     def __init__(self, *patterns: str) -> None:
-        self.combined = re.compile("|".join(f"(?:{p})" for p in patterns))
+        self.combined = GatedAlternation(patterns)
 
     def search(self, text: str) -> Hit | None:
         match = self.combined.search(text)
@@ -462,8 +463,8 @@ _ASSET = (
     r"(?:market|stocks?|shares|portfolio|investments?|funds?|crypto|bitcoin|property|"
     r"home (?:values?|prices?)|real estate|returns?|your money|your savings|it|this)"
 )
-_CLAIMS: tuple[tuple[str, re.Pattern[str], float], ...] = tuple(
-    (label, re.compile(pattern), strength)
+_CLAIMS: tuple[tuple[str, GatedPattern, float], ...] = tuple(
+    (label, gated(pattern), strength)
     for label, pattern, strength in (
         (
             "a guaranteed return",
@@ -768,15 +769,16 @@ def regulated_claims(sentence: str) -> list[tuple[str, str, float]]:
     return sorted(found, key=lambda c: -c[2])
 
 
-_ANY_CLAIM = re.compile("|".join(f"(?:{p.pattern})" for _, p, _ in _CLAIMS))
+def _may_claim(lowered: str) -> bool:
+    return any(p.possible(lowered) for _, p, _ in _CLAIMS)
 
 
 def check_regulated_claims(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
     findings: list[Finding] = []
     for turn in ctx.of_role("assistant"):
         for sentence in sentences(ctx.text(turn)):
-            if not _ANY_CLAIM.search(sentence.lower()):
-                continue  # one pass rules out most sentences before the claims one by one
+            if not _may_claim(sentence.lower()):
+                continue  # the gates rule out most sentences before any search
             claims = regulated_claims(sentence)
             if claims:
                 label, phrase, strength = claims[0]
@@ -1024,8 +1026,8 @@ def check_ending(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
 # Phrases that belong to one side of a service conversation. Weights say how strongly
 # a phrase marks its side; a turn is suspicious when the other side's phrases clearly
 # outweigh its own.
-_BUSINESS_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
-    (re.compile(p), w)
+_BUSINESS_SIDE: tuple[tuple[GatedPattern, float], ...] = tuple(
+    (gated(p), w)
     for p, w in (
         # the business's own steps: noting the booking, sending its staff, its lead times
         (
@@ -1129,8 +1131,8 @@ _BUSINESS_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
         ),
     )
 )
-_CLIENT_SIDE: tuple[tuple[re.Pattern[str], float], ...] = tuple(
-    (re.compile(p), w)
+_CLIENT_SIDE: tuple[tuple[GatedPattern, float], ...] = tuple(
+    (gated(p), w)
     for p, w in (
         # the customer's side of the counter: the business's staff seeing "me", its
         # brochure posted to "me", a decision talked over at home, advice "in my shoes"
@@ -1783,8 +1785,8 @@ _DECADES = {
 }
 _PART = {"early": (0, 3), "mid": (3, 7), "late": (6, 9), "": (0, 9)}
 # Life stages a persona can be, and how a user gives theirs away.
-_STAGE_OF_PERSONA: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (stage, re.compile(p))
+_STAGE_OF_PERSONA: tuple[tuple[str, GatedPattern], ...] = tuple(
+    (stage, gated(p))
     for stage, p in (
         (
             "pre_retiree",
@@ -1811,8 +1813,8 @@ _STAGE_OF_PERSONA: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ),
     )
 )
-_STAGE_OF_USER: dict[str, re.Pattern[str]] = {
-    stage: re.compile(p)
+_STAGE_OF_USER: dict[str, GatedPattern] = {
+    stage: gated(p)
     for stage, p in (
         (
             "student",

@@ -1,0 +1,158 @@
+"""Literal gates for the checks' long regular expressions.
+
+Python's ``re`` tries every branch of an alternation at every position of the text, so
+the phrase lists (hundreds of branches) cost most of a conversation's scoring time
+although almost no sentence matches them. A pattern's *gate* is a set of plain strings
+of which every match must contain at least one, read from the pattern's parse tree; a
+text containing none of them cannot match, and one substring test per string (done in C)
+rules it out. The gate is sound by construction: it only ever skips a search that would
+have found nothing, and a pattern for which no such set is found is always searched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+# The parser ``re`` itself compiles with (read, never patched); the Lambda runtime and
+# the project both run Python 3.11+, where it has this name.
+from re import _parser as sre_parse  # type: ignore[attr-defined]
+
+# A gate of strings shorter than this rules out almost nothing ("a", " s").
+MIN_LITERAL = 3
+# Past this many strings the substring tests cost about what the search saves.
+MAX_LITERALS = 120
+
+
+def _literals(items: Any, max_literals: int = MAX_LITERALS) -> set[str] | None:
+    """Strings of which every match of the parsed sequence ``items`` contains one, or
+    None. Of the sequence's mandatory parts (literal runs, groups, alternations, repeats
+    of at least one), the most selective gate is kept: any one of them is sound."""
+    candidates: list[set[str]] = []
+    run: list[str] = []
+
+    def close_run() -> None:
+        if run:
+            candidates.append({"".join(run)})
+            run.clear()
+
+    for op, av in items:
+        name = str(op)
+        if name == "LITERAL":
+            run.append(chr(av))
+            continue
+        if name in ("AT", "ASSERT", "ASSERT_NOT"):
+            continue  # zero width: the text on both sides is contiguous
+        close_run()
+        if name == "SUBPATTERN":
+            add_flags, del_flags = av[1], av[2]
+            if (add_flags | del_flags) & re.IGNORECASE:
+                continue  # case rules change inside: no gate from this group
+            inner = _literals(av[3], max_literals)
+            if inner is not None:
+                candidates.append(inner)
+        elif name == "BRANCH":
+            union: set[str] = set()
+            for alternative in av[1]:
+                inner = _literals(alternative, max_literals)
+                if inner is None:
+                    union = set()
+                    break
+                union |= inner
+            if union:
+                candidates.append(union)
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            low, _high, inner_items = av
+            if low >= 1:
+                inner = _literals(inner_items, max_literals)
+                if inner is not None:
+                    candidates.append(inner)
+        # anything else (character classes, any, backreferences) ends the run
+    close_run()
+    usable = [
+        c for c in candidates if c and min(map(len, c)) >= MIN_LITERAL and len(c) <= max_literals
+    ]
+    if not usable:
+        return None
+    # The gate that rules out most: long strings, few of them.
+    return max(usable, key=lambda c: (min(map(len, c)), -len(c)))
+
+
+def required_literals(
+    pattern: re.Pattern[str], max_literals: int = MAX_LITERALS
+) -> frozenset[str] | None:
+    """The gate of ``pattern``: case-folded when it ignores case; None when none is found."""
+    if pattern.flags & re.VERBOSE:
+        return None
+    try:
+        found = _literals(sre_parse.parse(pattern.pattern, pattern.flags), max_literals)
+    except Exception:  # a parse tree this reader does not know: search always (sound)
+        return None
+    if found is None:
+        return None
+    if pattern.flags & re.IGNORECASE:
+        return frozenset(s.casefold() for s in found)
+    return frozenset(found)
+
+
+class GatedPattern:
+    """A compiled pattern that skips texts its gate rules out; same results as the
+    pattern for ``search``, ``finditer`` and ``findall``."""
+
+    __slots__ = ("_fold", "gate", "pattern", "regex")
+
+    def __init__(self, regex: re.Pattern[str], max_literals: int = MAX_LITERALS) -> None:
+        self.regex = regex
+        self.pattern = regex.pattern
+        self.gate = required_literals(regex, max_literals)
+        self._fold = bool(regex.flags & re.IGNORECASE)
+
+    def possible(self, text: str) -> bool:
+        if self.gate is None:
+            return True
+        haystack = text.casefold() if self._fold else text
+        return any(s in haystack for s in self.gate)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return self.regex.search(text) if self.possible(text) else None
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        return self.regex.finditer(text) if self.possible(text) else iter(())
+
+    def findall(self, text: str) -> list[Any]:
+        return self.regex.findall(text) if self.possible(text) else []
+
+
+def gated(
+    pattern: str | re.Pattern[str], flags: int = 0, max_literals: int = MAX_LITERALS
+) -> GatedPattern:
+    regex = re.compile(pattern, flags) if isinstance(pattern, str) else pattern
+    return GatedPattern(regex, max_literals)
+
+
+class GatedAlternation:
+    """Alternative patterns searched as one (``a|b|c``: the leftmost match, earlier
+    alternatives first), skipping the ones whose gates rule the text out.
+
+    When no gated alternative can match, the text is searched with the ungated ones
+    alone, which finds the same match the whole alternation would."""
+
+    __slots__ = ("_ungated", "gate", "pattern", "regex")
+
+    def __init__(self, patterns: list[str] | tuple[str, ...], flags: int = 0) -> None:
+        self.pattern = "|".join(f"(?:{p})" for p in patterns)
+        self.regex = re.compile(self.pattern, flags)
+        gates = [required_literals(re.compile(p, flags)) for p in patterns]
+        self.gate = frozenset(s for g in gates if g is not None for s in g)
+        ungated = [p for p, g in zip(patterns, gates, strict=True) if g is None]
+        self._ungated = (
+            re.compile("|".join(f"(?:{p})" for p in ungated), flags) if ungated else None
+        )
+        if flags & re.IGNORECASE:
+            raise ValueError("gate alternations of lower-cased text instead of IGNORECASE")
+
+    def search(self, text: str) -> re.Match[str] | None:
+        if any(s in text for s in self.gate):
+            return self.regex.search(text)
+        return self._ungated.search(text) if self._ungated is not None else None
