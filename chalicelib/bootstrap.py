@@ -25,9 +25,11 @@ from chalicelib.finetune.service import FineTuneService, FineTuneTarget
 from chalicelib.generation.concurrency import ConcurrencyControl
 from chalicelib.generation.jobs import JobService
 from chalicelib.generation.rate_limit import SharedRateLimiter
+from chalicelib.generation.requests import GenerationRequests
 from chalicelib.generation.service import GenerationService
 from chalicelib.generation.templates import TemplateService
 from chalicelib.llm.client import AnthropicLLMClient
+from chalicelib.notify.service import NotificationService
 from chalicelib.notify.sns import Notifier
 from chalicelib.quality.duplicates import DatasetDuplicates
 from chalicelib.quality.judging import JudgeService
@@ -164,6 +166,10 @@ class Container:
         return Notifier(self.sns, self.settings.topic_arn, self.notification_repo)
 
     @cached_property
+    def notifications(self) -> NotificationService:
+        return NotificationService(self.notifier, self.notification_repo, self.audit)
+
+    @cached_property
     def index(self) -> ConversationIndex:
         return ConversationIndex(
             self.dataset_repo, self.conversation_repo, self.settings.cursor_key()
@@ -171,7 +177,11 @@ class Container:
 
     @cached_property
     def templates(self) -> TemplateService:
-        return TemplateService(self.template_repo, self.audit)
+        return TemplateService(
+            self.template_repo,
+            self.audit,
+            lambda tenant_id: self.index.tenant_conversations(tenant_id),
+        )
 
     @cached_property
     def datasets(self) -> DatasetService:
@@ -248,6 +258,12 @@ class Container:
             conversation_source=self.index,
             concurrency=self.concurrency,
             work_items=S3WorkItems(self.s3, self.settings.export_bucket),
+        )
+
+    @cached_property
+    def generation_requests(self) -> GenerationRequests:
+        return GenerationRequests(
+            self.jobs, self.dataset_repo, self.job_repo, self.index, self.review
         )
 
     @cached_property

@@ -33,6 +33,21 @@ class AuditRepository(Protocol):
 
     def append_many(self, records: list[AuditRecord]) -> None: ...
 
+    def query(
+        self,
+        tenant_id: str,
+        *,
+        entity_id: str | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        limit: int = 200,
+        newest_first: bool = True,
+    ) -> list[AuditRecord]: ...
+
+
+# How many records one read of the trail returns at most.
+MAX_AUDIT_READ = 1000
+
 
 def snapshot(
     model: BaseModel | None, fields: tuple[str, ...] = CONVERSATION_AUDIT_FIELDS
@@ -98,3 +113,22 @@ class AuditLog:
         """Append records built with ``build`` in batches (e.g. one per planned item)."""
         if records:
             self._repo.append_many(records)
+
+    def query(
+        self,
+        tenant_id: str,
+        *,
+        entity_id: str | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        limit: int = 200,
+    ) -> list[AuditRecord]:
+        """The tenant's trail, newest first, narrowed by entity, action or actor; the
+        limit is kept between 1 and ``MAX_AUDIT_READ``."""
+        return self._repo.query(
+            tenant_id,
+            entity_id=entity_id,
+            action=action,
+            actor=actor,
+            limit=min(max(limit, 1), MAX_AUDIT_READ),
+        )

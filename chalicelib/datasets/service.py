@@ -489,6 +489,8 @@ class DatasetService:
     def coverage(self, tenant_id: str, dataset_id: str, query: Any = None) -> dict[str, Any]:
         """Coverage of the dataset, or of the conversations a list query (``ListQuery``:
         the list's filters, quality range, flagged and text search) selects."""
+        if query is not None:
+            self.index.validate(query)
         dataset = self.datasets.get(tenant_id, dataset_id)
         applied = applied_filters(query)
         if not applied:

@@ -580,6 +580,16 @@ class JobCurrent(DomainModel):
     topic: str | None = None
 
 
+class JobOptions(NamedTuple):
+    """How a caller wants a job run: confirmed past the budget warning, standard or
+    economy (Message Batches), an optional cap on calls in flight, attempts per item."""
+
+    confirm: bool = False
+    mode: Literal["standard", "economy"] = "standard"
+    max_concurrency: int | None = None
+    max_attempts: int | None = None
+
+
 class Job(DomainModel):
     tenant_id: str
     job_id: str = Field(default_factory=lambda: new_id("job"))

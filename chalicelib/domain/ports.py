@@ -52,6 +52,12 @@ class ConversationSeqReader(Protocol):
     def conversation_seq(self, tenant_id: str, dataset_id: str) -> int: ...
 
 
+class DatasetCatalog(ConversationSeqReader, Protocol):
+    """A tenant's datasets and their change counters (what the list index reads)."""
+
+    def list_all(self, tenant_id: str) -> list[Dataset]: ...
+
+
 class ConversationChanges(Protocol):
     """A dataset's conversations written after ``since_ms`` (all of them from -1)."""
 

@@ -771,6 +771,21 @@ class ExportService:
         failed = self._fail(record, f"{reason}; export again")
         return failed or self.exports.get(record.tenant_id, record.export_id)
 
+    def create_with_url(
+        self,
+        tenant_id: str,
+        actor: str,
+        fmt: ExportFormat,
+        filters: dict[str, Any],
+        split: dict[str, float] | None,
+        options: dict[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> dict[str, Any]:
+        """``create``, answered as ``get_with_url`` answers: ready with its download
+        links when written inline, pending when the worker writes it."""
+        record = self.create(tenant_id, actor, fmt, filters, split, options, seed=seed)
+        return self.get_with_url(tenant_id, record.export_id)
+
     def get_with_url(self, tenant_id: str, export_id: str) -> dict[str, Any]:
         record = self.expire_if_stale(self.exports.get(tenant_id, export_id))
         out: dict[str, Any] = {"export": record, "download_url": None, "files": []}

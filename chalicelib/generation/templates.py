@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from chalicelib.audit.log import AuditLog
@@ -37,9 +37,16 @@ def _clean_name(name: str) -> str:
 
 
 class TemplateService:
-    def __init__(self, repository: DynamoTemplateRepository, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        repository: DynamoTemplateRepository,
+        audit: AuditLog,
+        tenant_conversations: Callable[[str], list[Conversation]] | None = None,
+    ) -> None:
         self.repo = repository
         self.audit = audit
+        # every conversation of a tenant (the list index), for a template's usage figures
+        self.tenant_conversations = tenant_conversations
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, list[PromptTemplate]]] = {}
 
@@ -202,6 +209,16 @@ class TemplateService:
             after={k: updated.model_dump(mode="json").get(k) for k in update if k != "updated_at"},
         )
         return updated
+
+    def detail(
+        self, tenant_id: str, template_id: str
+    ) -> tuple[PromptTemplate, list[TemplateVersion], list[dict[str, Any]]]:
+        """The template, its versions, and per version how it did (usage, quality,
+        approvals) across the tenant's conversations."""
+        template = self.get(tenant_id, template_id)
+        conversations = self.tenant_conversations(tenant_id) if self.tenant_conversations else []
+        usage = self.usage_stats(template_id, conversations)
+        return template, self.versions(tenant_id, template_id), usage
 
     @staticmethod
     def usage_stats(

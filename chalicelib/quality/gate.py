@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
 
 # The parser ``re`` itself compiles with (read, never patched); the Lambda runtime and
 # the project both run Python 3.11+, where it has this name.
 from re import _parser as sre_parse  # type: ignore[attr-defined]
+from typing import Any
 
 # A gate of strings shorter than this rules out almost nothing ("a", " s").
 MIN_LITERAL = 3

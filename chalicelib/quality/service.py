@@ -22,6 +22,7 @@ from chalicelib.quality.calibration import calibrate
 from chalicelib.quality.duplicates import conversation_text
 from chalicelib.quality.judging import JudgeService
 from chalicelib.quality.scoring import ScoringContext, score_conversation
+from chalicelib.quality.stats import quality_stats
 
 DuplicateFinder = Callable[[str, str, str, str], tuple[str, float] | None]
 
@@ -108,6 +109,10 @@ class QualityService:
             for c in self.index.conversations(tenant_id, dataset_id)
             if c.turn_count and c.status not in (ConversationStatus.NOT_GENERATED,)
         ]
+
+    def stats(self, tenant_id: str, dataset_id: str | None) -> dict[str, Any]:
+        """Score histogram, bands and flags of a dataset, or of all the tenant's."""
+        return quality_stats(self.index.tenant_conversations(tenant_id, dataset_id))
 
     def diversity(self, tenant_id: str, dataset_id: str) -> dict[str, Any]:
         """The dataset's diversity report, recomputed when its conversations changed."""

@@ -40,7 +40,7 @@ from typing import Any
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.filters import FILTER_DIMENSIONS, validate_filters
 from chalicelib.domain.models import Conversation
-from chalicelib.domain.ports import ConversationChanges, ConversationRow, ConversationSeqReader
+from chalicelib.domain.ports import ConversationChanges, ConversationRow, DatasetCatalog
 from chalicelib.domain.search import SearchTerm, matches_all, parse_query, searchable
 
 PAGE_SIZES = (25, 50, 100)
@@ -215,7 +215,7 @@ def _haystack(c: Conversation, turn_text: str) -> str:
 class ConversationIndex:
     def __init__(
         self,
-        datasets: ConversationSeqReader,
+        datasets: DatasetCatalog,
         conversations: ConversationChanges,
         cursor_secret: bytes,
         clock: Callable[[], float] = time.monotonic,
@@ -418,6 +418,29 @@ class ConversationIndex:
         self, tenant_id: str, dataset_ids: Sequence[str], query: ListQuery
     ) -> list[Conversation]:
         return [r.conversation for r in self._ordered(tenant_id, dataset_ids, query).rows]
+
+    def scope(self, tenant_id: str, dataset_id: str | None) -> list[str]:
+        """The datasets a read covers: the one named, else all of the tenant's. An unknown
+        or foreign ``dataset_id`` is a 404 when its change counter is read (one read
+        instead of two per list call)."""
+        if dataset_id:
+            return [dataset_id]
+        return [d.dataset_id for d in self._datasets.list_all(tenant_id)]
+
+    def tenant_conversations(
+        self, tenant_id: str, dataset_id: str | None = None
+    ) -> list[Conversation]:
+        """Every conversation of the scope (one dataset, or all of the tenant's)."""
+        return [
+            conversation
+            for scoped in self.scope(tenant_id, dataset_id)
+            for conversation in self.conversations(tenant_id, scoped)
+        ]
+
+    def list_page(self, tenant_id: str, query: ListQuery) -> dict[str, Any]:
+        """One page of the list: the query checked first, then its scope read."""
+        self.validate(query)
+        return self.page(tenant_id, self.scope(tenant_id, query.dataset_id), query)
 
     def page(self, tenant_id: str, dataset_ids: Sequence[str], query: ListQuery) -> dict[str, Any]:
         result = self._ordered(tenant_id, dataset_ids, query)

@@ -193,6 +193,25 @@ class ReviewService:
         return out
 
     # ------------------------------------------------------------------ detail
+    def _listing(self) -> ConversationIndex:
+        if self.index is None:
+            raise RuntimeError("this review service was built without the list index")
+        return self.index
+
+    def open(
+        self, tenant_id: str, conversation_id: str, query: ListQuery
+    ) -> tuple[dict[str, Any], tuple[str | None, str | None, int | None]]:
+        """The review panel's conversation, and its previous and next rows (and position)
+        in the list the reviewer came from (``query``; its dataset by default)."""
+        detail = self.detail(tenant_id, conversation_id)
+        if query.dataset_id is None:
+            query.dataset_id = detail["conversation"].dataset_id
+        listing = self._listing()
+        neighbours = listing.neighbours(
+            tenant_id, listing.scope(tenant_id, query.dataset_id), query, conversation_id
+        )
+        return detail, neighbours
+
     def detail(self, tenant_id: str, conversation_id: str) -> dict[str, Any]:
         cwt = self.conversations.get_with_turns(tenant_id, conversation_id)
         logs = self.logs.list_for_conversation(tenant_id, conversation_id)
@@ -463,12 +482,13 @@ class ReviewService:
             "undo_token": result["undo_token"],
         }
 
-    def trash(self, tenant_id: str, dataset_ids: Sequence[str]) -> list[dict[str, Any]]:
-        """Trashed conversations of the datasets, newest first, with their purge time."""
+    def trash(self, tenant_id: str, dataset_id: str | None) -> list[dict[str, Any]]:
+        """Trashed conversations of a dataset (or all the tenant's), newest first, with
+        their purge time."""
         rows: list[tuple[Conversation, datetime]] = []
-        for dataset_id in dataset_ids:
-            self.datasets.get(tenant_id, dataset_id)  # 404 for a missing or foreign one
-            rows.extend(self.conversations.trash(tenant_id, dataset_id))
+        for scoped in self._listing().scope(tenant_id, dataset_id):
+            self.datasets.get(tenant_id, scoped)  # 404 for a missing or foreign one
+            rows.extend(self.conversations.trash(tenant_id, scoped))
         rows.sort(key=lambda r: r[0].trashed_at or r[1], reverse=True)
         now = utcnow()
         return [
@@ -802,14 +822,8 @@ class ReviewService:
     def _matching_ids(self, tenant_id: str, query: ListQuery, limit: int) -> tuple[list[str], int]:
         """The list's own filter (one matcher): the first ``limit`` ids in list order, and
         how many match."""
-        if self.index is None:
-            raise ValidationError("filtering needs the list index")
-        scope = (
-            [query.dataset_id]
-            if query.dataset_id
-            else [d.dataset_id for d in self.datasets.list_all(tenant_id)]
-        )
-        rows = self.index.ordered(tenant_id, scope, query)
+        listing = self._listing()
+        rows = listing.ordered(tenant_id, listing.scope(tenant_id, query.dataset_id), query)
         return [c.conversation_id for c in rows[:limit]], len(rows)
 
     @staticmethod
@@ -892,7 +906,10 @@ class ReviewService:
         order). Each id is all-or-nothing; one id failing never blocks the others; the
         whole call is one decision (one undo)."""
         matched: int | None = None
+        if ids is not None and len(ids) > limit:
+            raise ValidationError(f"at most {limit} ids per call")
         if query is not None:
+            self._listing().validate(query)
             if action not in FILTER_ACTIONS:
                 raise ValidationError(
                     f"a filter can select conversations to {', '.join(FILTER_ACTIONS)}, "

@@ -698,7 +698,7 @@ def test_concurrent_requests_each_read_their_own_request(
     request. Chalice keeps ``current_request`` on the app object: a PATCH once stored
     the body of a reviewer whose own request got a 409. Forced here: both handlers
     pause after Chalice stored their request and before they read it."""
-    import app as application
+    from chalicelib.api import request as application
 
     status, dataset, _ = api.post("/api/datasets/sample")
     assert status == 201, dataset
