@@ -49,3 +49,42 @@ def thresholds_still_reached(spent_usd: float, budget_usd: float | None) -> list
         return []
     percent = spent_percent(spent_usd, budget_usd)
     return [t for t in BUDGET_THRESHOLDS if percent >= t]
+
+
+def remaining_budget(budget_usd: float | None, spent_usd: float) -> float | None:
+    """What a dataset may still spend; None when it has no budget."""
+    if budget_usd is None:
+        return None
+    return round(budget_usd - spent_usd, 6)
+
+
+def over_budget(estimated_usd: float, remaining_usd: float | None) -> bool:
+    """An estimate above what is left (needs the caller's confirmation to start)."""
+    return remaining_usd is not None and estimated_usd > remaining_usd
+
+
+def start_refusal(over: bool, remaining_usd: float | None, confirm: bool) -> str | None:
+    """Why a job may not start on this budget, or None. Over the remaining budget it
+    starts only when confirmed (and pauses itself at the budget); a used-up budget
+    refuses even then."""
+    if over and not confirm:
+        return (
+            "the estimated cost exceeds the dataset's remaining budget; "
+            "send confirm: true to start anyway (the job pauses itself at the budget)"
+        )
+    if remaining_usd is not None and remaining_usd <= 0:
+        return "the dataset's budget is used up; raise budget_usd to generate more"
+    return None
+
+
+def resumed_job_budget(
+    job_spent_usd: float, dataset_budget_usd: float | None, dataset_spent_usd: float
+) -> float | None:
+    """A resumed job's own budget: what it spent plus what the dataset has left (None
+    without a dataset budget). Raises ValueError when nothing is left to spend."""
+    left = remaining_budget(dataset_budget_usd, dataset_spent_usd)
+    if left is None:
+        return None
+    if left <= 0:
+        raise ValueError("the dataset's budget is used up; raise budget_usd, then resume")
+    return round(job_spent_usd + left, 6)

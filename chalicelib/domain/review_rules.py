@@ -45,6 +45,16 @@ def can_transition(current: ConversationStatus, target: ConversationStatus) -> b
     return target == current or target in STATUS_TRANSITIONS.get(current, frozenset())
 
 
+GENERATING_MESSAGE = "the conversation is being generated; wait for it to finish"
+
+
+def require_not_generating(status: ConversationStatus) -> None:
+    """Nobody edits, reviews or deletes a conversation its generator is writing (the
+    store's conditional writes hold the same rule against a race)."""
+    if status == S.GENERATING:
+        raise ConflictError(GENERATING_MESSAGE)
+
+
 def check_review_target(current: ConversationStatus, target: ConversationStatus) -> None:
     """Raise unless a reviewer may move a conversation from ``current`` to ``target``."""
     if target not in REVIEW_TARGETS:
@@ -52,8 +62,7 @@ def check_review_target(current: ConversationStatus, target: ConversationStatus)
             f"status can be set to approved, rejected or generated, not '{target.value}'",
             {"field": "status", "allowed": sorted(s.value for s in REVIEW_TARGETS)},
         )
-    if current == S.GENERATING:
-        raise ConflictError("the conversation is being generated; wait for it to finish")
+    require_not_generating(current)
     if current not in REVIEWABLE_STATUSES or not can_transition(current, target):
         raise ConflictError(
             f"a conversation that is {current.value} cannot be reviewed; generate it first",

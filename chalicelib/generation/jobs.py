@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from chalicelib.audit.log import AuditLog
 from chalicelib.config import Settings
-from chalicelib.domain.budget import thresholds_still_reached
+from chalicelib.domain.budget import resumed_job_budget, start_refusal, thresholds_still_reached
 from chalicelib.domain.dataset_rules import require_writable
 from chalicelib.domain.errors import (
     BudgetExceededError,
@@ -296,18 +296,10 @@ class JobService:
             other_conversations=lambda: self._other_conversations(tenant_id, dataset.dataset_id),
             mode=mode,
         ).as_dict()
-        if estimate["over_budget"] and not confirm:
-            raise BudgetExceededError(
-                "the estimated cost exceeds the dataset's remaining budget; "
-                "send confirm: true to start anyway (the job pauses itself at the budget)",
-                {"estimate": estimate},
-            )
         remaining_budget = estimate["budget_remaining_usd"]
-        if remaining_budget is not None and remaining_budget <= 0:
-            raise BudgetExceededError(
-                "the dataset's budget is used up; raise budget_usd to generate more",
-                {"estimate": estimate},
-            )
+        refusal = start_refusal(estimate["over_budget"], remaining_budget, confirm)
+        if refusal is not None:
+            raise BudgetExceededError(refusal, {"estimate": estimate})
         job = Job(
             tenant_id=tenant_id,
             dataset_id=dataset.dataset_id,
@@ -473,15 +465,12 @@ class JobService:
         job = self.jobs.get(tenant_id, job_id)
         dataset = self.datasets.get(tenant_id, job.dataset_id)
         require_writable(dataset)  # archived: read-only, no generation
-        budget = None
-        if dataset.budget_usd is not None:
-            left = dataset.budget_usd - dataset.spent_usd
-            if left <= 0:
-                raise BudgetExceededError(
-                    "the dataset's budget is used up; raise budget_usd, then resume",
-                    {"budget_usd": dataset.budget_usd, "spent_usd": dataset.spent_usd},
-                )
-            budget = round(job.cost_usd + left, 6)
+        try:
+            budget = resumed_job_budget(job.cost_usd, dataset.budget_usd, dataset.spent_usd)
+        except ValueError as used_up:
+            raise BudgetExceededError(
+                str(used_up), {"budget_usd": dataset.budget_usd, "spent_usd": dataset.spent_usd}
+            ) from used_up
         if not self.jobs.set_status(
             tenant_id,
             job_id,

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from chalicelib.audit.log import AuditLog, snapshot
 from chalicelib.config import Settings
-from chalicelib.domain.budget import BUDGET_THRESHOLDS, budget_step
+from chalicelib.domain.budget import BUDGET_THRESHOLDS, budget_step, over_budget, remaining_budget
 from chalicelib.domain.concurrency import BackoffStep, account_rate, target_in_flight
 from chalicelib.domain.errors import (
     MalformedResponseError,
@@ -501,9 +501,7 @@ class GenerationService:
             ),
             history,
         )
-        remaining = None
-        if dataset.budget_usd is not None:
-            remaining = round(dataset.budget_usd - dataset.spent_usd, 6)
+        remaining = remaining_budget(dataset.budget_usd, dataset.spent_usd)
         discount = price.batch_discount
         # Economy mode judges through a Message Batch as well: the same discount.
         total = cost.total_usd + judge_cost
@@ -524,7 +522,7 @@ class GenerationService:
             cached_system_tokens=next(iter(prompts.values())).system_tokens if prompts else 0,
             budget_usd=dataset.budget_usd,
             budget_remaining_usd=remaining,
-            over_budget=remaining is not None and point > remaining,
+            over_budget=over_budget(point, remaining),
             model=model,
             basis=cost.basis,
             basis_scope=cost.scope,

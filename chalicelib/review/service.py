@@ -36,12 +36,14 @@ from chalicelib.domain.models import (
 )
 from chalicelib.domain.review_rules import (
     APPROVAL_FIELDS,
+    GENERATING_MESSAGE,
     UNDO_KINDS,
     apply_turn_feedback,
     bulk_outcome,
     changed_content_fields,
     check_review_target,
     reject_note_missing,
+    require_not_generating,
     returns_to_review,
     status_after_edit,
     undo_refusal,
@@ -327,8 +329,7 @@ class ReviewService:
     ) -> Conversation:
         update: dict[str, Any] = {}
         status = changes.get("status")
-        if conversation.status == ConversationStatus.GENERATING:
-            raise ConflictError("the conversation is being generated; wait for it to finish")
+        require_not_generating(conversation.status)
         requested: ConversationStatus | None = None
         if status is not None:
             requested = ConversationStatus(status)
@@ -373,7 +374,7 @@ class ReviewService:
         if failure.reason == "not_found" or failure.current is None:
             return NotFoundError("conversation", cid)
         if failure.reason == "generating":
-            return ConflictError("the conversation is being generated; wait for it to finish")
+            return ConflictError(GENERATING_MESSAGE)
         return StaleVersionError(
             "the conversation was changed by someone else; reload and retry",
             {"current": public_state(failure.current), "your_version": your_version},
@@ -441,8 +442,7 @@ class ReviewService:
     def delete(self, tenant_id: str, actor: str, conversation_id: str) -> None:
         for _ in range(3):  # no client version: retry when it changed between read and write
             current = self.conversations.get(tenant_id, conversation_id)
-            if current.status == ConversationStatus.GENERATING:
-                raise ConflictError("the conversation is being generated; wait for it to finish")
+            require_not_generating(current.status)
             self._require_writable(tenant_id, current.dataset_id)
             audit = self.audit.build(
                 tenant_id,
@@ -674,8 +674,7 @@ class ReviewService:
         feedback, and the decision's undo fields."""
         expected = changes["expected_version"]
         current = self.conversations.get(tenant_id, conversation_id)
-        if current.status == ConversationStatus.GENERATING:
-            raise ConflictError("the conversation is being generated; wait for it to finish")
+        require_not_generating(current.status)
         if current.version != expected:
             raise self._failure_error(conversation_id, ReviewFailure("stale", current), expected)
         self._require_writable(tenant_id, current.dataset_id)
@@ -1067,10 +1066,7 @@ class ReviewService:
                 continue
             try:
                 if action == "delete":
-                    if current.status == ConversationStatus.GENERATING:
-                        raise ConflictError(
-                            "the conversation is being generated; wait for it to finish"
-                        )
+                    require_not_generating(current.status)
                     after = None
                 else:
                     changes: dict[str, Any] = {"status": status}

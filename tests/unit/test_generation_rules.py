@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.config import load_settings
-from chalicelib.domain.budget import budget_step, thresholds_still_reached
+from chalicelib.domain.budget import (
+    budget_step,
+    over_budget,
+    remaining_budget,
+    resumed_job_budget,
+    start_refusal,
+    thresholds_still_reached,
+)
 from chalicelib.domain.errors import PromptTemplateError
 from chalicelib.domain.estimates import (
     DEFAULT_OUTPUT_RANGE,
@@ -61,6 +68,29 @@ def test_a_raised_budget_gives_the_warnings_it_is_below_again() -> None:
     assert thresholds_still_reached(0.40, 1.0) == []
     assert thresholds_still_reached(0.80, 1.0) == [50, 75]
     assert thresholds_still_reached(0.4, None) == []
+
+
+def test_the_remaining_budget_and_what_is_over_it() -> None:
+    assert remaining_budget(None, 3.0) is None
+    assert remaining_budget(10.0, 2.5) == 7.5
+    assert over_budget(7.51, 7.5) and not over_budget(7.5, 7.5)
+    assert not over_budget(1e9, None)  # no budget: nothing is over it
+
+
+def test_a_job_over_the_remaining_budget_starts_only_when_confirmed() -> None:
+    assert start_refusal(over=False, remaining_usd=5.0, confirm=False) is None
+    assert "confirm: true" in (start_refusal(over=True, remaining_usd=5.0, confirm=False) or "")
+    assert start_refusal(over=True, remaining_usd=5.0, confirm=True) is None
+    # a used-up budget refuses even a confirmed start
+    assert "used up" in (start_refusal(over=True, remaining_usd=0.0, confirm=True) or "")
+    assert start_refusal(over=False, remaining_usd=None, confirm=False) is None
+
+
+def test_a_resumed_job_may_spend_what_it_spent_plus_what_the_dataset_has_left() -> None:
+    assert resumed_job_budget(1.25, 10.0, 4.0) == 7.25
+    assert resumed_job_budget(1.25, None, 4.0) is None
+    with pytest.raises(ValueError, match="used up"):
+        resumed_job_budget(1.25, 4.0, 4.0)
 
 
 # --------------------------------------------------------------------------- retries

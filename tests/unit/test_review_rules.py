@@ -12,6 +12,7 @@ from chalicelib.domain.review_rules import (
     can_transition,
     changed_content_fields,
     check_review_target,
+    require_not_generating,
     returns_to_review,
     status_after_edit,
 )
@@ -72,6 +73,13 @@ def test_review_targets() -> None:
     for status in (S.NOT_GENERATED, S.FAILED, S.GENERATING):
         with pytest.raises(ConflictError):
             check_review_target(status, S.APPROVED)
+
+
+def test_only_a_conversation_being_generated_is_off_limits_to_edits() -> None:
+    with pytest.raises(ConflictError, match="being generated"):
+        require_not_generating(S.GENERATING)
+    for status in set(S) - {S.GENERATING}:
+        require_not_generating(status)  # the other rules decide what these may do
 
 
 # ---------------------------------------------------------------------------- model names
