@@ -65,6 +65,7 @@ test: setup frontend browser
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory lint typecheck && \
 	$(PY) -m infra.build --check && \
+	$(PY) -m infra.frontend_filters --check && \
 	$(MAKE) --no-print-directory checkov && \
 	(cd frontend && npm test --silent) && \
 	$(VENV)/bin/pytest -q; status=$$?; \

@@ -45,12 +45,17 @@ Param = tuple[str, dict[str, Any], bool]
 
 
 def filter_param(name: str) -> Param:
-    """A repeatable list filter: taxonomy names are free text, tier and status choices."""
-    choices = BY_NAME[name].choices
-    if choices is not None:
-        items = {"type": "string", "enum": list(choices)}
-        return (name, {"type": "array", "items": items}, False)
-    return (name, ARR, False)
+    """A repeatable list filter: taxonomy names are free text, tier and status choices.
+    ``x-filter`` marks it as one (the web app's filter list is generated from these),
+    ``x-taxonomy-field`` names the taxonomy list its values come from."""
+    dimension = BY_NAME[name]
+    marks: dict[str, Any] = {"x-filter": True}
+    if dimension.taxonomy_field is not None:
+        marks["x-taxonomy-field"] = dimension.taxonomy_field
+    if dimension.choices is not None:
+        items = {"type": "string", "enum": list(dimension.choices)}
+        return (name, {"type": "array", "items": items, **marks}, False)
+    return (name, {**ARR, **marks}, False)
 
 
 LIST_QUERY: tuple[Param, ...] = (

@@ -1,7 +1,8 @@
 """The conversation filters: one registry read by the list (``readmodel/listing.py``),
 the export (``export/service.py``), the export's DynamoDB query
-(``store/export_source.py``), the API's parameters (``app.py``, ``api/schemas.py``) and
-the OpenAPI document (``api/openapi.py``).
+(``store/export_source.py``), the API's parameters (``api/request.py``,
+``api/schemas.py``), the OpenAPI document (``api/openapi.py``) and, through it, the web
+app's filter list (``frontend/src/generated/filters.ts``).
 
 A dimension is a field of ``Conversation`` and the record attribute of the same name.
 How it matches: a conversation matches a dimension when its value is one of the values
@@ -31,6 +32,8 @@ class FilterDimension:
     # Exports filter on it too (status is not: an export is of approved conversations).
     exported: bool = True
     attribute: str | None = None  # the record attribute, when named otherwise
+    # The dataset's taxonomy list its values come from (the web app offers those names).
+    taxonomy_field: str | None = None
 
     @property
     def record_attribute(self) -> str:
@@ -46,11 +49,11 @@ class FilterDimension:
 
 
 FILTERS: tuple[FilterDimension, ...] = (
-    FilterDimension("persona"),
-    FilterDimension("emotion"),
-    FilterDimension("topic"),
-    FilterDimension("intent"),
-    FilterDimension("tone"),
+    FilterDimension("persona", taxonomy_field="personas"),
+    FilterDimension("emotion", taxonomy_field="emotions"),
+    FilterDimension("topic", taxonomy_field="topics"),
+    FilterDimension("intent", taxonomy_field="intents"),
+    FilterDimension("tone", taxonomy_field="tones"),
     FilterDimension("tier", choices=tuple(t.value for t in Tier)),
     FilterDimension("status", choices=tuple(s.value for s in ConversationStatus), exported=False),
 )

@@ -7,31 +7,21 @@
  * mode `VITE_API_BASE` may point at another origin.
  */
 
+import { FILTER_CHOICES, TAXONOMY_FIELD as GENERATED_TAXONOMY_FIELD, TAXONOMY_FILTERS } from "./generated/filters";
+
 // --------------------------------------------------------------------------- enums
 
-export const STATUSES = [
-  "not_generated",
-  "generating",
-  "generated",
-  "approved",
-  "rejected",
-  "failed",
-] as const;
+// The list's filters come from the API's OpenAPI document (generated/filters.ts).
+export const STATUSES = FILTER_CHOICES.status;
 export type ConversationStatus = (typeof STATUSES)[number];
 
-export const TIERS = ["template", "scenario", "edge_case"] as const;
+export const TIERS = FILTER_CHOICES.tier;
 export type Tier = (typeof TIERS)[number];
 
 /** Taxonomy-driven filter dimensions (singular: conversation field / query param). */
-export const DIMENSIONS = ["persona", "emotion", "topic", "intent", "tone"] as const;
+export const DIMENSIONS = TAXONOMY_FILTERS;
 export type Dimension = (typeof DIMENSIONS)[number];
-export const TAXONOMY_FIELD: Record<Dimension, keyof Taxonomy> = {
-  persona: "personas",
-  emotion: "emotions",
-  topic: "topics",
-  intent: "intents",
-  tone: "tones",
-};
+export const TAXONOMY_FIELD: Record<Dimension, keyof Taxonomy> = GENERATED_TAXONOMY_FIELD;
 
 export const EXPORT_FORMATS = ["openai", "anthropic", "sharegpt", "hf_messages", "generic", "csv"] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];

@@ -4,7 +4,8 @@
  * These functions are pure: decode(search) -> state, encode(state) -> search.
  */
 import { useCallback, useEffect, useState } from "react";
-import { DIMENSIONS, STATUSES, TIERS, type ConversationQuery, type Dimension } from "./api";
+import { type ConversationQuery } from "./api";
+import { FILTER_CHOICES, LIST_FILTERS, type ListFilter } from "./generated/filters";
 
 export const VIEWS = ["dashboard", "coverage", "datasets", "templates", "exports", "notifications"] as const;
 export type View = (typeof VIEWS)[number];
@@ -35,9 +36,8 @@ export const ATTENTION_SORT: Pick<DashboardState, "sort" | "order"> = { sort: "a
 export const INSIGHTS = ["diversity", "calibration"] as const;
 export type Insight = (typeof INSIGHTS)[number];
 
-/** Multi-select filter dimensions: the 5 taxonomy dimensions plus tier and status. */
-export const LIST_FILTERS = [...DIMENSIONS, "tier", "status"] as const;
-export type ListFilter = Dimension | "tier" | "status";
+/** Multi-select filter dimensions: every filter of the list (generated from the API). */
+export { LIST_FILTERS, type ListFilter };
 
 export type Filters = Record<ListFilter, string[]>;
 
@@ -96,9 +96,10 @@ function uniq(values: string[]): string[] {
 export function decodeDashboard(search: string): DashboardState {
   const sp = new URLSearchParams(search);
   const s = defaultDashboard();
-  for (const dim of DIMENSIONS) s.filters[dim] = uniq(sp.getAll(dim));
-  s.filters.tier = uniq(sp.getAll("tier")).filter((t) => (TIERS as readonly string[]).includes(t));
-  s.filters.status = uniq(sp.getAll("status")).filter((t) => (STATUSES as readonly string[]).includes(t));
+  for (const key of LIST_FILTERS) {
+    const choices: readonly string[] | undefined = (FILTER_CHOICES as Partial<Record<ListFilter, readonly string[]>>)[key];
+    s.filters[key] = uniq(sp.getAll(key)).filter((v) => choices === undefined || choices.includes(v));
+  }
   s.qualityMin = parseQuality(sp.get("quality_min"));
   s.qualityMax = parseQuality(sp.get("quality_max"));
   const flagged = sp.get("flagged");
