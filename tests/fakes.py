@@ -8,26 +8,32 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.errors import ConflictError, NotFoundError, StaleVersionError
 from chalicelib.domain.filters import EXPORT_FILTERS, in_quality_range, matches_filters
 from chalicelib.domain.models import (
+    TRASH_RETENTION_DAYS,
     AuditRecord,
     Chunk,
     Conversation,
     ConversationStatus,
+    ConversationVersion,
+    ConversationWithTurns,
     Dataset,
     ExportRecord,
     ExportStatus,
     Job,
     PromptTemplate,
     StoredTurn,
+    Turn,
+    TurnFeedback,
     utcnow,
 )
-from chalicelib.domain.ports import ConversationRow
+from chalicelib.domain.ports import ConversationRow, ReviewFailure, ReviewWrite, TurnsItem
 
 _clock = itertools.count(int(time.time() * 1000))
 
@@ -223,6 +229,38 @@ class InMemoryAudit:
     def actions(self, entity_id: str | None = None) -> list[str]:
         return [r.action for r in self.records if entity_id in (None, r.entity_id)]
 
+    def get(self, tenant_id: str, sort_key: str) -> AuditRecord | None:
+        return next(
+            (r for r in self.records if r.tenant_id == tenant_id and r.sort_key == sort_key), None
+        )
+
+    def get_many(self, tenant_id: str, sort_keys: Iterable[str]) -> dict[str, AuditRecord]:
+        wanted = set(sort_keys)
+        return {
+            r.sort_key: r for r in self.records if r.tenant_id == tenant_id and r.sort_key in wanted
+        }
+
+    def query(
+        self,
+        tenant_id: str,
+        *,
+        entity_id: str | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        limit: int = 200,
+        newest_first: bool = True,
+    ) -> list[AuditRecord]:
+        found = [
+            r
+            for r in self.records
+            if r.tenant_id == tenant_id
+            and entity_id in (None, r.entity_id)
+            and action in (None, r.action)
+            and actor in (None, r.actor)
+        ]
+        found.sort(key=lambda r: r.sort_key, reverse=newest_first)
+        return found[:limit]
+
 
 @dataclass
 class InMemoryJobs:
@@ -415,3 +453,184 @@ class InMemoryS3:
 
     def generate_presigned_url(self, method: str, Params: dict[str, str], ExpiresIn: int) -> str:
         return f"https://s3.invalid/{Params['Key']}?expires={ExpiresIn}"
+
+
+class NoGenerationLogs:
+    """GenerationLogReader of conversations written by hand: no calls were made."""
+
+    def list_for_conversation(self, tenant_id: str, conversation_id: str) -> list[Any]:
+        return []
+
+
+class InMemoryReviewedConversations(InMemoryConversations):
+    """ReviewedConversations: turns and their marks, earlier versions, the trash, and
+    every review write conditional on the version read, committed with its audit record
+    (the contract of DynamoConversationRepository.write_reviews)."""
+
+    def __init__(self, datasets: InMemoryDatasets, audit: InMemoryAudit) -> None:
+        super().__init__(datasets)
+        self.audit = audit
+        self.turns: dict[tuple[str, str], TurnsItem] = {}
+        self.earlier: dict[tuple[str, str], list[ConversationVersion]] = {}
+        self.purge_at: dict[tuple[str, str], datetime] = {}
+
+    def set_turns(self, conversation: Conversation, turns: list[Turn]) -> None:
+        self.turns[(conversation.tenant_id, conversation.conversation_id)] = TurnsItem(
+            turns, {}, utcnow()
+        )
+
+    def get_many(
+        self, tenant_id: str, ids: Iterable[str], consistent: bool = False
+    ) -> dict[str, Conversation]:
+        return super().get_many(tenant_id, ids)
+
+    def get_turns_item(self, tenant_id: str, conversation_id: str) -> TurnsItem | None:
+        return self.turns.get((tenant_id, conversation_id))
+
+    def get_with_turns(self, tenant_id: str, conversation_id: str) -> ConversationWithTurns:
+        conversation = self.get(tenant_id, conversation_id)
+        item = self.get_turns_item(tenant_id, conversation_id)
+        return ConversationWithTurns(
+            conversation=conversation,
+            turns=item.turns if item else [],
+            feedback=item.feedback if item else {},
+        )
+
+    def versions(
+        self, tenant_id: str, conversation_id: str, with_turns: bool = False
+    ) -> list[ConversationVersion]:
+        return list(self.earlier.get((tenant_id, conversation_id), []))
+
+    def version(self, tenant_id: str, conversation_id: str, number: int) -> ConversationVersion:
+        for v in self.earlier.get((tenant_id, conversation_id), []):
+            if v.number == number:
+                return v
+        raise NotFoundError("version", str(number))
+
+    def _in_trash(self, key: tuple[str, str]) -> bool:
+        stored = self.items.get(key)
+        return (
+            stored is not None
+            and stored.deleted
+            and stored.conversation.trashed_at is not None
+            and self.purge_at.get(key, utcnow()) > utcnow()
+        )
+
+    def trash(self, tenant_id: str, dataset_id: str) -> list[tuple[Conversation, datetime]]:
+        rows = [
+            (self.items[k].conversation, self.purge_at[k])
+            for k in self.items
+            if k[0] == tenant_id
+            and self.items[k].conversation.dataset_id == dataset_id
+            and self._in_trash(k)
+        ]
+        return sorted(rows, key=lambda r: r[0].trashed_at or r[1], reverse=True)
+
+    def trashed(
+        self, tenant_id: str, ids: Iterable[str], consistent: bool = False
+    ) -> dict[str, Conversation]:
+        return {
+            i: self.items[(tenant_id, i)].conversation
+            for i in dict.fromkeys(ids)
+            if self._in_trash((tenant_id, i))
+        }
+
+    def _failure(self, tenant_id: str, conversation_id: str) -> ReviewFailure:
+        current = super().get_many(tenant_id, [conversation_id]).get(conversation_id)
+        if current is None:
+            return ReviewFailure("not_found")
+        if current.status == ConversationStatus.GENERATING:
+            return ReviewFailure("generating", current)
+        return ReviewFailure("stale", current)
+
+    def write_reviews(self, writes: Sequence[ReviewWrite]) -> dict[str, ReviewFailure]:
+        failed: dict[str, ReviewFailure] = {}
+        now = utcnow()
+        for w in writes:
+            c = w.before
+            key = (c.tenant_id, c.conversation_id)
+            stored = self.items.get(key)
+            if w.restore:
+                ok = (
+                    stored is not None
+                    and self._in_trash(key)
+                    and stored.conversation.version == c.version
+                )
+            else:
+                # a review is conditional on the version; a move to the trash also on
+                # the conversation not being generated
+                ok = (
+                    stored is not None
+                    and not stored.deleted
+                    and stored.conversation.version == c.version
+                    and (w.after is not None or c.status != ConversationStatus.GENERATING)
+                )
+            if not ok:
+                failed[c.conversation_id] = self._failure(c.tenant_id, c.conversation_id)
+                continue
+            if w.after is None:
+                trashed = c.model_copy(
+                    update={
+                        "trashed_at": now,
+                        "trashed_by": w.audit.actor,
+                        "version": c.version + 1,
+                        "updated_at": now,
+                    }
+                )
+                self._write(trashed, deleted=True)
+                self.purge_at[key] = now + timedelta(days=TRASH_RETENTION_DAYS)
+            else:
+                self._write(w.after)
+                self.purge_at.pop(key, None)
+            self.audit.append(w.audit)
+        return failed
+
+    def write_turn_feedback(
+        self,
+        before: Conversation,
+        after: Conversation,
+        item: TurnsItem,
+        turns: list[Turn],
+        feedback: dict[int, TurnFeedback],
+        audit: AuditRecord,
+    ) -> ReviewFailure | None:
+        key = (before.tenant_id, before.conversation_id)
+        stored = self.items.get(key)
+        current_turns = self.turns.get(key)
+        if (
+            stored is None
+            or stored.deleted
+            or stored.conversation.version != before.version
+            or stored.conversation.status == ConversationStatus.GENERATING
+            or current_turns is None
+            or current_turns.created_at != item.created_at
+        ):
+            return self._failure(before.tenant_id, before.conversation_id)
+        self._write(after)
+        self.turns[key] = TurnsItem(turns, dict(feedback), item.created_at)
+        self.audit.append(audit)
+        return None
+
+    def reset_for_regeneration(self, conversation: Conversation) -> Conversation:
+        key = (conversation.tenant_id, conversation.conversation_id)
+        stored = self.items.get(key)
+        if (
+            stored is None
+            or stored.deleted
+            or stored.conversation.status == ConversationStatus.GENERATING
+            or stored.conversation.version != conversation.version
+        ):
+            raise ConflictError("conversation is being generated or was changed; try again")
+        reset = stored.conversation.model_copy(
+            update={
+                "status": ConversationStatus.NOT_GENERATED,
+                "approved_by": None,
+                "approved_at": None,
+                "error_message": None,
+                "updated_at": utcnow(),
+                "version": stored.conversation.version + 1,
+            }
+        )
+        self._write(reset)
+        self._datasets.bump_conversation_seq(conversation.tenant_id, conversation.dataset_id)
+        return reset

@@ -9,18 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from chalicelib.domain.concurrency import Backoff, FlightStats
 from chalicelib.domain.models import (
+    AuditRecord,
     Chunk,
     Conversation,
+    ConversationVersion,
+    ConversationWithTurns,
     Dataset,
     ExportRecord,
     GenerationLog,
     JudgeResult,
     PromptTemplate,
     StoredTurn,
+    Turn,
+    TurnFeedback,
 )
 
 
@@ -257,3 +263,116 @@ class WorkItems(Protocol):
     ) -> tuple[str, str]:
         """Write the items; (bucket, key) of the object."""
         ...
+
+
+# ---------------------------------------------------------------------------- review
+
+
+@dataclass(frozen=True)
+class ReviewWrite:
+    """One conversation's review change, move to the trash or restore from it, and its
+    audit record: applied all-or-nothing, conditional on the version read."""
+
+    before: Conversation  # as read: its version is the write's condition
+    after: Conversation | None  # the new state (version + 1); None moves it to the trash
+    audit: AuditRecord
+    restore: bool = False  # before is in the trash; after is it restored
+    has_turns: bool = False  # (trash/restore) a turns item exists: it moves with it
+
+    @property
+    def conversation_id(self) -> str:
+        return self.before.conversation_id
+
+    @property
+    def moves(self) -> bool:
+        """Into or out of the trash (its turns and versions follow)."""
+        return self.after is None or self.restore
+
+    @property
+    def version_numbers(self) -> list[int]:
+        """Its earlier versions (trash/restore mark them too)."""
+        return list(range(1, max(self.before.generation_number, 1)))
+
+
+@dataclass(frozen=True)
+class ReviewFailure:
+    reason: str  # not_found | generating | stale | conflict
+    current: Conversation | None = None
+
+
+@dataclass(frozen=True)
+class TurnsItem:
+    """A conversation's stored turns with the reviewers' marks, as read."""
+
+    turns: list[Turn]
+    feedback: dict[int, TurnFeedback]
+    created_at: datetime  # which generation's turns these are (a write's condition)
+
+
+class ReviewedConversations(Protocol):
+    """What review reads and writes of conversations: their turns, versions and trash;
+    every write conditional on the version read, with its audit record."""
+
+    def get(self, tenant_id: str, conversation_id: str) -> Conversation: ...
+
+    def get_many(
+        self, tenant_id: str, ids: Iterable[str], consistent: bool = False
+    ) -> dict[str, Conversation]: ...
+
+    def get_turns_item(self, tenant_id: str, conversation_id: str) -> TurnsItem | None: ...
+
+    def get_with_turns(self, tenant_id: str, conversation_id: str) -> ConversationWithTurns: ...
+
+    def versions(
+        self, tenant_id: str, conversation_id: str, with_turns: bool = False
+    ) -> list[ConversationVersion]: ...
+
+    def version(self, tenant_id: str, conversation_id: str, number: int) -> ConversationVersion: ...
+
+    def trash(self, tenant_id: str, dataset_id: str) -> list[tuple[Conversation, datetime]]: ...
+
+    def trashed(
+        self, tenant_id: str, ids: Iterable[str], consistent: bool = False
+    ) -> dict[str, Conversation]: ...
+
+    def write_reviews(self, writes: Sequence[ReviewWrite]) -> dict[str, ReviewFailure]: ...
+
+    def write_turn_feedback(
+        self,
+        before: Conversation,
+        after: Conversation,
+        item: TurnsItem,
+        turns: list[Turn],
+        feedback: dict[int, TurnFeedback],
+        audit: AuditRecord,
+    ) -> ReviewFailure | None: ...
+
+    def reset_for_regeneration(self, conversation: Conversation) -> Conversation: ...
+
+
+class ReviewedDatasets(Protocol):
+    def get(self, tenant_id: str, dataset_id: str, include_deleting: bool = False) -> Dataset: ...
+
+    def bump_conversation_seq(self, tenant_id: str, dataset_id: str, n: int = 1) -> int | None: ...
+
+
+class AuditReader(Protocol):
+    """The audit trail as review reads it (decisions to undo, a conversation's history)
+    and appends to it outside a transaction."""
+
+    def append(self, record: AuditRecord) -> None: ...
+
+    def get(self, tenant_id: str, sort_key: str) -> AuditRecord | None: ...
+
+    def get_many(self, tenant_id: str, sort_keys: Iterable[str]) -> dict[str, AuditRecord]: ...
+
+    def query(
+        self,
+        tenant_id: str,
+        *,
+        entity_id: str | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        limit: int = 200,
+        newest_first: bool = True,
+    ) -> list[AuditRecord]: ...

@@ -34,6 +34,15 @@ from chalicelib.domain.models import (
     turns_with_feedback,
     utcnow,
 )
+from chalicelib.domain.ports import (
+    AuditReader,
+    GenerationLogReader,
+    ReviewedConversations,
+    ReviewedDatasets,
+    ReviewFailure,
+    ReviewWrite,
+    TurnsItem,
+)
 from chalicelib.domain.review_rules import (
     APPROVAL_FIELDS,
     GENERATING_MESSAGE,
@@ -56,15 +65,6 @@ from chalicelib.review.undo import (
     new_decision,
     token_fields,
     with_items,
-)
-from chalicelib.store.repositories import (
-    DynamoAuditRepository,
-    DynamoConversationRepository,
-    DynamoDatasetRepository,
-    DynamoGenerationLogRepository,
-    ReviewFailure,
-    ReviewWrite,
-    TurnsItem,
 )
 
 EDITABLE_METADATA = ("persona", "emotion", "topic", "intent", "tone", "tier", "title")
@@ -152,10 +152,10 @@ def public_state(c: Conversation) -> dict[str, Any]:
 class ReviewService:
     def __init__(
         self,
-        datasets: DynamoDatasetRepository,
-        conversations: DynamoConversationRepository,
-        logs: DynamoGenerationLogRepository,
-        audit_repo: DynamoAuditRepository,
+        datasets: ReviewedDatasets,
+        conversations: ReviewedConversations,
+        logs: GenerationLogReader,
+        audit_repo: AuditReader,
         audit: AuditLog,
         index: ConversationIndex | None = None,
     ) -> None:

@@ -50,7 +50,7 @@ from chalicelib.domain.models import (
     template_name_key,
     utcnow,
 )
-from chalicelib.domain.ports import ConversationRow
+from chalicelib.domain.ports import ConversationRow, ReviewFailure, ReviewWrite, TurnsItem
 from chalicelib.store.mapping import doc_of, domain_from_record, record_from_domain
 from chalicelib.store.records import (
     AuditRecordRow,
@@ -299,52 +299,12 @@ REVIEW_REMOVABLE = ("approved_by", "approved_at", "reviewed_by", "reviewed_at", 
 TRASH_VERSIONS_IN_TX = 40  # versions marked inside a trash/restore transaction
 
 
-@dataclass(frozen=True)
-class ReviewWrite:
-    """One conversation's review change, move to the trash or restore from it, and its
-    audit record."""
-
-    before: Conversation  # as read: its version is the write's condition
-    after: Conversation | None  # the new state (version + 1); None moves it to the trash
-    audit: AuditRecord
-    restore: bool = False  # before is in the trash; after is it restored
-    has_turns: bool = False  # (trash/restore) a turns item exists: it moves with it
-
-    @property
-    def conversation_id(self) -> str:
-        return self.before.conversation_id
-
-    @property
-    def moves(self) -> bool:
-        """Into or out of the trash (its turns and versions follow)."""
-        return self.after is None or self.restore
-
-    @property
-    def version_numbers(self) -> list[int]:
-        """Its earlier versions (trash/restore mark them too)."""
-        return list(range(1, max(self.before.generation_number, 1)))
-
-    @property
-    def operations(self) -> int:
-        if not self.moves:
-            return 2  # update + audit put
-        versions = min(len(self.version_numbers), TRASH_VERSIONS_IN_TX)
-        return 2 + int(self.has_turns) + versions
-
-
-@dataclass(frozen=True)
-class ReviewFailure:
-    reason: str  # not_found | generating | stale | conflict
-    current: Conversation | None = None
-
-
-@dataclass(frozen=True)
-class TurnsItem:
-    """A conversation's stored turns with the reviewers' marks, as read."""
-
-    turns: list[Turn]
-    feedback: dict[int, TurnFeedback]
-    created_at: datetime  # which generation's turns these are (a write's condition)
+def _operations(write: ReviewWrite) -> int:
+    """The transaction operations a review write takes (at most 100 per transaction)."""
+    if not write.moves:
+        return 2  # update + audit put
+    versions = min(len(write.version_numbers), TRASH_VERSIONS_IN_TX)
+    return 2 + int(write.has_turns) + versions
 
 
 def _feedback_of(raw: Any) -> dict[int, TurnFeedback]:
@@ -809,8 +769,8 @@ class DynamoConversationRepository:
         while pending:
             chunk: list[ReviewWrite] = []
             ops = 0
-            while pending and ops + pending[0].operations <= TRANSACTION_MAX_OPS:
-                ops += pending[0].operations
+            while pending and ops + _operations(pending[0]) <= TRANSACTION_MAX_OPS:
+                ops += _operations(pending[0])
                 chunk.append(pending.pop(0))
             for _ in range(REVIEW_TX_ATTEMPTS):
                 refused = self._write_review_chunk(chunk)
@@ -848,7 +808,7 @@ class DynamoConversationRepository:
         # were added); cancellation reasons come in that order.
         owners = [w.conversation_id for w in chunk]  # audit puts
         for w in chunk:  # conversation updates, then its turns' and versions' marks
-            owners += [w.conversation_id] * (w.operations - 1)
+            owners += [w.conversation_id] * (_operations(w) - 1)
         try:
             with TransactWrite(connection=shared_connection()) as tx:
                 for w in chunk:

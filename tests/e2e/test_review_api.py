@@ -1065,7 +1065,7 @@ def test_bulk_writes_are_all_or_nothing_per_id_across_transactions(
     only that one fails; each applied delete has its audit record, the stale one none."""
     from chalicelib.audit.log import snapshot
     from chalicelib.bootstrap import get_container
-    from chalicelib.store.repositories import ReviewWrite
+    from chalicelib.domain.ports import ReviewWrite
 
     status, dataset, _ = api.post("/api/datasets/sample")
     assert status == 201, dataset
@@ -1142,7 +1142,7 @@ def test_a_review_does_not_overwrite_a_newer_quality_score(
     from chalicelib.audit.log import snapshot
     from chalicelib.bootstrap import get_container
     from chalicelib.domain.models import ConversationStatus
-    from chalicelib.store.repositories import ReviewWrite
+    from chalicelib.domain.ports import ReviewWrite
 
     c = get_container()
     cid = ds["generated"][10]

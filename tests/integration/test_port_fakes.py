@@ -187,3 +187,91 @@ def test_the_approved_source_applies_status_filters_and_quality_bounds(
     assert source.count_approved(tenant, d.dataset_id, filters, 10) == 1
     assert source.count_approved(tenant, d.dataset_id, {}, 10) == 3
     assert source.count_approved(tenant, d.dataset_id, {}, 2) == 2  # counts no further
+
+
+@pytest.fixture(params=["in-memory", "dynamodb"])
+def review_ports(request: pytest.FixtureRequest, api: Any) -> tuple[Any, Any, Any]:
+    if request.param == "in-memory":
+        from tests.fakes import InMemoryAudit, InMemoryReviewedConversations
+
+        datasets, audit = InMemoryDatasets(), InMemoryAudit()
+        return datasets, InMemoryReviewedConversations(datasets, audit), audit
+    from chalicelib.bootstrap import get_container
+
+    c = get_container()
+    return c.dataset_repo, c.conversation_repo, c.audit_repo
+
+
+def test_review_writes_apply_on_the_version_read_with_their_audit_record(
+    review_ports: tuple[Any, Any, Any],
+) -> None:
+    from chalicelib.domain.models import AuditRecord
+    from chalicelib.domain.ports import ReviewWrite
+
+    datasets, conversations, audit = review_ports
+    tenant = f"tenant-{uuid.uuid4().hex[:8]}"
+    d = datasets.create(Dataset(tenant_id=tenant, name="One"))
+    ready, busy, gone = (
+        conversation(tenant, d.dataset_id, status=s)
+        for s in (
+            ConversationStatus.GENERATED,
+            ConversationStatus.GENERATING,
+            ConversationStatus.GENERATED,
+        )
+    )
+    conversations.add_planned([ready, busy])
+
+    def record(c: Conversation, action: str) -> AuditRecord:
+        return AuditRecord(
+            tenant_id=tenant,
+            actor="ana",
+            action=action,
+            entity_type="conversation",
+            entity_id=c.conversation_id,
+        )
+
+    approved = ready.model_copy(
+        update={"status": ConversationStatus.APPROVED, "version": ready.version + 1}
+    )
+    ok = record(ready, "conversation.approve")
+    assert conversations.write_reviews([ReviewWrite(ready, approved, ok)]) == {}
+    assert conversations.get(tenant, ready.conversation_id).status == ConversationStatus.APPROVED
+    assert audit.get(tenant, ok.sort_key) is not None
+    # the same write again: its version is no longer the stored one
+    again = record(ready, "conversation.approve")
+    failures = conversations.write_reviews([ReviewWrite(ready, approved, again)])
+    assert failures[ready.conversation_id].reason == "stale"
+    assert failures[ready.conversation_id].current.version == ready.version + 1
+    assert audit.get(tenant, again.sort_key) is None  # nothing half-written
+    # a conversation being generated does not go to the trash; a missing one is not found
+    failures = conversations.write_reviews(
+        [
+            ReviewWrite(busy, None, record(busy, "conversation.delete")),
+            ReviewWrite(gone, None, record(gone, "conversation.delete")),
+        ]
+    )
+    assert {cid: f.reason for cid, f in failures.items()} == {
+        busy.conversation_id: "generating",
+        gone.conversation_id: "not_found",
+    }
+    # to the trash and back, each on the version read
+    current = conversations.get(tenant, ready.conversation_id)
+    assert (
+        conversations.write_reviews(
+            [ReviewWrite(current, None, record(current, "conversation.delete"))]
+        )
+        == {}
+    )
+    trashed = conversations.trashed(tenant, [ready.conversation_id], consistent=True)[
+        ready.conversation_id
+    ]
+    assert [c.conversation_id for c, _ in conversations.trash(tenant, d.dataset_id)] == [
+        ready.conversation_id
+    ]
+    back = trashed.model_copy(
+        update={"trashed_at": None, "trashed_by": None, "version": trashed.version + 1}
+    )
+    restore = ReviewWrite(trashed, back, record(trashed, "conversation.restore"), restore=True)
+    assert conversations.write_reviews([restore]) == {}
+    assert conversations.get(tenant, ready.conversation_id).status == ConversationStatus.APPROVED
+    assert conversations.trash(tenant, d.dataset_id) == []
