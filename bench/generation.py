@@ -189,6 +189,7 @@ def run(
             if max_attempts:
                 request["max_attempts"] = max_attempts
             status, job = call(base, "POST", "/api/conversations/generate-all", request)
+            accepted_at = time.time()
             assert status == 202, job
             peak_in_flight, targets, paused = 0, [], None
             while True:
@@ -254,6 +255,18 @@ def run(
                 "efficiency": round(bound / wall, 3),
                 "bound+lat_s": round(tail, 2),
                 "eff_vs_bound+lat": round(tail / wall, 3),
+                # where the wall time goes: from Generate All to the first call, the calls,
+                # and from the last answer to the job's finished_at
+                "accept_s": round(accepted_at - started_at, 2),
+                "startup_s": round(sim["first_request_at"] - started_at, 2)
+                if sim["first_request_at"]
+                else "-",
+                "calls_s": round(sim["last_answer_at"] - sim["first_request_at"], 2)
+                if sim["first_request_at"] and sim["last_answer_at"]
+                else "-",
+                "finish_s": round(finished - sim["last_answer_at"], 2)
+                if sim["last_answer_at"]
+                else "-",
                 "requests": sim["requests"],
                 "output_tokens": output_tokens,
                 "tokens_per_conv": round(output_tokens / max(len(answered_logs), 1)),
@@ -355,6 +368,10 @@ COLS = [
     "efficiency",
     "bound+lat_s",
     "eff_vs_bound+lat",
+    "accept_s",
+    "startup_s",
+    "calls_s",
+    "finish_s",
     "target",
     "peak_in_flight",
     "requests",

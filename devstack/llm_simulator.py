@@ -1342,6 +1342,10 @@ class _Stats:
     output_tokens: int = 0
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
+    # wall-clock times (epoch seconds) of the first request and the last billed answer:
+    # what a benchmark needs to tell start-up and tail from the calls themselves
+    first_request_at: float | None = None
+    last_answer_at: float | None = None
     faults: dict[str, int] = dataclasses.field(
         default_factory=lambda: dict.fromkeys(FAULT_KINDS, 0)
     )
@@ -1480,6 +1484,8 @@ class LLMSimulator:
                 "faults": dict(s.faults),
                 "rate_limited": s.rate_limited,
                 "invalid": s.invalid,
+                "first_request_at": s.first_request_at,
+                "last_answer_at": s.last_answer_at,
                 "count_tokens": s.count_tokens,
                 "batches": s.batches,
                 "batch_items": s.batch_items,
@@ -1600,6 +1606,8 @@ class LLMSimulator:
             number = self._counter
             self._counter += 1
             self._stats.requests += 1
+            if self._stats.first_request_at is None:
+                self._stats.first_request_at = time.time()
             wait = self._admit(config)
             if wait is not None:
                 self._stats.rate_limited += 1
@@ -1654,6 +1662,7 @@ class LLMSimulator:
         )
         with self._lock:
             self._stats.billed += 1
+            self._stats.last_answer_at = time.time()
             self._stats.judged += int(judge)
             self._stats.input_tokens += usage["input_tokens"]
             self._stats.output_tokens += usage["output_tokens"]
