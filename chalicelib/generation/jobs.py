@@ -43,19 +43,20 @@ from chalicelib.domain.models import (
     new_id,
     utcnow,
 )
-from chalicelib.domain.ports import ConversationSource, WorkItems
+from chalicelib.domain.ports import (
+    ClaimOutcome,
+    ConversationSource,
+    GenerationConversations,
+    GenerationDatasets,
+    JobItemWrite,
+    JobStore,
+    WorkItems,
+)
 from chalicelib.generation.concurrency import ConcurrencyControl
 from chalicelib.generation.service import GenerationService, attempt_log_ref
 from chalicelib.llm.client import LLMRequest
 from chalicelib.notify.sns import Notifier
 from chalicelib.planning.planner import match_chunks, scenario_from_text
-from chalicelib.store.repositories import (
-    ClaimOutcome,
-    DynamoConversationRepository,
-    DynamoDatasetRepository,
-    DynamoJobRepository,
-    JobItemWrite,
-)
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +100,9 @@ class JobService:
         settings: Settings,
         sfn: Any,
         state_machine_arn: str | None,
-        datasets: DynamoDatasetRepository,
-        conversations: DynamoConversationRepository,
-        jobs: DynamoJobRepository,
+        datasets: GenerationDatasets,
+        conversations: GenerationConversations,
+        jobs: JobStore,
         generation: GenerationService,
         notifier: Notifier,
         audit: AuditLog,

@@ -57,7 +57,14 @@ from chalicelib.domain.models import (
     new_id,
     utcnow,
 )
-from chalicelib.domain.ports import GenerationLogReader
+from chalicelib.domain.ports import (
+    ClaimOutcome,
+    GenerationConversations,
+    GenerationDatasets,
+    GenerationLogReader,
+    JobItemWrite,
+    JobStore,
+)
 from chalicelib.domain.retries import RetryPlan, plan_retry
 from chalicelib.generation.concurrency import ConcurrencyControl
 from chalicelib.generation.parsing import TruncatedResponseError, parse_response
@@ -82,13 +89,6 @@ from chalicelib.planning.seed_templates import SYSTEM_PROMPT_TEMPLATE
 from chalicelib.quality.duplicates import conversation_text
 from chalicelib.quality.judging import JudgeService
 from chalicelib.quality.scoring import ScoringContext, score_conversation
-from chalicelib.store.repositories import (
-    ClaimOutcome,
-    DynamoConversationRepository,
-    DynamoDatasetRepository,
-    DynamoJobRepository,
-    JobItemWrite,
-)
 
 log = logging.getLogger(__name__)
 
@@ -238,9 +238,9 @@ class GenerationService:
         self,
         settings: Settings,
         llm: LLMClient,
-        datasets: DynamoDatasetRepository,
-        conversations: DynamoConversationRepository,
-        jobs: DynamoJobRepository,
+        datasets: GenerationDatasets,
+        conversations: GenerationConversations,
+        jobs: JobStore,
         templates: Any,  # TemplateService (avoids an import cycle)
         limiter: SharedRateLimiter,
         notifier: Notifier,

@@ -18,9 +18,9 @@ from chalicelib.domain.models import (
     template_name_key,
     utcnow,
 )
+from chalicelib.domain.ports import TemplateStore
 from chalicelib.generation.prompts import validate_template_text
 from chalicelib.planning.seed_templates import SEED_TEMPLATES
-from chalicelib.store.repositories import DynamoTemplateRepository
 
 TEMPLATE_CACHE_SECONDS = 5.0
 
@@ -39,7 +39,7 @@ def _clean_name(name: str) -> str:
 class TemplateService:
     def __init__(
         self,
-        repository: DynamoTemplateRepository,
+        repository: TemplateStore,
         audit: AuditLog,
         tenant_conversations: Callable[[str], list[Conversation]] | None = None,
     ) -> None:
