@@ -35,7 +35,7 @@ from chalicelib.domain.models import (
     Turn,
 )
 from chalicelib.quality import grounding, language
-from chalicelib.quality.gate import GatedAlternation, GatedPattern, gated
+from chalicelib.quality.literal_gates import GatedAlternation, GatedPattern, gated
 from chalicelib.quality.text import (
     NEGATORS,
     QUOTES,

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from chalicelib.quality import defects
-from chalicelib.quality.gate import GatedAlternation, GatedPattern, gated, required_literals
+from chalicelib.quality.literal_gates import (
+    GatedAlternation,
+    GatedPattern,
+    gated,
+    required_literals,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
