@@ -647,7 +647,9 @@ class GenerationService:
             tenant_id, conversation_id, job_id, claim, estimated_cost_usd=per_item
         )
         if outcome is ClaimOutcome.ALREADY_DONE:
-            return "completed"
+            # a retried task: report the outcome this job already recorded
+            failed = conversation is not None and conversation.status == ConversationStatus.FAILED
+            return "failed" if failed else "completed"
         if (
             outcome is ClaimOutcome.INELIGIBLE
             and conversation is not None
@@ -982,7 +984,7 @@ class GenerationService:
             attempt=conversation.generation_attempts,
         )
         # One transaction: conversation, turns, the job's count and the audit record.
-        self.conversations.commit_generation(
+        stored = self.conversations.commit_generation(
             generated,
             parsed.turns,
             JobItemWrite(
@@ -990,6 +992,12 @@ class GenerationService:
             ),
             audit=audit,
         )
+        if not stored:
+            # Refused: the item's outcome was written by another attempt, or this claim
+            # was given up (a pause or cancel drained it). Nothing of this answer is
+            # kept; a resume finds it logged and paid, and stores it without a new call.
+            recorded = self.jobs.item_outcome(tenant_id, job.job_id, conversation.conversation_id)
+            return recorded or "deferred"
         if not batch:  # economy mode judges through its own Message Batch
             self._judge_stored(job, generated, parsed.turns, dataset, chunk_text)
         return "completed"

@@ -489,7 +489,10 @@ class DynamoConversationRepository:
         estimated_cost_usd: float | None = None,
     ) -> tuple[ClaimOutcome, Conversation | None]:
         """not_generated|failed -> generating (owned by job); a re-claim by the same job
-        (a retried task) counts the attempt. Never takes an item from another job."""
+        (a retried task) counts the attempt. Never takes an item from another job, and
+        never one this job already failed: that failure is the item's recorded outcome,
+        and a task re-run after it was committed (a Lambda that died after the write)
+        must not pay for another call."""
         R = ConversationRecord
         now = utcnow()
         common = [R.updated_at.set(now), R.updated_ms.set(_ms(now)), R.version.add(1)]
@@ -511,8 +514,12 @@ class DynamoConversationRepository:
                     *common,
                 ],
                 condition=alive
-                & R.status.is_in(
-                    ConversationStatus.NOT_GENERATED.value, ConversationStatus.FAILED.value
+                & (
+                    (R.status == ConversationStatus.NOT_GENERATED.value)
+                    | (
+                        (R.status == ConversationStatus.FAILED.value)
+                        & (R.job_id.does_not_exist() | (R.job_id != job_id))
+                    )
                 ),
             )
         except UpdateError as e:
@@ -539,6 +546,7 @@ class DynamoConversationRepository:
                     ConversationStatus.GENERATED,
                     ConversationStatus.APPROVED,
                     ConversationStatus.REJECTED,
+                    ConversationStatus.FAILED,  # this job's outcome for it: failed
                 ):
                     return ClaimOutcome.ALREADY_DONE, current
                 return ClaimOutcome.INELIGIBLE, current

@@ -275,3 +275,43 @@ def test_review_writes_apply_on_the_version_read_with_their_audit_record(
     assert conversations.write_reviews([restore]) == {}
     assert conversations.get(tenant, ready.conversation_id).status == ConversationStatus.APPROVED
     assert conversations.trash(tenant, d.dataset_id) == []
+
+
+@pytest.fixture(params=["in-memory", "dynamodb"])
+def generation_ports(request: pytest.FixtureRequest, api: Any) -> tuple[Any, Any]:
+    if request.param == "in-memory":
+        from tests.fakes import InMemoryAudit, InMemoryGenerationConversations, InMemoryJobs
+
+        datasets = InMemoryDatasets()
+        return datasets, InMemoryGenerationConversations(datasets, InMemoryJobs(), InMemoryAudit())
+    from chalicelib.bootstrap import get_container
+
+    c = get_container()
+    return c.dataset_repo, c.conversation_repo
+
+
+def test_a_claim_never_takes_another_job_s_item_nor_one_this_job_failed(
+    generation_ports: tuple[Any, Any],
+) -> None:
+    from chalicelib.domain.ports import ClaimOutcome
+
+    datasets, conversations = generation_ports
+    tenant = f"tenant-{uuid.uuid4().hex[:8]}"
+    d = datasets.create(Dataset(tenant_id=tenant, name="One"))
+    c = conversation(tenant, d.dataset_id)
+    conversations.add_planned([c])
+    cid = c.conversation_id
+    outcome, claimed = conversations.claim_for_generation(tenant, cid, "job_a", "claim_1")
+    assert outcome is ClaimOutcome.CLAIMED and claimed.generation_attempts == 1
+    outcome, again = conversations.claim_for_generation(tenant, cid, "job_a", "claim_1")
+    assert outcome is ClaimOutcome.CLAIMED and again.generation_attempts == 2  # a retried task
+    assert (
+        conversations.claim_for_generation(tenant, cid, "job_b", "")[0] is ClaimOutcome.INELIGIBLE
+    )
+    assert conversations.commit_failure(again, "the provider refused it", None)
+    # the same job's task run again after its failure was written: nothing to do
+    outcome, seen = conversations.claim_for_generation(tenant, cid, "job_a", "claim_1")
+    assert outcome is ClaimOutcome.ALREADY_DONE and seen.status == ConversationStatus.FAILED
+    # another job (Retry failed) takes it
+    outcome, retried = conversations.claim_for_generation(tenant, cid, "job_b", "")
+    assert outcome is ClaimOutcome.CLAIMED and retried.job_id == "job_b"

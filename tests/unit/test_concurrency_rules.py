@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from dataclasses import replace
 
 import pytest
@@ -32,6 +31,7 @@ from chalicelib.domain.concurrency import (
     target_in_flight,
 )
 from chalicelib.generation.rate_limit import SharedRateLimiter
+from tests.fakes import InMemoryRateLimitStore
 
 
 # --------------------------------------------------------------------------- target
@@ -147,72 +147,10 @@ def test_the_start_interval_stretches_with_the_back_off() -> None:
 
 
 # --------------------------------------------------------------------------- limiter
-class MemoryStore:
-    """The RateLimitStore protocol in memory (atomic like DynamoDB's conditions)."""
-
-    def __init__(self, op_seconds: float = 0.0) -> None:
-        self.lock = threading.Lock()
-        self.tat: dict[str, int] = {}
-        self.blocked: dict[str, int] = {}
-        self.reads = 0
-        self.writes = 0
-        self.now = 1000.0
-        self.op_seconds = op_seconds  # each operation moves the clock (a slow store)
-
-    def clock(self) -> float:
-        with self.lock:
-            return self.now
-
-    def read(self, key: str) -> tuple[int, int]:
-        with self.lock:
-            self.reads += 1
-            self.now += self.op_seconds
-            found = self.tat.get(key, 0), self.blocked.get(key, 0)
-        if self.op_seconds:
-            time.sleep(0.002)  # the answer travels back: other callers read meanwhile
-        return found
-
-    def compare_and_set(self, key: str, old_tat: int, new_tat: int) -> bool:
-        with self.lock:
-            self.writes += 1
-            self.now += self.op_seconds
-            if self.tat.get(key, 0) != old_tat:
-                return False
-            self.tat[key] = new_tat
-            return True
-
-    def block_until(self, key: str, until: int) -> None:
-        with self.lock:
-            self.blocked[key] = max(self.blocked.get(key, 0), until)
-
-    def advance(self, key: str, interval: int, floor: int) -> tuple[int, int] | None:
-        with self.lock:
-            self.writes += 1
-            self.now += self.op_seconds
-            if key not in self.tat or self.tat[key] < floor:
-                return None
-            self.tat[key] += interval
-            return self.tat[key], self.blocked.get(key, 0)
-
-    def shift(self, key: str, delta_ms: int) -> None:
-        with self.lock:
-            if key in self.tat:
-                self.tat[key] += delta_ms
-
-    def reanchor(self, key: str, floor: int, interval: int) -> tuple[int, int] | None:
-        with self.lock:
-            self.writes += 1
-            self.now += self.op_seconds
-            if key in self.tat and self.tat[key] >= floor:
-                return None
-            self.tat[key] = floor + interval
-            return self.tat[key], self.blocked.get(key, 0)
-
-
 def test_many_callers_at_an_idle_limiter_with_a_slow_store_take_one_round_each() -> None:
     # Each store operation takes longer than one interval (moto under load, or a
     # throttled table): the schedule lags behind the clock's burst window.
-    store = MemoryStore(op_seconds=0.15)
+    store = InMemoryRateLimitStore(op_seconds=0.15)
     barrier = threading.Barrier(60)
     limiter = SharedRateLimiter(store, clock=store.clock, sleep=lambda s: None)
 
@@ -231,7 +169,7 @@ def test_many_callers_at_an_idle_limiter_with_a_slow_store_take_one_round_each()
 
 
 def test_callers_are_spaced_by_the_interval_after_the_burst() -> None:
-    store = MemoryStore()
+    store = InMemoryRateLimitStore()
     clock = [1000.0]
     limiter = SharedRateLimiter(store, clock=lambda: clock[0], sleep=lambda s: None)
     waits = [limiter.acquire_interval("k", 0.1) for _ in range(20)]
@@ -244,7 +182,7 @@ def test_callers_are_spaced_by_the_interval_after_the_burst() -> None:
 
 
 def test_a_call_larger_than_its_reservation_moves_the_schedule() -> None:
-    store = MemoryStore()
+    store = InMemoryRateLimitStore()
     limiter = SharedRateLimiter(store, clock=lambda: 1000.0, sleep=lambda s: None)
     limiter.acquire_interval("k", 0.6)
     before = store.tat["k"]
