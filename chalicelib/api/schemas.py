@@ -6,12 +6,21 @@ The OpenAPI document is generated from these models (``chalicelib.api.openapi``)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+    model_validator,
+)
 
 from chalicelib.domain.errors import ValidationError
+from chalicelib.domain.filters import EXPORT_FILTERS, FILTERS, FilterDimension
 from chalicelib.domain.models import (
     AuditRecord,
     Chunk,
@@ -155,23 +164,46 @@ class ConversationPatch(Strict):
 FilterValues = list[Annotated[str, StringConstraints(min_length=1, max_length=200)]]
 
 
-class BulkFilter(Strict):
+# The fixed fields; one per filter dimension of domain/filters.py is added below.
+class _BulkFilterBase(Strict):
     """The list's filters (GET /api/conversations), selecting what a bulk action acts on."""
 
     dataset_id: str | None = Field(default=None, min_length=1, max_length=64)
-    persona: FilterValues | None = Field(default=None, max_length=200)
-    emotion: FilterValues | None = Field(default=None, max_length=200)
-    topic: FilterValues | None = Field(default=None, max_length=200)
-    intent: FilterValues | None = Field(default=None, max_length=200)
-    tone: FilterValues | None = Field(default=None, max_length=200)
-    tier: FilterValues | None = Field(default=None, max_length=10)
-    status: FilterValues | None = Field(default=None, max_length=10)
     quality_min: float | None = Field(default=None, ge=0, le=10)
     quality_max: float | None = Field(default=None, ge=0, le=10)
     flagged: bool | None = None
     q: str | None = Field(default=None, max_length=500)
     sort: str = Field(default="created_at", max_length=40, description="Order of up_to_limit")
     order: str = Field(default="desc", max_length=4)
+
+
+def _dimension_field(dimension: FilterDimension, exported: bool) -> tuple[Any, Any]:
+    """A filter dimension as a request field: the values asked for (any of them). Fixed
+    sets are checked here for exports, and by the list's validation for bulk filters
+    (the same 400 as the list's)."""
+    if exported and dimension.choices is not None:
+        one_of: Any = cast(Any, Literal)[dimension.choices]  # Literal of the fixed values
+        return list[one_of] | None, None
+    if exported:
+        return list[str] | None, None
+    limit = 10 if dimension.choices is not None else 200
+    return FilterValues | None, Field(default=None, max_length=limit)
+
+
+def with_filter_dimensions(
+    name: str, base: type[Strict], dimensions: Sequence[FilterDimension], exported: bool
+) -> type[Strict]:
+    """``base`` with a field per filter dimension: the dimensions come from the registry,
+    so adding one there reaches the bulk action and the export without editing this
+    file (mypy sees the fixed fields)."""
+    fields: Any = {d.name: _dimension_field(d, exported) for d in dimensions}
+    return create_model(name, __base__=base, __doc__=base.__doc__, **fields)
+
+
+if TYPE_CHECKING:
+    BulkFilter = _BulkFilterBase
+else:
+    BulkFilter = with_filter_dimensions("BulkFilter", _BulkFilterBase, FILTERS, exported=False)
 
 
 class BulkActionRequest(Strict):
@@ -277,16 +309,21 @@ class TemplatePatch(Strict):
     change_note: str | None = Field(default=None, max_length=500)
 
 
-class ExportFilters(Strict):
+# The fixed fields; one per exported filter dimension of domain/filters.py is added below.
+class _ExportFiltersBase(Strict):
+    """Which approved conversations an export takes: the list's filters (all but status)."""
+
     dataset_id: str | None = Field(default=None, max_length=64)
-    persona: list[str] | None = None
-    emotion: list[str] | None = None
-    topic: list[str] | None = None
-    intent: list[str] | None = None
-    tone: list[str] | None = None
-    tier: list[Tier] | None = None
     quality_min: float | None = Field(default=None, ge=0, le=10)
     quality_max: float | None = Field(default=None, ge=0, le=10)
+
+
+if TYPE_CHECKING:
+    ExportFilters = _ExportFiltersBase
+else:
+    ExportFilters = with_filter_dimensions(
+        "ExportFilters", _ExportFiltersBase, EXPORT_FILTERS, exported=True
+    )
 
 
 class ExportOptionsIn(Strict):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError as PydanticValidationError
 
 from chalicelib.api import schemas
 from chalicelib.api.openapi import openapi_document
@@ -118,3 +119,20 @@ def test_the_api_and_openapi_take_every_dimension() -> None:
     # A bulk action's filter ("select all matching") takes every list dimension.
     extra = {"dataset_id", "quality_min", "quality_max", "flagged", "q", "sort", "order"}
     assert set(schemas.BulkFilter.model_fields) - extra == set(FILTER_DIMENSIONS)
+
+
+def test_a_dimension_added_to_the_registry_becomes_a_bulk_and_an_export_filter_field() -> None:
+    from chalicelib.domain.filters import FilterDimension
+
+    arc = FilterDimension("arc")
+    speed = FilterDimension("speed", choices=("slow", "fast"))
+    bulk = schemas.with_filter_dimensions("Bulk", schemas._BulkFilterBase, [arc, speed], False)
+    export = schemas.with_filter_dimensions(
+        "Export", schemas._ExportFiltersBase, [arc, speed], True
+    )
+    assert bulk.model_validate({"arc": ["calm to relieved"], "speed": ["fast"]})
+    assert export.model_validate({"arc": ["calm to relieved"], "speed": ["slow"]})
+    with pytest.raises(PydanticValidationError):
+        export.model_validate({"speed": ["warp"]})  # an export checks a fixed set itself
+    with pytest.raises(PydanticValidationError):
+        bulk.model_validate({"nope": ["x"]})  # still strict: unknown fields are refused
