@@ -185,8 +185,14 @@ _AI_IDENTITY = _compile(
     r"\bas an? (?:[a-z-]+ ){0,3}(?:ai|language model|chat ?bot|virtual assistant|digital "
     r"assistant)\b",
     r"\bmy (?:responses|answers|replies) are (?:automatically )?generated\b",
-    r"\b(?:i'm|i am) (?:just |only )?an? (?:text-based|software|computer|automated|digital|online) "
-    r"(?:program|system|tool|service)\b",
+    r"\b(?:i'm|i am|being) (?:just |only )?an? (?:[a-z-]+ )?(?:text-based|text-generation|"
+    r"text-generating|software|computer|automated|digital|online) (?:[a-z-]+ )?(?:program|"
+    r"system|tool|service|helper|assistant)\b",
+    # the chat itself said to be a machine's, not a person's
+    r"\bthis (?:chat|conversation|service|line|inbox) is (?:run|handled|operated|powered|"
+    r"answered|staffed) by (?:software|a program|a computer|a bot|an automated|automated|an "
+    r"algorithm|a machine)\b|\b(?:software|a program|a bot|a machine) rather than (?:by )?(?:a "
+    r"person|a human|someone|one of (?:our|the) (?:staff|team))\b",
     r"\bmy knowledge (?:comes from|is based on|is limited to|only goes up to)\b|\btraining data "
     r"with a cut-?off\b",
     r"\b(?:made|created|developed|trained|built|designed) by (?:anthropic|openai|google|meta)\b",
@@ -337,8 +343,11 @@ _CHATTER = _compile(
     r"output)\b",
     r"\((?:this|the) (?:reply|response|turn|answer|message)\b[^)]{0,200}\b(?:tone|persona|"
     r"chunk|excerpt|brief|prompt|requires?|as requested|instructions?|guidelines)\b[^)]*\)|\bas "
-    r"the (?:tone|persona|brief|prompt|instructions?|scenario) (?:requires?|asks?|specif(?:ies|"
-    r"ied)|demands?)\b",
+    r"the (?:tone|persona|brief|prompt|instructions?|scenario|task|spec) (?:require[sd]?|"
+    r"ask(?:s|ed)?|request(?:s|ed)|specif(?:ies|ied)|demand(?:s|ed)?|wanted|called for)\b",
+    # a second candidate reply offered inside the turn ("Alternative, more casual version:")
+    r"\b(?:alternative|alternate|second|more (?:casual|formal|concise|detailed|friendly))"
+    r"(?:,? [a-z]+){0,2} (?:version|draft|variant|rewrite)\s*:",
     r"\*(?!\s)[a-z][a-z ,'-]{2,80}(?: [a-z,'-]+){2,}\*",
     r"\"\s*\}\s*,\s*\{\s*\"(?:role|content|from|value)\"\s*:|\"(?:role|content)\"\s*:\s*\"(?:user|"
     r"assistant|human|gpt)\"",
@@ -849,7 +858,33 @@ def check_language(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
                         1.0 if guess.confidence >= 0.6 else 0.6,
                     )
                 )
+    if counts.get("en", 0) >= max(counts.values(), default=0) or not counts:
+        findings += _unlike_english(ctx, {f.turn for f in findings})
     return _result("language", "critical", findings, weight, "one language throughout")
+
+
+def _unlike_english(ctx: CheckContext, flagged: set[int | None]) -> list[Finding]:
+    """Passages in a language with no word list here (Estonian, Afrikaans, Polish...):
+    runs of sentences in an English conversation that hold almost no common English."""
+    findings = []
+    for turn in ctx.turns:
+        if turn.turn_number in flagged:
+            continue
+        parts = sentences(ctx.text(turn))
+        longest = max(language.unlike_english_runs(parts), default=0)
+        if longest < language.FOREIGN_PASSAGE_POSSIBLE_WORDS:
+            continue
+        total = language.english_share(ctx.text(turn))[1]
+        where = "" if longest >= 0.8 * total else " partway through the turn"
+        findings.append(
+            Finding(
+                turn.turn_number,
+                f"{speaker(turn.role)} switches to a language other than English{where} "
+                f"({longest} words with almost no English in them)",
+                1.0 if longest >= language.FOREIGN_PASSAGE_WORDS else 0.6,
+            )
+        )
+    return findings
 
 
 # --------------------------------------------------------------------------- truncation

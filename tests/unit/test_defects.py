@@ -126,6 +126,8 @@ def test_the_clean_base_passes_every_check_and_scores_high() -> None:
         (6, "Sadly, as a virtual assistant I can't look at anyone's records."),
         (4, "I'm an online tool, so I can't see the diary or move appointments."),
         (6, "My knowledge is limited to what I was trained on, so I can't quote prices."),
+        (4, "Being a text-generation tool rather than a technician, I can't judge the damage."),
+        (4, "This chat is run by software rather than by a licensed adviser, so I can't say."),
     ],
 )
 def test_ai_refusals_flag_with_their_turn(turn: int, text: str) -> None:
@@ -143,6 +145,7 @@ def test_ai_refusals_flag_with_their_turn(turn: int, text: str) -> None:
         "general guidance on withdrawals.",
         "I'm sorry, but I can't help you hide income from the IRS. What I can do is explain "
         "the legal ways to reduce taxes on withdrawals.",
+        "Our booking system is run by software from a vendor, so the slots update live.",
     ],
 )
 def test_professional_declines_are_not_refusals(text: str) -> None:
@@ -165,11 +168,24 @@ def test_professional_declines_are_not_refusals(text: str) -> None:
         (6, "Here's how the numbers look: <insert projection chart here> and it holds up."),
         (6, "Of course, Mr ____, I'll send the form over."),
         (6, "Here is the rest of the conversation. Required minimum distributions start at 73."),
+        (6, "Distributions start at 73. This keeps the tone warm and plain, as the brief asked."),
+        (6, "They start at 73. Alternative, more casual version: Yep, 73 is when they kick in."),
     ],
 )
 def test_generator_leaks_flag(turn: int, text: str) -> None:
     check = run(d.check_generator_artifacts, with_turn(turn, text))
     assert not check.passed and check.turns == [turn], check
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Another option: we could come on Tuesday instead, if that suits you better.",
+        "The short version: your distributions start at 73, and we plan around that.",
+    ],
+)
+def test_options_offered_to_the_client_are_not_second_drafts(text: str) -> None:
+    assert run(d.check_generator_artifacts, with_turn(6, text)).passed
 
 
 @pytest.mark.parametrize(
@@ -337,6 +353,39 @@ def test_a_sentence_in_another_language_inside_an_english_turn_flags(passage: st
     )
     check = run(d.check_language, with_turn(6, text))
     assert not check.passed and check.turns == [6], check
+
+
+@pytest.mark.parametrize(
+    "passage",
+    [
+        # languages without a word list here: known only as "not English"
+        "Järgmisel nädalal helistame teile ja lepime kokku aja, mis sobib teile kõige "
+        "paremini, ning saadame kinnituse e-postiga koos kõigi vajalike dokumentidega.",
+        "Zadzwonimy do pani w przyszłym tygodniu, żeby ustalić termin, który będzie "
+        "najwygodniejszy, a potwierdzenie wyślemy mailem razem ze wszystkimi dokumentami.",
+    ],
+)
+def test_a_passage_in_a_language_without_a_word_list_flags(passage: str) -> None:
+    assert language.detect(passage).language is None  # not one of the listed languages
+    text = f"That works well, and the first review is free of charge. {passage}"
+    check = run(d.check_language, with_turn(6, text))
+    assert not check.passed and check.turns == [6], check
+    assert "language other than English" in check.detail
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a price list: figures and product names, few common words, still English
+        "Our current prices are: sourdough loaf $5.25, seeded rye $5.75, baguette $2.60, "
+        "croissants $3.10, brioche $6.40, focaccia $7.20, delivered Tuesday and Friday.",
+        # a short quoted line of a foreign form is a suspicion at most, not a defect
+        "The form literally says: Uitslag: niet geslaagd. Toelichting: onvoldoende "
+        "voorrang verlenen. I've had 42 lessons already, so what do I do now?",
+    ],
+)
+def test_english_with_few_common_words_is_not_a_change_of_language(text: str) -> None:
+    assert run(d.check_language, with_turn(7, text)).passed
 
 
 def test_a_name_in_another_script_is_not_a_change_of_language() -> None:
