@@ -140,8 +140,14 @@ def simulator_cases(n_clean: int, per_kind: int, seed: int) -> list[Case]:
         text_rng = random.Random(serial)
         _, raw = write_conversation(params, text_rng, rng.choice((8, 10, 12, 14, 16)))
         if defect is not None:
+            persona = f"{spec['persona']}: {taxonomy.describe('personas', spec['persona'])}"
             planted = sim_defects.plant_defect(
-                raw, text_rng, topic=spec["topic"], has_excerpt=bool(chunk), kinds=(defect,)
+                raw,
+                text_rng,
+                topic=spec["topic"],
+                has_excerpt=bool(chunk),
+                kinds=(defect,),
+                persona=persona,
             )
             if planted is None:
                 return None

@@ -227,6 +227,15 @@ class PromptParams:
         return "\x1f".join(dataclasses.astuple(self))
 
 
+_CLIENT_LINE = re.compile(r"the client \(([^)\n]*)\):\s*([^\n]*)", re.IGNORECASE)
+
+
+def _persona_text(prompt_text: str, persona: str) -> str:
+    """The planned persona's name and description, as the prompt states them."""
+    match = _CLIENT_LINE.search(prompt_text)
+    return f"{match.group(1)}: {match.group(2)}" if match else persona
+
+
 def _param_name(label: str) -> str:
     label = label.lower()
     if label.startswith("edge"):
@@ -1811,7 +1820,13 @@ class LLMSimulator:
         rng = self._rng(config, f"defect:{prompt.digest}", seen)
         if rng.random() >= config.defect_rate:
             return
-        kind = plant_defect(turns, rng, topic=params.topic or "", has_excerpt=bool(params.excerpt))
+        kind = plant_defect(
+            turns,
+            rng,
+            topic=params.topic or "",
+            has_excerpt=bool(params.excerpt),
+            persona=_persona_text(prompt.user_text, params.persona),
+        )
         if kind is None:
             return
         with self._lock:

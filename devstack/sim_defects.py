@@ -165,20 +165,45 @@ def _topic_drift(turns: Turns, rng: random.Random, ctx: dict[str, str]) -> None:
     )
 
 
+# Self-descriptions by life stage, and the words of a persona's description that place it
+# at a stage: a planted mismatch is a line of the other end of life, so it contradicts
+# the persona (a retiree line under "Anxious Investor" contradicts nothing).
+_YOUNG_LINES = (
+    "For context, I'm a 19-year-old college student and I still live in my dorm.",
+    "I should say I'm a full-time student, so money is tight until I graduate.",
+)
+_OLD_LINES = (
+    "Just so you know, I'm 82 and have been retired for almost twenty years.",
+    "I'm retired now; my pension pays the bills and the grandkids visit on Sundays.",
+)
+_OLDER_STAGE = re.compile(
+    r"\b(?:retire\w*|pension\w*|senior|elderly|grandchild\w*|grandparent\w*|widow\w*|"
+    r"(?:5[5-9]|[6-9]\d)(?:\s*-\s*\d+|\+| or older|s)|late (?:fifties|sixties)|sixties|"
+    r"seventies|eighties)\b",
+    re.IGNORECASE,
+)
+_YOUNGER_STAGE = re.compile(
+    r"\b(?:student\w*|graduate\w*|early career|first job|first-time|young|twenties|"
+    r"(?:late |early |mid )?(?:20s|30s)|(?:1[89]|2\d|3[0-5])(?:\s*-\s*\d+|s))\b",
+    re.IGNORECASE,
+)
+
+
+def persona_mismatch_lines(persona: str) -> tuple[str, ...]:
+    """Lines that contradict ``persona`` (its name and description), or none when the
+    persona gives no life stage to contradict."""
+    older, younger = bool(_OLDER_STAGE.search(persona)), bool(_YOUNGER_STAGE.search(persona))
+    if older and not younger:
+        return _YOUNG_LINES
+    if younger and not older:
+        return _OLD_LINES
+    return ()
+
+
 def _persona_mismatch(turns: Turns, rng: random.Random, ctx: dict[str, str]) -> None:
     i = _user_indexes(turns)[min(1, len(_user_indexes(turns)) - 1)]
-    turns[i]["content"] = (
-        rng.choice(
-            (
-                "For context, I'm a 19-year-old college student and I still live in my dorm.",
-                "Just so you know, I'm 82 and have been retired for almost twenty years.",
-                "I should say I'm a full-time student, so money is tight until I graduate.",
-                "I'm retired now; my pension pays the bills and the grandkids visit on Sundays.",
-            )
-        )
-        + " "
-        + turns[i]["content"]
-    )
+    lines = persona_mismatch_lines(ctx.get("persona", ""))
+    turns[i]["content"] = rng.choice(lines) + " " + turns[i]["content"]
 
 
 _FOREIGN = (
@@ -276,15 +301,20 @@ def plant_defect(
     topic: str,
     has_excerpt: bool,
     kinds: tuple[str, ...] = DEFECT_KINDS,
+    persona: str = "",
 ) -> str | None:
-    """Plant one defect of a kind that fits the conversation; the kind, or None."""
+    """Plant one defect of a kind that fits the conversation; the kind, or None.
+    ``persona`` is the planned persona's name and description: a persona mismatch is
+    planted only where it contradicts it."""
     candidates = [
         k
         for k in kinds
-        if (k != "ungrounded_specifics" or has_excerpt) and (k != "topic_drift" or len(turns) >= 8)
+        if (k != "ungrounded_specifics" or has_excerpt)
+        and (k != "topic_drift" or len(turns) >= 8)
+        and (k != "persona_mismatch" or persona_mismatch_lines(persona))
     ]
     if len(turns) < 6 or not candidates:
         return None
     kind = rng.choice(candidates)
-    MAKERS[kind](turns, rng, {"topic": topic.lower() or "this"})
+    MAKERS[kind](turns, rng, {"topic": topic.lower() or "this", "persona": persona})
     return kind
