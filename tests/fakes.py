@@ -234,7 +234,7 @@ class InMemoryConversations:
 
 
 class InMemoryAudit:
-    """AuditRepository: append-only."""
+    """AuditStore (domain/ports.py): append-only."""
 
     def __init__(self) -> None:
         self.records: list[AuditRecord] = []

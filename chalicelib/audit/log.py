@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel
 
 from chalicelib.domain.models import AuditRecord
+from chalicelib.domain.ports import AuditStore
 
 # Fields worth showing as before/after of a conversation (not the whole document).
 CONVERSATION_AUDIT_FIELDS = (
@@ -28,23 +29,6 @@ CONVERSATION_AUDIT_FIELDS = (
 )
 
 
-class AuditRepository(Protocol):
-    def append(self, record: AuditRecord) -> None: ...
-
-    def append_many(self, records: list[AuditRecord]) -> None: ...
-
-    def query(
-        self,
-        tenant_id: str,
-        *,
-        entity_id: str | None = None,
-        action: str | None = None,
-        actor: str | None = None,
-        limit: int = 200,
-        newest_first: bool = True,
-    ) -> list[AuditRecord]: ...
-
-
 # How many records one read of the trail returns at most.
 MAX_AUDIT_READ = 1000
 
@@ -59,7 +43,7 @@ def snapshot(
 
 
 class AuditLog:
-    def __init__(self, repository: AuditRepository) -> None:
+    def __init__(self, repository: AuditStore) -> None:
         self._repo = repository
 
     def build(

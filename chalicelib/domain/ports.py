@@ -382,6 +382,12 @@ class AuditReader(Protocol):
     ) -> list[AuditRecord]: ...
 
 
+class AuditStore(AuditReader, Protocol):
+    """The whole audit trail: the audit log appends in batches too."""
+
+    def append_many(self, records: list[AuditRecord]) -> None: ...
+
+
 # ---------------------------------------------------------------------------- templates
 
 

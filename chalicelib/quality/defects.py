@@ -155,9 +155,6 @@ class Patterns:
 class _CasePatterns(Patterns):
     """Patterns where case matters (``<CUSTOMER_NAME>``, ``XX%``): searched as written."""
 
-    def __init__(self, *patterns: str) -> None:
-        self.combined = GatedAlternation(patterns)
-
     def search(self, text: str) -> Hit | None:
         match = self.combined.search(text)
         return Hit(match.group(0), match.start()) if match else None
@@ -840,10 +837,10 @@ def check_language(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
         if whole.language:
             counts[whole.language] = counts.get(whole.language, 0) + whole.confidence
             first = first or whole.language
-    if counts:
-        # The conversation's language: the first identified turn's, unless most turns
-        # say otherwise (then the first turn is the odd one out).
-        main = max(counts, key=lambda k: (counts[k], k == first))
+    # The conversation's language: the first identified turn's, unless most turns say
+    # otherwise (then the first turn is the odd one out); None when no turn says.
+    main = max(counts, key=lambda k: (counts[k], k == first)) if counts else None
+    if main is not None:
         for turn, guesses in per_turn:
             odd = [g for g in guesses if g.language and g.language != main and g.confidence >= 0.5]
             if odd:
@@ -858,7 +855,7 @@ def check_language(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
                         1.0 if guess.confidence >= 0.6 else 0.6,
                     )
                 )
-    if counts.get("en", 0) >= max(counts.values(), default=0) or not counts:
+    if main in (None, "en"):
         findings += _unlike_english(ctx, {f.turn for f in findings})
     return _result("language", "critical", findings, weight, "one language throughout")
 

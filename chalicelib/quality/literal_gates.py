@@ -141,6 +141,8 @@ class GatedAlternation:
     __slots__ = ("_ungated", "gate", "pattern", "regex")
 
     def __init__(self, patterns: list[str] | tuple[str, ...], flags: int = 0) -> None:
+        if flags & re.IGNORECASE:
+            raise ValueError("gate alternations of lower-cased text instead of IGNORECASE")
         self.pattern = "|".join(f"(?:{p})" for p in patterns)
         self.regex = re.compile(self.pattern, flags)
         gates = [required_literals(re.compile(p, flags)) for p in patterns]
@@ -149,8 +151,6 @@ class GatedAlternation:
         self._ungated = (
             re.compile("|".join(f"(?:{p})" for p in ungated), flags) if ungated else None
         )
-        if flags & re.IGNORECASE:
-            raise ValueError("gate alternations of lower-cased text instead of IGNORECASE")
 
     def search(self, text: str) -> re.Match[str] | None:
         if any(s in text for s in self.gate):
