@@ -267,6 +267,10 @@ def run(
                 "finish_s": round(finished - sim["last_answer_at"], 2)
                 if sim["last_answer_at"]
                 else "-",
+                # how the calls were spread: from the first start to the median and the
+                # last start (a burst starts many at once; a smooth limiter 1/rate apart)
+                "start_p50_s": _start_offset(sim["request_times"], 0.5),
+                "start_last_s": _start_offset(sim["request_times"], 1.0),
                 "requests": sim["requests"],
                 "output_tokens": output_tokens,
                 "tokens_per_conv": round(output_tokens / max(len(answered_logs), 1)),
@@ -307,6 +311,13 @@ def run(
             }
         finally:
             stack.stop()
+
+
+def _start_offset(times: list[float], quantile: float) -> float | str:
+    if not times:
+        return "-"
+    ordered = sorted(times)
+    return round(ordered[min(int(quantile * len(ordered)), len(ordered) - 1)] - ordered[0], 2)
 
 
 def _run_child(conn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -371,6 +382,8 @@ COLS = [
     "accept_s",
     "startup_s",
     "calls_s",
+    "start_p50_s",
+    "start_last_s",
     "finish_s",
     "target",
     "peak_in_flight",

@@ -102,6 +102,8 @@ class Settings:
     # Provider limits, per tenant and model (stated by the account's tier: configuration)
     rate_limit_rpm: int = 50
     rate_limit_otpm: int = 80_000
+    # Seconds' worth of calls a job that fits in a minute's allowance may start at once.
+    rate_limit_burst_seconds: float = 10.0
     # A cap on calls in flight for requests that name none (None: the adaptive target,
     # domain/concurrency.py, alone decides).
     default_max_concurrency: int | None = None
@@ -236,6 +238,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         output_limits=output_limits,
         rate_limit_rpm=_int(env, "RATE_LIMIT_RPM", 50),
         rate_limit_otpm=_int(env, "RATE_LIMIT_OTPM", 80_000),
+        rate_limit_burst_seconds=max(0.0, _float(env, "RATE_LIMIT_BURST_SECONDS", 10.0)),
         default_max_concurrency=_int(env, "DEFAULT_MAX_CONCURRENCY", 0) or None,
         generation_max_in_flight=max(1, _int(env, "GENERATION_MAX_IN_FLIGHT", 100)),
         distributed_map_min_items=_int(env, "DISTRIBUTED_MAP_MIN_ITEMS", 40),

@@ -1355,6 +1355,8 @@ class _Stats:
     # what a benchmark needs to tell start-up and tail from the calls themselves
     first_request_at: float | None = None
     last_answer_at: float | None = None
+    # when each request arrived (epoch seconds): how a client spreads its calls
+    request_times: deque[float] = dataclasses.field(default_factory=lambda: deque(maxlen=20000))
     faults: dict[str, int] = dataclasses.field(
         default_factory=lambda: dict.fromkeys(FAULT_KINDS, 0)
     )
@@ -1495,6 +1497,7 @@ class LLMSimulator:
                 "invalid": s.invalid,
                 "first_request_at": s.first_request_at,
                 "last_answer_at": s.last_answer_at,
+                "request_times": list(s.request_times),
                 "count_tokens": s.count_tokens,
                 "batches": s.batches,
                 "batch_items": s.batch_items,
@@ -1615,8 +1618,10 @@ class LLMSimulator:
             number = self._counter
             self._counter += 1
             self._stats.requests += 1
+            arrived = time.time()
+            self._stats.request_times.append(arrived)
             if self._stats.first_request_at is None:
-                self._stats.first_request_at = time.time()
+                self._stats.first_request_at = arrived
             wait = self._admit(config)
             if wait is not None:
                 self._stats.rate_limited += 1

@@ -1121,8 +1121,7 @@ class InMemoryRateLimitStore:
             self.reads += 1
             self.now += self.op_seconds
             found = self.tat.get(key, 0), self.blocked.get(key, 0)
-        if self.op_seconds:
-            time.sleep(0.002)  # the answer travels back: other callers read meanwhile
+        self._travel_back()
         return found
 
     def compare_and_set(self, key: str, old_tat: int, new_tat: int) -> bool:
@@ -1143,9 +1142,12 @@ class InMemoryRateLimitStore:
             self.writes += 1
             self.now += self.op_seconds
             if key not in self.tat or self.tat[key] < floor:
-                return None
-            self.tat[key] += interval
-            return self.tat[key], self.blocked.get(key, 0)
+                found = None
+            else:
+                self.tat[key] += interval
+                found = self.tat[key], self.blocked.get(key, 0)
+        self._travel_back()
+        return found
 
     def shift(self, key: str, delta_ms: int) -> None:
         with self.lock:
@@ -1157,6 +1159,13 @@ class InMemoryRateLimitStore:
             self.writes += 1
             self.now += self.op_seconds
             if key in self.tat and self.tat[key] >= floor:
-                return None
-            self.tat[key] = floor + interval
-            return self.tat[key], self.blocked.get(key, 0)
+                found = None
+            else:
+                self.tat[key] = floor + interval
+                found = self.tat[key], self.blocked.get(key, 0)
+        self._travel_back()
+        return found
+
+    def _travel_back(self) -> None:
+        if self.op_seconds:
+            time.sleep(0.002)  # the answer travels back: other callers write meanwhile

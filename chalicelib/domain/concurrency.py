@@ -14,6 +14,14 @@ Pure rules, no I/O; the generation service applies them through a shared state i
   is the point where a client sends more than 1.5 requests per accepted one (client-side
   adaptive throttling with K = 1.5): scattered refusals do not slow the job down, a
   provider that really is over its limit does.
+- **Burst**: the provider's limits are budgets per minute (a token bucket that holds a
+  minute's allowance), so calls need not start evenly spaced from the first one. A job
+  whose remaining calls fit in one minute's allowance may start up to ``burst`` seconds'
+  worth at once: then no minute can hold more than the limit, even one counted as a
+  strict sliding window. A longer job keeps ``STEADY_BURST_S``, because calls it bursts
+  early it would have to hold back later in the same minute. The burst shrinks with the
+  AIMD share (a provider that enforces shorter windows refuses it, and the refusals halve
+  the share) and is zero while the breaker is open.
 - **Circuit breaker**: ``BREAKER_THRESHOLD`` refusals in a row open it; every caller then
   waits ``cooldown(trips)`` (doubling per trip, capped). The first call after the
   cooldown is the probe: one more refusal reopens it at once, one success closes it.
@@ -41,6 +49,9 @@ REFUSAL_SHARE = 1.0 / 3.0
 DECREASE_FACTOR = 0.5
 INCREASE_STEP = 0.25
 MIN_RATE_SHARE = 1.0 / 64.0
+
+DEFAULT_BURST_S = 10.0  # a sixth of the provider's minute
+STEADY_BURST_S = 1.0  # jitter allowance of a job longer than a minute's allowance
 
 BREAKER_THRESHOLD = 10
 BREAKER_BASE_COOLDOWN_S = 15.0
@@ -231,6 +242,22 @@ def after_success(state: Backoff) -> Backoff:
 
 def breaker_open(state: Backoff, now: float) -> bool:
     return now < state.open_until
+
+
+def burst_seconds(
+    rate: AccountRate,
+    calls_left: int,
+    state: Backoff,
+    now: float,
+    burst: float = DEFAULT_BURST_S,
+) -> float:
+    """Seconds' worth of the account rate that may start at once (see the module doc)."""
+    if breaker_open(state, now):
+        return 0.0
+    share = min(max(state.rate_share, MIN_RATE_SHARE), 1.0)
+    minute_allowance = math.inf if math.isinf(rate.per_second) else rate.per_second * 60.0
+    allowed = burst if calls_left <= minute_allowance else STEADY_BURST_S
+    return max(allowed, STEADY_BURST_S) * share
 
 
 def effective_interval(base_interval: float, state: Backoff) -> float:

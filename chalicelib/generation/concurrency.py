@@ -26,6 +26,7 @@ from chalicelib.domain.concurrency import (
     account_rate,
     after_call,
     breaker_open,
+    burst_seconds,
     effective_interval,
     observed_latency,
     request_interval,
@@ -89,6 +90,18 @@ class ConcurrencyControl:
         s = self.settings
         base = request_interval(s.rate_limit_rpm, s.rate_limit_otpm, output_tokens)
         return effective_interval(base, self.state(job)[1])
+
+    def burst_seconds(self, job: Job, output_tokens: float) -> float:
+        """Seconds' worth of calls this job may start at once (domain/concurrency.py)."""
+        s = self.settings
+        _, backoff = self.state(job)
+        return burst_seconds(
+            account_rate(s.rate_limit_rpm, s.rate_limit_otpm, output_tokens),
+            max(job.total - job.done, 0),
+            backoff,
+            self.clock(),
+            burst=s.rate_limit_burst_seconds,
+        )
 
     # ------------------------------------------------------------------ around a call
     def begin(self, job: Job) -> None:

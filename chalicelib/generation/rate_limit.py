@@ -55,16 +55,28 @@ class SharedRateLimiter:
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    def acquire_interval(self, key: str, interval: float, max_wait: float = 600.0) -> float:
+    def acquire_interval(
+        self,
+        key: str,
+        interval: float,
+        max_wait: float = 600.0,
+        burst_seconds: float | None = None,
+    ) -> float:
         """Reserve the next slot ``interval`` seconds after the previous reservation.
 
         Several limits on one key (requests/min and output tokens/min) combine as the
         largest interval: for similar requests that enforces all of them at once.
+        ``burst_seconds`` overrides the limiter's burst window for this caller.
         """
         step = max(round(interval * 1000), 1)
+        burst_ms = self._burst_ms if burst_seconds is None else int(burst_seconds * 1000)
+        # The window is fixed when the caller arrives: against a store slower than one
+        # interval per operation, a floor that moved on with the clock would find every
+        # schedule just restarted by another caller already "idle" again, and callers
+        # would restart it in turn, one admitted per round.
+        floor = self._now_ms() - burst_ms
         for _ in range(100):
             now = self._now_ms()
-            floor = now - self._burst_ms
             # Busy limiter: one conditional ADD reserves the slot after the last one.
             advanced = self._store.advance(key, step, floor)
             if advanced is None:

@@ -775,12 +775,12 @@ class GenerationService:
             )
         rpm_key, _ = self.limiter_keys(tenant_id, request.model)
         control = self.concurrency
+        expected_tokens = control.output_tokens_per_call(job) if control else 0.0
         reserved = (
-            control.start_interval(job, control.output_tokens_per_call(job))
-            if control
-            else self.request_interval()
+            control.start_interval(job, expected_tokens) if control else self.request_interval()
         )
-        self.limiter.acquire_interval(rpm_key, reserved)
+        burst = control.burst_seconds(job, expected_tokens) if control else None
+        self.limiter.acquire_interval(rpm_key, reserved, burst_seconds=burst)
         if self._should_stop(job, conversation):
             return "deferred"  # paused, cancelled or out of budget while waiting for a slot
         run_id = new_id("run")

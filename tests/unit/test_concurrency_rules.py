@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from dataclasses import replace
 
 import pytest
@@ -16,6 +17,7 @@ from chalicelib.domain.concurrency import (
     HEADROOM,
     INCREASE_STEP,
     MIN_EPOCH_CALLS,
+    STEADY_BURST_S,
     AccountRate,
     Backoff,
     FlightStats,
@@ -23,6 +25,7 @@ from chalicelib.domain.concurrency import (
     after_call,
     after_success,
     breaker_open,
+    burst_seconds,
     cooldown,
     effective_interval,
     next_rate_share,
@@ -146,7 +149,48 @@ def test_the_start_interval_stretches_with_the_back_off() -> None:
     assert effective_interval(0.0, Backoff(rate_share=0.25)) == 0.0
 
 
+def test_a_job_that_fits_in_a_minute_s_allowance_may_start_a_burst_at_once() -> None:
+    rate = AccountRate(10.0, "rpm")  # 600 a minute
+    assert burst_seconds(rate, 100, Backoff(), now=0.0, burst=10.0) == 10.0
+    assert burst_seconds(rate, 600, Backoff(), now=0.0, burst=10.0) == 10.0
+    # Longer than a minute's allowance: a burst now would have to be held back later in
+    # the same minute, so the job keeps the steady jitter allowance.
+    assert burst_seconds(rate, 601, Backoff(), now=0.0, burst=10.0) == STEADY_BURST_S
+    # Refusals shrink it with the share; an open breaker lets nothing start at once.
+    assert burst_seconds(rate, 100, Backoff(rate_share=0.5), now=0.0, burst=10.0) == 5.0
+    assert burst_seconds(rate, 100, Backoff(open_until=30.0), now=10.0, burst=10.0) == 0.0
+    # Configured off: the steady allowance, never less.
+    assert burst_seconds(rate, 100, Backoff(), now=0.0, burst=0.0) == STEADY_BURST_S
+
+
 # --------------------------------------------------------------------------- limiter
+def test_a_burst_at_an_idle_limiter_with_a_store_slower_than_the_interval_starts_at_once() -> None:
+    # Each operation takes 2.5 intervals (moto with a hundred callers): a window that
+    # moved on with the clock would find the schedule "idle" again after every restart
+    # and admit one caller per round.
+    store = InMemoryRateLimitStore(op_seconds=0.001)  # each answer takes ~2 ms to return
+    started = time.monotonic()
+
+    def clock() -> float:  # 2 ms of wall time are 0.25 s here, and time runs on for all
+        return 1000.0 + (time.monotonic() - started) * 125.0
+
+    barrier = threading.Barrier(100)
+    limiter = SharedRateLimiter(store, clock=clock, sleep=lambda s: None)
+    waits: list[float] = []
+
+    def caller() -> None:
+        barrier.wait()
+        waits.append(limiter.acquire_interval("k", 0.1, burst_seconds=10.0))
+
+    threads = [threading.Thread(target=caller) for _ in range(100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert waits == [0.0] * 100
+    assert store.reads + store.writes <= 4 * 100, (store.reads, store.writes)
+
+
 def test_many_callers_at_an_idle_limiter_with_a_slow_store_take_one_round_each() -> None:
     # Each store operation takes longer than one interval (moto under load, or a
     # throttled table): the schedule lags behind the clock's burst window.
