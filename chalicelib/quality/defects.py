@@ -185,6 +185,12 @@ _AI_IDENTITY = _compile(
     r"\b(?:i'm|i am|being) (?:just |only )?an? (?:[a-z-]+ )?(?:text-based|text-generation|"
     r"text-generating|software|computer|automated|digital|online) (?:[a-z-]+ )?(?:program|"
     r"system|tool|service|helper|assistant)\b",
+    # the speaker, or what the customer is talking to, named as a machine-run service
+    r"\b(?:i'm|i am|being|(?:you're|you are) (?:talking|chatting|speaking|writing|messaging) "
+    r"(?:to|with)) (?:just |only |merely |simply )?(?:an?|the) (?:[a-z-]+ ){0,2}(?:automated|"
+    r"automatic|text|text-only|chat|computeri[sz]ed|scripted|ai|ai-powered|software) (?:[a-z-]+ )?"
+    r"(?:service|system|program|programme|tool|bot|assistant|model|agent|helper|responder|"
+    r"line)\b",
     # the chat itself said to be a machine's, not a person's
     r"\bthis (?:chat|conversation|service|line|inbox) is (?:run|handled|operated|powered|"
     r"answered|staffed) by (?:software|a program|a computer|a bot|an automated|automated|an "
@@ -332,6 +338,14 @@ _CHATTER = _compile(
     r"[\[(](?:checks|looks|smiles|nods|pauses|laughs|sighs|types|picks|opens|scrolls|leans|"
     r"reads|writes|turns|glances|waits|clears|hands|points|gestures)\b[^\])\n]{0,80}[\])]|"
     r"(?:^|\n)\s*-{3,}\s*(?:\n|$)|\n\s*(?:notes?|commentary|explanation|rationale)\s*:",
+    # a bracketed label carrying the brief's fields ("[Support desk | tone: warm]")
+    r"[\[(][^\])\n]{0,60}\b(?:tone|persona|emotion|speaker|style|mood|intent|register|"
+    r"sentiment)\s*[:=][^\])\n]{0,60}[\])]|^\s*\[[^\]\n|]{1,60}\|[^\]\n]{1,60}\]",
+    # the speaker narrated in the third person ("The dietitian pauses before answering")
+    r"(?:^|[.!?]\s+)the (?:[a-z-]+ ){0,2}(?:pauses|smiles|nods|sighs|leans (?:in|back|forward)|"
+    r"chuckles|hesitates|frowns|grins|winces|beams|clears (?:her|his|their) throat|takes a "
+    r"(?:deep )?breath|looks up|glances)\b|\b(?:her|his|their) voice (?:softens|warms|drops|"
+    r"brightens|lowers)\b",
     # instructions left for the writer ("[Continue: have the parent ask about ...]")
     r"\[(?:continue|next|note|notes|instructions?|remember|keep|make sure|have the|write|"
     r"the (?:user|assistant|customer|client) (?:should|will|now|asks|replies))\b[^\]\n]{0,200}\]",
@@ -391,6 +405,10 @@ _PLACEHOLDERS = _CasePatterns(
     r"(?i:\[(?:name|date|amount|number|phone(?: number)?|email(?: address)?|address|fee|company|"
     r"city|time|price|rate|percentage|x+|placeholder|tbd|todo)\](?!\())",
     r"\bXX+(?:\.X+)?\s?%|\$\s?X+(?:[,.]X+)*\b|\bX{3,}\b|\bXXX-XXXX\b",
+    # a template variable in any delimiters ("%SLOT_1%", "$$name$$", "@AGENT@", "[[date]]")
+    r"(?<![\w%$#@|~^=!&])([%$#@|~^=!&]{1,2})(?:[A-Z][A-Z0-9]{2,}|[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+)"
+    r"\1(?![\w%])|\[\[\s*[\w .-]{1,40}\s*\]\]|<<\s*[\w .-]{1,40}\s*>>",
+    r"(?<![\w@./-])[A-Z][A-Z0-9]*_[A-Z0-9]+(?:_[A-Z0-9]+)*(?![\w@/-])",
     r"(?i:\blorem ipsum\b)",
     # a bracketed blank ("[clinician name]", "<insert pricing table here>", "Ms. ____")
     r"(?i:\[[a-z][a-z' ]{0,30}\b(?:name|date|number|amount|address|email|phone|time|price|fee|"
@@ -729,6 +747,28 @@ _CLAIMS: tuple[tuple[str, GatedPattern, float], ...] = tuple(
             r"\bi (?:can )?(?:personally |absolutely )?promise (?:you )?(?:that )?(?!we\b|we'll|i\b|"
             r"i'll|someone\b|our\b|the team\b)(?:[a-z']+ ){2,3}(?:will|won't)\b",
             1.0,
+        ),
+        # a prognosis stated as certain without the word "guarantee": the condition
+        # "won't turn into" the feared one, a loss of function ruled out, a symptom or
+        # need ended for good (not when the sentence makes it conditional)
+        (
+            "medical certainty without an examination",
+            r"\b(?:it|this|that|they|these|those)(?:'ll| will)? (?:won't|will not|will never|can't|"
+            r"cannot) (?:ever )?(?:turn into|develop into|become|progress to|lead to)\b(?![^.!?]{0,60}"
+            r"\b(?:if|unless|as long as|provided|so long as)\b)|\byou (?:won't|will not|will never) "
+            r"(?:ever )?lose (?:any |your )?(?:sight|vision|eyesight|hearing|teeth|tooth|function|"
+            r"mobility|movement|memory)\b",
+            1.0,
+        ),
+        (
+            "a promise of a certain outcome",
+            r"\b(?:(?:will|'ll) (?:stop|end|go away|disappear|clear up|settle down)|stops|ends|goes "
+            r"away|disappears|clears up|settles down) (?:altogether|"
+            r"for good|forever|permanently|completely|entirely)\b(?![^.!?]{0,60}\b(?:if|unless|as "
+            r"long as|provided|so long as)\b)|\b(?:you|they|she|he)(?:'ll| will)? (?:won't|will not|will "
+            r"never) (?:ever )?(?:need|have) to (?:think about|worry about|consider|go into|move into|"
+            r"face)\b",
+            0.8,
         ),
     )
 )
@@ -1483,7 +1523,133 @@ def voice_flips(ctx: CheckContext) -> set[int]:
 
         if distance(other) + VOICE_MARGIN < distance(mine):
             flips.add(turn.turn_number)
+    # An assistant turn full of "I" and "my" without a "you", in a conversation whose
+    # other assistant turns hardly say "I": its own story, whatever its length.
+    for i, turn in enumerate(turns):
+        if turn.role != "assistant":
+            continue
+        others = [
+            v
+            for j, (t, v) in enumerate(zip(turns, voices, strict=True))
+            if j != i and t.role == "assistant"
+        ]
+        if len(others) < 3:
+            continue
+        first, _, you = voices[i][0], voices[i][1], voices[i][2]
+        usual_first = max(v[0] for v in others)
+        if (
+            first >= 0.07
+            and first >= 3 * max(usual_first, 0.015)
+            and you <= min(v[2] for v in others)
+        ):
+            flips.add(turn.turn_number)
     return flips
+
+
+_VOCATIVE_CUE = re.compile(
+    r"\b(?i:hi|hello|hey|thanks|thank you|dear|sorry|okay|ok|of course|absolutely|yes|right|"
+    r"great|well|sure|good morning|good afternoon|morning)\s*,?\s+([A-Z][a-z]{2,})(?=\s*[,.!?])|"
+    r"\b[a-z][a-z']*,\s+([A-Z][a-z]{2,})(?=\s*[.!?](?:\s|$))"
+)
+# "your wife, Tom, because": after a lower-case word, so not "I, Sunita, hereby" (a
+# speaker naming themselves) nor "Galway, Ireland" (a place)
+_ANY_VOCATIVE = re.compile(r"\b[a-z][a-z']*,\s+([A-Z][a-z]{2,})(?=\s*[,.!?])")
+
+
+def _vocatives(pattern: re.Pattern[str], text: str) -> set[str]:
+    return {name for m in pattern.finditer(text) for name in m.groups() if name}
+
+
+def addressed_as_the_other_side(ctx: CheckContext) -> list[tuple[int, str, str]]:
+    """Turns that call someone by the name the other side uses for them: (turn, name,
+    role speaking). "That's so common, Tom" is the assistant's line; from Tom's side
+    it is the business talking. Names found in the business's own texts (places,
+    staff, the brand: its excerpt and name) are left out."""
+    known = " ".join(x for x in (ctx.chunk_text, ctx.business_name) if x)
+    by_role: dict[str, set[str]] = {"user": set(), "assistant": set()}
+    for turn in ctx.turns:
+        if turn.role in by_role:
+            by_role[turn.role] |= _vocatives(_VOCATIVE_CUE, content_of(turn))
+    found: list[tuple[int, str, str]] = []
+    for turn in ctx.turns:
+        if turn.role not in by_role:
+            continue
+        other = by_role["assistant" if turn.role == "user" else "user"]
+        for name in sorted(_vocatives(_ANY_VOCATIVE, content_of(turn)) & other):
+            if name not in known and name.lower() not in _NOT_A_NAME:
+                found.append((turn.turn_number, name, turn.role))
+                break
+    return found
+
+
+_NOT_A_NAME = frozenset(
+    [
+        "thanks",
+        "thank",
+        "yes",
+        "yeah",
+        "hi",
+        "hello",
+        "hey",
+        "well",
+        "sure",
+        "okay",
+        "sorry",
+        "great",
+        "right",
+        "honestly",
+        "now",
+        "so",
+        "and",
+        "but",
+        "also",
+        "please",
+        "absolutely",
+        "perfect",
+        "oh",
+        "no",
+        "that",
+        "this",
+        "good",
+        "alright",
+        "again",
+        "too",
+        "though",
+        "however",
+        "then",
+        "today",
+        "tomorrow",
+        "tonight",
+        "yesterday",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "january",
+        "february",
+        "march",
+        "april",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "mum",
+        "mom",
+        "dad",
+        "sir",
+        "madam",
+        "doctor",
+        "everyone",
+        "folks",
+        "guys",
+    ]
+)
 
 
 def check_role_confusion(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
@@ -1514,6 +1680,18 @@ def check_role_confusion(ctx: CheckContext, weight: float = 1.0) -> QualityCheck
                         min(1.0, 0.35 + lead / 4),
                     )
                 )
+    flagged = {f.turn for f in findings}
+    for number, name, role in addressed_as_the_other_side(ctx):
+        if number not in flagged:
+            side = "the business" if role == "user" else "the customer"
+            findings.append(
+                Finding(
+                    number,
+                    f'{speaker(role)} calls someone "{name}", the name the other side '
+                    f"uses for them: it speaks as {side}",
+                    0.9,
+                )
+            )
     strong = [f for f in findings if f.strength >= FINDING]
     if not strong and len(findings) >= 2:
         # Two doubtful turns of the same kind are a swap, not chance.
@@ -1868,8 +2046,13 @@ _STAGE_OF_USER: dict[str, GatedPattern] = {
         ),
         (
             "grandparent",
-            r"\b(?:my|our) grand(?:kids|children|sons?|daughters?|child|babies)\b|\b(?:near|with|"
-            r"see|visit|visiting|spoil) the grand(?:kids|children)\b",
+            r"\b(?:my|our) grand(?:kids|children|sons?|daughters?|child|babies)\b|(?<!her )(?<!his )"
+            r"(?<!their )(?<!'s )\bthe grand(?:kids|children)\b",
+        ),
+        (
+            "retiring",
+            r"\b(?:i'm|i am|we're|we are) (?:retiring|about to retire|due to retire|going to "
+            r"retire)\b|\bwhen (?:i|we) retire (?:next|this|in)\b",
         ),
         (
             "returning",
@@ -1924,6 +2107,7 @@ _STAGE_AGES: dict[str, tuple[int, int]] = {
     "student": (16, 25),
     "retired": (58, 100),
     "grandparent": (45, 100),
+    "retiring": (50, 75),
     "child": (6, 16),
     "early_career": (21, 32),
 }
@@ -1987,7 +2171,7 @@ _LEADING_RANGE = re.compile(
 )
 
 
-_LEADING_AGE = re.compile(r"(?:^|[.;]\s+)(\d{2}),\s+(?=[a-z])")
+_LEADING_AGE = re.compile(r"(?:^|[.;]\s+)(?:both |aged? |about |around )?(\d{2})[,;]\s+(?=[a-z])")
 
 
 def _digits_for_ages(text: str) -> str:

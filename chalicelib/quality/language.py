@@ -508,14 +508,36 @@ def english_share(text: str) -> tuple[float, int]:
     return sum(w in COMMON_ENGLISH for w in words) / len(words), len(words)
 
 
+# Accented letters: a sentence with several accented words and little common English is
+# in another Latin-script language even when short words ("an", "is", "de", "go") pass
+# for English. Over the corpora no clean sentence has more than three such words.
+ACCENTED_WORDS = 4
+ACCENTED_SHARE = 0.15
+ACCENTED_ENGLISH_SHARE = 0.4
+
+
+def _accented(word: str) -> bool:
+    return any(ord(ch) > 127 and ch.isalpha() and _script_of(ch) == "latin" for ch in word)
+
+
+def accented_foreign(text: str) -> bool:
+    """Whether ``text`` reads as another Latin-script language by its accented words."""
+    words = _WORD.findall(text)
+    accented = sum(_accented(w) for w in words)
+    if accented < ACCENTED_WORDS or accented < ACCENTED_SHARE * len(words):
+        return False
+    return english_share(text)[0] < ACCENTED_ENGLISH_SHARE
+
+
 def unlike_english_runs(parts: list[str]) -> list[int]:
     """Word counts of the runs of consecutive sentences (``parts``) that are not English
-    by their share of common English words (whatever language they are in)."""
+    by their share of common English words (whatever language they are in), or by
+    their accented words."""
     runs: list[int] = []
     current = 0
     for part in parts:
         share, words = english_share(part)
-        if words and share < FOREIGN_PASSAGE_SHARE:
+        if words and (share < FOREIGN_PASSAGE_SHARE or accented_foreign(part)):
             current += words
             continue
         if words:  # an English sentence ends the run; an empty one does not

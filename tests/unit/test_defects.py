@@ -128,6 +128,10 @@ def test_the_clean_base_passes_every_check_and_scores_high() -> None:
         (6, "My knowledge is limited to what I was trained on, so I can't quote prices."),
         (4, "Being a text-generation tool rather than a technician, I can't judge the damage."),
         (4, "This chat is run by software rather than by a licensed adviser, so I can't say."),
+        # a machine-run service, named with "the" or from the customer's side
+        (6, "I'm only the automated text service on this page, so I can't judge that."),
+        (6, "To be upfront, I'm a text service working from general information."),
+        (4, "You're talking to an automated chat system, which can't recommend products."),
     ],
 )
 def test_ai_refusals_flag_with_their_turn(turn: int, text: str) -> None:
@@ -146,6 +150,8 @@ def test_ai_refusals_flag_with_their_turn(turn: int, text: str) -> None:
         "I'm sorry, but I can't help you hide income from the IRS. What I can do is explain "
         "the legal ways to reduce taxes on withdrawals.",
         "Our booking system is run by software from a vendor, so the slots update live.",
+        "I'm the receptionist on the phone line today, so I'll pass this to the planner.",
+        "Our automated text service will remind you the day before.",
     ],
 )
 def test_professional_declines_are_not_refusals(text: str) -> None:
@@ -170,6 +176,15 @@ def test_professional_declines_are_not_refusals(text: str) -> None:
         (6, "Here is the rest of the conversation. Required minimum distributions start at 73."),
         (6, "Distributions start at 73. This keeps the tone warm and plain, as the brief asked."),
         (6, "They start at 73. Alternative, more casual version: Yep, 73 is when they kick in."),
+        # template variables in other syntaxes, and bare
+        (6, "I can do %SLOT_1% or %SLOT_2% with %PLANNER_NAME%."),
+        (6, "We'll see you on @APPOINTMENT_DATE@ at the office."),
+        (6, "Your planner CLIENT_ADVISOR will call you on Thursday."),
+        (6, "Your review is booked for [[review_date]]."),
+        # the brief's fields as a label, the speaker narrated in the third person
+        (6, "[Planning desk | tone: calm and patient] Distributions start at 73."),
+        (6, "The planner pauses for a moment before answering. Distributions start at 73."),
+        (6, "Good question. Her voice softens. Distributions start at 73."),
     ],
 )
 def test_generator_leaks_flag(turn: int, text: str) -> None:
@@ -182,6 +197,9 @@ def test_generator_leaks_flag(turn: int, text: str) -> None:
     [
         "Another option: we could come on Tuesday instead, if that suits you better.",
         "The short version: your distributions start at 73, and we plan around that.",
+        "Fees are 1% a year, and 0.8% above $500,000, so about 5% over five years.",
+        "Use the NHS login or the email address john_smith@example.com we have on file.",
+        "The planner will call you, and if it's easier the team can text you instead.",
     ],
 )
 def test_options_offered_to_the_client_are_not_second_drafts(text: str) -> None:
@@ -227,6 +245,11 @@ def test_options_offered_to_the_client_are_not_second_drafts(text: str) -> None:
         "The tribunal will throw it out and you'll get your full compensation.",
         "After the operation the stiffness goes away for good, and the result is certain.",
         "The booster gives complete protection, so you won't lose another calf.",
+        # a prognosis as certain without the word "guarantee"
+        "Those floaters are harmless, and it won't turn into what your uncle had.",
+        "You won't lose any sight over this, so there's no need to worry.",
+        "With a waking carer in the house the night wandering stops altogether.",
+        "With us in place you won't ever need to think about a nursing home.",
     ],
 )
 def test_regulated_claims_flag(text: str) -> None:
@@ -252,6 +275,8 @@ def test_regulated_claims_flag(text: str) -> None:
         "It will almost certainly need a second appointment.",
         "Quotes are guaranteed for thirty days from the date on the letter.",
         "Most patients find the swelling goes away completely within a few weeks.",
+        "It can take three weeks for the bites to stop completely.",
+        "A small chip won't turn into a crack if you get it sealed this month.",
     ],
 )
 def test_negated_or_reported_claims_are_not_made(text: str) -> None:
@@ -311,6 +336,37 @@ def test_role_confusion_flags_the_user_taking_the_business_steps() -> None:
     assert not check.passed and check.turns == [7], check
 
 
+def test_a_user_calling_someone_by_the_name_the_assistant_uses_for_them_speaks_as_the_business() -> (
+    None
+):
+    texts = list(CLEAN)
+    texts[1] = "Thanks, Maria. " + texts[1]
+    texts[6] = "We'd keep the same planner with you, Maria, because it matters. Anything else?"
+    check = run(d.check_role_confusion, turns_of(texts))
+    assert not check.passed and check.turns == [7], check
+    assert '"Maria"' in check.reasons[0]
+
+
+def test_a_name_the_user_gives_themselves_or_a_place_is_not_a_swap() -> None:
+    texts = list(CLEAN)
+    texts[0] = "Hi, this is Dr. Feldman, and I'm 61. " + texts[0]
+    texts[1] = "Hi Dr. Feldman, thanks for writing. " + texts[1]
+    texts[2] = "I, Feldman, signed it, and we live near Galway, Ireland, now. " + texts[2]
+    texts[3] = "Thanks, Feldman. Our office is in Galway, Ireland. " + texts[3]
+    assert run(d.check_role_confusion, turns_of(texts)).passed
+
+
+def test_an_assistant_turn_telling_its_own_story_among_turns_that_never_say_i_is_a_flip() -> None:
+    texts = list(CLEAN)
+    texts[7] = (
+        "Honestly, the apps never did a thing for me either. I spent a whole year feeling lost "
+        "while my husband did the sums. I think I'd be happier if I could keep it simple. Is "
+        "that silly?"
+    )
+    check = run(d.check_role_confusion, turns_of(texts))
+    assert not check.passed and check.turns == [8], check
+
+
 def test_role_confusion_flags_the_assistant_talking_as_the_client() -> None:
     text = (
         "Thank you so much for explaining that. I'm really worried about my savings, and my "
@@ -363,6 +419,9 @@ def test_a_sentence_in_another_language_inside_an_english_turn_flags(passage: st
         "paremini, ning saadame kinnituse e-postiga koos kõigi vajalike dokumentidega.",
         "Zadzwonimy do pani w przyszłym tygodniu, żeby ustalić termin, który będzie "
         "najwygodniejszy, a potwierdzenie wyślemy mailem razem ze wszystkimi dokumentami.",
+        # short words that pass for English ("is", "an", "go"), but accented throughout
+        "Is í an athbhreithniú bliantúil an chuid is tábhachtaí den phlean, agus cabhróidh "
+        "sé leat fanacht ar an mbóthar ceart go sábháilte tar éis duit éirí as.",
     ],
 )
 def test_a_passage_in_a_language_without_a_word_list_flags(passage: str) -> None:
@@ -386,6 +445,14 @@ def test_a_passage_in_a_language_without_a_word_list_flags(passage: str) -> None
 )
 def test_english_with_few_common_words_is_not_a_change_of_language(text: str) -> None:
     assert run(d.check_language, with_turn(7, text)).passed
+
+
+def test_accented_place_names_in_english_are_not_a_change_of_language() -> None:
+    text = (
+        "Our pick-up service covers Nørrebro, Østerbro and Vesterbro, and the Kraków and "
+        "Malmö offices keep the same hours, so the review can happen wherever suits you."
+    )
+    assert run(d.check_language, with_turn(6, text)).passed
 
 
 def test_a_name_in_another_script_is_not_a_change_of_language() -> None:
@@ -488,6 +555,43 @@ def test_persona_mismatch_reads_the_ways_ages_are_written(description: str, said
         taxonomy=taxonomy,
     )
     assert not check.passed and check.turns == [1], check
+
+
+@pytest.mark.parametrize(
+    ("description", "said"),
+    [
+        (
+            "Both twenty-four; she is an apprentice",
+            "We're both home now the grandkids are at school.",
+        ),
+        ("Both twenty-four; she is an apprentice", "It's for me, I'm retiring in the spring."),
+    ],
+)
+def test_persona_mismatch_reads_life_stages_that_imply_an_age(description: str, said: str) -> None:
+    taxonomy = TAXONOMY.model_copy(
+        update={"personas": [TaxonomyEntry(name="Young couple", description=description)]}
+    )
+    check = run(
+        d.check_persona,
+        with_turn(1, f"{said} I'm nervous about my savings."),
+        conversation=conv(persona="Young couple"),
+        taxonomy=taxonomy,
+    )
+    assert not check.passed and check.turns == [1], check
+
+
+def test_someone_else_s_grandchildren_are_not_the_user_s() -> None:
+    taxonomy = TAXONOMY.model_copy(
+        update={"personas": [TaxonomyEntry(name="Young couple", description="Both twenty-four")]}
+    )
+    said = "My mum looks after her grandkids on Fridays, so we're free then."
+    check = run(
+        d.check_persona,
+        with_turn(1, said),
+        conversation=conv(persona="Young couple"),
+        taxonomy=taxonomy,
+    )
+    assert check.passed, check
 
 
 def test_a_returning_user_is_not_the_planned_first_timer() -> None:
