@@ -16,14 +16,18 @@ each query below is called once to warm up and ``--repeat`` times measured:
 - ``uncached search`` (information, not a target): a different text search every call,
   so no cached order can be reused: a full pass over the rows' text each time
 
+The first list of a dataset is its first read (a full read, information only; a dataset
+of ``LIST_SNAPSHOT_MIN_ROWS`` or more is then snapshotted to S3). The cold-list target is
+the first list on a new API container (the container is dropped and rebuilt, as a cold
+Lambda starts): the snapshot plus the changes since it.
+
 and a bulk approve of 500 ids (``POST /api/conversations/bulk-action``) is timed at each
 size. Prints a table with p95(large)/p95(1k); exit status 1 when a target is missed
 (p95 <= 300 ms at the largest size, p95 ratio <= 3 up to 10,000 rows, first (cold) list
-<= 3 s, bulk approve of 500 <= 10 s). The API Lambda's memory: the growth of this
-process's resident set while the first list builds the dataset's index and the queries
-run (moto's copy of the table is already resident), against the function's
-``lambda_memory_size`` in .chalice/config.json; an upper bound, as transient response
-pages count too.
+<= 3 s, bulk approve of 500 <= 10 s). The API Lambda's memory: what a new container
+allocates (tracemalloc) to serve its cold first list and every query once, peak
+included, against the function's ``lambda_memory_size`` in .chalice/config.json; an
+upper bound, as moto's allocations while answering count too.
 Timings are wall-clock on a shared machine: expect noise of +-20% between runs.
 """
 
@@ -160,6 +164,18 @@ def write_rows(rows: list[tuple[Any, str]]) -> float:
     return time.perf_counter() - start
 
 
+def new_api_container() -> None:
+    """What a cold API Lambda sees: the snapshots being written are finished, then the
+    container (its list index, its clients) is dropped and the next request builds one."""
+    import gc
+
+    from chalicelib.bootstrap import get_container, reset_container
+
+    get_container().index.flush_snapshots()
+    reset_container()
+    gc.collect()
+
+
 def rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -231,10 +247,21 @@ def run_size(base: str, n: int, repeat: int, seed: int) -> dict[str, Any]:
     rows = make_rows(dsid, n, rng)
     load_s = write_rows(rows)
     del rows[2000:]  # the bulk approve needs 500 generated ones; free the rest
+    # The dataset's very first read (no snapshot yet): a full read, after which a large
+    # dataset's index is snapshotted in the background (information, not the target).
+    _, body, first_read = call(base, "GET", f"/api/conversations?dataset_id={dsid}")
+    assert body["total"] == n, body
+    new_api_container()
     rss_before = rss_mb()
     _, body, cold = call(base, "GET", f"/api/conversations?dataset_id={dsid}")
     assert body["total"] == n, body
-    result: dict[str, Any] = {"n": n, "load_s": load_s, "cold_ms": cold * 1000, "rows": {}}
+    result: dict[str, Any] = {
+        "n": n,
+        "load_s": load_s,
+        "first_read_ms": first_read * 1000,
+        "cold_ms": cold * 1000,
+        "rows": {},
+    }
     result["rss_cold_mb"] = rss_mb() - rss_before
     result["cpu"] = {}
     for name, path in queries(dsid).items():
@@ -258,7 +285,28 @@ def run_size(base: str, n: int, repeat: int, seed: int) -> dict[str, Any]:
     result["bulk_n"] = len(generated)
     _, _, after = call(base, "GET", f"/api/conversations?dataset_id={dsid}")
     result["after_bulk_ms"] = after * 1000
+    result["traced_mb"], result["traced_peak_mb"] = traced_cold_memory(base, dsid)
     return result
+
+
+def traced_cold_memory(base: str, dsid: str) -> tuple[float, float]:
+    """What a new API container allocates to serve the dataset: its cold first list and
+    one call of every query (the text search loads the turn text), traced by
+    tracemalloc (the resident set cannot tell: memory the previous container freed is
+    reused without growing it). Current (what stays: the index, its caches) and peak
+    (with the transient reads), MB; moto's own allocations while answering are in both,
+    so it is an upper bound."""
+    import tracemalloc
+
+    new_api_container()
+    tracemalloc.start()
+    try:
+        for path in queries(dsid).values():
+            call(base, "GET", path)
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return current / 2**20, peak / 2**20
 
 
 def main() -> int:
@@ -313,16 +361,20 @@ def main() -> int:
     memory = api_memory_mb()
     for r in results:
         print(
-            f"{r['n']:>7,} rows: loaded in {r['load_s']:.1f} s; first (cold) list {r['cold_ms']:.0f} ms; "
+            f"{r['n']:>7,} rows: loaded in {r['load_s']:.1f} s; the dataset's first read "
+            f"{r['first_read_ms']:.0f} ms (information); first list on a new (cold) API "
+            f"container {r['cold_ms']:.0f} ms; "
             f"bulk approve of {r['bulk_n']} ids {r['bulk_s']:.2f} s ({r['bulk_cpu_s']:.2f} s CPU); "
             f"first list after the bulk {r['after_bulk_ms']:.0f} ms"
         )
         print(
-            f"{'':>13}API memory: +{r['rss_cold_mb']:.0f} MB resident for the first list, "
-            f"+{r['rss_mb']:.0f} MB after every query (the function has {memory} MB)"
+            f"{'':>13}API memory: a new container serving every query holds "
+            f"{r['traced_mb']:.0f} MB (peak {r['traced_peak_mb']:.0f} MB, traced; the "
+            f"function has {memory} MB); the resident set grew +{r['rss_cold_mb']:.0f} MB "
+            f"for the first list, +{r['rss_mb']:.0f} MB after every query"
         )
         ok = ok and r["bulk_s"] <= BULK_TARGET_S
-    ok = ok and large["cold_ms"] <= COLD_TARGET_S * 1000 and large["rss_mb"] < memory
+    ok = ok and large["cold_ms"] <= COLD_TARGET_S * 1000 and large["traced_peak_mb"] < memory
     print(
         f"load average before/after: {load_before:.1f} / {os.getloadavg()[0]:.1f} (2 cores, shared)"
     )

@@ -40,6 +40,7 @@ from chalicelib.store.bedrock import BedrockCustomization
 from chalicelib.store.cognito import CognitoPasswordAuth
 from chalicelib.store.export_source import DynamoExportSource
 from chalicelib.store.judgements import DynamoJudgementCache
+from chalicelib.store.list_snapshots import S3ListSnapshots
 from chalicelib.store.records import configure_records
 from chalicelib.store.repositories import (
     DynamoAuditRepository,
@@ -171,8 +172,13 @@ class Container:
 
     @cached_property
     def index(self) -> ConversationIndex:
+        s = self.settings
         return ConversationIndex(
-            self.dataset_repo, self.conversation_repo, self.settings.cursor_key()
+            self.dataset_repo,
+            self.conversation_repo,
+            s.cursor_key(),
+            snapshots=S3ListSnapshots(self.s3, s.export_bucket) if s.list_snapshots else None,
+            snapshot_min_rows=s.list_snapshot_min_rows,
         )
 
     @cached_property

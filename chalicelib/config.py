@@ -116,6 +116,10 @@ class Settings:
     # Items per execution with the Distributed Map (each execution re-plans its
     # concurrency from what the last one observed).
     distributed_chunk_size: int = 2500
+    # A dataset of this many conversations keeps a snapshot of its list index in S3, so a
+    # cold API container starts from it instead of reading the whole dataset.
+    list_snapshots: bool = True
+    list_snapshot_min_rows: int = 5_000
     # The first wait of the provider circuit breaker (doubling per opening).
     breaker_cooldown_seconds: float = 15.0
     # Attempts per conversation, malformed and truncated answers included: with one
@@ -243,6 +247,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         generation_max_in_flight=max(1, _int(env, "GENERATION_MAX_IN_FLIGHT", 100)),
         distributed_map_min_items=_int(env, "DISTRIBUTED_MAP_MIN_ITEMS", 40),
         distributed_chunk_size=max(1, _int(env, "DISTRIBUTED_CHUNK_SIZE", 2500)),
+        list_snapshots=env.get("LIST_SNAPSHOTS", "1").lower() not in ("0", "false", "no", "off"),
+        list_snapshot_min_rows=max(1, _int(env, "LIST_SNAPSHOT_MIN_ROWS", 5_000)),
         breaker_cooldown_seconds=_float(env, "PROVIDER_BREAKER_COOLDOWN_SECONDS", 15.0),
         default_max_attempts=_int(env, "DEFAULT_MAX_ATTEMPTS", 5),
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 1_048_576),

@@ -48,6 +48,7 @@ from chalicelib.domain.ports import (
     ClaimOutcome,
     ConversationRow,
     JobItemWrite,
+    ListSnapshot,
     ReviewFailure,
     ReviewWrite,
     TurnsItem,
@@ -231,6 +232,37 @@ class InMemoryConversations:
         for k in gone:
             del self.items[k]
         return len(gone)
+
+
+class InMemoryListSnapshots:
+    """ListSnapshots (domain/ports.py) in memory, counting what was asked of it."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], tuple[int, list[Conversation]]] = {}
+        self.texts: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self.saves = 0
+        self.text_loads = 0
+
+    def load(self, tenant_id: str, dataset_id: str) -> ListSnapshot | None:
+        found = self.rows.get((tenant_id, dataset_id))
+        return ListSnapshot(found[0], iter(found[1])) if found else None
+
+    def load_texts(self, tenant_id: str, dataset_id: str) -> Iterator[tuple[str, str]] | None:
+        self.text_loads += 1
+        found = self.texts.get((tenant_id, dataset_id))
+        return iter(found) if found is not None else None
+
+    def save(
+        self,
+        tenant_id: str,
+        dataset_id: str,
+        synced_ms: int,
+        rows: Iterable[Conversation],
+        texts: Iterable[tuple[str, str]],
+    ) -> None:
+        self.texts[(tenant_id, dataset_id)] = list(texts)
+        self.rows[(tenant_id, dataset_id)] = (synced_ms, list(rows))
+        self.saves += 1
 
 
 class InMemoryAudit:

@@ -76,6 +76,34 @@ class ConversationChanges(Protocol):
     ) -> Iterator[ConversationRow]: ...
 
 
+@dataclass
+class ListSnapshot:
+    """A dataset's list index as one container built it: its conversations as of
+    ``synced_ms`` (the newest change it holds)."""
+
+    synced_ms: int
+    rows: Iterator[Conversation]
+
+
+class ListSnapshots(Protocol):
+    """Where a large dataset's list index is kept between containers, so a cold one
+    starts from it and reads only the changes since (rows and turn text apart: a first
+    list needs no text)."""
+
+    def load(self, tenant_id: str, dataset_id: str) -> ListSnapshot | None: ...
+
+    def load_texts(self, tenant_id: str, dataset_id: str) -> Iterator[tuple[str, str]] | None: ...
+
+    def save(
+        self,
+        tenant_id: str,
+        dataset_id: str,
+        synced_ms: int,
+        rows: Iterable[Conversation],
+        texts: Iterable[tuple[str, str]],
+    ) -> None: ...
+
+
 class DatasetStore(Protocol):
     """Datasets and their chunks. Every write that names ``expected_version`` is refused
     (StaleVersionError) unless the stored dataset still has that version."""

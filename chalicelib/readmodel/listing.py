@@ -27,6 +27,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -38,9 +39,14 @@ from functools import cached_property
 from typing import Any
 
 from chalicelib.domain.errors import ValidationError
-from chalicelib.domain.filters import FILTER_DIMENSIONS, validate_filters
+from chalicelib.domain.filters import validate_filters
 from chalicelib.domain.models import Conversation
-from chalicelib.domain.ports import ConversationChanges, ConversationRow, DatasetCatalog
+from chalicelib.domain.ports import (
+    ConversationChanges,
+    ConversationRow,
+    DatasetCatalog,
+    ListSnapshots,
+)
 from chalicelib.domain.search import SearchTerm, matches_all, parse_query, searchable
 
 PAGE_SIZES = (25, 50, 100)
@@ -78,6 +84,12 @@ DERIVED_SORTS: dict[str, Callable[[Conversation], Any]] = {"attention": _attenti
 OVERLAP_MS = 5_000  # re-read this much history on each delta (skew, GSI lag)
 MAX_STALENESS_S = 30.0  # even without a seq change, re-check deltas this often
 ORDER_CACHE_SIZE = 64  # cached query orders per container
+# A dataset this large keeps a snapshot of its index (``ListSnapshots``), rewritten once
+# a fifth of that many rows, or this share of the dataset, changed since the last one.
+SNAPSHOT_MIN_ROWS = 5_000
+SNAPSHOT_CHANGE_SHARE = 0.05
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -130,31 +142,38 @@ def _sort_key(value: Any) -> Any:
     return value
 
 
+def _value(c: Conversation, name: str) -> Any:
+    # FilterDimension.value, inlined: it runs for every row a query filters.
+    return _plain(getattr(c, name))
+
+
+def _key_of(c: Conversation, name: str) -> Any:
+    """The sort key of ``name`` (None when the value is missing)."""
+    if name in DERIVED_SORTS:
+        return DERIVED_SORTS[name](c)
+    value = _plain(getattr(c, name))
+    return None if value is None else _sort_key(value)
+
+
 @dataclass(eq=False)
 class IndexedRow:
+    """A conversation and its lower-cased turn text. Filter values and sort keys are read
+    off the conversation when a query runs (an uncached query passes over the rows
+    once anyway): kept per row they cost 1.5 KB and 9 us each, 150 MB and most of a
+    cold start at 100,000 rows."""
+
     conversation: Conversation
-    text: str  # lower-cased turn text
-    values: dict[str, Any]  # plain filter values (enums as their strings)
-    keys: dict[str, Any]  # sort keys (None when the value is missing)
+    text: str | None  # None until the dataset's texts are loaded (started from a snapshot)
 
     @classmethod
-    def of(cls, c: Conversation, turn_text: str) -> IndexedRow:
-        # FilterDimension.value, inlined: this runs for every row a delta brings in.
-        values = {name: _plain(getattr(c, name)) for name in FILTER_DIMENSIONS}
-        keys: dict[str, Any] = {}
-        for name in SORT_FIELDS:
-            if name in DERIVED_SORTS:
-                keys[name] = DERIVED_SORTS[name](c)
-                continue
-            value = _plain(getattr(c, name))
-            keys[name] = None if value is None else _sort_key(value)
-        return cls(c, turn_text, values, keys)
+    def of(cls, c: Conversation, turn_text: str | None) -> IndexedRow:
+        return cls(c, turn_text)
 
     @cached_property
     def search_words(self) -> str:
         """Metadata and turn text as words (``domain/search.searchable``), built on the
         first search that reaches the row: a list that never searches never pays."""
-        return searchable(_haystack(self.conversation, self.text))
+        return searchable(_haystack(self.conversation, self.text or ""))
 
     @cached_property
     def search_ids(self) -> tuple[str, ...]:
@@ -173,6 +192,9 @@ class DatasetIndex:
     checked_at: float = 0.0
     generation: int = 0  # +1 whenever a row is added, changed or removed
     lock: threading.Lock = field(default_factory=threading.Lock)
+    texts_pending: bool = False  # started from a snapshot: turn text not loaded yet
+    changed_since_snapshot: int = 0  # rows the deltas brought since the last snapshot
+    snapshot_writer: threading.Thread | None = None
 
 
 @dataclass
@@ -219,11 +241,17 @@ class ConversationIndex:
         conversations: ConversationChanges,
         cursor_secret: bytes,
         clock: Callable[[], float] = time.monotonic,
+        snapshots: ListSnapshots | None = None,
+        snapshot_min_rows: int = SNAPSHOT_MIN_ROWS,
+        snapshot_in_background: bool = True,
     ) -> None:
         self._datasets = datasets
         self._conversations = conversations
         self._secret = cursor_secret
         self._clock = clock
+        self._snapshots = snapshots
+        self._snapshot_min_rows = snapshot_min_rows
+        self._snapshot_in_background = snapshot_in_background
         self._indexes: dict[tuple[str, str], DatasetIndex] = {}
         self._guard = threading.Lock()
         self._orders: OrderedDict[tuple[Any, ...], OrderedResult] = OrderedDict()
@@ -245,20 +273,119 @@ class ConversationIndex:
             fresh = seq == index.seq and self._clock() - index.checked_at < MAX_STALENESS_S
             if fresh:
                 return index
+            if index.synced_ms < 0:
+                self._start_from_snapshot(tenant_id, dataset_id, index)
             since = index.synced_ms - OVERLAP_MS if index.synced_ms >= 0 else -1
             newest = index.synced_ms
             rows = dict(index.rows)  # readers keep iterating the old dict meanwhile
-            changed = False
+            changed = 0
             for row in self._conversations.changed_since(tenant_id, dataset_id, since):
-                changed = self._apply(rows, row) or changed
+                changed += self._apply(rows, row)
                 newest = max(newest, row.updated_ms)
             if changed:
                 index.rows = rows
                 index.generation += 1
+                index.changed_since_snapshot += changed
             index.seq = seq
             index.synced_ms = newest
             index.checked_at = self._clock()
+            self._snapshot_if_due(tenant_id, dataset_id, index)
             return index
+
+    # ------------------------------------------------------------------ snapshots
+    def _start_from_snapshot(self, tenant_id: str, dataset_id: str, index: DatasetIndex) -> None:
+        """A cold container: the rows from the dataset's snapshot, if there is a usable
+        one (the delta since it follows); any failure leaves the full read to do it."""
+        if self._snapshots is None:
+            return
+        try:
+            snapshot = self._snapshots.load(tenant_id, dataset_id)
+            if snapshot is None:
+                return
+            rows: dict[str, IndexedRow] = {}
+            for c in snapshot.rows:
+                if c.tenant_id == tenant_id and c.dataset_id == dataset_id:
+                    rows[c.conversation_id] = IndexedRow(c, None)
+        except Exception:  # a snapshot only saves time: never fail a list over one
+            log.warning("list snapshot of %s/%s unusable", tenant_id, dataset_id, exc_info=True)
+            return
+        index.rows = rows
+        index.synced_ms = snapshot.synced_ms
+        index.texts_pending = True
+        index.generation += 1
+
+    def _ensure_texts(self, tenant_id: str, dataset_id: str, index: DatasetIndex) -> None:
+        """Load the turn text a snapshot start left out (a search or the duplicate check
+        needs it): from the snapshot's texts, else (or for rows they lack) a full read."""
+        if not index.texts_pending:
+            return
+        with index.lock:
+            if not index.texts_pending:
+                return
+            rows = index.rows
+            texts = self._snapshots.load_texts(tenant_id, dataset_id) if self._snapshots else None
+            for cid, text in texts or ():
+                row = rows.get(cid)
+                if row is not None and row.text is None:
+                    row.text = text
+            if any(row.text is None for row in rows.values()):
+                for changed in self._conversations.changed_since(tenant_id, dataset_id, -1):
+                    row = rows.get(changed.conversation.conversation_id)
+                    if row is not None and row.text is None:
+                        row.text = changed.search_text
+            for row in rows.values():
+                if row.text is None:
+                    row.text = ""
+                row.__dict__.pop("search_words", None)
+            index.texts_pending = False
+
+    def _snapshot_if_due(self, tenant_id: str, dataset_id: str, index: DatasetIndex) -> None:
+        """Write a snapshot of a large dataset's index once enough of it changed since
+        the last (a first full read counts every row): in the background, so the list
+        that triggers it is not slowed; at most one writer per dataset at a time."""
+        if self._snapshots is None or len(index.rows) < self._snapshot_min_rows:
+            return
+        due = max(self._snapshot_min_rows / 5, SNAPSHOT_CHANGE_SHARE * len(index.rows))
+        if index.changed_since_snapshot < due:
+            return
+        if index.snapshot_writer is not None and index.snapshot_writer.is_alive():
+            return
+        index.changed_since_snapshot = 0
+        rows, synced_ms = index.rows, index.synced_ms
+
+        def write() -> None:
+            try:
+                self._ensure_texts(tenant_id, dataset_id, index)
+                assert self._snapshots is not None
+                self._snapshots.save(
+                    tenant_id,
+                    dataset_id,
+                    synced_ms,
+                    (r.conversation for r in rows.values()),
+                    ((cid, r.text or "") for cid, r in rows.items()),
+                )
+            except Exception:
+                log.warning(
+                    "list snapshot of %s/%s not written", tenant_id, dataset_id, exc_info=True
+                )
+
+        if not self._snapshot_in_background:
+            index.snapshot_writer = None
+            index.lock.release()  # the writer takes the lock to load texts
+            try:
+                write()
+            finally:
+                index.lock.acquire()
+            return
+        index.snapshot_writer = threading.Thread(target=write, daemon=True, name="list-snapshot")
+        index.snapshot_writer.start()
+
+    def flush_snapshots(self, timeout: float = 300.0) -> None:
+        """Wait for snapshots being written (benchmarks and tests)."""
+        with self._guard:
+            writers = [i.snapshot_writer for i in self._indexes.values() if i.snapshot_writer]
+        for writer in writers:
+            writer.join(timeout)
 
     @staticmethod
     def _apply(rows: dict[str, IndexedRow], row: ConversationRow) -> bool:
@@ -267,12 +394,12 @@ class ConversationIndex:
         if row.deleted:
             return rows.pop(cid, None) is not None
         known = rows.get(cid)
-        if (
-            known is not None
-            and known.text == row.search_text
-            and known.conversation == row.conversation
-        ):
-            return False  # the overlap window re-read it
+        if known is not None and known.conversation == row.conversation:
+            if known.text is None:
+                known.text = row.search_text  # what a snapshot start left out
+                return False
+            if known.text == row.search_text:
+                return False  # the overlap window re-read it
         rows[cid] = IndexedRow.of(row.conversation, row.search_text)
         return True
 
@@ -330,8 +457,9 @@ class ConversationIndex:
         self, tenant_id: str, dataset_id: str, max_age: float = 0.0
     ) -> list[tuple[Conversation, str]]:
         """(conversation, turn text) of every generated conversation of the dataset."""
-        rows = self.refresh(tenant_id, dataset_id, max_age).rows
-        return [(row.conversation, row.text) for row in rows.values() if row.text.strip()]
+        index = self.refresh(tenant_id, dataset_id, max_age)
+        self._ensure_texts(tenant_id, dataset_id, index)
+        return [(row.conversation, row.text) for row in index.rows.values() if row.text]
 
     # ------------------------------------------------------------------ querying
     @staticmethod
@@ -341,11 +469,11 @@ class ConversationIndex:
         qmin, qmax, flagged = query.quality_min, query.quality_max, query.flagged
         out: list[IndexedRow] = []
         for row in rows:
-            values = row.values
-            if wanted and any(values[dim] not in allowed for dim, allowed in wanted):
+            c = row.conversation
+            if wanted and any(_value(c, dim) not in allowed for dim, allowed in wanted):
                 continue
             if qmin is not None or qmax is not None or flagged is not None:
-                score = row.keys["quality_score"]
+                score = c.quality_score
                 if qmin is not None and (score is None or score < qmin):
                     continue
                 if qmax is not None and (score is None or score > qmax):
@@ -361,14 +489,12 @@ class ConversationIndex:
     def _sort(rows: list[IndexedRow], sort: str, order: str) -> list[IndexedRow]:
         """By ``sort`` (text case-insensitively), ties by id, in ``order``; rows without a
         value last in both orders, by id."""
-        present = [r for r in rows if r.keys[sort] is not None]
-        missing = [r for r in rows if r.keys[sort] is None]
-        present.sort(
-            key=lambda r: (r.keys[sort], r.conversation.conversation_id),
-            reverse=order == "desc",
-        )
-        missing.sort(key=lambda r: r.conversation.conversation_id)
-        return present + missing
+        keyed = [(_key_of(r.conversation, sort), r.conversation.conversation_id, r) for r in rows]
+        present = [k for k in keyed if k[0] is not None]
+        missing = [k for k in keyed if k[0] is None]
+        present.sort(key=lambda k: (k[0], k[1]), reverse=order == "desc")
+        missing.sort(key=lambda k: k[1])
+        return [k[2] for k in present] + [k[2] for k in missing]
 
     def validate(self, query: ListQuery) -> None:
         if query.sort not in SORT_FIELDS:
@@ -393,6 +519,9 @@ class ConversationIndex:
     ) -> OrderedResult:
         self.validate(query)
         indexes = [self.refresh(tenant_id, d) for d in dataset_ids]
+        if query.terms():
+            for dataset_id, index in zip(dataset_ids, indexes, strict=True):
+                self._ensure_texts(tenant_id, dataset_id, index)
         key = (
             tenant_id,
             tuple(dataset_ids),
