@@ -181,7 +181,14 @@ _AI_IDENTITY = _compile(
     r"\bbeing an? (?:[a-z-]+ ){0,2}(?:ai|language model|chat ?bot|virtual assistant|bot)\b",
     r"\bas an? (?:[a-z-]+ ){0,3}(?:ai|language model|chat ?bot|virtual assistant|digital "
     r"assistant)\b",
-    r"\bmy (?:responses|answers|replies) are (?:automatically )?generated\b",
+    r"\b(?:my|these|the|our|all) (?:responses|answers|replies|messages) (?:here )?(?:are|get|were) "
+    r"(?:automatically |all )?(?:generated|produced|written) (?:automatically|by (?:a |an )?"
+    r"(?:computer|machine|program|software|ai|model|algorithm))\b|\bmy (?:responses|answers|replies) "
+    r"are (?:automatically )?generated\b|\b(?:automatically|computer|machine)[- ]generated "
+    r"(?:replies|answers|responses|messages)\b",
+    # "I'm just a bundle of software answering messages", "I'm only code"
+    r"\b(?:i'm|i am|being) (?:just |only |merely |simply |really )?(?:an? (?:[a-z-]+ ){0,2}of "
+    r"(?:software|code|algorithms)|software|code|a piece of software|a script)\b",
     r"\b(?:i'm|i am|being) (?:just |only )?an? (?:[a-z-]+ )?(?:text-based|text-generation|"
     r"text-generating|software|computer|automated|digital|online) (?:[a-z-]+ )?(?:program|"
     r"system|tool|service|helper|assistant)\b",
@@ -220,6 +227,10 @@ _CANNED_REFUSAL = _compile(
     r"(?: request| query)?(?: at all)?\s*[.!]",
     r"\bi'm (?:not able|unable) to (?:help|assist) (?:you )?with (?:that|this)(?: request)?[.!]",
     r"\bi (?:can't|cannot) (?:fulfil|fulfill|comply with) (?:that|this|your) request\b",
+    # a refusal of a whole class of requests: a model's content policy, not the business's
+    r"\bi(?:'m| am) (?:not able|unable|not allowed|not permitted) to (?:help|assist) with "
+    r"(?:any )?(?:requests|questions|queries|topics|conversations) (?:that (?:involve|concern|"
+    r"relate to)|involving|about|related to|regarding|concerning|on)\b",
 )
 # A model's safety deflection: sends the customer to "a professional in your area" when
 # the business is that professional.
@@ -228,12 +239,13 @@ _DEFLECTION = _compile(
     r"[a-z -]{0,40}(?:in|near) your area\b",
     r"\b(?:please |i'd (?:recommend|suggest) (?:you )?|you should )(?:reach out to|consult|contact|"
     r"speak (?:to|with)|seek (?:help from|advice from)?) (?:a|an) (?:qualified|licensed|certified|"
-    r"registered) (?:professional|expert|specialist|practitioner)\b",
+    r"registered) (?:[a-z-]+ ){0,2}(?:professional|expert|specialist|practitioner)\b",
     r"\bseek (?:professional|expert|qualified) (?:advice|help|guidance)\b",
 )
 _NOT_ABLE_TO_ADVISE = re.compile(
     r"\bi(?:'m| am) (?:not able|unable|not permitted|not allowed) to (?:provide|give|offer) "
-    r"(?:[a-z-]+ ){0,3}(?:advice|guidance|recommendations|diagnos[ie]s)\b"
+    r"(?:[a-z-]+ ){0,3}(?:advice|guidance|recommendations|diagnos[ie]s)\b|\bi(?:'m| am) not in a "
+    r"position to (?:judge|say|assess|advise|tell)\b"
 )
 # Refusing by policy or programming is the model talking, never the business.
 _POLICY_REFUSAL = _compile(
@@ -338,6 +350,11 @@ _CHATTER = _compile(
     r"[\[(](?:checks|looks|smiles|nods|pauses|laughs|sighs|types|picks|opens|scrolls|leans|"
     r"reads|writes|turns|glances|waits|clears|hands|points|gestures)\b[^\])\n]{0,80}[\])]|"
     r"(?:^|\n)\s*-{3,}\s*(?:\n|$)|\n\s*(?:notes?|commentary|explanation|rationale)\s*:",
+    # the writer's note about the turns to come, and a turn opened by its own label
+    r"\bnote (?:for|to|about) (?:the |my )?(?:next|following|coming|later) (?:turns?|repl(?:y|ies)|"
+    r"responses?|messages?|exchanges?)\b|\bnote to (?:self|myself)\b|\bfor the next (?:turn|reply)"
+    r"\s*:|^\s*(?:assistant|agent|advis[eo]r|user|customer)\s*,[^.!?\n]{0,60}\b(?:\d+ of \d+|"
+    r"question|intent|ambiguity|goal|purpose|strategy)\b",
     # a bracketed label carrying the brief's fields ("[Support desk | tone: warm]")
     r"[\[(][^\])\n]{0,60}\b(?:tone|persona|emotion|speaker|style|mood|intent|register|"
     r"sentiment)\s*[:=][^\])\n]{0,60}[\])]|^\s*\[[^\]\n|]{1,60}\|[^\]\n]{1,60}\]",
@@ -746,6 +763,22 @@ _CLAIMS: tuple[tuple[str, GatedPattern, float], ...] = tuple(
             "a promise of an outcome",
             r"\bi (?:can )?(?:personally |absolutely )?promise (?:you )?(?:that )?(?!we\b|we'll|i\b|"
             r"i'll|someone\b|our\b|the team\b)(?:[a-z']+ ){2,3}(?:will|won't)\b",
+            1.0,
+        ),
+        (
+            "a promise of no loss",
+            r"\byour (?:[$€£¥]\s?)?\d[\d,.]*\s?(?:euros?|dollars?|pounds?|francs?|yen|rand|kr|zl|"
+            r"pesos?)? (?:is|are|will be|stays?|remain) (?:completely |totally |perfectly |100% )?"
+            r"safe\b|\b(?:investors|you|they|everyone) (?:will )?(?:always )?get back (?:their|your|"
+            r"all (?:their|your)|the) (?:full |whole |entire )?(?:capital|investment|money|principal|"
+            r"stake)\b(?![^.!?]{0,40}\b(?:if|unless|as long as|provided)\b)",
+            1.0,
+        ),
+        (
+            "medical certainty without an examination",
+            r"\b(?:there's|there is|there'd be) no need to (?:send|take|bring|rush) (?:him|her|them|"
+            r"you|your [a-z]+) to (?:the )?(?:hospital|a&e|er|emergency|a doctor|the doctor)\b|"
+            r"\bthe (?:danger|risk|emergency) (?:is|will be) (?:over|gone|past)\b",
             1.0,
         ),
         # a prognosis stated as certain without the word "guarantee": the condition

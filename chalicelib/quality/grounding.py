@@ -31,10 +31,14 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "money",
         re.compile(
-            r"(?:[$€£]|\b(?:nz|us|au|ca|c|a|s|hk)\$|\b(?:usd|eur|gbp|nzd|cad|aud|chf|zar|sgd|dkk|sek|"
-            r"nok) ?|(?<![A-Za-z])(?-i:R)(?=\d))\s?(?:\d{1,3}"
+            r"(?:[$€£¥₹₩₱₪₺₫฿₦₽]|\b(?:nz|us|au|ca|c|a|s|hk)\$|\b(?:usd|eur|gbp|nzd|cad|aud|chf|zar|"
+            r"sgd|dkk|sek|nok|jpy|inr|mxn|pln|brl|cny|rmb|krw|php|thb|myr|idr|huf|czk|ron|isk|kes|"
+            r"ngn|aed|sar|ils|egp|twd|vnd) ?|(?<![A-Za-z])(?-i:R)(?=\d))\s?(?:\d{1,3}"
             r"(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?(?:k|m|bn|million|billion|thousand)\b)?|\b(?:\d{1,3}"
-            r"(?:,\d{3})+|\d+)(?:\.\d+)?\s?(?:dollars|usd|euros?|pounds|cents|pence)",
+            r"(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?|-)(?:dollars?|usd|euros?|pounds?|cents|pence|yen|"
+            r"pesos?|rupees?|kr\b|kroner?|kronor|krona|zł|zloty|złoty|francs?|lira|forint|baht|"
+            r"ringgit|rand\b|dirhams?|riyals?|shekels?|yuan|reais|naira|shillings?|koruna|chf|jpy|inr|"
+            r"mxn|pln|sek|nok|dkk|eur|gbp)",
             re.IGNORECASE,
         ),
     ),
@@ -390,8 +394,11 @@ def ungrounded(
             and s.value != spec.value
             and len(s.context & spec.context) >= MIN_SHARED_CONTEXT
             # A figure arithmetic gives ("$5,200 for the month and the deposit" is two of
-            # $2,600) replaces nothing unless it is named the same way ("the minimum fee is").
+            # $2,600) replaces nothing unless it is named the same way ("the minimum fee
+            # is"); a total the sentence works out ("the service, the check and the test
+            # come to") names several things, so it needs one more word in common.
             and (not derivable or len(s.lead & spec.lead) >= MIN_SHARED_CONTEXT)
+            and (not calculating or len(s.lead & spec.lead) > MIN_SHARED_CONTEXT)
         ]
         rival = max(
             rivals,

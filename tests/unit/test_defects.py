@@ -132,6 +132,9 @@ def test_the_clean_base_passes_every_check_and_scores_high() -> None:
         (6, "I'm only the automated text service on this page, so I can't judge that."),
         (6, "To be upfront, I'm a text service working from general information."),
         (4, "You're talking to an automated chat system, which can't recommend products."),
+        (4, "I should mention that I'm just a bundle of software answering messages."),
+        (4, "Just so you know, these replies are generated automatically, so I can't say."),
+        (2, "I'm sorry, but I'm not able to help with requests involving retirement accounts."),
     ],
 )
 def test_ai_refusals_flag_with_their_turn(turn: int, text: str) -> None:
@@ -152,6 +155,8 @@ def test_ai_refusals_flag_with_their_turn(turn: int, text: str) -> None:
         "Our booking system is run by software from a vendor, so the slots update live.",
         "I'm the receptionist on the phone line today, so I'll pass this to the planner.",
         "Our automated text service will remind you the day before.",
+        "I'm updating the software on the review tool, so the figures may take a minute.",
+        "I'm not able to help with that transfer today, but the planner can on Monday.",
     ],
 )
 def test_professional_declines_are_not_refusals(text: str) -> None:
@@ -185,6 +190,8 @@ def test_professional_declines_are_not_refusals(text: str) -> None:
         (6, "[Planning desk | tone: calm and patient] Distributions start at 73."),
         (6, "The planner pauses for a moment before answering. Distributions start at 73."),
         (6, "Good question. Her voice softens. Distributions start at 73."),
+        (6, "They start at 73. Note for the next turn: he will ask about taxes, keep it short."),
+        (6, "Assistant, clarifying question 2 of 3, ambiguity: which account. Which one is it?"),
     ],
 )
 def test_generator_leaks_flag(turn: int, text: str) -> None:
@@ -250,6 +257,11 @@ def test_options_offered_to_the_client_are_not_second_drafts(text: str) -> None:
         "You won't lose any sight over this, so there's no need to worry.",
         "With a waking carer in the house the night wandering stops altogether.",
         "With us in place you won't ever need to think about a nursing home.",
+        # no loss, no danger, in ordinary words
+        "Even in enforcement investors get back their full capital plus interest.",
+        "It's only a question of timing: your 3,000 euros are safe.",
+        "If the pen has done its job there's no need to send him to hospital.",
+        "Once it's in his leg, the danger is over.",
     ],
 )
 def test_regulated_claims_flag(text: str) -> None:
@@ -277,6 +289,8 @@ def test_regulated_claims_flag(text: str) -> None:
         "Most patients find the swelling goes away completely within a few weeks.",
         "It can take three weeks for the bites to stop completely.",
         "A small chip won't turn into a crack if you get it sealed this month.",
+        "Investors get back their full capital only if the sale covers the loan.",
+        "Nobody can promise you'll get back your full investment.",
     ],
 )
 def test_negated_or_reported_claims_are_not_made(text: str) -> None:
@@ -699,6 +713,32 @@ def test_durations_added_up_from_the_excerpts_are_not_contradictions() -> None:
     texts[3] = "Refunds are processed within 12 hours, even over a weekend."
     check = run(d.check_grounding, turns_of(texts), conversation=c, chunk_text=chunk)
     assert not check.passed and check.turns == [4], check
+
+
+@pytest.mark.parametrize(
+    ("sentence", "found"),
+    [
+        ("A loader is 8,250 yen for customers over 65.", ["8,250 yen"]),
+        ("The first online session is a 450-peso session.", ["450-peso"]),
+        (
+            "It costs 2,000 kr, 300 zł, ₹2,800 or 1.200 CHF.",
+            ["2,000 kr", "300 zł", "₹2,800", "1.200 CHF"],
+        ),
+    ],
+)
+def test_amounts_in_any_currency_are_specifics(sentence: str, found: list[str]) -> None:
+    assert [x.text for x in g.specifics(sentence) if x.kind == "money"] == found
+
+
+def test_a_total_worked_out_over_several_items_contradicts_none_of_them() -> None:
+    chunk = "A Full Service costs 1,295 DKK. A Battery Health Test costs 250 DKK."
+    grounding = g.Grounding([chunk])
+    statement = "Together, the Full Service and the battery test come to 1,545 DKK."
+    assert all(
+        u.contradicts is None for u in g.ungrounded(statement, grounding, g.specifics(chunk))
+    )
+    flat = "The Battery Health Test costs 350 DKK."
+    assert any(u.contradicts for u in g.ungrounded(flat, grounding, g.specifics(chunk)))
 
 
 def test_worked_out_totals_stay_grounded() -> None:
