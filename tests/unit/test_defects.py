@@ -555,6 +555,9 @@ def test_persona_mismatch_flags_an_incompatible_life_stage() -> None:
             "Hello, I'm 46 and we've had a mortgage a while.",
         ),
         ("Sixty-one, a widower with a pension", "Hi there, I'm 33 and just started my first job."),
+        # life stages that imply an age
+        ("Both twenty-four; an apprentice", "We're both home now the grandkids are at school."),
+        ("Both twenty-four; an apprentice", "It's for me, I'm retiring in the spring."),
     ],
 )
 def test_persona_mismatch_reads_the_ways_ages_are_written(description: str, said: str) -> None:
@@ -566,29 +569,6 @@ def test_persona_mismatch_reads_the_ways_ages_are_written(description: str, said
         d.check_persona,
         with_turn(1, text),
         conversation=conv(persona="Planned Person"),
-        taxonomy=taxonomy,
-    )
-    assert not check.passed and check.turns == [1], check
-
-
-@pytest.mark.parametrize(
-    ("description", "said"),
-    [
-        (
-            "Both twenty-four; she is an apprentice",
-            "We're both home now the grandkids are at school.",
-        ),
-        ("Both twenty-four; she is an apprentice", "It's for me, I'm retiring in the spring."),
-    ],
-)
-def test_persona_mismatch_reads_life_stages_that_imply_an_age(description: str, said: str) -> None:
-    taxonomy = TAXONOMY.model_copy(
-        update={"personas": [TaxonomyEntry(name="Young couple", description=description)]}
-    )
-    check = run(
-        d.check_persona,
-        with_turn(1, f"{said} I'm nervous about my savings."),
-        conversation=conv(persona="Young couple"),
         taxonomy=taxonomy,
     )
     assert not check.passed and check.turns == [1], check
