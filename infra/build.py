@@ -908,6 +908,16 @@ def build_template() -> dict[str, Any]:
                                 "Prefix": "jobs/",
                                 "ExpirationInDays": 7,
                             },
+                            {
+                                # List-index snapshots: a cold container ignores one
+                                # written more than a day ago, so an older one, and every
+                                # version a rewrite superseded, is only storage.
+                                "Id": "expire-list-snapshots",
+                                "Status": "Enabled",
+                                "Prefix": "list-index/",
+                                "ExpirationInDays": 2,
+                                "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+                            },
                         ]
                     },
                 },

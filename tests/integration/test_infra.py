@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.store import list_snapshots
 from chalicelib.store.records import ALL_RECORDS
 from infra.build import (
     API_FUNCTION,
@@ -453,6 +454,15 @@ def test_buckets_log_to_the_access_log_bucket(sam: dict[str, Any]) -> None:
             "LogFilePrefix": prefix,
         }
         assert res(sam, bucket)["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = {
+        r["Id"]: r
+        for r in res(sam, "ExportBucket")["Properties"]["LifecycleConfiguration"]["Rules"]
+    }
+    # snapshots older than a day are never read (store/list_snapshots.MAX_AGE_MS)
+    snapshots = rules["expire-list-snapshots"]
+    assert snapshots["Prefix"] == f"{list_snapshots.PREFIX}/"
+    assert snapshots["ExpirationInDays"] * 24 * 3600 * 1000 > list_snapshots.MAX_AGE_MS
+    assert snapshots["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
     log_bucket = res(sam, "AccessLogBucket")["Properties"]
     assert all(log_bucket["PublicAccessBlockConfiguration"].values())
     (rule,) = log_bucket["LifecycleConfiguration"]["Rules"]
