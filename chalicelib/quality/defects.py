@@ -781,6 +781,14 @@ _CLAIMS: tuple[tuple[str, GatedPattern, float], ...] = tuple(
             r"\bthe (?:danger|risk|emergency) (?:is|will be) (?:over|gone|past)\b",
             1.0,
         ),
+        (
+            "certainty about an outcome",
+            # a bad outcome ruled out for this client ("you won't end up like your
+            # colleague", "that simply doesn't happen with her technique")
+            r"\byou (?:won't|will not|will never) end up (?:like|with)\b|\b(?:simply|just) (?:doesn't|does "
+            r"not|won't|will not|never) happen (?:with|to|here|at|in)\b",
+            1.0,
+        ),
         # a prognosis stated as certain without the word "guarantee": the condition
         # "won't turn into" the feared one, a loss of function ruled out, a symptom or
         # need ended for good (not when the sentence makes it conditional)
@@ -1239,6 +1247,13 @@ _BUSINESS_SIDE: tuple[tuple[GatedPattern, float], ...] = tuple(
 _CLIENT_SIDE: tuple[tuple[GatedPattern, float], ...] = tuple(
     (gated(p), w)
     for p, w in (
+        # the customer's own anger or a bill "I'm supposed to" pay: never the business's
+        (
+            r"\bi(?:'m| am) (?:so |really |very |absolutely |just )?(?:angry|furious|livid|fed up)\b"
+            r"(?! (?:on your behalf|for you))|\bnow i(?:'m| am) (?:supposed|expected|meant) to "
+            r"(?:pay|cough up|fork out|find)\b|\bi thought we had a deal\b",
+            2.0,
+        ),
         # the customer's side of the counter: the business's staff seeing "me", its
         # brochure posted to "me", a decision talked over at home, advice "in my shoes"
         (

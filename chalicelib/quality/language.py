@@ -522,6 +522,8 @@ def _accented(word: str) -> bool:
 
 def accented_foreign(text: str) -> bool:
     """Whether ``text`` reads as another Latin-script language by its accented words."""
+    if text.isascii():
+        return False  # most sentences: no accented letter at all
     words = _WORD.findall(text)
     accented = sum(_accented(w) for w in words)
     if accented < ACCENTED_WORDS or accented < ACCENTED_SHARE * len(words):

@@ -262,6 +262,8 @@ def test_options_offered_to_the_client_are_not_second_drafts(text: str) -> None:
         "It's only a question of timing: your 3,000 euros are safe.",
         "If the pen has done its job there's no need to send him to hospital.",
         "Once it's in his leg, the danger is over.",
+        "With the right dose you won't end up like your colleague.",
+        "The drooping people read about simply doesn't happen with her technique.",
     ],
 )
 def test_regulated_claims_flag(text: str) -> None:
@@ -291,6 +293,7 @@ def test_regulated_claims_flag(text: str) -> None:
         "A small chip won't turn into a crack if you get it sealed this month.",
         "Investors get back their full capital only if the sale covers the loan.",
         "Nobody can promise you'll get back your full investment.",
+        "Delays like that can happen with any provider, so we build in a week.",
     ],
 )
 def test_negated_or_reported_claims_are_not_made(text: str) -> None:
@@ -332,6 +335,9 @@ def test_role_confusion_flags_the_user_talking_as_the_advisor() -> None:
         "bring his toy?",
         "Hmm, so the fee comes on top? The wife won't like that. Can I have a think and ring "
         "you back once I've talked it over with her?",
+        # the turn starts as the business and ends as the angry customer
+        "Then I owe you an apology. And honestly, that's exactly why I'm so angry. I told the "
+        "planner on Monday, and now I'm supposed to pay another fee on top?",
         "Oh, I hadn't thought about that! Could you write the date down for me so I can put it "
         "in my notebook?",
     ],
@@ -379,6 +385,17 @@ def test_an_assistant_turn_telling_its_own_story_among_turns_that_never_say_i_is
     )
     check = run(d.check_role_confusion, turns_of(texts))
     assert not check.passed and check.turns == [8], check
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Honestly, I'm angry on your behalf, and I'll make sure the planner calls you today.",
+        "I'd be fed up too after three letters. We'll fix the address on your file this week.",
+    ],
+)
+def test_an_assistant_sharing_the_customer_s_feeling_keeps_its_role(text: str) -> None:
+    assert run(d.check_role_confusion, with_turn(8, text)).passed
 
 
 def test_role_confusion_flags_the_assistant_talking_as_the_client() -> None:
