@@ -146,7 +146,9 @@ def test_ctrl_c_exits_cleanly_and_data_survives_a_restart(tmp_path: Path) -> Non
 
 def test_killing_the_stack_mid_job_loses_nothing(tmp_path: Path) -> None:
     port, data, log = free_port(), tmp_path / "data", tmp_path / "launcher.log"
-    proc = launch(port, data, log)
+    # Answers of 1 s, two at a time: the job runs for several snapshots (every 3 s), so
+    # the kill finds one holding finished work and calls in flight before the job ends.
+    proc = launch(port, data, log, LLM_SIM_LATENCY="1.0")
     api = Api(f"http://127.0.0.1:{port}")
     try:
         status, ds, _ = api.post("/api/datasets/sample")
