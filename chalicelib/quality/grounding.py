@@ -24,6 +24,11 @@ _MONTHS = (
     "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
 )
 _SCALE = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "bn": 1e9, "billion": 1e9}
+# ISO codes written before or after an amount ("USD 40", "1.200 CHF")
+_CURRENCY_CODES = (
+    "usd|eur|gbp|nzd|cad|aud|chf|zar|sgd|dkk|sek|nok|jpy|inr|mxn|pln|brl|cny|rmb|krw|php|thb|"
+    "myr|idr|huf|czk|ron|isk|kes|ngn|aed|sar|ils|egp|twd|vnd"
+)
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("email", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")),
     ("url", re.compile(r"\bhttps?://\S+|\bwww\.[\w.-]+|\b[\w-]+\.(?:com|org|net|io|co\.uk|gov)\b")),
@@ -31,14 +36,14 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "money",
         re.compile(
-            r"(?:[$€£¥₹₩₱₪₺₫฿₦₽]|\b(?:nz|us|au|ca|c|a|s|hk)\$|\b(?:usd|eur|gbp|nzd|cad|aud|chf|zar|"
-            r"sgd|dkk|sek|nok|jpy|inr|mxn|pln|brl|cny|rmb|krw|php|thb|myr|idr|huf|czk|ron|isk|kes|"
-            r"ngn|aed|sar|ils|egp|twd|vnd) ?|(?<![A-Za-z])(?-i:R)(?=\d))\s?(?:\d{1,3}"
+            r"(?:[$€£¥₹₩₱₪₺₫฿₦₽]|\b(?:nz|us|au|ca|c|a|s|hk)\$|\b(?:" + _CURRENCY_CODES + r") ?|"
+            r"(?<![A-Za-z])(?-i:R)(?=\d))\s?(?:\d{1,3}"
             r"(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?(?:k|m|bn|million|billion|thousand)\b)?|\b(?:\d{1,3}"
-            r"(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?|-)(?:dollars?|usd|euros?|pounds?|cents|pence|yen|"
+            r"(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?|-)(?:dollars?|euros?|pounds?|cents|pence|yen|"
             r"pesos?|rupees?|kr\b|kroner?|kronor|krona|zł|zloty|złoty|francs?|lira|forint|baht|"
-            r"ringgit|rand\b|dirhams?|riyals?|shekels?|yuan|reais|naira|shillings?|koruna|chf|jpy|inr|"
-            r"mxn|pln|sek|nok|dkk|eur|gbp)",
+            r"ringgit|rand\b|dirhams?|riyals?|shekels?|yuan|reais|naira|shillings?|koruna|"
+            + _CURRENCY_CODES
+            + r")",
             re.IGNORECASE,
         ),
     ),

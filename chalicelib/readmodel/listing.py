@@ -268,11 +268,26 @@ class ConversationIndex:
         index = self._index(tenant_id, dataset_id)
         if max_age and index.seq >= 0 and self._clock() - index.checked_at < max_age:
             return index
+        writer = self._sync(tenant_id, dataset_id, index)
+        if writer is not None:  # after the lock is released: the writer takes it for texts
+            if self._snapshot_in_background:
+                index.snapshot_writer = threading.Thread(
+                    target=writer, daemon=True, name="list-snapshot"
+                )
+                index.snapshot_writer.start()
+            else:
+                writer()
+        return index
+
+    def _sync(
+        self, tenant_id: str, dataset_id: str, index: DatasetIndex
+    ) -> Callable[[], None] | None:
+        """Read the change counter and apply the delta; the snapshot writer if one is due."""
         with index.lock:
             seq = self._datasets.conversation_seq(tenant_id, dataset_id)
             fresh = seq == index.seq and self._clock() - index.checked_at < MAX_STALENESS_S
             if fresh:
-                return index
+                return None
             if index.synced_ms < 0:
                 self._start_from_snapshot(tenant_id, dataset_id, index)
             since = index.synced_ms - OVERLAP_MS if index.synced_ms >= 0 else -1
@@ -289,8 +304,7 @@ class ConversationIndex:
             index.seq = seq
             index.synced_ms = newest
             index.checked_at = self._clock()
-            self._snapshot_if_due(tenant_id, dataset_id, index)
-            return index
+            return self._snapshot_if_due(tenant_id, dataset_id, index)
 
     # ------------------------------------------------------------------ snapshots
     def _start_from_snapshot(self, tenant_id: str, dataset_id: str, index: DatasetIndex) -> None:
@@ -339,17 +353,19 @@ class ConversationIndex:
                 row.__dict__.pop("search_words", None)
             index.texts_pending = False
 
-    def _snapshot_if_due(self, tenant_id: str, dataset_id: str, index: DatasetIndex) -> None:
-        """Write a snapshot of a large dataset's index once enough of it changed since
-        the last (a first full read counts every row): in the background, so the list
-        that triggers it is not slowed; at most one writer per dataset at a time."""
+    def _snapshot_if_due(
+        self, tenant_id: str, dataset_id: str, index: DatasetIndex
+    ) -> Callable[[], None] | None:
+        """The writer of a snapshot of a large dataset's index, once enough of it changed
+        since the last (a first full read counts every row); it runs in the background,
+        so the list that triggers it is not slowed, one writer per dataset at a time."""
         if self._snapshots is None or len(index.rows) < self._snapshot_min_rows:
-            return
+            return None
         due = max(self._snapshot_min_rows / 5, SNAPSHOT_CHANGE_SHARE * len(index.rows))
         if index.changed_since_snapshot < due:
-            return
+            return None
         if index.snapshot_writer is not None and index.snapshot_writer.is_alive():
-            return
+            return None
         index.changed_since_snapshot = 0
         rows, synced_ms = index.rows, index.synced_ms
 
@@ -369,16 +385,7 @@ class ConversationIndex:
                     "list snapshot of %s/%s not written", tenant_id, dataset_id, exc_info=True
                 )
 
-        if not self._snapshot_in_background:
-            index.snapshot_writer = None
-            index.lock.release()  # the writer takes the lock to load texts
-            try:
-                write()
-            finally:
-                index.lock.acquire()
-            return
-        index.snapshot_writer = threading.Thread(target=write, daemon=True, name="list-snapshot")
-        index.snapshot_writer.start()
+        return write
 
     def flush_snapshots(self, timeout: float = 300.0) -> None:
         """Wait for snapshots being written (benchmarks and tests)."""
