@@ -355,6 +355,23 @@ def score(cases: list[Case]) -> None:
         case.ms = (time.perf_counter() - t0) * 1000
 
 
+def score_unseen(cases: list[Case]) -> None:
+    """Each corpus scored with learned word models trained without it (the rest as
+    shipped): what those models do on a business they never saw."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import style_models  # a sibling script, only for this mode
+
+    from chalicelib.quality import style_model
+
+    corpora = style_models.load_corpora()
+    score([c for c in cases if c.source not in CORPORA])
+    for name in CORPORA:
+        rest = [c for other, convs in corpora.items() if other != name for c in convs]
+        models = {m.name: m for m in style_models.train_models(rest)}
+        with style_model.using(models):
+            score([c for c in cases if c.source == name])
+
+
 def auc(clean: list[float], defective: list[float]) -> float | None:
     """P(a clean conversation scores higher than a defective one), ties half."""
     if not clean or not defective:
@@ -412,6 +429,11 @@ def main() -> int:
     parser.add_argument(
         "--show-misses", action="store_true", help="print every miss and false flag"
     )
+    parser.add_argument(
+        "--unseen",
+        action="store_true",
+        help="score each corpus with learned models trained without it",
+    )
     args = parser.parse_args()
 
     cases = simulator_cases(args.clean, args.per_kind, args.seed)
@@ -420,7 +442,10 @@ def main() -> int:
             cases += corpus_cases(folder, name)
     cases += structural_cases(args.seed)
     attach_duplicates(cases)
-    score(cases)
+    if args.unseen:
+        score_unseen(cases)
+    else:
+        score(cases)
     ok = True
 
     print(f"{len(cases)} conversations scored")

@@ -34,7 +34,7 @@ from chalicelib.domain.models import (
     Tier,
     Turn,
 )
-from chalicelib.quality import grounding, language
+from chalicelib.quality import grounding, language, style_model
 from chalicelib.quality.literal_gates import GatedAlternation, GatedPattern, gated
 from chalicelib.quality.text import (
     NEGATORS,
@@ -51,6 +51,17 @@ from chalicelib.quality.text import (
 from chalicelib.quality.validators import STOPWORDS, keywords, stem
 
 FINDING = 0.75  # evidence at or above this is a defect, below it only a suspicion
+
+# The learned word models (quality/style_model.py): a turn's lean to the other side, and a
+# last turn's lean to the middle of a conversation, at which each is a finding or only a
+# suspicion. Set from bench/style_models.py's leave-one-corpus-out figures.
+SPEAKER_MIN_WORDS = 12  # shorter turns ("Thanks, that helps") say too little of a side
+SPEAKER_FLAG = 0.15
+SPEAKER_SUSPECT = 0.11
+LAST_TURN_FLAG = -0.1
+LAST_TURN_SUSPECT = -0.03
+REFUSAL_FLAG = 0.25
+REFUSAL_SUSPECT = 0.19
 
 
 @dataclass(frozen=True)
@@ -321,7 +332,42 @@ def check_ai_refusal(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
                         f'the user speaks as an AI model ("{short(match.group(0), 50)}")',
                     )
                 )
+    found = {f.turn for f in findings}
+    findings += [f for f in _refusal_model_findings(ctx) if f.turn not in found]
     return _result("ai_refusal", "critical", findings, weight, "no refusals or AI self-references")
+
+
+# A decline that offers another way ("your accountant can, and I can share our guidance")
+# is how staff say no; the refusal model alone does not make it a defect.
+_ANOTHER_WAY = re.compile(
+    r"\b(?:but|instead|what) (?:i|we) (?:can|could)\b|\b(?:i|we) can (?:share|explain|walk|"
+    r"show|send|tell|give|help|point|book|arrange|put)\b|\b(?:your|an?|the) \w+ (?:can|could|"
+    r"will)\b|\b(?:happy|glad) to\b"
+)
+
+
+def _refusal_model_findings(ctx: CheckContext) -> list[Finding]:
+    """Assistant turns worded like the refusals and AI self-references the model learned
+    from, in words no pattern above has."""
+    refusal = style_model.model("refusal")
+    found = []
+    for turn in ctx.turns:
+        if turn.role != "assistant":
+            continue
+        text = ctx.text(turn)
+        lean = refusal.lean(text)
+        strong = lean >= REFUSAL_FLAG and not _ANOTHER_WAY.search(text.lower())
+        if lean >= REFUSAL_SUSPECT:
+            words_shown = ", ".join(f'"{w}"' for w in refusal.evidence(text))
+            found.append(
+                Finding(
+                    turn.turn_number,
+                    "the assistant's words read like a refusal or a machine talking about "
+                    f"itself ({words_shown})",
+                    0.9 if strong else 0.5,
+                )
+            )
+    return found
 
 
 # --------------------------------------------------------------------------- generator leaks
@@ -1024,7 +1070,8 @@ _DANGLING = frozenset(
 _CLOSING_CUES = re.compile(
     r"\b(?:thank(?:s| you)|appreciate|that (?:helps|helped|makes sense|clears|'s (?:helpful|"
     r"great|clear|reassuring))|clears (?:it|that|things) up|(?:i'll|i will|i'm going to|we'll) "
-    r"(?:do|call|book|schedule|try|start|look|go|send|set|think|get|follow|talk|read|reach)|"
+    r"(?:do|call|book|schedule|try|start|begin|look|go|send|set|think|get|follow|talk|read|"
+    r"reach)|(?:this|it) (?:helps|helped)|"
     r"sounds (?:good|great|like a plan)|perfect|got it|bye|good ?(?:night|day)|take care|"
     r"cheers|have a (?:good|great|nice|lovely)|talk (?:soon|later)|all set|that's all|that is "
     r"all|you've been|feel (?:better|calmer|relieved|more confident|reassured|a lot)|know what "
@@ -1123,14 +1170,20 @@ def check_ending(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
                         0.8,
                     )
                 )
-            elif not closed and not _OFFER.search(" ".join(final_sentences[-2:]).lower()):
-                findings.append(
-                    Finding(
-                        last.turn_number,
-                        "the conversation stops without a close (no wrap-up from either side)",
-                        0.35,
+            elif not closed:
+                # How a last turn reads, learned from conversations' last turns against
+                # their middle ones: an answer that leaves the next step open reads like
+                # the middle, a close like the end, whatever the words of the close.
+                lean = style_model.model("last_turn").lean(text)
+                if lean <= LAST_TURN_SUSPECT:
+                    findings.append(
+                        Finding(
+                            last.turn_number,
+                            "the conversation stops without a close: its last turn reads like "
+                            "the middle of a conversation, with no wrap-up from either side",
+                            FINDING if lean <= LAST_TURN_FLAG else 0.35,
+                        )
                     )
-                )
     return _result("ending", "major", findings, weight, "ends on a complete, closing turn")
 
 
@@ -1700,6 +1753,28 @@ _NOT_A_NAME = frozenset(
 )
 
 
+def _speaker_model_findings(ctx: CheckContext) -> list[Finding]:
+    """Turns whose words lean to the other side, by the model learned from how businesses
+    and customers write: it catches a flip in words no phrase list has."""
+    speaker_model = style_model.model("speaker")
+    found = []
+    for turn in ctx.turns:
+        text = ctx.text(turn)
+        if len(text.split()) < SPEAKER_MIN_WORDS:
+            continue
+        lean = speaker_model.lean(text)
+        wrong = lean if turn.role == "user" else -lean
+        if wrong < SPEAKER_SUSPECT:
+            continue
+        shown = ", ".join(f'"{w}"' for w in speaker_model.evidence(text, turn.role == "user"))
+        if turn.role == "user":
+            reason = f"the user's words read like the business's, not a customer's ({shown})"
+        else:
+            reason = f"the assistant's words read like a customer's, not the business's ({shown})"
+        found.append(Finding(turn.turn_number, reason, 0.9 if wrong >= SPEAKER_FLAG else 0.5))
+    return found
+
+
 def check_role_confusion(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
     findings: list[Finding] = []
     flips = voice_flips(ctx)
@@ -1740,6 +1815,14 @@ def check_role_confusion(ctx: CheckContext, weight: float = 1.0) -> QualityCheck
                     0.9,
                 )
             )
+    # One finding a turn: the model's only where it is stronger than the phrase evidence,
+    # which names what gave the turn away.
+    strongest = {f.turn: f for f in findings}
+    for finding in _speaker_model_findings(ctx):
+        known = strongest.get(finding.turn)
+        if known is None or finding.strength > known.strength:
+            strongest[finding.turn] = finding
+    findings = list(strongest.values())
     strong = [f for f in findings if f.strength >= FINDING]
     if not strong and len(findings) >= 2:
         # Two doubtful turns of the same kind are a swap, not chance.

@@ -60,7 +60,7 @@ from chalicelib.quality import defects as d
 from chalicelib.quality import grounding as g
 from chalicelib.quality import validators as v
 
-SCORER_VERSION = "2"
+SCORER_VERSION = "3"
 
 CHECK_WEIGHTS: dict[str, float] = {
     "turn_count": 2.0,
