@@ -75,6 +75,8 @@ CORPORA = {"corpus": CORPUS} | {
         "holdout7",
         "holdout8",
         "holdout9",
+        "holdout10",
+        "holdout11",
     )
 }
 SAMPLE = ROOT / "chalicelib" / "data" / "sample_dataset.json"
