@@ -409,9 +409,23 @@ _CHATTER = _compile(
     r"chuckles|hesitates|frowns|grins|winces|beams|clears (?:her|his|their) throat|takes a "
     r"(?:deep )?breath|looks up|glances)\b|\b(?:her|his|their) voice (?:softens|warms|drops|"
     r"brightens|lowers)\b",
-    # instructions left for the writer ("[Continue: have the parent ask about ...]")
+    # instructions left for the writer ("[Continue: have the parent ask about ...]", "[Add
+    # one line about access here]")
     r"\[(?:continue|next|note|notes|instructions?|remember|keep|make sure|have the|write|"
+    r"add|insert|include|mention|expand|describe|fill in|replace|check|confirm|todo|tbd|"
+    r"explain|list|say|use|cite|link|"
     r"the (?:user|assistant|customer|client) (?:should|will|now|asks|replies))\b[^\]\n]{0,200}\]",
+    # a reply opened by its own brief ("Consultant reply, direct tone, acknowledge ...:")
+    r"^\s*(?:[a-z'-]+ ){0,3}(?:reply|response)\b[^:.!?\n]{0,120}:\s",
+    # the writer's bookkeeping and its question to whoever asked for the dialogue
+    r"\b(?:word|character|token) count\s*[:=]?\s*\d+|\b(?:continue|extend|end|stop|finish|"
+    r"wrap up|expand)\b[^.?!]{0,40}\b(?:the|this) (?:dialogue|script|role-?play|scene|"
+    r"transcript)\b|\b(?:good|natural|sensible) place to (?:end|stop|pause|wrap)\b",
+    # the writer planning the reply about the customer ("She's in a hurry, so lead with
+    # the test and keep it short.")
+    r"^(?:(?:she|he|they)(?:'s|'re| is| are| seems| sounds)|the (?:customer|user|client|"
+    r"caller|guest|patient)(?:'s| is| seems| sounds| wants))[^.!?]{0,80}\bso (?:lead|keep|"
+    r"start|open|answer|reply|focus|stay|use|give|mention|acknowledge|skip)\b",
     # model control tokens and chat-template markup
     r"<\|[a-z_]{2,20}\|>|\[/?inst\]|</?s>|<<sys>>|^\s*#{2,}\s*(?:instruction|response|input|"
     r"output)\b",
@@ -494,6 +508,26 @@ def _repeated_passage(text: str) -> str | None:
     return None
 
 
+_MARKDOWN_BOLD = re.compile(r"\*\*[^*\n]{2,80}\*\*|__[^_\n]{2,80}__")
+_MARKDOWN_LINE = re.compile(r"^[ \t]*(?:[-*\u2022+]|\d{1,2}[.)])[ \t]+\S", re.MULTILINE)
+_MARKDOWN_HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]+\S", re.MULTILINE)
+
+
+def _markdown_layout(raw: str) -> str | None:
+    """What makes a turn a formatted document rather than a chat message: headings, or
+    bold labels over list lines, or a list of three lines or more."""
+    if "\n" not in raw:
+        return None
+    lines = len(_MARKDOWN_LINE.findall(raw))
+    if _MARKDOWN_HEADING.search(raw):
+        return "headings"
+    if _MARKDOWN_BOLD.search(raw) and lines >= 2:
+        return "bold headings over bullet lines"
+    if lines >= 3:
+        return "bullet lines"
+    return None
+
+
 def check_generator_artifacts(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
     findings: list[Finding] = []
     for turn in ctx.turns:
@@ -516,6 +550,15 @@ def check_generator_artifacts(ctx: CheckContext, weight: float = 1.0) -> Quality
                 Finding(
                     turn.turn_number,
                     f'generator chatter leaked into the turn ("{short(match.group(0), 50)}")',
+                )
+            )
+            continue
+        markdown = _markdown_layout(raw)
+        if markdown:
+            findings.append(
+                Finding(
+                    turn.turn_number,
+                    f"{who} is laid out as a Markdown document ({markdown}), not chat text",
                 )
             )
             continue

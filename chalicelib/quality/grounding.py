@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,19 +30,32 @@ _CURRENCY_CODES = (
     "usd|eur|gbp|nzd|cad|aud|chf|zar|sgd|dkk|sek|nok|jpy|inr|mxn|pln|brl|cny|rmb|krw|php|thb|"
     "myr|idr|huf|czk|ron|isk|kes|ngn|aed|sar|ils|egp|twd|vnd"
 )
+# Every currency sign Unicode has (GH₵, ₦, ₴, ₸ as well as $ and €), with the letters some
+# countries write before one ("NT$", "GH₵", "R$").
+_CURRENCY_SIGNS = re.escape(
+    "".join(chr(c) for c in range(0x20, 0x20C0) if unicodedata.category(chr(c)) == "Sc")
+)
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("email", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")),
     ("url", re.compile(r"\bhttps?://\S+|\bwww\.[\w.-]+|\b[\w-]+\.(?:com|org|net|io|co\.uk|gov)\b")),
-    ("phone", re.compile(r"(?<![\d$])(?:\+?\d{1,2}[-. ]?)?\(?\d{3}\)?[-. ]\d{3}[-. ]\d{4}\b")),
+    (
+        "phone",
+        re.compile(
+            r"(?<![\d$])(?:\+?\d{1,2}[-. ]?)?\(?\d{3}\)?[-. ]\d{3}[-. ]\d{4}\b|"
+            # international and trunk-prefixed numbers in groups ("0475 38 21 90")
+            r"(?<![\d$.,])(?:\+\d{1,3}[ .-]?|\b0)\d{1,4}(?:[ .-]\d{2,4}){2,4}\b"
+        ),
+    ),
     (
         "money",
         re.compile(
-            r"(?:[$€£¥₹₩₱₪₺₫฿₦₽]|\b(?:nz|us|au|ca|c|a|s|hk)\$|\b(?:" + _CURRENCY_CODES + r") ?|"
+            r"(?:(?:\b[a-z]{1,3}(?=[" + _CURRENCY_SIGNS + r"]))?[" + _CURRENCY_SIGNS + r"]|"
+            r"\bkr\.? ?(?=\d)|\b(?:" + _CURRENCY_CODES + r") ?|"
             r"(?<![A-Za-z])(?-i:R)(?=\d))\s?(?:\d{1,3}"
             r"(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?(?:k|m|bn|million|billion|thousand)\b)?|\b(?:\d{1,3}"
             r"(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?|-)(?:dollars?|euros?|pounds?|cents|pence|yen|"
             r"pesos?|rupees?|kr\b|kroner?|kronor|krona|zł|zloty|złoty|francs?|lira|forint|baht|"
-            r"ringgit|rand\b|dirhams?|riyals?|shekels?|yuan|reais|naira|shillings?|koruna|"
+            r"ringgit|rand\b|dirhams?|riyals?|shekels?|yuan|reais|naira|shillings?|koruna|kč|cedis?|"
             + _CURRENCY_CODES
             + r")",
             re.IGNORECASE,
@@ -66,13 +80,16 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
 )
+_TITLES = frozenset({"dr", "mr", "mrs", "ms", "mx", "prof"})
 _PERSON = re.compile(r"\b(?:Dr|Mr|Mrs|Ms|Mx|Prof)\.? [A-Z][a-z]+(?: [A-Z][a-z]+)?")
 _NAMED = re.compile(
-    r"\b(?:named|called|ask for|speak (?:to|with)|contact) ([A-Z][a-z]+ [A-Z][a-z]+)|"
+    r"\b(?:named|called|ask for|speak (?:to|with)|contact|call|ring|email|text|message) "
+    r"([A-Z][a-z]+ [A-Z][a-z]+)|"
     r"\b(?:[Oo]ur|[Tt]he|[Yy]our) (?:[a-z]+ ){0,3}(?:porter|manager|advis[eo]r|broker|therapist|doctor|"
     r"dentist|vet|nurse|preparer|technician|specialist|coordinator|host|receptionist|agent|"
     r"consultant|lead|engineer|driver|instructor|coach|concierge|planner|accountant|surveyor|"
-    r"inspector|solicitor|lawyer|attorney|midwife|counsellor|counselor|installer|director),?"
+    r"inspector|solicitor|lawyer|attorney|midwife|counsellor|counselor|installer|director|"
+    r"colleague|physician|manager|rider|guide|chef|teacher),?"
     r"(?: would be| will be| is)? "
     r"([A-Z][a-z]+(?: [A-Z][a-z]+)?)\b|"
     r"\b(?:we (?:also )?have|meet|you'll (?:see|work with|meet)|works? with|book (?:you )?(?:in )?"
@@ -260,6 +277,7 @@ class Grounding:
         self.text = " ".join(sources)
         self.flat = re.sub(r"[^a-z0-9@.:/]", "", self.text)
         self.digits = re.sub(r"\D", "", self.text)
+        self.words = frozenset(words(self.text))
         self.numbers = sorted(numbers_in(self.text))
         self.percents = sorted(
             {float(m.group(1)) for m in re.finditer(r"(\d+(?:\.\d+)?)\s?(?:%|percent)", self.text)}
@@ -280,6 +298,12 @@ class Grounding:
         }
         for amount in sorted(money)[:MAX_POOL]:
             self.add(amount)
+
+    def has_name(self, name: str) -> bool:
+        """A person is the sources' when their first or last name is a word of them (a
+        name, not a word's inside: "Ming" is not grounded by "timing")."""
+        parts = [w for w in words(name) if w not in _TITLES]
+        return bool(parts) and (parts[0] in self.words or parts[-1] in self.words)
 
     def add(self, amount: float) -> None:
         """``amount`` is grounded: it and what can be worked out from it."""
@@ -385,7 +409,7 @@ def ungrounded(
                 # again later: once is enough to doubt it.
                 grounding.add(spec.value)
         if spec.kind == "name":
-            if spec.text.lower().split()[-1] in grounding.text:
+            if grounding.has_name(spec.text):
                 continue
         elif spec.kind == "phone":
             if str(spec.value) in grounding.digits:

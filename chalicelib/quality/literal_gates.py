@@ -135,24 +135,34 @@ class GatedAlternation:
     """Alternative patterns searched as one (``a|b|c``: the leftmost match, earlier
     alternatives first), skipping the ones whose gates rule the text out.
 
-    When no gated alternative can match, the text is searched with the ungated ones
-    alone, which finds the same match the whole alternation would."""
+    Each branch a text's gates leave open is searched on its own, and the leftmost match
+    wins (the earlier branch on a tie), as in the whole alternation; a closed branch
+    cannot match. A common word in one branch's gate ("the ") then costs that branch's
+    search, not the whole alternation's."""
 
-    __slots__ = ("_ungated", "gate", "pattern", "regex")
+    __slots__ = ("_branches", "gate", "pattern", "regex")
 
     def __init__(self, patterns: list[str] | tuple[str, ...], flags: int = 0) -> None:
         if flags & re.IGNORECASE:
             raise ValueError("gate alternations of lower-cased text instead of IGNORECASE")
         self.pattern = "|".join(f"(?:{p})" for p in patterns)
         self.regex = re.compile(self.pattern, flags)
-        gates = [required_literals(re.compile(p, flags)) for p in patterns]
+        compiled = [re.compile(p, flags) for p in patterns]
+        gates = [required_literals(c) for c in compiled]
         self.gate = frozenset(s for g in gates if g is not None for s in g)
-        ungated = [p for p, g in zip(patterns, gates, strict=True) if g is None]
-        self._ungated = (
-            re.compile("|".join(f"(?:{p})" for p in ungated), flags) if ungated else None
-        )
+        # (gate, regex) in the alternation's order; a branch without a gate is always open
+        self._branches = [
+            (tuple(g) if g is not None else (), c) for c, g in zip(compiled, gates, strict=True)
+        ]
 
     def search(self, text: str) -> re.Match[str] | None:
-        if any(s in text for s in self.gate):
-            return self.regex.search(text)
-        return self._ungated.search(text) if self._ungated is not None else None
+        best: re.Match[str] | None = None
+        for gate, regex in self._branches:
+            if gate and not any(s in text for s in gate):
+                continue
+            found = regex.search(text)
+            if found is not None and (best is None or found.start() < best.start()):
+                best = found
+                if not best.start():
+                    break  # nothing starts further left
+        return best

@@ -58,6 +58,7 @@ from chalicelib.domain.models import (
 )
 from chalicelib.quality import defects as d
 from chalicelib.quality import grounding as g
+from chalicelib.quality import style_model
 from chalicelib.quality import validators as v
 
 SCORER_VERSION = "3"
@@ -140,6 +141,7 @@ def clear_caches() -> None:
     d._stems.cache_clear()
     g._specifics.cache_clear()
     v._all_stems.cache_clear()
+    style_model.clear_cache()
 
 
 def run_checks(

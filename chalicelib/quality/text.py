@@ -24,9 +24,22 @@ def normalise(text: str) -> str:
     return _SPACES.sub(" ", text.translate(QUOTES)).strip()
 
 
+# A full stop after a title or a short form ends no sentence: "see Dr. Huang" is one.
+_ABBREVIATION_END = re.compile(
+    r"(?:^|\s)(?:Dr|Mr|Mrs|Ms|Mx|Prof|St|Mt|No|vs|approx|e\.g|i\.e)\.$", re.IGNORECASE
+)
+
+
 @lru_cache(maxsize=2048)
 def _sentences(text: str) -> tuple[str, ...]:
-    return tuple(s.strip() for s in _SENTENCE_END.split(normalise(text)) if s.strip())
+    pieces = [s.strip() for s in _SENTENCE_END.split(normalise(text)) if s.strip()]
+    out: list[str] = []
+    for piece in pieces:
+        if out and _ABBREVIATION_END.search(out[-1]):
+            out[-1] = f"{out[-1]} {piece}"
+        else:
+            out.append(piece)
+    return tuple(out)
 
 
 def sentences(text: str) -> list[str]:

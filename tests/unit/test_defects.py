@@ -192,6 +192,15 @@ def test_professional_declines_are_not_refusals(text: str) -> None:
         (6, "Good question. Her voice softens. Distributions start at 73."),
         (6, "They start at 73. Note for the next turn: he will ask about taxes, keep it short."),
         (6, "Assistant, clarifying question 2 of 3, ambiguity: which account. Which one is it?"),
+        # a reply laid out as a document, the writer's instructions and bookkeeping
+        (6, "Here's the plan:\n\n**Year one**\n- Draw 4%\n- Delay Social Security\n\nDone."),
+        (6, "Here is the order:\n- Cash first\n- Taxable accounts next\n- IRAs last"),
+        (6, "Distributions start at 73. [Insert a sentence on Roth accounts here.] Any others?"),
+        (6, "Planner reply, warm tone, reassure about the markets: Distributions start at 73."),
+        (6, "Distributions start at 73, and we plan around them. Word count: 64"),
+        (10, "Glad it helped. Should I continue the dialogue with the review meeting?"),
+        (10, "Glad it helped. Or is this a natural place to stop?"),
+        (6, "He sounds anxious, so keep it simple and lead with the dates. They start at 73."),
     ],
 )
 def test_generator_leaks_flag(turn: int, text: str) -> None:
@@ -984,3 +993,47 @@ def test_the_business_asking_for_details_and_checking_with_its_staff_is_not_the_
 def test_someone_elses_age_in_the_persona_description_is_not_the_personas() -> None:
     described = "Parents in their 30s or 40s travelling with two children under ten"
     assert d.persona_age_range(described) == (30, 49)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Two things to bring:\nyour statements, and a list of your monthly costs.",
+        "I'll keep it short: distributions start at 73, and we plan around them.",
+        "She sounds like a careful saver, and that helps. Distributions start at 73.",
+        "We could end the call there, or continue this conversation by email if you prefer.",
+    ],
+)
+def test_plain_replies_are_not_generator_leaks(text: str) -> None:
+    assert run(d.check_generator_artifacts, with_turn(6, text)).passed
+
+
+@pytest.mark.parametrize(
+    ("statement", "kind", "value"),
+    [
+        ("You can call Ana Ruiz on 0475 38 21 90 any weekday.", "phone", "0475382190"),
+        ("Our colleague Ana Ruiz looks after your street.", "name", "ana ruiz"),
+        ("The courier charges GH\u20b5 40 each way.", "money", 40.0),
+        ("We refund it up to kr 500 if you send the invoice.", "money", 500.0),
+        ("The repair is 2 500 K\u010d with parts.", "money", 500.0),
+        ("Your first visit is with Dr. Huang Ming, on Fridays.", "name", "dr. huang ming"),
+    ],
+)
+def test_specifics_in_many_forms_are_read(statement: str, kind: str, value: object) -> None:
+    found = [(s.kind, s.value) for s in g.specifics(statement)]
+    assert (kind, value) in found, found
+
+
+def test_a_title_does_not_end_a_sentence() -> None:
+    from chalicelib.quality.text import sentences
+
+    assert sentences("You would see Dr. Huang on Fridays. She is kind.") == [
+        "You would see Dr. Huang on Fridays.",
+        "She is kind.",
+    ]
+
+
+def test_a_name_is_grounded_by_the_name_not_by_a_word_that_contains_it() -> None:
+    sources = g.Grounding(["Dr. Lin and Dr. Chen see patients; timing matters."])
+    assert sources.has_name("Dr. Lin Pei-shan") and sources.has_name("Dr Chen")
+    assert not sources.has_name("Dr. Huang Ming")
