@@ -60,6 +60,7 @@ SPEAKER_FLAG = 0.15
 SPEAKER_SUSPECT = 0.11
 LAST_TURN_FLAG = -0.1
 LAST_TURN_SUSPECT = -0.03
+LAST_TURN_WRAP_UP = 0.1  # above it a last turn reads like a close
 REFUSAL_FLAG = 0.25
 REFUSAL_SUSPECT = 0.19
 
@@ -754,6 +755,38 @@ _CLAIMS: tuple[tuple[str, GatedPattern, float], ...] = tuple(
             1.0,
         ),
         (
+            "a promise of an authority's decision",
+            # the permit, the visa or the claim decided in advance, with no condition after
+            r"\byour (?:[a-z]+ )?(?:application|renewal|permit|visa|claim|request|loan|appeal|"
+            r"case|mortgage|citizenship|residence card) (?:will|is going to) be (?:approved|"
+            r"accepted|granted|renewed|successful)\b(?! (?:if|once|when|only|as long|provided|"
+            r"unless|after|subject))|\b(?:has|have|had) no (?:reason|grounds) to (?:refuse|reject|"
+            r"deny|decline|turn (?:you|it|this) down)\b",
+            1.0,
+        ),
+        (
+            "a market or performance prediction",
+            r"\byou(?:'ll| will) be back (?:above|over|in profit|to where you (?:were|started))\b|"
+            r"\b(?:have|has) (?:always )?come back from every (?:fall|dip|crash|drop|downturn)\b|"
+            r"\b(?:the|your) (?:income|rent|payments?|returns?) (?:is|are|will be) (?:secure|"
+            r"assured|certain)\b|\bsimply (?:don't|do not|never|won't) (?:fall behind|pay late|"
+            r"default|miss a payment)\b",
+            1.0,
+        ),
+        (
+            "a promise of safety or a certain medical outcome",
+            r"\b(?:is|are|they're|it's) (?:completely |perfectly |totally )?safe for (?:coeliac|"
+            r"celiac|allergic|diabetic|pregnant|anyone with|people with|children with|guests "
+            r"with)\b|\bwithout a single (?:problem|incident|reaction|complication)\b|\bsimply "
+            r"(?:can't|cannot|can not) (?:let|leak|cause|happen|fail|go wrong)\b|\b(?:it's|it is|"
+            r"that's|that is) (?:the|just the|only the) [a-z]+(?: [a-z]+)?, nothing else\b|\bno "
+            r"need to (?:open (?:the |any )?windows|keep checking|evacuate|call (?:the )?(?:emergency|"
+            r"gas|fire|an ambulance))\b|\bno reason to keep (?:wearing|taking|using)\b|\b(?:is|"
+            r"are) what (?:makes|made) the difference for (?:most|all|every)\b|\b(?:a )?much "
+            r"(?:better|higher) chance of (?:working|success|succeeding|conceiving|getting pregnant)\b",
+            1.0,
+        ),
+        (
             "certainty about an outcome",
             # certainty without the word "guarantee": "will almost certainly work", "no way
             # you'll walk away without ...", "you'll be invited, full stop", "a done deal"
@@ -795,9 +828,10 @@ _CLAIMS: tuple[tuple[str, GatedPattern, float], ...] = tuple(
         (
             "a promise of an outcome",
             # a promise about someone's outcome ("I promise Ravi will talk"), not a service
-            # step the business will take ("I promise we'll call you back")
+            # step the business will take ("I promise we'll call you back", "there'll be no
+            # mess")
             r"\bi (?:can )?(?:personally |absolutely )?promise (?:you )?(?:that )?(?!we\b|we'll|i\b|"
-            r"i'll|someone\b|our\b|the team\b)(?:[a-z']+ (?:will|won't)|[a-z]+'ll)\b",
+            r"i'll|someone\b|our\b|the team\b|there\b|there'll\b)(?:[a-z']+ (?:will|won't)|[a-z]+'ll)\b",
             1.0,
         ),
         (
@@ -1205,12 +1239,15 @@ def check_ending(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
                 _CLOSING_CUES.search(" ".join(final_sentences[-3:-1]).lower())
             )
             if asks and not closed:
+                # A last question for the booking's details after a turn that otherwise
+                # reads like a wrap-up is how a conversation hands over to the booking.
+                wraps_up = style_model.model("last_turn").lean(text) > LAST_TURN_WRAP_UP
                 findings.append(
                     Finding(
                         last.turn_number,
                         "the conversation ends without a close: the assistant's last words ask "
                         f'for information that never comes ("{short(final, 60)}")',
-                        0.8,
+                        0.5 if wraps_up else 0.8,
                     )
                 )
             elif not closed:
@@ -2241,7 +2278,7 @@ _STAGE_OF_USER: dict[str, GatedPattern] = {
             "salaried",
             r"\bmy (?:payslips?|pay slips?|pay stubs?|line manager|boss)\b|\bhr "
             r"(?:takes|says|department|has|signs?|won't)\b|\bsalary (?:goes |is paid |comes )?"
-            r"straight into\b|\b(?:my|the) (?:employer|company) (?:pays|has confirmed)\b",
+            r"straight into\b|\bmy (?:employer|company) (?:pays|has confirmed)\b",
         ),
         (
             "child",
@@ -2256,7 +2293,12 @@ _STAGE_OF_USER: dict[str, GatedPattern] = {
             r"\bmy (?:company|employer) (?:will|is going to|pays|covers|reimburses|is "
             r"paying|is covering)\b|\bfor (?:a|my) (?:work|business) (?:trip|conference|meeting)\b|"
             r"\b(?:i'm|i am) (?:here|in [a-z]+) for (?:a|the|my) (?:[a-z]+ )?(?:conference|"
-            r"work trip|business trip|client meetings?)\b|\breceipt for my expenses\b",
+            r"work trip|business trip|client meetings?)\b|\breceipt for my expenses\b|\bmy "
+            r"(?:firm|company|employer) (?:transferred|sent|moved|posted|relocated) me\b|\b(?:i'm|"
+            r"i am) still (?:with|at|working for) (?:them|the (?:firm|company)|my (?:firm|company|"
+            r"employer))\b|\bi (?:currently |still )?(?:work|teach) (?:[a-z]+ )?(?:at|for|in) "
+            r"(?:a|an|the|my|our)\b|\b(?:i'm|i am) on the (?:[a-z]+ )?(?:timetable|shift|rota) "
+            r"(?:at|this)\b",
         ),
         (
             "business_owner",
@@ -2301,6 +2343,7 @@ _AGE_RANGE = re.compile(
     r"(\d{2})\s*(?:years? old|year-olds?|yo)\b|\b(early|mid|late)?[- ]?(\d)0s\b|\b(\d{2})\+|"
     r"\b(?:over|older than|above|past) (\d{2})\b|\b(\d{2}) or (?:older|over)\b|\b(?:under|younger "
     r"than) (\d{2})\b|\bin (?:their|his|her) (early |mid |late )?(twenties|thirties|forties|"
+    r"fifties|sixties|seventies|eighties)\b|\b(early|mid|late)[- ](twenties|thirties|forties|"
     r"fifties|sixties|seventies|eighties)\b"
 )
 
@@ -2399,9 +2442,9 @@ def persona_age_range(text: str) -> tuple[int, int] | None:
         elif m.group(10):
             lows.append(14)
             highs.append(int(m.group(10)))
-        elif m.group(12):
-            decade = _DECADES[m.group(12)]
-            a, b = _PART[(m.group(11) or "").strip()]
+        elif m.group(12) or m.group(14):
+            decade = _DECADES[m.group(12) or m.group(14)]
+            a, b = _PART[(m.group(11) or m.group(13) or "").strip()]
             lows.append(decade + a)
             highs.append(decade + b)
     if not lows:
@@ -2448,6 +2491,74 @@ def _persona_stages(text: str) -> set[str]:
     return stages
 
 
+_ORDINALS = {
+    w: i
+    for i, w in enumerate(
+        [
+            "first",
+            "second",
+            "third",
+            "fourth",
+            "fifth",
+            "sixth",
+            "seventh",
+            "eighth",
+            "ninth",
+            "tenth",
+            "eleventh",
+            "twelfth",
+            "thirteenth",
+            "fourteenth",
+            "fifteenth",
+            "sixteenth",
+            "seventeenth",
+            "eighteenth",
+            "nineteenth",
+            "twentieth",
+        ],
+        start=1,
+    )
+}
+# Years the user has spent at work or married: someone cannot have been at it longer than
+# their age allows ("twenty-six years at the agency" from a planned 29-year-old).
+_TENURE = re.compile(
+    r"\b(\d{1,2}) years? (?:on the wards|in (?:the )?(?:same |one )?(?:job|company|agency|firm|"
+    r"business|trade|industry|profession|practice|school|office|post)|at (?:the|my|one|this|that) "
+    r"[a-z]+|with (?:the|my|one|this) (?:[a-z]+ )?(?:company|firm|agency|employer|bank|school)|of "
+    r"(?:work|working|service|practice|teaching|nursing|marriage)|as an? [a-z]+|working|married|"
+    r"self-employed|in business)\b|\b(?:my|our) (\d{1,2})(?:st|nd|rd|th) year (?:at|in|with|"
+    r"working|of)\b|\bthis is my (\d{1,2})(?:st|nd|rd|th) year\b|\b(?:for|after) (\d{1,2}) "
+    r"years,? (?:i|we) (?:worked|have worked|was|were|have been|ran|taught)\b|\b(?:celebrate|"
+    r"celebrating|married for) (\d{1,2}) years\b"
+)
+_OTHER_PERSON = re.compile(
+    r"\b(?:my|our) (?:husband|wife|partner|father|mother|dad|mum|mom|son|daughter|brother|"
+    r"sister|friend|colleague|boss|uncle|aunt|neighbou?r)\b|\b(?:he|she|they)(?:'s|'ve| has| have| is)?\b"
+)
+_FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|my|me|we|we're|we've|our)\b")
+ADULT_AT = 18  # the youngest a working or married life usually starts
+
+
+def stated_tenure(text: str) -> tuple[int, str] | None:
+    """The longest span of work or marriage the user gives as their own, with its words."""
+    lowered = text.lower()
+    if "year" not in lowered:
+        return None
+    for word, number in _ORDINALS.items():
+        lowered = re.sub(rf"\b{word}\b", f"{number}th", lowered)
+    lowered = _digits_for_ages(lowered)
+    best: tuple[int, str] | None = None
+    for sentence in re.split(r"(?<=[.!?])\s+", lowered):
+        for m in _TENURE.finditer(sentence):
+            years = int(next(g for g in m.groups() if g))
+            before = sentence[max(0, m.start() - 60) : m.start()]
+            if _OTHER_PERSON.search(before) or not _FIRST_PERSON.search(sentence):
+                continue
+            if best is None or years > best[0]:
+                best = (years, m.group(0))
+    return best
+
+
 def check_persona(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
     """The user presents as someone other than the planned persona."""
     conv = ctx.conversation
@@ -2469,6 +2580,19 @@ def check_persona(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
                     Finding(
                         turn.turn_number,
                         f"the user says they are {said}, but {conv.persona} is {lo}-{hi}",
+                        1.0 if gap >= 8 else 0.8,
+                    )
+                )
+                continue
+        tenure = stated_tenure(text) if allowed else None
+        if allowed and tenure:
+            gap = tenure[0] + ADULT_AT - allowed[1]
+            if gap >= 3:
+                findings.append(
+                    Finding(
+                        turn.turn_number,
+                        f'the user speaks of "{short(tenure[1], 40)}", more than {conv.persona} '
+                        f"({allowed[0]}-{allowed[1]}) can have behind them",
                         1.0 if gap >= 8 else 0.8,
                     )
                 )

@@ -114,6 +114,7 @@ _PRODUCT_NUMBER = re.compile(
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+_GROUPED = re.compile(r"(?<![\d.,])\d{1,3}(?:[. \u00a0\u202f]\d{3})+(?!\d|[.,]\d)")
 _NUMBER_WORDS = {
     w: float(i)
     for i, w in enumerate(
@@ -296,7 +297,12 @@ class Grounding:
             for v in [spec.value]
             if isinstance(v, float)
         }
-        for amount in sorted(money)[:MAX_POOL]:
+        # "800.000 kr." and "kr 120 000" group thousands with a dot or a space: the sources
+        # ground the figure either way it is read.
+        grouped = {float(re.sub(r"\D", "", m.group(0))) for m in _GROUPED.finditer(self.text)}
+        self.numbers = sorted(set(self.numbers) | grouped)
+        self._derived |= grouped
+        for amount in sorted(money | grouped)[:MAX_POOL]:
             self.add(amount)
 
     def has_name(self, name: str) -> bool:

@@ -584,6 +584,14 @@ def test_persona_mismatch_flags_an_incompatible_life_stage() -> None:
         # life stages that imply an age
         ("Both twenty-four; an apprentice", "We're both home now the grandkids are at school."),
         ("Both twenty-four; an apprentice", "It's for me, I'm retiring in the spring."),
+        # years at work or married that the planned age cannot hold
+        ("Twenty-five, a junior nurse", "I moved to days after twenty years on the wards."),
+        ("Twenty-two, a graduate trainee", "This is my ninth year at the bank, so I know it."),
+        ("Late twenties, newly married", "We are celebrating 25 years of marriage this June."),
+        ("Thirty, freelance since spring", "For 19 years I worked in one office downtown."),
+        # working while the persona is retired
+        ("Seventy, a retired engineer", "I teach maths at a school near the station."),
+        ("Sixty-eight, retired", "My firm transferred me here and I'm still with them."),
     ],
 )
 def test_persona_mismatch_reads_the_ways_ages_are_written(description: str, said: str) -> None:
@@ -1037,3 +1045,60 @@ def test_a_name_is_grounded_by_the_name_not_by_a_word_that_contains_it() -> None
     sources = g.Grounding(["Dr. Lin and Dr. Chen see patients; timing matters."])
     assert sources.has_name("Dr. Lin Pei-shan") and sources.has_name("Dr Chen")
     assert not sources.has_name("Dr. Huang Ming")
+
+
+@pytest.mark.parametrize(
+    ("description", "said"),
+    [
+        ("Twenty-five, a junior nurse", "My mother did thirty years on the wards herself."),
+        ("Twenty-two, a graduate trainee", "I have 2 years at the bank behind me."),
+        ("Seventy, a retired engineer", "My daughter works at a school near the station."),
+    ],
+)
+def test_someone_elses_years_or_work_are_not_the_users(description: str, said: str) -> None:
+    taxonomy = TAXONOMY.model_copy(
+        update={"personas": [TaxonomyEntry(name="Planned Person", description=description)]}
+    )
+    check = run(
+        d.check_persona,
+        with_turn(1, f"{said} I'm nervous about my savings."),
+        conversation=conv(persona="Planned Person"),
+        taxonomy=taxonomy,
+    )
+    assert check.passed, check
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "With your contract, the office has no reason to refuse, so your renewal will be "
+        "approved.",
+        "Funds like this have come back from every fall, and you'll be back above what you paid.",
+        "Our screening is strict, so tenants simply don't fall behind and the rent is secure.",
+        "The vegan menu is made apart, so it's safe for coeliac guests to eat all of it.",
+        "Then it's the paint, nothing else, and there's no need to open windows.",
+        "The machine simply can't leak, so you can stop checking it.",
+        "Adding the sessions is what makes the difference for most of our patients.",
+    ],
+)
+def test_certainties_without_the_word_guarantee_are_claims(text: str) -> None:
+    check = run(d.check_regulated_claims, with_turn(6, text))
+    assert not check.passed and check.turns == [6], check
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Your renewal will be approved only if the documents are complete, so let's check them.",
+        "We cannot say whether the fund will recover; prices go down as well as up.",
+        "I promise there'll be no mess: the technician covers the floor.",
+    ],
+)
+def test_conditional_or_honest_outcomes_are_not_claims(text: str) -> None:
+    assert run(d.check_regulated_claims, with_turn(6, text)).passed
+
+
+def test_figures_grouped_with_dots_or_spaces_are_grounded_either_way() -> None:
+    sources = g.Grounding(["My salary is 800.000 kr. per month", "The fee is kr 120 000."])
+    statement = "At ISK 800,000 a month and a fee of NOK 120,000, that is all."
+    assert not g.ungrounded(statement, sources, [])

@@ -144,3 +144,15 @@ def test_the_same_answer_with_a_close_passes() -> None:
     texts = [*CLEAN[:7], CLEAN[7] + " Thanks for the questions, and good luck with the plan!"]
     assert run(d.check_ending, turns_of(texts)).passed
     assert run(d.check_ending, turns_of(CLEAN)).passed
+
+
+def test_a_last_question_for_the_bookings_details_after_a_wrap_up_is_only_a_doubt() -> None:
+    wrap_up = (
+        "That works well. The review takes about an hour, and you can bring your partner "
+        "along too. Could you send me your full name and a phone number for the booking?"
+    )
+    check = run(d.check_ending, turns_of([*CLEAN[:7], wrap_up]))
+    assert check.passed and check.suspicion == 0.5
+    asks = "Required minimum distributions start at 73. What is your current marginal tax rate?"
+    check = run(d.check_ending, turns_of([*CLEAN[:7], asks]))
+    assert not check.passed and "information that never comes" in check.reasons[0]
