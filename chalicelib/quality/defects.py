@@ -2868,6 +2868,11 @@ def _copy_tokens(text: str) -> list[str]:
     return [_PERSON.get(w, w) for w in words(text)]
 
 
+def _char_similarity(a: str, b: str) -> float:
+    a, b = a.lower(), b.lower()
+    return SequenceMatcher(None, a, b, autojunk=False).ratio() if min(len(a), len(b)) else 0.0
+
+
 def check_copied_turns(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
     """Turns that repeat an earlier turn, whole or nearly, or parrot the other side."""
     tokens = [_copy_tokens(ctx.text(t)) for t in ctx.turns]
@@ -2904,6 +2909,10 @@ def check_copied_turns(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
                 if contained >= 0.4 or similarity >= 0.5
                 else 0.0
             )
+            if COPY_EDIT_RATIO > edited >= 0.6 and earlier.role == turn.role:
+                # Small edits to short words ("Good to know" for "OK great") move the word
+                # sequence more than the characters.
+                edited = max(edited, _char_similarity(ctx.text(earlier), ctx.text(turn)))
             if (
                 similarity >= COPY_SIMILARITY
                 or edited >= COPY_EDIT_RATIO

@@ -1071,8 +1071,7 @@ def test_someone_elses_years_or_work_are_not_the_users(description: str, said: s
 @pytest.mark.parametrize(
     "text",
     [
-        "With your contract, the office has no reason to refuse, so your renewal will be "
-        "approved.",
+        "With your contract, the office has no reason to refuse, so your renewal will be approved.",
         "Funds like this have come back from every fall, and you'll be back above what you paid.",
         "Our screening is strict, so tenants simply don't fall behind and the rent is secure.",
         "The vegan menu is made apart, so it's safe for coeliac guests to eat all of it.",
@@ -1102,3 +1101,18 @@ def test_figures_grouped_with_dots_or_spaces_are_grounded_either_way() -> None:
     sources = g.Grounding(["My salary is 800.000 kr. per month", "The fee is kr 120 000."])
     statement = "At ISK 800,000 a month and a fee of NOK 120,000, that is all."
     assert not g.ungrounded(statement, sources, [])
+
+
+def test_a_short_turn_said_again_with_its_small_words_changed_is_a_copy() -> None:
+    texts = list(CLEAN)
+    texts[4] = "Good to know. What does it all cost? And do I need a separate account?"
+    texts[6] = "OK great. What does it all cost then? And do I need a separate account?"
+    check = run(d.check_copied_turns, turns_of(texts))
+    assert not check.passed and check.turns == [7], check
+
+
+def test_a_customer_asking_again_in_other_words_is_not_a_copy() -> None:
+    texts = list(CLEAN)
+    texts[4] = "Good to know. What does all of it cost? And do I need a separate account?"
+    texts[6] = "Sorry, I still don't see the total. Would a second account cost me extra?"
+    assert run(d.check_copied_turns, turns_of(texts)).passed
