@@ -365,7 +365,7 @@ def score_unseen(cases: list[Case]) -> None:
 
     from chalicelib.quality import style_model
 
-    corpora = style_models.load_corpora()
+    corpora = {k: v for k, v in style_models.load_corpora().items() if k in CORPORA}
     score([c for c in cases if c.source not in CORPORA])
     for name in CORPORA:
         rest = [c for other, convs in corpora.items() if other != name for c in convs]
