@@ -77,6 +77,7 @@ CORPORA = {"corpus": CORPUS} | {
         "holdout9",
         "holdout10",
         "holdout11",
+        "holdout12",
     )
 }
 SAMPLE = ROOT / "chalicelib" / "data" / "sample_dataset.json"
