@@ -185,6 +185,10 @@ def _compile(*patterns: str) -> Patterns:
 _AI_IDENTITY = _compile(
     r"\bas an? (?:ai|a\.i\.|artificial intelligence)\b",
     r"\bas an? (?:large )?language model\b",
+    # the chat itself named as a machine ("this is an automated booking channel")
+    r"\b(?:this is|you're (?:talking|chatting|writing) (?:to|with)|you've reached) an? "
+    r"(?:automated|automatic|computer-run) (?:[a-z-]+ ){0,2}(?:channel|service|system|line|"
+    r"assistant|chat|desk|inbox)\b",
     r"\b(?:i'm|i am) (?:just |only |merely |simply |actually )?(?:an? )?(?:[a-z-]+ ){0,3}(?:ai|"
     r"a\.i\.|artificial intelligence|(?:large )?language model|llm|chat ?bot|ai[- ](?:model|"
     r"assistant|system|program|chatbot)|computer program|machine learning model|virtual "
@@ -422,6 +426,14 @@ _CHATTER = _compile(
     r"\b(?:word|character|token) count\s*[:=]?\s*\d+|\b(?:continue|extend|end|stop|finish|"
     r"wrap up|expand)\b[^.?!]{0,40}\b(?:the|this) (?:dialogue|script|role-?play|scene|"
     r"transcript)\b|\b(?:good|natural|sensible) place to (?:end|stop|pause|wrap)\b",
+    # the writer's scratch work and its sources ("Scratch: 5 + 2 = 7, matches the chunk
+    # figures"), and a stage direction to the writer ("Calm, not defensive; acknowledge
+    # the threat without escalating.")
+    r"(?:^|[.!?]\s+)(?:scratch|calc|calculation|working|sanity check|math check)\s*:|\b(?:the|"
+    r"this) (?:chunk|excerpt|source (?:text|material|document)|knowledge(?:-| )base entry|brief|"
+    r"prompt)(?:'s)? (?:figures|numbers|facts|wording|text|says|states)\b|^[^.!?]{0,60}[;:,] "
+    r"?(?:acknowledge|validate|mirror|de-?escalate|reassure|empathi[sz]e with) (?:the|their|"
+    r"her|his) (?:threat|concern|feelings?|frustration|anger|worry|worries|emotions?|fear)s?\b",
     # the writer planning the reply about the customer ("She's in a hurry, so lead with
     # the test and keep it short.")
     r"^(?:(?:she|he|they)(?:'s|'re| is| are| seems| sounds)|the (?:customer|user|client|"
@@ -771,6 +783,22 @@ _CLAIMS: tuple[tuple[str, GatedPattern, float], ...] = tuple(
             r"\b(?:the|your) (?:income|rent|payments?|returns?) (?:is|are|will be) (?:secure|"
             r"assured|certain)\b|\bsimply (?:don't|do not|never|won't) (?:fall behind|pay late|"
             r"default|miss a payment)\b",
+            1.0,
+        ),
+        (
+            "a promise of an outcome",
+            # a credit decision, an exam result, a prognosis or an authority's order
+            # given in advance
+            r"\b(?:approval|acceptance|the loan|your application|admission) is (?:really |just |"
+            r"only |basically |a mere )?a formality\b|\bsay yes to (?:applicants|people|clients|"
+            r"customers|borrowers) like you\b|\b(?:pupils|students|clients|patients|people) who "
+            r"(?:follow|complete|finish|attend|stick with) our (?:programme|program|course|method|"
+            r"plan|treatment)[^.!?]{0,20}\b(?:pass|get in|recover|lose the weight|reach)\b|\bthe "
+            r"(?:mention|grade|result|pass|place|offer|visa|approval) will follow\b|\b(?:has|"
+            r"there's|there is) nothing serious going on\b|\bwill settle (?:down )?(?:by itself|"
+            r"on its own)\b|\byou can rule out (?:the )?(?:hospital|a doctor|the emergency room|"
+            r"a&e|the er)\b|\bthe (?:consumer authority|authority|regulator|tribunal|ombudsman|"
+            r"court|judge) will order\b",
             1.0,
         ),
         (
@@ -2463,8 +2491,17 @@ def persona_age_range(text: str) -> tuple[int, int] | None:
     return min(lows), max(highs)
 
 
+_US = re.compile(r"\b(?:and i|i and|we|we're|both of us)\b")
+
+
 def stated_age(text: str) -> tuple[int, int] | None:
-    for m in _STATED_AGE.finditer(text.lower()):
+    lowered = text.lower()
+    for m in _STATED_AGE.finditer(lowered):
+        if not m.group(0).startswith(("i'm", "i am", "i just", "i turned", "i'll", "i will")):
+            # "My kids are 14 and 16", "She is Filipino, 29 years old": someone else's age
+            clause = re.split(r"[.!?;]", lowered[max(0, m.start() - 60) : m.start()])[-1]
+            if _OTHER_PERSON.search(clause) and not _US.search(clause):
+                continue
         if m.group(5) and m.group(6):
             a, b = sorted((int(m.group(5)), int(m.group(6))))
             if 14 <= a <= 99 and b <= 99:
@@ -2533,7 +2570,8 @@ _TENURE = re.compile(
 )
 _OTHER_PERSON = re.compile(
     r"\b(?:my|our) (?:husband|wife|partner|father|mother|dad|mum|mom|son|daughter|brother|"
-    r"sister|friend|colleague|boss|uncle|aunt|neighbou?r)\b|\b(?:he|she|they)(?:'s|'ve| has| have| is)?\b"
+    r"sister|friend|colleague|boss|uncle|aunt|neighbou?r|kids?|children|boys|girls|twins|"
+    r"teenagers?|parents|grandparents?)\b|\b(?:he|she|they)(?:'s|'ve| has| have| is)?\b"
 )
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|my|me|we|we're|we've|our)\b")
 ADULT_AT = 18  # the youngest a working or married life usually starts
@@ -2636,6 +2674,27 @@ _DEGREE = frozenset(
 _SELF_ID = re.compile(r"\b(?:i'm|i am|i work as|i'm working as|as) an? ((?:[a-z-]+ ){0,3}[a-z-]+)")
 
 
+# How far along someone is with the business, not who they are: any persona can be a
+# beginner at the gym or a regular at the shop.
+_STANDING_WORDS = frozenset(
+    {
+        "beginner",
+        "beginners",
+        "novice",
+        "learner",
+        "regular",
+        "member",
+        "customer",
+        "client",
+        "guest",
+        "visitor",
+        "user",
+        "newcomer",
+        "first-timer",
+    }
+)
+
+
 def _named_as_another_persona(ctx: CheckContext) -> list[Finding]:
     """The user calls themselves by another persona's name ("I'm a freelance designer",
     "I'm an early childhood educator" when the taxonomy has "Teacher or daycare educator")."""
@@ -2657,7 +2716,9 @@ def _named_as_another_persona(ctx: CheckContext) -> list[Finding]:
                 if entry.name == ctx.conversation.persona:
                     continue
                 name = names[entry.name]
-                distinctive = {w for w in name if counts[w] == 1 and len(w) > 3}
+                distinctive = {
+                    w for w in name if counts[w] == 1 and len(w) > 3 and w not in _STANDING_WORDS
+                }
                 shared = {stem(w) for w in distinctive} & {stem(w) for w in said}
                 if shared and not ({stem(w) for w in distinctive} & mine_stems):
                     return [

@@ -135,6 +135,7 @@ def test_the_clean_base_passes_every_check_and_scores_high() -> None:
         (4, "I should mention that I'm just a bundle of software answering messages."),
         (4, "Just so you know, these replies are generated automatically, so I can't say."),
         (2, "I'm sorry, but I'm not able to help with requests involving retirement accounts."),
+        (6, "I should say that this is an automated enquiry channel, so I can't plan that."),
     ],
 )
 def test_ai_refusals_flag_with_their_turn(turn: int, text: str) -> None:
@@ -201,6 +202,8 @@ def test_professional_declines_are_not_refusals(text: str) -> None:
         (10, "Glad it helped. Should I continue the dialogue with the review meeting?"),
         (10, "Glad it helped. Or is this a natural place to stop?"),
         (6, "He sounds anxious, so keep it simple and lead with the dates. They start at 73."),
+        (6, "Two years come to 8,000. Scratch: 4,000 x 2 = 8,000, matches the excerpt figures."),
+        (6, "Warm, not pushy; acknowledge their frustration first. I understand, and at 73..."),
     ],
 )
 def test_generator_leaks_flag(turn: int, text: str) -> None:
@@ -1078,6 +1081,11 @@ def test_someone_elses_years_or_work_are_not_the_users(description: str, said: s
         "Then it's the paint, nothing else, and there's no need to open windows.",
         "The machine simply can't leak, so you can stop checking it.",
         "Adding the sessions is what makes the difference for most of our patients.",
+        "With a steady salary, approval is really a formality for you.",
+        "The lenders say yes to applicants like you, so plan around the loan.",
+        "Clients who follow our plan to the end reach their target, and the result will follow.",
+        "She is drinking well, so there's nothing serious going on and it will settle by itself.",
+        "With the letter, the regulator will order the rest refunded to you.",
     ],
 )
 def test_certainties_without_the_word_guarantee_are_claims(text: str) -> None:
@@ -1116,3 +1124,37 @@ def test_a_customer_asking_again_in_other_words_is_not_a_copy() -> None:
     texts[4] = "Good to know. What does all of it cost? And do I need a separate account?"
     texts[6] = "Sorry, I still don't see the total. Would a second account cost me extra?"
     assert run(d.check_copied_turns, turns_of(texts)).passed
+
+
+@pytest.mark.parametrize(
+    ("said", "age"),
+    [
+        ("My kids are 14 and 16 and my son loves ruins.", None),
+        ("She is Filipino, 29 years old, and works for us.", None),
+        ("My husband and I are 61 and 63.", (61, 63)),
+        ("We are both 34 and 36.", (34, 36)),
+        ("I'm 29 and my kids are 4 and 6.", (29, 29)),
+    ],
+)
+def test_an_age_is_the_users_only_when_they_are_its_subject(
+    said: str, age: tuple[int, int] | None
+) -> None:
+    assert d.stated_age(said) == age
+
+
+def test_being_a_beginner_does_not_make_the_user_another_persona() -> None:
+    taxonomy = TAXONOMY.model_copy(
+        update={
+            "personas": [
+                TaxonomyEntry(name="Desk worker with a stiff back", description="Around fifty"),
+                TaxonomyEntry(name="Retired beginner", description="A retired driver of 68"),
+            ]
+        }
+    )
+    check = run(
+        d.check_persona,
+        with_turn(7, "Mikko sounds right, I'm a beginner. What does a package cost?"),
+        conversation=conv(persona="Desk worker with a stiff back"),
+        taxonomy=taxonomy,
+    )
+    assert check.passed, check
