@@ -5,13 +5,15 @@ well they carry to a corpus they were not trained on.
     .venv/bin/python bench/style_models.py --write        # retrain the shipped file
     .venv/bin/python bench/style_models.py --write --exclude holdout10   # keep one unseen
 
-Training reads only the clean conversations of the hand-written corpora
-(``tests/fixtures/quality_*``): the labels are the turns' own roles and positions, so no
-defect is needed to learn them. The evaluation holds out each corpus in turn, trains on
-the others, and reports on the held-out one what the defect checks would see: for role
-confusion, the wrong-side lean of the planted turns against the most wrong-sided turn of
-each clean conversation; for a dropped ending, the last turn's lean against clean last
-turns. Both at the thresholds the checks use.
+Training reads the hand-written corpora (``tests/fixtures/quality_*``). The speaker and
+last-turn models learn from clean conversations alone: the labels are the turns' own
+roles and positions. The refusal model learns from the sentences each refused copy added
+to its clean source, against clean answers. The evaluation holds out each corpus in turn,
+trains on the others, and reports on the held-out one what the defect checks would see:
+for role confusion, the wrong-side lean of the planted turns against the most
+wrong-sided turn of each clean conversation; for a dropped ending, the last turn's lean
+against clean last turns; for a refusal, the planted turn's lean against the most
+refusal-like answer of each clean conversation. All at the thresholds the checks use.
 """
 
 from __future__ import annotations
