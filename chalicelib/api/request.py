@@ -26,7 +26,7 @@ from chalicelib.api.http import (
 from chalicelib.config import get_settings
 from chalicelib.domain.errors import ValidationError
 from chalicelib.domain.filters import BY_NAME, FILTER_DIMENSIONS
-from chalicelib.readmodel.listing import ListQuery
+from chalicelib.readmodel.listing import ListQuery, default_order
 
 JSON = ["application/json"]
 JSON_OR_TEXT = ["application/json", "text/csv", "text/plain"]
@@ -111,8 +111,8 @@ def list_query() -> ListQuery:
         quality_max=query_float(p, "quality_max"),
         flagged=query_bool(p, "flagged"),
         q=query_one(p, "q"),
-        sort=default_if_absent(query_raw(p, "sort"), "created_at"),
-        order=default_if_absent(query_raw(p, "order"), "desc"),
+        sort=(sort := default_if_absent(query_raw(p, "sort"), "created_at")),
+        order=default_if_absent(query_raw(p, "order"), default_order(sort)),
         page_size=query_int(p, "page_size", 25),
         page=query_int(p, "page", 1),
         cursor=query_one(p, "cursor"),
@@ -129,7 +129,7 @@ def bulk_filter_query(f: s.BulkFilter) -> ListQuery:
         flagged=f.flagged,
         q=f.q,
         sort=f.sort,
-        order=f.order,
+        order=f.order or default_order(f.sort),
     )
 
 

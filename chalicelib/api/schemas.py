@@ -174,7 +174,11 @@ class _BulkFilterBase(Strict):
     flagged: bool | None = None
     q: str | None = Field(default=None, max_length=500)
     sort: str = Field(default="created_at", max_length=40, description="Order of up_to_limit")
-    order: str = Field(default="desc", max_length=4)
+    order: str | None = Field(
+        default=None,
+        max_length=4,
+        description="asc or desc; by default asc for attention (the triage order), desc otherwise",
+    )
 
 
 def _dimension_field(dimension: FilterDimension, exported: bool) -> tuple[Any, Any]:

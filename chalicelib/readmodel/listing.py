@@ -70,6 +70,13 @@ SORT_FIELDS = (
     "attention",
 )
 SORT_ORDERS = ("asc", "desc")
+# The order a sort means when none is asked for: newest, costliest, best first, except
+# "attention", whose point is the triage order (flagged first, then the lowest score).
+ASCENDING_BY_DEFAULT = frozenset({"attention"})
+
+
+def default_order(sort: str) -> str:
+    return "asc" if sort in ASCENDING_BY_DEFAULT else "desc"
 
 
 def _attention(c: Conversation) -> tuple[int, float] | None:

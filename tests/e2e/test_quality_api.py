@@ -313,6 +313,13 @@ def test_needs_attention_sort_puts_flagged_first_then_lowest_score(api: Any, sta
     keys = [(not c["flagged"], c["quality_score"]) for c in page["items"]]
     assert keys == sorted(keys) and keys[0][0] is False
     assert page["items"][0]["quality_reasons"]
+    # Asked for without an order, the sort means its triage order; desc reverses it.
+    status, plain, _ = api.get(f"/api/conversations?dataset_id={dsid}&sort=attention&page_size=25")
+    assert status == 200 and plain["items"] == page["items"]
+    status, reverse, _ = api.get(
+        f"/api/conversations?dataset_id={dsid}&sort=attention&order=desc&page_size=25"
+    )
+    assert status == 200 and reverse["items"] == page["items"][::-1]
 
 
 def test_an_archived_dataset_is_not_rescored(api: Any) -> None:
