@@ -35,7 +35,8 @@ FORMAT = 1
 
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|[?!]")
 # A feature seen fewer times than this in training says more about one conversation than
-# about how a side writes.
+# about how a side writes; and one whose lean comes from fewer texts than MIN_DOCS is those
+# texts' subject (a refused turn still names the business's services).
 MIN_COUNT = 5
 MIN_DOCS = 3
 # Smoothing, in counts, for a feature one label never used.
