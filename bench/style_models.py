@@ -115,10 +115,7 @@ def train_models(conversations: list[Conversation]) -> list[sm.LeanModel]:
 
 
 def _wrong_side(model: sm.LeanModel, turn: dict[str, str]) -> float:
-    if len(turn["content"].split()) < defects.SPEAKER_MIN_WORDS:
-        return 0.0
-    lean = model.lean(turn["content"])
-    return lean if turn["role"] == "user" else -lean
+    return defects.wrong_side_lean(model, turn["role"], turn["content"])
 
 
 def _cut(text: str) -> bool:

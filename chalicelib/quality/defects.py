@@ -1861,6 +1861,15 @@ _NOT_A_NAME = frozenset(
 )
 
 
+def wrong_side_lean(speaker_model: style_model.LeanModel, role: str, text: str) -> float:
+    """How far a turn's words lean to the other side (0 for a turn too short to tell);
+    the speaker model's positive side is the assistant's."""
+    if len(text.split()) < SPEAKER_MIN_WORDS:
+        return 0.0
+    lean = speaker_model.lean(text)
+    return lean if role == "user" else -lean
+
+
 def _speaker_model_findings(ctx: CheckContext) -> list[Finding]:
     """Turns whose words lean to the other side, by the model learned from how businesses
     and customers write: it catches a flip in words no phrase list has."""
@@ -1868,10 +1877,7 @@ def _speaker_model_findings(ctx: CheckContext) -> list[Finding]:
     found = []
     for turn in ctx.turns:
         text = ctx.text(turn)
-        if len(text.split()) < SPEAKER_MIN_WORDS:
-            continue
-        lean = speaker_model.lean(text)
-        wrong = lean if turn.role == "user" else -lean
+        wrong = wrong_side_lean(speaker_model, turn.role, text)
         if wrong < SPEAKER_SUSPECT:
             continue
         shown = ", ".join(f'"{w}"' for w in speaker_model.evidence(text, turn.role == "user"))
@@ -2491,6 +2497,12 @@ def persona_age_range(text: str) -> tuple[int, int] | None:
     return min(lows), max(highs)
 
 
+# Someone other than the user as a clause's subject: their age or years are not the user's.
+_OTHER_PERSON = re.compile(
+    r"\b(?:my|our) (?:husband|wife|partner|father|mother|dad|mum|mom|son|daughter|brother|"
+    r"sister|friend|colleague|boss|uncle|aunt|neighbou?r|kids?|children|boys|girls|twins|"
+    r"teenagers?|parents|grandparents?)\b|\b(?:he|she|they)(?:'s|'ve| has| have| is)?\b"
+)
 _US = re.compile(r"\b(?:and i|i and|we|we're|both of us)\b")
 
 
@@ -2567,11 +2579,6 @@ _TENURE = re.compile(
     r"working|of)\b|\bthis is my (\d{1,2})(?:st|nd|rd|th) year\b|\b(?:for|after) (\d{1,2}) "
     r"years,? (?:i|we) (?:worked|have worked|was|were|have been|ran|taught)\b|\b(?:celebrate|"
     r"celebrating|married for) (\d{1,2}) years\b"
-)
-_OTHER_PERSON = re.compile(
-    r"\b(?:my|our) (?:husband|wife|partner|father|mother|dad|mum|mom|son|daughter|brother|"
-    r"sister|friend|colleague|boss|uncle|aunt|neighbou?r|kids?|children|boys|girls|twins|"
-    r"teenagers?|parents|grandparents?)\b|\b(?:he|she|they)(?:'s|'ve| has| have| is)?\b"
 )
 _FIRST_PERSON = re.compile(r"\b(?:i|i'm|i've|my|me|we|we're|we've|our)\b")
 ADULT_AT = 18  # the youngest a working or married life usually starts

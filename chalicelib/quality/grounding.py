@@ -279,7 +279,10 @@ class Grounding:
         self.flat = re.sub(r"[^a-z0-9@.:/]", "", self.text)
         self.digits = re.sub(r"\D", "", self.text)
         self.words = frozenset(words(self.text))
-        self.numbers = sorted(numbers_in(self.text))
+        # "800.000 kr." and "kr 120 000" group thousands with a dot or a space: the sources
+        # ground the figure either way it is read.
+        grouped = {float(re.sub(r"\D", "", m.group(0))) for m in _GROUPED.finditer(self.text)}
+        self.numbers = sorted(numbers_in(self.text) | grouped)
         self.percents = sorted(
             {float(m.group(1)) for m in re.finditer(r"(\d+(?:\.\d+)?)\s?(?:%|percent)", self.text)}
         )
@@ -297,11 +300,6 @@ class Grounding:
             for v in [spec.value]
             if isinstance(v, float)
         }
-        # "800.000 kr." and "kr 120 000" group thousands with a dot or a space: the sources
-        # ground the figure either way it is read.
-        grouped = {float(re.sub(r"\D", "", m.group(0))) for m in _GROUPED.finditer(self.text)}
-        self.numbers = sorted(set(self.numbers) | grouped)
-        self._derived |= grouped
         for amount in sorted(money | grouped)[:MAX_POOL]:
             self.add(amount)
 

@@ -276,6 +276,19 @@ def test_options_offered_to_the_client_are_not_second_drafts(text: str) -> None:
         "Once it's in his leg, the danger is over.",
         "With the right dose you won't end up like your colleague.",
         "The drooping people read about simply doesn't happen with her technique.",
+        # an authority's decision, a market, rent, safety or efficacy as certain
+        "With your contract, the office has no reason to refuse, so your renewal will be approved.",
+        "Funds like this have come back from every fall, and you'll be back above what you paid.",
+        "Our screening is strict, so tenants simply don't fall behind and the rent is secure.",
+        "The vegan menu is made apart, so it's safe for coeliac guests to eat all of it.",
+        "Then it's the paint, nothing else, and there's no need to open windows.",
+        "The machine simply can't leak, so you can stop checking it.",
+        "Adding the sessions is what makes the difference for most of our patients.",
+        "With a steady salary, approval is really a formality for you.",
+        "The lenders say yes to applicants like you, so plan around the loan.",
+        "Clients who follow our plan to the end reach their target, and the result will follow.",
+        "She is drinking well, so there's nothing serious going on and it will settle by itself.",
+        "With the letter, the regulator will order the rest refunded to you.",
     ],
 )
 def test_regulated_claims_flag(text: str) -> None:
@@ -306,6 +319,10 @@ def test_regulated_claims_flag(text: str) -> None:
         "Investors get back their full capital only if the sale covers the loan.",
         "Nobody can promise you'll get back your full investment.",
         "Delays like that can happen with any provider, so we build in a week.",
+        # a condition, an honest doubt, a promise about the business's own conduct
+        "Your renewal will be approved only if the documents are complete, so let's check them.",
+        "We cannot say whether the fund will recover; prices go down as well as up.",
+        "I promise there'll be no mess: the technician covers the floor.",
     ],
 )
 def test_negated_or_reported_claims_are_not_made(text: str) -> None:
@@ -1069,40 +1086,6 @@ def test_someone_elses_years_or_work_are_not_the_users(description: str, said: s
         taxonomy=taxonomy,
     )
     assert check.passed, check
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "With your contract, the office has no reason to refuse, so your renewal will be approved.",
-        "Funds like this have come back from every fall, and you'll be back above what you paid.",
-        "Our screening is strict, so tenants simply don't fall behind and the rent is secure.",
-        "The vegan menu is made apart, so it's safe for coeliac guests to eat all of it.",
-        "Then it's the paint, nothing else, and there's no need to open windows.",
-        "The machine simply can't leak, so you can stop checking it.",
-        "Adding the sessions is what makes the difference for most of our patients.",
-        "With a steady salary, approval is really a formality for you.",
-        "The lenders say yes to applicants like you, so plan around the loan.",
-        "Clients who follow our plan to the end reach their target, and the result will follow.",
-        "She is drinking well, so there's nothing serious going on and it will settle by itself.",
-        "With the letter, the regulator will order the rest refunded to you.",
-    ],
-)
-def test_certainties_without_the_word_guarantee_are_claims(text: str) -> None:
-    check = run(d.check_regulated_claims, with_turn(6, text))
-    assert not check.passed and check.turns == [6], check
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "Your renewal will be approved only if the documents are complete, so let's check them.",
-        "We cannot say whether the fund will recover; prices go down as well as up.",
-        "I promise there'll be no mess: the technician covers the floor.",
-    ],
-)
-def test_conditional_or_honest_outcomes_are_not_claims(text: str) -> None:
-    assert run(d.check_regulated_claims, with_turn(6, text)).passed
 
 
 def test_figures_grouped_with_dots_or_spaces_are_grounded_either_way() -> None:
