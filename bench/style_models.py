@@ -8,12 +8,15 @@ well they carry to a corpus they were not trained on.
 Training reads the hand-written corpora (``tests/fixtures/quality_*``). The speaker and
 last-turn models learn from clean conversations alone: the labels are the turns' own
 roles and positions. The refusal model learns from the sentences each refused copy added
-to its clean source, against clean answers. The evaluation holds out each corpus in turn,
-trains on the others, and reports on the held-out one what the defect checks would see:
+to its clean source, against clean answers; the drift model from the sentences each
+drifted copy added, against the later turns of clean conversations. The evaluation holds
+out each corpus in turn, trains on the others, and reports on the held-out one what the
+defect checks would see:
 for role confusion, the wrong-side lean of the planted turns against the most
 wrong-sided turn of each clean conversation; for a dropped ending, the last turn's lean
 against clean last turns; for a refusal, the planted turn's lean against the most
-refusal-like answer of each clean conversation. All at the thresholds the checks use.
+refusal-like answer of each clean conversation; for a drift, the closing turns' drift
+lean against each clean conversation's. All at the thresholds the checks use.
 """
 
 from __future__ import annotations
@@ -111,7 +114,23 @@ def train_models(conversations: list[Conversation]) -> list[sm.LeanModel]:
         refused,
         (t["content"] for turns in clean for t in turns if t["role"] == "assistant"),
     )
-    return [speaker, last_turn, refusal]
+    # The drift's own sentences against the later turns of clean conversations (an
+    # opening's greetings would teach it that "hi" is on the plan).
+    drifted = [
+        planted(c, i)
+        for c in conversations
+        if (c.get("defect") or {}).get("kind") == "topic_drift"
+        for i in c["defect"]["turns"]
+        if i <= len(c["turns"])
+    ]
+    drift = sm.train(
+        "drift",
+        "drifted",
+        "on_plan",
+        drifted,
+        (t["content"] for turns in clean for t in turns[len(turns) // 3 :]),
+    )
+    return [speaker, last_turn, refusal, drift]
 
 
 def _wrong_side(model: sm.LeanModel, turn: dict[str, str]) -> float:
@@ -141,19 +160,27 @@ def _signals() -> list[Signal]:
         Signal("role flips (wrong-side lean)", defects.SPEAKER_FLAG),
         Signal("dropped endings (minus the last turn's lean)", -defects.LAST_TURN_FLAG),
         Signal("refusals (refusal lean)", defects.REFUSAL_FLAG),
+        Signal("drifts (closing turns' drift lean)", defects.DRIFT_LEAN_FLAG),
     ]
 
 
 def _measure(models: list[sm.LeanModel], conversations: list[Conversation]) -> list[Signal]:
-    speaker, last_turn, refusal = models
-    role, ending, refused = _signals()
+    speaker, last_turn, refusal, drift = models
+    role, ending, refused, drifted = _signals()
     for c in conversations:
         defect = c.get("defect")
         turns = c["turns"]
         answers = [t["content"] for t in turns if t["role"] == "assistant"]
         last = turns[-1]
         end = -last_turn.lean(last["content"]) if last["role"] == "assistant" else None
+        closing = (
+            defects.drift_lean(drift, [t["content"] for t in turns])[0]
+            if len(turns) >= defects.MIN_DRIFT_TURNS
+            else None
+        )
         if not defect:
+            if closing is not None:
+                drifted.clean.append(closing)
             role.clean.append(max(_wrong_side(speaker, t) for t in turns))
             refused.clean.append(max(refusal.lean(a) for a in answers))
             if end is not None:
@@ -168,7 +195,9 @@ def _measure(models: list[sm.LeanModel], conversations: list[Conversation]) -> l
             said = [t["content"] for t in planted if t["role"] == "assistant"]
             if said:
                 refused.hits.append(max(refusal.lean(a) for a in said))
-    return [role, ending, refused]
+        elif defect["kind"] == "topic_drift" and closing is not None:
+            drifted.hits.append(closing)
+    return [role, ending, refused, drifted]
 
 
 def evaluate(corpora: dict[str, list[Conversation]], sweep: bool = False) -> None:

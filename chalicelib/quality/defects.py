@@ -63,6 +63,10 @@ LAST_TURN_SUSPECT = -0.03
 LAST_TURN_WRAP_UP = 0.1  # above it a last turn reads like a close
 REFUSAL_FLAG = 0.25
 REFUSAL_SUSPECT = 0.19
+# The drift model reads a conversation's closing turns: a run that reads like a drift is
+# one, whatever its words; a leaning one adds to the drift check's points.
+DRIFT_LEAN_FLAG = 0.06
+DRIFT_LEAN_SUSPECT = 0.045
 
 
 @dataclass(frozen=True)
@@ -2189,6 +2193,26 @@ def drift_evidence(ctx: CheckContext) -> DriftEvidence | None:
 DRIFT_POINTS = 5  # signs of a new subject that make a drift a defect
 DRIFT_SUSPECT_POINTS = 4
 EDGE_CASE_DRIFT_ALLOWANCE = 3
+MIN_DRIFT_TURNS = 6  # a shorter conversation has no middle to drift from
+
+
+def drift_lean(drift_model: style_model.LeanModel, texts: Sequence[str]) -> tuple[float, int]:
+    """The drift model's highest mean lean over the runs of closing turns (two or more,
+    starting after the first third), and the index where that run starts."""
+    leans = [drift_model.lean(text) for text in texts]
+    best, best_start = float("-inf"), len(leans)
+    for start in range(max(2, len(leans) // 3), len(leans) - 1):
+        mean = sum(leans[start:]) / (len(leans) - start)
+        if mean > best:
+            best, best_start = mean, start
+    return best, best_start
+
+
+def _lean_points(lean: float) -> int:
+    """The drift model's say in the points: closing turns that read like a drift add one,
+    turns that read like the business at work take up to three away (a clean ending on
+    bookings and prices is rarely a drift, however many new words it brings)."""
+    return (lean >= 0.02) - (lean < -0.03) - (lean < -0.06) - (lean < -0.09)
 
 
 def check_topic_drift(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
@@ -2199,17 +2223,26 @@ def check_topic_drift(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
     about something new: mostly words the conversation had not used, recurring across the
     run (a subject, not noise), everyday life, or another topic of the taxonomy; and the
     conversation ends there without wrapping up. A conversation on its topic brings in new
-    terms of its field at every turn, so no one sign decides."""
+    terms of its field at every turn, so no one sign decides.
+
+    The drift model (learned from planted drifts against clean conversations' later turns)
+    reads how the closing turns are written: chat about the city, the weather or a hobby
+    reads like a drift, bookings and prices like the business at work. Its lean adds to
+    the points, and alone it finds a drift that keeps a few of the plan's words."""
     findings: list[Finding] = []
+    turns = ctx.turns
+    if len(turns) < MIN_DRIFT_TURNS:
+        return _result("topic_drift", "major", findings, weight, "stays on the planned topic")
+    drift_model = style_model.model("drift")
+    lean, lean_start = drift_lean(drift_model, [ctx.text(t) for t in turns])
     evidence = drift_evidence(ctx)
     if evidence is not None:
-        points = evidence.points()
+        points = evidence.points() + _lean_points(lean)
         if ctx.conversation.tier == Tier.EDGE_CASE:
             # an off-topic, out-of-scope or hostile user leaves the plan by design
             points -= EDGE_CASE_DRIFT_ALLOWANCE
         strength = 1.0 if points >= DRIFT_POINTS else 0.5 if points >= DRIFT_SUSPECT_POINTS else 0.0
         if strength:
-            turns = ctx.turns
             toward = evidence.other_hits >= 3 and evidence.other_hits > 2 * evidence.planned_in_run
             where = f" toward {evidence.other_topic}" if toward else ""
             shown = evidence.everyday or evidence.recurring
@@ -2224,6 +2257,17 @@ def check_topic_drift(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
                     strength,
                 )
             )
+    if lean >= DRIFT_LEAN_SUSPECT and not any(f.strength >= 1.0 for f in findings):
+        closing = " ".join(ctx.text(t) for t in turns[lean_start:])
+        said = ", ".join(f'"{w}"' for w in drift_model.evidence(closing))
+        findings.append(
+            Finding(
+                turns[lean_start].turn_number,
+                f"from here on the conversation reads like a drift away from "
+                f"{ctx.conversation.topic} ({said}), not like the business at work",
+                1.0 if lean >= DRIFT_LEAN_FLAG else 0.5,
+            )
+        )
     return _result("topic_drift", "major", findings, weight, "stays on the planned topic")
 
 

@@ -80,6 +80,9 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
 )
+# The kinds whose pattern can match a text with no digit in it.
+_WITHOUT_FIGURES = frozenset({"email", "url"})
+_DIGIT = re.compile(r"\d")
 _TITLES = frozenset({"dr", "mr", "mrs", "ms", "mx", "prof"})
 _PERSON = re.compile(r"\b(?:Dr|Mr|Mrs|Ms|Mx|Prof)\.? [A-Z][a-z]+(?: [A-Z][a-z]+)?")
 _NAMED = re.compile(
@@ -222,13 +225,19 @@ def _specifics(text: str) -> tuple[Specific, ...]:
     # Cached: a dataset's excerpts (and its users' turns) are read by every conversation
     # that uses them, and the patterns are the slow part of scoring.
     text = normalise(text)
-    taken: list[tuple[int, int]] = [m.span() for m in _PRODUCT_NUMBER.finditer(text)]
+    # Most turns quote no figure, and the figure patterns are the slow ones.
+    figures = _DIGIT.search(text) is not None
+    taken: list[tuple[int, int]] = (
+        [m.span() for m in _PRODUCT_NUMBER.finditer(text)] if figures else []
+    )
     found: list[Specific] = []
 
     def free(span: tuple[int, int]) -> bool:
         return all(span[1] <= a or span[0] >= b for a, b in taken)
 
     for kind, pattern in _PATTERNS:
+        if not figures and kind not in _WITHOUT_FIGURES:
+            continue
         for m in pattern.finditer(text):
             if not free(m.span()):
                 continue

@@ -61,7 +61,7 @@ from chalicelib.quality import grounding as g
 from chalicelib.quality import style_model
 from chalicelib.quality import validators as v
 
-SCORER_VERSION = "3"
+SCORER_VERSION = "4"
 
 CHECK_WEIGHTS: dict[str, float] = {
     "turn_count": 2.0,

@@ -165,7 +165,7 @@ _override: dict[str, LeanModel] | None = None
 
 
 def model(name: str) -> LeanModel:
-    """A shipped model by name ("speaker", "last_turn", "refusal")."""
+    """A shipped model by name ("speaker", "last_turn", "refusal", "drift")."""
     return (_override or _shipped())[name]
 
 

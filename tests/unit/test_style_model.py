@@ -156,3 +156,37 @@ def test_a_last_question_for_the_bookings_details_after_a_wrap_up_is_only_a_doub
     asks = "Required minimum distributions start at 73. What is your current marginal tax rate?"
     check = run(d.check_ending, turns_of([*CLEAN[:7], asks]))
     assert not check.passed and "information that never comes" in check.reasons[0]
+
+
+_COASTAL_DRIFT = [
+    "Makes sense. We're thinking of spending the first winter of retirement on the coast, "
+    "somewhere warm with a beach and good restaurants.",
+    "That sounds lovely. The coast in winter is quiet and beautiful, the little towns have "
+    "great seafood restaurants, and the old harbour villages are famous for their cliff walks.",
+    "My wife says the ferry to the islands is the best part, and the markets in town on Saturdays.",
+    "She's right, the ferry ride is beautiful in the morning light, and the Saturday market in "
+    "the old town is famous for local cheese, fresh bread and flowers. Enjoy the trip!",
+]
+
+
+def test_closing_turns_about_the_coast_read_like_a_drift_and_the_plan_does_not() -> None:
+    drift = sm.model("drift")
+    lean, start = d.drift_lean(drift, [*CLEAN[:6], *_COASTAL_DRIFT])
+    assert lean >= d.DRIFT_LEAN_FLAG and start >= 6
+    lean, _ = d.drift_lean(drift, CLEAN)
+    assert lean < d.DRIFT_LEAN_SUSPECT
+    assert d._lean_points(lean) < 0  # an ending on the plan takes points away
+
+
+def test_the_drift_model_alone_finds_a_drift_the_word_counts_miss(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(d, "drift_evidence", lambda ctx: None)  # no run leaves the plan
+    check = run(d.check_topic_drift, turns_of([*CLEAN[:6], *_COASTAL_DRIFT]))
+    assert not check.passed and check.turns[0] >= 7
+    assert "reads like a drift" in check.reasons[0] and '"' in check.reasons[0]
+    assert run(d.check_topic_drift, turns_of(CLEAN)).passed
+
+
+def test_a_conversation_too_short_to_have_a_middle_is_not_read_for_a_drift() -> None:
+    assert run(d.check_topic_drift, turns_of(_COASTAL_DRIFT)).passed
