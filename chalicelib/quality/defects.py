@@ -2869,11 +2869,27 @@ def check_grounding(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
         weak = 0
         for turn in ctx.of_role("assistant"):
             for sentence in sentences(ctx.text(turn)):
-                if not _MAY_HOLD_SPECIFICS.search(sentence) or _HYPOTHETICAL.search(
-                    sentence.lower()
-                ):
+                if _HYPOTHETICAL.search(sentence.lower()):
+                    continue
+                reported: list[str] = []
+                for name in grounding.invented_names(sentence, grounded):
+                    strong += 1
+                    reported.append(name)
+                    findings.append(
+                        Finding(
+                            turn.turn_number,
+                            f'the assistant names "{short(name, 30)}", which is not in the excerpt',
+                            0.8,
+                        )
+                    )
+                if not _MAY_HOLD_SPECIFICS.search(sentence):
                     continue
                 for item in grounding.ungrounded(sentence, grounded, source_specifics):
+                    if item.specific.kind == "name" and any(
+                        item.specific.text in name or name in item.specific.text
+                        for name in reported
+                    ):
+                        continue
                     spec = item.specific
                     if item.contradicts is not None:
                         findings.append(

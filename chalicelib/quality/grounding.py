@@ -49,6 +49,10 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "money",
         re.compile(
+            # Every amount has a digit within five characters of its start (up to three
+            # letters and a sign, or a code, then a space): the lookahead rules out most
+            # positions before the alternatives are tried at each.
+            r"(?=\D{0,5}\d)"
             r"(?:(?:\b[a-z]{1,3}(?=[" + _CURRENCY_SIGNS + r"]))?[" + _CURRENCY_SIGNS + r"]|"
             r"\bkr\.? ?(?=\d)|\b(?:" + _CURRENCY_CODES + r") ?|"
             r"(?<![A-Za-z])(?-i:R)(?=\d))\s?(?:\d{1,3}"
@@ -288,6 +292,8 @@ class Grounding:
         self.flat = re.sub(r"[^a-z0-9@.:/]", "", self.text)
         self.digits = re.sub(r"\D", "", self.text)
         self.words = frozenset(words(self.text))
+        # letters in any script: "Kuşdili" and "Mustamäe" are one word each here
+        self.name_words = frozenset(_LETTERS.findall(self.text))
         # "800.000 kr." and "kr 120 000" group thousands with a dot or a space: the sources
         # ground the figure either way it is read.
         grouped = {float(re.sub(r"\D", "", m.group(0))) for m in _GROUPED.finditer(self.text)}
@@ -376,6 +382,56 @@ class Grounding:
         return kind == "money" and any(
             _close(value, a * c, tolerance) for a in self.amounts for c in counts
         )
+
+
+_LETTERS = re.compile(r"[^\W\d_]+")
+# Capitalised words that name no one: days and months, titles, the pronoun.
+_NOT_NAMES = frozenset(
+    {f"{day}day" for day in ("mon", "tues", "wednes", "thurs", "fri", "satur", "sun")}
+    | {f"{day}days" for day in ("mon", "tues", "wednes", "thurs", "fri", "satur", "sun")}
+    | set(_MONTHS.split("|"))
+    | _TITLES
+    | {"i", "dra", "sr", "sra", "st"}
+)
+# Lower-case words inside a name ("Facultad de Psicología", "Ludwig van Beethoven").
+_NAME_PARTICLES = frozenset({"de", "la", "del", "da", "di", "du", "van", "von", "le", "el", "al"})
+_TOKEN_EDGES = "\"'()[],;:!?"
+
+
+def invented_names(sentence: str, grounding: Grounding) -> list[str]:
+    """Names the sources never use: runs of two or more capitalised words inside a
+    sentence ("Mark Pellegrino", "Calle Plateros", "Stari Grad") of which at least two
+    are words no source has. A generated name is a person, a place or a product the
+    business may not have; a name the excerpt or the customer gives is grounded."""
+    runs: list[list[str]] = [[]]
+    previous = ""
+    for raw in sentence.split():
+        word = raw.strip(_TOKEN_EDGES).removesuffix(".")
+        # The sentence's first word, or the first after a colon or an opening quote, is
+        # capitalised whatever it is.
+        opens = not previous or previous.endswith(":") or raw[:1] in "\"'("
+        capitalised = word[:1].isupper() and not opens and not any(map(str.isdigit, word))
+        if capitalised or (runs[-1] and word in _NAME_PARTICLES and raw == word):
+            runs[-1].append(word)
+        elif runs[-1]:
+            runs.append([])
+        # A comma or a full stop ends a name ("Dr." does not).
+        if raw[-1:] in _TOKEN_EDGES or (raw.endswith(".") and word.lower() not in _TITLES):
+            runs.append([])
+        previous = raw
+    found = []
+    for run in runs:
+        while run and run[-1] in _NAME_PARTICLES:
+            run.pop()
+        new = [w for w in run if w[:1].isupper() and not _known_name_word(w, grounding)]
+        if len(run) >= 2 and len(new) >= 2:
+            found.append(" ".join(run))
+    return found
+
+
+def _known_name_word(word: str, grounding: Grounding) -> bool:
+    parts = _LETTERS.findall(word.lower().removesuffix("'s"))
+    return not parts or all(p in grounding.name_words or p in _NOT_NAMES for p in parts)
 
 
 @dataclass(frozen=True)

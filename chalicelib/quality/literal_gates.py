@@ -19,8 +19,11 @@ from collections.abc import Iterator
 from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any
 
-# A gate of strings shorter than this rules out almost nothing ("a", " s").
+# A gate of strings shorter than this rules out almost nothing ("a", " s")...
 MIN_LITERAL = 3
+# ... unless the string is made of characters prose seldom has (a placeholder's "X" or
+# "_", a template's "{" or "<").
+RARE_CHARACTERS = frozenset("XQZ_{}<>[]|\\^~#@=*")
 # Past this many strings the substring tests cost about what the search saves.
 MAX_LITERALS = 120
 
@@ -70,13 +73,20 @@ def _literals(items: Any, max_literals: int = MAX_LITERALS) -> set[str] | None:
                     candidates.append(inner)
         # anything else (character classes, any, backreferences) ends the run
     close_run()
-    usable = [
-        c for c in candidates if c and min(map(len, c)) >= MIN_LITERAL and len(c) <= max_literals
-    ]
+    usable = [c for c in candidates if c and len(c) <= max_literals and all(map(_selective, c))]
     if not usable:
         return None
-    # The gate that rules out most: long strings, few of them.
-    return max(usable, key=lambda c: (min(map(len, c)), -len(c)))
+    # The gate that rules out most: long strings, few of them (a rare character counts
+    # as a string of MIN_LITERAL).
+    return max(usable, key=lambda c: (min(max(len(x), _rarity(x)) for x in c), -len(c)))
+
+
+def _rarity(literal: str) -> int:
+    return MIN_LITERAL if literal and set(literal) <= RARE_CHARACTERS else 0
+
+
+def _selective(literal: str) -> bool:
+    return len(literal) >= MIN_LITERAL or (bool(literal) and set(literal) <= RARE_CHARACTERS)
 
 
 def required_literals(

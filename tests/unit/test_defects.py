@@ -731,6 +731,48 @@ def test_invented_charges_and_people_flag_in_sentences_that_also_calculate(text:
     assert not check.passed and check.turns == [4], check
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Yes, and our planner Tomasz Wierzbicki looks after smaller households.",
+        "Yes. You can also drop the forms at our branch on Calle Plateros in the old town.",
+        "Yes, and the Facultad de Economía runs a free workshop on it each spring.",
+    ],
+)
+def test_a_name_no_source_has_is_an_invented_specific(text: str) -> None:
+    check = scenario(4, text)
+    assert not check.passed and check.turns == [4], check
+    assert "names" in check.reasons[0]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Tomasz will call you on Monday, Tuesday or Friday.",  # one word, and days
+        "On Mondays and Thursdays the office opens early.",
+        "Note: Harbor Pine closes at noon.",  # the business's own name
+        "Our team in Portsmouth handles it.",
+        "Ask Dr. Lin about it.",
+    ],
+)
+def test_sentence_openings_days_and_the_sources_own_names_are_not_invented(
+    sentence: str,
+) -> None:
+    grounding = g.Grounding(["Harbor & Pine Financial, Portsmouth. Dr. Lin sees clients."])
+    assert g.invented_names(sentence, grounding) == []
+
+
+def test_a_name_the_customer_gives_is_grounded_in_any_script() -> None:
+    grounding = g.Grounding(
+        ["The notary is in Kuşdili.", "My sister Zeynep Demir recommended you."]
+    )
+    assert g.invented_names("We will send Zeynep Demir the papers.", grounding) == []
+    assert g.invented_names("Our partner Kuşdili Ekspertiz checks it.", grounding) == []
+    assert g.invented_names("Our partner Moda Ekspertiz Merkezi checks it.", grounding) == [
+        "Moda Ekspertiz Merkezi"
+    ]
+
+
 def test_durations_added_up_from_the_excerpts_are_not_contradictions() -> None:
     chunk = "Refunds are processed within 48 hours of the request. Fees are billed quarterly."
     c = conv(tier=Tier.SCENARIO, scenario="A client asks about refunds", chunk_id="c1")

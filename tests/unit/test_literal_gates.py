@@ -41,6 +41,9 @@ LOWERED = [text.lower() for text in TEXTS]
         (r"x{2,}yyy", {"yyy"}),
         (r"(?i)Hello World", {"hello world"}),  # folded when the pattern ignores case
         (r"(?<=\$)\d+ (?:fee|charge)s?", {"fee", "charge"}),
+        # a character prose seldom has is selective on its own
+        (r"\bX{3,}\b|\$X+", {"X"}),
+        (r"_{3,}|\{\{\w+\}\}", {"_", "{{"}),
     ],
 )
 def test_a_gate_is_a_set_every_match_contains_one_of(pattern: str, expected: set[str]) -> None:
@@ -49,7 +52,7 @@ def test_a_gate_is_a_set_every_match_contains_one_of(pattern: str, expected: set
 
 @pytest.mark.parametrize(
     "pattern",
-    [r"\d+%", r"[a-z]+in?g", r"(?:ab|cd)", r"(?:yes|no|maybe)?", r"(?x) verbose  words", r".*"],
+    [r"\d+%", r"[a-z]+in?g", r"(?:ab|cd)", r"a{3,}", r"(?:yes|no|maybe)?", r"(?x) verbose  words", r".*"],
 )
 def test_a_pattern_without_a_usable_gate_is_always_searched(pattern: str) -> None:
     assert required_literals(re.compile(pattern)) is None
