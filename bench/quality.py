@@ -78,6 +78,7 @@ CORPORA = {"corpus": CORPUS} | {
         "holdout10",
         "holdout11",
         "holdout12",
+        "holdout13",
     )
 }
 SAMPLE = ROOT / "chalicelib" / "data" / "sample_dataset.json"

@@ -217,7 +217,13 @@ _AI_IDENTITY = _compile(
     r"(?:to|with)) (?:just |only |merely |simply )?(?:an?|the) (?:[a-z-]+ ){0,2}(?:automated|"
     r"automatic|text|text-only|chat|computeri[sz]ed|scripted|ai|ai-powered|software) (?:[a-z-]+ )?"
     r"(?:service|system|program|programme|tool|bot|assistant|model|agent|helper|responder|"
-    r"line)\b",
+    r"line|function|feature|widget|window)\b",
+    # the speaker's making described ("I was built to handle orders", "answering from a
+    # script", "outside what I've been set up to do")
+    r"\bi (?:was|(?:'ve|have) been) (?:only |just )?(?:built|programmed|configured|coded) "
+    r"(?:to|for|only)\b|\bwhat i(?:'m| am|'ve been| have been) (?:built|programmed|configured|"
+    r"set up|designed) (?:to do|to handle|to answer|for)\b|\b(?:answering|replying|responding) "
+    r"(?:you )?from a script\b",
     # the chat itself said to be a machine's, not a person's
     r"\bthis (?:chat|conversation|service|line|inbox) is (?:run|handled|operated|powered|"
     r"answered|staffed) by (?:software|a program|a computer|a bot|an automated|automated|an "
@@ -482,6 +488,14 @@ _CHATTER = _compile(
     r"\b(?:turn|message|reply) \d+ of \d+\b",
     r"\b(?:continuation|continuing|rest|remainder|next (?:part|section)) of (?:the|this|our) "
     r"(?:dialogue|conversation|exchange|script|role-?play|transcript)\b",
+    # the plan's line for this turn ("Assistant turn 6, calm, cover dilation:")
+    r"^\s*(?:the )?(?:user|assistant|customer|client|agent|advis[eo]r)(?:'s)? (?:turn|reply|"
+    r"response|message|line) \d+\b",
+    # the prompt's instructions echoed back ("keep every reply friendly ... under 220 words")
+    r"\b(?:remember|make sure|be sure|don't forget) to\b[^.!?]{0,80}\b(?:every|each|all|the|"
+    r"your) (?:repl(?:y|ies)|responses?|turns?|answers?)\b|\b(?:stay|keep (?:each|every|the|"
+    r"your) (?:repl(?:y|ies)|responses?|turns?|answers?)) (?:under|below|within|to) (?:\d+|a "
+    r"few|two|three) (?:words|sentences)\b",
 )
 _QUOTED = re.compile(
     r"(?:^|(?<=[\s(:]))'[^'\n]{1,160}'(?=[\s,.;:!?)]|$)|\"[^\"\n]{1,160}\"|\u201c[^\u201d\n]{1,160}\u201d|"
@@ -510,6 +524,8 @@ _PLACEHOLDERS = _CasePatterns(
     r"(?i:<\s*(?:insert|add|enter|include|paste|fill in)\b[^>\n]{0,60}>)",
     r"_{3,}|\bX\.X\b",
     r"\b(?:TODO|TBD|FIXME)\b",
+    # escapes of a serialisation left in the text ("Kov\u00e1cs", "\n", '\"')
+    r"\\(?:u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[nrt\"](?![a-z]{3}))",
 )
 
 
@@ -934,6 +950,19 @@ _CLAIMS: tuple[tuple[str, GatedPattern, float], ...] = tuple(
             r"\b(?:there's|there is|there'd be) no need to (?:send|take|bring|rush) (?:him|her|them|"
             r"you|your [a-z]+) to (?:the )?(?:hospital|a&e|er|emergency|a doctor|the doctor)\b|"
             r"\bthe (?:danger|risk|emergency) (?:is|will be) (?:over|gone|past)\b",
+            1.0,
+        ),
+        (
+            "a promise of a certain outcome",
+            # a result made lifelong, a need ended for ever, a market move ruled out ("it
+            # stays that way for life", "you will never need glasses again", "the rate
+            # can't move against you", "you'll wake up seeing 20/20")
+            r"\b(?:stays?|lasts?|remains?|will (?:stay|last|remain)) (?:that way |like that )?"
+            r"(?:for life|for the rest of your life|forever|for good|permanently)\b|\b(?:you|they|"
+            r"she|he)(?:'ll| will)? never (?:need|have to (?:wear|use|take|buy))\b(?! to (?:see|call|"
+            r"visit|contact|ask|come))[^.!?]{0,30}\bagain\b|\bcan(?:'t|not) "
+            r"(?:possibly )?(?:move|go|turn) against you\b|\b(?:will|'ll|you're going to)\b"
+            r"[^.!?]{0,40}\b(?:20/20|perfect (?:vision|eyesight|sight|hearing|skin|teeth))\b",
             1.0,
         ),
         (
@@ -2426,7 +2455,16 @@ _AGE_RANGE = re.compile(
 )
 
 
-_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70}
+_TENS = {
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+}
 _TEENS = {
     "ten": 10,
     "eleven": 11,
@@ -2548,15 +2586,19 @@ _OTHER_PERSON = re.compile(
     r"teenagers?|parents|grandparents?)\b|\b(?:he|she|they)(?:'s|'ve| has| have| is)?\b"
 )
 _US = re.compile(r"\b(?:and i|i and|we|we're|both of us)\b")
+# A thing as the clause's subject ("our gas boiler is about twenty years old").
+_THING = re.compile(
+    r"\b(?:my|our|the|this|that|its|their|your) [a-z]+(?: [a-z]+)? (?:is|was|are)\b"
+)
 
 
 def stated_age(text: str) -> tuple[int, int] | None:
-    lowered = text.lower()
+    lowered = _digits_for_ages(text.lower())  # "I'm twenty-nine" as "I'm 29"
     for m in _STATED_AGE.finditer(lowered):
         if not m.group(0).startswith(("i'm", "i am", "i just", "i turned", "i'll", "i will")):
             # "My kids are 14 and 16", "She is Filipino, 29 years old": someone else's age
             clause = re.split(r"[.!?;]", lowered[max(0, m.start() - 60) : m.start()])[-1]
-            if _OTHER_PERSON.search(clause) and not _US.search(clause):
+            if (_OTHER_PERSON.search(clause) or _THING.search(clause)) and not _US.search(clause):
                 continue
         if m.group(5) and m.group(6):
             a, b = sorted((int(m.group(5)), int(m.group(6))))

@@ -44,7 +44,7 @@ _FUNCTION_WORDS: dict[str, str] = {
     "pt": "o os as um uma não com para por mais mas muito está estou tenho pode quero "
     "também porque quando onde você vocês nós sobre são meu minha seu sua obrigado "
     "obrigada olá isso isto então já fazer eu pela pelo agora ainda nosso nossa aqui "
-    "quanto quais entendo ajuda também"
+    "quanto quais entendo ajuda também em seja assim é"
     " ele ela eles elas dele dela seus suas tem têm foi será bem depois até só num numa pelos pelas ao aos às dos",
     "it": "il gli lo della delle che non per con una sono sei siamo anche ma come molto "
     "più questo questa quello grazie ciao io mio mia suo sua perché quando dove "
@@ -126,6 +126,11 @@ def _word_table() -> dict[str, set[str]]:
 
 
 _WORD_LANG = {w: next(iter(langs)) for w, langs in _word_table().items()}
+# Function words of any language listed here but English, shared ones too ("mais" is
+# French and Portuguese): which language they are does not matter to "not English".
+_FOREIGN_FUNCTION_WORDS = frozenset(
+    w for lang, text in _FUNCTION_WORDS.items() if lang != "en" for w in text.split()
+) - frozenset(_FUNCTION_WORDS["en"].split())
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 
 # Unicode script of a letter by its name prefix (unicodedata.name is stable).
@@ -498,6 +503,8 @@ COMMON_ENGLISH = frozenset(
 FOREIGN_PASSAGE_SHARE = 0.12
 FOREIGN_PASSAGE_WORDS = 20
 FOREIGN_PASSAGE_POSSIBLE_WORDS = 12
+LOOSE_PASSAGE_SHARE = 0.25
+LOOSE_PASSAGE_HITS = 2
 
 
 def english_share(text: str) -> tuple[float, int]:
@@ -531,21 +538,41 @@ def accented_foreign(text: str) -> bool:
     return english_share(text)[0] < ACCENTED_ENGLISH_SHARE
 
 
+def _foreign_function_words(text: str) -> int:
+    return sum(
+        w.lower().replace("\u2019", "'") in _FOREIGN_FUNCTION_WORDS
+        and w.lower() not in COMMON_ENGLISH
+        for w in _WORD.findall(text)
+    )
+
+
 def unlike_english_runs(parts: list[str]) -> list[int]:
     """Word counts of the runs of consecutive sentences (``parts``) that are not English
     by their share of common English words (whatever language they are in), or by
-    their accented words."""
+    their accented words. A sentence with a little more English ("No quarto andar, é um
+    andar a mais") joins a run when the run holds two function words of a language
+    listed here: names and figures alone never make one."""
     runs: list[int] = []
-    current = 0
+    current = hits = 0
+    sure = False
+
+    def close() -> None:
+        if current and (sure or hits >= LOOSE_PASSAGE_HITS):
+            runs.append(current)
+
     for part in parts:
         share, words = english_share(part)
-        if words and (share < FOREIGN_PASSAGE_SHARE or accented_foreign(part)):
+        if not words:
+            continue  # an empty sentence neither ends a run nor adds to it
+        strict = share < FOREIGN_PASSAGE_SHARE or accented_foreign(part)
+        foreign = 0 if strict or share >= LOOSE_PASSAGE_SHARE else _foreign_function_words(part)
+        if strict or foreign:
             current += words
+            sure = sure or strict
+            hits += foreign
             continue
-        if words:  # an English sentence ends the run; an empty one does not
-            if current:
-                runs.append(current)
-            current = 0
-    if current:
-        runs.append(current)
+        close()
+        current = hits = 0
+        sure = False
+    close()
     return runs

@@ -136,6 +136,10 @@ def test_the_clean_base_passes_every_check_and_scores_high() -> None:
         (4, "Just so you know, these replies are generated automatically, so I can't say."),
         (2, "I'm sorry, but I'm not able to help with requests involving retirement accounts."),
         (6, "I should say that this is an automated enquiry channel, so I can't plan that."),
+        # how the speaker was made: built, set up, working from a script
+        (4, "That is beyond me: I was built to handle bookings, so ask an adviser instead."),
+        (6, "I'm only the chat function on this site, answering from a script, I'm afraid."),
+        (6, "Checking statements is outside what I've been set up to do, I'm afraid."),
     ],
 )
 def test_ai_refusals_flag_with_their_turn(turn: int, text: str) -> None:
@@ -289,6 +293,11 @@ def test_options_offered_to_the_client_are_not_second_drafts(text: str) -> None:
         "Clients who follow our plan to the end reach their target, and the result will follow.",
         "She is drinking well, so there's nothing serious going on and it will settle by itself.",
         "With the letter, the regulator will order the rest refunded to you.",
+        # a result for life, a need ended, a rate that cannot move
+        "After the treatment your eyesight stays that way for life.",
+        "You will never need reading glasses again after this.",
+        "Book today and the rate can't move against you before Friday.",
+        "With the new lens you'll wake up seeing 20/20 the next morning.",
     ],
 )
 def test_regulated_claims_flag(text: str) -> None:
@@ -869,6 +878,17 @@ def test_italian_and_afrikaans_passages_flag(passage: str) -> None:
     assert not check.passed and check.turns == [6], check
 
 
+def test_short_sentences_of_portuguese_with_figures_and_english_lookalikes_flag() -> None:
+    # "no", "a" and "total" pass for English; "mais", "então" and "em" do not
+    text = (
+        "We carry items up to the third floor at no cost, and charge R$40 per extra floor. "
+        "No quarto andar, é um andar a mais, então R$40. Assim, a entrega ficaria em R$149 "
+        "mais R$40, ou seja, R$189 no total."
+    )
+    check = run(d.check_language, with_turn(6, text))
+    assert not check.passed and check.turns == [6], check
+
+
 def test_a_user_quoting_someone_elses_placeholder_is_not_a_leak() -> None:
     quoted = "The other firm's letter began 'Hello {FIRST_NAME}', which put me off. Is yours real?"
     assert run(d.check_generator_artifacts, with_turn(5, quoted)).passed
@@ -888,6 +908,10 @@ def test_a_user_quoting_someone_elses_placeholder_is_not_a_leak() -> None:
         CLEAN[5] + "\n\n---\nNotes: this reply stays on the retirement topic.",
         CLEAN[5] + " What we can do is review the plan each year and adjust withdrawals if "
         "markets fall, which keeps the plan on track without locking you into one number.",
+        # the plan's line for the turn, the prompt echoed, a serialisation's escapes
+        "Assistant turn 6, reassuring, cover the review: " + CLEAN[5],
+        CLEAN[5] + " Remember to keep every reply warm and stay under 150 words.",
+        CLEAN[5].replace("review", "r\\u00e9view"),
     ],
 )
 def test_labels_instructions_control_tokens_and_looped_passages_flag(text: str) -> None:
@@ -1161,6 +1185,8 @@ def test_a_customer_asking_again_in_other_words_is_not_a_copy() -> None:
         ("My husband and I are 61 and 63.", (61, 63)),
         ("We are both 34 and 36.", (34, 36)),
         ("I'm 29 and my kids are 4 and 6.", (29, 29)),
+        ("I'm twenty-nine and back from Birmingham.", (29, 29)),
+        ("Our gas boiler is about twenty years old.", None),
     ],
 )
 def test_an_age_is_the_users_only_when_they_are_its_subject(
