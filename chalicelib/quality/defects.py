@@ -35,7 +35,7 @@ from chalicelib.domain.models import (
     Turn,
 )
 from chalicelib.quality import grounding, language, style_model
-from chalicelib.quality.literal_gates import GatedAlternation, GatedPattern, gated
+from chalicelib.quality.literal_gates import GatedAlternation, GatedPattern, GateSet, gated
 from chalicelib.quality.text import (
     NEGATORS,
     QUOTES,
@@ -997,6 +997,7 @@ _CLAIMS: tuple[tuple[str, GatedPattern, float], ...] = tuple(
         ),
     )
 )
+_CLAIM_GATES = GateSet([pattern for _, pattern, _ in _CLAIMS])
 _NEGATIVE_LEAD = ("no ", "zero ", "without", "free ")
 # Paying off a debt does return its interest rate for certain: saying so promises nothing.
 _DEBT_PAYDOWN = re.compile(
@@ -1015,8 +1016,9 @@ def regulated_claims(sentence: str) -> list[tuple[str, str, float]]:
     found: list[tuple[str, str, float]] = []
     lowered = sentence.lower()
     source = sentence if len(lowered) == len(sentence) else lowered
-    for label, pattern, strength in _CLAIMS:
-        for match in pattern.finditer(lowered):
+    for i in _CLAIM_GATES.open(lowered):
+        label, pattern, strength = _CLAIMS[i]
+        for match in pattern.regex.finditer(lowered):
             phrase = source[match.start() : match.end()]
             phrase_lowered = phrase.lower()
             # Negation within the claim's own clause: "Don't worry, it's risk-free" claims.
@@ -1041,7 +1043,7 @@ def regulated_claims(sentence: str) -> list[tuple[str, str, float]]:
 
 
 def _may_claim(lowered: str) -> bool:
-    return any(p.possible(lowered) for _, p, _ in _CLAIMS)
+    return bool(_CLAIM_GATES.open(lowered))
 
 
 def check_regulated_claims(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
@@ -1668,6 +1670,10 @@ def personal_my(text: str) -> int:
     return sum(1 for m in _MY_NOUN.finditer(text) if m.group(1) not in _PROFESSIONAL_MY)
 
 
+_BUSINESS_GATES = GateSet([p for p, _ in _BUSINESS_SIDE])
+_CLIENT_GATES = GateSet([p for p, _ in _CLIENT_SIDE])
+
+
 def _side_scores(text: str, role: str) -> tuple[float, float]:
     """(business, client) evidence of a turn. The other side's evidence is what matters
     for a turn, so its own side is only weighed when the other side's reaches 2 (the
@@ -1679,7 +1685,7 @@ def _side_scores(text: str, role: str) -> tuple[float, float]:
     we = sum(1 for t in tokens if t in ("we", "we'll", "we're", "we've", "we'd", "our", "us"))
 
     def business_side() -> float:
-        score = sum(w for p, w in _BUSINESS_SIDE if p.search(text))
+        score = sum(_BUSINESS_SIDE[i][1] for i in _BUSINESS_GATES.matching(text))
         # Pronouns tip a turn that already carries the other side's phrases: a client
         # talks about "my", an advisor about "your".
         if second >= 5 and first <= 1:
@@ -1691,7 +1697,7 @@ def _side_scores(text: str, role: str) -> tuple[float, float]:
         return score
 
     def client_side() -> float:
-        score = sum(w for p, w in _CLIENT_SIDE if p.search(text))
+        score = sum(_CLIENT_SIDE[i][1] for i in _CLIENT_GATES.matching(text))
         if (first >= 6 and second <= 1) or (first >= 4 and second == 0):
             score += 1.0
         return score + 0.75 * min(3, personal_my(text))

@@ -41,6 +41,8 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "phone",
         re.compile(
+            # every number starts with "+", "(" or a digit: the lookahead skips the rest
+            r"(?=[+(\d])"
             r"(?<![\d$])(?:\+?\d{1,2}[-. ]?)?\(?\d{3}\)?[-. ]\d{3}[-. ]\d{4}\b|"
             # international and trunk-prefixed numbers in groups ("0475 38 21 90")
             r"(?<![\d$.,])(?:\+\d{1,3}[ .-]?|\b0)\d{1,4}(?:[ .-]\d{2,4}){2,4}\b"
@@ -69,6 +71,8 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "date",
         re.compile(
+            # a date starts with a digit or a month's first letter
+            r"(?=[\dJFMASONDjfmasond])"
             rf"\b(?:{_MONTHS})\.? \d{{1,2}}(?:st|nd|rd|th)?\b|\b\d{{1,2}}(?:st|nd|rd|th)? "
             rf"(?:of )?(?:{_MONTHS})\b|\b(?:19|20)\d{{2}}\b|\b\d{{1,2}}/\d{{1,2}}(?:/\d{{2,4}})?\b",
             re.IGNORECASE,

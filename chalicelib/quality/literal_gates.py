@@ -12,7 +12,7 @@ have found nothing, and a pattern for which no such set is found is always searc
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 # The parser ``re`` itself compiles with (read, never patched); the Lambda runtime and
 # the project both run Python 3.11+, where it has this name.
@@ -151,29 +151,65 @@ class GatedAlternation:
     cannot match. A common word in one branch's gate ("the ") then costs that branch's
     search, not the whole alternation's."""
 
-    __slots__ = ("_branches", "gate", "pattern", "regex")
+    __slots__ = ("_gates", "gate", "pattern", "regex")
 
     def __init__(self, patterns: list[str] | tuple[str, ...], flags: int = 0) -> None:
         if flags & re.IGNORECASE:
             raise ValueError("gate alternations of lower-cased text instead of IGNORECASE")
         self.pattern = "|".join(f"(?:{p})" for p in patterns)
         self.regex = re.compile(self.pattern, flags)
-        compiled = [re.compile(p, flags) for p in patterns]
-        gates = [required_literals(c) for c in compiled]
-        self.gate = frozenset(s for g in gates if g is not None for s in g)
-        # (gate, regex) in the alternation's order; a branch without a gate is always open
-        self._branches = [
-            (tuple(g) if g is not None else (), c) for c, g in zip(compiled, gates, strict=True)
-        ]
+        # the branches in the alternation's order; a branch without a gate is always open
+        self._gates = GateSet([GatedPattern(re.compile(p, flags)) for p in patterns])
+        self.gate = frozenset(s for p in self._gates.patterns if p.gate for s in p.gate)
 
     def search(self, text: str) -> re.Match[str] | None:
         best: re.Match[str] | None = None
-        for gate, regex in self._branches:
-            if gate and not any(map(text.__contains__, gate)):
-                continue
-            found = regex.search(text)
+        branches = self._gates.patterns
+        for i in self._gates.open(text):
+            found = branches[i].regex.search(text)
             if found is not None and (best is None or found.start() < best.start()):
                 best = found
                 if not best.start():
                     break  # nothing starts further left
         return best
+
+
+class GateSet:
+    """The gates of many patterns tested against one text at once.
+
+    A phrase list of a hundred patterns would test each pattern's gate in turn, a Python
+    call apiece; here every distinct string of all the gates is tested in one C-level
+    pass, and only the patterns one of whose strings the text holds are searched."""
+
+    __slots__ = ("_always", "_index", "_literals", "patterns")
+
+    def __init__(self, patterns: Sequence[GatedPattern]) -> None:
+        if len({p._fold for p in patterns}) > 1:
+            raise ValueError("a gate set's patterns must all fold case or none")
+        self.patterns = tuple(patterns)
+        index: dict[str, list[int]] = {}
+        always: list[int] = []
+        for i, pattern in enumerate(self.patterns):
+            if pattern.gate is None:
+                always.append(i)
+                continue
+            for literal in pattern.gate:
+                index.setdefault(literal, []).append(i)
+        self._always = tuple(always)
+        self._index = index
+        self._literals = tuple(sorted(index))
+
+    def open(self, text: str) -> list[int]:
+        """Indices (in order) of the patterns the text's gates leave open."""
+        if self.patterns and self.patterns[0]._fold:
+            text = text.casefold()
+        found = set(self._always)
+        index = self._index
+        for literal in filter(text.__contains__, self._literals):
+            found.update(index[literal])
+        return sorted(found)
+
+    def matching(self, text: str) -> list[int]:
+        """Indices (in order) of the patterns that match ``text``."""
+        patterns = self.patterns
+        return [i for i in self.open(text) if patterns[i].regex.search(text)]

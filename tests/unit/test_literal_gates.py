@@ -12,6 +12,7 @@ from chalicelib.quality import defects
 from chalicelib.quality.literal_gates import (
     GatedAlternation,
     GatedPattern,
+    GateSet,
     gated,
     required_literals,
 )
@@ -52,7 +53,15 @@ def test_a_gate_is_a_set_every_match_contains_one_of(pattern: str, expected: set
 
 @pytest.mark.parametrize(
     "pattern",
-    [r"\d+%", r"[a-z]+in?g", r"(?:ab|cd)", r"a{3,}", r"(?:yes|no|maybe)?", r"(?x) verbose  words", r".*"],
+    [
+        r"\d+%",
+        r"[a-z]+in?g",
+        r"(?:ab|cd)",
+        r"a{3,}",
+        r"(?:yes|no|maybe)?",
+        r"(?x) verbose  words",
+        r".*",
+    ],
 )
 def test_a_pattern_without_a_usable_gate_is_always_searched(pattern: str) -> None:
     assert required_literals(re.compile(pattern)) is None
@@ -125,3 +134,23 @@ def test_a_gated_check_pattern_finds_what_its_regex_finds_over_the_corpora(
         assert (found and found.span()) == (plain and plain.span()), (name, text[:120])
         if isinstance(pattern, GatedPattern):
             assert pattern.findall(text) == pattern.regex.findall(text), (name, text[:120])
+
+
+def test_a_gate_set_finds_what_each_of_its_patterns_finds_over_the_corpora() -> None:
+    for patterns in (
+        [p for p, _ in defects._BUSINESS_SIDE],
+        [p for p, _ in defects._CLIENT_SIDE],
+        [p for _, p, _ in defects._CLAIMS],
+    ):
+        gates = GateSet(patterns)
+        for text in LOWERED:
+            expected = [i for i, p in enumerate(patterns) if p.regex.search(text)]
+            assert gates.matching(text) == expected, text[:80]
+
+
+def test_a_gate_set_opens_ungated_patterns_and_refuses_mixed_case_rules() -> None:
+    gates = GateSet([gated(r"refund"), gated(r"\d+%"), gated(r"money back")])
+    assert gates.open("a 5% fee") == [1]
+    assert gates.open("money back or a refund") == [0, 1, 2]
+    with pytest.raises(ValueError, match="fold case"):
+        GateSet([gated("abc"), gated("abc", re.IGNORECASE)])
