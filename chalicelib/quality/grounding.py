@@ -391,8 +391,11 @@ class Grounding:
 _LETTERS = re.compile(r"[^\W\d_]+")
 # Capitalised words that name no one: days and months, titles, the pronoun.
 _NOT_NAMES = frozenset(
-    {f"{day}day" for day in ("mon", "tues", "wednes", "thurs", "fri", "satur", "sun")}
-    | {f"{day}days" for day in ("mon", "tues", "wednes", "thurs", "fri", "satur", "sun")}
+    {
+        f"{day}day{plural}"
+        for day in ("mon", "tues", "wednes", "thurs", "fri", "satur", "sun")
+        for plural in ("", "s")
+    }
     | set(_MONTHS.split("|"))
     | _TITLES
     | {"i", "dra", "sr", "sra", "st"}

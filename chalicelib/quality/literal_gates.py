@@ -181,12 +181,13 @@ class GateSet:
     call apiece; here every distinct string of all the gates is tested in one C-level
     pass, and only the patterns one of whose strings the text holds are searched."""
 
-    __slots__ = ("_always", "_index", "_literals", "patterns")
+    __slots__ = ("_always", "_fold", "_index", "_literals", "patterns")
 
     def __init__(self, patterns: Sequence[GatedPattern]) -> None:
         if len({p._fold for p in patterns}) > 1:
             raise ValueError("a gate set's patterns must all fold case or none")
         self.patterns = tuple(patterns)
+        self._fold = bool(patterns) and patterns[0]._fold
         index: dict[str, list[int]] = {}
         always: list[int] = []
         for i, pattern in enumerate(self.patterns):
@@ -201,7 +202,7 @@ class GateSet:
 
     def open(self, text: str) -> list[int]:
         """Indices (in order) of the patterns the text's gates leave open."""
-        if self.patterns and self.patterns[0]._fold:
+        if self._fold:
             text = text.casefold()
         found = set(self._always)
         index = self._index
