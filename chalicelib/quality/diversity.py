@@ -18,12 +18,14 @@ Pure Python over (conversation, turns); no AWS. ``bench/quality.py`` times it.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.domain import search
 from chalicelib.domain.models import Conversation, Turn
 from chalicelib.quality import duplicates as d
 
@@ -33,11 +35,10 @@ MIN_SHARE = 0.05  # a phrase or opener in at least this share of conversations (
 MIN_CONVERSATIONS = 3
 TOP = 15
 IDS_SHOWN = 50
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
-
-
-def _words(text: str) -> list[str]:
-    return _WORD.findall(text.lower().replace("\u2019", "'"))
+# Words as the list's search reads them, so that a repeat's "Show in table" phrase
+# search finds every conversation the repeat counts.
+_words = search.words
+_WORD_SPAN = re.compile(r"[^\W_]+")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,15 @@ def _first(turns: Sequence[Turn], role: str) -> str:
 
 def _opener(text: str) -> str:
     return " ".join(_words(text)[:OPENER_WORDS])
+
+
+def _opener_text(text: str) -> str:
+    """The opener as written: the text from its first word to the end of its last."""
+    spans = [m.span() for m in itertools.islice(_WORD_SPAN.finditer(text), OPENER_WORDS)]
+    if not spans:
+        return ""
+    written = text[spans[0][0] : spans[-1][1]]
+    return " ".join(written.split()) if _opener(written) == _opener(text) else _opener(text)
 
 
 def _repeated(
@@ -137,7 +147,7 @@ def analyze(items: Sequence[Item]) -> dict[str, Any]:
             key = _opener(text)
             if key:
                 openers[role][key].append(it.id)
-                opener_examples[role].setdefault(key, " ".join(text.split()[:OPENER_WORDS]))
+                opener_examples[role].setdefault(key, _opener_text(text))
 
     phrases: dict[str, list[dict[str, Any]]] = {}
     phrase_members: dict[str, set[str]] = defaultdict(set)
