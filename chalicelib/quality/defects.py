@@ -491,6 +491,19 @@ _CHATTER = _compile(
     # the plan's line for this turn ("Assistant turn 6, calm, cover dilation:")
     r"^\s*(?:the )?(?:user|assistant|customer|client|agent|advis[eo]r)(?:'s)? (?:turn|reply|"
     r"response|message|line) \d+\b",
+    # a retrieval citation left in the reply ("[gq_savings, para. 2]", "[source 3]", "[2]")
+    r"\[[^\]\n]{0,50}\b(?:para(?:graph)?|pp?|sec(?:tion)?|source|src|doc(?:ument)?|chunk|ref|"
+    r"kb|page|excerpt|passage)\.?\s*#?\d+[^\]\n]{0,20}\]|\[[a-z0-9]+(?:[_-][a-z0-9]+)*_[a-z0-9]+"
+    r"(?:[,:;#.][^\]\n]{0,40})?\]|\u3010[^\u3011\n]{1,60}\u3011|\[\d{1,2}(?:\s*[,\u2013-]\s*\d{1,2})*"
+    r"\](?!\()|\((?:source|src|ref|chunk|doc|kb)\s*[:#]\s*[^)\n]{1,60}\)",
+    # the brief's line for the reply opening it ("Respond enthusiastically but be honest
+    # about the trade-off.")
+    r"(?:^|\n|[\[(])\s*(?:respond|reply|answer|acknowledge|reassure|empathi[sz]e|validate|"
+    r"de-?escalate)\b[^.!?\])\n]{0,120}\b(?:enthusiastic(?:ally)?|warm(?:ly)?|honest(?:ly)?|"
+    r"brief(?:ly)?|friendly|polite(?:ly)?|calm(?:ly)?|empathetic(?:ally)?|professional(?:ly)?|"
+    r"concise(?:ly)?|upbeat|positive(?:ly)?|reassuring(?:ly)?|gently|firmly|tone|the (?:user|"
+    r"customer|client|couple|caller|guest|patient|member|parent|student|family|bride|groom|"
+    r"buyer|tenant|owner)(?:'s)?)\b",
     # the prompt's instructions echoed back ("keep every reply friendly ... under 220 words")
     r"\b(?:remember|make sure|be sure|don't forget) to\b[^.!?]{0,80}\b(?:every|each|all|the|"
     r"your) (?:repl(?:y|ies)|responses?|turns?|answers?)\b|\b(?:stay|keep (?:each|every|the|"
@@ -967,6 +980,16 @@ _CLAIMS: tuple[tuple[str, GatedPattern, float], ...] = tuple(
         ),
         (
             "certainty about an outcome",
+            # a rate or a date to rely on ("you can count on at least 95 percent of the
+            # grafts taking", "by the end of May without fail", "nobody will ever be able
+            # to tell")
+            r"\byou can (?:count|rely|bank) on (?:at least |a |an |over |more than )?\d+(?:[.,]\d+)?"
+            r"\s?(?:%|percent|per cent)|\b(?:will|'ll)\b[^.!?]{0,80}\bwithout fail\b|\b(?:nobody|no "
+            r"one|no-one)(?: else)? will (?:ever )?(?:be able to )?(?:tell|notice|know you)\b",
+            1.0,
+        ),
+        (
+            "certainty about an outcome",
             # a bad outcome ruled out for this client ("you won't end up like your
             # colleague", "that simply doesn't happen with her technique")
             r"\byou (?:won't|will not|will never) end up (?:like|with)\b|\b(?:simply|just) (?:doesn't|does "
@@ -1123,7 +1146,18 @@ def check_language(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
                     )
                 )
     if main in (None, "en"):
-        findings += _unlike_english(ctx, {f.turn for f in findings})
+        # A turn whose named language is only possible (short Spanish sentences share
+        # words with Portuguese and Italian) is still sure when it holds a long run of
+        # sentences with no English in them.
+        named = {f.turn: f for f in findings}
+        for found in _unlike_english(ctx, {t for t, f in named.items() if f.strength >= 1.0}):
+            before = named.get(found.turn)
+            if before is None:
+                findings.append(found)
+            elif found.strength > before.strength:
+                findings[findings.index(before)] = Finding(
+                    found.turn, before.reason, found.strength
+                )
     return _result("language", "critical", findings, weight, "one language throughout")
 
 
@@ -1327,7 +1361,44 @@ def check_ending(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
                             FINDING if lean <= LAST_TURN_FLAG else 0.35,
                         )
                     )
+        if last.role == "assistant" and not any(f.strength >= FINDING for f in findings):
+            short_answer = _short_last_answer(ctx)
+            if short_answer and short_answer[0].strength > max(
+                (f.strength for f in findings), default=0.0
+            ):
+                findings = short_answer
     return _result("ending", "major", findings, weight, "ends on a complete, closing turn")
+
+
+# A last answer far shorter than the conversation's others, to a question: it lost its
+# end (the closing sentences, the second half of the answer). Over the corpora no clean
+# last answer to a question is under 0.6 of the median earlier answer.
+SHORT_LAST_FLAG = 0.45
+SHORT_LAST_SUSPECT = 0.55
+
+
+def _short_last_answer(ctx: CheckContext) -> list[Finding]:
+    turns = ctx.turns
+    answers = [len(ctx.text(t).split()) for t in turns if t.role == "assistant"]
+    if len(answers) < 3 or len(turns) < 2 or turns[-2].role != "user":
+        return []
+    question = ctx.text(turns[-2])
+    if "?" not in question or _CLOSING_CUES.search(question.lower()):
+        return []
+    earlier = sorted(answers[:-1])
+    median = (earlier[(len(earlier) - 1) // 2] + earlier[len(earlier) // 2]) / 2
+    ratio = answers[-1] / median if median else 1.0
+    if ratio > SHORT_LAST_SUSPECT:
+        return []
+    return [
+        Finding(
+            turns[-1].turn_number,
+            f"the conversation may be cut short: the last answer ({answers[-1]} words) is a "
+            f"fraction of the others (median {median:g}) and leaves the user's question half "
+            "answered",
+            0.8 if ratio <= SHORT_LAST_FLAG else 0.5,
+        )
+    ]
 
 
 # --------------------------------------------------------------------------- role confusion
@@ -2446,10 +2517,12 @@ _STATED_AGE = re.compile(
     r"years? (?:ago|in|into|of|since|from|away|until|left)|dollars|thousand|times))|"
     r"(?<!my )(?<!our )(?<!his )(?<!her )\b(\d{2})[- ](?:years?|yrs?)[- ]old\b(?! "
     r"(?:son|daughter|kid|child|boy|girl|car|house|roof|mother|father|mom|dad))|"
-    r"\bin my (early |mid |late )?(twenties|thirties|forties|fifties|sixties|seventies|eighties)\b|"
+    r"\bin (?:my|our) (early |mid |late )?(twenties|thirties|forties|fifties|sixties|seventies|eighties)\b|"
     r"\b(?:we're|we are|are) (?:both )?(?:[a-z]+ )?(\d{2}) and (\d{2})\b|"
     # "I'm a hospitalist at a county hospital, 61, and ..."
-    r"\b(?:i'm|i am) an? [a-z][a-z' -]{2,60}?, (\d{2})(?=,| and\b|\.)"
+    r"\b(?:i'm|i am) an? [a-z][a-z' -]{2,60}?, (\d{2})(?=,| and\b|\.)|"
+    # "We're Megan and Ryan, both 58", "my wife and I are both 61"
+    r"(?:\b(?:we're|we are|are)|,) both (\d{2})\b(?=\s*(?:,|\.|;|!| and\b|years? old))"
 )
 _AGE_RANGE = re.compile(
     r"\b(?:aged?|ages?|between)\s*(\d{2})\s*(?:-|to|and)\s*(\d{2})\b|\b(\d{2})\s*(?:-|to)\s*"
@@ -2611,8 +2684,8 @@ def stated_age(text: str) -> tuple[int, int] | None:
             if 14 <= a <= 99 and b <= 99:
                 return a, b
             continue
-        if m.group(1) or m.group(2) or m.group(7):
-            age = int(m.group(1) or m.group(2) or m.group(7))
+        if m.group(1) or m.group(2) or m.group(7) or m.group(8):
+            age = int(m.group(1) or m.group(2) or m.group(7) or m.group(8))
             # "I'm 11" is a child; "as 12 ..." too often counts something else
             youngest = 10 if m.group(0).startswith(("i'm", "i am", "i just", "i turned")) else 14
             if youngest <= age <= 99:
@@ -2830,12 +2903,31 @@ def _named_as_another_persona(ctx: CheckContext) -> list[Finding]:
     return []
 
 
+_NUMBER_STEMS = frozenset(stem(w) for w in [*_TENS, *_DECADES, "teens", "teenager"])
+# The words after the first of a capitalised run ("Ngong Road", "Total Energies") name a
+# place or a firm, not the user.
+_CAPITALISED_RUN = re.compile(r"\b[A-Z][\w'-]*(?: [A-Z][\w'-]*)+")
+_SELF_WORDS = frozenset({"I", "I'm", "I've", "I'd", "I'll"})
+
+
+def _without_name_tails(sentence: str) -> str:
+    def first_only(m: re.Match[str]) -> str:
+        run = m.group(0).split()
+        # "I'm German": the word after the user's "I" is about the user
+        return " ".join(run[:2]) if run[0] in _SELF_WORDS else run[0]
+
+    return _CAPITALISED_RUN.sub(first_only, sentence)
+
+
 def _persona_contrast(ctx: CheckContext) -> list[Finding]:
     """The user's self-description matches another persona of the taxonomy, not theirs."""
     taxonomy = ctx.taxonomy
     assert taxonomy is not None
     conv = ctx.conversation
-    vocab = {e.name: _vocab(taxonomy, "personas", e.name) for e in taxonomy.personas}
+    # Ages are the age checks' to compare: "twenty minutes" is not "Twenty-three".
+    vocab = {
+        e.name: _vocab(taxonomy, "personas", e.name) - _NUMBER_STEMS for e in taxonomy.personas
+    }
     if conv.persona not in vocab:
         return []
     shared = set.intersection(*vocab.values()) if vocab else set()
@@ -2846,7 +2938,7 @@ def _persona_contrast(ctx: CheckContext) -> list[Finding]:
         for sentence in sentences(ctx.text(turn)):
             tokens = set(words(sentence))
             if tokens & {"i", "i'm", "i've", "my", "we", "we're", "our", "me"}:
-                user_stems |= _stems(sentence)
+                user_stems |= _stems(_without_name_tails(sentence))
     own = len(mine & user_stems)
     best_name, best = max(
         ((name, len(v & user_stems)) for name, v in distinct.items() if name != conv.persona),

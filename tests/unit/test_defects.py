@@ -912,6 +912,10 @@ def test_a_user_quoting_someone_elses_placeholder_is_not_a_leak() -> None:
         "Assistant turn 6, reassuring, cover the review: " + CLEAN[5],
         CLEAN[5] + " Remember to keep every reply warm and stay under 150 words.",
         CLEAN[5].replace("review", "r\\u00e9view"),
+        # a retrieval citation, the brief's line for the reply opening it
+        CLEAN[5] + " [withdrawal_rules, para. 2]",
+        CLEAN[5].replace("each year", "each year [source 3]"),
+        "Respond warmly but be honest about the limits, and mention the review. " + CLEAN[5],
     ],
 )
 def test_labels_instructions_control_tokens_and_looped_passages_flag(text: str) -> None:
@@ -1211,3 +1215,115 @@ def test_being_a_beginner_does_not_make_the_user_another_persona() -> None:
         taxonomy=taxonomy,
     )
     assert check.passed, check
+
+
+def test_a_reply_about_replying_is_not_the_briefs_line() -> None:
+    text = (
+        "Reply to our email with your statements attached, and we'll map the plan out. " + CLEAN[5]
+    )
+    assert run(d.check_generator_artifacts, with_turn(6, text)).passed
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        "With this plan you can count on at least 95 percent of the income arriving on time.",
+        "The first payment will be in your account by the end of May without fail.",
+        "Your plan will look so natural that nobody will ever be able to tell it was changed.",
+    ],
+)
+def test_a_rate_or_a_date_to_rely_on_is_a_claim(claim: str) -> None:
+    check = run(d.check_regulated_claims, with_turn(6, CLEAN[5] + " " + claim))
+    assert not check.passed and check.turns == [6], check
+
+
+def test_a_rate_or_a_date_nobody_can_promise_is_no_claim() -> None:
+    text = (
+        CLEAN[5] + " No adviser can promise that nobody will ever be able to tell the difference."
+    )
+    assert run(d.check_regulated_claims, with_turn(6, text)).passed
+
+
+@pytest.mark.parametrize(
+    ("text", "age"),
+    [
+        ("We're Megan and Ryan, both 58, and we're planning ahead.", (58, 58)),
+        ("My husband and I are both 61.", (61, 61)),
+        ("We're both in our late fifties and want to retire.", (56, 59)),
+        ("The two branches are both 15 minutes away.", None),
+        ("Our kids are both 14.", None),
+    ],
+)
+def test_ages_a_couple_gives_for_both(text: str, age: tuple[int, int] | None) -> None:
+    assert d.stated_age(text) == age
+
+
+RENTAL = Taxonomy(
+    personas=[
+        TaxonomyEntry(
+            name="Student on a budget",
+            description="Twenty-three, in the final year at university, organising a road trip "
+            "with friends after exams.",
+        ),
+        TaxonomyEntry(
+            name="Regular business customer",
+            description="A sales manager of about forty who hires a car whenever his own is in "
+            "the garage.",
+        ),
+    ],
+    emotions=TAXONOMY.emotions,
+    topics=TAXONOMY.topics,
+)
+
+
+def _rental_turns(user_words: str) -> list[Turn]:
+    texts = list(CLEAN)
+    texts[0] = "I brought it back on Monday and you've charged me for fuel. " + user_words
+    return turns_of(texts)
+
+
+def test_numbers_and_place_names_do_not_make_the_user_another_persona() -> None:
+    planned = conv(persona="Regular business customer")
+    said = (
+        "I filled it up at the Total on Ngong Road, twenty minutes before I dropped it off, "
+        "and I need that limit for a work trip next week."
+    )
+    assert run(d.check_persona, _rental_turns(said), conversation=planned, taxonomy=RENTAL).passed
+    other = (
+        "I'm in my final year at university and I'm organising a road trip with friends "
+        "after the exams, so money is tight."
+    )
+    check = run(d.check_persona, _rental_turns(other), conversation=planned, taxonomy=RENTAL)
+    assert not check.passed, check
+
+
+def _ending(question: str, last_answer: str) -> list[Turn]:
+    texts = list(CLEAN)
+    texts[8], texts[9] = question, last_answer
+    return turns_of(texts)
+
+
+def test_a_last_answer_a_fraction_of_the_others_to_a_question_is_cut_short() -> None:
+    turns = _ending(
+        "How long does the review take, and can I change the withdrawals later if I need to?",
+        "The review usually takes five to eight working days once we have everything.",
+    )
+    check = run(d.check_ending, turns)
+    assert not check.passed and check.turns == [10], check
+    # a short goodbye to a user who is done is how conversations end
+    goodbye = _ending("Thanks, that's all I needed.", "You're welcome, and good luck!")
+    assert run(d.check_ending, goodbye).passed
+
+
+def test_short_sentences_in_a_named_language_that_hold_no_english_are_a_switch() -> None:
+    # Each sentence alone names Spanish only weakly (its words are Portuguese and Italian
+    # too); together they are 35 words with no English in them.
+    text = (
+        "For most plans the first review comes after 6 to 8 weeks, but in the busy season it "
+        "can take up to 12 weeks. Así que, para una revisión el 14 de diciembre, podría llegar "
+        "recién a principios de marzo. Los plazos de entrega son estimaciones, no fechas fijas, "
+        "y les vamos a avisar si la revisión viene atrasada."
+    )
+    check = run(d.check_language, with_turn(6, text))
+    assert not check.passed and check.turns == [6], check
+    assert "Spanish" in check.reasons[0]
