@@ -61,7 +61,7 @@ from devstack.llm_simulator import parse_prompt_params, write_conversation  # no
 FIXTURES = ROOT / "tests" / "fixtures"
 CORPUS = FIXTURES / "quality_corpus"
 # The hand-written corpora, by source name. "corpus" and "holdout" were used while the
-# checks were built; holdout2-14 were written later by people who never saw the checks,
+# checks were built; holdout2-15 were written later by people who never saw the checks,
 # and each was scored once before any check changed for it.
 CORPORA = {"corpus": CORPUS} | {
     name: FIXTURES / f"quality_{name}"
@@ -80,6 +80,7 @@ CORPORA = {"corpus": CORPUS} | {
         "holdout12",
         "holdout13",
         "holdout14",
+        "holdout15",
     )
 }
 SAMPLE = ROOT / "chalicelib" / "data" / "sample_dataset.json"

@@ -198,6 +198,9 @@ _AI_IDENTITY = _compile(
     r"assistant|system|program|chatbot)|computer program|machine learning model|virtual "
     r"assistant|automated assistant)\b",
     r"\b(?:i'm|i am|this is) claude\b",
+    # "since I'm a machine that answers from text", "I'm only a computer"
+    r"\b(?:i'm|i am|being) (?:just |only |merely |simply )?(?:an? )?(?:[a-z-]+ )?(?:machine|"
+    r"computer|robot|bot)\b(?! (?:operator|shop|technician|engineer|mechanic|repair|fitter))",
     r"\bbeing an? (?:[a-z-]+ ){0,2}(?:ai|language model|chat ?bot|virtual assistant|bot)\b",
     r"\bas an? (?:[a-z-]+ ){0,3}(?:ai|language model|chat ?bot|virtual assistant|digital "
     r"assistant)\b",
@@ -415,7 +418,15 @@ _CHATTER = _compile(
     r"\bnote (?:for|to|about) (?:the |my )?(?:next|following|coming|later) (?:turns?|repl(?:y|ies)|"
     r"responses?|messages?|exchanges?)\b|\bnote to (?:self|myself)\b|\bfor the next (?:turn|reply)"
     r"\s*:|^\s*(?:assistant|agent|advis[eo]r|user|customer)\s*,[^.!?\n]{0,60}\b(?:\d+ of \d+|"
-    r"question|intent|ambiguity|goal|purpose|strategy)\b",
+    r"question|intent|ambiguity|goal|purpose|strategy|tone|persona|emotion|topic|style|"
+    r"register|mood)\b",
+    # the writer's plan for the scene ("Customer is engaged and technical, keep numbers
+    # coming; next beat is the rainy season, then close on the upgrade path.")
+    r"(?:^|[.!?]\s+)(?:the )?(?:customer|user|client|caller|guest|patient|buyer|member|parent)"
+    r"(?:'s| is| seems| sounds| wants| feels| has)\b[^.!?]{0,80}[,;:]\s*(?:so )?(?:keep|lead|"
+    r"stay|use|give|mention|acknowledge|skip|focus|open|start|close|end|wrap|push|move|steer|"
+    r"bring)\b|\b(?:next|final|last|closing|opening|emotional) beat\b|\b(?:then|and) close on "
+    r"(?:the|a|an|her|his|their)\b",
     # a bracketed label carrying the brief's fields ("[Support desk | tone: warm]")
     r"[\[(][^\])\n]{0,60}\b(?:tone|persona|emotion|speaker|style|mood|intent|register|"
     r"sentiment)\s*[:=][^\])\n]{0,60}[\])]|^\s*\[[^\]\n|]{1,60}\|[^\]\n]{1,60}\]",
@@ -495,7 +506,8 @@ _CHATTER = _compile(
     r"\[[^\]\n]{0,50}\b(?:para(?:graph)?|pp?|sec(?:tion)?|source|src|doc(?:ument)?|chunk|ref|"
     r"kb|page|excerpt|passage)\.?\s*#?\d+[^\]\n]{0,20}\]|\[[a-z0-9]+(?:[_-][a-z0-9]+)*_[a-z0-9]+"
     r"(?:[,:;#.][^\]\n]{0,40})?\]|\u3010[^\u3011\n]{1,60}\u3011|\[\d{1,2}(?:\s*[,\u2013-]\s*\d{1,2})*"
-    r"\](?!\()|\((?:source|src|ref|chunk|doc|kb)\s*[:#]\s*[^)\n]{1,60}\)",
+    r"\](?!\()|[\[(](?:sources?|src|refs?|references?|chunks?|docs?|kb|citations?|cite|"
+    r"retrieved from|from chunk)\s*[:#=]\s*[^\])\n]{1,60}[\])]",
     # the brief's line for the reply opening it ("Respond enthusiastically but be honest
     # about the trade-off.")
     r"(?:^|\n|[\[(])\s*(?:respond|reply|answer|acknowledge|reassure|empathi[sz]e|validate|"
@@ -574,11 +586,41 @@ def _markdown_layout(raw: str) -> str | None:
     return None
 
 
+def _brief_fields(conv: Conversation) -> re.Pattern[str] | None:
+    """The plan's own fields named with their values ("tone Gracious", "persona: Retired
+    couple"): the brief the turn was written from, left in it."""
+    return _brief_pattern(conv.persona, conv.emotion, conv.topic, conv.intent, conv.tone)
+
+
+@lru_cache(maxsize=256)  # a dataset's conversations share their few taxonomy values
+def _brief_pattern(
+    persona: str, emotion: str, topic: str, intent: str, tone: str
+) -> re.Pattern[str] | None:
+    fields = {"persona": persona, "emotion": emotion, "topic": topic, "intent": intent}
+    fields["tone"] = tone
+    named = [
+        rf"{field}\s*[:=-]?\s*[\"'\u201c]?{re.escape(value.lower())}\b"
+        for field, value in fields.items()
+        if value and len(value) >= 3
+    ]
+    return re.compile(r"\b(?:" + "|".join(named) + ")") if named else None
+
+
 def check_generator_artifacts(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
     findings: list[Finding] = []
+    brief = _brief_fields(ctx.conversation)
     for turn in ctx.turns:
         raw = content_of(turn)
         who = speaker(turn.role)
+        named = brief.search(raw.lower()) if brief else None
+        if named:
+            findings.append(
+                Finding(
+                    turn.turn_number,
+                    f'the plan\'s fields leaked into what {who} says ("{short(named.group(0), 50)}")',
+                )
+            )
+            continue
         # A user quoting what they were sent ("it started 'Dear [CUSTOMER NAME]'") is
         # telling us about someone else's template, not leaking ours.
         match = _any(_PLACEHOLDERS, _QUOTED.sub(" ", raw) if turn.role == "user" else raw)
@@ -987,6 +1029,40 @@ _CLAIMS: tuple[tuple[str, GatedPattern, float], ...] = tuple(
             r"\s?(?:%|percent|per cent)|\b(?:will|'ll)\b[^.!?]{0,80}\bwithout fail\b|\b(?:nobody|no "
             r"one|no-one)(?: else)? will (?:ever )?(?:be able to )?(?:tell|notice|know you)\b",
             1.0,
+        ),
+        (
+            "certainty about an outcome",
+            # an authority's decision made certain ("the agency approves every complete
+            # application", "approves student visas as a formality", "we have never had a
+            # student refused", "I can guarantee that")
+            r"\b(?:approves?|accepts?|grants?|issues?|passes) (?:every|all|each|any) (?:single )?"
+            r"(?:complete |completed |valid )?(?:applications?|applicants?|claims?|requests?|"
+            r"cases?|files?)\b|\bas a (?:mere |simple |pure )?formality\b|\b(?:is|are) (?:simply |"
+            r"really |just |only |basically |purely )?a (?:mere |simple |pure )?formality\b|"
+            r"\b(?:we(?:'ve| have)|i(?:'ve| have)|(?:the|our) [a-z]+ (?:has|have)) (?:never|not "
+            r"once) had (?:a|an|any|one) (?:single )?[a-z -]{0,30}(?:refused|rejected|"
+            r"turned down|denied|declined)\b|\bi can (?:personally |absolutely )?guarantee (?:that|"
+            r"it|this)\b",
+            1.0,
+        ),
+        (
+            "a promise of a cure or certain medical outcome",
+            # a disease made to go ("the osteoarthritis itself clears", "rebuilds the
+            # cartilage")
+            r"\b(?:[a-z]+itis|arthrosis|diabetes|disease|eczema|psoriasis|asthma|hypertension|"
+            r"condition|illness|infection|cancer|tumou?r|migraines?|insomnia)(?: itself)? (?:clears|"
+            r"goes away|disappears|is cured|heals|reverses|is gone|will clear|will go away|will "
+            r"disappear|will heal)\b|\b(?:rebuilds?|regrows?|regenerates?|restores?) (?:the |your |"
+            r"her |his )?(?:cartilage|cushioning|joint|nerve|nerves|bone|enamel|gums?|hair "
+            r"follicles)\b",
+            1.0,
+        ),
+        (
+            "a promise of a cure or certain medical outcome",
+            r"\bno longer need (?:their|your|his|her|any) (?:pain |blood pressure |diabetes )?"
+            r"(?:tablets|medication|medicines|pills|insulin|inhalers?|prescriptions?)\b|\b(?:in|"
+            r"within|after|takes) exactly \d+ (?:working |business )?(?:days|weeks|months)\b",
+            0.6,
         ),
         (
             "certainty about an outcome",
@@ -1419,6 +1495,21 @@ _BUSINESS_SIDE: tuple[tuple[GatedPattern, float], ...] = tuple(
             2.0,
         ),
         (r"\bif you (?:tell|let) us (?:know )?(?:at least|by|before|in advance|ahead)\b", 1.5),
+        # the business's staff sent to the customer ("our surveyor will come to your shop"),
+        # its paperwork sent after ("before we send the quote")
+        (
+            r"\bour (?:[a-z]+ )?(?:surveyors?|technicians?|engineers?|installers?|fitters?|"
+            r"plumbers?|electricians?|inspectors?|drivers?|riders?|couriers?|nurses?|"
+            r"photographers?|therapists?|crew|reps?|representatives?|valuers?|assessors?) "
+            r"(?:will|can|would|'ll) (?:come|visit|call|ring|contact|go|arrive|meet|check|collect|"
+            r"deliver|pick)\b",
+            2.0,
+        ),
+        (
+            r"\b(?:before|after|once|when) we send (?:you )?(?:the|your|a) (?:quote|invoice|report|"
+            r"estimate|proposal|contract)\b",
+            1.5,
+        ),
         (
             r"\bas your (?:financial |legal |lead |personal )?(?:advisor|adviser|planner|dentist|"
             r"doctor|lawyer|attorney|solicitor|agent|broker|consultant|representative|"
@@ -1528,7 +1619,7 @@ _CLIENT_SIDE: tuple[tuple[GatedPattern, float], ...] = tuple(
             r"engineers|consultants|lawyers|solicitors|brokers|coaches|teachers|therapists|"
             r"specialists|surgeons|dentists|vets|installers|planners)\b|\b(?:post|send|email|"
             r"mail) me (?:a |the |your )?(?:brochure|price list|quote|leaflet|information pack|"
-            r"catalogue|prospectus|menu|forms?)\b|\bin my shoes\b|\bwhat would you do if you "
+            r"catalogue|prospectus|menu|forms?)\b(?! (?:number|reference|ref|id|code|date))|\bin my shoes\b|\bwhat would you do if you "
             r"were me\b|\bshould i (?:send|email|post|bring) (?:our|my) [a-z]+\b",
             2.0,
         ),
@@ -1661,8 +1752,11 @@ _CLIENT_SIDE: tuple[tuple[GatedPattern, float], ...] = tuple(
         (r"\bi(?:'ll| will) (?:dig out|find|dig up|look for|send over|pull out) my\b", 1.5),
         # a customer asking for the service, or deciding on it
         (
-            r"\b(?:can|could) (?:you|we|someone) (?:come|send|call|do|fix|book|start|pop|fit|get "
-            r"me)\b|\bplease make sure\b|\byes,? please\b(?! (?:bring|send|call|come|do|feel|have|let|make|note|keep|go|take|book|email|upload|fill))|\bdo you think i should\b|\bshould i "
+            # not the business asking for the customer's papers ("can you send me your
+            # quote number", "a photo of the meter")
+            r"\b(?:can|could) (?:you|we|someone) (?:come|send(?! me (?:your|a photo|a picture|a "
+            r"copy|a screenshot|the (?:number|reference|photo|receipt)))|call|do|fix|book|start|pop|"
+            r"fit|get me)\b|\bplease make sure\b|\byes,? please\b(?! (?:bring|send|call|come|do|feel|have|let|make|note|keep|go|take|book|email|upload|fill))|\bdo you think i should\b|\bshould i "
             r"(?:say|do|go|book|tell|keep|wait|call)\b",
             1.25,
         ),
@@ -2430,7 +2524,7 @@ _STAGE_OF_USER: dict[str, GatedPattern] = {
         ),
         (
             "retired",
-            r"\b(?:i'm|i am|we're|we are) (?:now |fully |recently |already |happily )?"
+            r"\b(?:i'm|i am|we're|we are) (?:\d{2} and |now |fully |recently |already |happily )?"
             r"retired\b|\bsince (?:i|we) retired\b|\b(?:i|we) retired (?:last|in|two|three|four|"
             r"five|a few|about|\d)|\bmy pension (?:pays|is paying|started|checks?)\b",
         ),
@@ -2522,7 +2616,10 @@ _STATED_AGE = re.compile(
     # "I'm a hospitalist at a county hospital, 61, and ..."
     r"\b(?:i'm|i am) an? [a-z][a-z' -]{2,60}?, (\d{2})(?=,| and\b|\.)|"
     # "We're Megan and Ryan, both 58", "my wife and I are both 61"
-    r"(?:\b(?:we're|we are|are)|,) both (\d{2})\b(?=\s*(?:,|\.|;|!| and\b|years? old))"
+    r"(?:\b(?:we're|we are|are)|,) both (\d{2})\b(?=\s*(?:,|\.|;|!| and\b|years? old))|"
+    # "Hi, I'm Lena, 17, from Berlin"
+    r"\b(?:i'm|i am|my name is|my name's) [a-z]+(?: [a-z]+)?, (\d{2})\b(?=\s*(?:,|\.|;|!| and\b|"
+    r"from\b|years? old))"
 )
 _AGE_RANGE = re.compile(
     r"\b(?:aged?|ages?|between)\s*(\d{2})\s*(?:-|to|and)\s*(\d{2})\b|\b(\d{2})\s*(?:-|to)\s*"
@@ -2652,6 +2749,14 @@ def persona_age_range(text: str) -> tuple[int, int] | None:
             return (16, 30)
         if re.search(r"\byoung professional|\bearly[- ]career|\brecent grad", lowered):
             return (21, 38)
+        # a parent of young or school-age children
+        if re.search(
+            r"\b(?:school-age|school-aged|young|small|little|primary-school|toddler|baby|"
+            r"newborn|infant)(?: [a-z-]+)? (?:children|kids|child|sons?|daughters?|twins)\b|"
+            r"\b(?:a|two|three) (?:toddlers?|babies|baby)\b",
+            lowered,
+        ):
+            return (22, 55)
         if re.search(r"\bmid[- ]career", lowered):
             return (32, 55)
         return None
@@ -2684,8 +2789,9 @@ def stated_age(text: str) -> tuple[int, int] | None:
             if 14 <= a <= 99 and b <= 99:
                 return a, b
             continue
-        if m.group(1) or m.group(2) or m.group(7) or m.group(8):
-            age = int(m.group(1) or m.group(2) or m.group(7) or m.group(8))
+        single = m.group(1) or m.group(2) or m.group(7) or m.group(8) or m.group(9)
+        if single:
+            age = int(single)
             # "I'm 11" is a child; "as 12 ..." too often counts something else
             youngest = 10 if m.group(0).startswith(("i'm", "i am", "i just", "i turned")) else 14
             if youngest <= age <= 99:
@@ -2843,6 +2949,11 @@ def check_persona(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
 _DEGREE = frozenset(
     ["bit", "little", "lot", "tad", "very", "really", "so", "quite", "bundle", "touch", "fan"]
 )
+_PHRASE_ENDS_TEXT = (
+    "for that this these those in at on to of from with by about because since so and but or "
+    "who which when where while if than as"
+)
+_PHRASE_ENDS = frozenset(_PHRASE_ENDS_TEXT.split())
 _SELF_ID = re.compile(r"\b(?:i'm|i am|i work as|i'm working as|as) an? ((?:[a-z-]+ ){0,3}[a-z-]+)")
 
 
@@ -2881,6 +2992,9 @@ def _named_as_another_persona(ctx: CheckContext) -> list[Finding]:
         lowered = ctx.text(turn).lower()
         for m in _SELF_ID.finditer(lowered):
             phrase = words(m.group(1))
+            # the noun phrase ends at its first function word: "a tourist for that long"
+            cut = next((i for i, w in enumerate(phrase) if w in _PHRASE_ENDS), len(phrase))
+            phrase = phrase[:cut]
             if not phrase or phrase[0] in _DEGREE or {stem(w) for w in phrase} & mine_stems:
                 continue
             said = {phrase[-1]}  # the head noun: "an early childhood educator"

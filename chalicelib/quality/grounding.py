@@ -28,7 +28,9 @@ _SCALE = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "bn": 1e9, "billi
 # ISO codes written before or after an amount ("USD 40", "1.200 CHF")
 _CURRENCY_CODES = (
     "usd|eur|gbp|nzd|cad|aud|chf|zar|sgd|dkk|sek|nok|jpy|inr|mxn|pln|brl|cny|rmb|krw|php|thb|"
-    "myr|idr|huf|czk|ron|isk|kes|ngn|aed|sar|ils|egp|twd|vnd"
+    "myr|idr|huf|czk|ron|isk|kes|ngn|aed|sar|ils|egp|twd|vnd|cop|clp|ars|pen|uyu|bob|pyg|gel|"
+    "lkr|pkr|bdt|npr|try|ugx|tzs|ghs|mad|tnd|qar|kwd|omr|bhd|jod|rsd|bgn|uah|kzt|amd|azn|mnt|"
+    "hkd|mop|khr|lak|mmk|xof|xaf|etb|rwf|zmw|mur|dop|crc|gtq|jmd|ttd|isk"
 )
 # Every currency sign Unicode has (GH₵, ₦, ₴, ₸ as well as $ and €), with the letters some
 # countries write before one ("NT$", "GH₵", "R$").
@@ -56,14 +58,17 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
             # positions before the alternatives are tried at each.
             r"(?=\D{0,5}\d)"
             r"(?:(?:\b[a-z]{1,3}(?=[" + _CURRENCY_SIGNS + r"]))?[" + _CURRENCY_SIGNS + r"]|"
-            r"\bkr\.? ?(?=\d)|\b(?:" + _CURRENCY_CODES + r") ?|"
+            r"\b(?:kr|rs)\.? ?(?=\d)|\b(?:" + _CURRENCY_CODES + r") ?|"
             r"(?<![A-Za-z])(?-i:R)(?=\d))\s?(?:\d{1,3}"
             r"(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?(?:k|m|bn|million|billion|thousand)\b)?|\b(?:\d{1,3}"
             r"(?:,\d{3})+|\d+)(?:\.\d+)?(?:\s?|-)(?:dollars?|euros?|pounds?|cents|pence|yen|"
             r"pesos?|rupees?|kr\b|kroner?|kronor|krona|zł|zloty|złoty|francs?|lira|forint|baht|"
             r"ringgit|rand\b|dirhams?|riyals?|shekels?|yuan|reais|naira|shillings?|koruna|kč|cedis?|"
             + _CURRENCY_CODES
-            + r")",
+            # an amount written the continental way, its sign after it ("1.290,00 €")
+            + r")|\b(?:\d{1,3}(?:[.,]\d{3})+|\d+)(?:,\d{1,2})?\s?["
+            + _CURRENCY_SIGNS
+            + r"](?!\s?\d)",  # not the sign of the next amount ("Lifetime 4000 £24.60")
             re.IGNORECASE,
         ),
     ),
@@ -125,6 +130,9 @@ _PRODUCT_NUMBER = re.compile(
     re.IGNORECASE,
 )
 _NUMBER = re.compile(r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+_CONTINENTAL = re.compile(
+    r"(?<![\d.,])\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?(?![\d.]|,\d)|(?<![\d.,])\d+,\d{2}(?=\s?\D)(?!,)"
+)
 _GROUPED = re.compile(r"(?<![\d.,])\d{1,3}(?:[. \u00a0\u202f]\d{3})+(?!\d|[.,]\d)")
 _NUMBER_WORDS = {
     w: float(i)
@@ -193,6 +201,9 @@ def _value(kind: str, text: str) -> float | str:
             if kind != "phone"
             else re.sub(r"\D", "", text)[-10:]
         )
+    continental = _CONTINENTAL.search(text) if kind == "money" else None
+    if continental:  # "COP 60.000", "1.290,00 €": dots group thousands, a comma the cents
+        return float(continental.group(0).replace(".", "").replace(",", "."))
     match = _NUMBER.search(text)
     if not match:
         return text.lower()

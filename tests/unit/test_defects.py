@@ -140,6 +140,7 @@ def test_the_clean_base_passes_every_check_and_scores_high() -> None:
         (4, "That is beyond me: I was built to handle bookings, so ask an adviser instead."),
         (6, "I'm only the chat function on this site, answering from a script, I'm afraid."),
         (6, "Checking statements is outside what I've been set up to do, I'm afraid."),
+        (4, "I'm sorry, but since I'm a machine that answers from text, I can't hear you."),
     ],
 )
 def test_ai_refusals_flag_with_their_turn(turn: int, text: str) -> None:
@@ -809,10 +810,22 @@ def test_durations_added_up_from_the_excerpts_are_not_contradictions() -> None:
             "It costs 2,000 kr, 300 zł, ₹2,800 or 1.200 CHF.",
             ["2,000 kr", "300 zł", "₹2,800", "1.200 CHF"],
         ),
+        # continental groups, a sign after the amount, Rs., more ISO codes; the sign of the
+        # next amount is not the end of a number before it
+        (
+            "A monitor is COP 60.000, a crown 1.290,00 €, a massage Rs. 4,000, a permit GEL 900.",
+            ["COP 60.000", "1.290,00 €", "Rs. 4,000", "GEL 900"],
+        ),
+        ("Lifetime 4000 £24.60 a month.", ["£24.60"]),
     ],
 )
 def test_amounts_in_any_currency_are_specifics(sentence: str, found: list[str]) -> None:
     assert [x.text for x in g.specifics(sentence) if x.kind == "money"] == found
+
+
+def test_continental_amounts_are_read_as_written() -> None:
+    values = [x.value for x in g.specifics("COP 60.000 or 1.290,00 € or 12,50 €.")]
+    assert values == [60000.0, 1290.0, 12.5]
 
 
 def test_a_total_worked_out_over_several_items_contradicts_none_of_them() -> None:
@@ -916,6 +929,12 @@ def test_a_user_quoting_someone_elses_placeholder_is_not_a_leak() -> None:
         CLEAN[5] + " [withdrawal_rules, para. 2]",
         CLEAN[5].replace("each year", "each year [source 3]"),
         "Respond warmly but be honest about the limits, and mention the review. " + CLEAN[5],
+        CLEAN[5] + " [source: fees_chunk]",
+        # the plan's fields and the writer's plan for the scene
+        "Assistant, tone Warm, persona Pre-Retiree: " + CLEAN[5],
+        CLEAN[5] + " Customer is anxious and detail-minded, keep figures coming; next beat is "
+        "the pension question, then close on the review.",
+        CLEAN[5] + " (tone: Warm)",
     ],
 )
 def test_labels_instructions_control_tokens_and_looped_passages_flag(text: str) -> None:
@@ -1327,3 +1346,63 @@ def test_short_sentences_in_a_named_language_that_hold_no_english_are_a_switch()
     check = run(d.check_language, with_turn(6, text))
     assert not check.passed and check.turns == [6], check
     assert "Spanish" in check.reasons[0]
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        "The agency approves every complete application from people in your position.",
+        "With our letter the consulate approves these visas as a formality.",
+        "We have never had a single client refused, so you can plan ahead.",
+        "It will be ready before Christmas, I can guarantee that.",
+        "The treatment rebuilds the cartilage, so the arthritis itself clears within weeks.",
+    ],
+)
+def test_an_authoritys_decision_or_a_cure_made_certain_is_a_claim(claim: str) -> None:
+    check = run(d.check_regulated_claims, with_turn(6, CLEAN[5] + " " + claim))
+    assert not check.passed and check.turns == [6], check
+
+
+def test_an_honest_no_about_a_formality_or_a_guarantee_is_no_claim() -> None:
+    text = CLEAN[5] + " I can't guarantee that, and the interview is never a formality."
+    assert run(d.check_regulated_claims, with_turn(6, text)).passed
+
+
+def test_an_age_after_the_users_name_and_a_parent_of_school_age_children() -> None:
+    assert d.stated_age("Hi, I'm Lena, 17, from Berlin.") == (17, 17)
+    assert d.stated_age("I'm here, 15 minutes early.") is None
+    assert d.persona_age_range("Married, with two school-age children") == (22, 55)
+
+
+VISAS = Taxonomy(
+    personas=[
+        TaxonomyEntry(name="Heritage learner", description="Grew up hearing the language"),
+        TaxonomyEntry(name="Long-stay student needing a visa", description="Six months or more"),
+    ],
+    emotions=TAXONOMY.emotions,
+    topics=TAXONOMY.topics,
+)
+
+
+def test_what_the_user_calls_themselves_ends_at_its_noun() -> None:
+    texts = list(CLEAN)
+    texts[0] = "I can't stay as a tourist for that long, so which classes should I take?"
+    planned = conv(persona="Heritage learner")
+    assert run(d.check_persona, turns_of(texts), conversation=planned, taxonomy=VISAS).passed
+
+
+def test_the_user_sending_the_business_staff_speaks_as_the_business() -> None:
+    text = (
+        "Alright, how do I book the survey? Our surveyor will come to your shop within three "
+        "working days and check the fridge with you before we send the quote."
+    )
+    check = run(d.check_role_confusion, with_turn(9, text))
+    assert not check.passed and check.turns == [9], check
+
+
+def test_the_business_asking_for_the_customers_papers_keeps_its_side() -> None:
+    text = (
+        "I'm sorry about the cancelled visits. Let me explain why the price moved: our "
+        "quotes are valid for 7 days. Can you send me your quote number so I can check the dates?"
+    )
+    assert run(d.check_role_confusion, with_turn(2, text)).passed
