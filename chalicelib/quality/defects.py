@@ -1110,12 +1110,13 @@ _FREQUENCY_HEDGES = frozenset(["most", "many", "usually", "typically", "generall
 def regulated_claims(sentence: str) -> list[tuple[str, str, float]]:
     """The claims ``sentence`` makes: (label, matched text, strength), strongest first.
     Negated or reported claims are left out."""
-    if reported(sentence):
+    lowered = sentence.lower()
+    candidates = _CLAIM_GATES.open(lowered)  # the gates rule out most sentences
+    if not candidates or reported(sentence):
         return []
     found: list[tuple[str, str, float]] = []
-    lowered = sentence.lower()
     source = sentence if len(lowered) == len(sentence) else lowered
-    for i in _CLAIM_GATES.open(lowered):
+    for i in candidates:
         label, pattern, strength = _CLAIMS[i]
         for match in pattern.regex.finditer(lowered):
             phrase = source[match.start() : match.end()]
@@ -1141,16 +1142,10 @@ def regulated_claims(sentence: str) -> list[tuple[str, str, float]]:
     return sorted(found, key=lambda c: -c[2])
 
 
-def _may_claim(lowered: str) -> bool:
-    return bool(_CLAIM_GATES.open(lowered))
-
-
 def check_regulated_claims(ctx: CheckContext, weight: float = 1.0) -> QualityCheck:
     findings: list[Finding] = []
     for turn in ctx.of_role("assistant"):
         for sentence in sentences(ctx.text(turn)):
-            if not _may_claim(sentence.lower()):
-                continue  # the gates rule out most sentences before any search
             claims = regulated_claims(sentence)
             if claims:
                 label, phrase, strength = claims[0]
