@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -95,7 +95,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 # The kinds whose pattern can match a text with no digit in it.
 _WITHOUT_FIGURES = frozenset({"email", "url"})
-_DIGIT = re.compile(r"\d")
+_DIGIT_RUN = re.compile(r"\d+(?:[.,: /-]\d+)*")
 _TITLES = frozenset({"dr", "mr", "mrs", "ms", "mx", "prof"})
 _PERSON = re.compile(r"\b(?:Dr|Mr|Mrs|Ms|Mx|Prof)\.? [A-Z][a-z]+(?: [A-Z][a-z]+)?")
 _NAMED = re.compile(
@@ -234,6 +234,35 @@ def _context(text: str, start: int, end: int) -> tuple[frozenset[str], frozenset
     return lead | _stems(after), lead
 
 
+# A figure pattern's match reaches at most this far from a digit it holds (a currency
+# code and a space before it, "business days" or "thousand" after it), and never spans
+# this many characters without one; 40 leaves room for the patterns' lookarounds too.
+DIGIT_REACH = 40
+
+
+def digit_windows(text: str) -> list[tuple[int, int]]:
+    """The stretches of ``text`` within DIGIT_REACH of a digit, merged: every match of a
+    pattern that must hold a digit lies inside one of them."""
+    windows: list[tuple[int, int]] = []
+    for m in _DIGIT_RUN.finditer(text):
+        lo, hi = max(0, m.start() - DIGIT_REACH), min(len(text), m.end() + DIGIT_REACH)
+        if windows and lo <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], hi)
+        else:
+            windows.append((lo, hi))
+    return windows
+
+
+def finditer_near(
+    pattern: re.Pattern[str], text: str, windows: list[tuple[int, int]]
+) -> Iterator[re.Match[str]]:
+    """``pattern.finditer(text)`` for a pattern whose every match holds a digit, searched
+    only inside ``windows``: the same matches, without trying every position of a page.
+    ``pos`` keeps lookbehinds and word boundaries reading the real text before a window."""
+    for lo, hi in windows:
+        yield from pattern.finditer(text, lo, hi)
+
+
 def specifics(text: str) -> list[Specific]:
     """Every checkable specific in ``text``, each span counted once (most specific kind)."""
     return list(_specifics(text))
@@ -244,20 +273,22 @@ def _specifics(text: str) -> tuple[Specific, ...]:
     # Cached: a dataset's excerpts (and its users' turns) are read by every conversation
     # that uses them, and the patterns are the slow part of scoring.
     text = normalise(text)
-    # Most turns quote no figure, and the figure patterns are the slow ones.
-    figures = _DIGIT.search(text) is not None
-    taken: list[tuple[int, int]] = (
-        [m.span() for m in _PRODUCT_NUMBER.finditer(text)] if figures else []
-    )
+    # The figure patterns are the slow ones, and each match holds a digit: they are run
+    # only near the text's digits (none at all in most turns).
+    windows = digit_windows(text)
+    taken: list[tuple[int, int]] = [m.span() for m in finditer_near(_PRODUCT_NUMBER, text, windows)]
     found: list[Specific] = []
 
     def free(span: tuple[int, int]) -> bool:
         return all(span[1] <= a or span[0] >= b for a, b in taken)
 
     for kind, pattern in _PATTERNS:
-        if not figures and kind not in _WITHOUT_FIGURES:
-            continue
-        for m in pattern.finditer(text):
+        matches = (
+            pattern.finditer(text)
+            if kind in _WITHOUT_FIGURES
+            else finditer_near(pattern, text, windows)
+        )
+        for m in matches:
             if not free(m.span()):
                 continue
             taken.append(m.span())
