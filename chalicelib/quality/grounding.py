@@ -95,7 +95,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 # The kinds whose pattern can match a text with no digit in it.
 _WITHOUT_FIGURES = frozenset({"email", "url"})
-_DIGIT_RUN = re.compile(r"\d+(?:[.,: /-]\d+)*")
+_DIGIT_RUN = re.compile(r"\d+")  # runs close together share a window
 _TITLES = frozenset({"dr", "mr", "mrs", "ms", "mx", "prof"})
 _PERSON = re.compile(r"\b(?:Dr|Mr|Mrs|Ms|Mx|Prof)\.? [A-Z][a-z]+(?: [A-Z][a-z]+)?")
 _NAMED = re.compile(

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from chalicelib.quality import grounding
 from chalicelib.quality.grounding import DIGIT_REACH, digit_windows, finditer_near
 from chalicelib.quality.text import normalise
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+from tests.corpus_texts import chunk_texts, turn_texts
 
 FIGURE_PATTERNS = [
     (kind, pattern)
@@ -32,16 +28,7 @@ EDGE_TEXTS = [
 ]
 
 
-def _corpus_texts() -> list[str]:
-    texts = []
-    for path in sorted(FIXTURES.glob("quality_*/conv_*.json")):
-        texts += [normalise(turn["content"]) for turn in json.loads(path.read_text())["turns"]]
-    for path in sorted(FIXTURES.glob("quality_*/business_*.json")):
-        texts += [normalise(chunk["text"]) for chunk in json.loads(path.read_text())["chunks"]]
-    return texts
-
-
-TEXTS = _corpus_texts() + EDGE_TEXTS
+TEXTS = [normalise(text) for text in turn_texts() + chunk_texts()] + EDGE_TEXTS
 
 
 @pytest.mark.parametrize(("kind", "pattern"), FIGURE_PATTERNS, ids=[k for k, _ in FIGURE_PATTERNS])

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 
 import pytest
 
@@ -16,19 +14,9 @@ from chalicelib.quality.literal_gates import (
     gated,
     required_literals,
 )
+from tests.corpus_texts import turn_texts
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
-def _corpus_texts() -> list[str]:
-    """Every turn of the hand-written corpora: realistic text, clean and defective."""
-    texts = []
-    for path in sorted(FIXTURES.glob("quality_*/conv_*.json")):
-        texts += [turn["content"] for turn in json.loads(path.read_text())["turns"]]
-    return texts
-
-
-TEXTS = _corpus_texts()
+TEXTS = turn_texts()
 LOWERED = [text.lower() for text in TEXTS]
 
 
